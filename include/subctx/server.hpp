@@ -1,0 +1,57 @@
+// subctx — the C++ server API: declare exports, then snapshot.
+//
+//   int64_t square(int64_t x) { return x * x; }
+//   SUBCTX_EXPORT(square);
+//   int main() { build_tables(); subctx::snapshot_and_exit("square.img"); }
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "subctx/error.hpp"
+#include "subctx/signature.hpp"
+
+namespace subctx {
+
+enum class ExportVisibility : uint8_t { Public = 0, Restricted = 1 };
+
+struct SnapshotOptions {
+  std::size_t gate_stack_size = std::size_t{1} << 20;  // stack for calls into the image
+};
+
+// Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad
+// name or signature.
+void export_function(const std::string& name, void* fn, const Signature& signature,
+                     ExportVisibility visibility = ExportVisibility::Public);
+
+// Writes the image of this process and returns.  Throws SnapshotRefused when
+// the process cannot be snapshotted as it is (the message says how to fix it).
+void snapshot(const std::string& image_path, const SnapshotOptions& options = {});
+
+// Writes the image and ends the process (exit status 0), without running
+// atexit handlers or destructors: the image holds the state, not this process.
+[[noreturn]] void snapshot_and_exit(const std::string& image_path,
+                                    const SnapshotOptions& options = {});
+
+namespace detail {
+template <class F>
+struct ExportRegistrar {
+  ExportRegistrar(const char* name, F* fn, ExportVisibility visibility) {
+    export_function(name, reinterpret_cast<void*>(fn), ::subctx::signature_of<F>(), visibility);
+  }
+};
+}  // namespace detail
+
+}  // namespace subctx
+
+#define SUBCTX_CONCAT_(a, b) a##b
+#define SUBCTX_CONCAT(a, b) SUBCTX_CONCAT_(a, b)
+
+// Exports fn under its own name; the signature comes from its type.
+#define SUBCTX_EXPORT(fn) SUBCTX_EXPORT_AS(#fn, fn)
+#define SUBCTX_EXPORT_AS(name, fn)                                                 \
+  static ::subctx::detail::ExportRegistrar<std::remove_pointer_t<decltype(&fn)>> \
+      SUBCTX_CONCAT(subctx_export_, __LINE__)(name, &fn, ::subctx::ExportVisibility::Public)
+#define SUBCTX_EXPORT_RESTRICTED(fn)                                               \
+  static ::subctx::detail::ExportRegistrar<std::remove_pointer_t<decltype(&fn)>> \
+      SUBCTX_CONCAT(subctx_export_, __LINE__)(#fn, &fn, ::subctx::ExportVisibility::Restricted)

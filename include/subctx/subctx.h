@@ -1,0 +1,94 @@
+/* subctx — virtual memory subcontexts: the C API.
+ *
+ * Client side (link subctx-client): map an image written by a server and call
+ * its exports.  Server side (link subctx-server): declare exports, then write
+ * the image with sbc_snapshot() or sbc_snapshot_and_exit().
+ *
+ * Every function that can fail returns a negative SBC_E_* code and sets a
+ * thread-local, human-readable message that sbc_last_error() returns.
+ */
+#ifndef SUBCTX_SUBCTX_H
+#define SUBCTX_SUBCTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes; functions return their negation. */
+enum {
+  SBC_OK = 0,
+  SBC_E_INVALID_ARGUMENT = 1, /* a NULL or malformed argument */
+  SBC_E_NOT_INITIALIZED = 2,  /* the Matchmaker is not installed (after sbc_finalize) */
+  SBC_E_NOT_FOUND = 3,        /* the image file does not exist */
+  SBC_E_NOT_REGULAR = 4,      /* the image path is not a regular file */
+  SBC_E_PERMISSION = 5,       /* unreadable, writable by others, or foreign owner */
+  SBC_E_BAD_IMAGE = 6,        /* malformed image: magic, truncation, segment table, exports */
+  SBC_E_VERSION = 7,          /* image format version not supported */
+  SBC_E_DIGEST = 8,           /* header or segment digest mismatch */
+  SBC_E_CPU = 9,              /* this CPU lacks features the image needs */
+  SBC_E_LIMIT = 10,           /* a configured limit was exceeded */
+  SBC_E_CONFLICT = 11,        /* image address range is used by the client */
+  SBC_E_ALREADY_MAPPED = 12,  /* this image is already mapped in this client */
+  SBC_E_NO_SUBCONTEXT = 13,   /* unknown or unmapped subcontext handle */
+  SBC_E_NO_EXPORT = 14,       /* no export of that name */
+  SBC_E_SIGNATURE = 15,       /* call does not match the export's signature */
+  SBC_E_SNAPSHOT = 16,        /* the server cannot be snapshotted as it is */
+  SBC_E_IO = 17,              /* reading or writing a file failed */
+  SBC_E_SYSTEM = 18           /* an unexpected system call failure */
+};
+
+/* Limits (sbc_set_limit / sbc_get_limit; environment variables in brackets). */
+enum {
+  SBC_LIMIT_SUBCONTEXTS = 0, /* subcontexts per client     [SUBCTX_MAX_SUBCONTEXTS] */
+  SBC_LIMIT_IMAGE_SIZE = 1,  /* bytes of virtual memory    [SUBCTX_MAX_IMAGE_SIZE] */
+  SBC_LIMIT_EXPORTS = 2,     /* exports per image          [SUBCTX_MAX_EXPORTS] */
+  SBC_LIMIT_SEGMENTS = 3     /* segments per image         [SUBCTX_MAX_SEGMENTS] */
+};
+
+/* ---- client ---------------------------------------------------------- */
+
+/* Installs the Matchmaker; already done by the library's constructor.
+ * Idempotent; after sbc_finalize() it installs it again. */
+int sbc_init(void);
+
+/* Maps an image; returns a handle >= 0 or -SBC_E_*. */
+int sbc_request_map(const char *image_path);
+
+/* Calls an export.  args[i] holds the i-th argument: integers and pointers as
+ * they are, f64 arguments as their IEEE-754 bit pattern (memcpy).  *ret (may
+ * be NULL) receives the result the same way; i32/u32 results are sign- or
+ * zero-extended.  nargs must equal the export's argument count. */
+int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
+                     size_t nargs, uint64_t *ret);
+
+int sbc_unmap(int sc);
+void sbc_finalize(void);
+const char *sbc_last_error(void);
+
+int sbc_set_limit(int limit, uint64_t value);
+int sbc_get_limit(int limit, uint64_t *value);
+
+/* Copies the signature of an export into buf (NUL-terminated). */
+int sbc_export_signature(int sc, const char *export_name, char *buf, size_t size);
+
+/* ---- server ---------------------------------------------------------- */
+
+/* Declares an export.  signature: "ret(arg,arg,...)", types from
+ * void i32 i64 u32 u64 f64 ptr str, no spaces, e.g. "i64(i64)". */
+int sbc_export(const char *name, void *fn, const char *signature);
+
+/* Writes the image of this process to image_path and returns 0. */
+int sbc_snapshot(const char *image_path);
+
+/* Writes the image and ends the process: exit status 0 on success; on failure
+ * the message goes to stderr and the status is 1. */
+void sbc_snapshot_and_exit(const char *image_path) __attribute__((noreturn));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SUBCTX_SUBCTX_H */

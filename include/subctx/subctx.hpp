@@ -1,0 +1,176 @@
+// subctx — the C++ client API: the Matchmaker maps images and calls exports.
+//
+//   auto& mm = subctx::Matchmaker::instance();
+//   subctx::Subcontext sc = mm.request_map("square.img");
+//   int64_t r = sc.call<int64_t(int64_t)>("square", 7);
+//   auto square = sc.function<int64_t(int64_t)>("square");   // checked once
+//   r = square(8);
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "subctx/error.hpp"
+#include "subctx/signature.hpp"
+
+namespace subctx {
+
+enum class Visibility : uint8_t { Public = 0, Restricted = 1 };
+
+struct ExportInfo {
+  std::string name;
+  uint64_t address = 0;
+  std::string signature;
+  Visibility visibility = Visibility::Public;
+};
+
+struct Limits {
+  uint64_t subcontexts = 64;                  // SUBCTX_MAX_SUBCONTEXTS
+  uint64_t image_size = uint64_t{64} << 30;   // SUBCTX_MAX_IMAGE_SIZE (bytes)
+  uint64_t exports = 4096;                    // SUBCTX_MAX_EXPORTS
+  uint64_t segments = 4096;                   // SUBCTX_MAX_SEGMENTS
+};
+
+namespace detail {
+
+struct SubcontextState;
+
+// Argument registers for one call, filled by the typed call templates.
+struct CallArgs {
+  uint64_t ints[kMaxIntArgs] = {};
+  double f64s[kMaxF64Args] = {};
+  int n_ints = 0;
+  int n_f64s = 0;
+
+  template <class T>
+  void push(T value) {
+    if constexpr (std::is_same_v<T, double>) {
+      f64s[n_f64s++] = value;
+    } else if constexpr (std::is_pointer_v<T>) {
+      ints[n_ints++] = reinterpret_cast<uint64_t>(value);
+    } else if constexpr (std::is_signed_v<T>) {
+      ints[n_ints++] = static_cast<uint64_t>(static_cast<int64_t>(value));
+    } else {
+      ints[n_ints++] = static_cast<uint64_t>(value);
+    }
+  }
+};
+
+struct CallResult {
+  uint64_t rax = 0;
+  double xmm0 = 0;
+};
+
+// Resolved export: what a typed handle keeps after the one-time check.
+struct ResolvedExport {
+  std::shared_ptr<SubcontextState> state;
+  uint64_t address = 0;
+  uint32_t index = 0;
+};
+
+ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
+                              std::string_view name, const Signature& expected);
+CallResult invoke(const ResolvedExport& target, const CallArgs& args);
+
+template <class R>
+R convert_result(const CallResult& r) {
+  if constexpr (std::is_void_v<R>) {
+    return;
+  } else if constexpr (std::is_same_v<R, double>) {
+    return r.xmm0;
+  } else if constexpr (std::is_pointer_v<R>) {
+    return reinterpret_cast<R>(r.rax);
+  } else {
+    return static_cast<R>(r.rax);  // truncates i32/u32 results as the ABI says
+  }
+}
+
+template <class F>
+struct function_traits;
+template <class R, class... A>
+struct function_traits<R(A...)> {
+  using result = R;
+  static CallArgs pack(A... a) {
+    CallArgs args;
+    (args.push(a), ...);
+    return args;
+  }
+};
+
+}  // namespace detail
+
+// A typed handle to one export, checked against its signature once.
+template <class F>
+class Function;
+template <class R, class... A>
+class Function<R(A...)> {
+ public:
+  Function() = default;
+  explicit Function(detail::ResolvedExport target) : target_(std::move(target)) {}
+  R operator()(A... a) const {
+    detail::CallArgs args = detail::function_traits<R(A...)>::pack(a...);
+    return detail::convert_result<R>(detail::invoke(target_, args));
+  }
+  uint64_t address() const { return target_.address; }
+
+ private:
+  detail::ResolvedExport target_;
+};
+
+// A mapped image.  Cheap to copy; stays valid until unmapped (calls through
+// a handle of an unmapped subcontext throw NoSuchSubcontext).
+class Subcontext {
+ public:
+  Subcontext() = default;
+
+  // Calls an export by name; Sig must match the export's signature.
+  template <class Sig, class... Args>
+  typename detail::function_traits<Sig>::result call(std::string_view name, Args&&... args) const {
+    return function<Sig>(name)(std::forward<Args>(args)...);
+  }
+
+  template <class Sig>
+  Function<Sig> function(std::string_view name) const {
+    detail::signature_of<Sig>{};  // static checks on the argument counts
+    return Function<Sig>(detail::resolve_export(state_, name, signature_of<Sig>()));
+  }
+
+  std::vector<ExportInfo> exports() const;
+  int handle() const;
+  const std::string& path() const;
+  bool valid() const { return state_ != nullptr; }
+
+  explicit Subcontext(std::shared_ptr<detail::SubcontextState> s) : state_(std::move(s)) {}
+  const std::shared_ptr<detail::SubcontextState>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<detail::SubcontextState> state_;
+};
+
+class Matchmaker {
+ public:
+  // The process-wide Matchmaker; installed by the library constructor.
+  static Matchmaker& instance();
+
+  void init();  // idempotent; re-installs after finalize()
+  bool installed() const;
+
+  Subcontext request_map(const std::string& image_path);
+  Subcontext find(int handle) const;  // throws NoSuchSubcontext
+  void unmap(const Subcontext& sc);
+  void unmap(int handle);
+  // Unmaps every subcontext, then uninstalls the Matchmaker.
+  void finalize();
+
+  Limits limits() const;
+  void set_limits(const Limits& limits);
+
+ private:
+  Matchmaker() = default;
+};
+
+}  // namespace subctx

@@ -1,0 +1,147 @@
+/* The gate's entry and exit, x86-64 System V.  No libc here: this code runs
+ * with the client's or the subcontext's thread pointer and must not touch
+ * either's TLS (no stack protector, no errno).
+ *
+ * void subctx_gate_enter_*(Frame *f)   -- see gate.hpp for Frame's layout
+ *   saves the callee-saved registers, the client %fs base and %rsp in
+ *   callee-saved registers (the export preserves them), switches %fs and
+ *   %rsp, loads the argument registers, calls f->fn, switches back and
+ *   stores rax/xmm0 in the frame.
+ */
+        .text
+
+        .globl  subctx_gate_enter_fsgsbase
+        .type   subctx_gate_enter_fsgsbase, @function
+        .p2align 4
+subctx_gate_enter_fsgsbase:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        movq    %rdi, %r12              /* frame */
+        rdfsbase %r13                   /* client thread pointer */
+        movq    %rsp, %r14              /* client stack */
+        movsd   72(%r12), %xmm0
+        movsd   80(%r12), %xmm1
+        movsd   88(%r12), %xmm2
+        movsd   96(%r12), %xmm3
+        movsd   104(%r12), %xmm4
+        movsd   112(%r12), %xmm5
+        movsd   120(%r12), %xmm6
+        movsd   128(%r12), %xmm7
+        movq    8(%r12), %rax
+        wrfsbase %rax                   /* enter: subcontext thread pointer */
+        movq    16(%r12), %rsp          /* enter: gate stack */
+        movq    24(%r12), %rdi
+        movq    32(%r12), %rsi
+        movq    40(%r12), %rdx
+        movq    48(%r12), %rcx
+        movq    56(%r12), %r8
+        movq    64(%r12), %r9
+        movq    0(%r12), %r11
+        movl    $8, %eax                /* vector registers used, for variadic callees */
+        callq   *%r11
+        wrfsbase %r13                   /* leave: client thread pointer */
+        movq    %r14, %rsp              /* leave: client stack */
+        movq    %rax, 136(%r12)
+        movsd   %xmm0, 144(%r12)
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .size   subctx_gate_enter_fsgsbase, .-subctx_gate_enter_fsgsbase
+
+/* Same, with arch_prctl(ARCH_SET_FS) where FSGSBASE is not enabled. */
+        .globl  subctx_gate_enter_syscall
+        .type   subctx_gate_enter_syscall, @function
+        .p2align 4
+subctx_gate_enter_syscall:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        pushq   %r13
+        .cfi_adjust_cfa_offset 8
+        pushq   %r14
+        .cfi_adjust_cfa_offset 8
+        pushq   %r15
+        .cfi_adjust_cfa_offset 8
+        subq    $8, %rsp
+        .cfi_adjust_cfa_offset 8
+        movq    %rdi, %r12
+        movq    %fs:0, %r13             /* glibc: the TCB's first word is its own address */
+        movq    %rsp, %r14
+        movl    $158, %eax              /* SYS_arch_prctl */
+        movl    $0x1002, %edi           /* ARCH_SET_FS */
+        movq    8(%r12), %rsi
+        syscall
+        movsd   72(%r12), %xmm0
+        movsd   80(%r12), %xmm1
+        movsd   88(%r12), %xmm2
+        movsd   96(%r12), %xmm3
+        movsd   104(%r12), %xmm4
+        movsd   112(%r12), %xmm5
+        movsd   120(%r12), %xmm6
+        movsd   128(%r12), %xmm7
+        movq    16(%r12), %rsp
+        movq    24(%r12), %rdi
+        movq    32(%r12), %rsi
+        movq    40(%r12), %rdx
+        movq    48(%r12), %rcx
+        movq    56(%r12), %r8
+        movq    64(%r12), %r9
+        movq    0(%r12), %r11
+        movl    $8, %eax
+        callq   *%r11
+        movq    %r14, %rsp
+        movq    %rax, 136(%r12)
+        movsd   %xmm0, 144(%r12)
+        movl    $158, %eax
+        movl    $0x1002, %edi
+        movq    %r13, %rsi
+        syscall
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .size   subctx_gate_enter_syscall, .-subctx_gate_enter_syscall
+
+        .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,36 @@
+// The gate: enters a subcontext and comes back (gate.S).
+//
+// A call switches the thread pointer (%fs base) to the server thread's TCB
+// inside the image and the stack to the image's gate stack, calls the export
+// with the arguments in registers (System V ABI), then switches both back.
+// The subcontext's own libc thus runs with its own TLS, errno, malloc, stdio.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace subctx::gate {
+
+// Layout shared with gate.S: keep the offsets in sync (static_asserts below).
+struct Frame {
+  uint64_t fn;         // 0
+  uint64_t tcb;        // 8
+  uint64_t stack_top;  // 16: 16-byte aligned
+  uint64_t ints[6];    // 24: rdi rsi rdx rcx r8 r9
+  double f64s[8];      // 72: xmm0..xmm7
+  uint64_t rax;        // 136: results
+  double xmm0;         // 144
+};
+static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
+              offsetof(Frame, xmm0) == 144);
+
+using EnterFn = void (*)(Frame*);
+
+// wrfsbase/rdfsbase when the kernel enables them (HWCAP2_FSGSBASE), else
+// arch_prctl (a system call each way).
+EnterFn select_enter();
+
+}  // namespace subctx::gate
+
+extern "C" void subctx_gate_enter_fsgsbase(subctx::gate::Frame* frame);
+extern "C" void subctx_gate_enter_syscall(subctx::gate::Frame* frame);

@@ -1,0 +1,107 @@
+// The image format (docs/format.md): an ELF64 ET_CORE file with one PT_LOAD
+// per segment and one PT_NOTE holding notes owned by "SUBCTX".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace subctx::image {
+
+inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr char kNoteOwner[] = "SUBCTX";  // 6 chars + NUL
+inline constexpr uint64_t kPageSize = 4096;
+inline constexpr uint64_t kUserSpaceEnd = uint64_t{1} << 47;
+inline constexpr uint64_t kMaxNotesSize = uint64_t{64} << 20;
+
+enum NoteType : uint32_t {
+  kNoteVersion = 1,     // u32 format version, u32 flags
+  kNoteCreator = 2,     // str executable path, str build-id (hex)
+  kNoteProvenance = 3,  // u64 creation time (ns since epoch), str kernel, str libc
+  kNoteCpu = 4,         // u64 required CPU feature bits (cpu_features.hpp)
+  kNoteThread = 5,      // thread record: tcb, gate stack, stdio hooks
+  kNoteExports = 6,     // u32 count, then {u64 address, u8 visibility, str name, str signature}
+  kNoteVdso = 7,        // u64 base, u64 size, u32 count, then {u64 offset, str name}
+  kNoteSegments = 8,    // u32 count, then {u8 kind, str origin} per PT_LOAD, in order
+  kNoteDigests = 9,     // u64 header digest, u32 count, u32 0, u64 digest per PT_LOAD; always last
+};
+
+// Where a segment came from in the server (shown by `subctx inspect`).
+enum class SegmentKind : uint8_t { File = 0, Heap = 1, Stack = 2, Anon = 3, GateStack = 4, GateGuard = 5 };
+const char* segment_kind_name(SegmentKind kind);
+
+struct SegmentRecord {
+  uint64_t vaddr = 0;
+  uint64_t memsz = 0;
+  uint64_t offset = 0;  // in the file; page-aligned
+  uint64_t filesz = 0;
+  int prot = 0;  // PROT_READ | PROT_WRITE | PROT_EXEC
+  SegmentKind kind = SegmentKind::Anon;
+  std::string origin;  // the server's mapping name ("/usr/lib/.../libc.so.6", "[heap]", "")
+  uint64_t digest = 0;  // xxh3 of the segment's memsz bytes
+
+  uint64_t end() const { return vaddr + memsz; }
+  bool contains(uint64_t a, uint64_t len = 1) const { return a >= vaddr && len <= memsz && a - vaddr <= memsz - len; }
+};
+
+struct ExportRecord {
+  std::string name;
+  uint64_t address = 0;
+  std::string signature;
+  uint8_t visibility = 0;  // 0 public, 1 restricted
+};
+
+// The server thread a call runs as: its thread pointer and the gate stack.
+// stdout/stderr/fflush let the gate flush the subcontext's stdio after calls.
+struct ThreadRecord {
+  uint64_t tcb = 0;
+  uint64_t gate_stack_lo = 0;
+  uint64_t gate_stack_hi = 0;
+  uint64_t stdout_file = 0;  // FILE* of the server's stdout (0: none)
+  uint64_t stderr_file = 0;
+  uint64_t fflush_fn = 0;    // the server libc's fflush
+};
+
+struct VdsoSymbol {
+  uint64_t offset = 0;  // from the server vDSO's base
+  std::string name;
+};
+
+struct VdsoRecord {
+  uint64_t base = 0;  // 0: the server had no vDSO
+  uint64_t size = 0;
+  std::vector<VdsoSymbol> symbols;
+};
+
+struct ImageInfo {
+  uint32_t version = kFormatVersion;
+  uint32_t flags = 0;
+  std::string creator_path;
+  std::string build_id;  // hex, "" if the executable has none
+  uint64_t created_ns = 0;
+  std::string kernel;
+  std::string libc;
+  uint64_t cpu_features = 0;
+  ThreadRecord thread;
+  std::vector<ExportRecord> exports;
+  VdsoRecord vdso;
+  std::vector<SegmentRecord> segments;
+  uint64_t header_digest = 0;
+  uint64_t file_size = 0;
+
+  uint64_t virtual_size() const {
+    uint64_t n = 0;
+    for (const auto& s : segments) n += s.memsz;
+    return n;
+  }
+  const SegmentRecord* segment_at(uint64_t addr) const {
+    for (const auto& s : segments)
+      if (s.contains(addr)) return &s;
+    return nullptr;
+  }
+};
+
+inline uint64_t page_round_up(uint64_t v) { return (v + kPageSize - 1) & ~(kPageSize - 1); }
+inline uint64_t page_round_down(uint64_t v) { return v & ~(kPageSize - 1); }
+
+}  // namespace subctx::image

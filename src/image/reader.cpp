@@ -1,0 +1,357 @@
+#include "image/reader.hpp"
+
+#include <elf.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "image/bytes.hpp"
+#include "image/digest.hpp"
+#include "image/writer.hpp"
+#include "subctx/error.hpp"
+#include "subctx/signature.hpp"
+#include "sys/io.hpp"
+
+namespace subctx::image {
+
+using sys::hex;
+
+bool FileSource::read(uint64_t offset, void* out, size_t len) const {
+  if (offset > size_ || len > size_ - offset) return false;
+  return sys::pread_exact(fd_, out, len, static_cast<off_t>(offset));
+}
+
+bool MemorySource::read(uint64_t offset, void* out, size_t len) const {
+  if (offset > size_ || len > size_ - offset) return false;
+  std::memcpy(out, data_ + offset, len);
+  return true;
+}
+
+namespace {
+
+constexpr size_t kMaxName = 255;
+constexpr size_t kMaxText = 4096;
+
+class Parser {
+ public:
+  Parser(const ByteSource& src, const std::string& what, const ReadLimits& limits)
+      : src_(src), what_(what), limits_(limits) {}
+
+  ImageInfo run();
+
+ private:
+  [[noreturn]] void bad(const std::string& msg) const { throw BadImage(what_ + ": " + msg); }
+  void read_or_bad(uint64_t off, void* out, size_t len, const char* item) const {
+    if (!src_.read(off, out, len))
+      bad(std::string("truncated: ") + item + " at offset " + std::to_string(off) + " (+" +
+          std::to_string(len) + " bytes) is past the end of the file (" + std::to_string(src_.size()) +
+          " bytes)");
+  }
+  void parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off);
+  void parse_note(uint32_t type, ByteReader r);
+  void validate();
+
+  const ByteSource& src_;
+  const std::string& what_;
+  const ReadLimits& limits_;
+  ImageInfo info_;
+  std::set<uint32_t> seen_;
+  std::vector<uint8_t> header_bytes_;
+  size_t header_digest_offset_ = 0;
+  std::vector<uint64_t> seg_digests_;
+  size_t segments_note_count_ = 0;
+};
+
+ImageInfo Parser::run() {
+  info_.file_size = src_.size();
+  Elf64_Ehdr eh;
+  if (src_.size() < sizeof eh)
+    bad("truncated: file is " + std::to_string(src_.size()) + " bytes, the ELF header needs 64");
+  read_or_bad(0, &eh, sizeof eh, "ELF header");
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) bad("bad magic: not an ELF file");
+  if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
+    bad("not a 64-bit little-endian ELF file");
+  if (eh.e_ident[EI_VERSION] != EV_CURRENT || eh.e_version != EV_CURRENT) bad("unknown ELF version");
+  if (eh.e_type != ET_CORE) bad("ELF type " + std::to_string(eh.e_type) + " is not ET_CORE: not a subctx image");
+  if (eh.e_machine != EM_X86_64) bad("machine " + std::to_string(eh.e_machine) + " is not x86-64");
+  if (eh.e_ehsize != sizeof(Elf64_Ehdr) || eh.e_phentsize != sizeof(Elf64_Phdr))
+    bad("unexpected ELF header or program header size");
+  if (eh.e_phoff != sizeof(Elf64_Ehdr)) bad("program headers not right after the ELF header");
+  if (eh.e_phnum < 2 || eh.e_phnum == PN_XNUM) bad("program header count " + std::to_string(eh.e_phnum) + " out of range");
+  const uint64_t nsegs = eh.e_phnum - 1u;
+  if (nsegs > limits_.max_segments)
+    throw LimitExceeded(what_ + ": image has " + std::to_string(nsegs) +
+                        " segments; limit 'segments per image' (SUBCTX_MAX_SEGMENTS) is " +
+                        std::to_string(limits_.max_segments));
+
+  std::vector<Elf64_Phdr> ph(eh.e_phnum);
+  read_or_bad(eh.e_phoff, ph.data(), ph.size() * sizeof(Elf64_Phdr), "program header table");
+  if (ph[0].p_type != PT_NOTE) bad("first program header is not PT_NOTE");
+  const uint64_t notes_off = ph[0].p_offset, notes_size = ph[0].p_filesz;
+  const uint64_t phdr_end = eh.e_phoff + ph.size() * sizeof(Elf64_Phdr);
+  if (notes_off != phdr_end) bad("notes do not follow the program headers");
+  if (notes_size > kMaxNotesSize) bad("notes are " + std::to_string(notes_size) + " bytes (at most 64 MiB)");
+  header_bytes_.resize(phdr_end + notes_size);
+  read_or_bad(0, header_bytes_.data(), header_bytes_.size(), "notes");
+
+  for (uint64_t i = 1; i < ph.size(); ++i) {
+    const Elf64_Phdr& p = ph[i];
+    const std::string name = "segment " + std::to_string(i - 1);
+    if (p.p_type != PT_LOAD) bad(name + ": program header type " + std::to_string(p.p_type) + " is not PT_LOAD");
+    if (p.p_flags & ~uint32_t(PF_R | PF_W | PF_X)) bad(name + ": unknown flags " + hex(p.p_flags));
+    if (p.p_vaddr % kPageSize || p.p_offset % kPageSize || p.p_memsz % kPageSize || p.p_memsz == 0)
+      bad(name + ": address, offset or size not page-aligned (vaddr " + hex(p.p_vaddr) + ", offset " +
+          hex(p.p_offset) + ", memsz " + hex(p.p_memsz) + ")");
+    if (p.p_vaddr >= kUserSpaceEnd || p.p_memsz > kUserSpaceEnd - p.p_vaddr)
+      bad(name + ": range " + hex(p.p_vaddr) + "+" + hex(p.p_memsz) + " is outside user space");
+    if (p.p_vaddr == 0) bad(name + ": maps page zero");
+    if (p.p_filesz > p.p_memsz) bad(name + ": file size larger than memory size");
+    if (p.p_offset > src_.size() || p.p_filesz > src_.size() - p.p_offset)
+      bad(name + " [" + hex(p.p_vaddr) + "-" + hex(p.p_vaddr + p.p_memsz) + ") lies outside the file: offset " +
+          hex(p.p_offset) + " + " + hex(p.p_filesz) + " bytes, file size " + hex(src_.size()));
+    if (p.p_filesz && p.p_offset < header_bytes_.size()) bad(name + ": data overlaps the header");
+    SegmentRecord s;
+    s.vaddr = p.p_vaddr;
+    s.memsz = p.p_memsz;
+    s.offset = p.p_offset;
+    s.filesz = p.p_filesz;
+    s.prot = ((p.p_flags & PF_R) ? PROT_READ : 0) | ((p.p_flags & PF_W) ? PROT_WRITE : 0) |
+             ((p.p_flags & PF_X) ? PROT_EXEC : 0);
+    info_.segments.push_back(s);
+  }
+  uint64_t total = 0;
+  for (size_t i = 0; i < info_.segments.size(); ++i) {
+    const auto& s = info_.segments[i];
+    if (i > 0 && s.vaddr < info_.segments[i - 1].end())
+      bad("segments " + std::to_string(i - 1) + " and " + std::to_string(i) + " overlap or are out of order (" +
+          hex(info_.segments[i - 1].vaddr) + "-" + hex(info_.segments[i - 1].end()) + " and " + hex(s.vaddr) +
+          "-" + hex(s.end()) + ")");
+    total += s.memsz;
+  }
+  if (total > limits_.max_image_size)
+    throw LimitExceeded(what_ + ": image is " + std::to_string(total) +
+                        " bytes of memory; limit 'image size' (SUBCTX_MAX_IMAGE_SIZE) is " +
+                        std::to_string(limits_.max_image_size));
+
+  std::vector<uint8_t> notes(header_bytes_.begin() + static_cast<long>(notes_off), header_bytes_.end());
+  parse_notes(notes, notes_off);
+  validate();
+  return std::move(info_);
+}
+
+void Parser::parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off) {
+  size_t pos = 0;
+  while (pos < notes.size()) {
+    if (notes.size() - pos < 12) bad("truncated note header at offset " + std::to_string(notes_off + pos));
+    uint32_t namesz, descsz, type;
+    std::memcpy(&namesz, &notes[pos], 4);
+    std::memcpy(&descsz, &notes[pos + 4], 4);
+    std::memcpy(&type, &notes[pos + 8], 4);
+    const uint64_t name_at = pos + 12;
+    const uint64_t desc_at = name_at + ((uint64_t{namesz} + 3) & ~uint64_t{3});
+    const uint64_t next = desc_at + ((uint64_t{descsz} + 3) & ~uint64_t{3});
+    if (next > notes.size()) bad("note at offset " + std::to_string(notes_off + pos) + " runs past the notes");
+    const bool ours = namesz == sizeof kNoteOwner && std::memcmp(&notes[name_at], kNoteOwner, sizeof kNoteOwner) == 0;
+    if (ours) {
+      if (!seen_.insert(type).second) bad("duplicate SUBCTX note type " + std::to_string(type));
+      if (type == kNoteDigests) {
+        if (next != notes.size()) bad("the digest note is not the last note");
+        header_digest_offset_ = static_cast<size_t>(notes_off + desc_at);
+      }
+      parse_note(type, ByteReader(&notes[desc_at], descsz));
+    }
+    pos = static_cast<size_t>(next);
+  }
+}
+
+void Parser::parse_note(uint32_t type, ByteReader r) {
+  auto done = [&](const char* what) {
+    if (!r.ok()) bad(std::string("malformed ") + what + " note (truncated or field too long)");
+  };
+  switch (type) {
+    case kNoteVersion:
+      info_.version = r.u32();
+      info_.flags = r.u32();
+      done("version");
+      if (info_.version != kFormatVersion)
+        throw UnsupportedVersion(what_ + ": image format version " + std::to_string(info_.version) +
+                                 "; this subctx reads version " + std::to_string(kFormatVersion) +
+                                 " (rewrite the image with a matching subctx server library)");
+      break;
+    case kNoteCreator:
+      info_.creator_path = r.str(kMaxText);
+      info_.build_id = r.str(kMaxName);
+      done("creator");
+      break;
+    case kNoteProvenance:
+      info_.created_ns = r.u64();
+      info_.kernel = r.str(kMaxName);
+      info_.libc = r.str(kMaxName);
+      done("provenance");
+      break;
+    case kNoteCpu:
+      info_.cpu_features = r.u64();
+      done("cpu");
+      break;
+    case kNoteThread:
+      info_.thread.tcb = r.u64();
+      info_.thread.gate_stack_lo = r.u64();
+      info_.thread.gate_stack_hi = r.u64();
+      info_.thread.stdout_file = r.u64();
+      info_.thread.stderr_file = r.u64();
+      info_.thread.fflush_fn = r.u64();
+      done("thread");
+      break;
+    case kNoteExports: {
+      uint32_t n = r.u32();
+      done("exports");
+      if (n > limits_.max_exports)
+        throw LimitExceeded(what_ + ": image has " + std::to_string(n) +
+                            " exports; limit 'exports per image' (SUBCTX_MAX_EXPORTS) is " +
+                            std::to_string(limits_.max_exports));
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        ExportRecord e;
+        e.address = r.u64();
+        e.visibility = r.u8();
+        e.name = r.str(kMaxName);
+        e.signature = r.str(kMaxName);
+        info_.exports.push_back(std::move(e));
+      }
+      done("exports");
+      break;
+    }
+    case kNoteVdso: {
+      info_.vdso.base = r.u64();
+      info_.vdso.size = r.u64();
+      uint32_t n = r.u32();
+      done("vdso");
+      if (n > 256) bad("vdso note lists " + std::to_string(n) + " symbols (at most 256)");
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        VdsoSymbol s;
+        s.offset = r.u64();
+        s.name = r.str(kMaxName);
+        info_.vdso.symbols.push_back(std::move(s));
+      }
+      done("vdso");
+      break;
+    }
+    case kNoteSegments: {
+      uint32_t n = r.u32();
+      done("segments");
+      if (n != info_.segments.size())
+        bad("segments note lists " + std::to_string(n) + " segments, the program headers " +
+            std::to_string(info_.segments.size()));
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        uint8_t kind = r.u8();
+        if (kind > static_cast<uint8_t>(SegmentKind::GateGuard)) bad("segment " + std::to_string(i) + ": unknown kind");
+        info_.segments[i].kind = static_cast<SegmentKind>(kind);
+        info_.segments[i].origin = r.str(kMaxText);
+      }
+      done("segments");
+      segments_note_count_ = n;
+      break;
+    }
+    case kNoteDigests: {
+      info_.header_digest = r.u64();
+      uint32_t n = r.u32();
+      r.u32();
+      done("digests");
+      if (n != info_.segments.size())
+        bad("digest note lists " + std::to_string(n) + " segments, the program headers " +
+            std::to_string(info_.segments.size()));
+      for (uint32_t i = 0; i < n && r.ok(); ++i) info_.segments[i].digest = r.u64();
+      done("digests");
+      if (r.remaining() != 0) bad("digest note has trailing bytes");
+      break;
+    }
+    default:
+      break;  // notes of later versions are ignored
+  }
+}
+
+void Parser::validate() {
+  for (uint32_t t : {kNoteVersion, kNoteThread, kNoteExports, kNoteSegments, kNoteDigests})
+    if (!seen_.count(t)) bad("missing SUBCTX note type " + std::to_string(t));
+
+  uint64_t computed = compute_header_digest(header_bytes_.data(), header_bytes_.size(), header_digest_offset_);
+  if (computed != info_.header_digest)
+    throw DigestMismatch(what_ + ": header digest mismatch (stored " + hex(info_.header_digest) + ", computed " +
+                         hex(computed) + "): the image was modified or damaged; write it again");
+
+  const auto& t = info_.thread;
+  const SegmentRecord* tcb = info_.segment_at(t.tcb);
+  if (!tcb || !(tcb->prot & PROT_WRITE) || !tcb->contains(t.tcb, 8))
+    bad("thread pointer " + hex(t.tcb) + " is not inside a writable segment");
+  const SegmentRecord* stack = info_.segment_at(t.gate_stack_lo);
+  if (!stack || t.gate_stack_hi <= t.gate_stack_lo || t.gate_stack_hi % 16 ||
+      !stack->contains(t.gate_stack_lo, t.gate_stack_hi - t.gate_stack_lo) || !(stack->prot & PROT_WRITE))
+    bad("gate stack " + hex(t.gate_stack_lo) + "-" + hex(t.gate_stack_hi) + " is not inside one writable segment");
+  for (uint64_t f : {t.stdout_file, t.stderr_file})
+    if (f && (!info_.segment_at(f) || !info_.segment_at(f)->contains(f, 216)))
+      bad("stdio stream " + hex(f) + " is not inside a segment");
+  if (t.fflush_fn) {
+    const SegmentRecord* s = info_.segment_at(t.fflush_fn);
+    if (!s || !(s->prot & PROT_EXEC)) bad("fflush " + hex(t.fflush_fn) + " is not inside an executable segment");
+  }
+
+  std::set<std::string> names;
+  for (const auto& e : info_.exports) {
+    if (e.name.empty()) bad("an export has an empty name");
+    for (char c : e.name)
+      if (c <= ' ' || c > '~') bad("export name \"" + e.name + "\" has a character outside printable ASCII");
+    if (!names.insert(e.name).second) bad("export \"" + e.name + "\" appears twice");
+    Signature sig;
+    std::string why;
+    if (!parse_signature(e.signature, &sig, &why)) bad("export \"" + e.name + "\": " + why);
+    if (e.visibility > 1) bad("export \"" + e.name + "\": unknown visibility " + std::to_string(e.visibility));
+    const SegmentRecord* s = info_.segment_at(e.address);
+    if (!s || !(s->prot & PROT_EXEC))
+      bad("export \"" + e.name + "\" at " + hex(e.address) + " is outside every executable segment");
+  }
+
+  const auto& v = info_.vdso;
+  if (v.base) {
+    if (v.base % kPageSize || v.size == 0 || v.size % kPageSize || v.size > 64 * kPageSize ||
+        v.base >= kUserSpaceEnd || v.size > kUserSpaceEnd - v.base)
+      bad("vdso range " + hex(v.base) + "+" + hex(v.size) + " is malformed");
+    for (const auto& s : info_.segments)
+      if (s.vaddr < v.base + v.size && v.base < s.end()) bad("vdso range overlaps a segment");
+    for (const auto& s : v.symbols)
+      if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + s.name + "\" is outside the vdso");
+  }
+}
+
+}  // namespace
+
+ImageInfo read_image(const ByteSource& src, const std::string& what, const ReadLimits& limits) {
+  return Parser(src, what, limits).run();
+}
+
+std::string verify_segments(const ByteSource& src, const ImageInfo& info) {
+  std::vector<uint8_t> buf(1 << 20);
+  static const uint8_t kZero[kPageSize] = {};
+  for (size_t i = 0; i < info.segments.size(); ++i) {
+    const auto& s = info.segments[i];
+    Digest d;
+    for (uint64_t done = 0; done < s.filesz;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), s.filesz - done));
+      if (!src.read(s.offset + done, buf.data(), n))
+        return "segment " + std::to_string(i) + ": cannot read " + std::to_string(n) + " bytes at offset " + hex(s.offset + done);
+      d.update(buf.data(), n);
+      done += n;
+    }
+    for (uint64_t z = s.filesz; z < s.memsz;) {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kPageSize - (z % kPageSize), s.memsz - z));
+      d.update(kZero, n);
+      z += n;
+    }
+    if (d.value() != s.digest)
+      return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ") (" + s.origin +
+             "): digest mismatch (stored " + hex(s.digest) + ", computed " + hex(d.value()) + ")";
+  }
+  return {};
+}
+
+}  // namespace subctx::image

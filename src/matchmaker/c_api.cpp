@@ -1,0 +1,124 @@
+// The pinned C API over the C++ Matchmaker.
+#include <cstring>
+
+#include "common/c_error.hpp"
+#include "matchmaker/registry.hpp"
+#include "subctx/subctx.h"
+#include "subctx/subctx.hpp"
+
+using subctx::Errc;
+using subctx::Error;
+using subctx::Matchmaker;
+using subctx::detail::c_call;
+
+extern "C" {
+
+int sbc_init(void) {
+  return c_call([] {
+    Matchmaker::instance().init();
+    return 0;
+  });
+}
+
+int sbc_request_map(const char* image_path) {
+  return c_call([&] {
+    if (!image_path) throw Error(Errc::InvalidArgument, "sbc_request_map: image_path is NULL");
+    return Matchmaker::instance().request_map(image_path).handle();
+  });
+}
+
+int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size_t nargs, uint64_t* ret) {
+  return c_call([&] {
+    if (!export_name) throw Error(Errc::InvalidArgument, "sbc_request_call: export_name is NULL");
+    if (nargs && !args) throw Error(Errc::InvalidArgument, "sbc_request_call: args is NULL");
+    subctx::Subcontext s = Matchmaker::instance().find(sc);
+    auto& state = *s.state();
+    auto it = state.export_index.find(std::string_view(export_name));
+    if (it == state.export_index.end())
+      throw subctx::NoSuchExport("image " + state.path + " has no export \"" + export_name + "\"");
+    const auto& e = state.exports[it->second];
+    if (nargs != e.signature.args.size())
+      throw subctx::SignatureMismatch("export \"" + e.record.name + "\" has signature " + e.record.signature +
+                                      " (" + std::to_string(e.signature.args.size()) + " arguments); called with " +
+                                      std::to_string(nargs));
+    subctx::detail::CallArgs ca;
+    for (size_t i = 0; i < nargs; ++i) {
+      if (e.signature.args[i] == subctx::ValueType::F64) {
+        double d;
+        std::memcpy(&d, &args[i], 8);
+        ca.f64s[ca.n_f64s++] = d;
+      } else {
+        ca.ints[ca.n_ints++] = args[i];
+      }
+    }
+    subctx::detail::ResolvedExport target{s.state(), e.record.address, it->second};
+    subctx::detail::CallResult r = subctx::detail::invoke(target, ca);
+    if (ret) {
+      switch (e.signature.result) {
+        case subctx::ValueType::Void: *ret = 0; break;
+        case subctx::ValueType::I32: *ret = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(r.rax))); break;
+        case subctx::ValueType::U32: *ret = static_cast<uint32_t>(r.rax); break;
+        case subctx::ValueType::F64: std::memcpy(ret, &r.xmm0, 8); break;
+        default: *ret = r.rax; break;
+      }
+    }
+    return 0;
+  });
+}
+
+int sbc_unmap(int sc) {
+  return c_call([&] {
+    Matchmaker::instance().unmap(sc);
+    return 0;
+  });
+}
+
+void sbc_finalize(void) { Matchmaker::instance().finalize(); }
+
+const char* sbc_last_error(void) { return subctx::detail::last_error(); }
+
+int sbc_set_limit(int limit, uint64_t value) {
+  return c_call([&] {
+    subctx::Limits l = Matchmaker::instance().limits();
+    switch (limit) {
+      case SBC_LIMIT_SUBCONTEXTS: l.subcontexts = value; break;
+      case SBC_LIMIT_IMAGE_SIZE: l.image_size = value; break;
+      case SBC_LIMIT_EXPORTS: l.exports = value; break;
+      case SBC_LIMIT_SEGMENTS: l.segments = value; break;
+      default: throw Error(Errc::InvalidArgument, "unknown limit " + std::to_string(limit));
+    }
+    Matchmaker::instance().set_limits(l);
+    return 0;
+  });
+}
+
+int sbc_get_limit(int limit, uint64_t* value) {
+  return c_call([&] {
+    if (!value) throw Error(Errc::InvalidArgument, "sbc_get_limit: value is NULL");
+    subctx::Limits l = Matchmaker::instance().limits();
+    switch (limit) {
+      case SBC_LIMIT_SUBCONTEXTS: *value = l.subcontexts; break;
+      case SBC_LIMIT_IMAGE_SIZE: *value = l.image_size; break;
+      case SBC_LIMIT_EXPORTS: *value = l.exports; break;
+      case SBC_LIMIT_SEGMENTS: *value = l.segments; break;
+      default: throw Error(Errc::InvalidArgument, "unknown limit " + std::to_string(limit));
+    }
+    return 0;
+  });
+}
+
+int sbc_export_signature(int sc, const char* export_name, char* buf, size_t size) {
+  return c_call([&] {
+    if (!export_name || !buf || !size) throw Error(Errc::InvalidArgument, "sbc_export_signature: bad arguments");
+    subctx::Subcontext s = Matchmaker::instance().find(sc);
+    auto it = s.state()->export_index.find(std::string_view(export_name));
+    if (it == s.state()->export_index.end())
+      throw subctx::NoSuchExport("image " + s.path() + " has no export \"" + export_name + "\"");
+    const std::string& sig = s.state()->exports[it->second].record.signature;
+    if (sig.size() + 1 > size) throw Error(Errc::InvalidArgument, "sbc_export_signature: buffer too small");
+    std::memcpy(buf, sig.c_str(), sig.size() + 1);
+    return 0;
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,65 @@
+// request_call: find the export, check the signature, enter through the gate,
+// and make the subcontext's output reach the client's stdout in order.
+#include <cstdio>
+
+#include "gate/gate.hpp"
+#include "matchmaker/registry.hpp"
+
+namespace subctx::detail {
+
+namespace {
+
+// glibc's FILE keeps pending output between _IO_write_base and _IO_write_ptr.
+bool has_pending_output(FILE* f) { return f && f->_IO_write_ptr > f->_IO_write_base; }
+
+void enter(const SubcontextState& s, gate::Frame& f) {
+  f.tcb = s.tcb;
+  f.stack_top = s.stack_top;
+  matchmaker::registry().enter(&f);
+}
+
+// Runs the subcontext's own fflush() on its stream, inside the subcontext.
+void flush_subcontext_stream(const SubcontextState& s, FILE* stream) {
+  if (!s.fflush_fn || !has_pending_output(stream)) return;
+  gate::Frame f{};
+  f.fn = s.fflush_fn;
+  f.ints[0] = reinterpret_cast<uint64_t>(stream);
+  enter(s, f);
+}
+
+}  // namespace
+
+ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state, std::string_view name,
+                              const Signature& expected) {
+  if (!state) throw NoSuchSubcontext("call on an empty Subcontext");
+  auto it = state->export_index.find(name);
+  if (it == state->export_index.end())
+    throw NoSuchExport("image " + state->path + " has no export \"" + std::string(name) + "\" (" +
+                       std::to_string(state->exports.size()) + " exports; `subctx inspect " + state->path +
+                       "` lists them)");
+  const ExportEntry& e = state->exports[it->second];
+  if (!(e.signature == expected))
+    throw SignatureMismatch("export \"" + e.record.name + "\" of " + state->path + " has signature " +
+                            e.record.signature + "; called as " + expected.str());
+  return ResolvedExport{state, e.record.address, it->second};
+}
+
+CallResult invoke(const ResolvedExport& target, const CallArgs& args) {
+  SubcontextState& s = *target.state;
+  gate::Frame f;
+  f.fn = target.address;
+  for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
+  for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
+  std::lock_guard lock(s.call_mutex);
+  if (!s.mapped)
+    throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  // Client output written before the call comes out before the subcontext's.
+  if (has_pending_output(stdout)) std::fflush(stdout);
+  if (has_pending_output(stderr)) std::fflush(stderr);
+  enter(s, f);
+  flush_subcontext_stream(s, s.sub_stdout);
+  flush_subcontext_stream(s, s.sub_stderr);
+  return CallResult{f.rax, f.xmm0};
+}
+
+}  // namespace subctx::detail

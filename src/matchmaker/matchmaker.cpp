@@ -1,0 +1,125 @@
+// The Matchmaker: installed before main by the library constructor; maps,
+// finds and unmaps subcontexts; finalize() at exit.
+#include "subctx/subctx.hpp"
+
+#include "matchmaker/registry.hpp"
+
+namespace subctx {
+
+namespace matchmaker {
+Registry& registry() {
+  // Never destroyed: finalize() runs from a destructor at exit, possibly
+  // after other static objects are gone.
+  static Registry* r = new Registry;
+  return *r;
+}
+}  // namespace matchmaker
+
+using matchmaker::registry;
+
+Matchmaker& Matchmaker::instance() {
+  static Matchmaker m;
+  return m;
+}
+
+void Matchmaker::init() {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (r.installed) return;
+  r.limits = matchmaker::limits_from_environment();
+  r.enter = gate::select_enter();
+  r.installed = true;
+}
+
+bool Matchmaker::installed() const {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.installed;
+}
+
+Subcontext Matchmaker::request_map(const std::string& image_path) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (!r.installed)
+    throw NotInitialized("the Matchmaker is not installed (finalize() was called); call init() or sbc_init() first");
+  auto state = matchmaker::map_image(r, image_path);
+  state->handle = r.next_handle++;
+  r.subcontexts.emplace(state->handle, state);
+  return Subcontext(state);
+}
+
+Subcontext Matchmaker::find(int handle) const {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  auto it = r.subcontexts.find(handle);
+  if (it == r.subcontexts.end())
+    throw NoSuchSubcontext("no subcontext with handle " + std::to_string(handle) + " is mapped");
+  return Subcontext(it->second);
+}
+
+void Matchmaker::unmap(int handle) {
+  std::shared_ptr<detail::SubcontextState> s;
+  {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.subcontexts.find(handle);
+    if (it == r.subcontexts.end())
+      throw NoSuchSubcontext("cannot unmap: no subcontext with handle " + std::to_string(handle) + " is mapped");
+    s = std::move(it->second);
+    r.subcontexts.erase(it);
+  }
+  matchmaker::unmap_state(*s);
+}
+
+void Matchmaker::unmap(const Subcontext& sc) {
+  if (!sc.valid()) throw NoSuchSubcontext("cannot unmap an empty Subcontext");
+  unmap(sc.handle());
+}
+
+void Matchmaker::finalize() {
+  auto& r = registry();
+  std::map<int, std::shared_ptr<detail::SubcontextState>> all;
+  {
+    std::lock_guard lock(r.mutex);
+    all.swap(r.subcontexts);
+    r.installed = false;
+  }
+  for (auto& [h, s] : all) matchmaker::unmap_state(*s);
+}
+
+Limits Matchmaker::limits() const {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  return r.limits;
+}
+
+void Matchmaker::set_limits(const Limits& limits) {
+  if (!limits.subcontexts || !limits.image_size || !limits.exports || !limits.segments)
+    throw Error(Errc::InvalidArgument, "limits must be positive");
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.limits = limits;
+}
+
+std::vector<ExportInfo> Subcontext::exports() const {
+  if (!state_) throw NoSuchSubcontext("empty Subcontext");
+  std::vector<ExportInfo> out;
+  for (const auto& e : state_->exports)
+    out.push_back({e.record.name, e.record.address, e.record.signature, static_cast<Visibility>(e.record.visibility)});
+  return out;
+}
+
+int Subcontext::handle() const { return state_ ? state_->handle : -1; }
+
+const std::string& Subcontext::path() const {
+  static const std::string empty;
+  return state_ ? state_->path : empty;
+}
+
+}  // namespace subctx
+
+namespace {
+// Installed before main; torn down at exit (unmaps every subcontext).
+__attribute__((constructor)) void subctx_client_install() { subctx::Matchmaker::instance().init(); }
+__attribute__((destructor)) void subctx_client_uninstall() { subctx::Matchmaker::instance().finalize(); }
+}  // namespace

@@ -1,0 +1,178 @@
+// request_map: every check, then all segments mapped or none.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/cpu_features.hpp"
+#include "image/reader.hpp"
+#include "matchmaker/registry.hpp"
+#include "matchmaker/vdso_forward.hpp"
+#include "sys/io.hpp"
+#include "sys/proc_maps.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace subctx::matchmaker {
+
+using sys::hex;
+
+namespace {
+
+const char* file_kind(mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISLNK(m)) return "a symbolic link";
+  return "not a regular file";
+}
+
+sys::UniqueFd open_image(const std::string& path, struct stat* st) {
+  // O_NONBLOCK: opening a FIFO must not hang before fstat() refuses it.
+  sys::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
+  if (!fd) {
+    int err = errno;
+    if (err == ENOENT || err == ENOTDIR) throw ImageNotFound("image " + path + " does not exist");
+    if (err == EACCES || err == EPERM)
+      throw PermissionDenied("cannot open image " + path + ": " + sys::errno_text(err) + " (check its permissions)");
+    throw IoError("cannot open image " + path + ": " + sys::errno_text(err));
+  }
+  if (fstat(fd.get(), st) != 0) throw IoError("cannot stat image " + path + ": " + sys::errno_text(errno));
+  if (!S_ISREG(st->st_mode)) throw NotRegularFile("image " + path + " is " + file_kind(st->st_mode) + ", not a regular file");
+  const uid_t me = getuid();
+  if (st->st_uid != me && st->st_uid != 0)
+    throw PermissionDenied("image " + path + " is owned by uid " + std::to_string(st->st_uid) +
+                           "; images must belong to you (uid " + std::to_string(me) + ") or root");
+  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st->st_mode & 07777);
+    throw PermissionDenied("image " + path + " is writable by group or others (mode " + mode +
+                           "); anyone could change its code: chmod go-w " + path);
+  }
+  return fd;
+}
+
+std::string segment_name(const image::SegmentRecord& s, size_t i) {
+  return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ")" +
+         (s.origin.empty() ? std::string() : " (" + s.origin + ")");
+}
+
+[[noreturn]] void throw_conflict(const std::string& path, const std::string& what, uint64_t lo, uint64_t hi) {
+  std::string in_the_way;
+  try {
+    std::string text = sys::read_text_file("/proc/self/maps");
+    std::vector<sys::MapEntry> maps;
+    if (sys::parse_proc_maps(text, maps, 1u << 20, nullptr)) in_the_way = sys::describe_overlap(maps, lo, hi);
+  } catch (const Error&) {
+  }
+  throw AddressConflict("cannot map image " + path + ": its " + what + " overlaps a mapping of this client: " +
+                        (in_the_way.empty() ? std::string("(gone by now)") : in_the_way) +
+                        "; map the image before that mapping is made, or snapshot the server again");
+}
+
+// mmap at exactly addr or throw (conflict or other failure).
+sys::Mapping map_fixed(const std::string& path, const std::string& what, uint64_t addr, size_t len, int prot,
+                       int flags, int fd, off_t off) {
+  void* want = reinterpret_cast<void*>(addr);
+  void* p = mmap(want, len, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    if (err == EEXIST) throw_conflict(path, what, addr, addr + len);
+    throw SystemError("cannot map " + what + " of image " + path + ": " + sys::errno_text(err));
+  }
+  sys::Mapping m(p, len);
+  if (p != want) throw_conflict(path, what, addr, addr + len);  // kernels without NOREPLACE
+  return m;
+}
+
+}  // namespace
+
+std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path) {
+  if (r.subcontexts.size() >= r.limits.subcontexts)
+    throw LimitExceeded("cannot map image " + path + ": " + std::to_string(r.subcontexts.size()) +
+                        " subcontexts are mapped; limit 'subcontexts per client' (SUBCTX_MAX_SUBCONTEXTS) is " +
+                        std::to_string(r.limits.subcontexts));
+  struct stat st;
+  sys::UniqueFd fd = open_image(path, &st);
+  for (const auto& [h, s] : r.subcontexts)
+    if (s->dev == st.st_dev && s->ino == st.st_ino)
+      throw AlreadyMapped("image " + path + " is already mapped in this client as subcontext " + std::to_string(h) +
+                          " (from " + s->path + "); use that handle, or unmap it first");
+
+  image::ReadLimits rl{r.limits.segments, r.limits.exports, r.limits.image_size};
+  image::ImageInfo info = image::read_image(image::FileSource(fd.get(), static_cast<uint64_t>(st.st_size)), path, rl);
+  for (const auto& [h, s] : r.subcontexts)
+    if (s->info.header_digest == info.header_digest)
+      throw AlreadyMapped("image " + path + " is a copy of " + s->path + ", already mapped as subcontext " +
+                          std::to_string(h));
+
+  const uint64_t missing = info.cpu_features & ~host_cpu_features();
+  if (missing)
+    throw CpuMismatch("image " + path + " was made on a CPU with features this one lacks: " +
+                      cpu_feature_names(missing) + "; snapshot the server on this kind of machine");
+
+  auto state = std::make_shared<detail::SubcontextState>();
+  state->path = path;
+  state->dev = st.st_dev;
+  state->ino = st.st_ino;
+
+  // The forwarder's contents are built before anything is mapped.
+  std::vector<uint8_t> vdso_page;
+  if (info.vdso.base) {
+    if (!r.host_vdso) r.host_vdso = host_vdso();
+    vdso_page.assign(info.vdso.size, 0);
+    std::string why;
+    if (!build_vdso_forwarder(info.vdso, *r.host_vdso, vdso_page.data(), &why))
+      throw BadImage("image " + path + ": " + why);
+  }
+
+  // All or nothing: a failure below destroys the mappings made so far.
+  std::vector<sys::Mapping> maps;
+  maps.reserve(info.segments.size() * 2 + 1);
+  for (size_t i = 0; i < info.segments.size(); ++i) {
+    const auto& s = info.segments[i];
+    const uint64_t file_part = image::page_round_up(s.filesz);
+    if (s.filesz)
+      maps.push_back(map_fixed(path, segment_name(s, i), s.vaddr, file_part, s.prot, MAP_PRIVATE, fd.get(),
+                               static_cast<off_t>(s.offset)));
+    if (s.memsz > file_part)
+      maps.push_back(map_fixed(path, segment_name(s, i), s.vaddr + file_part, s.memsz - file_part, s.prot,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  }
+  if (info.vdso.base) {
+    sys::Mapping v = map_fixed(path, "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")",
+                               info.vdso.base, info.vdso.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    std::memcpy(v.get(), vdso_page.data(), vdso_page.size());
+    if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
+      throw SystemError("cannot protect the vDSO forwarder: " + sys::errno_text(errno));
+    maps.push_back(std::move(v));
+  }
+
+  for (uint32_t i = 0; i < info.exports.size(); ++i) {
+    detail::ExportEntry e;
+    e.record = info.exports[i];
+    parse_signature(e.record.signature, &e.signature, nullptr);  // validated by the reader
+    state->export_index.emplace(e.record.name, i);
+    state->exports.push_back(std::move(e));
+  }
+  state->tcb = info.thread.tcb;
+  state->stack_top = info.thread.gate_stack_hi;
+  state->sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);
+  state->sub_stderr = reinterpret_cast<FILE*>(info.thread.stderr_file);
+  state->fflush_fn = info.thread.fflush_fn;
+  state->info = std::move(info);
+  state->mappings = std::move(maps);
+  return state;
+}
+
+void unmap_state(detail::SubcontextState& s) {
+  std::lock_guard lock(s.call_mutex);
+  s.mapped = false;
+  s.mappings.clear();
+}
+
+}  // namespace subctx::matchmaker

@@ -1,0 +1,408 @@
+// snapshot(): writes the whole process into an image file.
+//
+// Two phases.  Prepare (may allocate): checks, bind-now, metadata, the region
+// list, the encoded header, the file and every buffer.  Copy (allocates
+// nothing, writes no snapshotted memory): re-reads /proc/self/maps into a
+// preallocated buffer, checks the layout is the one prepared (else prepares
+// again), then writes the non-zero pages and the sealed header.  A heap
+// captured while the writer itself was growing a vector would be corrupt in
+// every client; this order rules that out.
+#include <dirent.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <gnu/libc-version.h>
+#include <link.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "common/c_error.hpp"
+#include "common/cpu_features.hpp"
+#include "common/vdso.hpp"
+#include "image/digest.hpp"
+#include "image/writer.hpp"
+#include "server/bind_now.hpp"
+#include "server/exports.hpp"
+#include "server/region_select.hpp"
+#include "subctx/server.hpp"
+#include "sys/io.hpp"
+#include "sys/mapping.hpp"
+#include "sys/proc_maps.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace subctx {
+
+namespace {
+
+using image::kPageSize;
+
+constexpr size_t kMaxSegments = 16000;       // below the ELF program header count limit (65535)
+constexpr size_t kMapsBufferSize = 8u << 20;  // /proc/self/maps text
+constexpr size_t kPagemapEntries = 64 * 1024; // pagemap entries read per chunk
+constexpr int kPrepareAttempts = 5;
+
+[[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
+
+size_t count_threads() {
+  DIR* d = opendir("/proc/self/task");
+  if (!d) return 1;
+  size_t n = 0;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+std::string build_id_of_main() {
+  std::string out;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) -> int {
+        auto* hex = static_cast<std::string*>(data);
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const auto& p = info->dlpi_phdr[i];
+          if (p.p_type != PT_NOTE) continue;
+          auto* b = reinterpret_cast<const uint8_t*>(info->dlpi_addr + p.p_vaddr);
+          for (uint64_t off = 0; off + 12 <= p.p_memsz;) {
+            uint32_t namesz, descsz, type;
+            std::memcpy(&namesz, b + off, 4);
+            std::memcpy(&descsz, b + off + 4, 4);
+            std::memcpy(&type, b + off + 8, 4);
+            uint64_t desc = off + 12 + ((namesz + 3) & ~3u);
+            if (type == NT_GNU_BUILD_ID && namesz == 4 && std::memcmp(b + off + 12, "GNU", 4) == 0) {
+              static const char kHex[] = "0123456789abcdef";
+              for (uint32_t k = 0; k < descsz && desc + k < p.p_memsz; ++k) {
+                hex->push_back(kHex[b[desc + k] >> 4]);
+                hex->push_back(kHex[b[desc + k] & 15]);
+              }
+              return 1;
+            }
+            off = desc + ((descsz + 3) & ~3u);
+          }
+        }
+        return 1;  // only the first object: the main executable
+      },
+      &out);
+  return out;
+}
+
+// A few bytes of the image that differ from the live process: values the
+// client needs to see, patched while the page is written.
+struct Patch {
+  uint64_t address = 0;
+  uint32_t size = 0;
+  uint64_t value = 0;
+};
+
+class Snapshotter {
+ public:
+  Snapshotter(const std::string& path, const SnapshotOptions& options) : path_(path), options_(options) {}
+  void run();
+
+ private:
+  void check_process();
+  void prepare_metadata();
+  void prepare_gate_stack();
+  void prepare_patches();
+  bool read_maps();  // copy phase safe: no allocation
+  void prepare_layout();
+  bool layout_unchanged();
+  void copy_segments(int fd);
+  void copy_segment(int fd, size_t index);
+  void write_run(int fd, uint64_t file_off, uint64_t addr, uint64_t len);
+
+  const std::string& path_;
+  SnapshotOptions options_;
+  image::ImageInfo info_;
+  sys::Mapping gate_stack_;
+  sys::Mapping scratch_;  // maps text, pagemap buffer, one page for patches
+  char* maps_text_ = nullptr;
+  size_t maps_len_ = 0;
+  uint64_t* pagemap_ = nullptr;
+  uint8_t* patch_page_ = nullptr;
+  sys::UniqueFd pagemap_fd_;
+  std::vector<sys::MapEntry> maps_;
+  std::vector<server::SegmentPlan> plan_;
+  std::vector<server::SegmentPlan> check_plan_;
+  std::vector<uint64_t> digests_;
+  std::vector<Patch> patches_;
+  image::EncodedHeader header_;
+  uint64_t file_size_ = 0;
+  server::SelectInput select_;
+};
+
+void Snapshotter::check_process() {
+  size_t threads = count_threads();
+  if (threads != 1)
+    refuse(std::to_string(threads) + " threads are running; an image is taken from a single-threaded moment: "
+           "join or stop the other threads before snapshot()");
+  // Output buffered now must not be lost, nor printed again by each client.
+  std::cout.flush();
+  std::cerr.flush();
+  std::clog.flush();
+  std::fflush(nullptr);
+  server::BindNowResult b = server::bind_all_plt_slots();
+  if (!b.unresolved.empty()) {
+    std::string list;
+    for (size_t i = 0; i < b.unresolved.size() && i < 5; ++i) list += "\n  " + b.unresolved[i];
+    refuse(std::to_string(b.unresolved.size()) + " lazily bound PLT slots could not be resolved:" + list +
+           "\nrun the server with LD_BIND_NOW=1 or link it with -Wl,-z,now");
+  }
+}
+
+void Snapshotter::prepare_metadata() {
+  info_.exports = server::registered_exports();
+  if (info_.exports.empty()) refuse("no exports declared; use SUBCTX_EXPORT(fn) or sbc_export() first");
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  info_.creator_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
+  info_.build_id = build_id_of_main();
+  info_.created_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                std::chrono::system_clock::now().time_since_epoch()).count());
+  utsname u{};
+  uname(&u);
+  info_.kernel = std::string(u.sysname) + " " + u.release;
+  info_.libc = std::string("glibc ") + gnu_get_libc_version();
+  info_.cpu_features = host_cpu_features();
+  uint64_t tcb;
+  __asm__("mov %%fs:0, %0" : "=r"(tcb));
+  info_.thread.tcb = tcb;
+  info_.thread.stdout_file = reinterpret_cast<uint64_t>(stdout);
+  info_.thread.stderr_file = reinterpret_cast<uint64_t>(stderr);
+  info_.thread.fflush_fn = reinterpret_cast<uint64_t>(&fflush);
+  HostVdso v = host_vdso();
+  info_.vdso.base = v.base;
+  info_.vdso.size = v.size;
+  info_.vdso.symbols = std::move(v.symbols);
+}
+
+void Snapshotter::prepare_gate_stack() {
+  size_t size = image::page_round_up(options_.gate_stack_size < 64 * 1024 ? 64 * 1024 : options_.gate_stack_size);
+  gate_stack_ = sys::map_memory(nullptr, size + kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (!gate_stack_) refuse("cannot allocate the gate stack: " + sys::errno_text(errno));
+  if (mprotect(gate_stack_.get(), kPageSize, PROT_NONE) != 0) refuse("cannot protect the gate stack guard page");
+  select_.gate_guard = gate_stack_.begin();
+  select_.gate_stack_lo = gate_stack_.begin() + kPageSize;
+  select_.gate_stack_hi = gate_stack_.end();
+  info_.thread.gate_stack_lo = select_.gate_stack_lo;
+  info_.thread.gate_stack_hi = select_.gate_stack_hi;
+}
+
+void Snapshotter::prepare_patches() {
+  // Make the subcontext's sbrk() fail without a system call: its brk would
+  // move the client's program break.  malloc then falls back to mmap.
+  if (void* curbrk = dlsym(RTLD_DEFAULT, "__curbrk"))
+    patches_.push_back({reinterpret_cast<uint64_t>(curbrk), 8, ~uint64_t{0}});
+  // The kernel updates the client thread's rseq area, not the image's: mark
+  // the image's cpu_id unknown so sched_getcpu() asks the (forwarded) vDSO.
+  auto* rseq_offset = static_cast<const ptrdiff_t*>(dlsym(RTLD_DEFAULT, "__rseq_offset"));
+  auto* rseq_size = static_cast<const unsigned*>(dlsym(RTLD_DEFAULT, "__rseq_size"));
+  if (rseq_offset && rseq_size && *rseq_size >= 8)
+    patches_.push_back({info_.thread.tcb + static_cast<uint64_t>(*rseq_offset) + 4, 4, 0xffffffffu});
+}
+
+bool Snapshotter::read_maps() {
+  sys::UniqueFd fd(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  maps_len_ = 0;
+  while (true) {
+    if (maps_len_ == kMapsBufferSize) return false;
+    ssize_t n = read(fd.get(), maps_text_ + maps_len_, kMapsBufferSize - maps_len_);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    maps_len_ += static_cast<size_t>(n);
+  }
+  maps_.clear();
+  return sys::parse_proc_maps(std::string_view(maps_text_, maps_len_), maps_, maps_.capacity(), nullptr);
+}
+
+void Snapshotter::prepare_layout() {
+  uint64_t sp;
+  __asm__("mov %%rsp, %0" : "=r"(sp));
+  select_.stack_pointer = sp;
+  select_.exclude_lo = scratch_.begin();
+  select_.exclude_hi = scratch_.end();
+  if (!read_maps()) refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
+  std::string why;
+  if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
+  info_.segments.clear();
+  for (const auto& p : plan_) {
+    image::SegmentRecord s;
+    s.vaddr = p.start;
+    s.memsz = p.end - p.start;
+    s.filesz = p.kind == image::SegmentKind::GateGuard ? 0 : s.memsz;
+    s.prot = p.prot;
+    s.kind = p.kind;
+    s.origin = std::string(p.origin);
+    info_.segments.push_back(std::move(s));
+  }
+  digests_.assign(info_.segments.size(), 0);
+  // Encode once to learn the header size, then again with the offsets.
+  header_ = image::encode_header(info_);
+  file_size_ = image::layout_segments(info_, header_.data_start);
+  header_ = image::encode_header(info_);
+}
+
+bool Snapshotter::layout_unchanged() {
+  if (!read_maps()) return false;
+  if (!server::select_segments(maps_, select_, check_plan_, nullptr)) return false;
+  return check_plan_ == plan_;
+}
+
+void Snapshotter::run() {
+  check_process();
+  prepare_metadata();
+  prepare_gate_stack();
+  prepare_patches();
+  scratch_ = sys::map_memory(nullptr, kMapsBufferSize + kPagemapEntries * 8 + kPageSize, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (!scratch_) refuse("cannot allocate snapshot buffers: " + sys::errno_text(errno));
+  maps_text_ = reinterpret_cast<char*>(scratch_.bytes());
+  pagemap_ = reinterpret_cast<uint64_t*>(scratch_.bytes() + kMapsBufferSize);
+  patch_page_ = scratch_.bytes() + kMapsBufferSize + kPagemapEntries * 8;
+  maps_.reserve(kMaxSegments + 64);
+  plan_.reserve(kMaxSegments);
+  check_plan_.reserve(kMaxSegments);
+  pagemap_fd_ = sys::UniqueFd(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+
+  const std::string tmp = path_ + ".tmp." + std::to_string(getpid());
+  sys::UniqueFd fd(open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw IoError("cannot create " + tmp + ": " + sys::errno_text(errno));
+  struct TmpRemover {
+    const std::string& path;
+    bool armed = true;
+    ~TmpRemover() { if (armed) unlink(path.c_str()); }
+  } remover{tmp};
+
+  bool stable = false;
+  for (int attempt = 0; attempt < kPrepareAttempts && !stable; ++attempt) {
+    prepare_layout();
+    // ---- copy phase: no allocation from here on ----
+    stable = layout_unchanged();
+  }
+  if (!stable) refuse("the process's mappings kept changing while the snapshot was prepared");
+  if (info_.segments.size() > kMaxSegments) refuse("more than " + std::to_string(kMaxSegments) + " segments");
+
+  copy_segments(fd.get());
+  image::seal_header(header_, digests_.data(), digests_.size());
+  if (!sys::pwrite_exact(fd.get(), header_.bytes.data(), header_.bytes.size(), 0))
+    throw IoError("cannot write " + tmp + ": " + sys::errno_text(errno));
+  if (ftruncate(fd.get(), static_cast<off_t>(file_size_)) != 0)
+    throw IoError("cannot size " + tmp + ": " + sys::errno_text(errno));
+  // ---- end of copy phase ----
+  if (rename(tmp.c_str(), path_.c_str()) != 0)
+    throw IoError("cannot rename " + tmp + " to " + path_ + ": " + sys::errno_text(errno));
+  remover.armed = false;
+}
+
+void Snapshotter::copy_segments(int fd) {
+  for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd, i);
+}
+
+void Snapshotter::write_run(int fd, uint64_t file_off, uint64_t addr, uint64_t len) {
+  if (len && !sys::pwrite_exact(fd, reinterpret_cast<const void*>(addr), len, static_cast<off_t>(file_off)))
+    throw IoError("cannot write " + path_ + ": " + sys::errno_text(errno));
+}
+
+void Snapshotter::copy_segment(int fd, size_t index) {
+  static const uint8_t kZeroPage[kPageSize] = {};
+  const image::SegmentRecord& seg = info_.segments[index];
+  const server::SegmentPlan& plan = plan_[index];
+  image::Digest digest;
+  if (seg.filesz == 0) {
+    for (uint64_t a = 0; a < seg.memsz; a += kPageSize) digest.update(kZeroPage, kPageSize);
+    digests_[index] = digest.value();
+    return;
+  }
+  uint64_t run_start = 0, run_len = 0;  // pending run of non-zero pages
+  auto flush = [&] {
+    write_run(fd, seg.offset + (run_start - seg.vaddr), run_start, run_len);
+    run_len = 0;
+  };
+  const bool use_pagemap = plan.anonymous && pagemap_fd_;
+  for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kPagemapEntries * kPageSize) {
+    const uint64_t pages = std::min<uint64_t>(kPagemapEntries, (seg.end() - chunk) / kPageSize);
+    bool have_pagemap = use_pagemap &&
+                        sys::pread_exact(pagemap_fd_.get(), pagemap_, pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
+    for (uint64_t k = 0; k < pages; ++k) {
+      const uint64_t addr = chunk + k * kPageSize;
+      // Bit 63: present, bit 62: swapped.  An anonymous page with neither was
+      // never touched and reads as zero: skip it without faulting it in.
+      if (have_pagemap && !(pagemap_[k] & (uint64_t{3} << 62))) {
+        flush();
+        digest.update(kZeroPage, kPageSize);
+        continue;
+      }
+      const auto* page = reinterpret_cast<const uint8_t*>(addr);
+      const Patch* patch = nullptr;
+      for (const auto& p : patches_)
+        if (p.address >= addr && p.address + p.size <= addr + kPageSize) patch = &p;
+      if (patch) {
+        flush();
+        std::memcpy(patch_page_, page, kPageSize);
+        std::memcpy(patch_page_ + (patch->address - addr), &patch->value, patch->size);
+        digest.update(patch_page_, kPageSize);
+        if (!sys::pwrite_exact(fd, patch_page_, kPageSize, static_cast<off_t>(seg.offset + (addr - seg.vaddr))))
+          throw IoError("cannot write " + path_ + ": " + sys::errno_text(errno));
+        continue;
+      }
+      digest.update(page, kPageSize);
+      bool zero = true;
+      const auto* words = reinterpret_cast<const uint64_t*>(page);
+      for (size_t w = 0; w < kPageSize / 8 && zero; w += 8)
+        zero = (words[w] | words[w + 1] | words[w + 2] | words[w + 3] | words[w + 4] | words[w + 5] | words[w + 6] |
+                words[w + 7]) == 0;
+      if (zero) {
+        flush();  // all-zero page: a hole in the file
+        continue;
+      }
+      if (run_len == 0) run_start = addr;
+      run_len += kPageSize;
+    }
+  }
+  flush();
+  digests_[index] = digest.value();
+}
+
+}  // namespace
+
+void snapshot(const std::string& image_path, const SnapshotOptions& options) {
+  Snapshotter(image_path, options).run();
+}
+
+void snapshot_and_exit(const std::string& image_path, const SnapshotOptions& options) {
+  try {
+    snapshot(image_path, options);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "subctx: %s\n", e.what());
+    std::fflush(stderr);
+    _exit(1);
+  }
+  std::fflush(nullptr);
+  _exit(0);
+}
+
+}  // namespace subctx
+
+extern "C" int sbc_snapshot(const char* image_path) {
+  return subctx::detail::c_call([&] {
+    if (!image_path) throw subctx::Error(subctx::Errc::InvalidArgument, "sbc_snapshot: image_path is NULL");
+    subctx::snapshot(image_path);
+    return 0;
+  });
+}
+
+extern "C" void sbc_snapshot_and_exit(const char* image_path) {
+  if (!image_path) {
+    std::fprintf(stderr, "subctx: sbc_snapshot_and_exit: image_path is NULL\n");
+    _exit(1);
+  }
+  subctx::snapshot_and_exit(image_path);
+}

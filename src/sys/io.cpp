@@ -1,0 +1,62 @@
+#include "sys/io.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "subctx/error.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace subctx::sys {
+
+bool pread_exact(int fd, void* buf, size_t size, off_t offset) {
+  auto* p = static_cast<uint8_t*>(buf);
+  while (size > 0) {
+    ssize_t n = ::pread(fd, p, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = 0;
+      return false;
+    }
+    p += n, size -= static_cast<size_t>(n), offset += n;
+  }
+  return true;
+}
+
+bool pwrite_exact(int fd, const void* buf, size_t size, off_t offset) {
+  auto* p = static_cast<const uint8_t*>(buf);
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd, p, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n, size -= static_cast<size_t>(n), offset += n;
+  }
+  return true;
+}
+
+std::string read_text_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw SystemError("cannot open " + path + ": " + errno_text(errno));
+  std::string out;
+  char buf[16384];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw SystemError("cannot read " + path + ": " + errno_text(errno));
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+std::string hex(uint64_t value) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
+  return buf;
+}
+
+}  // namespace subctx::sys

@@ -1,0 +1,23 @@
+// File helpers: short reads are errors, never ignored.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace subctx::sys {
+
+// Reads exactly size bytes at offset; returns false (errno set, or 0 for
+// end of file) when it cannot.
+bool pread_exact(int fd, void* buf, size_t size, off_t offset);
+bool pwrite_exact(int fd, const void* buf, size_t size, off_t offset);
+
+// Reads a whole (possibly /proc) file; throws SystemError on failure.
+std::string read_text_file(const std::string& path);
+
+std::string errno_text(int err);
+std::string hex(uint64_t value);
+
+}  // namespace subctx::sys
