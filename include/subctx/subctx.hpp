@@ -135,8 +135,8 @@ class Subcontext {
 
   template <class Sig>
   Function<Sig> function(std::string_view name) const {
-    detail::signature_of<Sig>{};  // static checks on the argument counts
-    return Function<Sig>(detail::resolve_export(state_, name, signature_of<Sig>()));
+    static const Signature expected = signature_of<Sig>();  // built once per type
+    return Function<Sig>(detail::resolve_export(state_, name, expected));
   }
 
   std::vector<ExportInfo> exports() const;

@@ -14,16 +14,18 @@ inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kUserSpaceEnd = uint64_t{1} << 47;
 inline constexpr uint64_t kMaxNotesSize = uint64_t{64} << 20;
 
+// Types in their own range ("SC" << 16) so that readelf, which reads ET_CORE
+// note types 1..n as NT_PRSTATUS and friends, does not mislabel them.
 enum NoteType : uint32_t {
-  kNoteVersion = 1,     // u32 format version, u32 flags
-  kNoteCreator = 2,     // str executable path, str build-id (hex)
-  kNoteProvenance = 3,  // u64 creation time (ns since epoch), str kernel, str libc
-  kNoteCpu = 4,         // u64 required CPU feature bits (cpu_features.hpp)
-  kNoteThread = 5,      // thread record: tcb, gate stack, stdio hooks
-  kNoteExports = 6,     // u32 count, then {u64 address, u8 visibility, str name, str signature}
-  kNoteVdso = 7,        // u64 base, u64 size, u32 count, then {u64 offset, str name}
-  kNoteSegments = 8,    // u32 count, then {u8 kind, str origin} per PT_LOAD, in order
-  kNoteDigests = 9,     // u64 header digest, u32 count, u32 0, u64 digest per PT_LOAD; always last
+  kNoteVersion = 0x53430001,     // u32 format version, u32 flags
+  kNoteCreator = 0x53430002,     // str executable path, str build-id (hex)
+  kNoteProvenance = 0x53430003,  // u64 creation time (ns since epoch), str kernel, str libc
+  kNoteCpu = 0x53430004,         // u64 required CPU feature bits (cpu_features.hpp)
+  kNoteThread = 0x53430005,      // thread record: tcb, gate stack, stdio hooks
+  kNoteExports = 0x53430006,     // u32 count, then {u64 address, u8 visibility, str name, str signature}
+  kNoteVdso = 0x53430007,        // u64 base, u64 size, u32 count, then {u64 offset, str name}
+  kNoteSegments = 0x53430008,    // u32 count, then {u8 kind, str origin} per PT_LOAD, in order
+  kNoteDigests = 0x53430009,     // u64 header digest, u32 count, u32 0, u64 digest per PT_LOAD; always last
 };
 
 // Where a segment came from in the server (shown by `subctx inspect`).

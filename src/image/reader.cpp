@@ -155,7 +155,7 @@ void Parser::parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off) 
     if (next > notes.size()) bad("note at offset " + std::to_string(notes_off + pos) + " runs past the notes");
     const bool ours = namesz == sizeof kNoteOwner && std::memcmp(&notes[name_at], kNoteOwner, sizeof kNoteOwner) == 0;
     if (ours) {
-      if (!seen_.insert(type).second) bad("duplicate SUBCTX note type " + std::to_string(type));
+      if (!seen_.insert(type).second) bad("duplicate SUBCTX note " + sys::hex(type));
       if (type == kNoteDigests) {
         if (next != notes.size()) bad("the digest note is not the last note");
         header_digest_offset_ = static_cast<size_t>(notes_off + desc_at);
@@ -273,7 +273,7 @@ void Parser::parse_note(uint32_t type, ByteReader r) {
 
 void Parser::validate() {
   for (uint32_t t : {kNoteVersion, kNoteThread, kNoteExports, kNoteSegments, kNoteDigests})
-    if (!seen_.count(t)) bad("missing SUBCTX note type " + std::to_string(t));
+    if (!seen_.count(t)) bad("missing SUBCTX note " + sys::hex(t));
 
   uint64_t computed = compute_header_digest(header_bytes_.data(), header_bytes_.size(), header_digest_offset_);
   if (computed != info_.header_digest)
