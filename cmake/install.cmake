@@ -15,6 +15,9 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/subctxConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/subctxConfig.cmake ${PROJECT_BINARY_DIR}/subctxConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/subctx)
 
+# The .pc files locate the prefix relative to themselves, so an installed
+# tree can be moved (and `cmake --install --prefix` works).
+file(RELATIVE_PATH PC_PREFIX_FROM_PCDIR "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 foreach(part client server)
   configure_file(${PROJECT_SOURCE_DIR}/cmake/subctx-${part}.pc.in ${PROJECT_BINARY_DIR}/subctx-${part}.pc @ONLY)
   install(FILES ${PROJECT_BINARY_DIR}/subctx-${part}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

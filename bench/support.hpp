@@ -1,0 +1,79 @@
+// What every benchmark client needs: a private temp directory for images, a
+// way to run a bench server and read its report, the size of an image on
+// disk, and a map of an image with plain mmap() (the floor for request_map).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+// A directory made by mkdtemp under /tmp; removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// The process-wide temp directory, created on first use and removed at exit.
+TempDir& temp_dir();
+
+// A program built next to this one (bench servers live in the same folder).
+std::string sibling_program(const std::string& name);
+
+// "key value" lines, as the bench servers print them.
+using Report = std::map<std::string, double>;
+
+// Runs argv[0] with argv, stdout captured, stderr inherited; throws
+// std::runtime_error when it does not exit with status 0.
+Report run_server(const std::vector<std::string>& argv);
+double report_value(const Report& r, const std::string& key);
+
+// Runs a bench server that writes `image`, then maps it once to check that
+// it fits this client's address space.  A server image lives at the server's
+// own (randomized) addresses, so it can collide with this client's mappings;
+// on AddressConflict the image is written again by a new server process.
+Report make_image(const std::string& image, const std::vector<std::string>& argv);
+
+struct ImageStats {
+  uint64_t file_bytes = 0;     // st_size
+  uint64_t disk_bytes = 0;     // st_blocks * 512
+  uint64_t virtual_bytes = 0;  // sum of PT_LOAD p_memsz
+  uint32_t segments = 0;       // PT_LOAD count
+};
+ImageStats image_stats(const std::string& image);
+
+// The image's segments mapped with plain mmap(MAP_FIXED_NOREPLACE) from an
+// fd opened once: no checks, no registry.  What request_map cannot beat.
+class RawImageMap {
+ public:
+  explicit RawImageMap(const std::string& image);
+  ~RawImageMap();
+  RawImageMap(const RawImageMap&) = delete;
+  RawImageMap& operator=(const RawImageMap&) = delete;
+  void map();    // throws on failure
+  void unmap();
+
+ private:
+  struct Piece {
+    uint64_t addr, len, offset;
+    int prot;
+    bool anonymous;
+  };
+  int fd_ = -1;
+  std::vector<Piece> pieces_;
+  size_t mapped_ = 0;
+};
+
+}  // namespace bench

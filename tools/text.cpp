@@ -1,0 +1,68 @@
+#include "text.hpp"
+
+#include <sys/mman.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <ctime>
+
+namespace subctx::tool {
+
+std::string human_size(uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  static const char* const kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof kUnits / sizeof kUnits[0]) v /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
+  return buf;
+}
+
+std::string size_and_bytes(uint64_t bytes) {
+  return human_size(bytes) + " (" + std::to_string(bytes) + " bytes)";
+}
+
+std::string utc_time(uint64_t ns) {
+  const time_t secs = static_cast<time_t>(ns / 1000000000u);
+  struct tm tm;
+  char date[64];
+  if (!gmtime_r(&secs, &tm) || !std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm))
+    return std::to_string(ns) + " ns since the epoch";
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s.%03u UTC", date, static_cast<unsigned>(ns / 1000000u % 1000u));
+  return buf;
+}
+
+std::string perm_string(int prot) {
+  std::string s = "---";
+  if (prot & PROT_READ) s[0] = 'r';
+  if (prot & PROT_WRITE) s[1] = 'w';
+  if (prot & PROT_EXEC) s[2] = 'x';
+  return s;
+}
+
+std::string address(uint64_t a) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%012" PRIx64, a);
+  return buf;
+}
+
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace subctx::tool
