@@ -35,7 +35,8 @@ bool os_saves_avx(unsigned mask) {
 
 }  // namespace
 
-uint64_t host_cpu_features() {
+namespace {
+uint64_t probe_cpu_features() {
   uint64_t mask = 0;
   const bool avx_ok = os_saves_avx(0x6);
   const bool avx512_ok = os_saves_avx(0xe6);
@@ -49,6 +50,13 @@ uint64_t host_cpu_features() {
     if (n.rfind("avx512", 0) == 0 && !avx512_ok) continue;
     mask |= uint64_t{1} << i;
   }
+  return mask;
+}
+}  // namespace
+
+// cpuid traps to the hypervisor in a VM (microseconds each): probe once.
+uint64_t host_cpu_features() {
+  static const uint64_t mask = probe_cpu_features();
   return mask;
 }
 
