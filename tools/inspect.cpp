@@ -48,7 +48,7 @@ void print_thread(const image::ImageInfo& info) {
 
 void print_segments(const image::ImageInfo& info) {
   std::printf("\nsegments (%zu):\n", info.segments.size());
-  Table table({"#", "start", "end", "perm", "kind", "size", "on file", "origin"},
+  Table table({"#", "start", "end", "perm", "kind", "size", "in file", "origin"},
               {Table::Right, Table::Left, Table::Left, Table::Left, Table::Left, Table::Right, Table::Right,
                Table::Left});
   for (size_t i = 0; i < info.segments.size(); ++i) {

@@ -38,7 +38,7 @@ bool parse_integer(ValueType t, const char* text, uint64_t* out, std::string* wh
   uint64_t magnitude = 0;
   auto [stop, ec] = std::from_chars(p, end, magnitude, base);
   if (p == end || *p == '-' || *p == '+' || stop != end || ec == std::errc::invalid_argument) {
-    *why = "is not a " + type + " (expected a decimal or 0x-hex integer)";
+    *why = "is not a valid " + type + " (expected a decimal or 0x-hex integer)";
     return false;
   }
   const Range r = range_of(t);
@@ -72,7 +72,7 @@ bool parse_f64(const char* text, uint64_t* out, std::string* why) {
   const double d = std::strtod(text, &end);
   // strtod skips leading blanks; a blank is more likely a quoting mistake.
   if (!*text || std::isspace(static_cast<unsigned char>(*text)) || *end) {
-    *why = "is not an f64 (expected a number such as 1.5, -2e3 or 0x1p4)";
+    *why = "is not a valid f64 (expected a number such as 1.5, -2e3 or 0x1p4)";
     return false;
   }
   if (errno == ERANGE && std::isinf(d)) {

@@ -6,6 +6,7 @@
 //
 // Exit status: 0 success, 1 error (bad image, refused map, failed call,
 // digest mismatch), 2 bad command line.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -69,7 +70,7 @@ std::string usage(const std::string& command) {
   return out;
 }
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "subctx: no command given\n%s", usage("").c_str());
     return kExitUsage;
@@ -113,4 +114,4 @@ int main(int argc, char** argv) {
 
 }  // namespace subctx::tool
 
-int main(int argc, char** argv) { return subctx::tool::main(argc, argv); }
+int main(int argc, char** argv) { return subctx::tool::run(argc, argv); }

@@ -1,5 +1,7 @@
 #include "common/c_error.hpp"
 
+#include "subctx/subctx.h"
+
 namespace subctx::detail {
 
 namespace {
@@ -10,3 +12,7 @@ void set_last_error(const std::string& message) { t_last_error = message; }
 const char* last_error() { return t_last_error.c_str(); }
 
 }  // namespace subctx::detail
+
+// In the common objects: both libraries (client and server) report errors
+// through it.
+extern "C" const char* sbc_last_error(void) { return subctx::detail::last_error(); }

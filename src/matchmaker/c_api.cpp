@@ -75,8 +75,6 @@ int sbc_unmap(int sc) {
 
 void sbc_finalize(void) { Matchmaker::instance().finalize(); }
 
-const char* sbc_last_error(void) { return subctx::detail::last_error(); }
-
 int sbc_set_limit(int limit, uint64_t value) {
   return c_call([&] {
     subctx::Limits l = Matchmaker::instance().limits();

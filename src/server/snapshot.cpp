@@ -344,10 +344,12 @@ void Snapshotter::copy_segment(int fd, size_t index) {
       const Patch* patch = nullptr;
       for (const auto& p : patches_)
         if (p.address >= addr && p.address + p.size <= addr + kPageSize) patch = &p;
-      if (patch) {
+      // The stack holds this very function's frames, which change between
+      // hashing and writing: hash and write one stable copy of such pages.
+      if (patch || plan.kind == image::SegmentKind::Stack) {
         flush();
         std::memcpy(patch_page_, page, kPageSize);
-        std::memcpy(patch_page_ + (patch->address - addr), &patch->value, patch->size);
+        if (patch) std::memcpy(patch_page_ + (patch->address - addr), &patch->value, patch->size);
         digest.update(patch_page_, kPageSize);
         if (!sys::pwrite_exact(fd, patch_page_, kPageSize, static_cast<off_t>(seg.offset + (addr - seg.vaddr))))
           throw IoError("cannot write " + path_ + ": " + sys::errno_text(errno));
