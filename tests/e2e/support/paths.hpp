@@ -1,0 +1,12 @@
+// Paths of the helper executables, from CMake (target files).
+#pragma once
+
+namespace e2e::paths {
+inline constexpr const char* kBasicServer = E2E_BASIC_SERVER;
+inline constexpr const char* kFeatureServer = E2E_FEATURE_SERVER;
+inline constexpr const char* kCServer = E2E_C_SERVER;
+inline constexpr const char* kRefusingServer = E2E_REFUSING_SERVER;
+inline constexpr const char* kWorkerClient = E2E_WORKER_CLIENT;
+inline constexpr const char* kCClient = E2E_C_CLIENT;
+inline constexpr const char* kAtexitClient = E2E_ATEXIT_CLIENT;
+}  // namespace e2e::paths
