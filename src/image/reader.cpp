@@ -153,14 +153,14 @@ void Parser::parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off) 
     const uint64_t desc_at = name_at + ((uint64_t{namesz} + 3) & ~uint64_t{3});
     const uint64_t next = desc_at + ((uint64_t{descsz} + 3) & ~uint64_t{3});
     if (next > notes.size()) bad("note at offset " + std::to_string(notes_off + pos) + " runs past the notes");
-    const bool ours = namesz == sizeof kNoteOwner && std::memcmp(&notes[name_at], kNoteOwner, sizeof kNoteOwner) == 0;
+    const bool ours = namesz == sizeof kNoteOwner && std::memcmp(notes.data() + name_at, kNoteOwner, sizeof kNoteOwner) == 0;
     if (ours) {
       if (!seen_.insert(type).second) bad("duplicate SUBCTX note " + sys::hex(type));
       if (type == kNoteDigests) {
         if (next != notes.size()) bad("the digest note is not the last note");
         header_digest_offset_ = static_cast<size_t>(notes_off + desc_at);
       }
-      parse_note(type, ByteReader(&notes[desc_at], descsz));
+      parse_note(type, ByteReader(notes.data() + desc_at, descsz));
     }
     pos = static_cast<size_t>(next);
   }
@@ -300,15 +300,15 @@ void Parser::validate() {
   for (const auto& e : info_.exports) {
     if (e.name.empty()) bad("an export has an empty name");
     for (char c : e.name)
-      if (c <= ' ' || c > '~') bad("export name \"" + e.name + "\" has a character outside printable ASCII");
-    if (!names.insert(e.name).second) bad("export \"" + e.name + "\" appears twice");
+      if (c <= ' ' || c > '~') bad("export name \"" + sys::printable(e.name) + "\" has a character outside printable ASCII");
+    if (!names.insert(e.name).second) bad("export \"" + sys::printable(e.name) + "\" appears twice");
     Signature sig;
     std::string why;
-    if (!parse_signature(e.signature, &sig, &why)) bad("export \"" + e.name + "\": " + why);
-    if (e.visibility > 1) bad("export \"" + e.name + "\": unknown visibility " + std::to_string(e.visibility));
+    if (!parse_signature(e.signature, &sig, &why)) bad("export \"" + sys::printable(e.name) + "\": " + sys::printable(why, 400));
+    if (e.visibility > 1) bad("export \"" + sys::printable(e.name) + "\": unknown visibility " + std::to_string(e.visibility));
     const SegmentRecord* s = info_.segment_at(e.address);
     if (!s || !(s->prot & PROT_EXEC))
-      bad("export \"" + e.name + "\" at " + hex(e.address) + " is outside every executable segment");
+      bad("export \"" + sys::printable(e.name) + "\" at " + hex(e.address) + " is outside every executable segment");
   }
 
   const auto& v = info_.vdso;
@@ -319,7 +319,7 @@ void Parser::validate() {
     for (const auto& s : info_.segments)
       if (s.vaddr < v.base + v.size && v.base < s.end()) bad("vdso range overlaps a segment");
     for (const auto& s : v.symbols)
-      if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + s.name + "\" is outside the vdso");
+      if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + sys::printable(s.name) + "\" is outside the vdso");
   }
 }
 
@@ -348,7 +348,7 @@ std::string verify_segments(const ByteSource& src, const ImageInfo& info) {
       z += n;
     }
     if (d.value() != s.digest)
-      return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ") (" + s.origin +
+      return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ") (" + sys::printable(s.origin) +
              "): digest mismatch (stored " + hex(s.digest) + ", computed " + hex(d.value()) + ")";
   }
   return {};

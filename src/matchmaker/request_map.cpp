@@ -58,7 +58,7 @@ sys::UniqueFd open_image(const std::string& path, struct stat* st) {
 
 std::string segment_name(const image::SegmentRecord& s, size_t i) {
   return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ")" +
-         (s.origin.empty() ? std::string() : " (" + s.origin + ")");
+         (s.origin.empty() ? std::string() : " (" + sys::printable(s.origin) + ")");
 }
 
 [[noreturn]] void throw_conflict(const std::string& path, const std::string& what, uint64_t lo, uint64_t hi) {

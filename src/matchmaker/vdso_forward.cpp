@@ -3,26 +3,42 @@
 #include <algorithm>
 #include <cstring>
 
+#include "sys/io.hpp"
+
 namespace subctx::matchmaker {
 
 namespace {
-constexpr size_t kStubSize = 14;  // jmp *0(%rip); .quad target
+constexpr size_t kStubSize = 14;     // jmp *0(%rip); .quad target
+constexpr uint64_t kHeaderArea = 0x100;  // stays zero: the ELF header and program headers
 }
 
 bool build_vdso_forwarder(const image::VdsoRecord& v, const HostVdso& host, uint8_t* buf, std::string* why) {
+  auto fail = [&](const image::VdsoSymbol& s, const char* what) {
+    if (why) *why = "vdso symbol " + sys::printable(s.name) + " at offset " + sys::hex(s.offset) + " " + what;
+    return false;
+  };
   std::vector<uint64_t> offsets;
-  for (const auto& s : v.symbols) offsets.push_back(s.offset);
+  for (const auto& s : v.symbols) {
+    if (s.offset >= v.size) return fail(s, "lies past the end of the vdso");
+    offsets.push_back(s.offset);
+  }
   std::sort(offsets.begin(), offsets.end());
   offsets.erase(std::unique(offsets.begin(), offsets.end()), offsets.end());
-  for (const auto& s : v.symbols) {
-    auto it = std::upper_bound(offsets.begin(), offsets.end(), s.offset);
-    uint64_t limit = it == offsets.end() ? v.size : *it;
-    if (limit - s.offset < kStubSize || s.offset < 0x100) {  // 0x100: keep the ELF header area zero
-      if (why) *why = "vdso symbol " + s.name + " leaves no room for a forwarding stub";
-      return false;
+  // One stub per entry point; aliases (clock_gettime, __vdso_clock_gettime)
+  // share it, and any alias the client's vDSO has will do.
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    const uint64_t off = offsets[i];
+    const uint64_t limit = i + 1 < offsets.size() ? offsets[i + 1] : v.size;
+    uint64_t target = 0;
+    const image::VdsoSymbol* first = nullptr;
+    for (const auto& s : v.symbols) {
+      if (s.offset != off) continue;
+      if (!first) first = &s;
+      if (!target) target = host.address_of(s.name);
     }
-    uint8_t* p = buf + s.offset;
-    uint64_t target = host.address_of(s.name);
+    if (off < kHeaderArea) return fail(*first, "overlaps the vdso's ELF headers");
+    if (limit - off < kStubSize) return fail(*first, "leaves no room for a forwarding stub");
+    uint8_t* p = buf + off;
     if (!target) {
       p[0] = 0x0f, p[1] = 0x0b;  // ud2: this kernel's vDSO has no such function
       continue;

@@ -51,6 +51,24 @@ std::string read_text_file(const std::string& path) {
   return out;
 }
 
+std::string printable(std::string_view text, size_t max_len) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= max_len) {
+      out += "...";
+      break;
+    }
+    if (c >= ' ' && c <= '~' && c != '\\') {
+      out += c;
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    }
+  }
+  return out;
+}
+
 std::string errno_text(int err) { return std::strerror(err); }
 
 std::string hex(uint64_t value) {

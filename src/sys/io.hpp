@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace subctx::sys {
 
@@ -19,5 +20,9 @@ std::string read_text_file(const std::string& path);
 
 std::string errno_text(int err);
 std::string hex(uint64_t value);
+
+// Untrusted text (names from an image) made safe to put in a message:
+// printable ASCII kept, anything else as \xNN, at most max_len characters.
+std::string printable(std::string_view text, size_t max_len = 200);
 
 }  // namespace subctx::sys
