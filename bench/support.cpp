@@ -1,5 +1,6 @@
 #include "support.hpp"
 
+#include <benchmark/benchmark.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -195,6 +196,19 @@ void RawImageMap::map() {
 void RawImageMap::unmap() {
   for (size_t i = 0; i < mapped_; ++i) munmap(reinterpret_cast<void*>(pieces_[i].addr), pieces_[i].len);
   mapped_ = 0;
+}
+
+int benchmark_main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  try {
+    benchmark::RunSpecifiedBenchmarks();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    return 1;
+  }
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace bench

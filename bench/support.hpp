@@ -76,4 +76,7 @@ class RawImageMap {
   size_t mapped_ = 0;
 };
 
+// Google Benchmark's main, with errors reported instead of terminate().
+int benchmark_main(int argc, char** argv);
+
 }  // namespace bench
