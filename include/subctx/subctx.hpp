@@ -69,12 +69,14 @@ struct CallResult {
 struct ResolvedExport {
   std::shared_ptr<SubcontextState> state;
   uint64_t address = 0;
-  uint32_t index = 0;
 };
 
+// The export's address after checking that it exists and has the expected
+// signature; throws NoSuchSubcontext, NoSuchExport or SignatureMismatch.
+uint64_t resolve_address(const SubcontextState* state, std::string_view name, const Signature& expected);
 ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
                               std::string_view name, const Signature& expected);
-CallResult invoke(const ResolvedExport& target, const CallArgs& args);
+CallResult invoke(SubcontextState& state, uint64_t address, const CallArgs& args);
 
 template <class R>
 R convert_result(const CallResult& r) {
@@ -113,7 +115,7 @@ class Function<R(A...)> {
   explicit Function(detail::ResolvedExport target) : target_(std::move(target)) {}
   R operator()(A... a) const {
     detail::CallArgs args = detail::function_traits<R(A...)>::pack(a...);
-    return detail::convert_result<R>(detail::invoke(target_, args));
+    return detail::convert_result<R>(detail::invoke(*target_.state, target_.address, args));
   }
   uint64_t address() const { return target_.address; }
 
@@ -130,7 +132,11 @@ class Subcontext {
   // Calls an export by name; Sig must match the export's signature.
   template <class Sig, class... Args>
   typename detail::function_traits<Sig>::result call(std::string_view name, Args&&... args) const {
-    return function<Sig>(name)(std::forward<Args>(args)...);
+    static const Signature expected = signature_of<Sig>();  // built once per type
+    using traits = detail::function_traits<Sig>;
+    const uint64_t address = detail::resolve_address(state_.get(), name, expected);
+    detail::CallArgs packed = traits::pack(std::forward<Args>(args)...);
+    return detail::convert_result<typename traits::result>(detail::invoke(*state_, address, packed));
   }
 
   template <class Sig>

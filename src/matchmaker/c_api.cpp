@@ -51,8 +51,7 @@ int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size
         ca.ints[ca.n_ints++] = args[i];
       }
     }
-    subctx::detail::ResolvedExport target{s.state(), e.record.address, it->second};
-    subctx::detail::CallResult r = subctx::detail::invoke(target, ca);
+    subctx::detail::CallResult r = subctx::detail::invoke(state, e.record.address, ca);
     if (ret) {
       switch (e.signature.result) {
         case subctx::ValueType::Void: *ret = 0; break;

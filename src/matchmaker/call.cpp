@@ -31,6 +31,10 @@ void flush_subcontext_stream(const SubcontextState& s, FILE* stream) {
 
 ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state, std::string_view name,
                               const Signature& expected) {
+  return ResolvedExport{state, resolve_address(state.get(), name, expected)};
+}
+
+uint64_t resolve_address(const SubcontextState* state, std::string_view name, const Signature& expected) {
   if (!state) throw NoSuchSubcontext("call on an empty Subcontext");
   auto it = state->export_index.find(name);
   if (it == state->export_index.end())
@@ -41,13 +45,12 @@ ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state, std
   if (!(e.signature == expected))
     throw SignatureMismatch("export \"" + e.record.name + "\" of " + state->path + " has signature " +
                             e.record.signature + "; called as " + expected.str());
-  return ResolvedExport{state, e.record.address, it->second};
+  return e.record.address;
 }
 
-CallResult invoke(const ResolvedExport& target, const CallArgs& args) {
-  SubcontextState& s = *target.state;
+CallResult invoke(SubcontextState& s, uint64_t address, const CallArgs& args) {
   gate::Frame f;
-  f.fn = target.address;
+  f.fn = address;
   for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
   for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
   std::lock_guard lock(s.call_mutex);

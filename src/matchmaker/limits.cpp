@@ -10,10 +10,13 @@ namespace {
 void from_env(const char* name, uint64_t* value) {
   const char* s = std::getenv(name);
   if (!s || !*s) return;
+  // Digits only: strtoull alone would take " -5" as a huge number.
+  bool digits = true;
+  for (const char* p = s; *p; ++p) digits = digits && *p >= '0' && *p <= '9';
   char* end = nullptr;
   errno = 0;
-  unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno || *end || v == 0 || s[0] == '-') {
+  unsigned long long v = digits ? std::strtoull(s, &end, 10) : 0;
+  if (!digits || errno || v == 0) {
     std::fprintf(stderr, "subctx: ignoring %s=\"%s\": expected a positive integer; using %llu\n", name, s,
                  static_cast<unsigned long long>(*value));
     return;

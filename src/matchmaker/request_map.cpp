@@ -74,18 +74,20 @@ std::string segment_name(const image::SegmentRecord& s, size_t i) {
                         "; map the image before that mapping is made, or snapshot the server again");
 }
 
-// mmap at exactly addr or throw (conflict or other failure).
-sys::Mapping map_fixed(const std::string& path, const std::string& what, uint64_t addr, size_t len, int prot,
-                       int flags, int fd, off_t off) {
+// mmap at exactly addr or throw (conflict or other failure).  what() names
+// the range in messages; it is only called on failure (map latency).
+template <class What>
+sys::Mapping map_fixed(const std::string& path, What what, uint64_t addr, size_t len, int prot, int flags, int fd,
+                       off_t off) {
   void* want = reinterpret_cast<void*>(addr);
   void* p = mmap(want, len, prot, flags | MAP_FIXED_NOREPLACE, fd, off);
   if (p == MAP_FAILED) {
     int err = errno;
-    if (err == EEXIST) throw_conflict(path, what, addr, addr + len);
-    throw SystemError("cannot map " + what + " of image " + path + ": " + sys::errno_text(err));
+    if (err == EEXIST) throw_conflict(path, what(), addr, addr + len);
+    throw SystemError("cannot map " + what() + " of image " + path + ": " + sys::errno_text(err));
   }
   sys::Mapping m(p, len);
-  if (p != want) throw_conflict(path, what, addr, addr + len);  // kernels without NOREPLACE
+  if (p != want) throw_conflict(path, what(), addr, addr + len);  // kernels without NOREPLACE
   return m;
 }
 
@@ -136,15 +138,17 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   for (size_t i = 0; i < info.segments.size(); ++i) {
     const auto& s = info.segments[i];
     const uint64_t file_part = image::page_round_up(s.filesz);
+    auto name = [&] { return segment_name(s, i); };
     if (s.filesz)
-      maps.push_back(map_fixed(path, segment_name(s, i), s.vaddr, file_part, s.prot, MAP_PRIVATE, fd.get(),
+      maps.push_back(map_fixed(path, name, s.vaddr, file_part, s.prot, MAP_PRIVATE, fd.get(),
                                static_cast<off_t>(s.offset)));
     if (s.memsz > file_part)
-      maps.push_back(map_fixed(path, segment_name(s, i), s.vaddr + file_part, s.memsz - file_part, s.prot,
+      maps.push_back(map_fixed(path, name, s.vaddr + file_part, s.memsz - file_part, s.prot,
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   }
   if (info.vdso.base) {
-    sys::Mapping v = map_fixed(path, "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")",
+    auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
+    sys::Mapping v = map_fixed(path, name,
                                info.vdso.base, info.vdso.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     std::memcpy(v.get(), vdso_page.data(), vdso_page.size());
     if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
@@ -172,7 +176,19 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
 void unmap_state(detail::SubcontextState& s) {
   std::lock_guard lock(s.call_mutex);
   s.mapped = false;
-  s.mappings.clear();
+  // One munmap per run of adjacent mappings: the kernel's cost is per call.
+  std::vector<sys::Mapping>& maps = s.mappings;
+  for (size_t i = 0; i < maps.size();) {
+    size_t j = i + 1;
+    while (j < maps.size() && maps[j].begin() == maps[j - 1].end()) ++j;
+    if (j - i > 1) {
+      const uintptr_t lo = maps[i].begin(), hi = maps[j - 1].end();
+      for (size_t k = i; k < j; ++k) maps[k].release();
+      sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
+    }
+    i = j;
+  }
+  maps.clear();
 }
 
 }  // namespace subctx::matchmaker
