@@ -11,7 +11,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo
 ./build/examples/cities_server "$work/cities.img"
-./build/tools/subctx inspect "$work/cities.img" | sed -n '1,12p'
+./build/tools/subctx inspect "$work/cities.img" | sed -n -e '/^exports/,/^$/p' -e '/^totals/,$p'
 echo
 ./build/examples/cities_client "$work/cities.img"
 ./build/examples/cities_client "$work/cities.img" | head -n 1 | sed 's/^client:/client (page cache warm):/'

@@ -8,11 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "image/format.hpp"
 
-namespace subctx::testing {
+namespace subctx::test {
 
 // A valid ImageInfo (offsets and digests not yet assigned):
 //   0  0x400000 +0x2000 r-x file   exports, fflush
@@ -63,9 +64,24 @@ struct TestImage {
 // the header.
 TestImage build_image(image::ImageInfo info);
 
+// The notes region decoded as it is in the bytes, for tests that restructure
+// it (drop, shorten, reorder or add notes).  `name` holds the raw owner bytes
+// (namesz = name.size(), so "SUBCTX" with its NUL is 7 bytes).
+struct RawNote {
+  std::string name;
+  uint32_t type = 0;
+  std::vector<uint8_t> desc;
+};
+std::vector<RawNote> read_notes(const TestImage& t);
+RawNote subctx_note(uint32_t type, std::vector<uint8_t> desc);
+// Encodes notes in place of the old ones (the header stays below
+// data_start), updates the PT_NOTE size and, when a digest note is present,
+// re-seals the header.
+void write_notes(TestImage& t, const std::vector<RawNote>& notes);
+
 // The pattern byte at offset i of segment k's file data.
 inline uint8_t pattern_byte(size_t k, uint64_t i) {
   return static_cast<uint8_t>(0x11 * (k + 1) + (i * 7) + (i >> 8));
 }
 
-}  // namespace subctx::testing
+}  // namespace subctx::test
