@@ -93,6 +93,10 @@ ImageInfo Parser::run() {
   const uint64_t phdr_end = eh.e_phoff + ph.size() * sizeof(Elf64_Phdr);
   if (notes_off != phdr_end) bad("notes do not follow the program headers");
   if (notes_size > kMaxNotesSize) bad("notes are " + std::to_string(notes_size) + " bytes (at most 64 MiB)");
+  // Before allocating: a tiny hostile file must not cost 64 MiB.
+  if (notes_size > src_.size() - std::min<uint64_t>(notes_off, src_.size()))
+    bad("truncated: notes at offset " + std::to_string(notes_off) + " (+" + std::to_string(notes_size) +
+        " bytes) are past the end of the file (" + std::to_string(src_.size()) + " bytes)");
   header_bytes_.resize(phdr_end + notes_size);
   read_or_bad(0, header_bytes_.data(), header_bytes_.size(), "notes");
 

@@ -1,0 +1,228 @@
+// select_segments on fixture maps: which mappings become segments, of which
+// kind, and what is refused.
+#include <sys/mman.h>
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "server/region_select.hpp"
+#include "sys/proc_maps.hpp"
+
+namespace subctx::server {
+namespace {
+
+using image::SegmentKind;
+
+// A server process at snapshot time, with the snapshot's gate stack (guard +
+// stack) and scratch buffer.
+const char kMaps[] =
+    "55d0c4e00000-55d0c4e02000 r--p 00000000 fd:01 1835023                    /opt/srv/server\n"   // 0 file
+    "55d0c4e02000-55d0c4e07000 r-xp 00002000 fd:01 1835023                    /opt/srv/server\n"   // 1 file
+    "55d0c4e07000-55d0c4e08000 rw-p 00007000 fd:01 1835023                    /opt/srv/server\n"   // 2 file
+    "55d0c5a1e000-55d0c5a3f000 rw-p 00000000 00:00 0                          [heap]\n"            // 3 heap
+    "7f3a1c000000-7f3a1c021000 rw-p 00000000 00:00 0 \n"                                          // 4 anon
+    "7f3a1c021000-7f3a20000000 ---p 00000000 00:00 0 \n"                                          // 5 reservation: skipped
+    "7f3a20a00000-7f3a20a28000 r--p 00000000 fd:01 1840211                    /usr/lib/libc.so.6\n"  // 6 file
+    "7f3a20a28000-7f3a20a29000 ---p 00028000 fd:01 1840211                    /usr/lib/libc.so.6\n"  // 7 PROT_NONE: skipped
+    "7f3a20b00000-7f3a20b01000 ---p 00000000 00:00 0 \n"                                          // 8 gate guard
+    "7f3a20b01000-7f3a20c01000 rw-p 00000000 00:00 0 \n"                                          // 9 gate stack
+    "7f3a20d00000-7f3a20d40000 rw-p 00000000 00:00 0 \n"                                          // 10 scratch: excluded
+    "7f3a20e00000-7f3a20e01000 rw-s 00000000 00:05 4242                       /dev/shm/x (deleted)\n"  // 11 file
+    "7ffc8d500000-7ffc8d5c4000 rw-p 00000000 00:00 0                          [stack]\n"           // 12 stack
+    "7ffc8d5f0000-7ffc8d5f4000 r--p 00000000 00:00 0                          [vvar]\n"
+    "7ffc8d5f4000-7ffc8d5f5000 r--p 00000000 00:00 0                          [vvar_vclock]\n"
+    "7ffc8d5f5000-7ffc8d5f7000 r-xp 00000000 00:00 0                          [vdso]\n"
+    "7ffc8d600000-7ffc8d601000 --xp 00000000 00:00 0                          [uprobes]\n"
+    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
+
+constexpr uint64_t kSp = 0x7ffc8d5a0123;
+
+SelectInput input() {
+  SelectInput in;
+  in.stack_pointer = kSp;
+  in.gate_guard = 0x7f3a20b00000;
+  in.gate_stack_lo = 0x7f3a20b01000;
+  in.gate_stack_hi = 0x7f3a20c01000;
+  in.exclude_lo = 0x7f3a20d00000;
+  in.exclude_hi = 0x7f3a20d40000;
+  return in;
+}
+
+// The entries point into text: keep it alive while they are used.
+std::vector<sys::MapEntry> maps(std::string_view text) {
+  std::vector<sys::MapEntry> m;
+  std::string why;
+  EXPECT_TRUE(sys::parse_proc_maps(text, m, 1000, &why)) << why;
+  return m;
+}
+
+TEST(RegionSelect, SelectsTheRightSegmentsAndKinds) {
+  const auto m = maps(kMaps);
+  std::vector<SegmentPlan> out;
+  out.reserve(64);
+  std::string why;
+  ASSERT_TRUE(select_segments(m, input(), out, &why)) << why;
+  struct Want {
+    uint64_t start, end;
+    int prot;
+    SegmentKind kind;
+    bool anonymous;
+    const char* origin;
+  };
+  const int r = PROT_READ, rw = PROT_READ | PROT_WRITE, rx = PROT_READ | PROT_EXEC;
+  const Want want[] = {
+      {0x55d0c4e00000, 0x55d0c4e02000, r, SegmentKind::File, false, "/opt/srv/server"},
+      {0x55d0c4e02000, 0x55d0c4e07000, rx, SegmentKind::File, false, "/opt/srv/server"},
+      {0x55d0c4e07000, 0x55d0c4e08000, rw, SegmentKind::File, false, "/opt/srv/server"},
+      {0x55d0c5a1e000, 0x55d0c5a3f000, rw, SegmentKind::Heap, true, "[heap]"},
+      {0x7f3a1c000000, 0x7f3a1c021000, rw, SegmentKind::Anon, true, ""},
+      {0x7f3a20a00000, 0x7f3a20a28000, r, SegmentKind::File, false, "/usr/lib/libc.so.6"},
+      {0x7f3a20b00000, 0x7f3a20b01000, PROT_NONE, SegmentKind::GateGuard, true, ""},
+      {0x7f3a20b01000, 0x7f3a20c01000, rw, SegmentKind::GateStack, true, ""},
+      {0x7f3a20e00000, 0x7f3a20e01000, rw, SegmentKind::File, false, "/dev/shm/x"},
+      // [stack] trimmed to 64 KiB below the stack pointer, page-aligned.
+      {0x7ffc8d590000, 0x7ffc8d5c4000, rw, SegmentKind::Stack, true, "[stack]"},
+  };
+  ASSERT_EQ(out.size(), std::size(want));
+  for (size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE("segment " + std::to_string(i));
+    EXPECT_EQ(out[i].start, want[i].start);
+    EXPECT_EQ(out[i].end, want[i].end);
+    EXPECT_EQ(out[i].prot, want[i].prot);
+    EXPECT_EQ(out[i].kind, want[i].kind);
+    EXPECT_EQ(out[i].anonymous, want[i].anonymous);
+    EXPECT_EQ(out[i].origin, want[i].origin);
+  }
+}
+
+TEST(RegionSelect, KernelSpecialMappingsAreNeverSelected) {
+  const auto m = maps(kMaps);
+  std::vector<SegmentPlan> out;
+  out.reserve(64);
+  std::string why;
+  ASSERT_TRUE(select_segments(m, input(), out, &why)) << why;
+  for (const auto& s : out) {
+    EXPECT_NE(s.origin, "[vvar]");
+    EXPECT_NE(s.origin, "[vvar_vclock]");
+    EXPECT_NE(s.origin, "[vdso]");
+    EXPECT_NE(s.origin, "[vsyscall]");
+    EXPECT_NE(s.origin, "[uprobes]");
+    EXPECT_LT(s.start, s.end);
+    EXPECT_TRUE(s.kind == SegmentKind::GateGuard || (s.prot & PROT_READ));
+  }
+}
+
+TEST(RegionSelect, StackTrimming) {
+  const char text[] = "7ffc8d500000-7ffc8d5c4000 rw-p 00000000 00:00 0 [stack]\n";
+  const auto m = maps(text);
+  std::string why;
+  auto stack_start = [&](uint64_t sp) {
+    std::vector<SegmentPlan> out;
+    out.reserve(4);
+    SelectInput in;
+    in.stack_pointer = sp;
+    EXPECT_TRUE(select_segments(m, in, out, &why)) << why;
+    EXPECT_EQ(out.size(), 1u);
+    EXPECT_EQ(out.at(0).kind, SegmentKind::Stack);
+    EXPECT_EQ(out.at(0).end, 0x7ffc8d5c4000u);
+    return out.at(0).start;
+  };
+  EXPECT_EQ(stack_start(0x7ffc8d5a0123), 0x7ffc8d590000u);
+  EXPECT_EQ(stack_start(0x7ffc8d5b0000), 0x7ffc8d5a0000u);
+  // Near the bottom: the whole mapping.
+  EXPECT_EQ(stack_start(0x7ffc8d500000 + 0x10000), 0x7ffc8d500000u);
+  EXPECT_EQ(stack_start(0x7ffc8d500000 + 0x100), 0x7ffc8d500000u);
+  // A stack pointer outside the stack (unknown, 0): the whole mapping.
+  EXPECT_EQ(stack_start(0), 0x7ffc8d500000u);
+  EXPECT_EQ(stack_start(0x1000), 0x7ffc8d500000u);
+  EXPECT_EQ(stack_start(0x7fffffffffff), 0x7ffc8d500000u);
+}
+
+TEST(RegionSelect, UnreadableMappingIsRefused) {
+  for (const char* perms : {"-w-p", "--xp", "-wxp"}) {
+    SCOPED_TRACE(perms);
+    const std::string line = std::string("7f3a1c000000-7f3a1c021000 ") + perms + " 00000000 00:00 0 ";
+    const std::string text = "55d0c4e00000-55d0c4e02000 r--p 00000000 fd:01 1 /a\n" + line + "\n";
+    const auto m = maps(text);  // the entries point into text
+    std::vector<SegmentPlan> out;
+    out.reserve(8);
+    std::string why;
+    EXPECT_FALSE(select_segments(m, SelectInput{}, out, &why));
+    EXPECT_EQ(why, "mapping \"" + line + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot");
+  }
+  // An unreadable [vsyscall] or excluded range is not a problem.
+  const auto m = maps(
+      "7f3a1c000000-7f3a1c021000 -w-p 00000000 00:00 0 \n"
+      "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n");
+  std::vector<SegmentPlan> out;
+  out.reserve(8);
+  std::string why;
+  SelectInput in;
+  in.exclude_lo = 0x7f3a1c000000;
+  in.exclude_hi = 0x7f3a1c001000;
+  EXPECT_TRUE(select_segments(m, in, out, &why)) << why;
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(RegionSelect, GuardOnlyWhenItIsTheGatesGuard) {
+  const auto m = maps(
+      "7f3a20b00000-7f3a20b01000 ---p 00000000 00:00 0 \n"
+      "7f3a20b01000-7f3a20c01000 rw-p 00000000 00:00 0 \n");
+  std::vector<SegmentPlan> out;
+  out.reserve(8);
+  std::string why;
+  ASSERT_TRUE(select_segments(m, SelectInput{}, out, &why)) << why;
+  ASSERT_EQ(out.size(), 1u);  // the guard is just a PROT_NONE page without gate_guard
+  EXPECT_EQ(out[0].kind, SegmentKind::Anon);
+  SelectInput in;
+  in.gate_guard = 0x7f3a20b00000;
+  in.gate_stack_lo = 0x7f3a20b01000;
+  in.gate_stack_hi = 0x7f3a20c01000;
+  ASSERT_TRUE(select_segments(m, in, out, &why)) << why;
+  ASSERT_EQ(out.size(), 2u);  // `out` was cleared first
+  EXPECT_EQ(out[0].kind, SegmentKind::GateGuard);
+  EXPECT_EQ(out[1].kind, SegmentKind::GateStack);
+}
+
+TEST(RegionSelect, CapacityLimit) {
+  const auto m = maps(kMaps);
+  std::vector<SegmentPlan> out;
+  out.reserve(3);
+  const size_t cap = out.capacity();
+  const auto* data = out.data();
+  std::string why;
+  EXPECT_FALSE(select_segments(m, input(), out, &why));
+  EXPECT_EQ(why, "the process has more than " + std::to_string(cap) + " mappings to copy");
+  EXPECT_EQ(out.size(), cap);
+  EXPECT_EQ(out.data(), data);  // never reallocated
+  // Exactly enough room.
+  std::vector<SegmentPlan> exact;
+  exact.reserve(10);
+  if (exact.capacity() == 10) {
+    EXPECT_TRUE(select_segments(m, input(), exact, &why)) << why;
+  }
+  // No room at all.
+  std::vector<SegmentPlan> none;
+  EXPECT_FALSE(select_segments(m, input(), none, nullptr));
+}
+
+TEST(RegionSelect, PlansCompareByRangeProtAndKind) {
+  SegmentPlan a{0x1000, 0x2000, PROT_READ, SegmentKind::File, false, "/a"};
+  SegmentPlan b = a;
+  b.origin = "/b";
+  b.anonymous = true;
+  EXPECT_TRUE(a == b);
+  b.prot = PROT_READ | PROT_WRITE;
+  EXPECT_FALSE(a == b);
+  b = a;
+  b.kind = SegmentKind::Anon;
+  EXPECT_FALSE(a == b);
+  b = a;
+  b.end = 0x3000;
+  EXPECT_FALSE(a == b);
+}
+
+}  // namespace
+}  // namespace subctx::server
