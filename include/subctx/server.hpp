@@ -16,7 +16,9 @@ namespace subctx {
 enum class ExportVisibility : uint8_t { Public = 0, Restricted = 1 };
 
 struct SnapshotOptions {
-  std::size_t gate_stack_size = std::size_t{1} << 20;  // stack for calls into the image
+  // Stack for calls into the image: as large as a main thread's, because
+  // server code was written for one.  Untouched pages cost nothing (holes).
+  std::size_t gate_stack_size = std::size_t{8} << 20;
 };
 
 // Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad

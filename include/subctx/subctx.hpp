@@ -77,6 +77,7 @@ uint64_t resolve_address(const SubcontextState* state, std::string_view name, co
 ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
                               std::string_view name, const Signature& expected);
 CallResult invoke(SubcontextState& state, uint64_t address, const CallArgs& args);
+[[noreturn]] void throw_empty_function();
 
 template <class R>
 R convert_result(const CallResult& r) {
@@ -114,6 +115,7 @@ class Function<R(A...)> {
   Function() = default;
   explicit Function(detail::ResolvedExport target) : target_(std::move(target)) {}
   R operator()(A... a) const {
+    if (!target_.state) detail::throw_empty_function();
     detail::CallArgs args = detail::function_traits<R(A...)>::pack(a...);
     return detail::convert_result<R>(detail::invoke(*target_.state, target_.address, args));
   }

@@ -17,21 +17,28 @@ subctx_gate_enter_fsgsbase:
         .cfi_startproc
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbp, -16
         pushq   %rbx
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbx, -24
         pushq   %r12
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r12, -32
         pushq   %r13
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r13, -40
         pushq   %r14
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r14, -48
         pushq   %r15
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r15, -56
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
         movq    %rdi, %r12              /* frame */
         rdfsbase %r13                   /* client thread pointer */
         movq    %rsp, %r14              /* client stack */
+        .cfi_def_cfa_register %r14      /* unwinders find the caller through r14 */
         movsd   72(%r12), %xmm0
         movsd   80(%r12), %xmm1
         movsd   88(%r12), %xmm2
@@ -54,6 +61,7 @@ subctx_gate_enter_fsgsbase:
         callq   *%r11
         wrfsbase %r13                   /* leave: client thread pointer */
         movq    %r14, %rsp              /* leave: client stack */
+        .cfi_def_cfa_register %rsp
         movq    %rax, 136(%r12)
         movsd   %xmm0, 144(%r12)
         addq    $8, %rsp
@@ -82,25 +90,34 @@ subctx_gate_enter_syscall:
         .cfi_startproc
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbp, -16
         pushq   %rbx
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbx, -24
         pushq   %r12
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r12, -32
         pushq   %r13
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r13, -40
         pushq   %r14
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r14, -48
         pushq   %r15
         .cfi_adjust_cfa_offset 8
+        .cfi_offset %r15, -56
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
         movq    %rdi, %r12
         movq    %fs:0, %r13             /* glibc: the TCB's first word is its own address */
         movq    %rsp, %r14
+        .cfi_def_cfa_register %r14
         movl    $158, %eax              /* SYS_arch_prctl */
         movl    $0x1002, %edi           /* ARCH_SET_FS */
         movq    8(%r12), %rsi
         syscall
+        testq   %rax, %rax              /* a failed switch must not run the export on our TLS */
+        jnz     .Lfs_switch_failed
         movsd   72(%r12), %xmm0
         movsd   80(%r12), %xmm1
         movsd   88(%r12), %xmm2
@@ -120,12 +137,15 @@ subctx_gate_enter_syscall:
         movl    $8, %eax
         callq   *%r11
         movq    %r14, %rsp
+        .cfi_def_cfa_register %rsp
         movq    %rax, 136(%r12)
         movsd   %xmm0, 144(%r12)
         movl    $158, %eax
         movl    $0x1002, %edi
         movq    %r13, %rsi
         syscall
+        testq   %rax, %rax
+        jnz     .Lfs_switch_failed
         addq    $8, %rsp
         .cfi_adjust_cfa_offset -8
         popq    %r15
@@ -141,6 +161,8 @@ subctx_gate_enter_syscall:
         popq    %rbp
         .cfi_adjust_cfa_offset -8
         ret
+.Lfs_switch_failed:
+        ud2                             /* arch_prctl(ARCH_SET_FS) refused (seccomp?): stop here */
         .cfi_endproc
         .size   subctx_gate_enter_syscall, .-subctx_gate_enter_syscall
 

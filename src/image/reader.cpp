@@ -112,6 +112,7 @@ ImageInfo Parser::run() {
       bad(name + ": range " + hex(p.p_vaddr) + "+" + hex(p.p_memsz) + " is outside user space");
     if (p.p_vaddr == 0) bad(name + ": maps page zero");
     if (p.p_filesz > p.p_memsz) bad(name + ": file size larger than memory size");
+    if (p.p_filesz % kPageSize) bad(name + ": file size " + hex(p.p_filesz) + " is not a whole number of pages");
     if (p.p_offset > src_.size() || p.p_filesz > src_.size() - p.p_offset)
       bad(name + " [" + hex(p.p_vaddr) + "-" + hex(p.p_vaddr + p.p_memsz) + ") lies outside the file: offset " +
           hex(p.p_offset) + " + " + hex(p.p_filesz) + " bytes, file size " + hex(src_.size()));
@@ -292,9 +293,12 @@ void Parser::validate() {
   if (!stack || t.gate_stack_hi <= t.gate_stack_lo || t.gate_stack_hi % 16 ||
       !stack->contains(t.gate_stack_lo, t.gate_stack_hi - t.gate_stack_lo) || !(stack->prot & PROT_WRITE))
     bad("gate stack " + hex(t.gate_stack_lo) + "-" + hex(t.gate_stack_hi) + " is not inside one writable segment");
-  for (uint64_t f : {t.stdout_file, t.stderr_file})
-    if (f && (!info_.segment_at(f) || !info_.segment_at(f)->contains(f, 216)))
-      bad("stdio stream " + hex(f) + " is not inside a segment");
+  // The gate reads and flushes these streams after every call.
+  for (uint64_t f : {t.stdout_file, t.stderr_file}) {
+    const SegmentRecord* s = f ? info_.segment_at(f) : nullptr;
+    if (f && (!s || !s->contains(f, 216) || (s->prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE)))
+      bad("stdio stream " + hex(f) + " is not inside a readable and writable segment");
+  }
   if (t.fflush_fn) {
     const SegmentRecord* s = info_.segment_at(t.fflush_fn);
     if (!s || !(s->prot & PROT_EXEC)) bad("fflush " + hex(t.fflush_fn) + " is not inside an executable segment");

@@ -54,12 +54,14 @@ EncodedHeader encode_header(const ImageInfo& info) {
   w.u32(info.version);
   w.u32(info.flags);
   flush(kNoteVersion);
-  w.str(info.creator_path);
-  w.str(info.build_id);
+  // Informational strings are cut to what the reader accepts (4096 / 255).
+  auto cut = [](const std::string& s, size_t max) { return std::string_view(s).substr(0, max); };
+  w.str(cut(info.creator_path, 4096));
+  w.str(cut(info.build_id, 255));
   flush(kNoteCreator);
   w.u64(info.created_ns);
-  w.str(info.kernel);
-  w.str(info.libc);
+  w.str(cut(info.kernel, 255));
+  w.str(cut(info.libc, 255));
   flush(kNoteProvenance);
   w.u64(info.cpu_features);
   flush(kNoteCpu);
@@ -89,7 +91,7 @@ EncodedHeader encode_header(const ImageInfo& info) {
   w.u32(static_cast<uint32_t>(info.segments.size()));
   for (const auto& s : info.segments) {
     w.u8(static_cast<uint8_t>(s.kind));
-    w.str(s.origin);
+    w.str(cut(s.origin, 4096));
   }
   flush(kNoteSegments);
   // Digests last: the header digest covers everything before it.

@@ -48,6 +48,8 @@ uint64_t resolve_address(const SubcontextState* state, std::string_view name, co
   return e.record.address;
 }
 
+void throw_empty_function() { throw NoSuchSubcontext("call through an empty subctx::Function"); }
+
 CallResult invoke(SubcontextState& s, uint64_t address, const CallArgs& args) {
   gate::Frame f;
   f.fn = address;

@@ -58,17 +58,21 @@ Subcontext Matchmaker::find(int handle) const {
 }
 
 void Matchmaker::unmap(int handle) {
+  auto& r = registry();
   std::shared_ptr<detail::SubcontextState> s;
   {
-    auto& r = registry();
     std::lock_guard lock(r.mutex);
     auto it = r.subcontexts.find(handle);
     if (it == r.subcontexts.end())
       throw NoSuchSubcontext("cannot unmap: no subcontext with handle " + std::to_string(handle) + " is mapped");
-    s = std::move(it->second);
-    r.subcontexts.erase(it);
+    s = it->second;
   }
+  // Memory first, registry entry after: until the ranges are free, mapping
+  // the image again is AlreadyMapped, not a conflict with itself.
   matchmaker::unmap_state(*s);
+  std::lock_guard lock(r.mutex);
+  auto it = r.subcontexts.find(handle);
+  if (it != r.subcontexts.end() && it->second == s) r.subcontexts.erase(it);
 }
 
 void Matchmaker::unmap(const Subcontext& sc) {
@@ -76,7 +80,10 @@ void Matchmaker::unmap(const Subcontext& sc) {
   unmap(sc.handle());
 }
 
-void Matchmaker::finalize() {
+void Matchmaker::finalize() { matchmaker::finalize(/*at_exit=*/false); }
+
+namespace matchmaker {
+void finalize(bool at_exit) {
   auto& r = registry();
   std::map<int, std::shared_ptr<detail::SubcontextState>> all;
   {
@@ -84,8 +91,11 @@ void Matchmaker::finalize() {
     all.swap(r.subcontexts);
     r.installed = false;
   }
-  for (auto& [h, s] : all) matchmaker::unmap_state(*s);
+  // At exit a thread may still be inside a call that never returns: its
+  // subcontext stays mapped (the kernel reclaims it) rather than hang exit.
+  for (auto& [h, s] : all) matchmaker::unmap_state(*s, /*wait_for_call=*/!at_exit);
 }
+}  // namespace matchmaker
 
 Limits Matchmaker::limits() const {
   auto& r = registry();
@@ -121,5 +131,5 @@ const std::string& Subcontext::path() const {
 namespace {
 // Installed before main; torn down at exit (unmaps every subcontext).
 __attribute__((constructor)) void subctx_client_install() { subctx::Matchmaker::instance().init(); }
-__attribute__((destructor)) void subctx_client_uninstall() { subctx::Matchmaker::instance().finalize(); }
+__attribute__((destructor)) void subctx_client_uninstall() { subctx::matchmaker::finalize(/*at_exit=*/true); }
 }  // namespace

@@ -25,6 +25,9 @@ struct Registry {
 
 Registry& registry();
 
+// Unmaps every subcontext and uninstalls the Matchmaker (finalize()).
+void finalize(bool at_exit);
+
 // Limits from SUBCTX_MAX_* environment variables over the defaults.
 Limits limits_from_environment();
 
@@ -32,7 +35,9 @@ Limits limits_from_environment();
 // registry mutex held.
 std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path);
 
-// Unmaps one subcontext's memory; waits for a call in progress.
-void unmap_state(detail::SubcontextState& s);
+// Unmaps one subcontext's memory.  Waits for a call in progress, or (at
+// exit, wait_for_call false) leaves a subcontext that is in a call mapped
+// and returns false.
+bool unmap_state(detail::SubcontextState& s, bool wait_for_call = true);
 
 }  // namespace subctx::matchmaker

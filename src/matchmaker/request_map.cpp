@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/sysmacros.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -134,17 +137,22 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
 
   // All or nothing: a failure below destroys the mappings made so far.
   std::vector<sys::Mapping> maps;
+  std::vector<bool> from_file;
   maps.reserve(info.segments.size() * 2 + 1);
   for (size_t i = 0; i < info.segments.size(); ++i) {
     const auto& s = info.segments[i];
     const uint64_t file_part = image::page_round_up(s.filesz);
     auto name = [&] { return segment_name(s, i); };
-    if (s.filesz)
+    if (s.filesz) {
       maps.push_back(map_fixed(path, name, s.vaddr, file_part, s.prot, MAP_PRIVATE, fd.get(),
                                static_cast<off_t>(s.offset)));
-    if (s.memsz > file_part)
+      from_file.push_back(true);
+    }
+    if (s.memsz > file_part) {
       maps.push_back(map_fixed(path, name, s.vaddr + file_part, s.memsz - file_part, s.prot,
                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+      from_file.push_back(false);
+    }
   }
   if (info.vdso.base) {
     auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
@@ -154,6 +162,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
       throw SystemError("cannot protect the vDSO forwarder: " + sys::errno_text(errno));
     maps.push_back(std::move(v));
+    from_file.push_back(false);
   }
 
   for (uint32_t i = 0; i < info.exports.size(); ++i) {
@@ -170,25 +179,65 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   state->fflush_fn = info.thread.fflush_fn;
   state->info = std::move(info);
   state->mappings = std::move(maps);
+  state->from_file = std::move(from_file);
   return state;
 }
 
-void unmap_state(detail::SubcontextState& s) {
-  std::lock_guard lock(s.call_mutex);
-  s.mapped = false;
-  // One munmap per run of adjacent mappings: the kernel's cost is per call.
-  std::vector<sys::Mapping>& maps = s.mappings;
-  for (size_t i = 0; i < maps.size();) {
-    size_t j = i + 1;
-    while (j < maps.size() && maps[j].begin() == maps[j - 1].end()) ++j;
-    if (j - i > 1) {
-      const uintptr_t lo = maps[i].begin(), hi = maps[j - 1].end();
-      for (size_t k = i; k < j; ++k) maps[k].release();
-      sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
-    }
-    i = j;
+namespace {
+
+// The ranges to munmap: the anonymous mappings as made, and of the views of
+// the image only what still is one.  Subcontext code may have unmapped part
+// of a segment (free() of a large block) and the client may have mapped its
+// own memory in the hole since: that must survive the unmap.
+std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::SubcontextState& s) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  std::string text;
+  std::vector<sys::MapEntry> maps;
+  bool have_maps = false;
+  try {
+    text = sys::read_text_file("/proc/self/maps");
+    have_maps = sys::parse_proc_maps(text, maps, 1u << 22, nullptr);
+  } catch (const Error&) {
   }
-  maps.clear();
+  for (size_t i = 0; i < s.mappings.size(); ++i) {
+    const sys::Mapping& m = s.mappings[i];
+    if (!s.from_file[i] || !have_maps) {
+      out.emplace_back(m.begin(), m.end());
+      continue;
+    }
+    for (const auto& v : maps)
+      if (v.overlaps(m.begin(), m.end()) && v.inode == s.ino && v.dev_major == major(s.dev) &&
+          v.dev_minor == minor(s.dev))
+        out.emplace_back(std::max<uint64_t>(v.start, m.begin()), std::min<uint64_t>(v.end, m.end()));
+  }
+  // One munmap per run of adjacent ranges: the kernel's cost is per call.
+  std::sort(out.begin(), out.end());
+  std::vector<std::pair<uint64_t, uint64_t>> merged;
+  for (const auto& r : out) {
+    if (!merged.empty() && r.first <= merged.back().second)
+      merged.back().second = std::max(merged.back().second, r.second);
+    else
+      merged.push_back(r);
+  }
+  return merged;
+}
+
+}  // namespace
+
+bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
+  std::unique_lock lock(s.call_mutex, std::defer_lock);
+  if (wait_for_call) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return false;  // a call is running on another thread: its memory stays
+  }
+  if (!s.mapped) return true;
+  s.mapped = false;
+  for (const auto& [lo, hi] : ranges_to_unmap(s)) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
+  for (auto& m : s.mappings) m.release();
+  s.mappings.clear();
+  s.from_file.clear();
+  return true;
 }
 
 }  // namespace subctx::matchmaker

@@ -34,6 +34,7 @@ struct SubcontextState {
   std::mutex call_mutex;
   bool mapped = true;                  // guarded by call_mutex
   std::vector<sys::Mapping> mappings;  // segments, then the vDSO forwarder
+  std::vector<bool> from_file;         // per mapping: a view of the image file
 
   uint64_t tcb = 0;
   uint64_t stack_top = 0;

@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
+
 namespace subctx::server {
 
 namespace {
@@ -15,40 +17,57 @@ bool is_kernel_special(std::string_view p) {
 bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in,
                      std::vector<SegmentPlan>& out, std::string* why) {
   out.clear();
-  for (const auto& m : maps) {
-    if (is_kernel_special(m.path)) continue;
-    if (m.overlaps(in.exclude_lo, in.exclude_hi)) continue;
-    SegmentPlan s;
-    s.start = m.start;
-    s.end = m.end;
-    s.prot = m.prot;
-    s.origin = m.path;
-    s.anonymous = m.inode == 0;
-    if (m.start == in.gate_guard) {
-      s.kind = image::SegmentKind::GateGuard;
-    } else if (m.prot == PROT_NONE) {
-      continue;  // reservations and guard pages: nothing to copy
-    } else if (!(m.prot & PROT_READ)) {
-      if (why) *why = "mapping \"" + std::string(m.line) + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot";
-      return false;
-    } else if (m.overlaps(in.gate_stack_lo, in.gate_stack_hi)) {
-      s.kind = image::SegmentKind::GateStack;
-    } else if (m.path == "[heap]") {
-      s.kind = image::SegmentKind::Heap;
-    } else if (m.path == "[stack]") {
-      s.kind = image::SegmentKind::Stack;
-      uint64_t lo = in.stack_pointer > kStackMargin ? image::page_round_down(in.stack_pointer - kStackMargin) : 0;
-      if (lo > s.start && lo < s.end) s.start = lo;
-    } else if (m.inode != 0) {
-      s.kind = image::SegmentKind::File;
-    } else {
-      s.kind = image::SegmentKind::Anon;
-    }
+  auto emit = [&](const sys::MapEntry& m, uint64_t lo, uint64_t hi, image::SegmentKind kind) {
+    if (lo >= hi) return true;
     if (out.size() == out.capacity()) {
       if (why) *why = "the process has more than " + std::to_string(out.capacity()) + " mappings to copy";
       return false;
     }
+    SegmentPlan s;
+    s.start = lo;
+    s.end = hi;
+    s.prot = m.prot;
+    s.origin = m.path;
+    s.anonymous = m.inode == 0;
+    s.kind = kind;
     out.push_back(s);
+    return true;
+  };
+  for (const auto& m : maps) {
+    if (is_kernel_special(m.path)) continue;
+    if (m.start >= in.exclude_lo && m.end <= in.exclude_hi) continue;  // the snapshot's own scratch
+    if (m.prot == PROT_NONE) {
+      // Reservations and guard pages hold nothing to copy; only the gate
+      // stack's guard is kept (mapped PROT_NONE in the client), wherever the
+      // kernel merged it.
+      const uint64_t lo = std::max(m.start, in.gate_guard), hi = std::min(m.end, in.gate_guard + in.gate_guard_size);
+      if (in.gate_guard && !emit(m, lo, hi, image::SegmentKind::GateGuard)) return false;
+      continue;
+    }
+    if (!(m.prot & PROT_READ)) {
+      if (why) *why = "mapping \"" + std::string(m.line) + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot";
+      return false;
+    }
+    image::SegmentKind kind;
+    uint64_t start = m.start;
+    if (m.overlaps(in.gate_stack_lo, in.gate_stack_hi)) {
+      kind = image::SegmentKind::GateStack;
+    } else if (m.path == "[heap]") {
+      kind = image::SegmentKind::Heap;
+    } else if (m.path == "[stack]") {
+      kind = image::SegmentKind::Stack;
+      uint64_t lo = in.stack_pointer > kStackMargin ? image::page_round_down(in.stack_pointer - kStackMargin) : 0;
+      if (lo > start && lo < m.end) start = lo;
+    } else {
+      kind = m.inode != 0 ? image::SegmentKind::File : image::SegmentKind::Anon;
+    }
+    // The part below and the part above the excluded scratch range.
+    if (m.overlaps(in.exclude_lo, in.exclude_hi)) {
+      if (!emit(m, start, std::min(m.end, in.exclude_lo), kind)) return false;
+      if (!emit(m, std::max(start, in.exclude_hi), m.end, kind)) return false;
+    } else if (!emit(m, start, m.end, kind)) {
+      return false;
+    }
   }
   return true;
 }

@@ -28,9 +28,10 @@ struct SelectInput {
   uint64_t stack_pointer = 0;      // the used part of [stack] starts below it
   uint64_t gate_stack_lo = 0;      // [lo, hi): the gate stack mapping
   uint64_t gate_stack_hi = 0;
-  uint64_t gate_guard = 0;         // its PROT_NONE guard page
-  uint64_t exclude_lo = 0;         // the snapshot's own scratch memory
-  uint64_t exclude_hi = 0;
+  uint64_t gate_guard = 0;         // its PROT_NONE guard, below it
+  uint64_t gate_guard_size = image::kPageSize;
+  uint64_t exclude_lo = 0;         // the snapshot's own scratch memory, cut out
+  uint64_t exclude_hi = 0;         // of whatever mapping the kernel merged it with
 };
 
 // Returns false (and sets *why) when a mapping cannot be copied or out is

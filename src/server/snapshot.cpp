@@ -47,12 +47,13 @@ constexpr size_t kMaxSegments = 16000;       // below the ELF program header cou
 constexpr size_t kMapsBufferSize = 8u << 20;  // /proc/self/maps text
 constexpr size_t kPagemapEntries = 64 * 1024; // pagemap entries read per chunk
 constexpr int kPrepareAttempts = 5;
+constexpr size_t kGateGuardSize = 64 * 1024;  // below the gate stack: catches large frames too
 
 [[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
 
 size_t count_threads() {
   DIR* d = opendir("/proc/self/task");
-  if (!d) return 1;
+  if (!d) return 0;  // unknown
   size_t n = 0;
   while (dirent* e = readdir(d))
     if (e->d_name[0] != '.') ++n;
@@ -118,6 +119,7 @@ class Snapshotter {
   void write_run(int fd, uint64_t file_off, uint64_t addr, uint64_t len);
 
   const std::string& path_;
+  std::string tmp_path_;
   SnapshotOptions options_;
   image::ImageInfo info_;
   sys::Mapping gate_stack_;
@@ -139,6 +141,7 @@ class Snapshotter {
 
 void Snapshotter::check_process() {
   size_t threads = count_threads();
+  if (threads == 0) refuse("cannot count this process's threads: /proc/self/task is unreadable (is /proc mounted?)");
   if (threads != 1)
     refuse(std::to_string(threads) + " threads are running; an image is taken from a single-threaded moment: "
            "join or stop the other threads before snapshot()");
@@ -184,11 +187,12 @@ void Snapshotter::prepare_metadata() {
 
 void Snapshotter::prepare_gate_stack() {
   size_t size = image::page_round_up(options_.gate_stack_size < 64 * 1024 ? 64 * 1024 : options_.gate_stack_size);
-  gate_stack_ = sys::map_memory(nullptr, size + kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  gate_stack_ = sys::map_memory(nullptr, size + kGateGuardSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (!gate_stack_) refuse("cannot allocate the gate stack: " + sys::errno_text(errno));
-  if (mprotect(gate_stack_.get(), kPageSize, PROT_NONE) != 0) refuse("cannot protect the gate stack guard page");
+  if (mprotect(gate_stack_.get(), kGateGuardSize, PROT_NONE) != 0) refuse("cannot protect the gate stack guard");
   select_.gate_guard = gate_stack_.begin();
-  select_.gate_stack_lo = gate_stack_.begin() + kPageSize;
+  select_.gate_guard_size = kGateGuardSize;
+  select_.gate_stack_lo = gate_stack_.begin() + kGateGuardSize;
   select_.gate_stack_hi = gate_stack_.end();
   info_.thread.gate_stack_lo = select_.gate_stack_lo;
   info_.thread.gate_stack_hi = select_.gate_stack_hi;
@@ -272,9 +276,15 @@ void Snapshotter::run() {
   check_plan_.reserve(kMaxSegments);
   pagemap_fd_ = sys::UniqueFd(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
 
-  const std::string tmp = path_ + ".tmp." + std::to_string(getpid());
-  sys::UniqueFd fd(open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) throw IoError("cannot create " + tmp + ": " + sys::errno_text(errno));
+  // A unique temporary name beside the image, renamed over it at the end:
+  // clients never see a half-written image.
+  std::string tmp = path_ + ".tmp.XXXXXX";
+  sys::UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd) throw IoError("cannot create a temporary file beside " + path_ + ": " + sys::errno_text(errno));
+  const mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd.get(), 0644 & ~mask);  // mkostemp makes it 0600
+  tmp_path_ = tmp;
   struct TmpRemover {
     const std::string& path;
     bool armed = true;
@@ -307,8 +317,8 @@ void Snapshotter::copy_segments(int fd) {
 }
 
 void Snapshotter::write_run(int fd, uint64_t file_off, uint64_t addr, uint64_t len) {
-  if (len && !sys::pwrite_exact(fd, reinterpret_cast<const void*>(addr), len, static_cast<off_t>(file_off)))
-    throw IoError("cannot write " + path_ + ": " + sys::errno_text(errno));
+  if (len && !sys::raw_pwrite_exact(fd, reinterpret_cast<const void*>(addr), len, static_cast<off_t>(file_off)))
+    throw IoError("cannot write " + tmp_path_ + ": " + sys::errno_text(errno));
 }
 
 void Snapshotter::copy_segment(int fd, size_t index) {
@@ -330,7 +340,7 @@ void Snapshotter::copy_segment(int fd, size_t index) {
   for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kPagemapEntries * kPageSize) {
     const uint64_t pages = std::min<uint64_t>(kPagemapEntries, (seg.end() - chunk) / kPageSize);
     bool have_pagemap = use_pagemap &&
-                        sys::pread_exact(pagemap_fd_.get(), pagemap_, pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
+                        sys::raw_pread_exact(pagemap_fd_.get(), pagemap_, pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
     for (uint64_t k = 0; k < pages; ++k) {
       const uint64_t addr = chunk + k * kPageSize;
       // Bit 63: present, bit 62: swapped.  An anonymous page with neither was
@@ -341,18 +351,19 @@ void Snapshotter::copy_segment(int fd, size_t index) {
         continue;
       }
       const auto* page = reinterpret_cast<const uint8_t*>(addr);
-      const Patch* patch = nullptr;
-      for (const auto& p : patches_)
-        if (p.address >= addr && p.address + p.size <= addr + kPageSize) patch = &p;
+      bool patched = false;
+      for (const auto& p : patches_) patched |= p.address >= addr && p.address + p.size <= addr + kPageSize;
       // The stack holds this very function's frames, which change between
       // hashing and writing: hash and write one stable copy of such pages.
-      if (patch || plan.kind == image::SegmentKind::Stack) {
+      if (patched || plan.kind == image::SegmentKind::Stack) {
         flush();
         std::memcpy(patch_page_, page, kPageSize);
-        if (patch) std::memcpy(patch_page_ + (patch->address - addr), &patch->value, patch->size);
+        for (const auto& p : patches_)
+          if (p.address >= addr && p.address + p.size <= addr + kPageSize)
+            std::memcpy(patch_page_ + (p.address - addr), &p.value, p.size);
         digest.update(patch_page_, kPageSize);
-        if (!sys::pwrite_exact(fd, patch_page_, kPageSize, static_cast<off_t>(seg.offset + (addr - seg.vaddr))))
-          throw IoError("cannot write " + path_ + ": " + sys::errno_text(errno));
+        if (!sys::raw_pwrite_exact(fd, patch_page_, kPageSize, static_cast<off_t>(seg.offset + (addr - seg.vaddr))))
+          throw IoError("cannot write " + tmp_path_ + ": " + sys::errno_text(errno));
         continue;
       }
       digest.update(page, kPageSize);
@@ -382,7 +393,7 @@ void snapshot(const std::string& image_path, const SnapshotOptions& options) {
 void snapshot_and_exit(const std::string& image_path, const SnapshotOptions& options) {
   try {
     snapshot(image_path, options);
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "subctx: %s\n", e.what());
     std::fflush(stderr);
     _exit(1);

@@ -1,6 +1,7 @@
 #include "sys/io.hpp"
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +30,31 @@ bool pwrite_exact(int fd, const void* buf, size_t size, off_t offset) {
   auto* p = static_cast<const uint8_t*>(buf);
   while (size > 0) {
     ssize_t n = ::pwrite(fd, p, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n, size -= static_cast<size_t>(n), offset += n;
+  }
+  return true;
+}
+
+bool raw_pread_exact(int fd, void* buf, size_t size, off_t offset) {
+  auto* p = static_cast<uint8_t*>(buf);
+  while (size > 0) {
+    long n = ::syscall(SYS_pread64, fd, p, size, offset);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = 0;
+      return false;
+    }
+    p += n, size -= static_cast<size_t>(n), offset += n;
+  }
+  return true;
+}
+
+bool raw_pwrite_exact(int fd, const void* buf, size_t size, off_t offset) {
+  auto* p = static_cast<const uint8_t*>(buf);
+  while (size > 0) {
+    long n = ::syscall(SYS_pwrite64, fd, p, size, offset);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     p += n, size -= static_cast<size_t>(n), offset += n;

@@ -15,6 +15,12 @@ namespace subctx::sys {
 bool pread_exact(int fd, void* buf, size_t size, off_t offset);
 bool pwrite_exact(int fd, const void* buf, size_t size, off_t offset);
 
+// The same through syscall(2) directly: libc's pread/pwrite wrappers are
+// cancellation points and write the thread's TCB around the system call,
+// which the snapshot must not do while it copies the TCB.
+bool raw_pread_exact(int fd, void* buf, size_t size, off_t offset);
+bool raw_pwrite_exact(int fd, const void* buf, size_t size, off_t offset);
+
 // Reads a whole (possibly /proc) file; throws SystemError on failure.
 std::string read_text_file(const std::string& path);
 

@@ -1,5 +1,10 @@
 // unmap(sc), finalize() (unmaps every subcontext, then uninstalls the
 // Matchmaker until init()), and the same at exit.
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "support/e2e_test.hpp"
 
 namespace e2e {
@@ -31,6 +36,40 @@ TEST_F(Lifecycle, UnmapRemovesTheMappingsAndInvalidatesHandles) {
   expect_error([&] { mm().unmap(sc); }, Errc::NoSubcontext, {std::to_string(handle)});
   expect_error([&] { mm().find(handle); }, Errc::NoSubcontext, {std::to_string(handle)});
   expect_error([&] { mm().unmap(subctx::Subcontext()); }, Errc::NoSubcontext, {"empty"});
+}
+
+TEST_F(Lifecycle, UnmapLeavesClientMemoryInHolesTheSubcontextMade) {
+  subctx::Subcontext sc = mm().request_map(feature_image());
+  auto* block = sc.call<void*()>("snapshot_block_addr");
+  ASSERT_NE(block, nullptr);
+  EXPECT_EQ(sc.call<int64_t(void*, int64_t, int64_t)>("check_block", block, int64_t{4} << 20, 0x5a), -1);
+  sc.call<void()>("free_snapshot_block");  // munmap inside the image's range
+  // The client's own memory lands in the hole.
+  void* hole = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(block) & ~uintptr_t{4095});  // chunk header
+  void* mine = mmap(hole, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  ASSERT_EQ(mine, hole) << "the freed block's range is not free: " << std::strerror(errno);
+  std::memset(mine, 0x33, 1 << 20);
+  mm().unmap(sc);
+  // Still the client's, still its data.
+  EXPECT_EQ(static_cast<unsigned char*>(mine)[0], 0x33);
+  EXPECT_EQ(static_cast<unsigned char*>(mine)[(1 << 20) - 1], 0x33);
+  EXPECT_NE(join(lines_overlapping(read_self_maps(), {{reinterpret_cast<uint64_t>(mine),
+                                                       reinterpret_cast<uint64_t>(mine) + (1 << 20)}})),
+            "");
+  munmap(mine, 1 << 20);
+}
+
+TEST_F(Lifecycle, ExitDoesNotWaitForACallThatNeverReturns) {
+  // The call sleeps for 10 minutes; the process must still end (ctest's
+  // timeout catches a hang).
+  ProcessResult r = run({paths::kWorkerClient, "exit-in-call", feature_image()}, {}, Millis(60000));
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.out, "returning from main during a call\n");
+}
+
+TEST_F(Lifecycle, EmptyFunctionHandleIsAnError) {
+  subctx::Function<int64_t(int64_t)> none;
+  expect_error([&] { none(1); }, Errc::NoSubcontext, {"empty"});
 }
 
 TEST_F(Lifecycle, RemapAfterUnmapStartsFromTheSnapshotAgain) {

@@ -36,6 +36,19 @@ TEST_F(Snapshot, ReturnsAndTheServerGoesOnWithPendingOutputPrintedOnce) {
   mm().unmap(sc);
 }
 
+TEST_F(Snapshot, ServerThatRanAThreadWritesAConsistentImage) {
+  // After a thread was created (and joined), glibc's pread/pwrite wrappers
+  // write the TCB around each system call; the copy must not capture that.
+  const std::string image = temp_path("joined.img");
+  ProcessResult r = run({paths::kRefusingServer, "threads", image});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  subctx::sys::UniqueFd fd(open(image.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  ASSERT_EQ(fstat(fd.get(), &st), 0);
+  subctx::image::FileSource src(fd.get(), static_cast<uint64_t>(st.st_size));
+  EXPECT_EQ(subctx::image::verify_segments(src, subctx::image::read_image(src, image)), "");
+}
+
 TEST_F(Snapshot, LazilyBoundSlotsAreResolvedAtSnapshot) {
   // vanish() and keep() were never called before the snapshot: their PLT
   // slots still pointed at the server's dynamic linker.

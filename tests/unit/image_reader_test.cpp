@@ -361,7 +361,7 @@ TEST(ImageReader, CorruptedNoteProgramHeader) {
       {"offset 0", note(offsetof(Elf64_Phdr, p_offset), 0), "notes do not follow the program headers"},
       {"size > 64 MiB", note(offsetof(Elf64_Phdr, p_filesz), (uint64_t{64} << 20) + 1), "(at most 64 MiB)"},
       {"size huge", note(offsetof(Elf64_Phdr, p_filesz), ~uint64_t{0}), "(at most 64 MiB)"},
-      {"size past the file", note(offsetof(Elf64_Phdr, p_filesz), 1 << 20), "truncated: notes at offset 0"},
+      {"size past the file", note(offsetof(Elf64_Phdr, p_filesz), 1 << 20), "truncated: notes at offset "},
   });
   // Sizes that cut or extend the notes.
   TestImage t = sample();
@@ -616,19 +616,21 @@ TEST(ImageReader, EmptyDescriptorInTheLastNote) {
 TEST(ImageReader, StringsAtAndOverTheirLimits) {
   // kMaxText = 4096 for paths, kMaxName = 255 for the rest.
   const std::string path4096(4096, 'p'), path4097(4097, 'p'), name255(255, 'n'), name256(256, 'n');
+  // Informational strings longer than the reader takes are cut by the
+  // writer, so a server never writes an image its clients refuse.
   EXPECT_TRUE(Reads(sample_with([&](ImageInfo& i) { i.creator_path = path4096; })));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.creator_path = path4097; }), "malformed creator note"));
+  EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.creator_path = path4097; })).creator_path, path4096);
   EXPECT_TRUE(Reads(sample_with([&](ImageInfo& i) { i.build_id = name255; })));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.build_id = name256; }), "malformed creator note"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.kernel = name256; }), "malformed provenance note"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.libc = name256; }), "malformed provenance note"));
+  EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.build_id = name256; })).build_id, name255);
+  EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.kernel = name256; })).kernel, name255);
+  EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.libc = name256; })).libc, name255);
   EXPECT_TRUE(Reads(sample_with([&](ImageInfo& i) { i.exports[0].name = name255; })));
   EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.exports[0].name = name256; }), "malformed exports note"));
   EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.exports[1].signature = "i32(" + name256 + ")"; }),
                               "malformed exports note"));
   EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.vdso.symbols[0].name = name256; }), "malformed vdso note"));
   EXPECT_TRUE(Reads(sample_with([&](ImageInfo& i) { i.segments[0].origin = path4096; })));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.segments[0].origin = path4097; }), "malformed segments note"));
+  EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.segments[0].origin = path4097; })).segments[0].origin, path4096);
 }
 
 TEST(ImageReader, CountsInsideNotes) {
@@ -799,11 +801,22 @@ TEST(ImageReader, GateStackOutsideOneWritableSegment) {
   })));
 }
 
+TEST(ImageReader, FileSizeMustBeWholePages) {
+  // The client maps whole pages of the file: bytes past p_filesz would come
+  // from the file where the format says zeros.
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.segments[2].filesz = 0x1800; }),
+                              "is not a whole number of pages"));
+}
+
 TEST(ImageReader, StdioAndFflushOutsideTheirSegments) {
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.stdout_file = 0x500000; }),
-                              "stdio stream 0x500000 is not inside a segment"));
+                              "stdio stream 0x500000 is not inside a readable and writable segment"));
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.stderr_file = 0x602fa0; }),
-                              "stdio stream 0x602fa0 is not inside a segment"));  // 216 bytes would run past
+                              "stdio stream 0x602fa0 is not inside a readable and writable segment"));  // 216 bytes would run past
+  // The gate reads these streams after every call: a read-only or
+  // inaccessible segment would crash the client, so it is refused.
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.stdout_file = i.segments[0].vaddr; }),
+                              "is not inside a readable and writable segment"));
   EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) { i.thread.stderr_file = 0x603000 - 216; })));
   EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) { i.thread.stdout_file = i.thread.stderr_file = 0; })));
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.fflush_fn = 0x600000; }),

@@ -152,7 +152,8 @@ TEST(RegionSelect, UnreadableMappingIsRefused) {
     EXPECT_FALSE(select_segments(m, SelectInput{}, out, &why));
     EXPECT_EQ(why, "mapping \"" + line + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot");
   }
-  // An unreadable [vsyscall] or excluded range is not a problem.
+  // An unreadable [vsyscall] or excluded range is not a problem (the
+  // exclusion is cut out of a mapping, so it must cover the unreadable one).
   const auto m = maps(
       "7f3a1c000000-7f3a1c021000 -w-p 00000000 00:00 0 \n"
       "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n");
@@ -161,7 +162,7 @@ TEST(RegionSelect, UnreadableMappingIsRefused) {
   std::string why;
   SelectInput in;
   in.exclude_lo = 0x7f3a1c000000;
-  in.exclude_hi = 0x7f3a1c001000;
+  in.exclude_hi = 0x7f3a1c021000;
   EXPECT_TRUE(select_segments(m, in, out, &why)) << why;
   EXPECT_TRUE(out.empty());
 }
@@ -184,6 +185,36 @@ TEST(RegionSelect, GuardOnlyWhenItIsTheGatesGuard) {
   ASSERT_EQ(out.size(), 2u);  // `out` was cleared first
   EXPECT_EQ(out[0].kind, SegmentKind::GateGuard);
   EXPECT_EQ(out[1].kind, SegmentKind::GateStack);
+}
+
+TEST(RegionSelect, ScratchMergedWithANeighbourIsCutOutNotDropped) {
+  // The kernel merges the snapshot's scratch buffer with an adjacent mapping
+  // of the same kind: only the scratch range may be left out.
+  const auto m = maps("7f3a20cf0000-7f3a20d50000 rw-p 00000000 00:00 0 \n");
+  std::vector<SegmentPlan> out;
+  out.reserve(8);
+  std::string why;
+  ASSERT_TRUE(select_segments(m, input(), out, &why)) << why;
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].start, 0x7f3a20cf0000u);
+  EXPECT_EQ(out[0].end, 0x7f3a20d00000u);
+  EXPECT_EQ(out[1].start, 0x7f3a20d40000u);
+  EXPECT_EQ(out[1].end, 0x7f3a20d50000u);
+}
+
+TEST(RegionSelect, GuardMergedWithOtherReservationsIsKeptExactly) {
+  // The gate's PROT_NONE guard merged with a PROT_NONE reservation around it.
+  const auto m = maps("7f3a20a00000-7f3a20b10000 ---p 00000000 00:00 0 \n");
+  std::vector<SegmentPlan> out;
+  out.reserve(8);
+  std::string why;
+  SelectInput in = input();
+  in.gate_guard_size = 0x10000;
+  ASSERT_TRUE(select_segments(m, in, out, &why)) << why;
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].kind, SegmentKind::GateGuard);
+  EXPECT_EQ(out[0].start, 0x7f3a20b00000u);
+  EXPECT_EQ(out[0].end, 0x7f3a20b10000u);
 }
 
 TEST(RegionSelect, CapacityLimit) {

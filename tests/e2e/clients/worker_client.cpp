@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include <cinttypes>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -142,6 +144,19 @@ int mode_limits(const std::string& image) {
   return 0;
 }
 
+// A thread is inside a call that does not return when main returns: exit
+// must not wait for it (the subcontext stays mapped until the kernel
+// reclaims the process).
+int mode_exit_in_call(const std::string& feature) {
+  auto& mm = subctx::Matchmaker::instance();
+  auto f = mm.request_map(feature);
+  auto sleep_ms = f.function<int64_t(int64_t)>("sleep_ms");
+  std::thread([sleep_ms] { sleep_ms(600000); }).detach();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::printf("returning from main during a call\n");
+  return 0;
+}
+
 int mode_exit_mapped(const std::string& basic, const std::string& feature) {
   auto& mm = subctx::Matchmaker::instance();
   auto b = mm.request_map(basic);
@@ -163,6 +178,7 @@ int main(int argc, char** argv) {
     if (mode == "peek" && argc == 4) return mode_peek(argv[2], argv[3]);
     if (mode == "limits" && argc == 3) return mode_limits(argv[2]);
     if (mode == "exit-mapped" && argc == 4) return mode_exit_mapped(argv[2], argv[3]);
+    if (mode == "exit-in-call" && argc == 3) return mode_exit_in_call(argv[2]);
   } catch (const subctx::Error& e) {
     fail(std::string(subctx::errc_name(e.code())) + ": " + e.what());
   }

@@ -93,6 +93,12 @@ int64_t check_block(void* p, int64_t size, int64_t fill) {
 }
 void free_block(void* p) { std::free(p); }
 
+// A block malloc'd (with mmap: above the threshold) before the snapshot, so
+// it is part of a segment; freeing it inside a call unmaps part of the image.
+static void* snapshot_block;
+void* snapshot_block_addr() { return snapshot_block; }
+void free_snapshot_block() { std::free(snapshot_block); }
+
 // ---- errno: the subcontext's own, in its own TLS ----
 int32_t errno_of_open(const char* path) {
   errno = 0;
@@ -278,6 +284,8 @@ SUBCTX_EXPORT(alloc_many);
 SUBCTX_EXPORT(keep_block);
 SUBCTX_EXPORT(check_block);
 SUBCTX_EXPORT(free_block);
+SUBCTX_EXPORT(snapshot_block_addr);
+SUBCTX_EXPORT(free_snapshot_block);
 SUBCTX_EXPORT(errno_of_open);
 SUBCTX_EXPORT(errno_of_strtol);
 SUBCTX_EXPORT(set_errno);
@@ -317,6 +325,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   counter = 100;
+  snapshot_block = std::malloc(size_t{4} << 20);
+  std::memset(snapshot_block, 0x5a, size_t{4} << 20);
   for (int i = 0; i < 1000; ++i) table["key" + std::to_string(i)] = int64_t{i} * i;
 
   if (sqlite3_open(":memory:", &db) != SQLITE_OK) return 3;
