@@ -23,6 +23,10 @@ constexpr Feature kFeatures[] = {
     {"avx512dq", 7, 0, 1, 17},  {"avx512cd", 7, 0, 1, 28},  {"avx512bw", 7, 0, 1, 30},
     {"avx512vl", 7, 0, 1, 31},  {"fsrm", 7, 0, 3, 4},       {"lzcnt", 0x80000001, 0, 2, 5},
     {"sha", 7, 0, 1, 29},       {"adx", 7, 0, 1, 19},       {"rtm", 7, 0, 1, 11},
+    {"xsavec", 0xd, 1, 0, 1},   {"fma4", 0x80000001, 0, 2, 16},  {"gfni", 7, 0, 2, 8},
+    {"vaes", 7, 0, 2, 9},       {"vpclmulqdq", 7, 0, 2, 10},     {"avx512vbmi", 7, 0, 2, 1},
+    {"avx512vnni", 7, 0, 2, 11}, {"avx512ifma", 7, 0, 1, 21},    {"avx512bitalg", 7, 0, 2, 12},
+    {"avx512vpopcntdq", 7, 0, 2, 14}, {"avxvnni", 7, 1, 0, 4},
 };
 
 bool os_saves_avx(unsigned mask) {
@@ -46,7 +50,9 @@ uint64_t probe_cpu_features() {
     if (!__get_cpuid_count(f.leaf, f.subleaf, &r[0], &r[1], &r[2], &r[3])) continue;
     if (!(r[f.reg] & (1u << f.bit))) continue;
     std::string n = f.name;
-    if ((n == "avx" || n == "avx2" || n == "fma" || n == "f16c") && !avx_ok) continue;
+    if ((n == "avx" || n == "avx2" || n == "fma" || n == "f16c" || n == "fma4" || n == "vaes" ||
+         n == "vpclmulqdq" || n == "avxvnni") && !avx_ok)
+      continue;
     if (n.rfind("avx512", 0) == 0 && !avx512_ok) continue;
     mask |= uint64_t{1} << i;
   }

@@ -15,7 +15,9 @@ bool has_pending_output(FILE* f) { return f && f->_IO_write_ptr > f->_IO_write_b
 void enter(const SubcontextState& s, gate::Frame& f) {
   f.tcb = s.tcb;
   f.stack_top = s.stack_top;
-  matchmaker::registry().enter(&f);
+  // Chosen once: the CPU and kernel do not change under a running process.
+  static const gate::EnterFn enter_fn = gate::select_enter();
+  enter_fn(&f);
 }
 
 // Runs the subcontext's own fflush() on its stream, inside the subcontext.

@@ -27,7 +27,6 @@ void Matchmaker::init() {
   std::lock_guard lock(r.mutex);
   if (r.installed) return;
   r.limits = matchmaker::limits_from_environment();
-  r.enter = gate::select_enter();
   r.installed = true;
 }
 

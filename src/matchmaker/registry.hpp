@@ -20,7 +20,6 @@ struct Registry {
   int next_handle = 0;
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
   std::optional<HostVdso> host_vdso;  // read on first map
-  gate::EnterFn enter = nullptr;
 };
 
 Registry& registry();

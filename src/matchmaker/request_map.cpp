@@ -87,6 +87,9 @@ sys::Mapping map_fixed(const std::string& path, What what, uint64_t addr, size_t
   if (p == MAP_FAILED) {
     int err = errno;
     if (err == EEXIST) throw_conflict(path, what(), addr, addr + len);
+    if (err == EPERM && (prot & PROT_EXEC))
+      throw PermissionDenied("cannot map " + what() + " of image " + path +
+                             " executable: the file system holding it is mounted noexec; move the image");
     throw SystemError("cannot map " + what() + " of image " + path + ": " + sys::errno_text(err));
   }
   sys::Mapping m(p, len);
