@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "common/cpu_features.hpp"
+#include "image/open_image.hpp"
 #include "image/reader.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/vdso_forward.hpp"
@@ -23,41 +24,6 @@ namespace subctx::matchmaker {
 using sys::hex;
 
 namespace {
-
-const char* file_kind(mode_t m) {
-  if (S_ISDIR(m)) return "a directory";
-  if (S_ISFIFO(m)) return "a FIFO";
-  if (S_ISCHR(m)) return "a character device";
-  if (S_ISBLK(m)) return "a block device";
-  if (S_ISSOCK(m)) return "a socket";
-  if (S_ISLNK(m)) return "a symbolic link";
-  return "not a regular file";
-}
-
-sys::UniqueFd open_image(const std::string& path, struct stat* st) {
-  // O_NONBLOCK: opening a FIFO must not hang before fstat() refuses it.
-  sys::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
-  if (!fd) {
-    int err = errno;
-    if (err == ENOENT || err == ENOTDIR) throw ImageNotFound("image " + path + " does not exist");
-    if (err == EACCES || err == EPERM)
-      throw PermissionDenied("cannot open image " + path + ": " + sys::errno_text(err) + " (check its permissions)");
-    throw IoError("cannot open image " + path + ": " + sys::errno_text(err));
-  }
-  if (fstat(fd.get(), st) != 0) throw IoError("cannot stat image " + path + ": " + sys::errno_text(errno));
-  if (!S_ISREG(st->st_mode)) throw NotRegularFile("image " + path + " is " + file_kind(st->st_mode) + ", not a regular file");
-  const uid_t me = getuid();
-  if (st->st_uid != me && st->st_uid != 0)
-    throw PermissionDenied("image " + path + " is owned by uid " + std::to_string(st->st_uid) +
-                           "; images must belong to you (uid " + std::to_string(me) + ") or root");
-  if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", st->st_mode & 07777);
-    throw PermissionDenied("image " + path + " is writable by group or others (mode " + mode +
-                           "); anyone could change its code: chmod go-w " + path);
-  }
-  return fd;
-}
 
 std::string segment_name(const image::SegmentRecord& s, size_t i) {
   return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ")" +
@@ -105,7 +71,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
                         " subcontexts are mapped; limit 'subcontexts per client' (SUBCTX_MAX_SUBCONTEXTS) is " +
                         std::to_string(r.limits.subcontexts));
   struct stat st;
-  sys::UniqueFd fd = open_image(path, &st);
+  sys::UniqueFd fd = image::open_image(path, &st, image::OwnerCheck::Enforce);
   for (const auto& [h, s] : r.subcontexts)
     if (s->dev == st.st_dev && s->ino == st.st_ino)
       throw AlreadyMapped("image " + path + " is already mapped in this client as subcontext " + std::to_string(h) +

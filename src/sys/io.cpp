@@ -6,16 +6,21 @@
 
 #include <cerrno>
 #include <cstring>
+#include <type_traits>
 
 #include "subctx/error.hpp"
 #include "sys/unique_fd.hpp"
 
 namespace subctx::sys {
 
-bool pread_exact(int fd, void* buf, size_t size, off_t offset) {
-  auto* p = static_cast<uint8_t*>(buf);
+namespace {
+
+// Loops until size bytes moved: short transfers and EINTR are not errors.
+template <class Buf, class Op>
+bool transfer_exact(Buf* buf, size_t size, off_t offset, Op op) {
+  auto* p = reinterpret_cast<std::conditional_t<std::is_const_v<Buf>, const uint8_t, uint8_t>*>(buf);
   while (size > 0) {
-    ssize_t n = ::pread(fd, p, size, offset);
+    long n = op(p, size, offset);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       if (n == 0) errno = 0;
@@ -24,42 +29,26 @@ bool pread_exact(int fd, void* buf, size_t size, off_t offset) {
     p += n, size -= static_cast<size_t>(n), offset += n;
   }
   return true;
+}
+
+}  // namespace
+
+bool pread_exact(int fd, void* buf, size_t size, off_t offset) {
+  return transfer_exact(buf, size, offset, [fd](void* p, size_t n, off_t o) { return ::pread(fd, p, n, o); });
 }
 
 bool pwrite_exact(int fd, const void* buf, size_t size, off_t offset) {
-  auto* p = static_cast<const uint8_t*>(buf);
-  while (size > 0) {
-    ssize_t n = ::pwrite(fd, p, size, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n, size -= static_cast<size_t>(n), offset += n;
-  }
-  return true;
+  return transfer_exact(buf, size, offset, [fd](const void* p, size_t n, off_t o) { return ::pwrite(fd, p, n, o); });
 }
 
 bool raw_pread_exact(int fd, void* buf, size_t size, off_t offset) {
-  auto* p = static_cast<uint8_t*>(buf);
-  while (size > 0) {
-    long n = ::syscall(SYS_pread64, fd, p, size, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = 0;
-      return false;
-    }
-    p += n, size -= static_cast<size_t>(n), offset += n;
-  }
-  return true;
+  return transfer_exact(buf, size, offset,
+                        [fd](void* p, size_t n, off_t o) { return ::syscall(SYS_pread64, fd, p, n, o); });
 }
 
 bool raw_pwrite_exact(int fd, const void* buf, size_t size, off_t offset) {
-  auto* p = static_cast<const uint8_t*>(buf);
-  while (size > 0) {
-    long n = ::syscall(SYS_pwrite64, fd, p, size, offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    p += n, size -= static_cast<size_t>(n), offset += n;
-  }
-  return true;
+  return transfer_exact(buf, size, offset,
+                        [fd](const void* p, size_t n, off_t o) { return ::syscall(SYS_pwrite64, fd, p, n, o); });
 }
 
 std::string read_text_file(const std::string& path) {
