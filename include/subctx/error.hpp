@@ -28,6 +28,7 @@ enum class Errc : int {
   Snapshot = SBC_E_SNAPSHOT,
   Io = SBC_E_IO,
   System = SBC_E_SYSTEM,
+  Policy = SBC_E_POLICY,
 };
 
 // Short name of a code, e.g. "BadImage".
@@ -64,6 +65,7 @@ SUBCTX_DEFINE_ERROR(SignatureMismatch, Signature)
 SUBCTX_DEFINE_ERROR(SnapshotRefused, Snapshot)
 SUBCTX_DEFINE_ERROR(IoError, Io)
 SUBCTX_DEFINE_ERROR(SystemError, System)
+SUBCTX_DEFINE_ERROR(PolicyDenied, Policy)
 #undef SUBCTX_DEFINE_ERROR
 
 // Throws the Error subclass that matches code.

@@ -37,7 +37,8 @@ enum {
   SBC_E_SIGNATURE = 15,       /* call does not match the export's signature */
   SBC_E_SNAPSHOT = 16,        /* the server cannot be snapshotted as it is */
   SBC_E_IO = 17,              /* reading or writing a file failed */
-  SBC_E_SYSTEM = 18           /* an unexpected system call failure */
+  SBC_E_SYSTEM = 18,          /* an unexpected system call failure */
+  SBC_E_POLICY = 19           /* the client's policy denies this map or call */
 };
 
 /* Limits (sbc_set_limit / sbc_get_limit; environment variables in brackets). */
@@ -73,6 +74,12 @@ int sbc_get_limit(int limit, uint64_t *value);
 
 /* Copies the signature of an export into buf (NUL-terminated). */
 int sbc_export_signature(int sc, const char *export_name, char *buf, size_t size);
+
+/* Installs a policy (see docs/policy.md) from text, replacing the current
+ * one; NULL removes it.  Takes effect on the next map and the next call. */
+int sbc_set_policy(const char *policy_text);
+/* The same from a file (what SUBCTX_POLICY names at start-up). */
+int sbc_load_policy(const char *path);
 
 /* ---- server ---------------------------------------------------------- */
 

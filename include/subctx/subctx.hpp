@@ -68,16 +68,18 @@ struct CallResult {
 // Resolved export: what a typed handle keeps after the one-time check.
 struct ResolvedExport {
   std::shared_ptr<SubcontextState> state;
-  uint64_t address = 0;
+  uint32_t index = 0;
 };
 
-// The export's address after checking that it exists and has the expected
+// The export's index after checking that it exists and has the expected
 // signature; throws NoSuchSubcontext, NoSuchExport or SignatureMismatch.
-uint64_t resolve_address(const SubcontextState* state, std::string_view name, const Signature& expected);
+uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected);
 ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
                               std::string_view name, const Signature& expected);
-CallResult invoke(SubcontextState& state, uint64_t address, const CallArgs& args);
+// Checks the policy (cached until it changes), then calls through the gate.
+CallResult invoke(SubcontextState& state, uint32_t index, const CallArgs& args);
 [[noreturn]] void throw_empty_function();
+uint64_t export_address(const SubcontextState& state, uint32_t index);
 
 template <class R>
 R convert_result(const CallResult& r) {
@@ -117,9 +119,9 @@ class Function<R(A...)> {
   R operator()(A... a) const {
     if (!target_.state) detail::throw_empty_function();
     detail::CallArgs args = detail::function_traits<R(A...)>::pack(a...);
-    return detail::convert_result<R>(detail::invoke(*target_.state, target_.address, args));
+    return detail::convert_result<R>(detail::invoke(*target_.state, target_.index, args));
   }
-  uint64_t address() const { return target_.address; }
+  uint64_t address() const { return target_.state ? detail::export_address(*target_.state, target_.index) : 0; }
 
  private:
   detail::ResolvedExport target_;
@@ -136,9 +138,9 @@ class Subcontext {
   typename detail::function_traits<Sig>::result call(std::string_view name, Args&&... args) const {
     static const Signature expected = signature_of<Sig>();  // built once per type
     using traits = detail::function_traits<Sig>;
-    const uint64_t address = detail::resolve_address(state_.get(), name, expected);
+    const uint32_t index = detail::resolve_index(state_.get(), name, expected);
     detail::CallArgs packed = traits::pack(std::forward<Args>(args)...);
-    return detail::convert_result<typename traits::result>(detail::invoke(*state_, address, packed));
+    return detail::convert_result<typename traits::result>(detail::invoke(*state_, index, packed));
   }
 
   template <class Sig>
@@ -176,6 +178,13 @@ class Matchmaker {
 
   Limits limits() const;
   void set_limits(const Limits& limits);
+
+  // The policy (docs/policy.md): which images may be mapped, which exports
+  // called.  Takes effect on the next map and the next call.  A malformed
+  // policy throws InvalidArgument naming the line and leaves the old one.
+  void set_policy(const std::string& policy_text);
+  void load_policy(const std::string& path);  // what SUBCTX_POLICY names at start-up
+  void clear_policy();
 
  private:
   Matchmaker() = default;

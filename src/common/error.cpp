@@ -23,6 +23,7 @@ const char* errc_name(Errc code) {
     case Errc::Snapshot: return "SnapshotRefused";
     case Errc::Io: return "Io";
     case Errc::System: return "System";
+    case Errc::Policy: return "PolicyDenied";
   }
   return "Unknown";
 }
@@ -46,6 +47,7 @@ void throw_error(Errc code, const std::string& message) {
     case Errc::Snapshot: throw SnapshotRefused(message);
     case Errc::Io: throw IoError(message);
     case Errc::System: throw SystemError(message);
+    case Errc::Policy: throw PolicyDenied(message);
     case Errc::InvalidArgument: break;
   }
   throw Error(code, message);

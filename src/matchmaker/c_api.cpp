@@ -51,7 +51,7 @@ int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size
         ca.ints[ca.n_ints++] = args[i];
       }
     }
-    subctx::detail::CallResult r = subctx::detail::invoke(state, e.record.address, ca);
+    subctx::detail::CallResult r = subctx::detail::invoke(state, it->second, ca);
     if (ret) {
       switch (e.signature.result) {
         case subctx::ValueType::Void: *ret = 0; break;
@@ -100,6 +100,22 @@ int sbc_get_limit(int limit, uint64_t* value) {
       case SBC_LIMIT_SEGMENTS: *value = l.segments; break;
       default: throw Error(Errc::InvalidArgument, "unknown limit " + std::to_string(limit));
     }
+    return 0;
+  });
+}
+
+int sbc_set_policy(const char* policy_text) {
+  return c_call([&] {
+    if (policy_text) Matchmaker::instance().set_policy(policy_text);
+    else Matchmaker::instance().clear_policy();
+    return 0;
+  });
+}
+
+int sbc_load_policy(const char* path) {
+  return c_call([&] {
+    if (!path) throw Error(Errc::InvalidArgument, "sbc_load_policy: path is NULL");
+    Matchmaker::instance().load_policy(path);
     return 0;
   });
 }

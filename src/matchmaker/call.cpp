@@ -33,10 +33,12 @@ void flush_subcontext_stream(const SubcontextState& s, FILE* stream) {
 
 ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state, std::string_view name,
                               const Signature& expected) {
-  return ResolvedExport{state, resolve_address(state.get(), name, expected)};
+  return ResolvedExport{state, resolve_index(state.get(), name, expected)};
 }
 
-uint64_t resolve_address(const SubcontextState* state, std::string_view name, const Signature& expected) {
+uint64_t export_address(const SubcontextState& state, uint32_t index) { return state.exports[index].record.address; }
+
+uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected) {
   if (!state) throw NoSuchSubcontext("call on an empty Subcontext");
   auto it = state->export_index.find(name);
   if (it == state->export_index.end())
@@ -47,14 +49,18 @@ uint64_t resolve_address(const SubcontextState* state, std::string_view name, co
   if (!(e.signature == expected))
     throw SignatureMismatch("export \"" + e.record.name + "\" of " + state->path + " has signature " +
                             e.record.signature + "; called as " + expected.str());
-  return e.record.address;
+  return it->second;
 }
 
 void throw_empty_function() { throw NoSuchSubcontext("call through an empty subctx::Function"); }
 
-CallResult invoke(SubcontextState& s, uint64_t address, const CallArgs& args) {
+CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
+  auto& r = matchmaker::registry();
+  if (s.call_allowed_generation[index].load(std::memory_order_relaxed) !=
+      r.policy_generation.load(std::memory_order_relaxed))
+    matchmaker::check_call_policy(s, index);
   gate::Frame f;
-  f.fn = address;
+  f.fn = s.exports[index].record.address;
   for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
   for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
   std::lock_guard lock(s.call_mutex);

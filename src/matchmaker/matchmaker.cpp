@@ -2,6 +2,9 @@
 // finds and unmaps subcontexts; finalize() at exit.
 #include "subctx/subctx.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "matchmaker/registry.hpp"
 
 namespace subctx {
@@ -27,6 +30,17 @@ void Matchmaker::init() {
   std::lock_guard lock(r.mutex);
   if (r.installed) return;
   r.limits = matchmaker::limits_from_environment();
+  if (const char* file = std::getenv("SUBCTX_POLICY"); file && *file && !r.policy) {
+    try {
+      matchmaker::install_policy(r, matchmaker::read_policy_file(file));
+    } catch (const Error& e) {
+      // Fail closed: a policy that cannot be read allows no map.
+      auto deny_all = std::make_shared<policy::Policy>();
+      deny_all->origin = std::string("SUBCTX_POLICY=") + file + " (unusable: " + e.what() + ")";
+      matchmaker::install_policy(r, std::move(deny_all));
+      std::fprintf(stderr, "subctx: %s; no image can be mapped until a valid policy is set\n", e.what());
+    }
+  }
   r.installed = true;
 }
 
@@ -108,6 +122,29 @@ void Matchmaker::set_limits(const Limits& limits) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   r.limits = limits;
+}
+
+void Matchmaker::set_policy(const std::string& policy_text) {
+  auto p = std::make_shared<policy::Policy>();
+  std::string why;
+  if (!policy::parse_policy(policy_text, "policy set by the API", p.get(), &why))
+    throw Error(Errc::InvalidArgument, why);
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  matchmaker::install_policy(r, std::move(p));
+}
+
+void Matchmaker::load_policy(const std::string& path) {
+  auto p = matchmaker::read_policy_file(path);
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  matchmaker::install_policy(r, std::move(p));
+}
+
+void Matchmaker::clear_policy() {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  matchmaker::install_policy(r, nullptr);
 }
 
 std::vector<ExportInfo> Subcontext::exports() const {

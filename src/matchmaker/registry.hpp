@@ -8,6 +8,7 @@
 
 #include "common/vdso.hpp"
 #include "gate/gate.hpp"
+#include "matchmaker/policy.hpp"
 #include "matchmaker/subcontext_state.hpp"
 #include "subctx/subctx.hpp"
 
@@ -20,12 +21,21 @@ struct Registry {
   int next_handle = 0;
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
   std::optional<HostVdso> host_vdso;  // read on first map
+  std::shared_ptr<const policy::Policy> policy;  // null: none installed
+  std::atomic<uint64_t> policy_generation{1};    // bumped by every change
 };
 
 Registry& registry();
 
 // Unmaps every subcontext and uninstalls the Matchmaker (finalize()).
 void finalize(bool at_exit);
+
+// Installs a policy (null: none) and bumps the generation; mutex held.
+void install_policy(Registry& r, std::shared_ptr<const policy::Policy> p);
+// Reads and parses a policy file; throws InvalidArgument / IoError.
+std::shared_ptr<const policy::Policy> read_policy_file(const std::string& path);
+// Checks a call against the policy; caches an allowed decision.
+void check_call_policy(detail::SubcontextState& s, uint32_t index);
 
 // Limits from SUBCTX_MAX_* environment variables over the defaults.
 Limits limits_from_environment();

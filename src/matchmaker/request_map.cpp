@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/cpu_features.hpp"
@@ -84,6 +86,12 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
       throw AlreadyMapped("image " + path + " is a copy of " + s->path + ", already mapped as subcontext " +
                           std::to_string(h));
 
+  // The policy sees the canonical path: no symlink or ../ walks around a rule.
+  char resolved[PATH_MAX];
+  const std::string canonical = realpath(path.c_str(), resolved) ? std::string(resolved) : path;
+  policy::Decision d = policy::decide_map(r.policy.get(), {canonical, st.st_uid, info.header_digest});
+  if (!d.allowed) throw PolicyDenied("cannot map image " + path + ": " + d.why);
+
   const uint64_t missing = info.cpu_features & ~host_cpu_features();
   if (missing)
     throw CpuMismatch("image " + path + " was made on a CPU with features this one lacks: " +
@@ -91,6 +99,8 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
 
   auto state = std::make_shared<detail::SubcontextState>();
   state->path = path;
+  state->canonical_path = canonical;
+  state->owner = st.st_uid;
   state->dev = st.st_dev;
   state->ino = st.st_ino;
 
@@ -141,6 +151,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     state->export_index.emplace(e.record.name, i);
     state->exports.push_back(std::move(e));
   }
+  state->call_allowed_generation = std::make_unique<std::atomic<uint64_t>[]>(info.exports.size());
   state->tcb = info.thread.tcb;
   state->stack_top = info.thread.gate_stack_hi;
   state->sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);

@@ -4,7 +4,9 @@
 #include <sys/types.h>
 
 #include <cstdio>
+#include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,6 +31,12 @@ struct SubcontextState {
   image::ImageInfo info;
   std::vector<ExportEntry> exports;
   std::map<std::string, uint32_t, std::less<>> export_index;
+
+  // What the policy looks at, and per export the policy generation at which
+  // a call was last allowed (calls check one number while nothing changes).
+  std::string canonical_path;
+  uid_t owner = 0;
+  std::unique_ptr<std::atomic<uint64_t>[]> call_allowed_generation;
 
   // Calls into one subcontext are serialized: it has one server thread.
   std::mutex call_mutex;

@@ -157,6 +157,17 @@ int mode_exit_in_call(const std::string& feature) {
   return 0;
 }
 
+// Maps with whatever policy SUBCTX_POLICY gave at start-up and reports.
+int mode_map_report(const std::string& image) {
+  try {
+    auto sc = subctx::Matchmaker::instance().request_map(image);
+    std::printf("mapped; open_door(2) = %ld\n", static_cast<long>(sc.call<int64_t(int64_t)>("open_door", 2)));
+  } catch (const subctx::Error& e) {
+    std::printf("refused %s: %s\n", subctx::errc_name(e.code()), e.what());
+  }
+  return 0;
+}
+
 int mode_exit_mapped(const std::string& basic, const std::string& feature) {
   auto& mm = subctx::Matchmaker::instance();
   auto b = mm.request_map(basic);
@@ -179,6 +190,7 @@ int main(int argc, char** argv) {
     if (mode == "limits" && argc == 3) return mode_limits(argv[2]);
     if (mode == "exit-mapped" && argc == 4) return mode_exit_mapped(argv[2], argv[3]);
     if (mode == "exit-in-call" && argc == 3) return mode_exit_in_call(argv[2]);
+    if (mode == "map-report" && argc == 3) return mode_map_report(argv[2]);
   } catch (const subctx::Error& e) {
     fail(std::string(subctx::errc_name(e.code())) + ": " + e.what());
   }

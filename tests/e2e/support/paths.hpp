@@ -8,6 +8,7 @@ inline constexpr const char* kCServer = E2E_C_SERVER;
 inline constexpr const char* kRefusingServer = E2E_REFUSING_SERVER;
 inline constexpr const char* kReturningServer = E2E_RETURNING_SERVER;
 inline constexpr const char* kLazyServer = E2E_LAZY_SERVER;
+inline constexpr const char* kPolicyServer = E2E_POLICY_SERVER;
 inline constexpr const char* kVanishEmptyDir = E2E_VANISH_EMPTY_DIR;
 inline constexpr const char* kWorkerClient = E2E_WORKER_CLIENT;
 inline constexpr const char* kCClient = E2E_C_CLIENT;

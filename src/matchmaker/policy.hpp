@@ -1,0 +1,73 @@
+// The client policy: which images may be mapped and which exports called.
+// Parsed from text (a policy file is untrusted input: bounded lines, bounded
+// rule count, every error names its line); decisions are pure functions.
+//
+//   # comment
+//   allow map  path=/opt/images/*.img owner=root
+//   deny  map  path=/tmp/*
+//   allow map  digest=0x5b472d61229ed6a5
+//   deny  call path=* export=debug_*
+//   allow call path=/opt/images/cities.img export=admin_reset   # a grant
+//
+// Map: the first matching map rule decides; with a policy installed and no
+// rule matching, the map is denied.  Call: the first matching call rule
+// decides; with none, public exports may be called and restricted ones may
+// not.  A restricted export needs a grant: an allow rule whose export= names
+// it exactly (no wildcard).  Without any policy: every image may be mapped,
+// public exports called, restricted ones not.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace subctx::policy {
+
+inline constexpr size_t kMaxPolicyBytes = 1 << 20;
+inline constexpr size_t kMaxLineBytes = 4096;
+inline constexpr size_t kMaxRules = 10000;
+
+struct Rule {
+  bool allow = false;
+  bool call = false;            // else map
+  std::string path = "*";       // fnmatch pattern over the image's canonical path
+  std::optional<uid_t> owner;   // the image file's owner
+  std::optional<uint64_t> digest;  // the image's header digest
+  std::string export_name = "*";   // fnmatch pattern; call rules only
+  int line = 0;
+  std::string text;             // the rule as written, for messages
+};
+
+struct Policy {
+  std::string origin;  // "policy file /etc/x.policy" or "policy set by the API"
+  std::vector<Rule> rules;
+};
+
+// Resolves a user name for owner=; nullopt if unknown.  Replaceable in tests.
+using UserLookup = std::optional<uid_t> (*)(std::string_view name);
+std::optional<uid_t> lookup_user(std::string_view name);
+
+// Parses policy text; returns false and sets *why ("ORIGIN line N: ...").
+bool parse_policy(std::string_view text, const std::string& origin, Policy* out, std::string* why,
+                  UserLookup users = lookup_user);
+
+struct ImageFacts {
+  std::string_view path;  // canonical
+  uid_t owner = 0;
+  uint64_t digest = 0;
+};
+
+struct Decision {
+  bool allowed = true;
+  const Rule* rule = nullptr;  // the deciding rule; null: the default decided
+  std::string why;             // for a denial: what denied it and how to allow it
+};
+
+Decision decide_map(const Policy* policy, const ImageFacts& image);
+Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_view export_name, bool restricted);
+
+}  // namespace subctx::policy
