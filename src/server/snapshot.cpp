@@ -18,6 +18,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -132,7 +133,7 @@ class Snapshotter {
   std::vector<sys::MapEntry> maps_;
   std::vector<server::SegmentPlan> plan_;
   std::vector<server::SegmentPlan> check_plan_;
-  std::vector<uint64_t> digests_;
+  uint64_t* digests_ = nullptr;  // in scratch: the copy phase writes no snapshotted memory
   std::vector<Patch> patches_;
   image::EncodedHeader header_;
   uint64_t file_size_ = 0;
@@ -247,7 +248,8 @@ void Snapshotter::prepare_layout() {
     s.origin = std::string(p.origin);
     info_.segments.push_back(std::move(s));
   }
-  digests_.assign(info_.segments.size(), 0);
+  if (info_.segments.size() > kMaxSegments) refuse("more than " + std::to_string(kMaxSegments) + " segments");
+  std::fill_n(digests_, info_.segments.size(), 0);
   // Encode once to learn the header size, then again with the offsets.
   header_ = image::encode_header(info_);
   file_size_ = image::layout_segments(info_, header_.data_start);
@@ -265,12 +267,15 @@ void Snapshotter::run() {
   prepare_metadata();
   prepare_gate_stack();
   prepare_patches();
-  scratch_ = sys::map_memory(nullptr, kMapsBufferSize + kPagemapEntries * 8 + kPageSize, PROT_READ | PROT_WRITE,
-                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  // Whole pages: its ends are cut out of whatever mapping it merged with.
+  scratch_ = sys::map_memory(nullptr,
+                             image::page_round_up(kMapsBufferSize + kPagemapEntries * 8 + kPageSize + kMaxSegments * 8),
+                             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
   if (!scratch_) refuse("cannot allocate snapshot buffers: " + sys::errno_text(errno));
   maps_text_ = reinterpret_cast<char*>(scratch_.bytes());
   pagemap_ = reinterpret_cast<uint64_t*>(scratch_.bytes() + kMapsBufferSize);
   patch_page_ = scratch_.bytes() + kMapsBufferSize + kPagemapEntries * 8;
+  digests_ = reinterpret_cast<uint64_t*>(patch_page_ + kPageSize);
   maps_.reserve(kMaxSegments + 64);
   plan_.reserve(kMaxSegments);
   check_plan_.reserve(kMaxSegments);
@@ -298,10 +303,9 @@ void Snapshotter::run() {
     stable = layout_unchanged();
   }
   if (!stable) refuse("the process's mappings kept changing while the snapshot was prepared");
-  if (info_.segments.size() > kMaxSegments) refuse("more than " + std::to_string(kMaxSegments) + " segments");
 
   copy_segments(fd.get());
-  image::seal_header(header_, digests_.data(), digests_.size());
+  image::seal_header(header_, digests_, info_.segments.size());
   if (!sys::pwrite_exact(fd.get(), header_.bytes.data(), header_.bytes.size(), 0))
     throw IoError("cannot write " + tmp + ": " + sys::errno_text(errno));
   if (ftruncate(fd.get(), static_cast<off_t>(file_size_)) != 0)
