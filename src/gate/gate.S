@@ -39,6 +39,8 @@ subctx_gate_enter_fsgsbase:
         rdfsbase %r13                   /* client thread pointer */
         movq    %rsp, %r14              /* client stack */
         .cfi_def_cfa_register %r14      /* unwinders find the caller through r14 */
+        movq    %r13, 152(%r12)         /* for signal handlers during the call */
+        movq    %r14, 160(%r12)
         movsd   72(%r12), %xmm0
         movsd   80(%r12), %xmm1
         movsd   88(%r12), %xmm2
@@ -59,9 +61,9 @@ subctx_gate_enter_fsgsbase:
         movq    0(%r12), %r11
         movl    $8, %eax                /* vector registers used, for variadic callees */
         callq   *%r11
+        movq    %r14, %rsp              /* leave: client stack first, then thread */
+        .cfi_def_cfa_register %rsp      /* pointer: never the client's on the gate stack */
         wrfsbase %r13                   /* leave: client thread pointer */
-        movq    %r14, %rsp              /* leave: client stack */
-        .cfi_def_cfa_register %rsp
         movq    %rax, 136(%r12)
         movsd   %xmm0, 144(%r12)
         addq    $8, %rsp
@@ -112,6 +114,8 @@ subctx_gate_enter_syscall:
         movq    %fs:0, %r13             /* glibc: the TCB's first word is its own address */
         movq    %rsp, %r14
         .cfi_def_cfa_register %r14
+        movq    %r13, 152(%r12)
+        movq    %r14, 160(%r12)
         movl    $158, %eax              /* SYS_arch_prctl */
         movl    $0x1002, %edi           /* ARCH_SET_FS */
         movq    8(%r12), %rsi
@@ -165,5 +169,31 @@ subctx_gate_enter_syscall:
         ud2                             /* arch_prctl(ARCH_SET_FS) refused (seccomp?): stop here */
         .cfi_endproc
         .size   subctx_gate_enter_syscall, .-subctx_gate_enter_syscall
+
+/* void subctx_call_on_stack(fn, a, b, c, stack): a signal handler of the
+ * client runs on the client's stack, not the gate stack it interrupted. */
+        .globl  subctx_call_on_stack
+        .type   subctx_call_on_stack, @function
+        .p2align 4
+subctx_call_on_stack:
+        .cfi_startproc
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbx, -16
+        movq    %rsp, %rbx
+        .cfi_def_cfa_register %rbx
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        movq    %rdx, %rsi
+        movq    %rcx, %rdx
+        movq    %r8, %rsp
+        callq   *%rax
+        movq    %rbx, %rsp
+        .cfi_def_cfa_register %rsp
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .size   subctx_call_on_stack, .-subctx_call_on_stack
 
         .section .note.GNU-stack,"",@progbits

@@ -20,9 +20,11 @@ struct Frame {
   double f64s[8];      // 72: xmm0..xmm7
   uint64_t rax;        // 136: results
   double xmm0;         // 144
+  uint64_t client_fs;  // 152: written by the gate before it switches, for
+  uint64_t client_sp;  // 160: signal handlers that interrupt the call
 };
 static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
-              offsetof(Frame, xmm0) == 144);
+              offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160);
 
 using EnterFn = void (*)(Frame*);
 
@@ -34,3 +36,5 @@ EnterFn select_enter();
 
 extern "C" void subctx_gate_enter_fsgsbase(subctx::gate::Frame* frame);
 extern "C" void subctx_gate_enter_syscall(subctx::gate::Frame* frame);
+// Calls fn(a, b, c) with %rsp = stack (16-byte aligned), then switches back.
+extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack);

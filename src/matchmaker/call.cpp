@@ -1,5 +1,6 @@
 // request_call: find the export, check the signature, enter through the gate,
 // and make the subcontext's output reach the client's stdout in order.
+#include <atomic>
 #include <cstdio>
 
 #include "gate/gate.hpp"
@@ -12,16 +13,18 @@ namespace {
 // glibc's FILE keeps pending output between _IO_write_base and _IO_write_ptr.
 bool has_pending_output(FILE* f) { return f && f->_IO_write_ptr > f->_IO_write_base; }
 
-void enter(const SubcontextState& s, gate::Frame& f) {
+void enter(SubcontextState& s, gate::Frame& f) {
   f.tcb = s.tcb;
   f.stack_top = s.stack_top;
+  s.current_frame = &f;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // visible to a handler on this thread
   // Chosen once: the CPU and kernel do not change under a running process.
   static const gate::EnterFn enter_fn = gate::select_enter();
   enter_fn(&f);
 }
 
 // Runs the subcontext's own fflush() on its stream, inside the subcontext.
-void flush_subcontext_stream(const SubcontextState& s, FILE* stream) {
+void flush_subcontext_stream(SubcontextState& s, FILE* stream) {
   if (!s.fflush_fn || !has_pending_output(stream)) return;
   gate::Frame f{};
   f.fn = s.fflush_fn;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "fault/signals.hpp"
 #include "matchmaker/registry.hpp"
 
 namespace subctx {
@@ -30,6 +31,7 @@ void Matchmaker::init() {
   std::lock_guard lock(r.mutex);
   if (r.installed) return;
   r.limits = matchmaker::limits_from_environment();
+  fault::install_signal_forwarding();
   if (const char* file = std::getenv("SUBCTX_POLICY"); file && *file && !r.policy) {
     try {
       matchmaker::install_policy(r, matchmaker::read_policy_file(file));
@@ -56,6 +58,9 @@ Subcontext Matchmaker::request_map(const std::string& image_path) {
   if (!r.installed)
     throw NotInitialized("the Matchmaker is not installed (finalize() was called); call init() or sbc_init() first");
   auto state = matchmaker::map_image(r, image_path);
+  if (!fault::register_active(state->tcb, state.get()))
+    throw LimitExceeded("cannot map image " + image_path + ": " + std::to_string(fault::kMaxActive) +
+                        " subcontexts are mapped, the most signal forwarding can track");
   state->handle = r.next_handle++;
   r.subcontexts.emplace(state->handle, state);
   return Subcontext(state);

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/cpu_features.hpp"
+#include "fault/signals.hpp"
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
 #include "matchmaker/registry.hpp"
@@ -154,6 +155,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   state->call_allowed_generation = std::make_unique<std::atomic<uint64_t>[]>(info.exports.size());
   state->tcb = info.thread.tcb;
   state->stack_top = info.thread.gate_stack_hi;
+  state->stack_lo = info.thread.gate_stack_lo;
   state->sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);
   state->sub_stderr = reinterpret_cast<FILE*>(info.thread.stderr_file);
   state->fflush_fn = info.thread.fflush_fn;
@@ -213,6 +215,7 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   }
   if (!s.mapped) return true;
   s.mapped = false;
+  fault::unregister_active(s.tcb);
   for (const auto& [lo, hi] : ranges_to_unmap(s)) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();

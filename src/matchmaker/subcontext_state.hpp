@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gate/gate.hpp"
 #include "image/format.hpp"
 #include "subctx/signature.hpp"
 #include "subctx/subctx.hpp"
@@ -46,6 +47,11 @@ struct SubcontextState {
 
   uint64_t tcb = 0;
   uint64_t stack_top = 0;
+  uint64_t stack_lo = 0;
+  // The frame of the call in progress (its client thread pointer and stack),
+  // for client signal handlers that interrupt it (fault/signals.cpp).
+  gate::Frame* volatile current_frame = nullptr;
+
   FILE* sub_stdout = nullptr;  // in the image; flushed after each call
   FILE* sub_stderr = nullptr;
   uint64_t fflush_fn = 0;

@@ -184,5 +184,17 @@ TEST_F(Concurrency, EachClientsWritesStayPrivate) {
   EXPECT_EQ(r2.out, kPristine);
 }
 
+TEST(Signals, ClientHandlersDuringCallsRunAsTheClientAndCallsComplete) {
+  // Twelve long calls under a 1 ms SIGALRM timer and SIGUSR1 from another
+  // thread every 0.7 ms: each handler must see the client's thread pointer
+  // (a thread_local marker) and stack, and each call must return the right
+  // result.  Three runs: signals land at different points of the gate.
+  for (int run_no = 0; run_no < 3; ++run_no) {
+    ProcessResult r = run({paths::kSignalClient, feature_image()}, {}, Millis(60000));
+    ASSERT_TRUE(r.ok()) << r.describe();
+    EXPECT_EQ(r.out, "calls 12 wrong 0 bad 0 alrm>0 1 usr1>0 1\n") << "run " << run_no << ": " << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace e2e

@@ -13,4 +13,5 @@ inline constexpr const char* kVanishEmptyDir = E2E_VANISH_EMPTY_DIR;
 inline constexpr const char* kWorkerClient = E2E_WORKER_CLIENT;
 inline constexpr const char* kCClient = E2E_C_CLIENT;
 inline constexpr const char* kAtexitClient = E2E_ATEXIT_CLIENT;
+inline constexpr const char* kSignalClient = E2E_SIGNAL_CLIENT;
 }  // namespace e2e::paths
