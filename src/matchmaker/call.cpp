@@ -58,9 +58,8 @@ uint32_t resolve_index(const SubcontextState* state, std::string_view name, cons
 void throw_empty_function() { throw NoSuchSubcontext("call through an empty subctx::Function"); }
 
 CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
-  auto& r = matchmaker::registry();
   if (s.call_allowed_generation[index].load(std::memory_order_relaxed) !=
-      r.policy_generation.load(std::memory_order_relaxed))
+      matchmaker::g_policy_generation.load(std::memory_order_relaxed))
     matchmaker::check_call_policy(s, index);
   gate::Frame f;
   f.fn = s.exports[index].record.address;

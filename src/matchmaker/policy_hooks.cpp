@@ -5,9 +5,11 @@
 
 namespace subctx::matchmaker {
 
+std::atomic<uint64_t> g_policy_generation{1};
+
 void install_policy(Registry& r, std::shared_ptr<const policy::Policy> p) {
   r.policy = std::move(p);
-  r.policy_generation.fetch_add(1, std::memory_order_relaxed);
+  g_policy_generation.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::shared_ptr<const policy::Policy> read_policy_file(const std::string& path) {
@@ -30,7 +32,7 @@ void check_call_policy(detail::SubcontextState& s, uint32_t index) {
   {
     std::lock_guard lock(r.mutex);
     p = r.policy;
-    generation = r.policy_generation.load(std::memory_order_relaxed);
+    generation = g_policy_generation.load(std::memory_order_relaxed);
   }
   const auto& e = s.exports[index].record;
   policy::Decision d = policy::decide_call(p.get(), {s.canonical_path, s.owner, s.info.header_digest}, e.name,

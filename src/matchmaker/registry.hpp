@@ -22,8 +22,11 @@ struct Registry {
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
   std::optional<HostVdso> host_vdso;  // read on first map
   std::shared_ptr<const policy::Policy> policy;  // null: none installed
-  std::atomic<uint64_t> policy_generation{1};    // bumped by every change
 };
+
+// Bumped by every policy change.  A namespace-scope atomic, not a Registry
+// member: the call path reads it on every call without reaching the registry.
+extern std::atomic<uint64_t> g_policy_generation;
 
 Registry& registry();
 
