@@ -40,6 +40,7 @@ struct ActiveSlot {
   std::atomic<detail::SubcontextState*> state{nullptr};
 };
 ActiveSlot g_active[kMaxActive];
+std::atomic<int> g_active_used{0};  // slots ever used: a signal scans only these
 
 // The client's action per signal; null: not wrapped.  Replaced actions are
 // never freed: a trampoline on another thread may still be reading one.
@@ -87,8 +88,9 @@ SUBCTX_SIGNAL_CONTEXT void write_fs(uint64_t v) {
 }
 
 SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* find_active(uint64_t tcb) {
-  for (auto& slot : g_active)
-    if (slot.tcb.load(std::memory_order_acquire) == tcb) return slot.state.load(std::memory_order_relaxed);
+  const int used = g_active_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i)
+    if (g_active[i].tcb.load(std::memory_order_acquire) == tcb) return g_active[i].state.load(std::memory_order_relaxed);
   return nullptr;
 }
 
@@ -191,11 +193,14 @@ void install_signal_forwarding() {
   });
 }
 
+// Called with the registry mutex held: one writer at a time.
 bool register_active(uint64_t tcb, detail::SubcontextState* state) {
-  for (auto& slot : g_active) {
+  for (int i = 0; i < kMaxActive; ++i) {
+    ActiveSlot& slot = g_active[i];
     if (slot.tcb.load(std::memory_order_relaxed) != 0) continue;
     slot.state.store(state, std::memory_order_relaxed);
     slot.tcb.store(tcb, std::memory_order_release);
+    if (g_active_used.load(std::memory_order_relaxed) <= i) g_active_used.store(i + 1, std::memory_order_release);
     return true;
   }
   return false;
