@@ -29,6 +29,7 @@ enum class Errc : int {
   Io = SBC_E_IO,
   System = SBC_E_SYSTEM,
   Policy = SBC_E_POLICY,
+  Unsupported = SBC_E_UNSUPPORTED,
 };
 
 // Short name of a code, e.g. "BadImage".
@@ -66,6 +67,7 @@ SUBCTX_DEFINE_ERROR(SnapshotRefused, Snapshot)
 SUBCTX_DEFINE_ERROR(IoError, Io)
 SUBCTX_DEFINE_ERROR(SystemError, System)
 SUBCTX_DEFINE_ERROR(PolicyDenied, Policy)
+SUBCTX_DEFINE_ERROR(Unsupported, Unsupported)
 #undef SUBCTX_DEFINE_ERROR
 
 // Throws the Error subclass that matches code.

@@ -38,8 +38,50 @@ enum {
   SBC_E_SNAPSHOT = 16,        /* the server cannot be snapshotted as it is */
   SBC_E_IO = 17,              /* reading or writing a file failed */
   SBC_E_SYSTEM = 18,          /* an unexpected system call failure */
-  SBC_E_POLICY = 19           /* the client's policy denies this map or call */
+  SBC_E_POLICY = 19,          /* the client's policy denies this map or call */
+  SBC_E_UNSUPPORTED = 20      /* this machine cannot do what was asked (protection keys) */
 };
+
+/* Protection backends (docs/protection.md): what keeps the client out of a
+ * subcontext's memory outside calls.  AUTO: SUBCTX_PROTECTION if set, else
+ * pkey where protection keys work, else mprotect. */
+enum {
+  SBC_PROTECT_AUTO = 0,
+  SBC_PROTECT_NONE = 1,     /* no protection: trusted images, fastest calls */
+  SBC_PROTECT_MPROTECT = 2, /* the gate opens and closes the memory per call */
+  SBC_PROTECT_PKEY = 3      /* one protection key per subcontext, rights per thread */
+};
+/* Map flags. */
+enum {
+  SBC_MAP_READABLE = 1u,         /* the client may read (not write, not run) it outside calls */
+  SBC_MAP_EXACT_PERMISSIONS = 2u /* mprotect: in calls each segment keeps its own permissions */
+};
+
+/* Violations: what the Matchmaker stops (docs/protection.md). */
+enum {
+  SBC_VIOLATION_READ = 1,        /* client read of subcontext memory */
+  SBC_VIOLATION_WRITE = 2,       /* client write of subcontext memory */
+  SBC_VIOLATION_EXEC = 3,        /* call or jump into a subcontext other than at an export */
+  SBC_VIOLATION_DENIED_CALL = 4, /* raw call of an export the policy denies, or that failed */
+  SBC_VIOLATION_STALE_CALL = 5   /* raw call through a pointer of an unmapped subcontext */
+};
+typedef struct sbc_violation {
+  int kind;                   /* SBC_VIOLATION_* */
+  int signal;                 /* SIGSEGV, or SIGBUS */
+  int subcontext;             /* handle; -1 when unknown */
+  uintptr_t address;          /* the address read, written or jumped to */
+  uintptr_t pc;               /* the client instruction */
+  const char *image_path;     /* NULL when unknown */
+  const char *region;         /* what is at address, e.g. "libc.so.6 rw-"; may be NULL */
+  const char *nearest_export; /* may be NULL */
+  intptr_t export_offset;     /* address - nearest export's address */
+  const char *detail;         /* why a raw call was refused; may be NULL */
+} sbc_violation;
+/* Runs in signal context on the thread that made the access, with the
+ * client's thread pointer: async-signal-safe functions only.  It may record
+ * the violation, write(2), _exit(), or siglongjmp() out (the access is then
+ * not made).  When it returns, the process dies of SIGSEGV. */
+typedef void (*sbc_violation_handler)(const sbc_violation *violation, void *user);
 
 /* Limits (sbc_set_limit / sbc_get_limit; environment variables in brackets). */
 enum {
@@ -64,6 +106,21 @@ int sbc_request_map(const char *image_path);
  * zero-extended.  nargs must equal the export's argument count. */
 int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
                      size_t nargs, uint64_t *ret);
+
+/* Maps an image with a protection backend (SBC_PROTECT_*) and SBC_MAP_*
+ * flags; sbc_request_map(path) is sbc_request_map_with(path, SBC_PROTECT_AUTO, 0). */
+int sbc_request_map_with(const char *image_path, int protection, unsigned flags);
+/* The backend in effect for a subcontext (SBC_PROTECT_NONE, _MPROTECT or _PKEY). */
+int sbc_protection(int sc);
+
+/* A plain function pointer to an export (a "raw call"): calling it faults
+ * into the Matchmaker, which checks the call like sbc_request_call and
+ * returns the export's result to the caller.  The caller must use the
+ * export's signature.  A raw call the policy denies is a violation. */
+int sbc_lookup(int sc, const char *export_name, void **fn);
+
+/* NULL restores the default: a one-line diagnostic, then death by SIGSEGV. */
+int sbc_set_violation_handler(sbc_violation_handler handler, void *user);
 
 int sbc_unmap(int sc);
 void sbc_finalize(void);

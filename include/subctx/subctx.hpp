@@ -28,6 +28,36 @@ struct ExportInfo {
   Visibility visibility = Visibility::Public;
 };
 
+// Protection backends (docs/protection.md).
+enum class Protection : uint8_t {
+  Auto = SBC_PROTECT_AUTO,          // SUBCTX_PROTECTION, else pkey where it works, else mprotect
+  None = SBC_PROTECT_NONE,          // trusted images: no protection, fastest calls
+  Mprotect = SBC_PROTECT_MPROTECT,  // the gate opens and closes the memory for each call
+  Pkey = SBC_PROTECT_PKEY,          // one protection key per subcontext, rights per thread
+};
+const char* protection_name(Protection p);
+
+struct MapOptions {
+  Protection protection = Protection::Auto;
+  bool readable = false;           // the client may read (not write, not run) it outside calls
+  bool exact_permissions = false;  // mprotect: in calls each segment keeps its own permissions
+};
+
+// How a mapped subcontext is protected.
+struct ProtectionInfo {
+  Protection backend = Protection::None;
+  bool readable = false;
+  bool exact_permissions = false;
+  size_t clusters = 0;        // mprotect: contiguous ranges (gaps reserved)
+  size_t open_syscalls = 0;   // mprotect: system calls to open it for a call
+  size_t close_syscalls = 0;  // and to close it after
+  int pkey = -1;              // pkey: the key
+};
+
+// A violation report (see sbc_violation in subctx.h) and the handler type.
+using Violation = sbc_violation;
+using ViolationHandler = sbc_violation_handler;
+
 struct Limits {
   uint64_t subcontexts = 64;                  // SUBCTX_MAX_SUBCONTEXTS
   uint64_t image_size = uint64_t{64} << 30;   // SUBCTX_MAX_IMAGE_SIZE (bytes)
@@ -80,6 +110,8 @@ ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
 CallResult invoke(SubcontextState& state, uint32_t index, const CallArgs& args);
 [[noreturn]] void throw_empty_function();
 uint64_t export_address(const SubcontextState& state, uint32_t index);
+// The raw-call address of an export after the checks (policy included).
+void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected);
 
 template <class R>
 R convert_result(const CallResult& r) {
@@ -149,7 +181,16 @@ class Subcontext {
     return Function<Sig>(detail::resolve_export(state_, name, expected));
   }
 
+  // A plain function pointer to the export (a raw call, see sbc_lookup):
+  // calling it faults into the Matchmaker, which checks and forwards it.
+  template <class Sig>
+  Sig* raw(std::string_view name) const {
+    static const Signature expected = signature_of<Sig>();
+    return reinterpret_cast<Sig*>(detail::raw_address(state_.get(), name, &expected));
+  }
+
   std::vector<ExportInfo> exports() const;
+  ProtectionInfo protection() const;
   int handle() const;
   const std::string& path() const;
   bool valid() const { return state_ != nullptr; }
@@ -169,7 +210,7 @@ class Matchmaker {
   void init();  // idempotent; re-installs after finalize()
   bool installed() const;
 
-  Subcontext request_map(const std::string& image_path);
+  Subcontext request_map(const std::string& image_path, const MapOptions& options = {});
   Subcontext find(int handle) const;  // throws NoSuchSubcontext
   void unmap(const Subcontext& sc);
   void unmap(int handle);
@@ -185,6 +226,10 @@ class Matchmaker {
   void set_policy(const std::string& policy_text);
   void load_policy(const std::string& path);  // what SUBCTX_POLICY names at start-up
   void clear_policy();
+
+  // What happens on a violation (see sbc_violation_handler for what the
+  // handler may do); null restores the default: a diagnostic, then SIGSEGV.
+  void set_violation_handler(ViolationHandler handler, void* user = nullptr);
 
  private:
   Matchmaker() = default;

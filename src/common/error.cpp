@@ -24,6 +24,7 @@ const char* errc_name(Errc code) {
     case Errc::Io: return "Io";
     case Errc::System: return "System";
     case Errc::Policy: return "PolicyDenied";
+    case Errc::Unsupported: return "Unsupported";
   }
   return "Unknown";
 }
@@ -48,6 +49,7 @@ void throw_error(Errc code, const std::string& message) {
     case Errc::Io: throw IoError(message);
     case Errc::System: throw SystemError(message);
     case Errc::Policy: throw PolicyDenied(message);
+    case Errc::Unsupported: throw Unsupported(message);
     case Errc::InvalidArgument: break;
   }
   throw Error(code, message);

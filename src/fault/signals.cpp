@@ -16,7 +16,9 @@
 #include <atomic>
 #include <mutex>
 
+#include "fault/raw_syscall.hpp"
 #include "gate/gate.hpp"
+#include "gate/pkru.hpp"
 #include "matchmaker/subcontext_state.hpp"
 
 #ifndef HWCAP2_FSGSBASE
@@ -46,6 +48,11 @@ std::atomic<int> g_active_used{0};  // slots ever used: a signal scans only thes
 // never freed: a trampoline on another thread may still be reading one.
 std::atomic<const struct sigaction*> g_client_action[kMaxSignal];
 std::mutex g_sigaction_mutex;  // normal code only (sigaction/signal)
+// Signals the fault handler took over (SIGSEGV, SIGBUS): the client's action
+// is only recorded, in g_taken_action (never freed, as above).
+std::atomic<bool> g_taken[kMaxSignal];
+std::atomic<const struct sigaction*> g_taken_action[kMaxSignal];
+const struct sigaction g_default_action{};  // SIG_DFL is 0
 bool g_fsgsbase = false;
 
 bool wrappable(int sig) {
@@ -108,8 +115,12 @@ SUBCTX_SIGNAL_CONTEXT void set_signal_mask(const uint64_t* mask) {
 // Runs the client's handler with the signal mask it asked for: the mask at
 // the interruption, plus its sa_mask, plus the signal itself (unless
 // SA_NODEFER).  The trampoline runs with every signal blocked, so nothing
-// nests while it switches thread pointer and stack.
-SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig, uint64_t info, uint64_t uc) {
+// nests while it switches thread pointer and stack.  sig_pkru: the signal,
+// and in the high half the PKRU value for client code (gate::kNoPkru: leave
+// PKRU alone).
+SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) {
+  const auto sig = static_cast<uint32_t>(sig_pkru);
+  const auto pkru = static_cast<uint32_t>(sig_pkru >> 32);
   const struct sigaction* a = g_client_action[sig].load(std::memory_order_acquire);
   if (!a) return;
   uint64_t mask;
@@ -119,21 +130,31 @@ SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig, uint64_t info, uint6
   mask |= extra;
   if (!(a->sa_flags & SA_NODEFER)) mask |= uint64_t{1} << (sig - 1);
   set_signal_mask(&mask);
+  if (pkru != gate::kNoPkru) gate::pkru::write(pkru);  // no subcontext key for client code
   if (a->sa_flags & SA_SIGINFO)
     a->sa_sigaction(static_cast<int>(sig), reinterpret_cast<siginfo_t*>(info), reinterpret_cast<void*>(uc));
   else
     a->sa_handler(static_cast<int>(sig));
+  if (pkru != gate::kNoPkru) gate::pkru::write(0);  // the trampoline's frame may carry a key
   const uint64_t all = ~uint64_t{0};
   set_signal_mask(&all);  // back to the trampoline's mask until sigreturn
 }
 
-extern "C" SUBCTX_SIGNAL_CONTEXT void subctx_signal_trampoline(int sig, siginfo_t* info, void* uc) {
+}  // namespace
+}  // namespace subctx::fault
+
+// Entered through subctx_signal_entry (gate.S) with the handler's PKRU.
+extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_signal_trampoline(
+    int sig, siginfo_t* info, void* uc, uint32_t pkru) {
+  using namespace subctx;
+  using namespace subctx::fault;
+  const uint64_t sig_pkru = static_cast<uint32_t>(sig) | (uint64_t{pkru} << 32);
   const uint64_t fs = read_fs();
   detail::SubcontextState* s = find_active(fs);
   gate::Frame* f = s ? s->current_frame : nullptr;
   const struct sigaction* a = g_client_action[sig].load(std::memory_order_acquire);
   if (!f || !a) {  // in client code: nothing to switch
-    run_client_handler(static_cast<uint64_t>(sig), reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
+    run_client_handler(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
     return;
   }
   // Inside a subcontext: the client's thread pointer, and, when the signal
@@ -145,14 +166,28 @@ extern "C" SUBCTX_SIGNAL_CONTEXT void subctx_signal_trampoline(int sig, siginfo_
   uint64_t sp;
   __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
   if (sp < s->stack_lo || sp >= s->stack_top) {
-    run_client_handler(static_cast<uint64_t>(sig), reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
+    run_client_handler(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
   } else {
-    const uint64_t stack = (f->client_sp - 256) & ~uint64_t{15};
-    subctx_call_on_stack(reinterpret_cast<void*>(&run_client_handler), static_cast<uint64_t>(sig),
-                         reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc), stack);
+    // The kernel's siginfo and ucontext are on the gate stack, which client
+    // code may not read (pkey): the handler gets copies on its own stack,
+    // and changes it makes to the context are copied back.
+    uint64_t at = f->client_sp - 256;
+    at = (at - sizeof(ucontext_t)) & ~uint64_t{63};
+    auto* uc_copy = reinterpret_cast<ucontext_t*>(at);
+    at = (at - sizeof(siginfo_t)) & ~uint64_t{63};
+    auto* info_copy = reinterpret_cast<siginfo_t*>(at);
+    std::memcpy(uc_copy, uc, sizeof(ucontext_t));
+    std::memcpy(info_copy, info, sizeof(siginfo_t));
+    subctx_call_on_stack(reinterpret_cast<void*>(&run_client_handler), sig_pkru,
+                         reinterpret_cast<uint64_t>(info_copy), reinterpret_cast<uint64_t>(uc_copy),
+                         (at - 64) & ~uint64_t{15});
+    std::memcpy(uc, uc_copy, sizeof(ucontext_t));
   }
   write_fs(fs);
 }
+
+namespace subctx::fault {
+namespace {
 
 // Installs act for sig behind the trampoline (or directly when it is not a
 // custom handler); *previous gets the client's previous action.  Mutex held.
@@ -163,7 +198,7 @@ int set_action(int sig, const struct sigaction* act, struct sigaction* previous)
   if (act && is_custom(*act)) {
     auto* copy = new struct sigaction(*act);
     struct sigaction t = *act;
-    t.sa_sigaction = subctx_signal_trampoline;
+    t.sa_sigaction = subctx_signal_entry;
     t.sa_flags |= SA_SIGINFO;
     t.sa_flags &= ~SA_NODEFER;
     sigfillset(&t.sa_mask);  // the handler's own mask is set by run_client_handler
@@ -178,7 +213,66 @@ int set_action(int sig, const struct sigaction* act, struct sigaction* previous)
   return rc;
 }
 
+// For a signal the fault handler owns: the client's action is recorded, not
+// installed.  Mutex held.
+int record_taken_action(int sig, const struct sigaction* act, struct sigaction* previous) {
+  const struct sigaction* before = g_taken_action[sig].load(std::memory_order_relaxed);
+  if (previous) {
+    if (before) {
+      *previous = *before;
+    } else {
+      std::memset(previous, 0, sizeof *previous);
+      previous->sa_handler = SIG_DFL;
+    }
+  }
+  if (act) g_taken_action[sig].store(new struct sigaction(*act), std::memory_order_release);
+  return 0;
+}
+
 }  // namespace
+
+void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*)) {
+  std::lock_guard lock(g_sigaction_mutex);
+  if (g_taken[sig].load(std::memory_order_relaxed)) return;
+  struct sigaction ours{}, current{};
+  ours.sa_sigaction = handler;
+  ours.sa_flags = SA_SIGINFO | SA_ONSTACK;  // a client's sigaltstack serves its stack-overflow handler
+  sigfillset(&ours.sa_mask);                // chain_to_client sets the client's own mask
+  if (real_sigaction()(sig, nullptr, &current) != 0) return;
+  g_taken_action[sig].store(new struct sigaction(current), std::memory_order_release);
+  if (real_sigaction()(sig, &ours, nullptr) == 0) g_taken[sig].store(true, std::memory_order_release);
+}
+
+SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_of_current_thread() {
+  detail::SubcontextState* s = find_active(read_fs());
+  return s && s->current_frame ? s : nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, uint32_t pkru) {
+  const struct sigaction* a = g_taken_action[sig].load(std::memory_order_acquire);
+  const bool fault = info->si_code > 0;  // sent by the kernel, not by kill()
+  if (!a || (!is_custom(*a) && (a->sa_handler == SIG_DFL || fault))) raw::die_of(sig);
+  if (!is_custom(*a)) return;  // SIG_IGN of a signal someone sent
+  uint64_t mask;
+  std::memcpy(&mask, &reinterpret_cast<const ucontext_t*>(uc)->uc_sigmask, 8);
+  uint64_t extra;
+  std::memcpy(&extra, &a->sa_mask, 8);
+  mask |= extra;
+  if (!(a->sa_flags & SA_NODEFER)) mask |= uint64_t{1} << (sig - 1);
+  const auto handler = a->sa_sigaction;
+  const auto plain = a->sa_handler;
+  const bool siginfo = a->sa_flags & SA_SIGINFO;
+  if (a->sa_flags & SA_RESETHAND) g_taken_action[sig].store(&g_default_action, std::memory_order_release);
+  set_signal_mask(&mask);
+  if (pkru != gate::kNoPkru) gate::pkru::write(pkru);
+  if (siginfo)
+    handler(sig, info, uc);
+  else
+    plain(sig);
+  if (pkru != gate::kNoPkru) gate::pkru::write(0);
+  const uint64_t all = ~uint64_t{0};
+  set_signal_mask(&all);
+}
 
 void install_signal_forwarding() {
   static std::once_flag once;
@@ -216,6 +310,10 @@ void unregister_active(uint64_t tcb) {
 // Interposed on libc's: the client's handlers go behind the trampoline.
 extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* oact) noexcept {
   using namespace subctx::fault;
+  if (sig > 0 && sig < kMaxSignal && g_taken[sig].load(std::memory_order_acquire)) {
+    std::lock_guard lock(g_sigaction_mutex);
+    return record_taken_action(sig, act, oact);
+  }
   if (!wrappable(sig)) return real_sigaction()(sig, act, oact);
   std::lock_guard lock(g_sigaction_mutex);
   return set_action(sig, act, oact);

@@ -196,4 +196,90 @@ subctx_call_on_stack:
         .cfi_endproc
         .size   subctx_call_on_stack, .-subctx_call_on_stack
 
+/* subctx_raw_entry: where the fault handler sends a raw call (a fetch from
+ * a raw-call address).  The thread arrives as at the callee's first
+ * instruction: the caller's return address on the stack, the arguments in
+ * registers, and in %r11 the key of the export.  The registers are handed
+ * to subctx_raw_dispatch, which calls through the gate; its result comes
+ * back in rax/xmm0 and the caller is returned to as from the export. */
+        .globl  subctx_raw_entry
+        .hidden subctx_raw_entry
+        .type   subctx_raw_entry, @function
+        .p2align 4
+subctx_raw_entry:
+        .cfi_startproc
+        pushq   %rbp
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbp, -16
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register %rbp
+        subq    $112, %rsp              /* 6 integer + 8 vector registers; stays 16-aligned */
+        movq    %rdi, 0(%rsp)
+        movq    %rsi, 8(%rsp)
+        movq    %rdx, 16(%rsp)
+        movq    %rcx, 24(%rsp)
+        movq    %r8, 32(%rsp)
+        movq    %r9, 40(%rsp)
+        movsd   %xmm0, 48(%rsp)
+        movsd   %xmm1, 56(%rsp)
+        movsd   %xmm2, 64(%rsp)
+        movsd   %xmm3, 72(%rsp)
+        movsd   %xmm4, 80(%rsp)
+        movsd   %xmm5, 88(%rsp)
+        movsd   %xmm6, 96(%rsp)
+        movsd   %xmm7, 104(%rsp)
+        movq    %r11, %rdi
+        movq    %rsp, %rsi
+        call    subctx_raw_dispatch
+        leave
+        .cfi_def_cfa %rsp, 8
+        ret
+        .cfi_endproc
+        .size   subctx_raw_entry, .-subctx_raw_entry
+
+/* Signal handler entries.  Under the pkey backend the kernel runs a handler
+ * with its default PKRU, which denies every subcontext's key -- and a signal
+ * that interrupts a call has its frame on the gate stack, which carries the
+ * key: the handler could not even push.  So, before touching the stack, the
+ * entry opens every key (PKRU = 0; sigreturn restores the interrupted
+ * value) and hands the PKRU the kernel gave to the C handler, which gives it
+ * back to any client code it runs.  Without pkey subcontexts (CPUs without
+ * the instructions included) the fourth argument is ~0 and PKRU is untouched. */
+.macro SIGNAL_ENTRY name, target
+        .globl  \name
+        .hidden \name
+        .type   \name, @function
+        .p2align 4
+\name:
+        .cfi_startproc
+        cmpb    $0, subctx_pkeys_in_use(%rip)
+        je      1f
+        movq    %rdx, %r10
+        xorl    %ecx, %ecx
+        .byte   0x0f, 0x01, 0xee        /* rdpkru: eax = the handler's PKRU */
+        movl    %eax, %r11d
+        xorl    %eax, %eax
+        xorl    %edx, %edx
+        .byte   0x0f, 0x01, 0xef        /* wrpkru 0 */
+        movq    %r10, %rdx
+        movl    %r11d, %ecx
+        jmp     \target
+1:      movl    $-1, %ecx
+        jmp     \target
+        .cfi_endproc
+        .size   \name, .-\name
+.endm
+
+        SIGNAL_ENTRY subctx_signal_entry, subctx_signal_trampoline
+        SIGNAL_ENTRY subctx_fault_entry, subctx_fault_handler
+
+        .bss
+        .globl  subctx_pkeys_in_use
+        .hidden subctx_pkeys_in_use
+        .type   subctx_pkeys_in_use, @object
+subctx_pkeys_in_use:
+        .byte   0
+        .size   subctx_pkeys_in_use, 1
+        .text
+
         .section .note.GNU-stack,"",@progbits

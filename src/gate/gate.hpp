@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <signal.h>
+
 namespace subctx::gate {
 
 // Layout shared with gate.S: keep the offsets in sync (static_asserts below).
@@ -36,5 +38,15 @@ EnterFn select_enter();
 
 extern "C" void subctx_gate_enter_fsgsbase(subctx::gate::Frame* frame);
 extern "C" void subctx_gate_enter_syscall(subctx::gate::Frame* frame);
+// Signal handler entries (see gate.S): they call the C handler of the same
+// purpose with a fourth argument, the PKRU value the kernel gave the
+// handler, or kNoPkru.
+extern "C" void subctx_signal_entry(int, siginfo_t*, void*);
+extern "C" void subctx_fault_entry(int, siginfo_t*, void*);
+// Set once a subcontext uses a protection key: signal entries handle PKRU.
+extern "C" volatile uint8_t subctx_pkeys_in_use;
+namespace subctx::gate {
+inline constexpr uint32_t kNoPkru = ~uint32_t{0};
+}
 // Calls fn(a, b, c) with %rsp = stack (16-byte aligned), then switches back.
 extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack);

@@ -65,6 +65,40 @@ int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size
   });
 }
 
+int sbc_request_map_with(const char* image_path, int protection, unsigned flags) {
+  return c_call([&] {
+    if (!image_path) throw Error(Errc::InvalidArgument, "sbc_request_map_with: image_path is NULL");
+    if (protection < SBC_PROTECT_AUTO || protection > SBC_PROTECT_PKEY)
+      throw Error(Errc::InvalidArgument, "sbc_request_map_with: unknown protection " + std::to_string(protection) +
+                                             " (SBC_PROTECT_AUTO, _NONE, _MPROTECT or _PKEY)");
+    if (flags & ~unsigned{SBC_MAP_READABLE | SBC_MAP_EXACT_PERMISSIONS})
+      throw Error(Errc::InvalidArgument, "sbc_request_map_with: unknown flags " + std::to_string(flags));
+    subctx::MapOptions o;
+    o.protection = static_cast<subctx::Protection>(protection);
+    o.readable = flags & SBC_MAP_READABLE;
+    o.exact_permissions = flags & SBC_MAP_EXACT_PERMISSIONS;
+    return Matchmaker::instance().request_map(image_path, o).handle();
+  });
+}
+
+int sbc_protection(int sc) {
+  return c_call([&] { return static_cast<int>(Matchmaker::instance().find(sc).protection().backend); });
+}
+
+int sbc_lookup(int sc, const char* export_name, void** fn) {
+  return c_call([&] {
+    if (!export_name || !fn) throw Error(Errc::InvalidArgument, "sbc_lookup: export_name or fn is NULL");
+    subctx::Subcontext s = Matchmaker::instance().find(sc);
+    *fn = subctx::detail::raw_address(s.state().get(), export_name, nullptr);
+    return 0;
+  });
+}
+
+int sbc_set_violation_handler(sbc_violation_handler handler, void* user) {
+  Matchmaker::instance().set_violation_handler(handler, user);
+  return 0;
+}
+
 int sbc_unmap(int sc) {
   return c_call([&] {
     Matchmaker::instance().unmap(sc);

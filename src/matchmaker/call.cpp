@@ -2,6 +2,7 @@
 // and make the subcontext's output reach the client's stdout in order.
 #include <atomic>
 #include <cstdio>
+#include <string>
 
 #include "gate/gate.hpp"
 #include "matchmaker/registry.hpp"
@@ -71,9 +72,18 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
   // Client output written before the call comes out before the subcontext's.
   if (has_pending_output(stdout)) std::fflush(stdout);
   if (has_pending_output(stderr)) std::fflush(stderr);
+  // The subcontext's memory is open to this thread from here to the end of
+  // the scope: the stdio checks and the str copy read it.
+  gate::ProtectionWindow window(s.protection);
   enter(s, f);
   flush_subcontext_stream(s, s.sub_stdout);
   flush_subcontext_stream(s, s.sub_stderr);
+  if (s.copy_str_results && s.exports[index].signature.result == ValueType::Str && f.rax) {
+    // The client cannot read the subcontext's memory after the call.
+    thread_local std::string str_result;
+    str_result.assign(reinterpret_cast<const char*>(f.rax));
+    f.rax = reinterpret_cast<uint64_t>(str_result.c_str());
+  }
   return CallResult{f.rax, f.xmm0};
 }
 

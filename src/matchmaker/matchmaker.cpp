@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
 #include "matchmaker/registry.hpp"
 
@@ -31,7 +32,9 @@ void Matchmaker::init() {
   std::lock_guard lock(r.mutex);
   if (r.installed) return;
   r.limits = matchmaker::limits_from_environment();
+  matchmaker::read_protection_environment(r);
   fault::install_signal_forwarding();
+  fault::install_fault_handler();
   if (const char* file = std::getenv("SUBCTX_POLICY"); file && *file && !r.policy) {
     try {
       matchmaker::install_policy(r, matchmaker::read_policy_file(file));
@@ -52,16 +55,20 @@ bool Matchmaker::installed() const {
   return r.installed;
 }
 
-Subcontext Matchmaker::request_map(const std::string& image_path) {
+Subcontext Matchmaker::request_map(const std::string& image_path, const MapOptions& options) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   if (!r.installed)
     throw NotInitialized("the Matchmaker is not installed (finalize() was called); call init() or sbc_init() first");
-  auto state = matchmaker::map_image(r, image_path);
-  if (!fault::register_active(state->tcb, state.get()))
+  auto state = matchmaker::map_image(r, image_path, options);
+  state->handle = r.next_handle;
+  matchmaker::publish_fault_view(*state);
+  if (!fault::register_active(state->tcb, state.get())) {
+    fault::withdraw_view(state->handle);
     throw LimitExceeded("cannot map image " + image_path + ": " + std::to_string(fault::kMaxActive) +
                         " subcontexts are mapped, the most signal forwarding can track");
-  state->handle = r.next_handle++;
+  }
+  ++r.next_handle;
   r.subcontexts.emplace(state->handle, state);
   return Subcontext(state);
 }
@@ -158,6 +165,25 @@ std::vector<ExportInfo> Subcontext::exports() const {
   for (const auto& e : state_->exports)
     out.push_back({e.record.name, e.record.address, e.record.signature, static_cast<Visibility>(e.record.visibility)});
   return out;
+}
+
+ProtectionInfo Subcontext::protection() const {
+  if (!state_) throw NoSuchSubcontext("empty Subcontext");
+  const gate::Protection& p = state_->protection;
+  const gate::ProtectionStats st = p.stats();
+  ProtectionInfo info;
+  info.backend = static_cast<Protection>(p.backend());
+  info.readable = p.readable();
+  info.exact_permissions = p.exact();
+  info.clusters = st.clusters;
+  info.open_syscalls = st.open_calls;
+  info.close_syscalls = st.close_calls;
+  info.pkey = st.pkey;
+  return info;
+}
+
+void Matchmaker::set_violation_handler(ViolationHandler handler, void* user) {
+  fault::set_violation_handler(handler, user);
 }
 
 int Subcontext::handle() const { return state_ ? state_->handle : -1; }

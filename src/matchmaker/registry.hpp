@@ -22,6 +22,9 @@ struct Registry {
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
   std::optional<HostVdso> host_vdso;  // read on first map
   std::shared_ptr<const policy::Policy> policy;  // null: none installed
+  // SUBCTX_PROTECTION, read at init; an unusable value fails every map.
+  Protection protection_default = Protection::Auto;
+  std::string protection_env_error;
 };
 
 // Bumped by every policy change.  A namespace-scope atomic, not a Registry
@@ -45,7 +48,14 @@ Limits limits_from_environment();
 
 // Maps the image (all or nothing) and returns its state; called with the
 // registry mutex held.
-std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path);
+std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path, const MapOptions& options);
+
+// Protection (protect.cpp): reads SUBCTX_PROTECTION into the registry;
+// chooses and sets up the backend of a freshly mapped subcontext; tells the
+// fault handler about it once it has a handle.
+void read_protection_environment(Registry& r);
+void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOptions& options);
+void publish_fault_view(const detail::SubcontextState& s);
 
 // Unmaps one subcontext's memory.  Waits for a call in progress, or (at
 // exit, wait_for_call false) leaves a subcontext that is in a call mapped

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "common/cpu_features.hpp"
+#include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
@@ -68,7 +69,7 @@ sys::Mapping map_fixed(const std::string& path, What what, uint64_t addr, size_t
 
 }  // namespace
 
-std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path) {
+std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path, const MapOptions& options) {
   if (r.subcontexts.size() >= r.limits.subcontexts)
     throw LimitExceeded("cannot map image " + path + ": " + std::to_string(r.subcontexts.size()) +
                         " subcontexts are mapped; limit 'subcontexts per client' (SUBCTX_MAX_SUBCONTEXTS) is " +
@@ -162,6 +163,8 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   state->info = std::move(info);
   state->mappings = std::move(maps);
   state->from_file = std::move(from_file);
+  state->raw_lo = fault::allocate_raw_call_addresses(state->exports.size());
+  setup_protection(r, *state, options);  // on failure state unmaps everything
   return state;
 }
 
@@ -220,6 +223,8 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();
   s.from_file.clear();
+  s.protection.reset();  // reserved gaps, protection key
+  fault::withdraw_view(s.handle);
   return true;
 }
 

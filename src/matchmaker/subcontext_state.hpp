@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "gate/gate.hpp"
+#include "gate/protection.hpp"
 #include "image/format.hpp"
 #include "subctx/signature.hpp"
 #include "subctx/subctx.hpp"
@@ -42,6 +43,13 @@ struct SubcontextState {
   // Calls into one subcontext are serialized: it has one server thread.
   std::mutex call_mutex;
   bool mapped = true;                  // guarded by call_mutex
+  // Declared before the mappings: destroyed after them (a protection key
+  // is freed only when no page carries it any more).
+  gate::Protection protection;  // opened and closed under call_mutex
+  // str results are copied out of the subcontext inside the call when the
+  // client cannot read its memory.
+  bool copy_str_results = false;
+  uint64_t raw_lo = 0;                 // raw-call address of export 0
   std::vector<sys::Mapping> mappings;  // segments, then the vDSO forwarder
   std::vector<bool> from_file;         // per mapping: a view of the image file
 

@@ -23,6 +23,7 @@ bool is_error_class(const subctx::Error& e, subctx::Errc code) {
     case Errc::Io: return dynamic_cast<const subctx::IoError*>(&e) != nullptr;
     case Errc::System: return dynamic_cast<const subctx::SystemError*>(&e) != nullptr;
     case Errc::Policy: return dynamic_cast<const subctx::PolicyDenied*>(&e) != nullptr;
+    case Errc::Unsupported: return dynamic_cast<const subctx::Unsupported*>(&e) != nullptr;
     case Errc::InvalidArgument: return true;  // the base class itself
   }
   return false;

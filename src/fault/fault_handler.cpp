@@ -1,0 +1,360 @@
+// The Matchmaker's SIGSEGV/SIGBUS handler (fault_handler.hpp).
+//
+// Signal context: no allocation, no locks, no libc calls, no TLS (a fault
+// inside a call arrives with the subcontext's thread pointer); built with
+// -fno-stack-protector like signals.cpp.
+#include "fault/fault_handler.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+
+#include "fault/raw_syscall.hpp"
+#include "fault/signals.hpp"
+#include "gate/gate.hpp"
+#include "gate/pkru.hpp"
+#include "matchmaker/subcontext_state.hpp"
+#include "subctx/error.hpp"
+
+#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
+
+namespace subctx::fault {
+
+namespace {
+
+constexpr int kMaxViews = 1024;
+std::atomic<FaultView*> g_views[kMaxViews];
+std::atomic<int> g_views_used{0};
+// Handlers that may be reading views; withdrawn views wait until it is 0.
+std::atomic<int> g_readers{0};
+std::mutex g_views_mutex;  // normal code: publish, withdraw, retired list
+std::vector<std::unique_ptr<FaultView>> g_retired;
+
+// Raw-call addresses: one inaccessible range reserved once, handed out
+// without reuse.
+constexpr uint64_t kRawRangeSize = uint64_t{16} << 20;
+std::atomic<uint64_t> g_raw_lo{0}, g_raw_hi{0};
+uint64_t g_raw_next = 0;  // g_views_mutex
+
+std::atomic<sbc_violation_handler> g_violation_handler{nullptr};
+std::atomic<void*> g_violation_user{nullptr};
+
+// ---- signal-safe helpers ----------------------------------------------
+
+// A bounded line builder on the handler's stack.
+struct Line {
+  char buf[1024];
+  size_t n = 0;
+  SUBCTX_SIGNAL_CONTEXT void put(const char* s) {
+    while (s && *s && n < sizeof buf - 1) buf[n++] = *s++;
+  }
+  SUBCTX_SIGNAL_CONTEXT void hex(uint64_t v) {
+    char t[19] = "0x";
+    int digits = 1;
+    for (uint64_t x = v >> 4; x; x >>= 4) ++digits;
+    for (int i = 0; i < digits; ++i) t[2 + digits - 1 - i] = "0123456789abcdef"[(v >> (4 * i)) & 15];
+    t[2 + digits] = 0;
+    put(t);
+  }
+  SUBCTX_SIGNAL_CONTEXT void dec(int64_t v) {
+    char t[24];
+    int i = 23;
+    t[i] = 0;
+    const bool neg = v < 0;
+    uint64_t u = neg ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+    do {
+      t[--i] = static_cast<char>('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (neg) t[--i] = '-';
+    put(t + i);
+  }
+};
+
+SUBCTX_SIGNAL_CONTEXT const char* kind_name(int kind) {
+  switch (kind) {
+    case SBC_VIOLATION_READ: return "read";
+    case SBC_VIOLATION_WRITE: return "write";
+    case SBC_VIOLATION_EXEC: return "jump";
+    case SBC_VIOLATION_DENIED_CALL: return "denied raw call";
+    case SBC_VIOLATION_STALE_CALL: return "raw call of an unmapped subcontext";
+  }
+  return "access";
+}
+
+SUBCTX_SIGNAL_CONTEXT const FaultView* view_containing(uint64_t a) {
+  const int used = g_views_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    const FaultView* v = g_views[i].load(std::memory_order_acquire);
+    if (v && a >= v->lo && a < v->hi)
+      for (const ViewRange& r : v->ranges)
+        if (a >= r.lo && a < r.hi) return v;
+  }
+  return nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT const FaultView* view_of_raw_address(uint64_t a) {
+  const int used = g_views_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    const FaultView* v = g_views[i].load(std::memory_order_acquire);
+    if (v && a >= v->raw_lo && a < v->raw_hi) return v;
+  }
+  return nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT const ViewRange* range_of(const FaultView* v, uint64_t a) {
+  for (const ViewRange& r : v->ranges)
+    if (a >= r.lo && a < r.hi) return &r;
+  return nullptr;
+}
+
+// The export at or below a (else the first above).
+SUBCTX_SIGNAL_CONTEXT const ViewExport* nearest_export(const FaultView* v, uint64_t a) {
+  const ViewExport* best = nullptr;
+  for (const ViewExport& e : v->exports)
+    if (e.address <= a) best = &e;
+  if (!best && !v->exports.empty()) best = &v->exports.front();
+  return best;
+}
+
+SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const FaultView* v, uint64_t a) {
+  out->subcontext = v->handle;
+  out->image_path = v->path;
+  if (const ViewRange* r = range_of(v, a)) out->region = r->what;
+  if (const ViewExport* e = nearest_export(v, a)) {
+    out->nearest_export = e->name;
+    out->export_offset = static_cast<intptr_t>(a - e->address);
+  }
+}
+
+// One line on stderr, then the client's handler or death by SIGSEGV.
+[[noreturn]] SUBCTX_SIGNAL_CONTEXT void report_and_die(const sbc_violation& v, uint32_t pkru) {
+  if (sbc_violation_handler h = g_violation_handler.load(std::memory_order_acquire)) {
+    if (pkru != gate::kNoPkru) gate::pkru::write(pkru);  // client code: no subcontext key
+    h(&v, g_violation_user.load(std::memory_order_relaxed));  // it may leave by siglongjmp
+  } else {
+    Line l;
+    l.put("subctx: violation: client ");
+    l.put(kind_name(v.kind));
+    l.put(v.kind == SBC_VIOLATION_EXEC || v.kind >= SBC_VIOLATION_DENIED_CALL ? " to " : " at ");
+    l.hex(v.address);
+    l.put(" (pc ");
+    l.hex(v.pc);
+    l.put(") in subcontext ");
+    l.dec(v.subcontext);
+    if (v.image_path) {
+      l.put(" (");
+      l.put(v.image_path);
+      l.put(")");
+    }
+    if (v.region) {
+      l.put(", ");
+      l.put(v.region);
+    }
+    if (v.nearest_export) {
+      l.put(", nearest export \"");
+      l.put(v.nearest_export);
+      l.put("\" ");
+      l.put(v.export_offset < 0 ? "-" : "+");
+      l.hex(static_cast<uint64_t>(v.export_offset < 0 ? -v.export_offset : v.export_offset));
+    }
+    if (v.detail) {
+      l.put(": ");
+      l.put(v.detail);
+    }
+    l.put("; stopping the process with SIGSEGV\n");
+    raw::write_all(2, l.buf, l.n);
+  }
+  raw::die_of(SIGSEGV);
+}
+
+// A fault while this thread is inside a call: the subcontext's own fault.
+[[noreturn]] SUBCTX_SIGNAL_CONTEXT void fault_inside_call(int sig, detail::SubcontextState* s, uint64_t addr,
+                                                       uint64_t pc) {
+  Line l;
+  l.put(sig == SIGBUS ? "subctx: SIGBUS" : "subctx: SIGSEGV");
+  l.put(" inside subcontext ");
+  l.dec(s->handle);
+  l.put(" (");
+  l.put(s->path.c_str());
+  l.put(") at ");
+  l.hex(addr);
+  l.put(", pc ");
+  l.hex(pc);
+  l.put(sig == SIGBUS ? " (was the image file truncated?)" : "");
+  l.put("; the process ends with it\n");
+  raw::write_all(2, l.buf, l.n);
+  raw::die_of(sig);
+}
+
+struct ReaderGuard {
+  SUBCTX_SIGNAL_CONTEXT ReaderGuard() { g_readers.fetch_add(1, std::memory_order_seq_cst); }
+  SUBCTX_SIGNAL_CONTEXT ~ReaderGuard() { g_readers.fetch_sub(1, std::memory_order_seq_cst); }
+};
+
+// x86 page-fault error code bits (in the signal context's REG_ERR).
+constexpr uint64_t kErrWrite = 2, kErrFetch = 16;
+
+SUBCTX_SIGNAL_CONTEXT uint64_t raw_key(const FaultView* v, uint32_t index) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(v->handle)) << 32) | index;
+}
+
+SUBCTX_SIGNAL_CONTEXT void forward_raw_call(ucontext_t* uc, uint64_t key) {
+  uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&subctx_raw_entry);
+  uc->uc_mcontext.gregs[REG_R11] = static_cast<greg_t>(key);
+}
+
+}  // namespace
+}  // namespace subctx::fault
+
+// Entered through subctx_fault_entry (gate.S) with the handler's PKRU.
+extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_fault_handler(
+    int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
+  using namespace subctx;
+  using namespace subctx::fault;
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  const uint64_t addr = reinterpret_cast<uint64_t>(info->si_addr);
+  const uint64_t pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  const uint64_t err = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_ERR]);
+  const bool kernel_fault = info->si_code > 0;
+
+  if (detail::SubcontextState* s = state_of_current_thread()) {
+    if (kernel_fault) fault_inside_call(sig, s, addr, pc);
+    chain_to_client(sig, info, ucv, pkru);  // sent by kill(): the client's business
+    return;
+  }
+  if (!kernel_fault) {
+    chain_to_client(sig, info, ucv, pkru);
+    return;
+  }
+  sbc_violation v{};
+  v.signal = sig;
+  v.subcontext = -1;
+  v.address = addr;
+  v.pc = pc;
+  {
+    ReaderGuard reading;
+    const bool fetch = sig == SIGSEGV && (pc == addr || (err & kErrFetch));
+    if (const FaultView* view = view_of_raw_address(addr)) {
+      if (fetch && pc == addr) {
+        forward_raw_call(uc, raw_key(view, static_cast<uint32_t>(addr - view->raw_lo)));
+        return;
+      }
+      v.kind = (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
+      v.subcontext = view->handle;
+      v.image_path = view->path;
+      v.region = "raw-call addresses";
+      report_and_die(v, pkru);
+    }
+    if (addr >= g_raw_lo.load(std::memory_order_relaxed) && addr < g_raw_hi.load(std::memory_order_relaxed) &&
+        fetch) {
+      v.kind = SBC_VIOLATION_STALE_CALL;
+      v.region = "raw-call addresses of an unmapped subcontext";
+      report_and_die(v, pkru);
+    }
+    const FaultView* view = view_containing(addr);
+    if (view) {
+      if (fetch && pc == addr && view->forward_export_addresses)
+        for (const ViewExport& e : view->exports)
+          if (e.address == addr) {
+            forward_raw_call(uc, raw_key(view, e.index));
+            return;
+          }
+      v.kind = fetch ? SBC_VIOLATION_EXEC : (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
+      fill_from_view(&v, view, addr);
+      report_and_die(v, pkru);
+    }
+    // Subcontext code running outside a call (a jump into it under the pkey
+    // backend, where fetches are not governed by keys) that then faulted.
+    if (const FaultView* code = view_containing(pc)) {
+      v.kind = SBC_VIOLATION_EXEC;
+      v.address = pc;
+      fill_from_view(&v, code, pc);
+      report_and_die(v, pkru);
+    }
+  }
+  chain_to_client(sig, info, ucv, pkru);
+}
+
+namespace subctx::fault {
+namespace {
+
+void free_retired_views() {  // g_views_mutex held
+  if (g_readers.load(std::memory_order_seq_cst) == 0) g_retired.clear();
+}
+
+}  // namespace
+
+namespace {
+// Reserved when the Matchmaker is installed, before the client maps anything.
+void reserve_raw_call_range() {  // g_views_mutex held
+  if (g_raw_lo.load(std::memory_order_relaxed)) return;
+  void* p = mmap(nullptr, kRawRangeSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return;  // allocate_raw_call_addresses says so
+  g_raw_next = reinterpret_cast<uint64_t>(p);
+  g_raw_hi.store(g_raw_next + kRawRangeSize, std::memory_order_relaxed);
+  g_raw_lo.store(g_raw_next, std::memory_order_release);
+}
+
+}  // namespace
+
+void install_fault_handler() {
+  {
+    std::lock_guard lock(g_views_mutex);
+    reserve_raw_call_range();
+  }
+  take_over_signal(SIGSEGV, subctx_fault_entry);
+  take_over_signal(SIGBUS, subctx_fault_entry);
+}
+
+uint64_t allocate_raw_call_addresses(size_t n) {
+  std::lock_guard lock(g_views_mutex);
+  reserve_raw_call_range();
+  if (!g_raw_lo.load(std::memory_order_relaxed))
+    throw SystemError("cannot reserve the raw-call address range (" + std::to_string(kRawRangeSize >> 20) +
+                      " MiB of address space, no memory): " + std::string(strerror(errno)));
+  const uint64_t want = (std::max<size_t>(n, 1) + 15) & ~size_t{15};
+  if (g_raw_next + want > g_raw_hi.load(std::memory_order_relaxed))
+    throw LimitExceeded("the raw-call address range (" + std::to_string(kRawRangeSize >> 20) +
+                        " MiB, one byte per export of every image ever mapped by this process) is used up");
+  const uint64_t lo = g_raw_next;
+  g_raw_next += want;
+  return lo;
+}
+
+void publish_view(std::unique_ptr<FaultView> view) {
+  std::lock_guard lock(g_views_mutex);
+  free_retired_views();
+  for (int i = 0; i < kMaxViews; ++i) {
+    if (g_views[i].load(std::memory_order_relaxed)) continue;
+    g_views[i].store(view.release(), std::memory_order_release);
+    if (g_views_used.load(std::memory_order_relaxed) <= i) g_views_used.store(i + 1, std::memory_order_release);
+    return;
+  }
+  throw LimitExceeded("cannot track more than " + std::to_string(kMaxViews) + " mapped subcontexts for faults");
+}
+
+void withdraw_view(int handle) {
+  std::lock_guard lock(g_views_mutex);
+  for (auto& slot : g_views) {
+    FaultView* v = slot.load(std::memory_order_relaxed);
+    if (v && v->handle == handle) {
+      slot.store(nullptr, std::memory_order_seq_cst);
+      g_retired.emplace_back(v);
+    }
+  }
+  free_retired_views();
+}
+
+void set_violation_handler(sbc_violation_handler handler, void* user) {
+  g_violation_user.store(user, std::memory_order_relaxed);
+  g_violation_handler.store(handler, std::memory_order_release);
+}
+
+void violation_from_normal_code(sbc_violation v) { report_and_die(v, gate::kNoPkru); }
+
+}  // namespace subctx::fault

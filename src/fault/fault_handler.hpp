@@ -1,0 +1,83 @@
+// The Matchmaker's SIGSEGV/SIGBUS handler (docs/protection.md):
+//  - a raw call (a fetch from a raw-call address, or from an export's own
+//    address) is forwarded: the handler points the thread at the raw-call
+//    entry, which calls the export through the gate and returns to the
+//    caller with the result;
+//  - any other client access to a subcontext's memory is a violation: the
+//    client's violation handler runs, or a one-line diagnostic is written,
+//    and the process dies of SIGSEGV;
+//  - a fault inside a call is reported and kills the process (for now);
+//  - everything else goes to the client's own handler (chaining).
+// Everything the handler reads is published here by normal code, lock-free.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "subctx/subctx.h"
+
+namespace subctx::fault {
+
+struct ViewRange {
+  uint64_t lo = 0, hi = 0;
+  const char* what = "";  // "libc.so.6 r-x", "heap rw-", "reserved gap"
+};
+
+struct ViewExport {
+  uint64_t address = 0;
+  const char* name = "";
+  uint32_t index = 0;
+};
+
+// What the fault handler knows about one mapped subcontext.  Immutable once
+// published.
+struct FaultView {
+  int handle = -1;
+  const char* path = "";
+  uint64_t lo = 0, hi = 0;          // span of the ranges
+  std::vector<ViewRange> ranges;    // sorted
+  std::vector<ViewExport> exports;  // sorted by address
+  uint64_t raw_lo = 0, raw_hi = 0;  // raw-call addresses: raw_lo + export index
+  bool forward_export_addresses = false;  // a fetch at an export's address is a raw call
+  std::vector<std::unique_ptr<std::string>> strings;  // owns the text above
+
+  const char* keep(std::string s) {
+    strings.push_back(std::make_unique<std::string>(std::move(s)));
+    return strings.back()->c_str();
+  }
+};
+
+// Installs the handler for SIGSEGV and SIGBUS (idempotent).  The client's
+// handlers, before or after, are kept and chained to (fault/signals.cpp).
+void install_fault_handler();
+
+// Raw-call addresses for n exports, from a reserved inaccessible range that
+// is never reused (a stale pointer must never reach another subcontext).
+// Throws LimitExceeded when the range is used up.
+uint64_t allocate_raw_call_addresses(size_t n);
+
+// Publishes / withdraws a view; withdrawn views are freed once no handler
+// can be reading them.
+void publish_view(std::unique_ptr<FaultView> view);
+void withdraw_view(int handle);
+
+void set_violation_handler(sbc_violation_handler handler, void* user);
+
+// Reports a violation found by normal code (a raw call refused after the
+// fault was forwarded) and ends the process as the signal handler would.
+[[noreturn]] void violation_from_normal_code(sbc_violation v);
+
+}  // namespace subctx::fault
+
+extern "C" {
+struct subctx_raw_result {
+  uint64_t rax;
+  double xmm0;
+};
+// The raw-call entry (gate.S) and what it calls with the argument registers.
+__attribute__((visibility("hidden"))) void subctx_raw_entry();
+// regs: rdi rsi rdx rcx r8 r9, then xmm0..xmm7 (as bits).
+__attribute__((visibility("hidden"))) subctx_raw_result subctx_raw_dispatch(uint64_t key, const uint64_t* regs);
+}

@@ -1,0 +1,92 @@
+// Protection backends: what keeps the client out of a subcontext's memory
+// outside calls (docs/protection.md).
+//   none      nothing (trusted images; the fastest path)
+//   mprotect  the gate opens the subcontext's memory for a call and closes
+//             it after (protection_plan.hpp: few system calls per call)
+//   pkey      every page carries the subcontext's protection key; the gate
+//             gives the calling thread the key's rights for the call
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gate/protection_plan.hpp"
+#include "sys/mapping.hpp"
+
+namespace subctx::gate {
+
+enum class Backend : uint8_t { None = 1, Mprotect = 2, Pkey = 3 };
+const char* backend_name(Backend b);
+
+// Whether pkey_alloc() works here (probed once); *why says why not.
+bool pkeys_available(std::string* why);
+
+struct ProtectionStats {
+  size_t clusters = 0;
+  size_t open_calls = 0;   // mprotect calls to open for one call
+  size_t close_calls = 0;  // and to close after it
+  int pkey = -1;
+};
+
+// One subcontext's protection.  Set up by the Matchmaker after it mapped the
+// segments; open()/close() bracket every call (call mutex held).
+class Protection {
+ public:
+  Protection() = default;
+  Protection(const Protection&) = delete;
+  Protection& operator=(const Protection&) = delete;
+  ~Protection() { reset(); }
+
+  // segments: the subcontext's mapped ranges and their own permissions.
+  // Throws SystemError / LimitExceeded; path names the image in messages.
+  void setup_none() { backend_ = Backend::None; }
+  void setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options, const std::string& path);
+  void setup_pkey(const std::vector<Piece>& segments, int key, const std::string& path);
+
+  Backend backend() const { return backend_; }
+  const ProtectionPlan& plan() const { return plan_; }
+  ProtectionStats stats() const;
+  bool readable() const { return options_.readable; }
+  bool exact() const { return options_.exact; }
+
+  // Before entering (throws SystemError when the memory cannot be opened;
+  // nothing was entered then) and after leaving (never throws).  The pkey
+  // backend changes only this thread's rights: open() returns the PKRU value
+  // that close() restores.
+  uint32_t open();
+  void close(uint32_t saved_pkru);
+
+  // Gaps reserved between segments, for the fault handler's report.
+  const std::vector<sys::Mapping>& reservations() const { return reservations_; }
+
+  // Unmaps the reserved gaps and frees the key (the segments are gone).
+  void reset();
+
+ private:
+  bool apply(const std::vector<ProtectOp>& ops, int* failed_errno);
+  void repair();
+
+  Backend backend_ = Backend::None;
+  PlanOptions options_;
+  ProtectionPlan plan_;
+  std::vector<sys::Mapping> reservations_;
+  int pkey_ = -1;
+};
+
+// RAII: a call's protection window.
+class ProtectionWindow {
+ public:
+  explicit ProtectionWindow(Protection& p) : p_(p), saved_(p.backend() == Backend::None ? 0 : p.open()) {}
+  ~ProtectionWindow() {
+    if (p_.backend() != Backend::None) p_.close(saved_);
+  }
+  ProtectionWindow(const ProtectionWindow&) = delete;
+  ProtectionWindow& operator=(const ProtectionWindow&) = delete;
+
+ private:
+  Protection& p_;
+  uint32_t saved_;
+};
+
+}  // namespace subctx::gate

@@ -1,0 +1,67 @@
+// The mprotect backend's plan: which mprotect calls open a subcontext for a
+// call and close it again.  Pure logic (unit-tested); protection.cpp runs it.
+//
+// One mprotect costs a system call plus work per present page, so the plan
+// keeps the calls few:
+//  - segments whose gaps the Matchmaker could reserve (PROT_NONE, no memory)
+//    form one *cluster*: a contiguous range;
+//  - closing sets a whole run of pieces that share the outside protection
+//    in one call (by default: the whole cluster to PROT_NONE);
+//  - opening sets each run of adjacent pieces that share the in-call
+//    protection in one call.  In the default *merged* mode every accessible
+//    piece is opened read-write-execute, so a cluster opens in one call per
+//    stretch between guard pages and holes; *exact* mode restores each
+//    segment's own permissions (one call per run of equal permissions).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace subctx::gate {
+
+// One stretch of a subcontext's address space.
+struct Piece {
+  uint64_t lo = 0, hi = 0;
+  int prot = 0;         // the segment's own permissions (PROT_*); 0 for guards
+  bool hole = false;    // a gap the Matchmaker reserved
+};
+
+struct ProtectOp {
+  uint64_t lo = 0, hi = 0;
+  int prot = 0;
+  bool operator==(const ProtectOp&) const = default;
+};
+
+struct PlanOptions {
+  bool readable = false;  // outside calls readable segments stay PROT_READ
+  bool exact = false;     // in-call permissions exactly the segments' own
+  uint64_t max_hole = uint64_t{1} << 30;  // larger gaps split clusters
+};
+
+struct Cluster {
+  uint64_t lo = 0, hi = 0;
+  std::vector<Piece> pieces;  // contiguous, lo..hi, holes included
+};
+
+struct ProtectionPlan {
+  std::vector<Cluster> clusters;
+  std::vector<ProtectOp> open;   // in a call
+  std::vector<ProtectOp> close;  // outside calls
+};
+
+// The protection of a piece outside calls and in a call.
+int outside_prot(const Piece& p, const PlanOptions& o);
+int inside_prot(const Piece& p, const PlanOptions& o);
+
+// segments: sorted by address, not overlapping.  reserve(lo, hi) is asked to
+// reserve each gap not larger than max_hole between two segments; when it
+// returns false the cluster ends there.
+ProtectionPlan build_protection_plan(const std::vector<Piece>& segments, const PlanOptions& options,
+                                     const std::function<bool(uint64_t lo, uint64_t hi)>& reserve);
+
+// The calls of one direction: runs of adjacent pieces that take the same
+// target protection, skipping pieces that keep theirs.  Exposed for tests.
+std::vector<ProtectOp> plan_ops(const std::vector<Cluster>& clusters, const PlanOptions& o, bool opening);
+
+}  // namespace subctx::gate

@@ -1,0 +1,132 @@
+// Protection of a freshly mapped subcontext: which backend, its setup, and
+// what the fault handler is told (docs/protection.md).
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "fault/fault_handler.hpp"
+#include "matchmaker/registry.hpp"
+#include "sys/io.hpp"
+
+namespace subctx {
+
+const char* protection_name(Protection p) {
+  switch (p) {
+    case Protection::Auto: return "auto";
+    case Protection::None: return "none";
+    case Protection::Mprotect: return "mprotect";
+    case Protection::Pkey: return "pkey";
+  }
+  return "?";
+}
+
+namespace matchmaker {
+
+namespace {
+
+std::string perms(int prot) {
+  std::string p;
+  p += (prot & PROT_READ) ? 'r' : '-';
+  p += (prot & PROT_WRITE) ? 'w' : '-';
+  p += (prot & PROT_EXEC) ? 'x' : '-';
+  return p;
+}
+
+std::vector<gate::Piece> pieces_of(const detail::SubcontextState& s) {
+  std::vector<gate::Piece> out;
+  for (const auto& seg : s.info.segments) out.push_back({seg.vaddr, seg.vaddr + seg.memsz, seg.prot, false});
+  if (s.info.vdso.base) out.push_back({s.info.vdso.base, s.info.vdso.base + s.info.vdso.size, PROT_READ | PROT_EXEC, false});
+  return out;
+}
+
+}  // namespace
+
+void read_protection_environment(Registry& r) {
+  r.protection_default = Protection::Auto;
+  r.protection_env_error.clear();
+  const char* v = std::getenv("SUBCTX_PROTECTION");
+  if (!v || !*v || !std::strcmp(v, "auto")) return;
+  if (!std::strcmp(v, "none")) r.protection_default = Protection::None;
+  else if (!std::strcmp(v, "mprotect")) r.protection_default = Protection::Mprotect;
+  else if (!std::strcmp(v, "pkey")) r.protection_default = Protection::Pkey;
+  else
+    r.protection_env_error = "SUBCTX_PROTECTION=" + sys::printable(v) +
+                             " is not a protection backend; use pkey, mprotect, none or auto";
+}
+
+void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOptions& options) {
+  Protection want = options.protection;
+  const char* chosen_by = "the map options";
+  if (want == Protection::Auto) {
+    if (!r.protection_env_error.empty())
+      throw Error(Errc::InvalidArgument, "cannot map image " + s.path + ": " + r.protection_env_error);
+    want = r.protection_default;
+    chosen_by = "SUBCTX_PROTECTION";
+  }
+  const bool automatic = want == Protection::Auto;
+  if (automatic) want = !options.readable && gate::pkeys_available(nullptr) ? Protection::Pkey : Protection::Mprotect;
+
+  if (want == Protection::Pkey) {
+    std::string why;
+    if (options.readable)
+      throw Unsupported("cannot map image " + s.path + " readable with the pkey backend (" + chosen_by +
+                        "): a protection key's rights are per thread and the Matchmaker can only set the "
+                        "calling thread's; use the mprotect backend for readable maps");
+    if (!gate::pkeys_available(&why))
+      throw Unsupported("cannot map image " + s.path + " with the pkey backend (" + chosen_by + "): " + why +
+                        "; use SUBCTX_PROTECTION=mprotect (or none for trusted images)");
+    const int key = pkey_alloc(0, PKEY_DISABLE_ACCESS);
+    if (key >= 0) {
+      s.protection.setup_pkey(pieces_of(s), key, s.path);
+      s.copy_str_results = true;
+      return;
+    }
+    if (!automatic)
+      throw LimitExceeded("cannot map image " + s.path + " with the pkey backend: no protection key is free (" +
+                          sys::errno_text(errno) + "; a process has 15, one per subcontext)");
+    want = Protection::Mprotect;  // keys used up: the next best
+  }
+  if (want == Protection::Mprotect) {
+    gate::PlanOptions po;
+    po.readable = options.readable;
+    po.exact = options.exact_permissions;
+    s.protection.setup_mprotect(pieces_of(s), po, s.path);
+    s.copy_str_results = !options.readable;
+    return;
+  }
+  s.protection.setup_none();
+  s.copy_str_results = false;
+}
+
+void publish_fault_view(const detail::SubcontextState& s) {
+  auto v = std::make_unique<fault::FaultView>();
+  v->handle = s.handle;
+  v->path = v->keep(s.path);
+  for (size_t i = 0; i < s.info.segments.size(); ++i) {
+    const auto& seg = s.info.segments[i];
+    std::string what = seg.origin.empty() ? std::string(image::segment_kind_name(seg.kind)) : seg.origin;
+    if (auto slash = what.rfind('/'); slash != std::string::npos && what[0] == '/') what = what.substr(slash + 1);
+    what = "segment " + std::to_string(i) + " " + sys::printable(what) + " " + perms(seg.prot);
+    v->ranges.push_back({seg.vaddr, seg.vaddr + seg.memsz, v->keep(what)});
+  }
+  if (s.info.vdso.base) v->ranges.push_back({s.info.vdso.base, s.info.vdso.base + s.info.vdso.size, "vDSO forwarder"});
+  for (const auto& m : s.protection.reservations()) v->ranges.push_back({m.begin(), m.end(), "reserved gap"});
+  std::sort(v->ranges.begin(), v->ranges.end(), [](const auto& a, const auto& b) { return a.lo < b.lo; });
+  if (!v->ranges.empty()) {
+    v->lo = v->ranges.front().lo;
+    for (const auto& r : v->ranges) v->hi = std::max(v->hi, r.hi);
+  }
+  for (uint32_t i = 0; i < s.exports.size(); ++i)
+    v->exports.push_back({s.exports[i].record.address, v->keep(s.exports[i].record.name), i});
+  std::sort(v->exports.begin(), v->exports.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
+  v->raw_lo = s.raw_lo;
+  v->raw_hi = s.raw_lo + std::max<size_t>(s.exports.size(), 1);
+  v->forward_export_addresses = s.protection.backend() == gate::Backend::Mprotect;
+  fault::publish_view(std::move(v));
+}
+
+}  // namespace matchmaker
+}  // namespace subctx
