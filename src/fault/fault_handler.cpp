@@ -256,6 +256,16 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       v.region = "raw-call addresses of an unmapped subcontext";
       report_and_die(v, pkru);
     }
+    // Subcontext code running outside a call (a jump into it where fetches
+    // are allowed: the none and pkey backends) that then faulted.
+    if (pc != addr)
+      if (const FaultView* code = view_containing(pc)) {
+        v.kind = SBC_VIOLATION_EXEC;
+        v.address = pc;
+        fill_from_view(&v, code, pc);
+        v.detail = "subcontext code ran outside a call and was stopped at its first access to protected memory";
+        report_and_die(v, pkru);
+      }
     const FaultView* view = view_containing(addr);
     if (view) {
       if (fetch && pc == addr && view->forward_export_addresses)
@@ -266,14 +276,6 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
           }
       v.kind = fetch ? SBC_VIOLATION_EXEC : (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
       fill_from_view(&v, view, addr);
-      report_and_die(v, pkru);
-    }
-    // Subcontext code running outside a call (a jump into it under the pkey
-    // backend, where fetches are not governed by keys) that then faulted.
-    if (const FaultView* code = view_containing(pc)) {
-      v.kind = SBC_VIOLATION_EXEC;
-      v.address = pc;
-      fill_from_view(&v, code, pc);
       report_and_die(v, pkru);
     }
   }
