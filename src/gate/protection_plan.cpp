@@ -10,7 +10,10 @@ int outside_prot(const Piece& p, const PlanOptions& o) {
 }
 
 int inside_prot(const Piece& p, const PlanOptions& o) {
-  if (p.hole || p.prot == PROT_NONE) return PROT_NONE;  // guards stay guards
+  // Merged mode opens the reserved gaps along with their neighbours (no
+  // pages, no cost; one call per cluster instead of one per stretch).
+  if (p.hole) return o.exact ? PROT_NONE : (PROT_READ | PROT_WRITE | PROT_EXEC);
+  if (p.prot == PROT_NONE) return PROT_NONE;  // guards stay guards
   return o.exact ? p.prot : (PROT_READ | PROT_WRITE | PROT_EXEC);
 }
 

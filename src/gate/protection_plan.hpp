@@ -9,9 +9,10 @@
 //    in one call (by default: the whole cluster to PROT_NONE);
 //  - opening sets each run of adjacent pieces that share the in-call
 //    protection in one call.  In the default *merged* mode every accessible
-//    piece is opened read-write-execute, so a cluster opens in one call per
-//    stretch between guard pages and holes; *exact* mode restores each
-//    segment's own permissions (one call per run of equal permissions).
+//    piece and reserved gap is opened read-write-execute, so a cluster opens
+//    in one call per stretch between guard pages; *exact* mode restores each
+//    segment's own permissions (one call per run of equal permissions) and
+//    leaves the gaps closed.
 #pragma once
 
 #include <cstdint>

@@ -62,8 +62,12 @@ TEST(ProtectionPlan, GapsAreReservedSoTheClusterClosesAsOneRange) {
   EXPECT_EQ(r.asked[0], std::make_pair(14 * P, 20 * P));
   ASSERT_EQ(plan.clusters.size(), 1u);
   EXPECT_EQ(plan.close, (std::vector<ProtectOp>{{0, 34 * P, PROT_NONE}}));
-  // The reserved gap is never opened: two opening calls around it.
-  EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{0, 14 * P, RWX}, {20 * P, 34 * P, RWX}}));
+  // Merged: the reserved gap (no pages) opens with its neighbours, one call.
+  EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{0, 34 * P, RWX}}));
+  // Exact: the gap stays closed.
+  PlanOptions exact;
+  exact.exact = true;
+  EXPECT_EQ(plan_ops(plan.clusters, exact, true).size(), 8u);  // 4 runs per library
 }
 
 TEST(ProtectionPlan, GuardPagesStayGuardsInCalls) {
