@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build-bench}")
 out=$(realpath -m "${BENCH_OUT:-$build/bench-results}")
-programs=(call map snapshot warm)
+programs=(call map snapshot warm protection)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "${BENCH_JOBS:-2}" --target "${programs[@]/#/bench_}" >/dev/null
@@ -44,6 +44,7 @@ run call --benchmark_repetitions=5 --benchmark_min_time=0.2
 run map --benchmark_repetitions=3 --benchmark_min_time=0.1
 run snapshot
 run warm
+run protection --benchmark_repetitions=5 --benchmark_min_time=0.1
 echo "results: $out ($((SECONDS - start)) s)" >&2
 echo
 python3 "$root/bench/summarize.py" "$out"

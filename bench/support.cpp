@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -160,6 +161,48 @@ ImageStats image_stats(const std::string& image) {
   }
   close(fd);
   return s;
+}
+
+std::vector<Range> image_ranges(const std::string& image) {
+  int fd = open(image.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open " + image);
+  std::vector<Range> out;
+  try {
+    for (const auto& p : load_headers(fd, image))
+      out.push_back({p.p_vaddr & ~(kPage - 1), page_up(p.p_vaddr + p.p_memsz)});
+  } catch (...) {
+    close(fd);
+    throw;
+  }
+  close(fd);
+  return out;
+}
+
+uint64_t present_pages(const std::vector<Range>& ranges, uint64_t* blocks_2m) {
+  int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("open /proc/self/pagemap");
+  uint64_t present = 0, blocks = 0, last_block = ~uint64_t{0};
+  uint64_t entries[512];
+  for (const Range& r : ranges)
+    for (uint64_t page = r.lo / kPage; page < r.hi / kPage;) {
+      const uint64_t n = std::min<uint64_t>(512, r.hi / kPage - page);
+      const ssize_t got = pread(fd, entries, n * 8, static_cast<off_t>(page * 8));
+      if (got <= 0) {
+        close(fd);
+        fail("read /proc/self/pagemap");
+      }
+      for (ssize_t i = 0; i < got / 8; ++i)
+        if (entries[i] >> 63) {
+          ++present;
+          const uint64_t block = (page + static_cast<uint64_t>(i)) / 512;
+          blocks += block != last_block;
+          last_block = block;
+        }
+      page += static_cast<uint64_t>(got) / 8;
+    }
+  close(fd);
+  if (blocks_2m) *blocks_2m = blocks;
+  return present;
 }
 
 RawImageMap::RawImageMap(const std::string& image) {

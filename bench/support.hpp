@@ -54,6 +54,19 @@ struct ImageStats {
 };
 ImageStats image_stats(const std::string& image);
 
+// The image's segments as [lo, hi) address ranges (page-aligned PT_LOADs).
+struct Range {
+  uint64_t lo = 0, hi = 0;
+};
+std::vector<Range> image_ranges(const std::string& image);
+
+// How many pages of `ranges` this process has present in its page tables
+// (/proc/self/pagemap bit 63): what an mprotect of the ranges must rewrite.
+// Reads only the page tables, never the memory.  *blocks_2m (when given):
+// how many 2 MiB blocks hold a present page, a lower bound on the page
+// tables of 512 entries that mprotect walks over.
+uint64_t present_pages(const std::vector<Range>& ranges, uint64_t* blocks_2m = nullptr);
+
 // The image's segments mapped with plain mmap(MAP_FIXED_NOREPLACE) from an
 // fd opened once: no checks, no registry.  What request_map cannot beat.
 class RawImageMap {
