@@ -37,7 +37,10 @@ struct ProtectOp {
 struct PlanOptions {
   bool readable = false;  // outside calls readable segments stay PROT_READ
   bool exact = false;     // in-call permissions exactly the segments' own
-  uint64_t max_hole = uint64_t{1} << 30;  // larger gaps split clusters
+  // Larger gaps split clusters: mprotect walks the page tables of a reserved
+  // gap too (an empty GiB costs about as much as a system call), and a
+  // reservation takes address space from the client.
+  uint64_t max_hole = uint64_t{64} << 20;
 };
 
 struct Cluster {
