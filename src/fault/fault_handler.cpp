@@ -191,6 +191,18 @@ SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const FaultView* v
   raw::die_of(sig);
 }
 
+// Copies a NUL-terminated text into buf (truncated); null stays null.
+SUBCTX_SIGNAL_CONTEXT const char* copy_text(char* buf, size_t size, const char* text) {
+  if (!text) return nullptr;
+  size_t n = 0;
+  while (text[n] && n + 1 < size) {
+    buf[n] = text[n];
+    ++n;
+  }
+  buf[n] = 0;
+  return buf;
+}
+
 struct ReaderGuard {
   SUBCTX_SIGNAL_CONTEXT ReaderGuard() { g_readers.fetch_add(1, std::memory_order_seq_cst); }
   SUBCTX_SIGNAL_CONTEXT ~ReaderGuard() { g_readers.fetch_sub(1, std::memory_order_seq_cst); }
@@ -236,10 +248,16 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   v.subcontext = -1;
   v.address = addr;
   v.pc = pc;
+  // The texts the report needs are copied out of the view while this
+  // handler counts as a reader: the client's violation handler may leave by
+  // siglongjmp, and after that nothing may still count as reading.
+  char path[1024], region[256], export_name[256];
+  bool violation = false;
   {
     ReaderGuard reading;
     const bool fetch = sig == SIGSEGV && (pc == addr || (err & kErrFetch));
-    if (const FaultView* view = view_of_raw_address(addr)) {
+    const FaultView* view = nullptr;
+    if ((view = view_of_raw_address(addr))) {
       if (fetch && pc == addr) {
         forward_raw_call(uc, raw_key(view, static_cast<uint32_t>(addr - view->raw_lo)));
         return;
@@ -248,26 +266,23 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       v.subcontext = view->handle;
       v.image_path = view->path;
       v.region = "raw-call addresses";
-      report_and_die(v, pkru);
-    }
-    if (addr >= g_raw_lo.load(std::memory_order_relaxed) && addr < g_raw_hi.load(std::memory_order_relaxed) &&
-        fetch) {
+      for (const ViewExport& e : view->exports)
+        if (e.index == addr - view->raw_lo) v.nearest_export = e.name;
+      violation = true;
+    } else if (addr >= g_raw_lo.load(std::memory_order_relaxed) &&
+               addr < g_raw_hi.load(std::memory_order_relaxed) && fetch) {
       v.kind = SBC_VIOLATION_STALE_CALL;
       v.region = "raw-call addresses of an unmapped subcontext";
-      report_and_die(v, pkru);
-    }
-    // Subcontext code running outside a call (a jump into it where fetches
-    // are allowed: the none and pkey backends) that then faulted.
-    if (pc != addr)
-      if (const FaultView* code = view_containing(pc)) {
-        v.kind = SBC_VIOLATION_EXEC;
-        v.address = pc;
-        fill_from_view(&v, code, pc);
-        v.detail = "subcontext code ran outside a call and was stopped at its first access to protected memory";
-        report_and_die(v, pkru);
-      }
-    const FaultView* view = view_containing(addr);
-    if (view) {
+      violation = true;
+    } else if (pc != addr && (view = view_containing(pc))) {
+      // Subcontext code running outside a call (a jump into it where
+      // fetches are allowed: the none and pkey backends) that then faulted.
+      v.kind = SBC_VIOLATION_EXEC;
+      v.address = pc;
+      fill_from_view(&v, view, pc);
+      v.detail = "subcontext code ran outside a call and was stopped at its first access to protected memory";
+      violation = true;
+    } else if ((view = view_containing(addr))) {
       if (fetch && pc == addr && view->forward_export_addresses)
         for (const ViewExport& e : view->exports)
           if (e.address == addr) {
@@ -276,9 +291,15 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
           }
       v.kind = fetch ? SBC_VIOLATION_EXEC : (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
       fill_from_view(&v, view, addr);
-      report_and_die(v, pkru);
+      violation = true;
+    }
+    if (violation) {
+      v.image_path = copy_text(path, sizeof path, v.image_path);
+      v.region = copy_text(region, sizeof region, v.region);
+      v.nearest_export = copy_text(export_name, sizeof export_name, v.nearest_export);
     }
   }
+  if (violation) report_and_die(v, pkru);
   chain_to_client(sig, info, ucv, pkru);
 }
 

@@ -9,9 +9,11 @@ inline constexpr const char* kRefusingServer = E2E_REFUSING_SERVER;
 inline constexpr const char* kReturningServer = E2E_RETURNING_SERVER;
 inline constexpr const char* kLazyServer = E2E_LAZY_SERVER;
 inline constexpr const char* kPolicyServer = E2E_POLICY_SERVER;
+inline constexpr const char* kProtectionServer = E2E_PROTECTION_SERVER;
 inline constexpr const char* kVanishEmptyDir = E2E_VANISH_EMPTY_DIR;
 inline constexpr const char* kWorkerClient = E2E_WORKER_CLIENT;
 inline constexpr const char* kCClient = E2E_C_CLIENT;
 inline constexpr const char* kAtexitClient = E2E_ATEXIT_CLIENT;
 inline constexpr const char* kSignalClient = E2E_SIGNAL_CLIENT;
+inline constexpr const char* kProtectionClient = E2E_PROTECTION_CLIENT;
 }  // namespace e2e::paths
