@@ -32,7 +32,12 @@ std::atomic<int> g_views_used{0};
 // Handlers that may be reading views; withdrawn views wait until it is 0.
 std::atomic<int> g_readers{0};
 std::mutex g_views_mutex;  // normal code: publish, withdraw, retired list
-std::vector<std::unique_ptr<FaultView>> g_retired;
+// Never destroyed: the Matchmaker's own destructor withdraws views at exit,
+// after static objects like this one would be gone.
+std::vector<std::unique_ptr<FaultView>>& retired() {
+  static auto* r = new std::vector<std::unique_ptr<FaultView>>;
+  return *r;
+}
 
 // Raw-call addresses: one inaccessible range reserved once, handed out
 // without reuse.
@@ -132,8 +137,11 @@ SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const FaultView* v
 }
 
 // One line on stderr, then the client's handler or death by SIGSEGV.
-[[noreturn]] SUBCTX_SIGNAL_CONTEXT void report_and_die(const sbc_violation& v, uint32_t pkru) {
+// mask: the signal mask for the client's handler (as for a SIGSEGV handler:
+// the interrupted mask plus SIGSEGV), or null to leave the mask alone.
+[[noreturn]] SUBCTX_SIGNAL_CONTEXT void report_and_die(const sbc_violation& v, uint32_t pkru, const uint64_t* mask) {
   if (sbc_violation_handler h = g_violation_handler.load(std::memory_order_acquire)) {
+    if (mask) raw::syscall4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, reinterpret_cast<long>(mask), 0, 8);
     if (pkru != gate::kNoPkru) gate::pkru::write(pkru);  // client code: no subcontext key
     h(&v, g_violation_user.load(std::memory_order_relaxed));  // it may leave by siglongjmp
   } else {
@@ -203,6 +211,21 @@ SUBCTX_SIGNAL_CONTEXT const char* copy_text(char* buf, size_t size, const char* 
   return buf;
 }
 
+// A violation found while reading a view: its texts are copied to this
+// frame, the reader count is given back (the client's handler may leave by
+// siglongjmp), then the report.  Not inlined: only this path needs the
+// buffers (the handler may run on a small alternate signal stack).
+[[noreturn]] __attribute__((noinline)) SUBCTX_SIGNAL_CONTEXT void violation_while_reading(sbc_violation v,
+                                                                                       uint32_t pkru,
+                                                                                       const uint64_t* mask) {
+  char path[512], region[160], export_name[160];
+  v.image_path = copy_text(path, sizeof path, v.image_path);
+  v.region = copy_text(region, sizeof region, v.region);
+  v.nearest_export = copy_text(export_name, sizeof export_name, v.nearest_export);
+  g_readers.fetch_sub(1, std::memory_order_seq_cst);
+  report_and_die(v, pkru, mask);
+}
+
 struct ReaderGuard {
   SUBCTX_SIGNAL_CONTEXT ReaderGuard() { g_readers.fetch_add(1, std::memory_order_seq_cst); }
   SUBCTX_SIGNAL_CONTEXT ~ReaderGuard() { g_readers.fetch_sub(1, std::memory_order_seq_cst); }
@@ -248,10 +271,11 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   v.subcontext = -1;
   v.address = addr;
   v.pc = pc;
-  // The texts the report needs are copied out of the view while this
-  // handler counts as a reader: the client's violation handler may leave by
-  // siglongjmp, and after that nothing may still count as reading.
-  char path[1024], region[256], export_name[256];
+  // The client's violation handler runs with the mask a SIGSEGV handler
+  // would have: the interrupted one plus SIGSEGV.
+  uint64_t mask;
+  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  mask |= uint64_t{1} << (SIGSEGV - 1);
   bool violation = false;
   {
     ReaderGuard reading;
@@ -282,7 +306,9 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       fill_from_view(&v, view, pc);
       v.detail = "subcontext code ran outside a call and was stopped at its first access to protected memory";
       violation = true;
-    } else if ((view = view_containing(addr))) {
+    } else if ((view = view_containing(addr)) && !(sig == SIGSEGV && info->si_code == SEGV_MAPERR)) {
+      // (SEGV_MAPERR: nothing is mapped there any more -- the subcontext
+      // gave the range up -- so the access is the client's own segfault.)
       if (fetch && pc == addr && view->forward_export_addresses)
         for (const ViewExport& e : view->exports)
           if (e.address == addr) {
@@ -293,13 +319,8 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       fill_from_view(&v, view, addr);
       violation = true;
     }
-    if (violation) {
-      v.image_path = copy_text(path, sizeof path, v.image_path);
-      v.region = copy_text(region, sizeof region, v.region);
-      v.nearest_export = copy_text(export_name, sizeof export_name, v.nearest_export);
-    }
+    if (violation) violation_while_reading(v, pkru, &mask);
   }
-  if (violation) report_and_die(v, pkru);
   chain_to_client(sig, info, ucv, pkru);
 }
 
@@ -307,7 +328,7 @@ namespace subctx::fault {
 namespace {
 
 void free_retired_views() {  // g_views_mutex held
-  if (g_readers.load(std::memory_order_seq_cst) == 0) g_retired.clear();
+  if (g_readers.load(std::memory_order_seq_cst) == 0) retired().clear();
 }
 
 }  // namespace
@@ -367,7 +388,7 @@ void withdraw_view(int handle) {
     FaultView* v = slot.load(std::memory_order_relaxed);
     if (v && v->handle == handle) {
       slot.store(nullptr, std::memory_order_seq_cst);
-      g_retired.emplace_back(v);
+      retired().emplace_back(v);
     }
   }
   free_retired_views();
@@ -378,6 +399,6 @@ void set_violation_handler(sbc_violation_handler handler, void* user) {
   g_violation_handler.store(handler, std::memory_order_release);
 }
 
-void violation_from_normal_code(sbc_violation v) { report_and_die(v, gate::kNoPkru); }
+void violation_from_normal_code(sbc_violation v) { report_and_die(v, gate::kNoPkru, nullptr); }
 
 }  // namespace subctx::fault

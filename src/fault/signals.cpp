@@ -11,6 +11,7 @@
 #include <sys/auxv.h>
 #include <ucontext.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include <atomic>
@@ -112,19 +113,15 @@ SUBCTX_SIGNAL_CONTEXT void set_signal_mask(const uint64_t* mask) {
   (void)ret;
 }
 
-// Runs the client's handler with the signal mask it asked for: the mask at
-// the interruption, plus its sa_mask, plus the signal itself (unless
-// SA_NODEFER).  The trampoline runs with every signal blocked, so nothing
-// nests while it switches thread pointer and stack.  sig_pkru: the signal,
-// and in the high half the PKRU value for client code (gate::kNoPkru: leave
-// PKRU alone).
-SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) {
-  const auto sig = static_cast<uint32_t>(sig_pkru);
-  const auto pkru = static_cast<uint32_t>(sig_pkru >> 32);
-  const struct sigaction* a = g_client_action[sig].load(std::memory_order_acquire);
-  if (!a) return;
+// Runs a client action for sig as the kernel would have: with the signal
+// mask it asked for (the mask at the interruption, plus its sa_mask, plus
+// the signal itself unless SA_NODEFER) and without any subcontext's key.
+// The trampoline runs with every signal blocked, so nothing nests while it
+// switches thread pointer and stack.
+SUBCTX_SIGNAL_CONTEXT void run_action(const struct sigaction* a, uint32_t sig, uint32_t pkru, siginfo_t* info,
+                                      void* uc) {
   uint64_t mask;
-  std::memcpy(&mask, &reinterpret_cast<const ucontext_t*>(uc)->uc_sigmask, 8);
+  std::memcpy(&mask, &static_cast<const ucontext_t*>(uc)->uc_sigmask, 8);
   uint64_t extra;
   std::memcpy(&extra, &a->sa_mask, 8);
   mask |= extra;
@@ -132,12 +129,98 @@ SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, 
   set_signal_mask(&mask);
   if (pkru != gate::kNoPkru) gate::pkru::write(pkru);  // no subcontext key for client code
   if (a->sa_flags & SA_SIGINFO)
-    a->sa_sigaction(static_cast<int>(sig), reinterpret_cast<siginfo_t*>(info), reinterpret_cast<void*>(uc));
+    a->sa_sigaction(static_cast<int>(sig), info, uc);
   else
     a->sa_handler(static_cast<int>(sig));
   if (pkru != gate::kNoPkru) gate::pkru::write(0);  // the trampoline's frame may carry a key
   const uint64_t all = ~uint64_t{0};
   set_signal_mask(&all);  // back to the trampoline's mask until sigreturn
+}
+
+// The two kinds of client action, called through subctx_call_on_stack:
+// sig_pkru holds the signal and, in the high half, the PKRU value for
+// client code (gate::kNoPkru: leave PKRU alone).
+SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) {
+  const auto sig = static_cast<uint32_t>(sig_pkru);
+  if (const struct sigaction* a = g_client_action[sig].load(std::memory_order_acquire))
+    run_action(a, sig, static_cast<uint32_t>(sig_pkru >> 32), reinterpret_cast<siginfo_t*>(info),
+               reinterpret_cast<void*>(uc));
+}
+
+SUBCTX_SIGNAL_CONTEXT void run_taken_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) {
+  const auto sig = static_cast<uint32_t>(sig_pkru);
+  const struct sigaction* a = g_taken_action[sig].load(std::memory_order_acquire);
+  if (!a || !is_custom(*a)) return;
+  if (a->sa_flags & SA_RESETHAND) g_taken_action[sig].store(&g_default_action, std::memory_order_release);
+  run_action(a, sig, static_cast<uint32_t>(sig_pkru >> 32), reinterpret_cast<siginfo_t*>(info),
+             reinterpret_cast<void*>(uc));
+}
+
+using RunFn = void (*)(uint64_t, uint64_t, uint64_t);
+
+// The kernel's struct ucontext (glibc's ucontext_t is larger: a 128-byte
+// signal set and room for the FPU state follow).
+constexpr size_t kKernelUcontextSize = offsetof(ucontext_t, uc_sigmask) + 8;
+// The FPU/xsave state's size, from its software-reserved bytes (the
+// kernel's struct _fpx_sw_bytes at offset 464: magic1, extended_size).
+SUBCTX_SIGNAL_CONTEXT size_t fpstate_size(const uint8_t* fp) {
+  uint32_t magic, extended;
+  std::memcpy(&magic, fp + 464, 4);
+  std::memcpy(&extended, fp + 468, 4);
+  return magic == 0x46505853u /* FP_XSTATE_MAGIC1 */ && extended >= 512 && extended <= (64u << 10) ? extended : 512;
+}
+
+// Delivers sig to client code through run: when the thread is inside a
+// subcontext, with the client's thread pointer, and, when the signal came
+// on the gate stack, on the client's stack below the gate's frame.  (On the
+// client's stack already -- the gate between its two switches -- or on an
+// alternate stack the handler asked for, it stays where the kernel put its
+// frame.)
+SUBCTX_SIGNAL_CONTEXT void deliver(int sig, siginfo_t* info, void* ucv, uint32_t pkru, RunFn run) {
+  const uint64_t sig_pkru = static_cast<uint32_t>(sig) | (uint64_t{pkru} << 32);
+  const uint64_t fs = read_fs();
+  detail::SubcontextState* s = find_active(fs);
+  gate::Frame* f = s ? s->current_frame : nullptr;
+  if (!f) {  // in client code: nothing to switch
+    run(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(ucv));
+    return;
+  }
+  write_fs(f->client_fs);
+  uint64_t sp;
+  __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+  if (sp < s->stack_lo || sp >= s->stack_top) {
+    run(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(ucv));
+    write_fs(fs);
+    return;
+  }
+  // The kernel's siginfo, ucontext and FPU state are on the gate stack,
+  // which client code may not read (pkey): the handler gets copies on its
+  // own stack, and what it changes in them is copied back.  (The registers
+  // in the context are the subcontext's: its stack pointer points into
+  // memory the client cannot read.)
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  auto* fp = reinterpret_cast<uint8_t*>(uc->uc_mcontext.fpregs);
+  const size_t fp_size = fp ? fpstate_size(fp) : 0;
+  uint64_t at = f->client_sp - 256;
+  at = (at - fp_size) & ~uint64_t{63};
+  auto* fp_copy = reinterpret_cast<uint8_t*>(at);
+  at = (at - sizeof(ucontext_t)) & ~uint64_t{63};
+  auto* uc_copy = reinterpret_cast<ucontext_t*>(at);
+  at = (at - sizeof(siginfo_t)) & ~uint64_t{63};
+  auto* info_copy = reinterpret_cast<siginfo_t*>(at);
+  std::memset(uc_copy, 0, sizeof(ucontext_t));
+  std::memcpy(uc_copy, uc, kKernelUcontextSize);
+  if (fp) {
+    std::memcpy(fp_copy, fp, fp_size);
+    uc_copy->uc_mcontext.fpregs = reinterpret_cast<fpregset_t>(fp_copy);
+  }
+  std::memcpy(info_copy, info, sizeof(siginfo_t));
+  subctx_call_on_stack(reinterpret_cast<void*>(run), sig_pkru, reinterpret_cast<uint64_t>(info_copy),
+                       reinterpret_cast<uint64_t>(uc_copy), (at - 64) & ~uint64_t{15});
+  std::memcpy(uc, uc_copy, kKernelUcontextSize);
+  uc->uc_mcontext.fpregs = reinterpret_cast<fpregset_t>(fp);
+  if (fp) std::memcpy(fp, fp_copy, fp_size);
+  write_fs(fs);
 }
 
 }  // namespace
@@ -146,44 +229,7 @@ SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, 
 // Entered through subctx_signal_entry (gate.S) with the handler's PKRU.
 extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_signal_trampoline(
     int sig, siginfo_t* info, void* uc, uint32_t pkru) {
-  using namespace subctx;
-  using namespace subctx::fault;
-  const uint64_t sig_pkru = static_cast<uint32_t>(sig) | (uint64_t{pkru} << 32);
-  const uint64_t fs = read_fs();
-  detail::SubcontextState* s = find_active(fs);
-  gate::Frame* f = s ? s->current_frame : nullptr;
-  const struct sigaction* a = g_client_action[sig].load(std::memory_order_acquire);
-  if (!f || !a) {  // in client code: nothing to switch
-    run_client_handler(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
-    return;
-  }
-  // Inside a subcontext: the client's thread pointer, and, when the signal
-  // came on the gate stack, the client's stack below the gate's frame.  (On
-  // the client's stack already -- the gate between its two switches -- or on
-  // an alternate stack the handler asked for, it stays where the kernel put
-  // its frame.)
-  write_fs(f->client_fs);
-  uint64_t sp;
-  __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-  if (sp < s->stack_lo || sp >= s->stack_top) {
-    run_client_handler(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(uc));
-  } else {
-    // The kernel's siginfo and ucontext are on the gate stack, which client
-    // code may not read (pkey): the handler gets copies on its own stack,
-    // and changes it makes to the context are copied back.
-    uint64_t at = f->client_sp - 256;
-    at = (at - sizeof(ucontext_t)) & ~uint64_t{63};
-    auto* uc_copy = reinterpret_cast<ucontext_t*>(at);
-    at = (at - sizeof(siginfo_t)) & ~uint64_t{63};
-    auto* info_copy = reinterpret_cast<siginfo_t*>(at);
-    std::memcpy(uc_copy, uc, sizeof(ucontext_t));
-    std::memcpy(info_copy, info, sizeof(siginfo_t));
-    subctx_call_on_stack(reinterpret_cast<void*>(&run_client_handler), sig_pkru,
-                         reinterpret_cast<uint64_t>(info_copy), reinterpret_cast<uint64_t>(uc_copy),
-                         (at - 64) & ~uint64_t{15});
-    std::memcpy(uc, uc_copy, sizeof(ucontext_t));
-  }
-  write_fs(fs);
+  subctx::fault::deliver(sig, info, uc, pkru, subctx::fault::run_client_handler);
 }
 
 namespace subctx::fault {
@@ -253,25 +299,7 @@ SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, u
   const bool fault = info->si_code > 0;  // sent by the kernel, not by kill()
   if (!a || (!is_custom(*a) && (a->sa_handler == SIG_DFL || fault))) raw::die_of(sig);
   if (!is_custom(*a)) return;  // SIG_IGN of a signal someone sent
-  uint64_t mask;
-  std::memcpy(&mask, &reinterpret_cast<const ucontext_t*>(uc)->uc_sigmask, 8);
-  uint64_t extra;
-  std::memcpy(&extra, &a->sa_mask, 8);
-  mask |= extra;
-  if (!(a->sa_flags & SA_NODEFER)) mask |= uint64_t{1} << (sig - 1);
-  const auto handler = a->sa_sigaction;
-  const auto plain = a->sa_handler;
-  const bool siginfo = a->sa_flags & SA_SIGINFO;
-  if (a->sa_flags & SA_RESETHAND) g_taken_action[sig].store(&g_default_action, std::memory_order_release);
-  set_signal_mask(&mask);
-  if (pkru != gate::kNoPkru) gate::pkru::write(pkru);
-  if (siginfo)
-    handler(sig, info, uc);
-  else
-    plain(sig);
-  if (pkru != gate::kNoPkru) gate::pkru::write(0);
-  const uint64_t all = ~uint64_t{0};
-  set_signal_mask(&all);
+  deliver(sig, info, uc, pkru, run_taken_handler);
 }
 
 void install_signal_forwarding() {

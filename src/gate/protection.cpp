@@ -1,6 +1,7 @@
 #include "gate/protection.hpp"
 
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -69,20 +70,23 @@ bool reserve_gap(uint64_t lo, uint64_t hi, std::vector<sys::Mapping>& out) {
 
 }  // namespace
 
-bool Protection::apply(const std::vector<ProtectOp>& ops, int* failed_errno) {
+bool Protection::apply(const std::vector<ProtectOp>& ops, int* failed_errno, ProtectOp* failed_op) {
   bool ok = true;
   for (const ProtectOp& op : ops)
     if (mprotect(reinterpret_cast<void*>(op.lo), op.hi - op.lo, op.prot) != 0) {
       if (ok && failed_errno) *failed_errno = errno;
+      if (ok && failed_op) *failed_op = op;
       ok = false;
     }
   return ok;
 }
 
 void Protection::setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options,
-                                const std::string& path) {
+                                const std::string& path, uint64_t image_dev, uint64_t image_ino) {
   backend_ = Backend::Mprotect;
   options_ = options;
+  image_dev_ = image_dev;
+  image_ino_ = image_ino;
   std::vector<Piece> sorted = segments;
   std::sort(sorted.begin(), sorted.end(), [](const Piece& a, const Piece& b) { return a.lo < b.lo; });
   plan_ = build_protection_plan(sorted, options_,
@@ -95,8 +99,11 @@ void Protection::setup_mprotect(const std::vector<Piece>& segments, const PlanOp
     plan_.open = plan_ops(plan_.clusters, options_, true);
     plan_.close = plan_ops(plan_.clusters, options_, false);
   }
-  if (!apply(plan_.close, &err))
-    throw SystemError("cannot protect the memory of image " + path + ": mprotect: " + sys::errno_text(err));
+  ProtectOp op;
+  if (!apply(plan_.close, &err, &op))
+    throw SystemError("cannot protect the memory of image " + path + ": mprotect " + describe(op) + ": " +
+                      sys::errno_text(err) +
+                      (err == ENOMEM ? " (the process may be at its limit of mappings, sysctl vm.max_map_count)" : ""));
 }
 
 void Protection::setup_pkey(const std::vector<Piece>& segments, int key, const std::string& path) {
@@ -119,9 +126,12 @@ ProtectionStats Protection::stats() const {
 }
 
 // Subcontext code unmapped part of a cluster during a call (free() of a
-// large block): the plan is rebuilt from what is still mapped, and the freed
-// range stays free -- the client may map its own memory there, which no
-// later mprotect of ours touches.
+// large block): the plan is rebuilt from what is still the subcontext's --
+// views of the image file at their own offsets, anonymous memory where the
+// subcontext had some -- and what it gave up is never touched again, so the
+// client may map its own memory there.  (A client *anonymous* mapping made
+// by another thread, during the call, exactly where the subcontext had
+// anonymous memory cannot be told apart: docs/protection.md.)
 void Protection::repair() {
   std::vector<sys::MapEntry> maps;
   try {
@@ -132,12 +142,33 @@ void Protection::repair() {
   }
   std::vector<Piece> still;
   for (const Cluster& c : plan_.clusters)
-    for (const Piece& p : c.pieces)
+    for (const Piece& p : c.pieces) {
+      uint64_t kept = p.lo;  // [p.lo, kept) handled
+      auto keep = [&](uint64_t lo, uint64_t hi) {
+        if (lo > kept) released_.emplace_back(kept, lo);
+        Piece q = p;
+        q.lo = lo;
+        q.hi = hi;
+        q.file_offset = p.file_offset + (lo - p.lo);
+        still.push_back(q);
+        kept = hi;
+      };
       for (const auto& m : maps) {
         const uint64_t lo = std::max<uint64_t>(p.lo, m.start), hi = std::min<uint64_t>(p.hi, m.end);
-        if (lo < hi) still.push_back({lo, hi, p.prot, p.hole});
+        if (lo >= hi) continue;
+        const bool image_view = m.inode == image_ino_ && makedev(m.dev_major, m.dev_minor) == image_dev_ &&
+                                m.offset + (lo - m.start) == p.file_offset + (lo - p.lo);
+        const bool anonymous = m.inode == 0 && m.dev_major == 0 && m.dev_minor == 0;
+        // A piece's file part must still be that view; its anonymous part
+        // (and a reserved gap) anonymous memory.
+        const uint64_t split = std::clamp(p.file_end, lo, hi);
+        if (lo < split && image_view) keep(lo, split);
+        if (split < hi && anonymous) keep(split, hi);
       }
+      if (kept < p.hi) released_.emplace_back(kept, p.hi);
+    }
   plan_ = build_protection_plan(still, options_, [](uint64_t, uint64_t) { return false; });
+  repaired_ = true;
 }
 
 uint32_t Protection::open() {
@@ -147,14 +178,16 @@ uint32_t Protection::open() {
     return saved;
   }
   int err = 0;
-  if (apply(plan_.open, &err)) return 0;
+  ProtectOp op;
+  if (apply(plan_.open, &err, &op)) return 0;
   if (err == ENOMEM) {
     repair();
-    if (apply(plan_.open, &err)) return 0;
+    if (apply(plan_.open, &err, &op)) return 0;
   }
   apply(plan_.close, nullptr);  // nothing stays open
-  throw SystemError("cannot open the subcontext's memory for the call: mprotect " + describe(plan_.open.front()) +
-                    "...: " + sys::errno_text(err));
+  throw SystemError("cannot open the subcontext's memory for the call: mprotect " + describe(op) + ": " +
+                    sys::errno_text(err) + "; the call was not made" +
+                    (err == ENOMEM ? " (the process may be at its limit of mappings, sysctl vm.max_map_count)" : ""));
 }
 
 void Protection::close(uint32_t saved_pkru) {

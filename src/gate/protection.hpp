@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gate/protection_plan.hpp"
@@ -41,7 +42,9 @@ class Protection {
   // segments: the subcontext's mapped ranges and their own permissions.
   // Throws SystemError / LimitExceeded; path names the image in messages.
   void setup_none() { backend_ = Backend::None; }
-  void setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options, const std::string& path);
+  // image_dev/image_ino: the image file, whose views repair() recognizes.
+  void setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options, const std::string& path,
+                      uint64_t image_dev, uint64_t image_ino);
   void setup_pkey(const std::vector<Piece>& segments, int key, const std::string& path);
 
   Backend backend() const { return backend_; }
@@ -59,18 +62,25 @@ class Protection {
 
   // Gaps reserved between segments, for the fault handler's report.
   const std::vector<sys::Mapping>& reservations() const { return reservations_; }
+  // Ranges the subcontext gave up during calls (found by repair()): no
+  // longer its memory.  take_repaired() says once that the list grew.
+  const std::vector<std::pair<uint64_t, uint64_t>>& released() const { return released_; }
+  bool take_repaired() { return std::exchange(repaired_, false); }
 
   // Unmaps the reserved gaps and frees the key (the segments are gone).
   void reset();
 
  private:
-  bool apply(const std::vector<ProtectOp>& ops, int* failed_errno);
+  bool apply(const std::vector<ProtectOp>& ops, int* failed_errno, ProtectOp* failed_op = nullptr);
   void repair();
 
   Backend backend_ = Backend::None;
   PlanOptions options_;
   ProtectionPlan plan_;
   std::vector<sys::Mapping> reservations_;
+  std::vector<std::pair<uint64_t, uint64_t>> released_;
+  bool repaired_ = false;
+  uint64_t image_dev_ = 0, image_ino_ = 0;
   int pkey_ = -1;
 };
 

@@ -66,24 +66,41 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
   f.fn = s.exports[index].record.address;
   for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
   for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
+  uint64_t me;
+  __asm__("mov %%fs:0, %0" : "=r"(me));  // glibc: the TCB's first word is its address
+  if (s.call_owner.load(std::memory_order_relaxed) == me)
+    throw Error(Errc::InvalidArgument,
+                "call into subcontext " + std::to_string(s.handle) + " (" + s.path +
+                    ") from a signal handler that interrupted a call of the same subcontext on this thread: it "
+                    "would wait for itself; calls are not async-signal-safe, make them outside signal handlers");
   std::lock_guard lock(s.call_mutex);
+  struct Owner {  // cleared before the mutex is released
+    std::atomic<uint64_t>& owner;
+    ~Owner() { owner.store(0, std::memory_order_relaxed); }
+  } owner{s.call_owner};
+  s.call_owner.store(me, std::memory_order_relaxed);
   if (!s.mapped)
     throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   // Client output written before the call comes out before the subcontext's.
   if (has_pending_output(stdout)) std::fflush(stdout);
   if (has_pending_output(stderr)) std::fflush(stderr);
-  // The subcontext's memory is open to this thread from here to the end of
-  // the scope: the stdio checks and the str copy read it.
-  gate::ProtectionWindow window(s.protection);
-  enter(s, f);
-  flush_subcontext_stream(s, s.sub_stdout);
-  flush_subcontext_stream(s, s.sub_stderr);
-  if (s.copy_str_results && s.exports[index].signature.result == ValueType::Str && f.rax) {
-    // The client cannot read the subcontext's memory after the call.
-    thread_local std::string str_result;
-    str_result.assign(reinterpret_cast<const char*>(f.rax));
-    f.rax = reinterpret_cast<uint64_t>(str_result.c_str());
+  {
+    // The subcontext's memory is open to this thread in this scope: the
+    // stdio checks and the str copy read it.
+    gate::ProtectionWindow window(s.protection);
+    enter(s, f);
+    flush_subcontext_stream(s, s.sub_stdout);
+    flush_subcontext_stream(s, s.sub_stderr);
+    if (s.copy_str_results && s.exports[index].signature.result == ValueType::Str && f.rax) {
+      // The client cannot read the subcontext's memory after the call.
+      thread_local std::string str_result;
+      str_result.assign(reinterpret_cast<const char*>(f.rax));
+      f.rax = reinterpret_cast<uint64_t>(str_result.c_str());
+    }
   }
+  // The call gave memory back (mprotect's plan was repaired when closing):
+  // the fault handler's view of the subcontext follows.
+  if (s.protection.take_repaired()) matchmaker::publish_fault_view(s);
   return CallResult{f.rax, f.xmm0};
 }
 

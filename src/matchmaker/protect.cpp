@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "fault/fault_handler.hpp"
+#include "image/format.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
 
@@ -37,8 +38,13 @@ std::string perms(int prot) {
 
 std::vector<gate::Piece> pieces_of(const detail::SubcontextState& s) {
   std::vector<gate::Piece> out;
-  for (const auto& seg : s.info.segments) out.push_back({seg.vaddr, seg.vaddr + seg.memsz, seg.prot, false});
-  if (s.info.vdso.base) out.push_back({s.info.vdso.base, s.info.vdso.base + s.info.vdso.size, PROT_READ | PROT_EXEC, false});
+  for (const auto& seg : s.info.segments) {
+    const uint64_t file_part = std::min(image::page_round_up(seg.filesz), seg.memsz);
+    out.push_back({seg.vaddr, seg.vaddr + seg.memsz, seg.prot, false, seg.vaddr + file_part, seg.offset});
+  }
+  if (s.info.vdso.base)
+    out.push_back({s.info.vdso.base, s.info.vdso.base + s.info.vdso.size, PROT_READ | PROT_EXEC, false,
+                   s.info.vdso.base, 0});
   return out;
 }
 
@@ -86,14 +92,16 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     }
     if (!automatic)
       throw LimitExceeded("cannot map image " + s.path + " with the pkey backend: no protection key is free (" +
-                          sys::errno_text(errno) + "; a process has 15, one per subcontext)");
+                          sys::errno_text(errno) +
+                          "; a process has at most 15, each subcontext takes one); unmap a subcontext, or map this "
+                          "one with Protection::Mprotect (SBC_PROTECT_MPROTECT, SUBCTX_PROTECTION=mprotect)");
     want = Protection::Mprotect;  // keys used up: the next best
   }
   if (want == Protection::Mprotect) {
     gate::PlanOptions po;
     po.readable = options.readable;
     po.exact = options.exact_permissions;
-    s.protection.setup_mprotect(pieces_of(s), po, s.path);
+    s.protection.setup_mprotect(pieces_of(s), po, s.path, s.dev, s.ino);
     s.copy_str_results = !options.readable;
     return;
   }
@@ -110,7 +118,22 @@ void publish_fault_view(const detail::SubcontextState& s) {
     std::string what = seg.origin.empty() ? std::string(image::segment_kind_name(seg.kind)) : seg.origin;
     if (auto slash = what.rfind('/'); slash != std::string::npos && what[0] == '/') what = what.substr(slash + 1);
     what = "segment " + std::to_string(i) + " " + sys::printable(what) + " " + perms(seg.prot);
-    v->ranges.push_back({seg.vaddr, seg.vaddr + seg.memsz, v->keep(what)});
+    const char* text = v->keep(what);
+    // Minus what the subcontext gave up during calls (mprotect's repair).
+    std::vector<std::pair<uint64_t, uint64_t>> parts{{seg.vaddr, seg.vaddr + seg.memsz}};
+    for (const auto& [lo, hi] : s.protection.released()) {
+      std::vector<std::pair<uint64_t, uint64_t>> next;
+      for (const auto& [a, b] : parts) {
+        if (hi <= a || lo >= b) {
+          next.emplace_back(a, b);
+          continue;
+        }
+        if (a < lo) next.emplace_back(a, lo);
+        if (hi < b) next.emplace_back(hi, b);
+      }
+      parts.swap(next);
+    }
+    for (const auto& [a, b] : parts) v->ranges.push_back({a, b, text});
   }
   if (s.info.vdso.base) v->ranges.push_back({s.info.vdso.base, s.info.vdso.base + s.info.vdso.size, "vDSO forwarder"});
   for (const auto& m : s.protection.reservations()) v->ranges.push_back({m.begin(), m.end(), "reserved gap"});
@@ -125,6 +148,7 @@ void publish_fault_view(const detail::SubcontextState& s) {
   v->raw_lo = s.raw_lo;
   v->raw_hi = s.raw_lo + std::max<size_t>(s.exports.size(), 1);
   v->forward_export_addresses = s.protection.backend() == gate::Backend::Mprotect;
+  fault::withdraw_view(s.handle);  // a repaired plan replaces the old view
   fault::publish_view(std::move(v));
 }
 

@@ -5,7 +5,9 @@
 // same checks and gate as any other and returns to the raw caller.
 #include <signal.h>
 
+#include <cstdio>
 #include <cstring>
+#include <exception>
 
 #include "fault/fault_handler.hpp"
 #include "matchmaker/registry.hpp"
@@ -34,7 +36,28 @@ void* raw_address(const SubcontextState* state, std::string_view name, const Sig
 
 }  // namespace subctx::detail
 
-extern "C" subctx_raw_result subctx_raw_dispatch(uint64_t key, const uint64_t* regs) {
+namespace {
+
+// Reports a refused raw call.  The texts are copied to this frame and the
+// subcontext's state is let go first: the client's violation handler may
+// leave by siglongjmp.
+[[noreturn]] void refuse(sbc_violation v, std::shared_ptr<subctx::detail::SubcontextState>& s, const char* export_name,
+                         const std::string& why) {
+  char path[512] = "", name[160] = "", detail[512] = "";
+  if (s) std::snprintf(path, sizeof path, "%s", s->path.c_str());
+  if (export_name) std::snprintf(name, sizeof name, "%s", export_name);
+  std::snprintf(detail, sizeof detail, "%s", why.c_str());
+  s.reset();
+  v.image_path = path[0] ? path : nullptr;
+  v.nearest_export = name[0] ? name : nullptr;
+  v.detail = detail;
+  subctx::fault::violation_from_normal_code(v);
+}
+
+}  // namespace
+
+// Never throws: the raw caller may be C code with no unwind information.
+extern "C" subctx_raw_result subctx_raw_dispatch(uint64_t key, const uint64_t* regs) noexcept {
   using namespace subctx;
   const int handle = static_cast<int>(key >> 32);
   const uint32_t index = static_cast<uint32_t>(key);
@@ -47,27 +70,28 @@ extern "C" subctx_raw_result subctx_raw_dispatch(uint64_t key, const uint64_t* r
   std::string why;
   try {
     s = Matchmaker::instance().find(handle).state();
-  } catch (const Error&) {
+  } catch (...) {
+  }
+  if (!s) {
     v.kind = SBC_VIOLATION_STALE_CALL;
-    v.detail = "the subcontext was unmapped";
-    fault::violation_from_normal_code(v);
+    refuse(v, s, nullptr, "the subcontext was unmapped");
   }
-  v.image_path = s->path.c_str();
   v.address = s->raw_lo + index;
-  if (index >= s->exports.size()) {
-    v.detail = "no export at this raw-call address";
-    fault::violation_from_normal_code(v);
-  }
-  v.nearest_export = s->exports[index].record.name.c_str();
+  if (index >= s->exports.size()) refuse(v, s, nullptr, "no export at this raw-call address");
+  const std::string export_name = s->exports[index].record.name;
   detail::CallArgs args;
   for (int i = 0; i < kMaxIntArgs; ++i) args.ints[i] = regs[i];
   std::memcpy(args.f64s, regs + 6, sizeof(double) * kMaxF64Args);
   try {
     detail::CallResult r = detail::invoke(*s, index, args);
     return {r.rax, r.xmm0};
-  } catch (const Error& e) {
-    why = e.what();  // kept alive for the report
+  } catch (const NoSuchSubcontext& e) {
+    v.kind = SBC_VIOLATION_STALE_CALL;
+    why = e.what();
+  } catch (const std::exception& e) {
+    why = e.what();
+  } catch (...) {
+    why = "the call failed with an exception that is not a std::exception";
   }
-  v.detail = why.c_str();
-  fault::violation_from_normal_code(v);
+  refuse(v, s, export_name.c_str(), why);
 }

@@ -219,12 +219,13 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   if (!s.mapped) return true;
   s.mapped = false;
   fault::unregister_active(s.tcb);
+  // The fault handler forgets the ranges before they are free for others.
+  fault::withdraw_view(s.handle);
   for (const auto& [lo, hi] : ranges_to_unmap(s)) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();
   s.from_file.clear();
   s.protection.reset();  // reserved gaps, protection key
-  fault::withdraw_view(s.handle);
   return true;
 }
 

@@ -43,6 +43,9 @@ struct SubcontextState {
   // Calls into one subcontext are serialized: it has one server thread.
   std::mutex call_mutex;
   bool mapped = true;                  // guarded by call_mutex
+  // The thread (its thread pointer) holding call_mutex: a signal handler
+  // that calls in again on that thread would wait for itself.
+  std::atomic<uint64_t> call_owner{0};
   // Declared before the mappings: destroyed after them (a protection key
   // is freed only when no page carries it any more).
   gate::Protection protection;  // opened and closed under call_mutex
