@@ -12,20 +12,25 @@
 // 101 runs before the Matchmaker is installed: with E2E_PROT_EARLY=1 it
 // installs the client's SIGSEGV and SIGBUS handlers first (chaining tests).
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <subctx/subctx.h>
@@ -544,6 +549,396 @@ int threads_mode(const std::string& backend, const std::string& basic, const std
   return 0;
 }
 
+
+// ---- long calls the client meets half way --------------------------------
+// The protection image's rendezvous(cell, max_ms) and release_and_wait(cell,
+// max_ms) store 1 in *cell once the call runs (release_and_wait: once it
+// has freed its 4 MiB block) and return 4242 when the client stores 2, or
+// -1 after max_ms.  Every wait is bounded: a hang becomes a wrong result.
+constexpr int64_t kMaxWaitMs = 20000;
+int64_t g_cell = 0;
+
+bool wait_for_cell(int64_t value) {
+  for (int i = 0; i < kMaxWaitMs; ++i) {
+    if (__atomic_load_n(&g_cell, __ATOMIC_SEQ_CST) == value) return true;
+    usleep(1000);
+  }
+  return false;
+}
+void let_the_call_return() { __atomic_store_n(&g_cell, 2, __ATOMIC_SEQ_CST); }
+
+// Sends sig to `to` once the call is running (bounded).
+void signal_when_inside(pthread_t to, int sig) {
+  if (!wait_for_cell(1)) {
+    static const char msg[] = "protection_client: the long call never started\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    let_the_call_return();
+    return;
+  }
+  pthread_kill(to, sig);
+}
+
+int64_t long_call(Subcontext& sc) { return sc.call<int64_t(void*, int64_t)>("rendezvous", &g_cell, kMaxWaitMs); }
+
+constexpr uint64_t kMarker = 0x5c1e47c11e47ull;
+thread_local uint64_t t_marker = 0;
+uintptr_t g_main_stack_lo = 0, g_main_stack_hi = 0;
+
+// The main thread's stack: [stack] in /proc/self/maps, down to its 8 MiB limit.
+void find_main_stack() {
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  char line[512];
+  while (f && std::fgets(line, sizeof line, f))
+    if (std::strstr(line, "[stack]")) std::sscanf(line, "%lx-%lx", &g_main_stack_lo, &g_main_stack_hi);
+  if (f) std::fclose(f);
+  g_main_stack_lo = g_main_stack_hi - (8u << 20);
+}
+
+__attribute__((noinline)) bool on_main_stack() {
+  char probe;
+  const auto p = reinterpret_cast<uintptr_t>(&probe);
+  return p >= g_main_stack_lo && p < g_main_stack_hi;
+}
+
+// ---- 1. a signal handler that calls the subcontext it interrupted ---------
+
+Subcontext* g_sc = nullptr;
+subctx::Function<int64_t(int64_t, int64_t)>* g_add_fn = nullptr;
+int64_t (*g_add_raw)(int64_t, int64_t) = nullptr;
+
+struct Reentry {
+  int tried = 0, threw = 0, invalid_argument = 0, signal_handler = 0, wait_for_itself = 0;
+  int64_t returned = 0;
+  char message[512] = "";
+};
+Reentry g_by_call, g_by_function;
+volatile sig_atomic_t g_reentry_runs = 0;
+volatile sig_atomic_t g_raw_returned = 0;
+volatile int64_t g_raw_result = 0;
+
+template <typename F>
+void try_reentry(Reentry& r, F&& call) {
+  r.tried = 1;
+  try {
+    r.returned = call();
+  } catch (const subctx::Error& e) {
+    r.threw = 1;
+    r.invalid_argument = e.code() == subctx::Errc::InvalidArgument;
+    r.signal_handler = std::strstr(e.what(), "signal handler") != nullptr;
+    r.wait_for_itself = std::strstr(e.what(), "would wait for itself") != nullptr;
+    copy_text(r.message, sizeof r.message, e.what());
+  } catch (...) {
+    r.threw = 2;
+  }
+}
+
+void reenter_by_call(int) {
+  g_reentry_runs = g_reentry_runs + 1;
+  try_reentry(g_by_call, [] { return g_sc->call<int64_t(int64_t, int64_t)>("pure_add", 2, 3); });
+  try_reentry(g_by_function, [] { return (*g_add_fn)(20, 30); });
+  let_the_call_return();
+}
+
+void reenter_by_raw(int) {
+  g_reentry_runs = g_reentry_runs + 1;
+  static const char msg[] = "handler makes the raw call\n";
+  (void)!write(1, msg, sizeof msg - 1);
+  sigjmp_buf jump;
+  sigjmp_buf* volatile saved = t_jump;
+  t_jump = &jump;
+  if (sigsetjmp(jump, 1) == 0) {  // a violation handler may jump back here
+    g_raw_result = g_add_raw(2, 3);
+    g_raw_returned = 1;
+  }
+  t_jump = saved;
+  let_the_call_return();
+}
+
+void print_reentry(const char* what, const Reentry& r) {
+  say("%s: tried %d threw %d InvalidArgument %d \"signal handler\" %d \"would wait for itself\" %d\n", what, r.tried,
+      r.threw, r.invalid_argument, r.signal_handler, r.wait_for_itself);
+  if (r.threw != 1) say("%s: returned %" PRId64 "\n", what, r.returned);
+  std::fprintf(stderr, "%s: %s\n", what, r.message);
+}
+
+// SIGALRM, sent while the main thread is inside rendezvous, whose handler
+// calls the same subcontext: through call<> and a Function handle (how:
+// "call"), through a raw pointer ("raw"), or through a raw pointer with a
+// violation handler that jumps back into the signal handler ("raw-handler").
+int reentry_mode(const std::string& how, const std::string& backend, const std::string& image) {
+  Subcontext sc = map(image, backend);
+  auto add = sc.function<int64_t(int64_t, int64_t)>("pure_add");
+  g_sc = &sc;
+  g_add_fn = &add;
+  g_add_raw = sc.raw<int64_t(int64_t, int64_t)>("pure_add");
+  say("raw 0x%" PRIxPTR " %d\n", reinterpret_cast<uintptr_t>(g_add_raw), sc.handle());
+  if (how == "raw-handler") Matchmaker::instance().set_violation_handler(jumping_handler, nullptr);
+  struct sigaction sa{};
+  sa.sa_handler = how == "call" ? reenter_by_call : reenter_by_raw;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGALRM, &sa, nullptr) != 0) fail("sigaction");
+  std::thread kicker(signal_when_inside, pthread_self(), SIGALRM);
+  const int64_t r = long_call(sc);
+  kicker.join();
+  say("handler runs %d\n", static_cast<int>(g_reentry_runs));
+  if (how == "call") {
+    print_reentry("call", g_by_call);
+    print_reentry("function", g_by_function);
+  } else {
+    say("raw returned %d\n", static_cast<int>(g_raw_returned));
+    if (g_raw_returned) say("raw result %" PRId64 "\n", static_cast<int64_t>(g_raw_result));
+    print_record("raw", reinterpret_cast<uintptr_t>(g_add_raw));
+    say("raw detail: %s\n", g_rec.detail);
+  }
+  say("result %" PRId64 "\n", r);
+  // Nothing is left held: the same calls work outside the handler.
+  say("after: call %" PRId64 " function %" PRId64 " raw %" PRId64 "\n",
+      sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3), add(20, 30), g_add_raw(4, 5));
+  g_sc = nullptr;
+  g_add_fn = nullptr;
+  return 0;
+}
+
+// ---- 2. SIGSEGV sent with pthread_kill to a thread inside a call -----------
+
+struct Seen {
+  volatile sig_atomic_t runs = 0, tls_ok = 0, stack_ok = 0, signo_ok = 0, tkill = 0;
+  volatile sig_atomic_t fpregs = 0, mask_ok = 0;
+  volatile uint32_t mxcsr = 0;
+};
+Seen g_seen_segv, g_seen_usr1, g_seen_alrm;
+
+void see(Seen& s, int sig, const siginfo_t* info) {
+  s.runs = s.runs + 1;
+  s.tls_ok = t_marker == kMarker;
+  s.stack_ok = on_main_stack();
+  s.signo_ok = info->si_signo == sig;
+  s.tkill = info->si_code == SI_TKILL;
+}
+
+void segv_sent(int sig, siginfo_t* info, void*) {
+  see(g_seen_segv, sig, info);
+  let_the_call_return();
+}
+
+int sent_segv_mode(const std::string& backend, const std::string& image) {
+  t_marker = kMarker;
+  find_main_stack();
+  struct sigaction sa{};
+  sa.sa_sigaction = segv_sent;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSEGV, &sa, nullptr) != 0) fail("sigaction");
+  Subcontext sc = map(image, backend);
+  std::thread kicker(signal_when_inside, pthread_self(), SIGSEGV);
+  const int64_t r = long_call(sc);
+  kicker.join();
+  const Seen& s = g_seen_segv;
+  say("handler runs %d client thread pointer %d client stack %d si_signo %d SI_TKILL %d\n", static_cast<int>(s.runs),
+      static_cast<int>(s.tls_ok), static_cast<int>(s.stack_ok), static_cast<int>(s.signo_ok),
+      static_cast<int>(s.tkill));
+  say("result %" PRId64 "\n", r);
+  say("after %" PRId64 "\n", sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3));
+  return 0;
+}
+
+// ---- 3. an SA_SIGINFO handler that reads its siginfo and ucontext ----------
+// SIGUSR1, then SIGALRM, both from another thread, while the main thread is
+// inside rendezvous with SIGUSR2 blocked.
+
+volatile sig_atomic_t g_stage = 0;
+
+void read_context(int sig, siginfo_t* info, void* ucv) {
+  Seen& s = sig == SIGUSR1 ? g_seen_usr1 : g_seen_alrm;
+  see(s, sig, info);
+  const auto* uc = static_cast<const ucontext_t*>(ucv);
+  if (uc->uc_mcontext.fpregs) {
+    s.fpregs = 1;
+    s.mxcsr = uc->uc_mcontext.fpregs->mxcsr;
+  }
+  s.mask_ok = sigismember(&uc->uc_sigmask, SIGUSR2) == 1 && sigismember(&uc->uc_sigmask, sig) == 0;
+  if (sig == SIGUSR1) g_stage = 1;
+  else let_the_call_return();
+}
+
+void kick_twice(pthread_t to) {
+  signal_when_inside(to, SIGUSR1);
+  for (int i = 0; i < kMaxWaitMs && !g_stage; ++i) usleep(1000);
+  pthread_kill(to, SIGALRM);
+}
+
+int context_mode(const std::string& backend, const std::string& image) {
+  t_marker = kMarker;
+  find_main_stack();
+  Subcontext sc = map(image, backend);
+  struct sigaction sa{};
+  sa.sa_sigaction = read_context;
+  sa.sa_flags = SA_SIGINFO;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGUSR1, &sa, nullptr) != 0 || sigaction(SIGALRM, &sa, nullptr) != 0) fail("sigaction");
+  sigset_t usr2;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  pthread_sigmask(SIG_BLOCK, &usr2, nullptr);
+  std::thread kicker(kick_twice, pthread_self());
+  const int64_t r = long_call(sc);
+  kicker.join();
+  for (const auto& [name, s] : {std::pair<const char*, const Seen*>{"SIGUSR1", &g_seen_usr1}, {"SIGALRM", &g_seen_alrm}}) {
+    say("%s: runs %d client thread pointer %d client stack %d si_signo %d SI_TKILL %d fpregs %d mxcsr-default %d "
+        "uc_sigmask %d\n",
+        name, static_cast<int>(s->runs), static_cast<int>(s->tls_ok), static_cast<int>(s->stack_ok),
+        static_cast<int>(s->signo_ok), static_cast<int>(s->tkill), static_cast<int>(s->fpregs),
+        (s->mxcsr & ~0x3fu) == 0x1f80u, static_cast<int>(s->mask_ok));
+    std::fprintf(stderr, "%s: mxcsr %#x\n", name, static_cast<unsigned>(s->mxcsr));
+  }
+  say("result %" PRId64 "\n", r);
+  say("after %" PRId64 "\n", sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3));
+  return 0;
+}
+
+// ---- 4. a call that frees part of the image while the client maps there ----
+
+// "rw-p" etc. of the mapping that holds a, "none" when nothing does.
+std::string perms_at(uintptr_t a) {
+  FILE* f = std::fopen("/proc/self/maps", "r");
+  char line[512];
+  std::string out = "none";
+  while (f && std::fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perms[8];
+    if (std::sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo && a < hi) out = perms;
+  }
+  if (f) std::fclose(f);
+  return out;
+}
+
+// /proc/self/smaps: the ProtectionKey of the mapping that holds a (-1: none).
+int key_at(uintptr_t a) {
+  FILE* f = std::fopen("/proc/self/smaps", "r");
+  char line[512];
+  bool in = false;
+  int key = -1;
+  while (f && std::fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char c;
+    if (std::sscanf(line, "%lx-%lx %c", &lo, &hi, &c) == 3 && std::strchr(line, ':') > std::strchr(line, ' ')) {
+      in = a >= lo && a < hi;
+      continue;
+    }
+    if (in && std::strncmp(line, "ProtectionKey:", 14) == 0) key = std::atoi(line + 14);
+  }
+  if (f) std::fclose(f);
+  return key;
+}
+
+constexpr size_t kPage = 4096;
+
+// The page holds 'C' everywhere but at the offsets written ('P').
+bool page_intact(uintptr_t page, std::initializer_list<size_t> written) {
+  for (size_t i = 0; i < kPage; ++i) {
+    char want = 'C';
+    for (size_t w : written)
+      if (i == w) want = 'P';
+    if (reinterpret_cast<volatile char*>(page)[i] != want) return false;
+  }
+  return true;
+}
+
+// release_and_wait: the subcontext frees its 4 MiB block (munmap) and waits;
+// meanwhile another client thread maps one page of its own inside the freed
+// range (MAP_FIXED_NOREPLACE) and fills it with 'C'.  Returns the page, or 0
+// (said why).  *block: the freed block.
+uintptr_t free_while_the_client_maps(Subcontext& sc, uintptr_t* block) {
+  *block = reinterpret_cast<uintptr_t>(sc.call<void*()>("big_block"));
+  const uintptr_t page = (*block + 2 * kPage) & ~uintptr_t{kPage - 1};
+  int mapped = -1;
+  std::thread mapper([&] {
+    if (!wait_for_cell(1)) {
+      mapped = ETIMEDOUT;
+      return;
+    }
+    void* p = mmap(reinterpret_cast<void*>(page), kPage, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == reinterpret_cast<void*>(page)) {
+      std::memset(p, 'C', kPage);
+      mapped = 0;
+    } else {
+      mapped = p == MAP_FAILED ? errno : EEXIST;
+      if (p != MAP_FAILED) munmap(p, kPage);
+    }
+    let_the_call_return();
+  });
+  const int64_t r = sc.call<int64_t(void*, int64_t)>("release_and_wait", &g_cell, kMaxWaitMs);
+  mapper.join();
+  say("result %" PRId64 " client page mapped during the call: %s\n", r, mapped == 0 ? "yes" : std::strerror(mapped));
+  return mapped == 0 ? page : 0;
+}
+
+// "page": the client's page stays the client's.
+int freed_page_mode(const std::string& backend, const std::string& image) {
+  Subcontext sc = map(image, backend);
+  Matchmaker::instance().set_violation_handler(jumping_handler, nullptr);
+  uintptr_t block = 0;
+  const uintptr_t page = free_while_the_client_maps(sc, &block);
+  if (!page) return 0;
+  auto report = [&](const char* when) {
+    const std::string perms = perms_at(page);
+    const int key = key_at(page);  // -1: the kernel reports none
+    say("%s: %s key %s\n", when, perms.c_str(), key <= 0 ? "none" : std::to_string(key).c_str());
+    return perms == "rw-p";
+  };
+  if (!report("after the call")) return 0;  // touching it would fault
+  say("intact %d\n", page_intact(page, {}));
+  int64_t ignored = 0;
+  say("client write made %d\n", try_access(1, page + 100, &ignored));  // writes 'P'
+  say("calls: pure_add %" PRId64 " hits %" PRId64 " data_byte %" PRId64 "\n",
+      sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3), sc.call<int64_t(int64_t)>("hits", 1),
+      sc.call<int64_t(int64_t)>("data_byte", 8));
+  if (!report("after more calls")) return 0;
+  say("intact %d\n", page_intact(page, {100}));
+  say("client write made %d\n", try_access(1, page + 200, &ignored));
+  Matchmaker::instance().unmap(sc);
+  if (!report("after unmap")) return 0;
+  say("intact %d\n", page_intact(page, {100, 200}));
+  say("violations %d\n", g_violations.load());
+  munmap(reinterpret_cast<void*>(page), kPage);
+  return 0;
+}
+
+// "exit": the process exits with the subcontext still mapped (the
+// Matchmaker unmaps it at exit).
+int freed_exit_mode(const std::string& backend, const std::string& image) {
+  Subcontext sc = map(image, backend);
+  uintptr_t block = 0;
+  if (!free_while_the_client_maps(sc, &block)) return 0;
+  say("pure_add %" PRId64 "; exiting with the subcontext mapped\n", sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3));
+  return 0;
+}
+
+// "rest": the client reads the freed range away from its page: an ordinary
+// segfault, the client's (its SIGSEGV handler, when `mine`, else death).
+int freed_rest_mode(const std::string& backend, const std::string& image, bool mine) {
+  if (mine) {
+    struct sigaction sa = client_action(0);
+    if (sigaction(SIGSEGV, &sa, nullptr) != 0) fail("sigaction");
+  }
+  Subcontext sc = map(image, backend);
+  uintptr_t block = 0;
+  const uintptr_t page = free_while_the_client_maps(sc, &block);
+  if (!page) return 0;
+  const uintptr_t target = block + (size_t{2} << 20);
+  say("freed range at the target: %s\n", perms_at(target).c_str());
+  if (mine && sigsetjmp(g_client_jump, 1) != 0) {
+    say("the client's handler got %s address-match %d\n", g_client_signal == SIGSEGV ? "SIGSEGV" : "another signal",
+        g_client_addr == reinterpret_cast<void*>(target));
+    say("after: pure_add %" PRId64 " page %s\n", sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3),
+        perms_at(page).c_str());
+    return 0;
+  }
+  say("value %d\n", read_byte(target));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -558,6 +953,15 @@ int main(int argc, char** argv) {
   if (mode == "chain-late") return chain_mode(backend, image, true);
   if (mode == "resethand") return resethand_mode(backend, image);
   if (mode == "dfl") return dfl_mode(backend, image);
+  if (mode == "reenter-call") return reentry_mode("call", backend, image);
+  if (mode == "reenter-raw") return reentry_mode("raw", backend, image);
+  if (mode == "reenter-raw-handler") return reentry_mode("raw-handler", backend, image);
+  if (mode == "sent-segv") return sent_segv_mode(backend, image);
+  if (mode == "signal-context") return context_mode(backend, image);
+  if (mode == "freed-page") return freed_page_mode(backend, image);
+  if (mode == "freed-exit") return freed_exit_mode(backend, image);
+  if (mode == "freed-rest") return freed_rest_mode(backend, image, false);
+  if (mode == "freed-rest-handler") return freed_rest_mode(backend, image, true);
   if (mode == "threads") {
     if (argc < 5) fail("threads needs two images");
     return threads_mode(backend, image, argv[4]);

@@ -1,8 +1,12 @@
 // A server for the protection tests: known data at a known address, an
 // export that touches the image's memory, a function that is *not* an
-// export (its address is handed out), and a str result that points into the
-// image.
+// export (its address is handed out), a str result that points into the
+// image, and long calls that meet the client half way (signals during a
+// call; a call that frees part of the image).
+#include <time.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include <subctx/server.hpp>
@@ -32,8 +36,46 @@ SUBCTX_EXPORT(data_addr);
 SUBCTX_EXPORT(data_byte);
 SUBCTX_EXPORT(motto);
 
+// ---- long calls ----------------------------------------------------------
+// rendezvous(cell, max_ms): stores 1 in the client's *cell (the call is
+// running), then waits until the client stores 2 there: returns 4242, or -1
+// after max_ms (a test that would otherwise hang fails instead).  Signals
+// may interrupt the naps.
+static int64_t wait_for_client(void* cell, int64_t max_ms) {
+  auto* c = static_cast<int64_t*>(cell);
+  __atomic_store_n(c, 1, __ATOMIC_SEQ_CST);
+  timespec start{}, now{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    if (__atomic_load_n(c, __ATOMIC_SEQ_CST) == 2) return 4242;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > max_ms) return -1;
+    timespec nap{0, 1000000};
+    nanosleep(&nap, nullptr);
+  }
+}
+int64_t rendezvous(void* cell, int64_t max_ms) { return wait_for_client(cell, max_ms); }
+
+// A 4 MiB block malloc'd before the snapshot (glibc mmaps it: above the
+// threshold), so it is a segment of the image; release_and_wait frees it
+// (glibc munmaps it: part of the image goes away during the call), then
+// meets the client as rendezvous does.
+static constexpr size_t kBigBlock = size_t{4} << 20;
+static char* g_big = nullptr;
+void* big_block() { return g_big; }
+int64_t release_and_wait(void* cell, int64_t max_ms) {
+  std::free(g_big);
+  g_big = nullptr;
+  return wait_for_client(cell, max_ms);
+}
+SUBCTX_EXPORT(rendezvous);
+SUBCTX_EXPORT(big_block);
+SUBCTX_EXPORT(release_and_wait);
+
 int main(int, char** argv) {
   std::memset(g_data, 'P', sizeof g_data);
   g_hits = 100;
+  g_big = static_cast<char*>(std::malloc(kBigBlock));
+  std::memset(g_big, 'B', kBigBlock);  // stored in the image: no page is zero
   subctx::snapshot_and_exit(argv[1]);
 }
