@@ -7,20 +7,12 @@
 #include <subctx/subctx.h>
 #include <subctx/subctx.hpp>
 
-#include "add1.hpp"
+#include "add1_chain.hpp"
 #include "support.hpp"
 
 namespace {
 
 using Sig = int64_t(int64_t);
-
-// An optimization barrier for one integer kept in a register.  Not
-// benchmark::DoNotOptimize: its "+m,r" constraint (libbenchmark 1.7.1) made
-// GCC 12 drop the store `x = ret` in the C API loop below.
-template <class T>
-inline __attribute__((always_inline)) void keep(T& value) {
-  asm volatile("" : "+r"(value));
-}
 
 const subctx::Subcontext& subcontext() {
   static const subctx::Subcontext sc = [] {
@@ -31,39 +23,16 @@ const subctx::Subcontext& subcontext() {
   return sc;
 }
 
-void check(benchmark::State& state, int64_t x) {
-  if (!state.error_occurred() && x != static_cast<int64_t>(state.iterations()))
-    state.SkipWithError("wrong result from add1");
-}
+using bench::keep;
 
-void BM_direct(benchmark::State& state) {
-  int64_t x = 0;
-  for (auto _ : state) {
-    x = add1(x);
-    keep(x);
-  }
-  check(state, x);
-}
+void BM_direct(benchmark::State& state) { bench::time_add1_chain(state, add1); }
 
 void BM_gate_by_name(benchmark::State& state) {
   const subctx::Subcontext& sc = subcontext();
-  int64_t x = 0;
-  for (auto _ : state) {
-    x = sc.call<Sig>("add1", x);
-    keep(x);
-  }
-  check(state, x);
+  bench::time_add1_chain(state, [&](int64_t x) { return sc.call<Sig>("add1", x); });
 }
 
-void BM_gate_handle(benchmark::State& state) {
-  const auto fn = subcontext().function<Sig>("add1");
-  int64_t x = 0;
-  for (auto _ : state) {
-    x = fn(x);
-    keep(x);
-  }
-  check(state, x);
-}
+void BM_gate_handle(benchmark::State& state) { bench::time_add1_chain(state, subcontext().function<Sig>("add1")); }
 
 void BM_gate_c_api(benchmark::State& state) {
   const int sc = subcontext().handle();
@@ -77,7 +46,7 @@ void BM_gate_c_api(benchmark::State& state) {
     x = ret;
     keep(x);
   }
-  check(state, static_cast<int64_t>(x));
+  bench::check_add1_count(state, static_cast<int64_t>(x));
 }
 
 }  // namespace

@@ -40,7 +40,7 @@
 #include <subctx/subctx.hpp>
 #include <vector>
 
-#include "add1.hpp"
+#include "add1_chain.hpp"
 #include "sqlite_lua.hpp"
 #include "support.hpp"
 
@@ -48,11 +48,7 @@ namespace {
 
 using Sig = int64_t(int64_t);
 
-// An optimization barrier for one integer kept in a register (see call_bench).
-template <class T>
-inline __attribute__((always_inline)) void keep(T& value) {
-  asm volatile("" : "+r"(value));
-}
+using bench::keep;
 
 struct Backend {
   const char* name;
@@ -176,21 +172,9 @@ void counters(benchmark::State& state, const subctx::Subcontext& sc, const Image
                  (p.pkey >= 0 ? " key " + std::to_string(p.pkey) : ""));
 }
 
-void check_count(benchmark::State& state, int64_t x) {
-  if (!state.error_occurred() && x != static_cast<int64_t>(state.iterations()))
-    state.SkipWithError("wrong result from add1");
-}
-
 // ---- baselines ----
 
-void BM_direct(benchmark::State& state) {
-  int64_t x = 0;
-  for (auto _ : state) {
-    x = add1(x);
-    keep(x);
-  }
-  check_count(state, x);
-}
+void BM_direct(benchmark::State& state) { bench::time_add1_chain(state, add1); }
 
 bool transfer(int fd, void* buf, bool writing) {
   for (;;) {
@@ -247,7 +231,7 @@ void BM_pipe(benchmark::State& state, bool same_cpu) {
   close(rsp[0]);
   if (pid > 0) waitpid(pid, nullptr, 0);
   sched_setaffinity(0, sizeof saved, &saved);
-  if (ok) check_count(state, x);
+  if (ok) bench::check_add1_count(state, x);
 }
 
 // The floor of the mprotect backend's work: a pair of mprotect calls
@@ -285,12 +269,7 @@ void BM_call(benchmark::State& state, const Backend& b) {
   const auto fn = sc.function<Sig>("add1");
   int64_t x = 0;
   for (int i = 0; i < 100; ++i) x = fn(x);  // warm: first-touch faults
-  x = 0;
-  for (auto _ : state) {
-    x = fn(x);
-    keep(x);
-  }
-  check_count(state, x);
+  bench::time_add1_chain(state, fn);
   counters(state, sc, img);
 }
 
@@ -311,12 +290,7 @@ void BM_raw(benchmark::State& state, const Backend& b) {
     state.SkipWithError("wrong result from a raw call of add1");
     return;
   }
-  x = 0;
-  for (auto _ : state) {
-    x = fn(x);
-    keep(x);
-  }
-  check_count(state, x);
+  bench::time_add1_chain(state, fn);
   counters(state, sc, img);
 }
 
@@ -356,13 +330,9 @@ void BM_workload(benchmark::State& state, const Backend* b, Work w) {
     }();
     (void)initialized;
   }
-  int64_t x = 0, bad = 0;
+  int64_t bad = 0;
   if (w == Work::Add1) {
-    for (auto _ : state) {
-      x = b ? fn(x) : add1(x);
-      keep(x);
-    }
-    check_count(state, x);
+    bench::time_add1_chain(state, [&](int64_t x) { return b ? fn(x) : add1(x); });
   } else {
     const int64_t step = key_step(n);
     int64_t i = 0;
@@ -393,12 +363,7 @@ void BM_pages(benchmark::State& state, const Backend& b) {
     state.SkipWithError("touch_pages failed");
     return;
   }
-  x = 0;
-  for (auto _ : state) {
-    x = fn(x);
-    keep(x);
-  }
-  check_count(state, x);
+  bench::time_add1_chain(state, fn);
   counters(state, sc, img);
   state.counters["touched_pages"] = static_cast<double>(pages);
 }

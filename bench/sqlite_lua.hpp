@@ -1,73 +1,32 @@
-// The SQLite + Lua workload of bench_protection: an in-memory SQLite table
-// with a prepared point query and a Lua interpreter with a loaded script.
+// The SQLite + Lua workload of bench_protection: the SQLite table of
+// sqlite_kv.hpp and a Lua interpreter with a loaded script.
 // bench_protection_server builds it and snapshots it; bench_protection builds
 // the same state in the client, so the direct baseline runs the same code.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
-#include <cstdio>
 #include <lua5.4/lua.hpp>
 #include <stdexcept>
 #include <string>
 
+#include "sqlite_kv.hpp"
+
 namespace bench::sqlite_lua {
 
-struct State {
-  sqlite3* db = nullptr;
-  sqlite3_stmt* by_key = nullptr;
-  lua_State* L = nullptr;
-  int64_t rows = 0;
-};
+using sqlite_kv::lookup;
 
-inline State& state() {
-  static State s;
-  return s;
+inline lua_State*& lua() {
+  static lua_State* L = nullptr;
+  return L;
 }
 
-inline void exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(state().db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : "?";
-    sqlite3_free(err);
-    throw std::runtime_error("sqlite: " + msg + " in: " + sql);
-  }
-}
-
-// A table of `rows` rows (integer key, text, real) with a secondary index, a
-// prepared lookup, and a Lua state with a table of 1000 squares and score().
+// The table of `rows` rows, and a Lua state with a table of 1000 squares
+// and score().
 inline void init(int64_t rows) {
-  State& s = state();
-  s.rows = rows;
-  if (sqlite3_open(":memory:", &s.db) != SQLITE_OK) throw std::runtime_error("sqlite3_open failed");
-  exec("CREATE TABLE kv(k INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL NOT NULL)");
-  exec("BEGIN");
-  sqlite3_stmt* ins;
-  if (sqlite3_prepare_v2(s.db, "INSERT INTO kv VALUES(?, ?, ?)", -1, &ins, nullptr) != SQLITE_OK)
-    throw std::runtime_error("prepare insert failed");
-  char name[48];
-  uint64_t h = 0x9e3779b97f4a7c15ull;
-  for (int64_t k = 0; k < rows; ++k) {
-    h ^= h << 13, h ^= h >> 7, h ^= h << 17;
-    int n = std::snprintf(name, sizeof name, "user-%016llx-%lld", static_cast<unsigned long long>(h),
-                          static_cast<long long>(k));
-    sqlite3_bind_int64(ins, 1, k);
-    sqlite3_bind_text(ins, 2, name, n, SQLITE_TRANSIENT);
-    sqlite3_bind_double(ins, 3, static_cast<double>(h % 100000) / 100.0);
-    if (sqlite3_step(ins) != SQLITE_DONE) throw std::runtime_error("insert failed");
-    sqlite3_reset(ins);
-  }
-  sqlite3_finalize(ins);
-  exec("COMMIT");
-  exec("CREATE INDEX kv_name ON kv(name)");
-  exec("ANALYZE");
-  if (sqlite3_prepare_v2(s.db, "SELECT length(name) + CAST(score AS INTEGER) FROM kv WHERE k = ?", -1, &s.by_key,
-                         nullptr) != SQLITE_OK)
-    throw std::runtime_error("prepare lookup failed");
-
-  s.L = luaL_newstate();
-  luaL_openlibs(s.L);
+  sqlite_kv::init(rows);
+  lua_State*& L = lua();
+  L = luaL_newstate();
+  luaL_openlibs(L);
   const char* script =
       "local t = {}\n"
       "for i = 1, 1000 do t[i] = i * i end\n"
@@ -76,21 +35,12 @@ inline void init(int64_t rows) {
       "  for i = 1, 16 do s = s + t[(x + i) % 1000 + 1] end\n"
       "  return s\n"
       "end\n";
-  if (luaL_dostring(s.L, script) != LUA_OK) throw std::runtime_error(std::string("lua: ") + lua_tostring(s.L, -1));
-}
-
-// length(name) + score of row k, or -1.
-inline int64_t lookup(int64_t k) {
-  State& s = state();
-  sqlite3_bind_int64(s.by_key, 1, k);
-  int64_t v = sqlite3_step(s.by_key) == SQLITE_ROW ? sqlite3_column_int64(s.by_key, 0) : -1;
-  sqlite3_reset(s.by_key);
-  return v;
+  if (luaL_dostring(L, script) != LUA_OK) throw std::runtime_error(std::string("lua: ") + lua_tostring(L, -1));
 }
 
 // The Lua function score(x), or -1 on a Lua error.
 inline int64_t lua_score(int64_t x) {
-  lua_State* L = state().L;
+  lua_State* L = lua();
   lua_getglobal(L, "score");
   lua_pushinteger(L, x);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {

@@ -53,21 +53,9 @@ int prot_of(uint32_t flags) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  // run.sh passes its own directory so that it can clean up after a crash.
-  const char* parent = std::getenv("SUBCTX_BENCH_TMPDIR");
-  std::string tmpl = std::string(parent && *parent ? parent : "/tmp") + "/subctx-bench.XXXXXX";
-  if (!mkdtemp(tmpl.data())) fail("mkdtemp " + tmpl);
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
 TempDir& temp_dir() {
-  static TempDir dir;
+  // run.sh passes its own directory so that it can clean up after a crash.
+  static TempDir dir("subctx-bench", "SUBCTX_BENCH_TMPDIR");
   return dir;
 }
 

@@ -10,23 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace bench {
 
-// A directory made by mkdtemp under /tmp; removed with its contents.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
+using TempDir = subctx::testing::TempDir;
 
- private:
-  std::string path_;
-};
-
-// The process-wide temp directory, created on first use and removed at exit.
+// The process-wide temp directory (under $SUBCTX_BENCH_TMPDIR, else /tmp),
+// created on first use and removed at exit.
 TempDir& temp_dir();
 
 // A program built next to this one (bench servers live in the same folder).

@@ -7,6 +7,7 @@
 #include "cli.hpp"
 #include "common/cpu_features.hpp"
 #include "image_file.hpp"
+#include "sys/proc_maps.hpp"
 #include "table.hpp"
 #include "text.hpp"
 
@@ -53,7 +54,7 @@ void print_segments(const image::ImageInfo& info) {
                Table::Left});
   for (size_t i = 0; i < info.segments.size(); ++i) {
     const auto& s = info.segments[i];
-    table.add({std::to_string(i), address(s.vaddr), address(s.end()), perm_string(s.prot),
+    table.add({std::to_string(i), address(s.vaddr), address(s.end()), subctx::sys::perm_string(s.prot),
                image::segment_kind_name(s.kind), human_size(s.memsz), human_size(s.filesz),
                s.origin.empty() ? "-" : printable(s.origin)});
   }

@@ -1,6 +1,5 @@
 #include "text.hpp"
 
-#include <sys/mman.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -34,13 +33,6 @@ std::string utc_time(uint64_t ns) {
   return buf;
 }
 
-std::string perm_string(int prot) {
-  std::string s = "---";
-  if (prot & PROT_READ) s[0] = 'r';
-  if (prot & PROT_WRITE) s[1] = 'w';
-  if (prot & PROT_EXEC) s[2] = 'x';
-  return s;
-}
 
 std::string address(uint64_t a) {
   char buf[24];

@@ -18,7 +18,6 @@ std::string size_and_bytes(uint64_t bytes);
 std::string utc_time(uint64_t ns_since_epoch);
 
 // "r-x" from PROT_* bits.
-std::string perm_string(int prot);
 
 // "0x00007f12345000": fixed width, so columns of addresses line up
 // (user-space addresses have at most 12 hex digits).

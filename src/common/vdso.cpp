@@ -70,11 +70,10 @@ HostVdso host_vdso() {
   HostVdso v;
   v.base = getauxval(AT_SYSINFO_EHDR);
   if (!v.base) return v;
-  std::string text = sys::read_text_file("/proc/self/maps");
-  std::vector<sys::MapEntry> maps;
+  sys::SelfMaps maps;
   std::string why;
-  if (!sys::parse_proc_maps(text, maps, 1u << 20, &why)) throw SystemError("/proc/self/maps: " + why);
-  for (const auto& m : maps)
+  if (!sys::read_self_maps(&maps, &why)) throw SystemError(why);
+  for (const auto& m : maps.entries)
     if (m.start == v.base) v.size = m.end - m.start;
   if (!v.size) v.size = 2 * image::kPageSize;
   if (!parse_vdso_symbols(reinterpret_cast<const uint8_t*>(v.base), v.size, &v.symbols, &why))

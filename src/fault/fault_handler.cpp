@@ -373,6 +373,16 @@ uint64_t allocate_raw_call_addresses(size_t n) {
 void publish_view(std::unique_ptr<FaultView> view) {
   std::lock_guard lock(g_views_mutex);
   free_retired_views();
+  // A view of the same subcontext (its plan was repaired) is replaced in
+  // place: the handler never sees the subcontext without one.
+  for (auto& slot : g_views) {
+    FaultView* old = slot.load(std::memory_order_relaxed);
+    if (old && old->handle == view->handle) {
+      slot.store(view.release(), std::memory_order_seq_cst);
+      retired().emplace_back(old);
+      return;
+    }
+  }
   for (int i = 0; i < kMaxViews; ++i) {
     if (g_views[i].load(std::memory_order_relaxed)) continue;
     g_views[i].store(view.release(), std::memory_order_release);

@@ -58,8 +58,8 @@ void install_fault_handler();
 // Throws LimitExceeded when the range is used up.
 uint64_t allocate_raw_call_addresses(size_t n);
 
-// Publishes / withdraws a view; withdrawn views are freed once no handler
-// can be reading them.
+// Publishes a view (replacing the one of the same handle) / withdraws it;
+// replaced and withdrawn views are freed once no handler can be reading them.
 void publish_view(std::unique_ptr<FaultView> view);
 void withdraw_view(int handle);
 

@@ -80,11 +80,6 @@ SigactionFn real_sigaction() {
   return fn;
 }
 
-SUBCTX_SIGNAL_CONTEXT uint64_t read_fs() {
-  uint64_t v;
-  __asm__ volatile("mov %%fs:0, %0" : "=r"(v));  // glibc: the TCB's first word is its address
-  return v;
-}
 
 SUBCTX_SIGNAL_CONTEXT void write_fs(uint64_t v) {
   if (g_fsgsbase) {
@@ -178,7 +173,7 @@ SUBCTX_SIGNAL_CONTEXT size_t fpstate_size(const uint8_t* fp) {
 // frame.)
 SUBCTX_SIGNAL_CONTEXT void deliver(int sig, siginfo_t* info, void* ucv, uint32_t pkru, RunFn run) {
   const uint64_t sig_pkru = static_cast<uint32_t>(sig) | (uint64_t{pkru} << 32);
-  const uint64_t fs = read_fs();
+  const uint64_t fs = gate::thread_pointer();
   detail::SubcontextState* s = find_active(fs);
   gate::Frame* f = s ? s->current_frame : nullptr;
   if (!f) {  // in client code: nothing to switch
@@ -290,7 +285,7 @@ void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*)) {
 }
 
 SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_of_current_thread() {
-  detail::SubcontextState* s = find_active(read_fs());
+  detail::SubcontextState* s = find_active(gate::thread_pointer());
   return s && s->current_frame ? s : nullptr;
 }
 

@@ -47,6 +47,14 @@ extern "C" void subctx_fault_entry(int, siginfo_t*, void*);
 extern "C" volatile uint8_t subctx_pkeys_in_use;
 namespace subctx::gate {
 inline constexpr uint32_t kNoPkru = ~uint32_t{0};
+
+// The thread pointer: glibc's TCB starts with its own address.  Safe in
+// signal context (no TLS variable, no libc).
+__attribute__((always_inline)) inline uint64_t thread_pointer() {
+  uint64_t v;
+  __asm__ volatile("mov %%fs:0, %0" : "=r"(v));
+  return v;
+}
 }
 // Calls fn(a, b, c) with %rsp = stack (16-byte aligned), then switches back.
 extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack);

@@ -52,9 +52,7 @@ std::string describe(const ProtectOp& op) {
   s += '-';
   s += hex(op.hi);
   s += ") to ";
-  s += (op.prot & PROT_READ) ? 'r' : '-';
-  s += (op.prot & PROT_WRITE) ? 'w' : '-';
-  s += (op.prot & PROT_EXEC) ? 'x' : '-';
+  s += sys::perm_string(op.prot);
   return s;
 }
 
@@ -133,13 +131,9 @@ ProtectionStats Protection::stats() const {
 // by another thread, during the call, exactly where the subcontext had
 // anonymous memory cannot be told apart: docs/protection.md.)
 void Protection::repair() {
-  std::vector<sys::MapEntry> maps;
-  try {
-    std::string text = sys::read_text_file("/proc/self/maps");
-    if (!sys::parse_proc_maps(text, maps, 1u << 22, nullptr)) return;
-  } catch (const Error&) {
-    return;
-  }
+  sys::SelfMaps self;
+  if (!sys::read_self_maps(&self)) return;
+  const std::vector<sys::MapEntry>& maps = self.entries;
   std::vector<Piece> still;
   for (const Cluster& c : plan_.clusters)
     for (const Piece& p : c.pieces) {

@@ -52,6 +52,8 @@ class Protection {
   ProtectionStats stats() const;
   bool readable() const { return options_.readable; }
   bool exact() const { return options_.exact; }
+  // Whether client code may read the memory outside calls.
+  bool client_may_read() const { return backend_ == Backend::None || options_.readable; }
 
   // Before entering (throws SystemError when the memory cannot be opened;
   // nothing was entered then) and after leaving (never throws).  The pkey

@@ -33,10 +33,8 @@ int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size
     if (nargs && !args) throw Error(Errc::InvalidArgument, "sbc_request_call: args is NULL");
     subctx::Subcontext s = Matchmaker::instance().find(sc);
     auto& state = *s.state();
-    auto it = state.export_index.find(std::string_view(export_name));
-    if (it == state.export_index.end())
-      throw subctx::NoSuchExport("image " + state.path + " has no export \"" + export_name + "\"");
-    const auto& e = state.exports[it->second];
+    const uint32_t index = subctx::matchmaker::find_export_index(state, export_name);
+    const auto& e = state.exports[index];
     if (nargs != e.signature.args.size())
       throw subctx::SignatureMismatch("export \"" + e.record.name + "\" has signature " + e.record.signature +
                                       " (" + std::to_string(e.signature.args.size()) + " arguments); called with " +
@@ -51,7 +49,7 @@ int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size
         ca.ints[ca.n_ints++] = args[i];
       }
     }
-    subctx::detail::CallResult r = subctx::detail::invoke(state, it->second, ca);
+    subctx::detail::CallResult r = subctx::detail::invoke(state, index, ca);
     if (ret) {
       switch (e.signature.result) {
         case subctx::ValueType::Void: *ret = 0; break;
@@ -158,10 +156,8 @@ int sbc_export_signature(int sc, const char* export_name, char* buf, size_t size
   return c_call([&] {
     if (!export_name || !buf || !size) throw Error(Errc::InvalidArgument, "sbc_export_signature: bad arguments");
     subctx::Subcontext s = Matchmaker::instance().find(sc);
-    auto it = s.state()->export_index.find(std::string_view(export_name));
-    if (it == s.state()->export_index.end())
-      throw subctx::NoSuchExport("image " + s.path() + " has no export \"" + export_name + "\"");
-    const std::string& sig = s.state()->exports[it->second].record.signature;
+    const uint32_t index = subctx::matchmaker::find_export_index(*s.state(), export_name);
+    const std::string& sig = s.state()->exports[index].record.signature;
     if (sig.size() + 1 > size) throw Error(Errc::InvalidArgument, "sbc_export_signature: buffer too small");
     std::memcpy(buf, sig.c_str(), sig.size() + 1);
     return 0;

@@ -44,30 +44,23 @@ uint64_t export_address(const SubcontextState& state, uint32_t index) { return s
 
 uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected) {
   if (!state) throw NoSuchSubcontext("call on an empty Subcontext");
-  auto it = state->export_index.find(name);
-  if (it == state->export_index.end())
-    throw NoSuchExport("image " + state->path + " has no export \"" + std::string(name) + "\" (" +
-                       std::to_string(state->exports.size()) + " exports; `subctx inspect " + state->path +
-                       "` lists them)");
-  const ExportEntry& e = state->exports[it->second];
+  const uint32_t index = matchmaker::find_export_index(*state, name);
+  const ExportEntry& e = state->exports[index];
   if (!(e.signature == expected))
     throw SignatureMismatch("export \"" + e.record.name + "\" of " + state->path + " has signature " +
                             e.record.signature + "; called as " + expected.str());
-  return it->second;
+  return index;
 }
 
 void throw_empty_function() { throw NoSuchSubcontext("call through an empty subctx::Function"); }
 
 CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
-  if (s.call_allowed_generation[index].load(std::memory_order_relaxed) !=
-      matchmaker::g_policy_generation.load(std::memory_order_relaxed))
-    matchmaker::check_call_policy(s, index);
+  matchmaker::ensure_call_allowed(s, index);
   gate::Frame f;
   f.fn = s.exports[index].record.address;
   for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
   for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
-  uint64_t me;
-  __asm__("mov %%fs:0, %0" : "=r"(me));  // glibc: the TCB's first word is its address
+  const uint64_t me = gate::thread_pointer();
   if (s.call_owner.load(std::memory_order_relaxed) == me)
     throw Error(Errc::InvalidArgument,
                 "call into subcontext " + std::to_string(s.handle) + " (" + s.path +
@@ -91,7 +84,7 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
     enter(s, f);
     flush_subcontext_stream(s, s.sub_stdout);
     flush_subcontext_stream(s, s.sub_stderr);
-    if (s.copy_str_results && s.exports[index].signature.result == ValueType::Str && f.rax) {
+    if (s.exports[index].signature.result == ValueType::Str && f.rax && !s.protection.client_may_read()) {
       // The client cannot read the subcontext's memory after the call.
       thread_local std::string str_result;
       str_result.assign(reinterpret_cast<const char*>(f.rax));
@@ -105,3 +98,15 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
 }
 
 }  // namespace subctx::detail
+
+namespace subctx::matchmaker {
+
+uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name) {
+  auto it = s.export_index.find(name);
+  if (it == s.export_index.end())
+    throw NoSuchExport("image " + s.path + " has no export \"" + std::string(name) + "\" (" +
+                       std::to_string(s.exports.size()) + " exports; `subctx inspect " + s.path + "` lists them)");
+  return it->second;
+}
+
+}  // namespace subctx::matchmaker

@@ -11,6 +11,7 @@
 #include "image/format.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
+#include "sys/proc_maps.hpp"
 
 namespace subctx {
 
@@ -28,13 +29,6 @@ namespace matchmaker {
 
 namespace {
 
-std::string perms(int prot) {
-  std::string p;
-  p += (prot & PROT_READ) ? 'r' : '-';
-  p += (prot & PROT_WRITE) ? 'w' : '-';
-  p += (prot & PROT_EXEC) ? 'x' : '-';
-  return p;
-}
 
 std::vector<gate::Piece> pieces_of(const detail::SubcontextState& s) {
   std::vector<gate::Piece> out;
@@ -87,7 +81,6 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     const int key = pkey_alloc(0, PKEY_DISABLE_ACCESS);
     if (key >= 0) {
       s.protection.setup_pkey(pieces_of(s), key, s.path);
-      s.copy_str_results = true;
       return;
     }
     if (!automatic)
@@ -102,11 +95,9 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     po.readable = options.readable;
     po.exact = options.exact_permissions;
     s.protection.setup_mprotect(pieces_of(s), po, s.path, s.dev, s.ino);
-    s.copy_str_results = !options.readable;
     return;
   }
   s.protection.setup_none();
-  s.copy_str_results = false;
 }
 
 void publish_fault_view(const detail::SubcontextState& s) {
@@ -117,7 +108,7 @@ void publish_fault_view(const detail::SubcontextState& s) {
     const auto& seg = s.info.segments[i];
     std::string what = seg.origin.empty() ? std::string(image::segment_kind_name(seg.kind)) : seg.origin;
     if (auto slash = what.rfind('/'); slash != std::string::npos && what[0] == '/') what = what.substr(slash + 1);
-    what = "segment " + std::to_string(i) + " " + sys::printable(what) + " " + perms(seg.prot);
+    what = "segment " + std::to_string(i) + " " + sys::printable(what) + " " + sys::perm_string(seg.prot);
     const char* text = v->keep(what);
     // Minus what the subcontext gave up during calls (mprotect's repair).
     std::vector<std::pair<uint64_t, uint64_t>> parts{{seg.vaddr, seg.vaddr + seg.memsz}};
@@ -148,8 +139,7 @@ void publish_fault_view(const detail::SubcontextState& s) {
   v->raw_lo = s.raw_lo;
   v->raw_hi = s.raw_lo + std::max<size_t>(s.exports.size(), 1);
   v->forward_export_addresses = s.protection.backend() == gate::Backend::Mprotect;
-  fault::withdraw_view(s.handle);  // a repaired plan replaces the old view
-  fault::publish_view(std::move(v));
+  fault::publish_view(std::move(v));  // replaces the view a repaired plan outdated
 }
 
 }  // namespace matchmaker

@@ -16,21 +16,11 @@ namespace subctx::detail {
 
 void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected) {
   if (!state) throw NoSuchSubcontext("raw lookup on an empty Subcontext");
-  uint32_t index;
-  if (expected) {
-    index = resolve_index(state, name, *expected);
-  } else {
-    auto it = state->export_index.find(name);
-    if (it == state->export_index.end())
-      throw NoSuchExport("image " + state->path + " has no export \"" + std::string(name) + "\"");
-    index = it->second;
-  }
+  const uint32_t index =
+      expected ? resolve_index(state, name, *expected) : matchmaker::find_export_index(*state, name);
   // A denied export is refused here already; the call is checked again
   // (the policy may change in between).
-  auto& s = const_cast<SubcontextState&>(*state);
-  if (s.call_allowed_generation[index].load(std::memory_order_relaxed) !=
-      matchmaker::g_policy_generation.load(std::memory_order_relaxed))
-    matchmaker::check_call_policy(s, index);
+  matchmaker::ensure_call_allowed(const_cast<SubcontextState&>(*state), index);
   return reinterpret_cast<void*>(state->raw_lo + index);
 }
 

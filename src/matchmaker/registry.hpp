@@ -42,6 +42,15 @@ void install_policy(Registry& r, std::shared_ptr<const policy::Policy> p);
 std::shared_ptr<const policy::Policy> read_policy_file(const std::string& path);
 // Checks a call against the policy; caches an allowed decision.
 void check_call_policy(detail::SubcontextState& s, uint32_t index);
+// The call path's check: one number compared while the policy is unchanged.
+inline void ensure_call_allowed(detail::SubcontextState& s, uint32_t index) {
+  if (s.call_allowed_generation[index].load(std::memory_order_relaxed) !=
+      g_policy_generation.load(std::memory_order_relaxed))
+    check_call_policy(s, index);
+}
+
+// The index of an export by name; throws NoSuchExport naming the image.
+uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name);
 
 // Limits from SUBCTX_MAX_* environment variables over the defaults.
 Limits limits_from_environment();

@@ -36,12 +36,8 @@ std::string segment_name(const image::SegmentRecord& s, size_t i) {
 
 [[noreturn]] void throw_conflict(const std::string& path, const std::string& what, uint64_t lo, uint64_t hi) {
   std::string in_the_way;
-  try {
-    std::string text = sys::read_text_file("/proc/self/maps");
-    std::vector<sys::MapEntry> maps;
-    if (sys::parse_proc_maps(text, maps, 1u << 20, nullptr)) in_the_way = sys::describe_overlap(maps, lo, hi);
-  } catch (const Error&) {
-  }
+  sys::SelfMaps maps;
+  if (sys::read_self_maps(&maps)) in_the_way = sys::describe_overlap(maps.entries, lo, hi);
   throw AddressConflict("cannot map image " + path + ": its " + what + " overlaps a mapping of this client: " +
                         (in_the_way.empty() ? std::string("(gone by now)") : in_the_way) +
                         "; map the image before that mapping is made, or snapshot the server again");
@@ -176,14 +172,9 @@ namespace {
 // own memory in the hole since: that must survive the unmap.
 std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::SubcontextState& s) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
-  std::string text;
-  std::vector<sys::MapEntry> maps;
-  bool have_maps = false;
-  try {
-    text = sys::read_text_file("/proc/self/maps");
-    have_maps = sys::parse_proc_maps(text, maps, 1u << 22, nullptr);
-  } catch (const Error&) {
-  }
+  sys::SelfMaps self;
+  const bool have_maps = sys::read_self_maps(&self);
+  const std::vector<sys::MapEntry>& maps = self.entries;
   for (size_t i = 0; i < s.mappings.size(); ++i) {
     const sys::Mapping& m = s.mappings[i];
     if (!s.from_file[i] || !have_maps) {

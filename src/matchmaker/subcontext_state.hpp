@@ -49,9 +49,6 @@ struct SubcontextState {
   // Declared before the mappings: destroyed after them (a protection key
   // is freed only when no page carries it any more).
   gate::Protection protection;  // opened and closed under call_mutex
-  // str results are copied out of the subcontext inside the call when the
-  // client cannot read its memory.
-  bool copy_str_results = false;
   uint64_t raw_lo = 0;                 // raw-call address of export 0
   std::vector<sys::Mapping> mappings;  // segments, then the vDSO forwarder
   std::vector<bool> from_file;         // per mapping: a view of the image file

@@ -2,6 +2,9 @@
 
 #include <sys/mman.h>
 
+#include "subctx/error.hpp"
+#include "sys/io.hpp"
+
 namespace subctx::sys {
 
 namespace {
@@ -106,6 +109,28 @@ std::string describe_overlap(const std::vector<MapEntry>& maps, uint64_t lo, uin
   for (const auto& m : maps)
     if (m.overlaps(lo, hi)) return std::string(m.line);
   return {};
+}
+
+std::string perm_string(int prot) {
+  std::string s = "---";
+  if (prot & PROT_READ) s[0] = 'r';
+  if (prot & PROT_WRITE) s[1] = 'w';
+  if (prot & PROT_EXEC) s[2] = 'x';
+  return s;
+}
+
+bool read_self_maps(SelfMaps* out, std::string* why, size_t max_entries) {
+  out->entries.clear();
+  try {
+    out->text = read_text_file("/proc/self/maps");
+  } catch (const Error& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+  std::string parse_why;
+  if (parse_proc_maps(out->text, out->entries, max_entries, &parse_why)) return true;
+  if (why) *why = "/proc/self/maps: " + parse_why;
+  return false;
 }
 
 }  // namespace subctx::sys

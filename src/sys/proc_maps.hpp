@@ -1,4 +1,5 @@
-// Pure parser of /proc/PID/maps text, tested on captured fixtures.
+// Parser of /proc/PID/maps text (pure, tested on captured fixtures), and
+// the reader of this process's own.
 #pragma once
 
 #include <cstdint>
@@ -34,5 +35,16 @@ bool parse_proc_maps(std::string_view text, std::vector<MapEntry>& out, size_t m
 
 // "7f00-7f10 r-xp ... /path" of the entry overlapping [lo, hi), or "" if none.
 std::string describe_overlap(const std::vector<MapEntry>& maps, uint64_t lo, uint64_t hi);
+
+// "r-x" for PROT_READ | PROT_EXEC.
+std::string perm_string(int prot);
+
+// This process's /proc/self/maps, read and parsed (the entries point into
+// text).  False when it cannot be read or parsed (*why says why, if given).
+struct SelfMaps {
+  std::string text;
+  std::vector<MapEntry> entries;
+};
+bool read_self_maps(SelfMaps* out, std::string* why = nullptr, size_t max_entries = 1u << 22);
 
 }  // namespace subctx::sys

@@ -22,7 +22,7 @@ class ToolTest : public ::testing::Test {
   // One image for the whole suite: writing it takes a server run.  Tests
   // that damage it work on copies.
   static void SetUpTestSuite() {
-    dir_ = std::make_unique<TempDir>();
+    dir_ = std::make_unique<TempDir>("subctx-tool-test");
     image_ = dir_->path() + "/basic.img";
     const CommandResult r = run_command({BASIC_SERVER, image_});
     ASSERT_EQ(r.exit_code, 0) << "basic_server could not write " << image_ << ": " << describe(r);

@@ -291,5 +291,31 @@ TEST(ProcMaps, ParsesThisProcess) {
   EXPECT_TRUE(code);
 }
 
+TEST(PermString, ShowsEachRightInItsPlace) {
+  EXPECT_EQ(perm_string(0), "---");
+  EXPECT_EQ(perm_string(PROT_READ | PROT_EXEC), "r-x");
+  EXPECT_EQ(perm_string(PROT_READ | PROT_WRITE), "rw-");
+  EXPECT_EQ(perm_string(PROT_READ | PROT_WRITE | PROT_EXEC), "rwx");
+}
+
+TEST(SelfMaps, ReadsThisProcessAndRespectsTheLimit) {
+  SelfMaps maps;
+  std::string why;
+  ASSERT_TRUE(read_self_maps(&maps, &why)) << why;
+  // This test's own stack variable lies in exactly one entry, a writable one.
+  int local = 0;
+  const auto at = reinterpret_cast<uint64_t>(&local);
+  int found = 0;
+  for (const MapEntry& e : maps.entries)
+    if (e.overlaps(at, at + 1)) {
+      ++found;
+      EXPECT_TRUE(e.prot & PROT_WRITE) << e.line;
+    }
+  EXPECT_EQ(found, 1);
+  // A limit below the real count is an error that says so, not a silent cut.
+  EXPECT_FALSE(read_self_maps(&maps, &why, 1));
+  EXPECT_NE(why.find("/proc/self/maps"), std::string::npos) << why;
+}
+
 }  // namespace
 }  // namespace subctx::sys

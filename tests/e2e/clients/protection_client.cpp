@@ -36,6 +36,8 @@
 #include <subctx/subctx.h>
 #include <subctx/subctx.hpp>
 
+#include "main_stack.hpp"
+
 extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
 
 namespace {
@@ -582,22 +584,11 @@ int64_t long_call(Subcontext& sc) { return sc.call<int64_t(void*, int64_t)>("ren
 
 constexpr uint64_t kMarker = 0x5c1e47c11e47ull;
 thread_local uint64_t t_marker = 0;
-uintptr_t g_main_stack_lo = 0, g_main_stack_hi = 0;
-
-// The main thread's stack: [stack] in /proc/self/maps, down to its 8 MiB limit.
-void find_main_stack() {
-  FILE* f = std::fopen("/proc/self/maps", "r");
-  char line[512];
-  while (f && std::fgets(line, sizeof line, f))
-    if (std::strstr(line, "[stack]")) std::sscanf(line, "%lx-%lx", &g_main_stack_lo, &g_main_stack_hi);
-  if (f) std::fclose(f);
-  g_main_stack_lo = g_main_stack_hi - (8u << 20);
-}
+e2e_client::StackRange g_main_stack;
 
 __attribute__((noinline)) bool on_main_stack() {
   char probe;
-  const auto p = reinterpret_cast<uintptr_t>(&probe);
-  return p >= g_main_stack_lo && p < g_main_stack_hi;
+  return g_main_stack.contains(reinterpret_cast<uintptr_t>(&probe));
 }
 
 // ---- 1. a signal handler that calls the subcontext it interrupted ---------
@@ -723,7 +714,7 @@ void segv_sent(int sig, siginfo_t* info, void*) {
 
 int sent_segv_mode(const std::string& backend, const std::string& image) {
   t_marker = kMarker;
-  find_main_stack();
+  g_main_stack = e2e_client::find_main_stack();
   struct sigaction sa{};
   sa.sa_sigaction = segv_sent;
   sa.sa_flags = SA_SIGINFO;
@@ -769,7 +760,7 @@ void kick_twice(pthread_t to) {
 
 int context_mode(const std::string& backend, const std::string& image) {
   t_marker = kMarker;
-  find_main_stack();
+  g_main_stack = e2e_client::find_main_stack();
   Subcontext sc = map(image, backend);
   struct sigaction sa{};
   sa.sa_sigaction = read_context;

@@ -20,6 +20,8 @@
 
 #include <subctx/subctx.hpp>
 
+#include "main_stack.hpp"
+
 extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
 
 namespace {
@@ -29,7 +31,7 @@ thread_local uint64_t t_marker = 0;
 thread_local bool t_main = false;
 std::atomic<int> g_alrm{0}, g_usr1{0}, g_bad{0}, g_bad_tls{0};
 std::atomic<uintptr_t> g_bad_sp{0};
-uintptr_t g_main_stack_lo = 0, g_main_stack_hi = 0;
+e2e_client::StackRange g_main_stack;
 
 void check_context() {
   if (t_marker != kMarker) {  // not this thread's TLS: the subcontext's
@@ -39,7 +41,7 @@ void check_context() {
   }
   char probe;
   const auto p = reinterpret_cast<uintptr_t>(&probe);
-  if (t_main && (p < g_main_stack_lo || p >= g_main_stack_hi)) {
+  if (t_main && !g_main_stack.contains(p)) {
     g_bad.fetch_add(1);
     g_bad_sp.store(p);
   }
@@ -63,22 +65,13 @@ __attribute__((constructor(101))) void install_early_handler() {
   __sigaction(SIGUSR1, &sa, nullptr);  // libc's own: the Matchmaker finds it at install
 }
 
-void find_main_stack() {
-  FILE* f = std::fopen("/proc/self/maps", "r");
-  char line[512];
-  while (f && std::fgets(line, sizeof line, f))
-    if (std::strstr(line, "[stack]")) std::sscanf(line, "%lx-%lx", &g_main_stack_lo, &g_main_stack_hi);
-  if (f) std::fclose(f);
-  g_main_stack_lo = g_main_stack_hi - (8u << 20);  // the stack grows down to its 8 MiB limit
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
   t_marker = kMarker;
   t_main = true;
-  find_main_stack();
+  g_main_stack = e2e_client::find_main_stack();
   signal(SIGALRM, on_alrm);
   auto sc = subctx::Matchmaker::instance().request_map(argv[1]);
   auto lua = sc.function<int64_t(const char*)>("lua_int");
@@ -117,7 +110,7 @@ int main(int argc, char** argv) {
               g_usr1.load() > 0);
   if (g_bad.load())  // what went wrong, for the test's failure message
     std::fprintf(stderr, "wrong thread pointer %d times; last stack outside [%#lx, %#lx): %#lx\n", g_bad_tls.load(),
-                 static_cast<unsigned long>(g_main_stack_lo), static_cast<unsigned long>(g_main_stack_hi),
+                 static_cast<unsigned long>(g_main_stack.lo), static_cast<unsigned long>(g_main_stack.hi),
                  static_cast<unsigned long>(g_bad_sp.load()));
   return 0;
 }

@@ -14,6 +14,7 @@
 #include "image/writer.hpp"
 #include "support/paths.hpp"
 #include "support/process.hpp"
+#include "temp_dir.hpp"
 
 namespace e2e {
 
@@ -53,26 +54,11 @@ void pwrite_all(int fd, const void* data, size_t size, uint64_t off, const std::
   }
 }
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/subctx-e2e-XXXXXX";
-    if (!mkdtemp(tmpl.data())) die("mkdtemp " + tmpl);
-    path = tmpl;
-  }
-  ~TempDir() {
-    if (std::getenv("SUBCTX_E2E_KEEP")) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
 }  // namespace
 
 const std::string& temp_dir() {
-  static TempDir dir;
-  return dir.path;
+  static subctx::testing::TempDir dir("subctx-e2e", "TMPDIR", "SUBCTX_E2E_KEEP");
+  return dir.path();
 }
 
 std::string temp_path(const std::string& name) { return temp_dir() + "/" + name; }
