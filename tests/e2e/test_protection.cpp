@@ -249,6 +249,19 @@ class ProtectionViolation : public E2eTest, public ::testing::WithParamInterface
 INSTANTIATE_TEST_SUITE_P(Backends, ProtectionViolation, ::testing::Values("mprotect", "pkey", "none"),
                          [](const auto& info) { return info.param; });
 
+TEST_P(ProtectionViolation, FaultInsideACallEndsTheProcessWithADiagnostic) {
+  // Not a violation (subcontext code faulted on its own); until faults
+  // become errors at the call site the process dies of it, saying where.
+  const ProcessResult r = go("inside-fault");
+  EXPECT_FALSE(r.exited) << r.describe();
+  EXPECT_EQ(r.signal, SIGSEGV) << r.describe();
+  EXPECT_EQ(r.out.find("value"), std::string::npos) << "the call returned: " << r.out;
+  EXPECT_TRUE(violation_lines(r.err).empty()) << r.err;
+  expect_contains(r.err, "subctx: SIGSEGV inside subcontext 0 (" + protection_image() + ") at 0x", "stderr");
+  expect_contains(r.err, ", pc 0x", "stderr");
+  expect_contains(r.err, "the process ends with it", "stderr");
+}
+
 TEST_P(ProtectionViolation, ClientReadOfData) {
   const ProcessResult r = go("read-data");
   if (trusted()) {  // no protection: the read is made
@@ -723,6 +736,51 @@ TEST_F(ProtectionApi, ReadableMapsAreUnsupportedWithPkey) {
   EXPECT_EQ(sc.protection().backend, Protection::Mprotect);
   EXPECT_TRUE(sc.protection().readable);
   EXPECT_EQ(sc.call<int64_t(int64_t)>("square", 3), 9);
+}
+
+TEST_F(ProtectionApi, ProtectionKeysRunOutExplicitPkeyFailsAutoFallsBackToMprotect) {
+  if (!pkeys_work()) GTEST_SKIP() << "no protection keys here";
+  ProtectionEnv env;
+  env.set(nullptr);
+  // Distinct images (one per key): a process has at most 15 keys.
+  std::vector<subctx::Subcontext> mapped;
+  std::string refusal;
+  for (int i = 0; i < 17 && refusal.empty(); ++i) {
+    const std::string image = build_image(paths::kBasicServer, "keys" + std::to_string(i) + ".img");
+    try {
+      mapped.push_back(mm().request_map(image, with(Protection::Pkey)));
+      EXPECT_EQ(mapped.back().protection().backend, Protection::Pkey);
+    } catch (const subctx::Error& e) {
+      if (e.code() == Errc::Conflict) continue;  // another image's random addresses: not this test's subject
+      EXPECT_EQ(e.code(), Errc::Limit) << e.what();
+      refusal = e.what();
+    }
+  }
+  ASSERT_FALSE(refusal.empty()) << "17 pkey maps all succeeded";
+  EXPECT_LE(mapped.size(), 15u);
+  for (const char* w : {"no protection key is free", "Protection::Mprotect", "SUBCTX_PROTECTION=mprotect"})
+    expect_contains(refusal, w, "the refusal");
+  // The automatic choice takes the next best backend instead.
+  subctx::Subcontext more;
+  for (int i = 0; i < 3 && !more.valid(); ++i) {
+    try {
+      more = mm().request_map(build_image(paths::kBasicServer, "keys-auto" + std::to_string(i) + ".img"));
+    } catch (const subctx::Error& e) {
+      ASSERT_EQ(e.code(), Errc::Conflict) << e.what();
+    }
+  }
+  ASSERT_TRUE(more.valid());
+  EXPECT_EQ(more.protection().backend, Protection::Mprotect);
+  EXPECT_EQ(more.call<int64_t(int64_t)>("square", 12), 144);
+  // Unmapping gives a key back.
+  mm().unmap(mapped.back());
+  mapped.pop_back();
+  subctx::Subcontext again = mm().request_map(build_image(paths::kBasicServer, "keys-again.img"), with(Protection::Pkey));
+  EXPECT_EQ(again.protection().backend, Protection::Pkey);
+  EXPECT_EQ(again.call<int64_t(int64_t)>("square", 5), 25);
+  mm().unmap(again);
+  mm().unmap(more);
+  for (auto& sc : mapped) mm().unmap(sc);
 }
 
 TEST_F(ProtectionApi, AutoPicksPkeyWhereKeysWorkElseMprotect) {

@@ -953,6 +953,12 @@ int main(int argc, char** argv) {
   if (mode == "freed-exit") return freed_exit_mode(backend, image);
   if (mode == "freed-rest") return freed_rest_mode(backend, image, false);
   if (mode == "freed-rest-handler") return freed_rest_mode(backend, image, true);
+  if (mode == "inside-fault") {  // subcontext code reads far past its array
+    Subcontext sc = map(image, backend);
+    say("data at %p\n", sc.call<void*()>("data_addr"));
+    say("value %" PRId64 "\n", sc.call<int64_t(int64_t)>("data_byte", int64_t{1} << 44));
+    return 0;
+  }
   if (mode == "threads") {
     if (argc < 5) fail("threads needs two images");
     return threads_mode(backend, image, argv[4]);
