@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks (Release) and runs them: JSON per program
 # (--benchmark_out) and each program's console output in the results folder,
-# then a short table of ratios on stdout.  About 1-2 minutes on 2 vCPUs.
+# then a short table of ratios on stdout.  About 2-3 minutes on 2 vCPUs.
 #
 #   bench/run.sh [BUILD_DIR]          default BUILD_DIR: build-bench
 #   BENCH_OUT=DIR    results folder   default: BUILD_DIR/bench-results
@@ -12,7 +12,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build-bench}")
 out=$(realpath -m "${BENCH_OUT:-$build/bench-results}")
-programs=(call map snapshot warm protection)
+programs=(call map snapshot warm protection containment)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build" -j "${BENCH_JOBS:-2}" --target "${programs[@]/#/bench_}" >/dev/null
@@ -45,6 +45,7 @@ run map --benchmark_repetitions=3 --benchmark_min_time=0.1
 run snapshot
 run warm
 run protection --benchmark_repetitions=5 --benchmark_min_time=0.1
+run containment --benchmark_repetitions=3 --benchmark_min_time=0.1
 echo "results: $out ($((SECONDS - start)) s)" >&2
 echo
 python3 "$root/bench/summarize.py" "$out"

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prints the table of ratios from the JSON files bench/run.sh wrote.
 
-usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, warm.json, protection.json)
+usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, warm.json, protection.json,
+                                   containment.json)
 
 Every ratio divides two numbers measured in the same run of the same binary.
 Where a benchmark was repeated, the median repetition is used.
@@ -229,11 +230,145 @@ def protection_table(rows):
     print(f"  none <= 30 ns over direct:      {fmt(o):>9s} ns   {verdict(o <= 30 if o is not None else None)}")
 
 
+# Google Benchmark appends these to a name: UseRealTime, UseManualTime,
+# Iterations(1) + UseManualTime (the dispatch_off rows).
+SUFFIXES = ["/real_time", "/manual_time", "/iterations:1/manual_time", ""]
+
+
+def cont_row(rows, name):
+    for suffix in SUFFIXES:
+        row = rows.get(name + suffix)
+        if row is not None:
+            return row
+    return None
+
+
+def cont_ns(rows, name):
+    row = cont_row(rows, name)
+    return time_in(row, "ns") if row and "error" not in row else None
+
+
+def cont_err(rows, name):
+    row = cont_row(rows, name)
+    return "missing" if row is None else row.get("error")
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def containment_table(rows):
+    print("Containment (docs/containment.md); Protection::None unless the row says mprotect")
+
+    call = cont_ns(rows, "call/none")
+    direct = cont_ns(rows, "call/direct")
+    print("Fault -> SubcontextFault at the call site (us per faulting call); x call = / add1 through the gate")
+    print(f"  baseline: add1 direct {fmt(direct)} ns, through the gate {fmt(call)} ns"
+          f" (mprotect {us(cont_ns(rows, 'call/mprotect'))})")
+    print(f"  {'fault':28s} {'us':>9s} {'x call':>8s} {'frames':>6s} {'dispatch off us':>15s}  first frame")
+    for name, label in [("fault/segv_keep/none", "SIGSEGV (null), Keep"),
+                        ("fault/segv_reset/none", "SIGSEGV (null), Reset"),
+                        ("fault/fpe_keep/none", "SIGFPE (x / 0), Keep"),
+                        ("fault/abort_keep/none", "SIGABRT (abort()), Keep"),
+                        ("fault/segv_keep/mprotect", "SIGSEGV, Keep, mprotect"),
+                        ("fault/segv_reset/mprotect", "SIGSEGV, Reset, mprotect")]:
+        t = cont_ns(rows, name)
+        if t is None:
+            print(f"  {label:28s} {cont_err(rows, name)}")
+            continue
+        r = cont_row(rows, name)
+        base = cont_ns(rows, "call/mprotect") if name.endswith("mprotect") else call
+        off = cont_ns(rows, "dispatch_off/" + name)
+        print(f"  {label:28s} {t / 1e3:9.2f} {fmt(ratio(t, base)):>8s} {r.get('frames', 0):6.0f}"
+              f" {(f'{off / 1e3:.2f}' if off else '-'):>15s}  {r.get('label', '')}")
+    keep, reset_ = cont_ns(rows, "fault/segv_keep/none"), cont_ns(rows, "fault/segv_reset/none")
+    if keep and reset_:
+        print(f"  automatic reset after a fault adds {us(reset_ - keep)}")
+
+    print("Reset after dirty(N): reset() alone (manual timing); floor = MADV_DONTNEED of N written pages"
+          " of a plain anonymous mapping")
+    print(f"  {'N':>6s} {'restored':>8s} {'dirty(N) us':>11s} {'reset us':>9s} {'floor us':>9s} {'x floor':>8s}"
+          f" {'reset-floor':>11s} {'ns/page':>8s}")
+    clean = cont_ns(rows, "reset/dirty/none/pages:0")
+    for n in [0, 1, 100, 10000]:
+        name = f"reset/dirty/none/pages:{n}"
+        t = cont_ns(rows, name)
+        if t is None:
+            print(f"  {n:6d} {cont_err(rows, name)}")
+            continue
+        r = cont_row(rows, name)
+        f = cont_ns(rows, f"floor/madvise/pages:{n}") if n else None
+        per = (t - clean) / n if n and clean is not None else None
+        print(f"  {n:6d} {r.get('pages_restored', 0):8.0f} {r.get('dirty_ns', 0) / 1e3:11.2f} {t / 1e3:9.2f}"
+              f" {(f'{f / 1e3:.2f}' if f else '-'):>9s} {fmt(ratio(t, f)):>8s}"
+              f" {(us(t - f) if f else '-'):>11s} {fmt(per):>8s}")
+    t = cont_ns(rows, "reset/dirty/mprotect/pages:100")
+    if t is not None:
+        f = cont_ns(rows, "floor/madvise/pages:100")
+        print(f"  {'100':>6s} mprotect backend: reset {us(t)}, x floor {fmt(ratio(t, f))}")
+    r0 = cont_row(rows, "reset/dirty/none/pages:0")
+    if r0 and "error" not in r0:
+        print(f"  (ns/page: (reset - clean reset) / N; the image has {r0.get('segments', 0):.0f} segments,"
+              f" {r0.get('image_MB', 0):.0f} MB)")
+
+    print("Reset by image size (heap data of FILL MiB in the image; 0 = the plain image):"
+          " clean, 100 dirtied pages, clean with all the data present")
+    print(f"  {'fill MiB':>8s} {'image MB':>8s} {'segs':>5s} {'clean us':>9s} {'x 0 MiB':>8s}"
+          f" {'dirty:100 us':>12s} {'x floor':>8s} {'present':>8s} {'present clean us':>16s}")
+    f100 = cont_ns(rows, "floor/madvise/pages:100")
+    c0 = cont_ns(rows, "reset/image/fill_mb:0/dirty:0") or clean
+    for fill in [0, 8, 64, 256]:
+        cn = f"reset/image/fill_mb:{fill}/dirty:0" if fill else "reset/dirty/none/pages:0"
+        dn = f"reset/image/fill_mb:{fill}/dirty:100" if fill else "reset/dirty/none/pages:100"
+        c, d = cont_ns(rows, cn), cont_ns(rows, dn)
+        if c is None:
+            print(f"  {fill:8d} {cont_err(rows, cn)}")
+            continue
+        r = cont_row(rows, cn)
+        p = cont_ns(rows, f"reset/image_present/fill_mb:{fill}") if fill else None
+        pr = cont_row(rows, f"reset/image_present/fill_mb:{fill}") if fill else None
+        present = f"{pr['present_pages']:.0f}" if p is not None and "present_pages" in pr else "-"
+        print(f"  {fill:8d} {r.get('image_MB', 0):8.0f} {r.get('segments', 0):5.0f} {c / 1e3:9.2f}"
+              f" {fmt(ratio(c, c0)):>8s} {(f'{d / 1e3:.2f}' if d else '-'):>12s} {fmt(ratio(d, f100)):>8s}"
+              f" {present:>8s}"
+              f" {(f'{p / 1e3:.2f}' if p else '-'):>16s}")
+
+    print("System calls: getppid, ns per system call (loops of 100)")
+
+    def per_call(name):
+        t, r = cont_ns(rows, name), cont_row(rows, name)
+        return t / r.get("syscalls", 100) if t is not None else None
+    exp, fresh, called = (per_call("syscall/export_getppid"), per_call("syscall/client_getppid/fresh_thread"),
+                          per_call("syscall/client_getppid/called_thread"))
+    exp_off, called_off = per_call("dispatch_off/syscall/export_getppid"), \
+        per_call("dispatch_off/syscall/client_getppid/called_thread")
+    print(f"  {'':52s} {'ns/syscall':>10s} {'x client':>9s}")
+    for label, t in [("export, mediated (SIGSYS round trip)", exp),
+                     ("client, fresh thread (dispatch off)", fresh),
+                     ("client, thread that called a subcontext (dispatch on)", called),
+                     ("SUBCTX_SYSCALLS=off: export (direct)", exp_off),
+                     ("SUBCTX_SYSCALLS=off: client, thread that called", called_off)]:
+        base = called_off if label.startswith("SUBCTX") else fresh
+        print(f"  {label:52s} {fmt(t):>10s} {fmt(ratio(t, base)):>9s}")
+    if exp and fresh:
+        print(f"  mediation adds {fmt(exp - fresh)} ns per system call of subcontext code")
+    if called and fresh:
+        print(f"  dispatch on costs the client's own system calls {fmt(called - fresh)} ns each")
+
+    print("Call overhead with and without Syscall User Dispatch: add1 through the gate, ns/call")
+    on, off = call, cont_ns(rows, "dispatch_off/call/none")
+    d_on, d_off = direct, cont_ns(rows, "dispatch_off/call/direct")
+    print(f"  dispatch on (this process): {fmt(on)} ns (direct {fmt(d_on)});"
+          f" SUBCTX_SYSCALLS=off (child): {fmt(off)} ns (direct {fmt(d_off)});"
+          f" on/off x{fmt(ratio(on, off))}, {fmt(on - off if on and off else None)} ns")
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "."
     context = None
     for name, table in [("call", call_table), ("map", map_table), ("snapshot", snapshot_table),
-                        ("warm", warm_table), ("protection", protection_table)]:
+                        ("warm", warm_table), ("protection", protection_table),
+                        ("containment", containment_table)]:
         ctx, rows = load(directory, name)
         if ctx is None:
             print(f"{name}: no results")

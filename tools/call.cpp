@@ -1,4 +1,4 @@
-// `subctx call IMAGE EXPORT [ARGS...]`: maps the image like any client,
+// `subctx call [--memory] IMAGE EXPORT [ARGS...]`: maps the image like any client,
 // types each argument by the export's signature, and calls through the C API
 // (the one entry point that takes arguments whose types are known only at
 // run time).
@@ -100,9 +100,13 @@ int run_call(const std::vector<std::string>& args) {
   if (args.size() < 2)
     throw UsageError("call", "call needs an image path and an export name (got " +
                                  plural(args.size(), "argument") + ")");
-  const std::string& path = args[0];
-  const std::string& name = args[1];
-  const std::vector<std::string> arg_text(args.begin() + 2, args.end());
+  // --memory: after the call, what the subcontext used (stderr).
+  const bool show_memory = args[0] == "--memory";
+  if (show_memory && args.size() < 3)
+    throw UsageError("call", "call --memory needs an image path and an export name");
+  const std::string& path = args[show_memory];
+  const std::string& name = args[show_memory + 1];
+  const std::vector<std::string> arg_text(args.begin() + 2 + show_memory, args.end());
 
   const Subcontext sc = Matchmaker::instance().request_map(path);
   const ExportInfo e = find_export(sc, name);
@@ -116,6 +120,12 @@ int run_call(const std::vector<std::string>& args) {
   const int rc = sbc_request_call(sc.handle(), e.name.c_str(), raw.data(), raw.size(), &ret);
   if (rc < 0) throw_error(static_cast<Errc>(-rc), sbc_last_error());
   print_result(e.name, sig.result, ret);
+  if (show_memory) {
+    const MemoryInfo m = sc.memory();
+    std::fprintf(stderr, "memory: %" PRIu64 " dirty pages (peak %" PRIu64 "), %" PRIu64
+                         " bytes mapped by subcontext code (peak %" PRIu64 ")\n",
+                 m.dirty_pages, m.peak_dirty_pages, m.mapped_bytes, m.peak_mapped_bytes);
+  }
   return kExitOk;
 }
 

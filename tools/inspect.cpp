@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "common/cpu_features.hpp"
+#include "fault/syscalls.hpp"
 #include "image_file.hpp"
 #include "sys/proc_maps.hpp"
 #include "table.hpp"
@@ -82,6 +83,19 @@ void print_vdso(const image::ImageInfo& info) {
               names.empty() ? "" : ": ", names.c_str());
 }
 
+// The same for every image today: the Matchmaker's defaults, which a
+// client can extend per map (MapOptions::syscalls).
+void print_syscall_policy() {
+  std::string why;
+  const bool mediated = fault::syscall_dispatch_available(&why);
+  std::printf("\nsystem calls of subcontext code: %s\n",
+              mediated ? "mediated (Syscall User Dispatch); the defaults, which a client extends per map"
+                       : ("not mediated on this machine (" + why + "); with Syscall User Dispatch:").c_str());
+  Table table({"system call", "what happens"}, {});
+  for (const auto& [name, what] : fault::default_syscall_policy()) table.add({name, what});
+  table.print(stdout);
+}
+
 void print_totals(const ImageFile& f, const image::ImageInfo& info) {
   // st_blocks counts 512-byte units whatever the file system's block size;
   // zero pages are holes, so this is what the image really costs on disk.
@@ -106,6 +120,7 @@ int run_inspect(const std::vector<std::string>& args) {
   print_segments(info);
   print_exports(info);
   print_vdso(info);
+  print_syscall_policy();
   print_totals(f, info);
   return kExitOk;
 }

@@ -1,7 +1,7 @@
 // The `subctx` command: look into, check and call images.
 //
 //   subctx inspect IMAGE               metadata, segments, exports, sizes
-//   subctx call IMAGE EXPORT [ARGS...]  map, call one export, print the result
+//   subctx call [--memory] IMAGE EXPORT [ARGS...]  map, call one export, print the result
 //   subctx verify IMAGE                recompute every digest
 //
 // Exit status: 0 success, 1 error (bad image, refused map, failed call,
@@ -29,7 +29,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"inspect", "inspect IMAGE", "show an image's metadata, thread record, segments, exports and sizes\n"
                                  "    (reads only the header; nothing is mapped)", run_inspect},
-    {"call", "call IMAGE EXPORT [ARGS...]", "map IMAGE, call EXPORT with ARGS typed by its signature, print the result",
+    {"call", "call [--memory] IMAGE EXPORT [ARGS...]",
+     "map IMAGE, call EXPORT with ARGS typed by its signature, print the result (--memory: and what the subcontext used)",
      run_call},
     {"verify", "verify IMAGE", "check the header digest and every segment digest", run_verify},
 };

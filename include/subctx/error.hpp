@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "subctx/subctx.h"
 
@@ -30,6 +31,10 @@ enum class Errc : int {
   System = SBC_E_SYSTEM,
   Policy = SBC_E_POLICY,
   Unsupported = SBC_E_UNSUPPORTED,
+  Fault = SBC_E_FAULT,
+  Timeout = SBC_E_TIMEOUT,
+  Quota = SBC_E_QUOTA,
+  Poisoned = SBC_E_POISONED,
 };
 
 // Short name of a code, e.g. "BadImage".
@@ -68,7 +73,54 @@ SUBCTX_DEFINE_ERROR(IoError, Io)
 SUBCTX_DEFINE_ERROR(SystemError, System)
 SUBCTX_DEFINE_ERROR(PolicyDenied, Policy)
 SUBCTX_DEFINE_ERROR(Unsupported, Unsupported)
+SUBCTX_DEFINE_ERROR(SubcontextPoisoned, Poisoned)
 #undef SUBCTX_DEFINE_ERROR
+
+// One frame of the subcontext's stack at a fault.
+struct FaultFrame {
+  uint64_t address = 0;
+  std::string symbol;  // "name+0x1a (module)", or "?? (module+0x...)"
+};
+
+// A call that ended inside the subcontext: a signal (SIGSEGV, SIGBUS,
+// SIGFPE, SIGILL, SIGTRAP, SIGABRT from abort()), exit() or _exit(), an
+// overflow of the gate stack; subclasses: deadline and quota.  The client's
+// frames unwind normally; the subcontext was reset, poisoned or kept as its
+// fault policy says (message and reset_done()).
+class SubcontextFault : public Error {
+ public:
+  struct Details {
+    int signal = 0;           // 0 for exit, deadline and quota
+    int exit_status = -1;     // exit()/_exit() inside: its status
+    uint64_t address = 0;     // the faulting address (si_addr)
+    uint64_t pc = 0;
+    std::string export_name;  // the export that was called
+    std::vector<FaultFrame> frames;
+    bool reset_done = false;
+  };
+  SubcontextFault(const std::string& message, Details d, Errc code = Errc::Fault)
+      : Error(code, message), d_(std::move(d)) {}
+  int signal() const noexcept { return d_.signal; }
+  int exit_status() const noexcept { return d_.exit_status; }
+  uint64_t address() const noexcept { return d_.address; }
+  uint64_t pc() const noexcept { return d_.pc; }
+  const std::string& export_name() const noexcept { return d_.export_name; }
+  const std::vector<FaultFrame>& frames() const noexcept { return d_.frames; }
+  bool reset_done() const noexcept { return d_.reset_done; }
+
+ private:
+  Details d_;
+};
+
+class Timeout : public SubcontextFault {
+ public:
+  Timeout(const std::string& message, Details d) : SubcontextFault(message, std::move(d), Errc::Timeout) {}
+};
+
+class QuotaExceeded : public SubcontextFault {
+ public:
+  QuotaExceeded(const std::string& message, Details d) : SubcontextFault(message, std::move(d), Errc::Quota) {}
+};
 
 // Throws the Error subclass that matches code.
 [[noreturn]] void throw_error(Errc code, const std::string& message);

@@ -39,7 +39,11 @@ enum {
   SBC_E_IO = 17,              /* reading or writing a file failed */
   SBC_E_SYSTEM = 18,          /* an unexpected system call failure */
   SBC_E_POLICY = 19,          /* the client's policy denies this map or call */
-  SBC_E_UNSUPPORTED = 20      /* this machine cannot do what was asked (protection keys) */
+  SBC_E_UNSUPPORTED = 20,     /* this machine cannot do what was asked (protection keys) */
+  SBC_E_FAULT = 21,           /* the call faulted inside the subcontext (signal, abort, exit) */
+  SBC_E_TIMEOUT = 22,         /* the call ran past its deadline and was stopped */
+  SBC_E_QUOTA = 23,           /* the call went over the subcontext's memory quota */
+  SBC_E_POISONED = 24         /* an earlier fault poisoned the subcontext: sbc_reset() it */
 };
 
 /* Protection backends (docs/protection.md): what keeps the client out of a
@@ -63,7 +67,8 @@ enum {
   SBC_VIOLATION_WRITE = 2,       /* client write of subcontext memory */
   SBC_VIOLATION_EXEC = 3,        /* call or jump into a subcontext other than at an export */
   SBC_VIOLATION_DENIED_CALL = 4, /* raw call of an export the policy denies, or that failed */
-  SBC_VIOLATION_STALE_CALL = 5   /* raw call through a pointer of an unmapped subcontext */
+  SBC_VIOLATION_STALE_CALL = 5,  /* raw call through a pointer of an unmapped subcontext */
+  SBC_VIOLATION_CALL_FAULT = 6   /* a raw call faulted inside the subcontext (no error channel) */
 };
 typedef struct sbc_violation {
   int kind;                   /* SBC_VIOLATION_* */
@@ -137,6 +142,37 @@ int sbc_export_signature(int sc, const char *export_name, char *buf, size_t size
 int sbc_set_policy(const char *policy_text);
 /* The same from a file (what SUBCTX_POLICY names at start-up). */
 int sbc_load_policy(const char *path);
+
+/* ---- faults, deadlines, reset, memory (docs/containment.md) ---------- */
+
+/* What happens to a subcontext after a call faulted or timed out
+ * [SUBCTX_ON_FAULT=reset|poison|keep]. */
+enum {
+  SBC_ON_FAULT_RESET = 0,  /* back to its snapshot state (the default) */
+  SBC_ON_FAULT_POISON = 1, /* further calls fail with SBC_E_POISONED until sbc_reset() */
+  SBC_ON_FAULT_KEEP = 2    /* left as the fault left it */
+};
+int sbc_set_on_fault(int sc, int policy);
+/* A deadline for every call of this subcontext, in milliseconds; 0: none
+ * [SUBCTX_CALL_TIMEOUT_MS].  A call past it fails with SBC_E_TIMEOUT. */
+int sbc_set_call_timeout(int sc, uint32_t milliseconds);
+/* Restores the snapshot state: dirtied pages dropped back to the image,
+ * memory the subcontext mapped since released. */
+int sbc_reset(int sc);
+
+typedef struct sbc_memory_info {
+  uint64_t dirty_pages;         /* private pages written since map or reset */
+  uint64_t peak_dirty_pages;    /* most seen after a call */
+  uint64_t mapped_bytes;        /* memory mapped by subcontext code, now */
+  uint64_t peak_mapped_bytes;
+  uint64_t max_dirty_pages;     /* the quota; 0: none */
+  uint64_t max_mapped_bytes;
+  uint64_t faults;              /* calls that faulted, timed out or went over quota */
+  uint64_t resets;
+} sbc_memory_info;
+int sbc_memory(int sc, sbc_memory_info *info);
+/* Quotas: 0 removes one [SUBCTX_QUOTA_DIRTY_PAGES, SUBCTX_QUOTA_MAPPED_BYTES]. */
+int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes);
 
 /* ---- server ---------------------------------------------------------- */
 

@@ -10,6 +10,7 @@
 #include <bit>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,10 +38,59 @@ enum class Protection : uint8_t {
 };
 const char* protection_name(Protection p);
 
+// What happens to a subcontext after a call faulted, timed out or went over
+// its quota (docs/containment.md).
+enum class OnFault : uint8_t {
+  Reset = SBC_ON_FAULT_RESET,    // back to its snapshot state (the default)
+  Poison = SBC_ON_FAULT_POISON,  // further calls throw SubcontextPoisoned until reset()
+  Keep = SBC_ON_FAULT_KEEP,      // left as the fault left it
+};
+const char* on_fault_name(OnFault p);
+
+// Memory a subcontext uses on the client's behalf; 0 in a max_ field: no quota.
+struct Quota {
+  uint64_t max_dirty_pages = 0;   // private pages written since map or reset
+  uint64_t max_mapped_bytes = 0;  // memory mapped by subcontext code
+};
+
+// A rule for subcontext code's system calls, over the defaults
+// (docs/containment.md has the table).  Needs Syscall User Dispatch.
+struct SyscallRule {
+  enum class Action : uint8_t { Allow, Deny, Fault };
+  std::string syscall;  // a name ("openat") or a number ("257")
+  Action action = Action::Deny;
+  int error = 1;        // Deny: the errno the subcontext gets (EPERM)
+};
+
 struct MapOptions {
   Protection protection = Protection::Auto;
   bool readable = false;           // the client may read (not write, not run) it outside calls
   bool exact_permissions = false;  // mprotect: in calls each segment keeps its own permissions
+  // Unset: the environment (SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS,
+  // SUBCTX_QUOTA_DIRTY_PAGES, SUBCTX_QUOTA_MAPPED_BYTES), else reset, no
+  // deadline, no quota.
+  std::optional<OnFault> on_fault;
+  std::optional<uint32_t> call_timeout_ms;  // 0: no deadline
+  std::optional<Quota> quota;
+  std::vector<SyscallRule> syscalls;
+};
+
+struct MemoryInfo {
+  uint64_t dirty_pages = 0;
+  uint64_t peak_dirty_pages = 0;
+  uint64_t mapped_bytes = 0;
+  uint64_t peak_mapped_bytes = 0;
+  Quota quota;
+  uint64_t faults = 0;  // calls that faulted, timed out or went over quota
+  uint64_t resets = 0;
+};
+
+// What one reset did.
+struct ResetInfo {
+  uint64_t pages_restored = 0;     // dirtied pages dropped back to the image
+  uint64_t mappings_released = 0;  // memory mapped by subcontext code, unmapped
+  uint64_t bytes_released = 0;
+  bool layout_restored = false;    // segment parts the subcontext had unmapped, mapped again
 };
 
 // How a mapped subcontext is protected.
@@ -191,6 +241,14 @@ class Subcontext {
 
   std::vector<ExportInfo> exports() const;
   ProtectionInfo protection() const;
+
+  // Restores the snapshot state (waits for a call in progress); the cost
+  // follows what was dirtied, not the image's size.
+  ResetInfo reset() const;
+  MemoryInfo memory() const;
+  void set_on_fault(OnFault policy) const;
+  void set_call_timeout(uint32_t milliseconds) const;  // 0: none
+  void set_quota(const Quota& quota) const;
   int handle() const;
   const std::string& path() const;
   bool valid() const { return state_ != nullptr; }

@@ -25,6 +25,10 @@ const char* errc_name(Errc code) {
     case Errc::System: return "System";
     case Errc::Policy: return "PolicyDenied";
     case Errc::Unsupported: return "Unsupported";
+    case Errc::Fault: return "SubcontextFault";
+    case Errc::Timeout: return "Timeout";
+    case Errc::Quota: return "QuotaExceeded";
+    case Errc::Poisoned: return "SubcontextPoisoned";
   }
   return "Unknown";
 }
@@ -50,6 +54,10 @@ void throw_error(Errc code, const std::string& message) {
     case Errc::System: throw SystemError(message);
     case Errc::Policy: throw PolicyDenied(message);
     case Errc::Unsupported: throw Unsupported(message);
+    case Errc::Fault: throw SubcontextFault(message, {});
+    case Errc::Timeout: throw Timeout(message, {});
+    case Errc::Quota: throw QuotaExceeded(message, {});
+    case Errc::Poisoned: throw SubcontextPoisoned(message);
     case Errc::InvalidArgument: break;
   }
   throw Error(code, message);

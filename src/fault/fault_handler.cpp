@@ -87,6 +87,7 @@ SUBCTX_SIGNAL_CONTEXT const char* kind_name(int kind) {
     case SBC_VIOLATION_EXEC: return "jump";
     case SBC_VIOLATION_DENIED_CALL: return "denied raw call";
     case SBC_VIOLATION_STALE_CALL: return "raw call of an unmapped subcontext";
+    case SBC_VIOLATION_CALL_FAULT: return "raw call that faulted";
   }
   return "access";
 }
@@ -180,23 +181,18 @@ SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const FaultView* v
   raw::die_of(SIGSEGV);
 }
 
-// A fault while this thread is inside a call: the subcontext's own fault.
-[[noreturn]] SUBCTX_SIGNAL_CONTEXT void fault_inside_call(int sig, detail::SubcontextState* s, uint64_t addr,
-                                                       uint64_t pc) {
-  Line l;
-  l.put(sig == SIGBUS ? "subctx: SIGBUS" : "subctx: SIGSEGV");
-  l.put(" inside subcontext ");
-  l.dec(s->handle);
-  l.put(" (");
-  l.put(s->path.c_str());
-  l.put(") at ");
-  l.hex(addr);
-  l.put(", pc ");
-  l.hex(pc);
-  l.put(sig == SIGBUS ? " (was the image file truncated?)" : "");
-  l.put("; the process ends with it\n");
-  raw::write_all(2, l.buf, l.n);
-  raw::die_of(sig);
+// Inside a call, is this signal the subcontext's fault?  The kernel's
+// faults are; so is SIGABRT sent by this process (abort() in the subcontext
+// raises it on the calling thread).  Anything else someone sent with kill()
+// is the client's business.
+SUBCTX_SIGNAL_CONTEXT bool is_subcontext_fault(int sig, const siginfo_t* info) {
+  switch (sig) {
+    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP:
+      return info->si_code > 0;
+    case SIGABRT:
+      return info->si_code <= 0 && info->si_pid == raw::syscall4(SYS_getpid, 0, 0, 0, 0);
+  }
+  return false;
 }
 
 // Copies a NUL-terminated text into buf (truncated); null stays null.
@@ -258,11 +254,24 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   const bool kernel_fault = info->si_code > 0;
 
   if (detail::SubcontextState* s = state_of_current_thread()) {
-    if (kernel_fault) fault_inside_call(sig, s, addr, pc);
-    chain_to_client(sig, info, ucv, pkru);  // sent by kill(): the client's business
+    AllowSyscalls allow(s->current_frame);  // before any system call
+    if (!is_subcontext_fault(sig, info)) {
+      chain_to_client(sig, info, ucv, pkru);
+      return;
+    }
+    gate::AbortRecord why;
+    why.kind = gate::AbortKind::Signal;
+    why.signal = sig;
+    why.code = info->si_code;
+    why.address = addr;
+    why.pc = pc;
+    why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
+    why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+    allow.keep_allowed();
+    abandon_call(*s, ucv, why);
     return;
   }
-  if (!kernel_fault) {
+  if (!kernel_fault || (sig != SIGSEGV && sig != SIGBUS)) {  // violations are memory accesses
     chain_to_client(sig, info, ucv, pkru);
     return;
   }
@@ -351,8 +360,8 @@ void install_fault_handler() {
     std::lock_guard lock(g_views_mutex);
     reserve_raw_call_range();
   }
-  take_over_signal(SIGSEGV, subctx_fault_entry);
-  take_over_signal(SIGBUS, subctx_fault_entry);
+  for (int sig : {SIGSEGV, SIGBUS}) take_over_signal(sig, subctx_fault_entry, /*on_alt_stack=*/true);
+  for (int sig : {SIGFPE, SIGILL, SIGTRAP, SIGABRT}) take_over_signal(sig, subctx_fault_entry);
 }
 
 uint64_t allocate_raw_call_addresses(size_t n) {

@@ -12,6 +12,7 @@
 #include <ucontext.h>
 
 #include <cstddef>
+#include <cerrno>
 #include <cstring>
 
 #include <atomic>
@@ -69,6 +70,39 @@ bool wrappable(int sig) {
 bool is_custom(const struct sigaction& a) {
   return (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction != nullptr
                                    : (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
+}
+
+// The kernel's struct sigaction (x86-64).
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
+constexpr unsigned long kSaRestorer = 0x04000000;
+
+// sigaction() with the Matchmaker's restorer (subctx_sigreturn, gate.S):
+// glibc's would be a system call Syscall User Dispatch blocks when the
+// handler returns into a subcontext.
+int install_with_our_restorer(int sig, const struct sigaction& act, struct sigaction* old) {
+  KernelSigaction k{}, prev{};
+  k.handler = reinterpret_cast<void*>(act.sa_sigaction);
+  k.flags = static_cast<unsigned long>(act.sa_flags) | kSaRestorer;
+  k.restorer = reinterpret_cast<void*>(&subctx_sigreturn);
+  std::memcpy(&k.mask, &act.sa_mask, 8);
+  const long rc = raw::syscall4(SYS_rt_sigaction, sig, reinterpret_cast<long>(&k), reinterpret_cast<long>(&prev), 8);
+  if (rc < 0) {
+    errno = static_cast<int>(-rc);
+    return -1;
+  }
+  if (old) {
+    std::memset(old, 0, sizeof *old);
+    old->sa_sigaction = reinterpret_cast<void (*)(int, siginfo_t*, void*)>(prev.handler);
+    old->sa_flags = static_cast<int>(prev.flags);
+    old->sa_restorer = reinterpret_cast<void (*)()>(prev.restorer);
+    std::memcpy(&old->sa_mask, &prev.mask, 8);
+  }
+  return 0;
 }
 
 using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
@@ -180,9 +214,14 @@ SUBCTX_SIGNAL_CONTEXT void deliver(int sig, siginfo_t* info, void* ucv, uint32_t
     run(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(ucv));
     return;
   }
+  AllowSyscalls client_code(f);  // the client's handler makes system calls
   write_fs(f->client_fs);
   uint64_t sp;
   __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+  // Not on the gate stack: stay.  (On the alternate signal stack -- the
+  // fault handler runs there -- the handler must stay too: a signal taken
+  // after leaving it would put its frame at the top of the alternate stack,
+  // over the frames still live there.)
   if (sp < s->stack_lo || sp >= s->stack_top) {
     run(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(ucv));
     write_fs(fs);
@@ -244,7 +283,7 @@ int set_action(int sig, const struct sigaction* act, struct sigaction* previous)
     t.sa_flags &= ~SA_NODEFER;
     sigfillset(&t.sa_mask);  // the handler's own mask is set by run_client_handler
     g_client_action[sig].store(copy, std::memory_order_release);
-    rc = real_sigaction()(sig, &t, &installed);
+    rc = install_with_our_restorer(sig, t, &installed);
     if (rc != 0) g_client_action[sig].store(wrapped_before, std::memory_order_release);
   } else {
     rc = real_sigaction()(sig, act, &installed);
@@ -272,21 +311,35 @@ int record_taken_action(int sig, const struct sigaction* act, struct sigaction* 
 
 }  // namespace
 
-void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*)) {
+void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_alt_stack) {
   std::lock_guard lock(g_sigaction_mutex);
   if (g_taken[sig].load(std::memory_order_relaxed)) return;
   struct sigaction ours{}, current{};
   ours.sa_sigaction = handler;
-  ours.sa_flags = SA_SIGINFO | SA_ONSTACK;  // a client's sigaltstack serves its stack-overflow handler
+  // The alternate stack only for faults (a stack overflow leaves no other):
+  // a handler that runs there must not leave it (see deliver()).
+  ours.sa_flags = SA_SIGINFO | (on_alt_stack ? SA_ONSTACK : 0);
   sigfillset(&ours.sa_mask);                // chain_to_client sets the client's own mask
   if (real_sigaction()(sig, nullptr, &current) != 0) return;
+  // A client handler already behind the trampoline is recorded as itself.
+  if (const struct sigaction* wrapped = g_client_action[sig].load(std::memory_order_relaxed)) current = *wrapped;
   g_taken_action[sig].store(new struct sigaction(current), std::memory_order_release);
-  if (real_sigaction()(sig, &ours, nullptr) == 0) g_taken[sig].store(true, std::memory_order_release);
+  if (install_with_our_restorer(sig, ours, nullptr) == 0) g_taken[sig].store(true, std::memory_order_release);
 }
 
 SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_of_current_thread() {
   detail::SubcontextState* s = find_active(gate::thread_pointer());
   return s && s->current_frame ? s : nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT void abandon_call(detail::SubcontextState& s, void* ucv, const gate::AbortRecord& why) {
+  gate::Frame* f = s.current_frame;
+  if (f->selector) *f->selector = 0;  // the Matchmaker's code runs next
+  f->abort = why;
+  write_fs(f->client_fs);
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&subctx_gate_abort);
+  uc->uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(f->client_sp);
 }
 
 SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, uint32_t pkru) {

@@ -10,12 +10,15 @@
 // SIGSEGV and SIGBUS belong to the Matchmaker's fault handler
 // (fault_handler.hpp): once it is installed, the client's sigaction() on them
 // only records the client's action, which the fault handler chains to.
-// Not wrapped: SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT (faults: later work).
+// SIGFPE, SIGILL, SIGTRAP, SIGABRT and SIGSYS are taken over the same way:
+// inside a call they are the subcontext's faults (or its system calls).
 #pragma once
 
 #include <signal.h>
 
 #include <cstdint>
+
+#include "gate/gate.hpp"
 
 namespace subctx::detail {
 struct SubcontextState;
@@ -35,9 +38,39 @@ void unregister_active(uint64_t tcb);
 // Signal-safe: the subcontext this thread is inside a call of, or null.
 detail::SubcontextState* state_of_current_thread();
 
+// Signal context, inside a call: lets this thread's system calls through
+// (Syscall User Dispatch) while a handler runs, and restores the selector
+// when it returns into the subcontext.  Construct it before any system call.
+class AllowSyscalls {
+ public:
+  __attribute__((no_sanitize("address", "undefined"), no_stack_protector)) explicit AllowSyscalls(gate::Frame* f)
+      : selector_(f ? f->selector : nullptr), saved_(selector_ ? *selector_ : 0) {
+    if (selector_) *selector_ = 0;
+  }
+  __attribute__((no_sanitize("address", "undefined"), no_stack_protector)) ~AllowSyscalls() {
+    if (selector_) *selector_ = saved_;
+  }
+  AllowSyscalls(const AllowSyscalls&) = delete;
+  AllowSyscalls& operator=(const AllowSyscalls&) = delete;
+  // The handler leaves the subcontext (abandon_call): system calls stay allowed.
+  void keep_allowed() { selector_ = nullptr; }
+
+ private:
+  volatile uint8_t* selector_;
+  uint8_t saved_;
+};
+
+// Signal context, inside a call: abandons it.  The reason goes into the
+// call's frame; when the handler returns, the thread continues in
+// subctx_gate_abort on the client's stack and thread pointer, and the
+// Matchmaker turns the record into an error at the call site.
+void abandon_call(detail::SubcontextState& s, void* uc, const gate::AbortRecord& why);
+
 // Installs handler for sig and keeps the action it replaces as the
 // client's; later sigaction() calls on sig change only the client's action.
-void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*));
+// on_alt_stack: the handler runs on the thread's alternate signal stack
+// (SA_ONSTACK; fault/alt_stack.hpp) -- for faults, which may be stack overflows.
+void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_alt_stack = false);
 
 // Signal-safe: runs the client's own action for sig as the kernel would
 // have (its handler with its mask; SIG_DFL and, for faults, SIG_IGN end the

@@ -60,8 +60,16 @@ subctx_gate_enter_fsgsbase:
         movq    64(%r12), %r9
         movq    0(%r12), %r11
         movl    $8, %eax                /* vector registers used, for variadic callees */
-        callq   *%r11
-        movq    %r14, %rsp              /* leave: client stack first, then thread */
+        movq    168(%r12), %r10         /* Syscall User Dispatch: block the export's */
+        testq   %r10, %r10              /* system calls (they reach the SIGSYS handler) */
+        jz      1f
+        movb    $1, (%r10)
+1:      callq   *%r11
+        movq    168(%r12), %r10
+        testq   %r10, %r10
+        jz      1f
+        movb    $0, (%r10)              /* allow again */
+1:      movq    %r14, %rsp              /* leave: client stack first, then thread */
         .cfi_def_cfa_register %rsp      /* pointer: never the client's on the gate stack */
         wrfsbase %r13                   /* leave: client thread pointer */
         movq    %rax, 136(%r12)
@@ -139,8 +147,16 @@ subctx_gate_enter_syscall:
         movq    64(%r12), %r9
         movq    0(%r12), %r11
         movl    $8, %eax
-        callq   *%r11
-        movq    %r14, %rsp
+        movq    168(%r12), %r10
+        testq   %r10, %r10
+        jz      1f
+        movb    $1, (%r10)
+1:      callq   *%r11
+        movq    168(%r12), %r10
+        testq   %r10, %r10
+        jz      1f
+        movb    $0, (%r10)
+1:      movq    %r14, %rsp
         .cfi_def_cfa_register %rsp
         movq    %rax, 136(%r12)
         movsd   %xmm0, 144(%r12)
@@ -169,6 +185,42 @@ subctx_gate_enter_syscall:
         ud2                             /* arch_prctl(ARCH_SET_FS) refused (seccomp?): stop here */
         .cfi_endproc
         .size   subctx_gate_enter_syscall, .-subctx_gate_enter_syscall
+
+/* subctx_gate_abort: a signal handler abandoned the call (a fault inside
+ * the subcontext, exit(), a deadline).  It set the client's thread pointer,
+ * %rsp to the frame's client_sp (where the gate's prologue left the
+ * callee-saved registers) and wrote the reason into the frame; this returns
+ * from subctx_gate_enter_* to the Matchmaker as the export would have. */
+        .globl  subctx_gate_abort
+        .hidden subctx_gate_abort
+        .type   subctx_gate_abort, @function
+        .p2align 4
+subctx_gate_abort:
+        .cfi_startproc
+        .cfi_def_cfa_offset 64
+        .cfi_offset %rbp, -16
+        .cfi_offset %rbx, -24
+        .cfi_offset %r12, -32
+        .cfi_offset %r13, -40
+        .cfi_offset %r14, -48
+        .cfi_offset %r15, -56
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .size   subctx_gate_abort, .-subctx_gate_abort
 
 /* void subctx_call_on_stack(fn, a, b, c, stack): a signal handler of the
  * client runs on the client's stack, not the gate stack it interrupted. */
@@ -272,6 +324,8 @@ subctx_raw_entry:
 
         SIGNAL_ENTRY subctx_signal_entry, subctx_signal_trampoline
         SIGNAL_ENTRY subctx_fault_entry, subctx_fault_handler
+        SIGNAL_ENTRY subctx_deadline_entry, subctx_deadline_handler
+        SIGNAL_ENTRY subctx_syscall_entry, subctx_syscall_handler
 
         .bss
         .globl  subctx_pkeys_in_use
@@ -281,5 +335,46 @@ subctx_pkeys_in_use:
         .byte   0
         .size   subctx_pkeys_in_use, 1
         .text
+
+/* The system calls Syscall User Dispatch always lets through: the restorer
+ * of the Matchmaker's signal handlers (a handler that returns into the
+ * subcontext re-blocks system calls first, and its rt_sigreturn must still
+ * pass) and one generic system call for handlers.  Nothing else goes here. */
+        .section .text.subctx_allowed,"ax",@progbits
+        .globl  subctx_allowed_begin
+        .hidden subctx_allowed_begin
+subctx_allowed_begin:
+        .globl  subctx_sigreturn
+        .hidden subctx_sigreturn
+        .type   subctx_sigreturn, @function
+subctx_sigreturn:
+        /* mov $15, %rax; syscall -- these exact bytes: unwinders (libgcc,
+         * gdb) recognize a signal frame's restorer by them. */
+        .byte   0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00
+        .byte   0x0f, 0x05
+        ud2
+        .size   subctx_sigreturn, .-subctx_sigreturn
+
+/* long subctx_allowed_syscall(nr, a, b, c, d, e, f) */
+        .globl  subctx_allowed_syscall
+        .hidden subctx_allowed_syscall
+        .type   subctx_allowed_syscall, @function
+        .p2align 4
+subctx_allowed_syscall:
+        .cfi_startproc
+        movq    %rdi, %rax
+        movq    %rsi, %rdi
+        movq    %rdx, %rsi
+        movq    %rcx, %rdx
+        movq    %r8, %r10
+        movq    %r9, %r8
+        movq    8(%rsp), %r9
+        syscall
+        ret
+        .cfi_endproc
+        .size   subctx_allowed_syscall, .-subctx_allowed_syscall
+        .globl  subctx_allowed_end
+        .hidden subctx_allowed_end
+subctx_allowed_end:
 
         .section .note.GNU-stack,"",@progbits

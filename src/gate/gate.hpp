@@ -13,6 +13,21 @@
 
 namespace subctx::gate {
 
+// Why a call was abandoned (fault/fault_handler.cpp, fault/syscalls.cpp).
+enum class AbortKind : uint32_t { None = 0, Signal = 1, Exit = 2, Timeout = 3, Quota = 4 };
+
+// Written by a signal handler on the calling thread before it sends the
+// thread to subctx_gate_abort.
+struct AbortRecord {
+  AbortKind kind = AbortKind::None;
+  int32_t signal = 0;
+  int32_t code = 0;     // si_code
+  int32_t status = 0;   // exit status
+  uint64_t address = 0;
+  uint64_t pc = 0, sp = 0, bp = 0;  // the subcontext's registers at the fault
+  uint64_t value = 0;   // quota: the amount asked for
+};
+
 // Layout shared with gate.S: keep the offsets in sync (static_asserts below).
 struct Frame {
   uint64_t fn;         // 0
@@ -24,9 +39,16 @@ struct Frame {
   double xmm0;         // 144
   uint64_t client_fs;  // 152: written by the gate before it switches, for
   uint64_t client_sp;  // 160: signal handlers that interrupt the call
+  // 168: the calling thread's Syscall User Dispatch selector (null: none):
+  // the gate blocks system calls while the export runs, allows them after.
+  volatile uint8_t* selector;
+  AbortRecord abort;   // filled when the call is abandoned
+  uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
+  uint32_t timeout_ms = 0;
 };
 static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
-              offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160);
+              offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160 &&
+              offsetof(Frame, selector) == 168);
 
 using EnterFn = void (*)(Frame*);
 
@@ -37,12 +59,25 @@ EnterFn select_enter();
 }  // namespace subctx::gate
 
 extern "C" void subctx_gate_enter_fsgsbase(subctx::gate::Frame* frame);
+// Where a signal handler sends a thread whose call it abandons, with %rsp at
+// the frame's client_sp and the client's thread pointer already set: it
+// returns from subctx_gate_enter_* as if the export had returned.
+extern "C" void subctx_gate_abort();
+// The restorer of every handler the Matchmaker installs: rt_sigreturn from
+// inside the system calls Syscall User Dispatch always allows.
+extern "C" void subctx_sigreturn();
+// The range Syscall User Dispatch always allows (gate.S).
+extern "C" const char subctx_allowed_begin[], subctx_allowed_end[];
+// A system call from the allowed range (signal handlers during a call).
+extern "C" long subctx_allowed_syscall(long nr, long a, long b, long c, long d, long e, long f);
 extern "C" void subctx_gate_enter_syscall(subctx::gate::Frame* frame);
 // Signal handler entries (see gate.S): they call the C handler of the same
 // purpose with a fourth argument, the PKRU value the kernel gave the
 // handler, or kNoPkru.
 extern "C" void subctx_signal_entry(int, siginfo_t*, void*);
 extern "C" void subctx_fault_entry(int, siginfo_t*, void*);
+extern "C" void subctx_deadline_entry(int, siginfo_t*, void*);
+extern "C" void subctx_syscall_entry(int, siginfo_t*, void*);
 // Set once a subcontext uses a protection key: signal entries handle PKRU.
 extern "C" volatile uint8_t subctx_pkeys_in_use;
 namespace subctx::gate {

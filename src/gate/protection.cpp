@@ -202,6 +202,8 @@ void Protection::close(uint32_t saved_pkru) {
 
 void Protection::reset() {
   reservations_.clear();
+  released_.clear();
+  repaired_ = false;
   if (pkey_ >= 0) pkey_free(pkey_);
   pkey_ = -1;
 }

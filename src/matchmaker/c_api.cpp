@@ -97,6 +97,47 @@ int sbc_set_violation_handler(sbc_violation_handler handler, void* user) {
   return 0;
 }
 
+int sbc_set_on_fault(int sc, int policy) {
+  return c_call([&] {
+    if (policy < SBC_ON_FAULT_RESET || policy > SBC_ON_FAULT_KEEP)
+      throw Error(Errc::InvalidArgument, "sbc_set_on_fault: unknown policy " + std::to_string(policy) +
+                                             " (SBC_ON_FAULT_RESET, _POISON or _KEEP)");
+    Matchmaker::instance().find(sc).set_on_fault(static_cast<subctx::OnFault>(policy));
+    return 0;
+  });
+}
+
+int sbc_set_call_timeout(int sc, uint32_t milliseconds) {
+  return c_call([&] {
+    Matchmaker::instance().find(sc).set_call_timeout(milliseconds);
+    return 0;
+  });
+}
+
+int sbc_reset(int sc) {
+  return c_call([&] {
+    Matchmaker::instance().find(sc).reset();
+    return 0;
+  });
+}
+
+int sbc_memory(int sc, sbc_memory_info* info) {
+  return c_call([&] {
+    if (!info) throw Error(Errc::InvalidArgument, "sbc_memory: info is NULL");
+    const subctx::MemoryInfo m = Matchmaker::instance().find(sc).memory();
+    *info = {m.dirty_pages, m.peak_dirty_pages, m.mapped_bytes, m.peak_mapped_bytes,
+             m.quota.max_dirty_pages, m.quota.max_mapped_bytes, m.faults, m.resets};
+    return 0;
+  });
+}
+
+int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes) {
+  return c_call([&] {
+    Matchmaker::instance().find(sc).set_quota({max_dirty_pages, max_mapped_bytes});
+    return 0;
+  });
+}
+
 int sbc_unmap(int sc) {
   return c_call([&] {
     Matchmaker::instance().unmap(sc);

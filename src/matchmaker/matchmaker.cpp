@@ -7,6 +7,7 @@
 
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
+#include "fault/syscalls.hpp"
 #include "matchmaker/registry.hpp"
 
 namespace subctx {
@@ -33,8 +34,10 @@ void Matchmaker::init() {
   if (r.installed) return;
   r.limits = matchmaker::limits_from_environment();
   matchmaker::read_protection_environment(r);
+  matchmaker::read_containment_environment(r);
   fault::install_signal_forwarding();
   fault::install_fault_handler();
+  fault::install_syscall_handler();
   if (const char* file = std::getenv("SUBCTX_POLICY"); file && *file && !r.policy) {
     try {
       matchmaker::install_policy(r, matchmaker::read_policy_file(file));

@@ -128,8 +128,16 @@ bool parse_policy(std::string_view text, const std::string& origin, Policy* out,
         if (!once(seen_export)) return fail("export= given twice");
         if (!r.call) return fail("export= belongs in 'call' rules");
         r.export_name = std::string(value);
+      } else if (key == "max-dirty-pages" || key == "max-mapped-bytes") {
+        auto& field = key == "max-dirty-pages" ? r.max_dirty_pages : r.max_mapped_bytes;
+        if (field) return fail(std::string(key) + "= given twice");
+        if (r.call || !r.allow) return fail(std::string(key) + "= belongs in 'allow map' rules");
+        uint64_t n;
+        if (!parse_uint(value, 10, &n)) return fail(std::string(key) + " must be a decimal number");
+        field = n;
       } else {
-        return fail("unknown key '" + sys::printable(key, 40) + "' (keys: path owner digest export)");
+        return fail("unknown key '" + sys::printable(key, 40) +
+                    "' (keys: path owner digest export max-dirty-pages max-mapped-bytes)");
       }
     }
     // The rule as written, without the comment, single-spaced.

@@ -6,6 +6,7 @@
 //   allow map  path=/opt/images/*.img owner=root
 //   deny  map  path=/tmp/*
 //   allow map  digest=0x5b472d61229ed6a5
+//   allow map  path=/opt/big.img max-dirty-pages=10000 max-mapped-bytes=67108864
 //   deny  call path=* export=debug_*
 //   allow call path=/opt/images/cities.img export=admin_reset   # a grant
 //
@@ -38,6 +39,8 @@ struct Rule {
   std::optional<uid_t> owner;   // the image file's owner
   std::optional<uint64_t> digest;  // the image's header digest
   std::string export_name = "*";   // fnmatch pattern; call rules only
+  // allow map rules: quotas for what they allow (docs/containment.md).
+  std::optional<uint64_t> max_dirty_pages, max_mapped_bytes;
   int line = 0;
   std::string text;             // the rule as written, for messages
 };

@@ -78,6 +78,9 @@ extern "C" subctx_raw_result subctx_raw_dispatch(uint64_t key, const uint64_t* r
   } catch (const NoSuchSubcontext& e) {
     v.kind = SBC_VIOLATION_STALE_CALL;
     why = e.what();
+  } catch (const SubcontextFault& e) {  // a raw call has no error channel
+    v.kind = SBC_VIOLATION_CALL_FAULT;
+    why = e.what();
   } catch (const std::exception& e) {
     why = e.what();
   } catch (...) {

@@ -25,6 +25,12 @@ struct Registry {
   // SUBCTX_PROTECTION, read at init; an unusable value fails every map.
   Protection protection_default = Protection::Auto;
   std::string protection_env_error;
+  // SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS, SUBCTX_QUOTA_*, read at init;
+  // an unusable value fails every map.
+  OnFault on_fault_default = OnFault::Reset;
+  uint32_t call_timeout_default = 0;
+  Quota quota_default;
+  std::string containment_env_error;
 };
 
 // Bumped by every policy change.  A namespace-scope atomic, not a Registry
@@ -65,6 +71,12 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
 void read_protection_environment(Registry& r);
 void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOptions& options);
 void publish_fault_view(const detail::SubcontextState& s);
+
+// Containment (containment.cpp): reads the environment into the registry;
+// sets a freshly mapped subcontext's fault policy, deadline, quotas and
+// system call table from the map options over the environment.
+void read_containment_environment(Registry& r);
+void setup_containment(const Registry& r, detail::SubcontextState& s, const MapOptions& options);
 
 // Unmaps one subcontext's memory.  Waits for a call in progress, or (at
 // exit, wait_for_call false) leaves a subcontext that is in a call mapped

@@ -160,7 +160,13 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   state->mappings = std::move(maps);
   state->from_file = std::move(from_file);
   state->raw_lo = fault::allocate_raw_call_addresses(state->exports.size());
+  state->map_options = options;
+  // Quotas: the map options', else the allowing policy rule's, else the environment's.
+  if (!state->map_options.quota && d.rule && (d.rule->max_dirty_pages || d.rule->max_mapped_bytes))
+    state->map_options.quota = Quota{d.rule->max_dirty_pages.value_or(0), d.rule->max_mapped_bytes.value_or(0)};
+  setup_containment(r, *state, state->map_options);
   setup_protection(r, *state, options);  // on failure state unmaps everything
+  state->image_fd = std::move(fd);
   return state;
 }
 
@@ -213,6 +219,12 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   // The fault handler forgets the ranges before they are free for others.
   fault::withdraw_view(s.handle);
   for (const auto& [lo, hi] : ranges_to_unmap(s)) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
+  // What subcontext code mapped during calls goes with it.
+  for (uint32_t i = 0; i < s.sub_maps.count; ++i)
+    sys::Mapping(reinterpret_cast<void*>(s.sub_maps.ranges[i].first),
+                 s.sub_maps.ranges[i].second - s.sub_maps.ranges[i].first).reset();
+  s.sub_maps.count = 0;
+  s.sub_maps.bytes = 0;
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();
   s.from_file.clear();

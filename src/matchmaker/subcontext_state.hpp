@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdio>
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -17,6 +18,11 @@
 #include "subctx/signature.hpp"
 #include "subctx/subctx.hpp"
 #include "sys/mapping.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace subctx::fault {
+class Symbolizer;
+}
 
 namespace subctx::detail {
 
@@ -24,6 +30,21 @@ struct ExportEntry {
   image::ExportRecord record;
   Signature signature;
 };
+
+// Memory mapped by subcontext code during calls, kept by the SIGSYS handler
+// (fault/syscalls.cpp, signal context: fixed capacity, allocated at map).
+struct SubMappings {
+  static constexpr uint32_t kMax = 4096;
+  std::unique_ptr<std::pair<uint64_t, uint64_t>[]> ranges{new std::pair<uint64_t, uint64_t>[kMax]};
+  uint32_t count = 0;
+  uint64_t bytes = 0, peak = 0;
+  bool lost = false;            // the table overflowed: some mappings are not known
+  bool layout_changed = false;  // calls unmapped, moved or re-protected part of the segments
+};
+
+// What the SIGSYS handler does with a system call of subcontext code,
+// indexed by number (fault/syscalls.hpp).
+inline constexpr int kSyscallTableSize = 512;
 
 struct SubcontextState {
   int handle = -1;
@@ -50,6 +71,7 @@ struct SubcontextState {
   // is freed only when no page carries it any more).
   gate::Protection protection;  // opened and closed under call_mutex
   uint64_t raw_lo = 0;                 // raw-call address of export 0
+  sys::UniqueFd image_fd;              // read-only: a reset maps given-up views back
   std::vector<sys::Mapping> mappings;  // segments, then the vDSO forwarder
   std::vector<bool> from_file;         // per mapping: a view of the image file
 
@@ -63,6 +85,22 @@ struct SubcontextState {
   FILE* sub_stdout = nullptr;  // in the image; flushed after each call
   FILE* sub_stderr = nullptr;
   uint64_t fflush_fn = 0;
+
+  // Containment (docs/containment.md).  Settings are read on every call.
+  MapOptions map_options;  // as mapped: a reset that restores the layout sets protection up again
+  std::atomic<uint8_t> on_fault{static_cast<uint8_t>(OnFault::Reset)};
+  std::atomic<uint32_t> call_timeout_ms{0};
+  std::atomic<uint64_t> max_dirty_pages{0}, max_mapped_bytes{0};
+  std::atomic<uint64_t> faults{0}, resets{0};
+  std::atomic<uint64_t> dirty_pages{0}, peak_dirty_pages{0};  // as of the last scan
+  std::string poisoned;  // why further calls fail; empty: they don't (call_mutex)
+  SubMappings sub_maps;  // call_mutex (and the SIGSYS handler of the thread holding it)
+  // Per system call number: kAllow, a positive errno to deny with, or one
+  // of the emulations (fault/syscalls.hpp).
+  std::array<int16_t, kSyscallTableSize> syscall_action{};
+  // Names fault frames; built at the first fault, its symbol tables read
+  // once (call_mutex).
+  std::shared_ptr<const fault::Symbolizer> symbolizer;
 };
 
 }  // namespace subctx::detail

@@ -153,7 +153,7 @@ TEST_F(ToolTest, CallWithTooFewOrTooManyArgumentsIsAUsageError) {
     EXPECT_EQ(r.out, "");
     EXPECT_TRUE(contains(r.err, "export \"square\" of " + image_ + " has signature i64(i64): it takes 1 argument, " + got))
         << describe(r);
-    EXPECT_TRUE(contains(r.err, "usage: subctx call IMAGE EXPORT [ARGS...]")) << describe(r);
+    EXPECT_TRUE(contains(r.err, "usage: subctx call [--memory] IMAGE EXPORT [ARGS...]")) << describe(r);
   }
 }
 
@@ -265,9 +265,9 @@ TEST_F(ToolTest, UsageErrorsExitWithTwo) {
 TEST_F(ToolTest, HelpGoesToStdout) {
   const CommandResult r = subctx({"--help"});
   EXPECT_EQ(r.exit_code, 0) << describe(r);
-  for (const char* what : {"usage: subctx COMMAND", "inspect IMAGE", "call IMAGE EXPORT [ARGS...]", "verify IMAGE"})
+  for (const char* what : {"usage: subctx COMMAND", "inspect IMAGE", "call [--memory] IMAGE EXPORT [ARGS...]", "verify IMAGE"})
     EXPECT_TRUE(contains(r.out, what)) << r.out;
-  EXPECT_EQ(subctx({"call", "--help"}).out, "usage: subctx call IMAGE EXPORT [ARGS...]\n");
+  EXPECT_EQ(subctx({"call", "--help"}).out, "usage: subctx call [--memory] IMAGE EXPORT [ARGS...]\n");
 }
 
 }  // namespace

@@ -63,7 +63,7 @@ TEST(Policy, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(parse_error("allow map =x"), "test.policy line 1: expected key=value, found '=x'");
   EXPECT_EQ(parse_error("allow map path="), "test.policy line 1: expected key=value, found 'path='");
   EXPECT_EQ(parse_error("allow map colour=red"),
-            "test.policy line 1: unknown key 'colour' (keys: path owner digest export)");
+            "test.policy line 1: unknown key 'colour' (keys: path owner digest export max-dirty-pages max-mapped-bytes)");
   EXPECT_EQ(parse_error("allow map path=a path=b"), "test.policy line 1: path= given twice");
   EXPECT_EQ(parse_error("allow map owner=bob"), "test.policy line 1: owner 'bob' is neither a uid nor a known user");
   EXPECT_EQ(parse_error("allow map owner=-1"), "test.policy line 1: owner '-1' is neither a uid nor a known user");
@@ -73,6 +73,23 @@ TEST(Policy, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(parse_error("allow map export=f"), "test.policy line 1: export= belongs in 'call' rules");
   EXPECT_EQ(parse_error("allow map path=\x01"), "test.policy line 1: control character in the line");
   EXPECT_EQ(parse_error(std::string("allow map\0", 10)), "test.policy line 1: control character in the line");
+}
+
+TEST(Policy, QuotasOnAllowMapRules) {
+  Policy p = parse_ok("allow map path=/opt/* max-dirty-pages=1000 max-mapped-bytes=67108864\nallow map path=/srv/*\n");
+  ASSERT_EQ(p.rules.size(), 2u);
+  EXPECT_EQ(p.rules[0].max_dirty_pages, 1000u);
+  EXPECT_EQ(p.rules[0].max_mapped_bytes, uint64_t{67108864});
+  EXPECT_FALSE(p.rules[1].max_dirty_pages);
+  Decision d = decide_map(&p, kImage);
+  ASSERT_TRUE(d.allowed);
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->max_dirty_pages, 1000u);
+  EXPECT_NE(parse_error("deny map max-dirty-pages=5").find("belongs in 'allow map' rules"), std::string::npos);
+  EXPECT_NE(parse_error("allow call max-mapped-bytes=5").find("belongs in 'allow map' rules"), std::string::npos);
+  EXPECT_NE(parse_error("allow map max-dirty-pages=lots").find("test.policy line 1: max-dirty-pages must be a decimal"),
+            std::string::npos);
+  EXPECT_NE(parse_error("allow map max-dirty-pages=1 max-dirty-pages=2").find("given twice"), std::string::npos);
 }
 
 TEST(Policy, Limits) {

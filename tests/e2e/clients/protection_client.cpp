@@ -586,9 +586,16 @@ constexpr uint64_t kMarker = 0x5c1e47c11e47ull;
 thread_local uint64_t t_marker = 0;
 e2e_client::StackRange g_main_stack;
 
+// The main thread's stack, or its alternate signal stack (the Matchmaker's
+// SIGSEGV/SIGBUS handler runs there, and a client handler it chains to for a
+// signal sent during a call stays there): the client's memory either way,
+// never the gate stack.
 __attribute__((noinline)) bool on_main_stack() {
   char probe;
-  return g_main_stack.contains(reinterpret_cast<uintptr_t>(&probe));
+  const auto p = reinterpret_cast<uintptr_t>(&probe);
+  stack_t alt{};
+  const bool on_alt = sigaltstack(nullptr, &alt) == 0 && (alt.ss_flags & SS_ONSTACK);
+  return g_main_stack.contains(p) || on_alt;
 }
 
 // ---- 1. a signal handler that calls the subcontext it interrupted ---------
@@ -956,7 +963,12 @@ int main(int argc, char** argv) {
   if (mode == "inside-fault") {  // subcontext code reads far past its array
     Subcontext sc = map(image, backend);
     say("data at %p\n", sc.call<void*()>("data_addr"));
-    say("value %" PRId64 "\n", sc.call<int64_t(int64_t)>("data_byte", int64_t{1} << 44));
+    try {
+      say("value %" PRId64 "\n", sc.call<int64_t(int64_t)>("data_byte", int64_t{1} << 44));
+    } catch (const subctx::SubcontextFault& f) {
+      say("caught SubcontextFault: %s\n", f.what());
+    }
+    say("after value %" PRId64 "\n", sc.call<int64_t(int64_t)>("data_byte", 0));
     return 0;
   }
   if (mode == "threads") {

@@ -24,6 +24,10 @@ bool is_error_class(const subctx::Error& e, subctx::Errc code) {
     case Errc::System: return dynamic_cast<const subctx::SystemError*>(&e) != nullptr;
     case Errc::Policy: return dynamic_cast<const subctx::PolicyDenied*>(&e) != nullptr;
     case Errc::Unsupported: return dynamic_cast<const subctx::Unsupported*>(&e) != nullptr;
+    case Errc::Fault: return dynamic_cast<const subctx::SubcontextFault*>(&e) != nullptr;
+    case Errc::Timeout: return dynamic_cast<const subctx::Timeout*>(&e) != nullptr;
+    case Errc::Quota: return dynamic_cast<const subctx::QuotaExceeded*>(&e) != nullptr;
+    case Errc::Poisoned: return dynamic_cast<const subctx::SubcontextPoisoned*>(&e) != nullptr;
     case Errc::InvalidArgument: return true;  // the base class itself
   }
   return false;

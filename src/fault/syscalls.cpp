@@ -1,0 +1,414 @@
+// Syscall User Dispatch for subcontext code (syscalls.hpp).
+//
+// The SIGSYS handler runs in signal context on the subcontext's thread
+// pointer: no libc, no TLS, no allocation; its own system calls go through
+// subctx_allowed_syscall once AllowSyscalls has opened the selector.
+#include "fault/syscalls.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "fault/signals.hpp"
+#include "gate/gate.hpp"
+#include "matchmaker/subcontext_state.hpp"
+#include "sys/io.hpp"
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#define PR_SYS_DISPATCH_ON 1
+#endif
+#ifndef SYS_USER_DISPATCH
+#define SYS_USER_DISPATCH 2
+#endif
+
+#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
+
+namespace subctx::fault {
+
+namespace {
+
+struct NamedSyscall {
+  const char* name;
+  long nr;
+};
+// The names rules and messages use (x86-64 numbers).
+constexpr NamedSyscall kSyscalls[] = {
+    {"read", 0}, {"write", 1}, {"open", 2}, {"close", 3}, {"stat", 4}, {"fstat", 5}, {"lstat", 6}, {"poll", 7},
+    {"lseek", 8}, {"mmap", 9}, {"mprotect", 10}, {"munmap", 11}, {"brk", 12}, {"rt_sigaction", 13},
+    {"rt_sigprocmask", 14}, {"rt_sigreturn", 15}, {"ioctl", 16}, {"pread64", 17}, {"pwrite64", 18}, {"readv", 19},
+    {"writev", 20}, {"access", 21}, {"pipe", 22}, {"select", 23}, {"sched_yield", 24}, {"mremap", 25},
+    {"msync", 26}, {"madvise", 28}, {"dup", 32}, {"dup2", 33}, {"nanosleep", 35}, {"getpid", 39},
+    {"sendfile", 40}, {"socket", 41}, {"connect", 42}, {"accept", 43}, {"sendto", 44}, {"recvfrom", 45},
+    {"bind", 49}, {"listen", 50}, {"clone", 56}, {"fork", 57}, {"vfork", 58}, {"execve", 59}, {"exit", 60},
+    {"wait4", 61}, {"kill", 62}, {"uname", 63}, {"fcntl", 72}, {"flock", 73}, {"fsync", 74}, {"truncate", 76},
+    {"ftruncate", 77}, {"getcwd", 79}, {"chdir", 80}, {"rename", 82}, {"mkdir", 83}, {"rmdir", 84},
+    {"unlink", 87}, {"readlink", 89}, {"chmod", 90}, {"chown", 92}, {"umask", 95}, {"gettimeofday", 96},
+    {"getrlimit", 97}, {"getrusage", 98}, {"sysinfo", 99}, {"getuid", 102}, {"getgid", 104}, {"setuid", 105},
+    {"setgid", 106}, {"geteuid", 107}, {"getegid", 108}, {"getppid", 110}, {"setsid", 112}, {"prctl", 157},
+    {"arch_prctl", 158}, {"setrlimit", 160}, {"chroot", 161}, {"mount", 165}, {"reboot", 169},
+    {"gettid", 186}, {"tkill", 200}, {"time", 201}, {"futex", 202}, {"sched_getaffinity", 204},
+    {"getdents64", 217}, {"clock_gettime", 228}, {"clock_nanosleep", 230}, {"exit_group", 231},
+    {"epoll_wait", 232}, {"tgkill", 234}, {"openat", 257}, {"mkdirat", 258}, {"newfstatat", 262},
+    {"unlinkat", 263}, {"renameat", 264}, {"readlinkat", 267}, {"ppoll", 271}, {"pselect6", 270},
+    {"set_robust_list", 273}, {"epoll_pwait", 281}, {"eventfd2", 290}, {"epoll_create1", 291}, {"dup3", 292},
+    {"pipe2", 293}, {"prlimit64", 302}, {"getcpu", 309}, {"execveat", 322}, {"getrandom", 318},
+    {"memfd_create", 319}, {"statx", 332}, {"rseq", 334}, {"pidfd_open", 434}, {"clone3", 435},
+    {"openat2", 437}, {"faccessat2", 439},
+};
+
+std::atomic<int> g_available{-1};  // -1 unknown, 0 no, 1 yes
+std::string g_unavailable_why;
+char g_selector_probe;
+
+bool probe_dispatch() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* env = std::getenv("SUBCTX_SYSCALLS");
+    if (env && !std::strcmp(env, "off")) {
+      g_unavailable_why = "SUBCTX_SYSCALLS=off";
+      g_available = 0;
+      return;
+    }
+    // Turned on and off again on this thread: does the kernel have it?
+    const auto lo = reinterpret_cast<unsigned long>(subctx_allowed_begin);
+    const auto len = static_cast<unsigned long>(subctx_allowed_end - subctx_allowed_begin);
+    if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, len, &g_selector_probe) != 0) {
+      g_unavailable_why = "prctl(PR_SET_SYSCALL_USER_DISPATCH) failed: " + sys::errno_text(errno) +
+                          " (Linux 5.11 or later with CONFIG_GENERIC_ENTRY has it)";
+      g_available = 0;
+      return;
+    }
+    prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+    g_available = 1;
+  });
+  return g_available.load() == 1;
+}
+
+// 0 allowed, 1 blocked: written by the gate, read by the kernel.
+thread_local uint8_t t_selector = 0;
+thread_local int8_t t_dispatch = 0;  // 0 not yet, 1 on, -1 off
+
+void forget_dispatch_in_child() { t_dispatch = 0; }  // fork: the kernel turned it off
+
+// ---- signal context -----------------------------------------------------
+
+SUBCTX_SIGNAL_CONTEXT long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+  return subctx_allowed_syscall(nr, a, b, c, d, e, f);
+}
+SUBCTX_SIGNAL_CONTEXT long sys3(long nr, long a = 0, long b = 0, long c = 0) { return sys6(nr, a, b, c, 0, 0, 0); }
+
+SUBCTX_SIGNAL_CONTEXT bool overlaps(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi) { return a < hi && lo < b; }
+
+SUBCTX_SIGNAL_CONTEXT bool touches_image(const detail::SubcontextState& s, uint64_t lo, uint64_t hi) {
+  for (const sys::Mapping& m : s.mappings)
+    if (overlaps(lo, hi, m.begin(), m.end())) return true;
+  return false;
+}
+
+SUBCTX_SIGNAL_CONTEXT uint64_t page_up(uint64_t v) { return (v + 4095) & ~uint64_t{4095}; }
+
+SUBCTX_SIGNAL_CONTEXT void track_add(detail::SubMappings& t, uint64_t lo, uint64_t hi) {
+  if (t.count == detail::SubMappings::kMax) {
+    t.lost = true;
+    return;
+  }
+  t.ranges[t.count++] = {lo, hi};
+  t.bytes += hi - lo;
+  if (t.bytes > t.peak) t.peak = t.bytes;
+}
+
+SUBCTX_SIGNAL_CONTEXT void track_remove(detail::SubMappings& t, uint64_t lo, uint64_t hi) {
+  for (uint32_t i = 0; i < t.count;) {
+    auto [a, b] = t.ranges[i];
+    if (!overlaps(a, b, lo, hi)) {
+      ++i;
+      continue;
+    }
+    t.bytes -= std::min(b, hi) - std::max(a, lo);
+    if (a < lo && b > hi) {  // a hole in the middle: two pieces
+      t.ranges[i] = {a, lo};
+      if (t.count < detail::SubMappings::kMax) t.ranges[t.count++] = {hi, b};
+      else t.lost = true;
+      ++i;
+    } else if (a < lo) {
+      t.ranges[i++] = {a, lo};
+    } else if (b > hi) {
+      t.ranges[i++] = {hi, b};
+    } else {
+      t.ranges[i] = t.ranges[--t.count];
+    }
+  }
+}
+
+SUBCTX_SIGNAL_CONTEXT bool is_error(long r) { return r < 0 && r > -4096; }
+
+// A signal the subcontext sends itself: what it would do to a process.
+SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
+  switch (sig) {
+    case 0: case SIGCHLD: case SIGURG: case SIGWINCH: case SIGCONT:
+    case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
+      return false;
+  }
+  return sig > 0 && sig < 65;
+}
+
+// rt_sigprocmask of subcontext code: applied to the mask the thread gets
+// back when the handler returns (made here, it would be undone then).
+SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(ucontext_t* uc, long how, const uint64_t* set, uint64_t* old,
+                                              long size) {
+  if (size != 8) return -EINVAL;
+  uint64_t mask;
+  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  if (old) *old = mask;
+  if (set) {
+    const uint64_t unblockable = (uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1));
+    if (how == SIG_BLOCK) mask |= *set;
+    else if (how == SIG_UNBLOCK) mask &= ~*set;
+    else if (how == SIG_SETMASK) mask = *set;
+    else return -EINVAL;
+    mask &= ~unblockable;
+    std::memcpy(&uc->uc_sigmask, &mask, 8);
+  }
+  return 0;
+}
+
+// System calls that do not block: made with signals still blocked.
+SUBCTX_SIGNAL_CONTEXT bool never_blocks(long nr) {
+  switch (nr) {
+    case SYS_getpid: case SYS_gettid: case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid:
+    case SYS_getppid: case SYS_mmap: case SYS_munmap: case SYS_mremap: case SYS_mprotect: case SYS_madvise:
+    case SYS_lseek: case SYS_fstat: case SYS_clock_gettime: case SYS_gettimeofday: case SYS_time:
+    case SYS_getrandom: case SYS_close: case SYS_brk: case SYS_getcpu: case SYS_uname:
+      return true;
+  }
+  return false;
+}
+
+SUBCTX_SIGNAL_CONTEXT long make(long nr, const greg_t* g, const ucontext_t* uc) {
+  const long a = g[REG_RDI], b = g[REG_RSI], c = g[REG_RDX], d = g[REG_R10], e = g[REG_R8], f = g[REG_R9];
+  if (never_blocks(nr)) return sys6(nr, a, b, c, d, e, f);
+  // Signals may interrupt it as they would the subcontext: a deadline, a
+  // client's itimer.
+  uint64_t mask, all = ~uint64_t{0};
+  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, 8, 0, 0);
+  const long r = sys6(nr, a, b, c, d, e, f);
+  sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all), 0, 8, 0, 0);
+  return r;
+}
+
+}  // namespace
+
+const char* syscall_name(long nr) {
+  for (const auto& s : kSyscalls)
+    if (s.nr == nr) return s.name;
+  return "";
+}
+
+long syscall_number(const std::string& name) {
+  for (const auto& s : kSyscalls)
+    if (name == s.name) return s.nr;
+  if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      name.size() < 5) {
+    const long nr = std::stol(name);
+    if (nr < detail::kSyscallTableSize) return nr;
+  }
+  return -1;
+}
+
+void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRule>& rules) {
+  auto& t = s.syscall_action;
+  t.fill(kAllow);
+  t[SYS_exit] = t[SYS_exit_group] = kEndCallExit;
+  t[SYS_brk] = ENOMEM;
+  t[SYS_clone] = t[SYS_clone3] = t[SYS_fork] = t[SYS_vfork] = t[SYS_execve] = t[SYS_execveat] = EPERM;
+  t[SYS_rt_sigaction] = EPERM;
+  t[SYS_tgkill] = t[SYS_tkill] = t[SYS_kill] = kSelfSignal;
+  t[SYS_mmap] = t[SYS_munmap] = t[SYS_mremap] = t[SYS_mprotect] = kTrackMemory;
+  t[SYS_rt_sigreturn] = kSigreturn;
+  for (const SyscallRule& r : rules) {
+    const long nr = syscall_number(r.syscall);
+    if (nr < 0)
+      throw Error(Errc::InvalidArgument, "syscall rule for image " + s.path + ": unknown system call \"" +
+                                             sys::printable(r.syscall) + "\"; use its x86-64 name or number");
+    if (nr == SYS_rt_sigreturn)
+      throw Error(Errc::InvalidArgument, "syscall rule for image " + s.path + ": rt_sigreturn cannot be changed");
+    switch (r.action) {
+      case SyscallRule::Action::Allow: t[nr] = kAllow; break;
+      case SyscallRule::Action::Fault: t[nr] = kEndCall; break;
+      case SyscallRule::Action::Deny:
+        if (r.error <= 0 || r.error >= 4096)
+          throw Error(Errc::InvalidArgument, "syscall rule for image " + s.path + ": errno " + std::to_string(r.error) +
+                                                 " for " + r.syscall + " is not in 1..4095");
+        t[nr] = static_cast<int16_t>(r.error);
+        break;
+    }
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> default_syscall_policy() {
+  return {
+      {"exit, exit_group", "the call fails with SubcontextFault (exit status); the client goes on"},
+      {"brk", "ENOMEM: the subcontext's malloc uses mmap, never the client's heap"},
+      {"clone, clone3, fork, vfork, execve, execveat", "EPERM"},
+      {"rt_sigaction", "EPERM: signal dispositions are the client's"},
+      {"rt_sigprocmask", "applied to the calling thread's mask"},
+      {"tgkill, tkill, kill (own pid)",
+       "act on the calling thread: a signal that would end a process ends the call (SubcontextFault), others are ignored"},
+      {"mmap, munmap, mremap, mprotect", "made; tracked for reset and the mapped-bytes quota"},
+      {"everything else", "made as asked (getpid and gettid return the calling thread's ids)"},
+  };
+}
+
+bool syscall_dispatch_available(std::string* why) {
+  const bool ok = probe_dispatch();
+  if (!ok && why) *why = g_unavailable_why;
+  return ok;
+}
+
+volatile uint8_t* syscall_selector() {
+  if (__builtin_expect(t_dispatch > 0, 1)) return &t_selector;
+  if (t_dispatch < 0) return nullptr;
+  t_dispatch = -1;
+  if (!probe_dispatch()) return nullptr;
+  static std::once_flag atfork;
+  std::call_once(atfork, [] { pthread_atfork(nullptr, nullptr, forget_dispatch_in_child); });
+  const auto lo = reinterpret_cast<unsigned long>(subctx_allowed_begin);
+  const auto len = static_cast<unsigned long>(subctx_allowed_end - subctx_allowed_begin);
+  t_selector = 0;
+  if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, lo, len, &t_selector) != 0) return nullptr;
+  t_dispatch = 1;
+  return &t_selector;
+}
+
+void install_syscall_handler() { take_over_signal(SIGSYS, subctx_syscall_entry); }
+
+}  // namespace subctx::fault
+
+// Entered through subctx_syscall_entry (gate.S) with the handler's PKRU.
+extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_syscall_handler(
+    int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
+  using namespace subctx;
+  using namespace subctx::fault;
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  greg_t* g = uc->uc_mcontext.gregs;
+  if (info->si_code != SYS_USER_DISPATCH) {  // seccomp's, or sent: the client's
+    chain_to_client(sig, info, ucv, pkru);
+    return;
+  }
+  const long nr = info->si_syscall;
+  detail::SubcontextState* s = state_of_current_thread();
+  AllowSyscalls allow(s ? s->current_frame : nullptr);
+  if (!s) {  // not inside a call (cannot happen: the gate allows on the way out)
+    g[REG_RAX] = make(nr, g, uc);
+    return;
+  }
+  const int16_t action = nr >= 0 && nr < detail::kSyscallTableSize ? s->syscall_action[nr] : kAllow;
+  gate::AbortRecord end;
+  end.pc = static_cast<uint64_t>(g[REG_RIP]);
+  end.sp = static_cast<uint64_t>(g[REG_RSP]);
+  end.bp = static_cast<uint64_t>(g[REG_RBP]);
+  end.value = static_cast<uint64_t>(nr);
+  long result = 0;
+  switch (action) {
+    case kAllow:
+      if (nr == SYS_rt_sigprocmask) {
+        result = emulate_sigprocmask(uc, g[REG_RDI], reinterpret_cast<const uint64_t*>(g[REG_RSI]),
+                                     reinterpret_cast<uint64_t*>(g[REG_RDX]), g[REG_R10]);
+        break;
+      }
+      result = make(nr, g, uc);
+      break;
+    case kEndCallExit:
+      end.kind = gate::AbortKind::Exit;
+      end.status = static_cast<int32_t>(g[REG_RDI] & 0xff);
+      allow.keep_allowed();
+      abandon_call(*s, ucv, end);
+      return;
+    case kEndCall:
+      end.kind = gate::AbortKind::Signal;
+      end.signal = SIGSYS;
+      end.code = SYS_USER_DISPATCH;
+      allow.keep_allowed();
+      abandon_call(*s, ucv, end);
+      return;
+    case kSelfSignal: {
+      long target_sig = nr == SYS_tgkill ? g[REG_RDX] : g[REG_RSI];
+      if (nr == SYS_kill && g[REG_RDI] != sys3(SYS_getpid)) {  // another process
+        result = make(nr, g, uc);
+        break;
+      }
+      if (target_sig < 0 || target_sig >= 65) {
+        result = -EINVAL;
+        break;
+      }
+      if (!ends_a_process(target_sig)) break;  // 0: "does it exist" -- it does
+      end.kind = gate::AbortKind::Signal;
+      end.signal = static_cast<int32_t>(target_sig);
+      end.code = SI_TKILL;
+      allow.keep_allowed();
+      abandon_call(*s, ucv, end);
+      return;
+    }
+    case kTrackMemory: {
+      detail::SubMappings& t = s->sub_maps;
+      const uint64_t a = static_cast<uint64_t>(g[REG_RDI]), len = page_up(static_cast<uint64_t>(g[REG_RSI]));
+      const uint64_t max = s->max_mapped_bytes.load(std::memory_order_relaxed);
+      uint64_t grows = 0;
+      if (nr == SYS_mmap) grows = len;
+      if (nr == SYS_mremap) {
+        const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
+        grows = new_len > len ? new_len - len : 0;
+      }
+      if (max && grows && t.bytes + grows > max) {
+        end.kind = gate::AbortKind::Quota;
+        end.code = 0;  // mapped bytes
+        end.value = t.bytes + grows;
+        allow.keep_allowed();
+        abandon_call(*s, ucv, end);
+        return;
+      }
+      result = make(nr, g, uc);
+      if (is_error(result)) break;
+      if (nr == SYS_mmap) {
+        const auto r = static_cast<uint64_t>(result);
+        if (touches_image(*s, r, r + len)) t.layout_changed = true;
+        track_add(t, r, r + len);
+      } else if (nr == SYS_munmap) {
+        if (touches_image(*s, a, a + len)) t.layout_changed = true;
+        track_remove(t, a, a + len);
+      } else if (nr == SYS_mremap) {
+        const auto r = static_cast<uint64_t>(result);
+        const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
+        if (touches_image(*s, a, a + len) || touches_image(*s, r, r + new_len)) t.layout_changed = true;
+        track_remove(t, a, a + len);
+        track_add(t, r, r + new_len);
+      } else if (touches_image(*s, a, a + len)) {  // mprotect
+        t.layout_changed = true;
+      }
+      break;
+    }
+    case kSigreturn:
+      // rt_sigreturn of a handler installed behind the Matchmaker's back
+      // (glibc's own): made from the allowed range, on the same stack.
+      g[REG_RIP] = reinterpret_cast<greg_t>(&subctx_sigreturn);
+      return;
+    default:  // deny with an errno
+      result = -static_cast<long>(action);
+      break;
+  }
+  g[REG_RAX] = result;
+}

@@ -1,0 +1,164 @@
+#include "matchmaker/call_fault.hpp"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <string.h>
+
+#include <algorithm>
+
+#include "fault/backtrace.hpp"
+#include "fault/symbolize.hpp"
+#include "matchmaker/reset.hpp"
+#include "sys/io.hpp"
+
+namespace subctx::matchmaker {
+
+namespace {
+
+std::string signal_name(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+// What si_code says, for the signals that end a call.
+const char* code_meaning(int sig, int code) {
+  switch (sig) {
+    case SIGSEGV:
+      if (code == SEGV_MAPERR) return "address not mapped";
+      if (code == SEGV_ACCERR) return "access not permitted";
+      if (code == SEGV_PKUERR) return "protection key";
+      break;
+    case SIGBUS:
+      if (code == BUS_ADRERR) return "no such address in the file: was the image file truncated?";
+      if (code == BUS_ADRALN) return "misaligned address";
+      break;
+    case SIGFPE:
+      if (code == FPE_INTDIV) return "integer division by zero";
+      if (code == FPE_INTOVF) return "integer overflow";
+      return "arithmetic exception";
+    case SIGILL: return "illegal instruction";
+    case SIGTRAP: return "breakpoint or trap";
+    case SIGABRT: return "abort()";
+  }
+  return nullptr;
+}
+
+std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& why) {
+  switch (why.kind) {
+    case gate::AbortKind::Exit:
+      return "called exit(" + std::to_string(why.status) + ")";
+    case gate::AbortKind::Timeout:
+      return "ran past its deadline of " + std::to_string(why.value) + " ms and was stopped";
+    case gate::AbortKind::Quota:
+      return "went over the memory quota: " + std::to_string(why.value) + (why.code ? " dirty pages" : " bytes mapped") +
+             " (limit " +
+             std::to_string(why.code ? s.max_dirty_pages.load() : s.max_mapped_bytes.load()) + ")";
+    default: break;
+  }
+  std::string text = "faulted: " + signal_name(why.signal);
+  if (const char* meaning = code_meaning(why.signal, why.code)) text += std::string(" (") + meaning + ")";
+  if (why.signal == SIGSEGV || why.signal == SIGBUS) {
+    text += " at " + sys::hex(why.address);
+    const uint64_t guard_lo = s.stack_lo >= (64u << 10) ? s.stack_lo - (64u << 10) : 0;
+    if (why.signal == SIGSEGV && why.address < s.stack_lo && why.address >= guard_lo)
+      text += ", the guard page below the gate stack: the call overflowed its stack (" +
+              std::to_string((s.stack_top - s.stack_lo) >> 10) + " KiB; SnapshotOptions::gate_stack_size)";
+  }
+  return text;
+}
+
+}  // namespace
+
+namespace {
+
+// The modules of the image (segments by origin), for naming frames.
+std::shared_ptr<const fault::Symbolizer> make_symbolizer(const detail::SubcontextState& s) {
+  std::vector<fault::Module> modules;
+  for (const auto& seg : s.info.segments) {
+    if (seg.origin.empty() || seg.origin[0] != '/') continue;
+    auto it = std::find_if(modules.begin(), modules.end(), [&](const auto& m) { return m.path == seg.origin; });
+    if (it == modules.end()) {
+      // The executable's build-id is in the image: a rebuilt one names nothing.
+      modules.push_back({seg.origin, seg.vaddr, seg.vaddr + seg.memsz,
+                         seg.origin == s.info.creator_path ? s.info.build_id : std::string()});
+    } else {
+      it->lo = std::min(it->lo, seg.vaddr);
+      it->hi = std::max(it->hi, seg.vaddr + seg.memsz);
+    }
+  }
+  return std::make_shared<const fault::Symbolizer>(std::move(modules));
+}
+
+}  // namespace
+
+std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::AbortRecord& why) {
+  std::vector<FaultFrame> out;
+  if (why.kind == gate::AbortKind::Quota || !why.pc) return out;
+  fault::FrameScanInput in;
+  in.pc = why.pc;
+  in.sp = why.sp;
+  in.rbp = why.bp;
+  in.stack_lo = s.stack_lo;
+  in.stack_hi = s.stack_top;
+  for (const auto& seg : s.info.segments)
+    if (seg.prot & PROT_EXEC) in.code.push_back({seg.vaddr, seg.vaddr + seg.memsz});
+  // Symbol tables are read at the first fault and kept (call mutex held).
+  if (!s.symbolizer) s.symbolizer = make_symbolizer(s);
+  const fault::Symbolizer& names = *s.symbolizer;
+  const std::vector<uint64_t> pcs = fault::subcontext_frames(in);
+  // Return addresses name the call before them (a noreturn call may end its function).
+  for (size_t i = 0; i < pcs.size(); ++i) out.push_back({pcs[i], names.name(i ? pcs[i] - 1 : pcs[i])});
+  return out;
+}
+
+void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
+                    std::vector<FaultFrame> frames) {
+  s.faults.fetch_add(1, std::memory_order_relaxed);
+  SubcontextFault::Details d;
+  d.signal = why.kind == gate::AbortKind::Signal ? why.signal : 0;
+  d.exit_status = why.kind == gate::AbortKind::Exit ? why.status : -1;
+  d.address = why.address;
+  d.pc = why.pc;
+  d.export_name = s.exports[index].record.name;
+  d.frames = std::move(frames);
+  std::string message = "export \"" + d.export_name + "\" of subcontext " + std::to_string(s.handle) + " (" + s.path +
+                        ") " + describe(s, why);
+  if (!d.frames.empty()) message += "; in " + d.frames.front().symbol;
+  const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
+  if (policy == OnFault::Reset) {
+    try {
+      reset_state(s);
+      d.reset_done = true;
+      message += "; the subcontext was reset to its snapshot";
+    } catch (const Error& e) {
+      s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path +
+                   ") is poisoned: a reset after a fault failed: " + e.what();
+      message += "; resetting it failed, so it is poisoned: " + std::string(e.what());
+    }
+  } else if (policy == OnFault::Poison) {
+    s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path + ") is poisoned: export \"" +
+                 d.export_name + "\" " + describe(s, why) + "; reset() it (sbc_reset) or unmap it";
+    message += "; the subcontext is poisoned until reset";
+  } else {
+    message += "; the subcontext was kept as the fault left it";
+  }
+  switch (why.kind) {
+    case gate::AbortKind::Timeout: throw Timeout(message, std::move(d));
+    case gate::AbortKind::Quota: throw QuotaExceeded(message, std::move(d));
+    default: throw SubcontextFault(message, std::move(d));
+  }
+}
+
+void check_dirty_quota(detail::SubcontextState& s, uint32_t index) {
+  const DirtyScan scan = scan_dirty(s);
+  note_dirty(s, scan.pages);
+  const uint64_t max = s.max_dirty_pages.load(std::memory_order_relaxed);
+  if (!max || scan.pages <= max) return;
+  gate::AbortRecord why;
+  why.kind = gate::AbortKind::Quota;
+  why.code = 1;  // dirty pages
+  why.value = scan.pages;
+  call_abandoned(s, index, why, {});
+}
+
+}  // namespace subctx::matchmaker

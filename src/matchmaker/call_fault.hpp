@@ -1,0 +1,26 @@
+// An abandoned call becomes an error at the call site (call_fault.cpp):
+// the fault policy is applied (reset, poison, keep), then SubcontextFault,
+// Timeout or QuotaExceeded is thrown with the subcontext's frames.
+#pragma once
+
+#include <vector>
+
+#include "gate/gate.hpp"
+#include "matchmaker/subcontext_state.hpp"
+
+namespace subctx::matchmaker {
+
+// The subcontext's frames at the fault: call while its memory is still as
+// the fault left it and open to this thread (call mutex held: the
+// symbol tables are read at the first fault and kept).
+std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::AbortRecord& why);
+
+// Call mutex held, protection window closed.  Never returns.
+[[noreturn]] void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
+                                 std::vector<FaultFrame> frames);
+
+// After a call, with a dirty-page quota set: over it, the call fails as
+// call_abandoned() with QuotaExceeded.
+void check_dirty_quota(detail::SubcontextState& s, uint32_t index);
+
+}  // namespace subctx::matchmaker

@@ -1,0 +1,131 @@
+// Containment settings and the public calls over them: fault policy,
+// deadline, quotas, reset, memory (docs/containment.md).
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "fault/syscalls.hpp"
+#include "matchmaker/registry.hpp"
+#include "matchmaker/reset.hpp"
+#include "sys/io.hpp"
+
+namespace subctx {
+
+const char* on_fault_name(OnFault p) {
+  switch (p) {
+    case OnFault::Reset: return "reset";
+    case OnFault::Poison: return "poison";
+    case OnFault::Keep: return "keep";
+  }
+  return "?";
+}
+
+namespace matchmaker {
+
+namespace {
+
+// A decimal number in an environment variable; false (and *error set) when
+// it is not one.
+bool env_number(const char* name, uint64_t max, uint64_t* out, std::string* error) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return true;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  if (errno || *end || v[0] == '-' || n > max) {
+    *error = std::string(name) + "=" + sys::printable(v) + " is not a number from 0 to " + std::to_string(max);
+    return false;
+  }
+  *out = n;
+  return true;
+}
+
+}  // namespace
+
+void read_containment_environment(Registry& r) {
+  r.on_fault_default = OnFault::Reset;
+  r.call_timeout_default = 0;
+  r.quota_default = {};
+  r.containment_env_error.clear();
+  if (const char* v = std::getenv("SUBCTX_ON_FAULT"); v && *v) {
+    if (!std::strcmp(v, "reset")) r.on_fault_default = OnFault::Reset;
+    else if (!std::strcmp(v, "poison")) r.on_fault_default = OnFault::Poison;
+    else if (!std::strcmp(v, "keep")) r.on_fault_default = OnFault::Keep;
+    else r.containment_env_error = "SUBCTX_ON_FAULT=" + sys::printable(v) + " is not a fault policy; use reset, poison or keep";
+  }
+  uint64_t ms = 0;
+  if (env_number("SUBCTX_CALL_TIMEOUT_MS", UINT32_MAX, &ms, &r.containment_env_error))
+    r.call_timeout_default = static_cast<uint32_t>(ms);
+  env_number("SUBCTX_QUOTA_DIRTY_PAGES", UINT64_MAX, &r.quota_default.max_dirty_pages, &r.containment_env_error);
+  env_number("SUBCTX_QUOTA_MAPPED_BYTES", UINT64_MAX, &r.quota_default.max_mapped_bytes, &r.containment_env_error);
+}
+
+void setup_containment(const Registry& r, detail::SubcontextState& s, const MapOptions& options) {
+  if (!r.containment_env_error.empty())
+    throw Error(Errc::InvalidArgument, "cannot map image " + s.path + ": " + r.containment_env_error);
+  const OnFault policy = options.on_fault.value_or(r.on_fault_default);
+  if (policy != OnFault::Reset && policy != OnFault::Poison && policy != OnFault::Keep)
+    throw Error(Errc::InvalidArgument, "cannot map image " + s.path + ": unknown fault policy " +
+                                           std::to_string(static_cast<int>(policy)));
+  s.on_fault = static_cast<uint8_t>(policy);
+  s.call_timeout_ms = options.call_timeout_ms.value_or(r.call_timeout_default);
+  const Quota q = options.quota.value_or(r.quota_default);
+  s.max_dirty_pages = q.max_dirty_pages;
+  s.max_mapped_bytes = q.max_mapped_bytes;
+  fault::build_syscall_table(s, options.syscalls);
+}
+
+}  // namespace matchmaker
+
+namespace {
+
+detail::SubcontextState& state_of(const std::shared_ptr<detail::SubcontextState>& s) {
+  if (!s) throw NoSuchSubcontext("empty Subcontext");
+  return *s;
+}
+
+}  // namespace
+
+ResetInfo Subcontext::reset() const {
+  detail::SubcontextState& s = state_of(state_);
+  std::lock_guard lock(s.call_mutex);
+  try {
+    return matchmaker::reset_state(s);
+  } catch (const Error& e) {
+    s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path + ") is poisoned: its reset failed: " + e.what();
+    throw;
+  }
+}
+
+MemoryInfo Subcontext::memory() const {
+  detail::SubcontextState& s = state_of(state_);
+  std::lock_guard lock(s.call_mutex);
+  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  matchmaker::note_dirty(s, matchmaker::scan_dirty(s).pages);
+  MemoryInfo m;
+  m.dirty_pages = s.dirty_pages;
+  m.peak_dirty_pages = s.peak_dirty_pages;
+  m.mapped_bytes = s.sub_maps.bytes;
+  m.peak_mapped_bytes = s.sub_maps.peak;
+  m.quota = {s.max_dirty_pages, s.max_mapped_bytes};
+  m.faults = s.faults;
+  m.resets = s.resets;
+  return m;
+}
+
+void Subcontext::set_on_fault(OnFault policy) const {
+  if (policy != OnFault::Reset && policy != OnFault::Poison && policy != OnFault::Keep)
+    throw Error(Errc::InvalidArgument, "unknown fault policy " + std::to_string(static_cast<int>(policy)) +
+                                           " (reset, poison or keep)");
+  state_of(state_).on_fault = static_cast<uint8_t>(policy);
+}
+
+void Subcontext::set_call_timeout(uint32_t milliseconds) const { state_of(state_).call_timeout_ms = milliseconds; }
+
+void Subcontext::set_quota(const Quota& quota) const {
+  detail::SubcontextState& s = state_of(state_);
+  s.max_dirty_pages = quota.max_dirty_pages;
+  s.max_mapped_bytes = quota.max_mapped_bytes;
+}
+
+}  // namespace subctx

@@ -1,0 +1,250 @@
+// Reset to pristine (docs/containment.md): a subcontext's segments are
+// private views of the image file, so the pages its calls wrote are the
+// anonymous pages in them.  Dropping those pages (MADV_DONTNEED) brings back
+// the image's bytes on the next touch; the kernel finds them for us
+// (PAGEMAP_SCAN, else /proc/self/pagemap), so the cost follows the dirtied
+// pages, not the image's size.
+#include "matchmaker/reset.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "fault/fault_handler.hpp"
+#include "image/format.hpp"
+#include "matchmaker/registry.hpp"
+#include "sys/io.hpp"
+#include "sys/proc_maps.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace subctx::matchmaker {
+
+namespace {
+
+// PAGEMAP_SCAN (Linux 6.7; Debian 12's headers predate it).
+struct PmScanArg {
+  uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+      category_anyof_mask, return_mask;
+};
+struct PageRegion {
+  uint64_t start, end, categories;
+};
+constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
+constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapped = 1u << 4,
+                   kPageIsPfnZero = 1u << 5;
+// /proc/PID/pagemap entry bits.
+constexpr uint64_t kPmPresent = uint64_t{1} << 63, kPmSwapped = uint64_t{1} << 62, kPmFile = uint64_t{1} << 61;
+
+// /proc/self/pagemap, opened once per process (a forked child opens its own:
+// the file stays bound to the process that opened it).
+int pagemap_fd() {
+  static std::mutex m;
+  static pid_t owner = 0;
+  static sys::UniqueFd fd;
+  std::lock_guard lock(m);
+  if (owner != getpid()) {
+    fd.reset(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
+    owner = getpid();
+  }
+  return fd.get();
+}
+
+void add_run(std::vector<std::pair<uint64_t, uint64_t>>* runs, uint64_t lo, uint64_t hi) {
+  if (!runs->empty() && runs->back().second == lo)
+    runs->back().second = hi;
+  else
+    runs->emplace_back(lo, hi);
+}
+
+// Anonymous (written, or swapped out) pages in [lo, hi).  Returns false when
+// PAGEMAP_SCAN is not there.
+bool scan_with_ioctl(int fd, uint64_t lo, uint64_t hi, std::vector<std::pair<uint64_t, uint64_t>>* runs) {
+  PageRegion vec[256];
+  uint64_t at = lo;
+  while (at < hi) {
+    PmScanArg a{};
+    a.size = sizeof a;
+    a.start = at;
+    a.end = hi;
+    a.vec = reinterpret_cast<uint64_t>(vec);
+    a.vec_len = std::size(vec);
+    a.category_inverted = kPageIsFile | kPageIsPfnZero;
+    a.category_mask = kPageIsFile | kPageIsPfnZero;
+    a.category_anyof_mask = kPageIsPresent | kPageIsSwapped;
+    a.return_mask = kPageIsPresent | kPageIsSwapped;
+    const int n = ioctl(fd, kPagemapScan, &a);
+    if (n < 0) return false;
+    for (int i = 0; i < n; ++i) add_run(runs, vec[i].start, vec[i].end);
+    if (a.walk_end <= at) break;
+    at = a.walk_end;
+  }
+  return true;
+}
+
+void scan_with_read(int fd, uint64_t lo, uint64_t hi, std::vector<std::pair<uint64_t, uint64_t>>* runs) {
+  constexpr uint64_t kChunk = 4096;  // entries per read
+  std::vector<uint64_t> entries(kChunk);
+  for (uint64_t at = lo; at < hi;) {
+    const uint64_t pages = std::min<uint64_t>(kChunk, (hi - at) / image::kPageSize);
+    const ssize_t got = pread(fd, entries.data(), pages * 8, static_cast<off_t>(at / image::kPageSize * 8));
+    if (got <= 0) {
+      add_run(runs, at, hi);  // unknown: drop it all, a reset must not leave a written page behind
+      return;
+    }
+    const uint64_t n = static_cast<uint64_t>(got) / 8;
+    for (uint64_t k = 0; k < n; ++k) {
+      const uint64_t e = entries[k];
+      if ((e & (kPmPresent | kPmSwapped)) && !(e & kPmFile))
+        add_run(runs, at + k * image::kPageSize, at + (k + 1) * image::kPageSize);
+    }
+    at += n * image::kPageSize;
+  }
+}
+
+// The segments' mappings: everything the image gave, not the vDSO
+// forwarder (its page is written by the Matchmaker at map time).
+// Adjacent mappings (a library's segments) are scanned as one range: the
+// cost is per scan call as much as per page.
+template <class Fn>
+void for_each_segment_mapping(const detail::SubcontextState& s, Fn fn) {
+  const uint64_t vdso = s.info.vdso.base;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const sys::Mapping& m : s.mappings)
+    if (!(vdso && m.begin() == vdso)) ranges.emplace_back(m.begin(), m.end());
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 0; i < ranges.size();) {
+    uint64_t lo = ranges[i].first, hi = ranges[i].second;
+    for (++i; i < ranges.size() && ranges[i].first == hi; ++i) hi = ranges[i].second;
+    fn(lo, hi);
+  }
+}
+
+// Unmaps what subcontext code mapped during calls.
+void release_sub_mappings(detail::SubcontextState& s, ResetInfo* info) {
+  detail::SubMappings& t = s.sub_maps;
+  for (uint32_t i = 0; i < t.count; ++i) {
+    const auto [lo, hi] = t.ranges[i];
+    if (munmap(reinterpret_cast<void*>(lo), hi - lo) == 0) {
+      ++info->mappings_released;
+      info->bytes_released += hi - lo;
+    }
+  }
+  t.count = 0;
+  t.bytes = 0;
+  t.lost = false;
+}
+
+// Calls unmapped, moved or re-protected parts of the segments: the views of
+// the image come back where they were, with their permissions, and the
+// protection is set up again.  Fails (the caller poisons the subcontext)
+// when a client mapping took a range.
+void restore_layout(detail::SubcontextState& s) {
+  const std::string who = "cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path + ")";
+  sys::SelfMaps maps;
+  std::string why;
+  if (!sys::read_self_maps(&maps, &why)) throw SystemError(who + ": " + why);
+  for (const auto& seg : s.info.segments) {
+    const uint64_t file_end = seg.vaddr + std::min(image::page_round_up(seg.filesz), seg.memsz);
+    uint64_t at = seg.vaddr;
+    auto put_back = [&](uint64_t lo, uint64_t hi) {
+      if (lo >= hi) return;
+      const bool file = lo < file_end;
+      const uint64_t end = file ? std::min(hi, file_end) : hi;
+      void* p = file ? mmap(reinterpret_cast<void*>(lo), end - lo, seg.prot, MAP_PRIVATE | MAP_FIXED_NOREPLACE,
+                            s.image_fd.get(), static_cast<off_t>(seg.offset + (lo - seg.vaddr)))
+                     : mmap(reinterpret_cast<void*>(lo), end - lo, seg.prot,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (p != reinterpret_cast<void*>(lo)) {
+        if (p != MAP_FAILED) munmap(p, end - lo);
+        throw SystemError(who + ": cannot map [" + sys::hex(lo) + "-" + sys::hex(end) + ") back: " +
+                          sys::errno_text(errno));
+      }
+      if (end < hi) {  // the anonymous tail of the segment
+        void* q = mmap(reinterpret_cast<void*>(end), hi - end, seg.prot,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (q != reinterpret_cast<void*>(end))
+          throw SystemError(who + ": cannot map [" + sys::hex(end) + "-" + sys::hex(hi) + ") back");
+      }
+    };
+    for (const sys::MapEntry& e : maps.entries) {
+      if (!e.overlaps(seg.vaddr, seg.end())) continue;
+      const uint64_t lo = std::max<uint64_t>(e.start, seg.vaddr), hi = std::min<uint64_t>(e.end, seg.end());
+      const bool ours_file = e.inode == s.ino && e.dev_major == major(s.dev) && e.dev_minor == minor(s.dev) &&
+                             e.offset + (lo - e.start) == seg.offset + (lo - seg.vaddr);
+      const bool ours_anon = e.inode == 0 && e.path.empty() && lo >= file_end;
+      if (!ours_file && !ours_anon)
+        throw AddressConflict(who + ": part of its segment [" + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) +
+                              ") that a call unmapped is now a client mapping: " + std::string(e.line) +
+                              "; unmap the subcontext and map it again");
+      put_back(at, lo);
+      at = hi;
+    }
+    put_back(at, seg.end());
+    if (s.protection.backend() != gate::Backend::Mprotect)
+      mprotect(reinterpret_cast<void*>(seg.vaddr), seg.memsz, seg.prot);  // calls may have changed them
+  }
+  s.protection.reset();
+  setup_protection(registry(), s, s.map_options);
+  publish_fault_view(s);
+  s.sub_maps.layout_changed = false;
+}
+
+}  // namespace
+
+DirtyScan scan_dirty(const detail::SubcontextState& s) {
+  DirtyScan out;
+  const int fd = pagemap_fd();
+  if (fd < 0) {
+    out.exact = false;
+    for_each_segment_mapping(s, [&](uint64_t lo, uint64_t hi) { add_run(&out.runs, lo, hi); });
+  } else {
+    // Probed on first use (the kernel does not change); SUBCTX_PAGEMAP_SCAN=off
+    // forces the /proc/self/pagemap read older kernels get.
+    static bool have_ioctl = [] {
+      const char* v = std::getenv("SUBCTX_PAGEMAP_SCAN");
+      return !(v && !std::strcmp(v, "off"));
+    }();
+    for_each_segment_mapping(s, [&](uint64_t lo, uint64_t hi) {
+      if (!(have_ioctl && (have_ioctl = scan_with_ioctl(fd, lo, hi, &out.runs)))) scan_with_read(fd, lo, hi, &out.runs);
+    });
+  }
+  for (const auto& [lo, hi] : out.runs) out.pages += (hi - lo) / image::kPageSize;
+  return out;
+}
+
+void note_dirty(detail::SubcontextState& s, uint64_t pages) {
+  s.dirty_pages.store(pages, std::memory_order_relaxed);
+  if (pages > s.peak_dirty_pages.load(std::memory_order_relaxed))
+    s.peak_dirty_pages.store(pages, std::memory_order_relaxed);
+}
+
+ResetInfo reset_state(detail::SubcontextState& s) {
+  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  ResetInfo info;
+  release_sub_mappings(s, &info);
+  if (s.sub_maps.layout_changed || !s.protection.released().empty()) {
+    restore_layout(s);
+    info.layout_restored = true;
+  }
+  const DirtyScan dirty = scan_dirty(s);
+  for (const auto& [lo, hi] : dirty.runs)
+    if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0)
+      throw SystemError("cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path +
+                        "): madvise(MADV_DONTNEED) of [" + sys::hex(lo) + "-" + sys::hex(hi) +
+                        ") failed: " + sys::errno_text(errno));
+  info.pages_restored = dirty.pages;
+  s.dirty_pages.store(0, std::memory_order_relaxed);
+  s.poisoned.clear();
+  s.resets.fetch_add(1, std::memory_order_relaxed);
+  return info;
+}
+
+}  // namespace subctx::matchmaker

@@ -1,0 +1,208 @@
+// A server for the containment tests (test_containment.cpp): state to
+// change and reset (a global counter, a heap structure, an SQLite table, a
+// block malloc'd before the snapshot), every kind of fault, runaway calls,
+// memory use, and the system calls the Matchmaker mediates.
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <subctx/server.hpp>
+
+// ---- state --------------------------------------------------------------
+static volatile int64_t g_counter = 0;
+struct Table {
+  std::vector<int64_t> values;
+  std::string name;
+};
+static Table* g_table = nullptr;
+static sqlite3* g_db = nullptr;
+static constexpr size_t kBigBlock = size_t{4} << 20;
+static char* g_big = nullptr;
+char g_pages[256 * 4096];  // zero at the snapshot (bss); global: its writes stay
+
+int64_t bump(int64_t by) {
+  g_counter = g_counter + by;
+  return g_counter;
+}
+int64_t counter() { return g_counter; }
+int64_t heap_push(int64_t v) {
+  g_table->values.push_back(v);
+  g_table->name += "+";
+  return static_cast<int64_t>(g_table->values.size());
+}
+int64_t heap_size() { return static_cast<int64_t>(g_table->values.size()); }
+const char* heap_name() { return g_table->name.c_str(); }
+static int64_t sql_int(const char* sql) {
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(g_db, sql, -1, &st, nullptr) != SQLITE_OK) return -1;
+  int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -2;
+  sqlite3_finalize(st);
+  return v;
+}
+int64_t sql_insert(int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    std::string sql = "INSERT INTO kv(k, v) VALUES(" + std::to_string(100000 + i) + ", 'new row " + std::to_string(i) + "')";
+    if (sqlite3_exec(g_db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) return -1;
+  }
+  sqlite3_exec(g_db, "UPDATE kv SET v = 'changed' WHERE k < 10", nullptr, nullptr, nullptr);
+  return sql_int("SELECT count(*) FROM kv");
+}
+int64_t sql_count() { return sql_int("SELECT count(*) FROM kv"); }
+int64_t sql_changed() { return sql_int("SELECT count(*) FROM kv WHERE v = 'changed'"); }
+int64_t big_byte(int64_t i) { return g_big ? static_cast<unsigned char>(g_big[i]) : -1; }
+int64_t free_big() {
+  std::free(g_big);  // a mmapped chunk: glibc munmaps part of the image
+  g_big = nullptr;
+  return 0;
+}
+int64_t dirty(int64_t pages) {
+  for (int64_t i = 0; i < pages; ++i) reinterpret_cast<volatile char*>(g_pages)[i * 4096] = 1;
+  return pages;
+}
+SUBCTX_EXPORT(bump);
+SUBCTX_EXPORT(counter);
+SUBCTX_EXPORT(heap_push);
+SUBCTX_EXPORT(heap_size);
+SUBCTX_EXPORT(heap_name);
+SUBCTX_EXPORT(sql_insert);
+SUBCTX_EXPORT(sql_count);
+SUBCTX_EXPORT(sql_changed);
+SUBCTX_EXPORT(big_byte);
+SUBCTX_EXPORT(free_big);
+SUBCTX_EXPORT(dirty);
+
+// ---- faults -------------------------------------------------------------
+extern "C" __attribute__((noinline)) int64_t crash_null(int64_t offset) {
+  return *reinterpret_cast<volatile int64_t*>(offset);
+}
+int64_t crash_at(int64_t address) { return *reinterpret_cast<volatile int64_t*>(address); }
+int64_t divide(int64_t a, int64_t b) {
+  volatile int64_t x = a, y = b;
+  return x / y;
+}
+int64_t illegal() { __builtin_trap(); }
+int64_t breakpoint() {
+  __asm__ volatile("int3");
+  return 0;
+}
+int64_t do_abort() { abort(); }
+static void thrower() { throw std::runtime_error("escaped"); }
+int64_t throw_out() {
+  thrower();  // nothing catches it: the export is the outermost frame
+  return 0;
+}
+// Deep enough for any gate stack; a fault on its guard page first.
+extern "C" __attribute__((noinline)) int64_t recurse(int64_t depth) {
+  volatile char pad[4096];
+  pad[0] = static_cast<char>(depth);
+  if (depth > (int64_t{1} << 40)) return 0;
+  return recurse(depth + 1) + pad[0];
+}
+int64_t do_exit(int64_t status) { exit(static_cast<int>(status)); }
+int64_t do_quick_exit(int64_t status) { _exit(static_cast<int>(status)); }
+int64_t raise_signal(int64_t sig) { return raise(static_cast<int>(sig)); }
+SUBCTX_EXPORT(crash_null);
+SUBCTX_EXPORT(crash_at);
+SUBCTX_EXPORT(divide);
+SUBCTX_EXPORT(illegal);
+SUBCTX_EXPORT(breakpoint);
+SUBCTX_EXPORT(do_abort);
+SUBCTX_EXPORT(throw_out);
+SUBCTX_EXPORT(recurse);
+SUBCTX_EXPORT(do_exit);
+SUBCTX_EXPORT(do_quick_exit);
+SUBCTX_EXPORT(raise_signal);
+
+// ---- runaway calls, memory ---------------------------------------------
+int64_t spin(int64_t ms) {  // ms < 0: forever
+  timespec start{}, now{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (ms >= 0 && (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >= ms) return ms;
+  }
+}
+int64_t sleep_ms(int64_t ms) {
+  timespec t{ms / 1000, (ms % 1000) * 1000000};
+  return nanosleep(&t, nullptr) == 0 ? ms : -errno;
+}
+int64_t map_bytes(int64_t n) {
+  void* p = mmap(nullptr, static_cast<size_t>(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  std::memset(p, 7, static_cast<size_t>(n));
+  return reinterpret_cast<int64_t>(p);
+}
+SUBCTX_EXPORT(spin);
+SUBCTX_EXPORT(sleep_ms);
+SUBCTX_EXPORT(map_bytes);
+
+// ---- system calls -------------------------------------------------------
+int64_t my_pid() { return getpid(); }
+int64_t my_tid() { return gettid(); }
+int64_t try_fork() {
+  pid_t p = fork();
+  if (p == 0) _exit(0);  // never: fork is refused
+  return p < 0 ? -errno : p;
+}
+int64_t try_brk() { return sbrk(1 << 20) == reinterpret_cast<void*>(-1) ? -errno : 0; }
+int64_t try_brk_syscall() { return syscall(SYS_brk, 0) == -1 ? -errno : 0; }
+int64_t try_sigaction() {
+  struct sigaction a {};
+  a.sa_handler = SIG_IGN;
+  return sigaction(SIGUSR1, &a, nullptr) == 0 ? 0 : -errno;
+}
+int64_t try_open(const char* path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  close(fd);
+  return 0;
+}
+int64_t parent_pid() { return getppid(); }
+int64_t sigmask_roundtrip() {  // blocks SIGUSR2, reads the mask back, unblocks
+  sigset_t s, got;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR2);
+  if (sigprocmask(SIG_BLOCK, &s, nullptr) != 0) return -errno;
+  sigprocmask(SIG_BLOCK, nullptr, &got);
+  const int was = sigismember(&got, SIGUSR2);
+  sigprocmask(SIG_UNBLOCK, &s, nullptr);
+  return was;
+}
+SUBCTX_EXPORT(my_pid);
+SUBCTX_EXPORT(my_tid);
+SUBCTX_EXPORT(try_fork);
+SUBCTX_EXPORT(try_brk);
+SUBCTX_EXPORT(try_brk_syscall);
+SUBCTX_EXPORT(try_sigaction);
+SUBCTX_EXPORT(try_open);
+SUBCTX_EXPORT(parent_pid);
+SUBCTX_EXPORT(sigmask_roundtrip);
+
+int main(int, char** argv) {
+  g_counter = 100;
+  g_table = new Table{{1, 2, 3}, "table"};
+  g_big = static_cast<char*>(std::malloc(kBigBlock));
+  std::memset(g_big, 'B', kBigBlock);
+  if (sqlite3_open(":memory:", &g_db) != SQLITE_OK) return 2;
+  sqlite3_exec(g_db, "CREATE TABLE kv(k INTEGER PRIMARY KEY, v TEXT)", nullptr, nullptr, nullptr);
+  sqlite3_exec(g_db, "BEGIN", nullptr, nullptr, nullptr);
+  for (int i = 0; i < 1000; ++i) {
+    std::string sql = "INSERT INTO kv VALUES(" + std::to_string(i) + ", 'row " + std::to_string(i) + "')";
+    sqlite3_exec(g_db, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  sqlite3_exec(g_db, "COMMIT", nullptr, nullptr, nullptr);
+  subctx::snapshot_and_exit(argv[1]);
+}

@@ -1,0 +1,372 @@
+// Containment (docs/containment.md): a fault, exit() or runaway call inside
+// a subcontext ends that call only -- SubcontextFault, Timeout or
+// QuotaExceeded at the call site, the client's frames unwound -- and the
+// subcontext is reset to its snapshot (or poisoned, or kept); reset() on
+// demand; memory accounting and quotas; the system calls of subcontext
+// code (Syscall User Dispatch).
+//
+// This process is the client: it survives every fault below.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cinttypes>
+#include <cstdio>
+#include <cerrno>
+#include <thread>
+
+#include "support/e2e_test.hpp"
+
+namespace e2e {
+namespace {
+
+using subctx::Errc;
+using subctx::OnFault;
+using subctx::Protection;
+
+const std::string& fault_image() {
+  static const std::string path = build_image(paths::kFaultServer, "fault.img");
+  return path;
+}
+
+subctx::MapOptions with(Protection p, std::optional<OnFault> on_fault = std::nullopt) {
+  subctx::MapOptions o;
+  o.protection = p;
+  o.on_fault = on_fault;
+  return o;
+}
+
+bool pkeys_work() {
+  static const bool ok = [] {
+    const int key = pkey_alloc(0, 0);
+    if (key < 0) return false;
+    pkey_free(key);
+    return true;
+  }();
+  return ok;
+}
+
+// Counts destructor runs: the client's frames between the call and the
+// catch unwind.
+struct Sentinel {
+  int* destroyed;
+  ~Sentinel() { ++*destroyed; }
+};
+
+class ContainmentTest : public E2eTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    const std::string b = GetParam();
+    if (b == "pkey" && !pkeys_work()) GTEST_SKIP() << "no protection keys here";
+    backend_ = b == "none" ? Protection::None : b == "mprotect" ? Protection::Mprotect : Protection::Pkey;
+  }
+  subctx::Subcontext map(std::optional<OnFault> on_fault = std::nullopt) {
+    return mm().request_map(fault_image(), with(backend_, on_fault));
+  }
+  Protection backend_ = Protection::None;
+};
+
+// Calls fn inside a frame with a Sentinel; expects the SubcontextFault
+// subclass for code with the words; checks that the frame unwound.
+template <class Fn>
+subctx::SubcontextFault expect_fault(Fn&& fn, Errc code, std::initializer_list<std::string> words) {
+  int destroyed = 0;
+  try {
+    Sentinel s{&destroyed};
+    fn();
+  } catch (const subctx::SubcontextFault& f) {
+    EXPECT_EQ(destroyed, 1) << "the client's frame did not unwind";
+    EXPECT_EQ(f.code(), code) << f.what();
+    for (const auto& w : words)
+      EXPECT_NE(std::string(f.what()).find(w), std::string::npos) << "message lacks \"" << w << "\": " << f.what();
+    return f;
+  }
+  ADD_FAILURE() << "no SubcontextFault thrown";
+  return subctx::SubcontextFault("", {});
+}
+
+struct FaultCase {
+  const char* export_name;
+  int64_t arg;
+  int signal;  // 0: exit
+  const char* words;
+};
+
+TEST_P(ContainmentTest, EveryFaultKindEndsTheCallAndTheSubcontextIsReset) {
+  const FaultCase cases[] = {
+      {"crash_null", 0, SIGSEGV, "SIGSEGV (address not mapped) at 0x0"},
+      {"crash_at", 0x10000, SIGSEGV, "SIGSEGV"},
+      {"divide", 0, SIGFPE, "integer division by zero"},
+      {"illegal", 0, SIGILL, "SIGILL"},
+      {"breakpoint", 0, SIGTRAP, "SIGTRAP"},
+      {"do_abort", 0, SIGABRT, "SIGABRT (abort())"},
+      {"throw_out", 0, SIGABRT, "SIGABRT"},
+      {"recurse", 0, SIGSEGV, "overflowed its stack"},
+      {"do_exit", 3, 0, "called exit(3)"},
+      {"do_quick_exit", 4, 0, "called exit(4)"},
+  };
+  subctx::Subcontext sc = map();
+  for (const FaultCase& c : cases) {
+    SCOPED_TRACE(c.export_name);
+    EXPECT_EQ(sc.call<int64_t(int64_t)>("bump", 5), 105);
+    subctx::SubcontextFault f = expect_fault(
+        [&] {
+          if (std::string(c.export_name) == "divide")
+            sc.call<int64_t(int64_t, int64_t)>("divide", 1, 0);
+          else if (c.arg || std::string(c.export_name) == "crash_null" || std::string(c.export_name) == "recurse")
+            sc.call<int64_t(int64_t)>(c.export_name, c.arg);
+          else
+            sc.call<int64_t()>(c.export_name);
+        },
+        Errc::Fault, {c.words, std::string("export \"") + c.export_name + "\"", "reset to its snapshot"});
+    EXPECT_EQ(f.signal(), c.signal);
+    EXPECT_EQ(f.export_name(), c.export_name);
+    EXPECT_TRUE(f.reset_done());
+    if (!c.signal) {
+      EXPECT_EQ(f.exit_status(), c.arg);
+    }
+    ASSERT_FALSE(f.frames().empty());
+    if (c.signal == SIGSEGV && std::string(c.export_name) == "crash_null") {
+      EXPECT_NE(f.frames().front().symbol.find("crash_null"), std::string::npos) << f.frames().front().symbol;
+    }
+    // Reset: the counter is as at the snapshot again.
+    EXPECT_EQ(sc.call<int64_t()>("counter"), 100);
+  }
+  EXPECT_EQ(sc.memory().faults, std::size(cases));
+}
+
+TEST_P(ContainmentTest, CApiReportsTheFault) {
+  subctx::Subcontext sc = map();
+  uint64_t arg = 0, ret = 0;
+  EXPECT_EQ(sbc_request_call(sc.handle(), "crash_null", &arg, 1, &ret), -SBC_E_FAULT);
+  EXPECT_NE(std::string(sbc_last_error()).find("SIGSEGV"), std::string::npos) << sbc_last_error();
+  EXPECT_EQ(sbc_request_call(sc.handle(), "counter", nullptr, 0, &ret), 0);
+  EXPECT_EQ(ret, 100u);
+}
+
+TEST_P(ContainmentTest, ResetRestoresCounterHeapSqliteAndMemory) {
+  subctx::Subcontext sc = map();
+  const uint64_t dirty_after_map = sc.memory().dirty_pages;
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("bump", 1), 101);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("heap_push", 9), 4);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("sql_insert", 500), 1500);
+  EXPECT_EQ(sc.call<int64_t()>("sql_changed"), 10);
+  EXPECT_GT(sc.call<int64_t(int64_t)>("map_bytes", 1 << 20), 0);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("dirty", 100), 100);
+  subctx::MemoryInfo before = sc.memory();
+  EXPECT_GE(before.dirty_pages, 100u);
+  EXPECT_EQ(before.mapped_bytes, uint64_t{1} << 20);
+  const subctx::ResetInfo r = sc.reset();
+  EXPECT_GE(r.pages_restored, 100u);
+  EXPECT_EQ(r.mappings_released, 1u);
+  EXPECT_EQ(r.bytes_released, uint64_t{1} << 20);
+  subctx::MemoryInfo after = sc.memory();
+  EXPECT_LE(after.dirty_pages, dirty_after_map);
+  EXPECT_EQ(after.mapped_bytes, 0u);
+  EXPECT_EQ(after.peak_mapped_bytes, uint64_t{1} << 20);
+  EXPECT_EQ(sc.call<int64_t()>("counter"), 100);
+  EXPECT_EQ(sc.call<int64_t()>("heap_size"), 3);
+  EXPECT_STREQ(sc.call<const char*()>("heap_name"), "table");
+  EXPECT_EQ(sc.call<int64_t()>("sql_count"), 1000);
+  EXPECT_EQ(sc.call<int64_t()>("sql_changed"), 0);
+  EXPECT_EQ(sbc_reset(sc.handle()), 0);
+  EXPECT_EQ(sc.memory().resets, 2u);
+}
+
+bool is_mapped(uint64_t address) {
+  return msync(reinterpret_cast<void*>(address & ~uint64_t{4095}), 4096, MS_ASYNC) == 0;
+}
+
+TEST_P(ContainmentTest, ResetAndUnmapReleaseWhatCallsMapped) {
+  subctx::Subcontext sc = map();
+  const auto a = static_cast<uint64_t>(sc.call<int64_t(int64_t)>("map_bytes", 3 << 20));
+  ASSERT_TRUE(is_mapped(a));
+  sc.reset();
+  EXPECT_FALSE(is_mapped(a)) << "the subcontext's mapping survived the reset";
+  const auto b = static_cast<uint64_t>(sc.call<int64_t(int64_t)>("map_bytes", 1 << 20));
+  ASSERT_TRUE(is_mapped(b));
+  mm().unmap(sc);
+  EXPECT_FALSE(is_mapped(b)) << "the subcontext's mapping survived the unmap";
+}
+
+TEST_P(ContainmentTest, ResetMapsBackWhatACallUnmapped) {
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("big_byte", 12345), 'B');
+  EXPECT_EQ(sc.call<int64_t()>("free_big"), 0);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("big_byte", 0), -1);
+  const subctx::ResetInfo r = sc.reset();
+  EXPECT_TRUE(r.layout_restored);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("big_byte", 12345), 'B');
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("big_byte", (4 << 20) - 1), 'B');
+}
+
+TEST_P(ContainmentTest, PoisonAndKeepPolicies) {
+  subctx::Subcontext sc = map(OnFault::Poison);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("bump", 1), 101);
+  expect_fault([&] { sc.call<int64_t(int64_t)>("crash_null", 0); }, Errc::Fault, {"poisoned until reset"});
+  expect_error([&] { sc.call<int64_t()>("counter"); }, Errc::Poisoned, {"poisoned", "crash_null", "reset()"});
+  uint64_t ret = 0;
+  EXPECT_EQ(sbc_request_call(sc.handle(), "counter", nullptr, 0, &ret), -SBC_E_POISONED);
+  sc.reset();
+  EXPECT_EQ(sc.call<int64_t()>("counter"), 100);
+
+  sc.set_on_fault(OnFault::Keep);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("bump", 1), 101);
+  expect_fault([&] { sc.call<int64_t(int64_t)>("crash_null", 0); }, Errc::Fault, {"kept as the fault left it"});
+  EXPECT_EQ(sc.call<int64_t()>("counter"), 101);
+}
+
+TEST_P(ContainmentTest, DeadlineStopsARunawayCall) {
+  subctx::Subcontext sc = map();
+  sc.set_call_timeout(100);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("spin", 5), 5);  // within its deadline
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("bump", 1), 101);
+  const auto start = std::chrono::steady_clock::now();
+  subctx::SubcontextFault f =
+      expect_fault([&] { sc.call<int64_t(int64_t)>("spin", -1); }, Errc::Timeout, {"deadline of 100 ms", "\"spin\""});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_TRUE(f.reset_done());
+  EXPECT_EQ(sc.call<int64_t()>("counter"), 100);
+  // Blocked in a system call (nanosleep) when the deadline comes.
+  expect_fault([&] { sc.call<int64_t(int64_t)>("sleep_ms", 20000); }, Errc::Timeout, {"deadline"});
+  uint64_t arg = static_cast<uint64_t>(-1), ret = 0;
+  EXPECT_EQ(sbc_request_call(sc.handle(), "spin", &arg, 1, &ret), -SBC_E_TIMEOUT);
+  sc.set_call_timeout(0);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("sleep_ms", 30), 30);
+}
+
+TEST_P(ContainmentTest, QuotasFailTheCall) {
+  subctx::Subcontext sc = map();
+  sc.set_quota({0, 2 << 20});
+  EXPECT_GT(sc.call<int64_t(int64_t)>("map_bytes", 1 << 20), 0);
+  expect_fault([&] { sc.call<int64_t(int64_t)>("map_bytes", 4 << 20); }, Errc::Quota,
+               {"memory quota", "bytes mapped", "limit 2097152"});
+  EXPECT_EQ(sc.memory().mapped_bytes, 0u);  // the reset released the first one
+  sc.set_quota({50, 0});
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("dirty", 10), 10);
+  expect_fault([&] { sc.call<int64_t(int64_t)>("dirty", 200); }, Errc::Quota, {"dirty pages", "limit 50"});
+  EXPECT_LT(sc.memory().dirty_pages, 50u);
+}
+
+TEST_P(ContainmentTest, SystemCallDefaults) {
+  std::string why;
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<int64_t()>("my_pid"), getpid());
+  EXPECT_EQ(sc.call<int64_t()>("my_tid"), gettid());
+  EXPECT_EQ(sc.call<int64_t()>("try_fork"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("try_brk_syscall"), -ENOMEM);
+  EXPECT_EQ(sc.call<int64_t()>("try_sigaction"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("sigmask_roundtrip"), 1);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("raise_signal", SIGCHLD), 0);  // ignored by default: the call goes on
+  subctx::SubcontextFault f =
+      expect_fault([&] { sc.call<int64_t(int64_t)>("raise_signal", SIGTERM); }, Errc::Fault, {"SIGTERM"});
+  EXPECT_EQ(f.signal(), SIGTERM);
+  // The client's own state is untouched: its mask, its handlers, its break.
+  sigset_t mask;
+  sigprocmask(SIG_BLOCK, nullptr, &mask);
+  EXPECT_FALSE(sigismember(&mask, SIGUSR2));
+  struct sigaction usr1 {};
+  sigaction(SIGUSR1, nullptr, &usr1);
+  EXPECT_EQ(usr1.sa_handler, SIG_DFL);
+}
+
+TEST_P(ContainmentTest, CustomSystemCallRules) {
+  subctx::MapOptions o = with(backend_);
+  o.syscalls = {{"openat", subctx::SyscallRule::Action::Deny, EACCES},
+                {"getppid", subctx::SyscallRule::Action::Fault, 0}};
+  subctx::Subcontext sc = mm().request_map(fault_image(), o);
+  EXPECT_EQ(sc.call<int64_t(const char*)>("try_open", "/proc/self/status"), -EACCES);
+  expect_fault([&] { sc.call<int64_t()>("parent_pid"); }, Errc::Fault, {"SIGSYS"});
+  EXPECT_EQ(sc.call<int64_t()>("my_pid"), getpid());
+  mm().unmap(sc);
+  subctx::MapOptions bad = with(backend_);
+  bad.syscalls = {{"no_such_call", subctx::SyscallRule::Action::Deny, EPERM}};
+  expect_error([&] { mm().request_map(fault_image(), bad); }, Errc::InvalidArgument, {"no_such_call"});
+}
+
+TEST_P(ContainmentTest, FaultsFromManyThreads) {
+  subctx::Subcontext sc = map();
+  std::atomic<int> faults{0}, good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        try {
+          if ((i + t) % 3 == 0) sc.call<int64_t(int64_t)>("crash_null", 0);
+          else if (sc.call<int64_t(int64_t)>("bump", 0) >= 100) ++good;
+        } catch (const subctx::SubcontextFault&) {
+          ++faults;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(faults + good, 100);
+  EXPECT_GT(faults.load(), 20);
+  EXPECT_EQ(sc.call<int64_t()>("counter"), 100);
+}
+
+// ---- the environment and the tool (a separate client process each) ----
+
+ProcessResult tool(const std::vector<std::string>& env, std::vector<std::string> args) {
+  args.insert(args.begin(), paths::kSubctxTool);
+  SpawnOptions o;
+  o.env = env;
+  return run(args, o, Millis(30000));
+}
+
+class ContainmentEnvironment : public E2eTest {};
+
+TEST_F(ContainmentEnvironment, ExitInsideIsAnErrorAndTheToolReportsIt) {
+  const ProcessResult r = tool({}, {"call", fault_image(), "do_exit", "7"});
+  EXPECT_TRUE(r.exited) << r.describe();
+  EXPECT_NE(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.exit_code, 7) << "the subcontext's exit() ended the client: " << r.describe();
+  EXPECT_NE(r.err.find("called exit(7)"), std::string::npos) << r.describe();
+}
+
+TEST_F(ContainmentEnvironment, CallTimeoutFromTheEnvironment) {
+  const ProcessResult r = tool({"SUBCTX_CALL_TIMEOUT_MS=100"}, {"call", fault_image(), "spin", "-1"});
+  EXPECT_TRUE(r.exited && r.exit_code != 0) << r.describe();
+  EXPECT_NE(r.err.find("ran past its deadline of 100 ms"), std::string::npos) << r.describe();
+}
+
+TEST_F(ContainmentEnvironment, QuotaFromTheEnvironmentAndMemoryShown) {
+  ProcessResult r = tool({"SUBCTX_QUOTA_MAPPED_BYTES=1000000"}, {"call", fault_image(), "map_bytes", "2000000"});
+  EXPECT_TRUE(r.exited && r.exit_code != 0) << r.describe();
+  EXPECT_NE(r.err.find("went over the memory quota"), std::string::npos) << r.describe();
+  r = tool({}, {"call", "--memory", fault_image(), "map_bytes", "2000000"});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.err.find("2002944 bytes mapped by subcontext code"), std::string::npos) << r.describe();
+}
+
+TEST_F(ContainmentEnvironment, DirtyPagesCountedWithAndWithoutPagemapScan) {
+  for (const char* scan : {"SUBCTX_PAGEMAP_SCAN=on", "SUBCTX_PAGEMAP_SCAN=off"}) {
+    const ProcessResult r = tool({scan}, {"call", "--memory", fault_image(), "dirty", "100"});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    uint64_t pages = 0;
+    ASSERT_EQ(std::sscanf(r.err.c_str(), "memory: %" SCNu64 " dirty pages", &pages), 1) << r.describe();
+    EXPECT_GE(pages, 100u) << scan;
+    EXPECT_LT(pages, 200u) << scan;
+  }
+}
+
+TEST_F(ContainmentEnvironment, FaultPolicyAndSyscallsSwitches) {
+  ProcessResult r = tool({"SUBCTX_ON_FAULT=sometimes"}, {"call", fault_image(), "counter"});
+  EXPECT_TRUE(r.exited && r.exit_code != 0) << r.describe();
+  EXPECT_NE(r.err.find("SUBCTX_ON_FAULT=sometimes is not a fault policy"), std::string::npos) << r.describe();
+  r = tool({}, {"call", fault_image(), "try_brk_syscall"});
+  EXPECT_EQ(r.out, std::to_string(-ENOMEM) + "\n") << r.describe();
+  r = tool({"SUBCTX_SYSCALLS=off"}, {"call", fault_image(), "try_brk_syscall"});
+  EXPECT_EQ(r.out, "0\n") << "not mediated: " << r.describe();
+  r = tool({}, {"inspect", fault_image()});
+  EXPECT_NE(r.out.find("system calls of subcontext code"), std::string::npos) << r.describe();
+  EXPECT_NE(r.out.find("clone, clone3, fork, vfork, execve, execveat"), std::string::npos) << r.describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ContainmentTest, ::testing::Values("none", "mprotect", "pkey"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace e2e
