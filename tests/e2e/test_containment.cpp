@@ -272,6 +272,25 @@ TEST_P(ContainmentTest, SystemCallDefaults) {
   EXPECT_EQ(usr1.sa_handler, SIG_DFL);
 }
 
+TEST_P(ContainmentTest, StaleThreadIdsFromTheSnapshotAreNeverSignalled) {
+  // A process that now has the server's old pid would get SIGTERM if the
+  // subcontext's tgkill went to the kernel as is: this one stands in for it.
+  subctx::Subcontext sc = map();
+  const auto stale = static_cast<pid_t>(sc.call<int64_t()>("snapshot_pid"));
+  ASSERT_NE(stale, getpid());
+  struct sigaction ignore {}, old {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGUSR2, &ignore, &old);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("signal_snapshot_thread", 0), 0);  // "is it there": the caller is
+  subctx::SubcontextFault f =
+      expect_fault([&] { sc.call<int64_t(int64_t)>("signal_snapshot_thread", SIGTERM); }, Errc::Fault, {"SIGTERM"});
+  EXPECT_EQ(f.signal(), SIGTERM);
+  f = expect_fault([&] { sc.call<int64_t(int64_t)>("tkill_snapshot_thread", SIGUSR2); }, Errc::Fault, {"SIGUSR2"});
+  EXPECT_EQ(f.signal(), SIGUSR2);
+  sigaction(SIGUSR2, &old, nullptr);
+  EXPECT_EQ(sc.call<int64_t()>("counter"), 100);
+}
+
 TEST_P(ContainmentTest, CustomSystemCallRules) {
   subctx::MapOptions o = with(backend_);
   o.syscalls = {{"openat", subctx::SyscallRule::Action::Deny, EACCES},

@@ -171,6 +171,18 @@ int64_t try_open(const char* path) {
   return 0;
 }
 int64_t parent_pid() { return getppid(); }
+// The server's own ids, kept in the image: stale in every client.
+static pid_t g_server_pid = 0, g_server_tid = 0;
+int64_t signal_snapshot_thread(int64_t sig) {
+  return syscall(SYS_tgkill, g_server_pid, g_server_tid, static_cast<int>(sig)) == 0 ? 0 : -errno;
+}
+int64_t tkill_snapshot_thread(int64_t sig) {
+  return syscall(SYS_tkill, g_server_tid, static_cast<int>(sig)) == 0 ? 0 : -errno;
+}
+int64_t snapshot_pid() { return g_server_pid; }
+SUBCTX_EXPORT(signal_snapshot_thread);
+SUBCTX_EXPORT(tkill_snapshot_thread);
+SUBCTX_EXPORT(snapshot_pid);
 int64_t sigmask_roundtrip() {  // blocks SIGUSR2, reads the mask back, unblocks
   sigset_t s, got;
   sigemptyset(&s);
@@ -193,6 +205,8 @@ SUBCTX_EXPORT(sigmask_roundtrip);
 
 int main(int, char** argv) {
   g_counter = 100;
+  g_server_pid = getpid();
+  g_server_tid = gettid();
   g_table = new Table{{1, 2, 3}, "table"};
   g_big = static_cast<char*>(std::malloc(kBigBlock));
   std::memset(g_big, 'B', kBigBlock);
