@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 
+#include "fault/signals.hpp"
 #include "sys/mapping.hpp"
 
 namespace subctx::fault {
@@ -32,6 +33,7 @@ thread_local ThreadAltStack t_alt_stack;
 
 void ensure_alt_stack_slow() {
   t_alt_stack_checked = true;
+  note_thread_signal_mask();  // the thread's first call: also what it blocks
   stack_t current{};
   if (sigaltstack(nullptr, &current) != 0 || !(current.ss_flags & SS_DISABLE)) return;  // the client's, or none possible
   sys::Mapping m = sys::map_memory(nullptr, kGuard + kSize, PROT_READ | PROT_WRITE,

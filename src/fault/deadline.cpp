@@ -5,7 +5,10 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <atomic>
+#include <mutex>
 
 #include "fault/raw_syscall.hpp"
 #include "fault/signals.hpp"
@@ -44,9 +47,14 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+void forget_timer_in_child() { t_timer.made = false; }  // fork: timers are not inherited
+
 void make_timer() {
-  static std::atomic<bool> handler_installed{false};
-  if (!handler_installed.exchange(true)) take_over_signal(deadline_signal(), subctx_deadline_entry);
+  static std::once_flag once;  // the handler is in place before any timer can fire
+  std::call_once(once, [] {
+    take_over_signal(deadline_signal(), subctx_deadline_entry);
+    pthread_atfork(nullptr, nullptr, forget_timer_in_child);
+  });
   struct sigevent ev{};
   ev.sigev_notify = SIGEV_THREAD_ID;
   ev._sigev_un._tid = gettid();
@@ -73,15 +81,16 @@ CallDeadline::CallDeadline(uint32_t timeout_ms, gate::Frame& frame) {
   // Past the deadline the call is stopped; while the handler waits for the
   // thread to come back into subcontext code, expiries repeat.
   when.it_interval.tv_nsec = 10 * 1000000;
-  if (timer_settime(t_timer.id, 0, &when, nullptr) != 0)
+  // A call from a client signal handler during another call: the outer
+  // deadline is put back by disarm().
+  if (timer_settime(t_timer.id, 0, &when, &previous_) != 0)
     throw SystemError("cannot arm the call deadline timer: " + sys::errno_text(errno));
   armed_ = true;
 }
 
 void CallDeadline::disarm_slow() {
   armed_ = false;
-  struct itimerspec off{};
-  timer_settime(t_timer.id, 0, &off, nullptr);
+  timer_settime(t_timer.id, 0, &previous_, nullptr);
 }
 
 }  // namespace subctx::fault
@@ -101,9 +110,15 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
         gate::AbortRecord why;
         why.kind = gate::AbortKind::Timeout;
         why.value = f->timeout_ms;
-        why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
-        why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
-        why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+        if (f->syscall_pc) {  // waiting in a system call the SIGSYS handler makes for it
+          why.pc = f->syscall_pc;
+          why.sp = f->syscall_sp;
+          why.bp = f->syscall_bp;
+        } else {
+          why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+          why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
+          why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+        }
         allow.keep_allowed();
         abandon_call(*s, ucv, why);
       }

@@ -5,6 +5,8 @@
 // such a call runs.
 #pragma once
 
+#include <time.h>
+
 #include <cstdint>
 
 #include "gate/gate.hpp"
@@ -26,6 +28,7 @@ class CallDeadline {
  private:
   void disarm_slow();
   bool armed_ = false;
+  struct itimerspec previous_ {};
 };
 
 // The signal deadlines use.

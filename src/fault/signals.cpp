@@ -318,7 +318,8 @@ void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_
   ours.sa_sigaction = handler;
   // The alternate stack only for faults (a stack overflow leaves no other):
   // a handler that runs there must not leave it (see deliver()).
-  ours.sa_flags = SA_SIGINFO | (on_alt_stack ? SA_ONSTACK : 0);
+  // SA_RESTART: the client's own uses of the signal keep their restarts.
+  ours.sa_flags = SA_SIGINFO | SA_RESTART | (on_alt_stack ? SA_ONSTACK : 0);
   sigfillset(&ours.sa_mask);                // chain_to_client sets the client's own mask
   if (real_sigaction()(sig, nullptr, &current) != 0) return;
   // A client handler already behind the trampoline is recorded as itself.
@@ -338,8 +339,18 @@ SUBCTX_SIGNAL_CONTEXT void abandon_call(detail::SubcontextState& s, void* ucv, c
   f->abort = why;
   write_fs(f->client_fs);
   auto* uc = static_cast<ucontext_t*>(ucv);
-  uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&subctx_gate_abort);
-  uc->uc_mcontext.gregs[REG_RSP] = static_cast<greg_t>(f->client_sp);
+  greg_t* g = uc->uc_mcontext.gregs;
+  g[REG_RIP] = reinterpret_cast<greg_t>(&subctx_gate_abort);
+  g[REG_RSP] = static_cast<greg_t>(f->client_sp);
+  // What sigreturn restores besides: the flags (no direction, alignment
+  // check or trap flag a subcontext set: the ABI says DF is clear), the
+  // FPU control state and the signal mask, as the client had them.
+  g[REG_EFL] &= ~static_cast<greg_t>(0x400 | 0x40000 | 0x100);
+  if (fpregset_t fp = uc->uc_mcontext.fpregs) {
+    fp->mxcsr = f->client_mxcsr;
+    fp->cwd = f->client_fpucw;
+  }
+  if (f->mask_changed) std::memcpy(&uc->uc_sigmask, &f->client_mask, 8);
 }
 
 SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, uint32_t pkru) {
@@ -382,6 +393,81 @@ void unregister_active(uint64_t tcb) {
 }
 
 }  // namespace subctx::fault
+
+namespace subctx::fault {
+
+thread_local bool t_blocks_call_signals = false;
+
+namespace {
+long kernel_sigprocmask(int how, const uint64_t* set, uint64_t* old) {
+  return raw::syscall4(SYS_rt_sigprocmask, how, reinterpret_cast<long>(set), reinterpret_cast<long>(old), 8);
+}
+void note_mask(uint64_t mask) { t_blocks_call_signals = (mask & kCallSignals) != 0; }
+}  // namespace
+
+void note_thread_signal_mask() {
+  uint64_t mask = 0;
+  if (kernel_sigprocmask(SIG_BLOCK, nullptr, &mask) == 0) note_mask(mask);
+}
+
+void CallSignalsUnblocked::unblock() {
+  const uint64_t unblock = kCallSignals;
+  restore_ = kernel_sigprocmask(SIG_UNBLOCK, &unblock, &saved_) == 0;
+}
+
+void CallSignalsUnblocked::restore() { kernel_sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+
+}  // namespace subctx::fault
+
+namespace {
+// Runs a mask change through libc's function and notes whether the thread
+// now blocks a signal calls need.
+template <class Fn>
+int change_mask(Fn real, int how, const sigset_t* set, sigset_t* old) {
+  sigset_t before;
+  const int rc = real(how, set, &before);
+  if (rc != 0) return rc;
+  if (old) *old = before;
+  uint64_t was, change = 0;
+  std::memcpy(&was, &before, 8);
+  if (set) std::memcpy(&change, set, 8);
+  const uint64_t now = !set ? was : how == SIG_BLOCK ? was | change : how == SIG_UNBLOCK ? was & ~change : change;
+  subctx::fault::note_mask(now);
+  return 0;
+}
+
+using MaskFn = int (*)(int, const sigset_t*, sigset_t*);
+int raw_mask(int how, const sigset_t* set, sigset_t* old) {
+  const long r = subctx::fault::raw::syscall4(SYS_rt_sigprocmask, how, reinterpret_cast<long>(set),
+                                              reinterpret_cast<long>(old), 8);
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  return 0;
+}
+MaskFn next_mask_fn(const char* name) {
+  auto f = reinterpret_cast<MaskFn>(dlsym(RTLD_NEXT, name));
+  return f ? f : raw_mask;
+}
+}  // namespace
+
+// Interposed on libc's: whether a thread blocks a signal calls need is
+// known without a system call per call.
+extern "C" int sigprocmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  static const MaskFn real = next_mask_fn("sigprocmask");
+  return change_mask(real, how, set, old);
+}
+
+extern "C" int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+  static const MaskFn real = next_mask_fn("pthread_sigmask");
+  const int rc = change_mask([](int h, const sigset_t* s, sigset_t* o) {
+    const int e = real(h, s, o);  // returns the error, not -1 + errno
+    if (e) errno = e;
+    return e ? -1 : 0;
+  }, how, set, old);
+  return rc == 0 ? 0 : errno;
+}
 
 // Interposed on libc's: the client's handlers go behind the trampoline.
 extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* oact) noexcept {

@@ -29,6 +29,39 @@ namespace subctx::fault {
 // Wraps the handlers already installed; idempotent.
 void install_signal_forwarding();
 
+// The signals a call needs unblocked: the faults that end it, SIGSYS
+// (Syscall User Dispatch: blocked, the kernel kills the process instead)
+// and the deadline signal.  Bit sig-1, as in a kernel sigset.
+inline constexpr uint64_t kCallSignals =
+    (uint64_t{1} << (SIGSEGV - 1)) | (uint64_t{1} << (SIGBUS - 1)) | (uint64_t{1} << (SIGFPE - 1)) |
+    (uint64_t{1} << (SIGILL - 1)) | (uint64_t{1} << (SIGTRAP - 1)) | (uint64_t{1} << (SIGABRT - 1)) |
+    (uint64_t{1} << (SIGSYS - 1)) | (uint64_t{1} << (64 - 1)) /* SIGRTMAX */;
+
+// RAII around a call: unblocks kCallSignals for it when this thread blocks
+// any of them (known from the interposed sigprocmask/pthread_sigmask and one
+// look at the thread's first call; free otherwise), and restores the mask.
+class CallSignalsUnblocked {
+ public:
+  CallSignalsUnblocked() {
+    extern thread_local bool t_blocks_call_signals;
+    if (__builtin_expect(t_blocks_call_signals, 0)) unblock();
+  }
+  ~CallSignalsUnblocked() {
+    if (restore_) restore();
+  }
+  CallSignalsUnblocked(const CallSignalsUnblocked&) = delete;
+  CallSignalsUnblocked& operator=(const CallSignalsUnblocked&) = delete;
+
+ private:
+  void unblock();
+  void restore();
+  bool restore_ = false;
+  uint64_t saved_ = 0;
+};
+// At a thread's first call: reads its mask (inherited masks are not seen
+// by the interposed functions).
+void note_thread_signal_mask();
+
 // Which subcontext a thread is inside is found by its thread pointer.
 // Returns false when the table (kMaxActive entries) is full.
 inline constexpr int kMaxActive = 1024;

@@ -121,13 +121,13 @@ SUBCTX_SIGNAL_CONTEXT bool touches_image(const detail::SubcontextState& s, uint6
 SUBCTX_SIGNAL_CONTEXT uint64_t page_up(uint64_t v) { return (v + 4095) & ~uint64_t{4095}; }
 
 SUBCTX_SIGNAL_CONTEXT void track_add(detail::SubMappings& t, uint64_t lo, uint64_t hi) {
+  t.bytes += hi - lo;  // counted for the quota even when the table is full
+  if (t.bytes > t.peak) t.peak = t.bytes;
   if (t.count == detail::SubMappings::kMax) {
     t.lost = true;
     return;
   }
   t.ranges[t.count++] = {lo, hi};
-  t.bytes += hi - lo;
-  if (t.bytes > t.peak) t.peak = t.bytes;
 }
 
 SUBCTX_SIGNAL_CONTEXT void track_remove(detail::SubMappings& t, uint64_t lo, uint64_t hi) {
@@ -166,23 +166,27 @@ SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
 }
 
 // rt_sigprocmask of subcontext code: applied to the mask the thread gets
-// back when the handler returns (made here, it would be undone then).
-SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(ucontext_t* uc, long how, const uint64_t* set, uint64_t* old,
-                                              long size) {
-  if (size != 8) return -EINVAL;
+// back when the handler returns (made here, it would be undone then).  The
+// kernel makes the copies (a bad pointer is EFAULT, as for the real call),
+// on the thread's mask set for the moment to the interrupted one.  Signals
+// a call needs stay unblocked; the client's mask is saved the first time,
+// for after the call.
+SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(gate::Frame* f, ucontext_t* uc, const greg_t* g) {
   uint64_t mask;
   std::memcpy(&mask, &uc->uc_sigmask, 8);
-  if (old) *old = mask;
-  if (set) {
-    const uint64_t unblockable = (uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1));
-    if (how == SIG_BLOCK) mask |= *set;
-    else if (how == SIG_UNBLOCK) mask &= ~*set;
-    else if (how == SIG_SETMASK) mask = *set;
-    else return -EINVAL;
-    mask &= ~unblockable;
-    std::memcpy(&uc->uc_sigmask, &mask, 8);
+  if (g[REG_RSI] && !f->mask_changed) {
+    f->client_mask = mask;
+    f->mask_changed = true;
   }
-  return 0;
+  sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, 8, 0, 0);
+  const long r = sys6(SYS_rt_sigprocmask, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], 0, 0);
+  uint64_t now = mask;
+  sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, reinterpret_cast<long>(&now), 8, 0, 0);
+  now &= ~kCallSignals;
+  std::memcpy(&uc->uc_sigmask, &now, 8);
+  const uint64_t all = ~uint64_t{0};
+  sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all), 0, 8, 0, 0);
+  return r;
 }
 
 // System calls that do not block: made with signals still blocked.
@@ -236,7 +240,7 @@ void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRu
   t[SYS_brk] = ENOMEM;
   t[SYS_clone] = t[SYS_clone3] = t[SYS_fork] = t[SYS_vfork] = t[SYS_execve] = t[SYS_execveat] = EPERM;
   t[SYS_rt_sigaction] = EPERM;
-  t[SYS_tgkill] = t[SYS_tkill] = t[SYS_kill] = kSelfSignal;
+  t[SYS_tgkill] = t[SYS_tkill] = t[SYS_kill] = t[SYS_rt_sigqueueinfo] = t[SYS_rt_tgsigqueueinfo] = kSelfSignal;
   t[SYS_mmap] = t[SYS_munmap] = t[SYS_mremap] = t[SYS_mprotect] = kTrackMemory;
   t[SYS_rt_sigreturn] = kSigreturn;
   for (const SyscallRule& r : rules) {
@@ -265,9 +269,11 @@ std::vector<std::pair<std::string, std::string>> default_syscall_policy() {
       {"brk", "ENOMEM: the subcontext's malloc uses mmap, never the client's heap"},
       {"clone, clone3, fork, vfork, execve, execveat", "EPERM"},
       {"rt_sigaction", "EPERM: signal dispositions are the client's"},
-      {"rt_sigprocmask", "applied to the calling thread's mask"},
-      {"tgkill, tkill, kill (own pid)",
-       "act on the calling thread: a signal that would end a process ends the call (SubcontextFault), others are ignored"},
+      {"rt_sigprocmask", "applied to the calling thread's mask for the call (never SIGSYS, fault or deadline signals); the client's mask comes back after it"},
+      {"arch_prctl(ARCH_SET_FS/GS)", "EPERM: the thread pointer is the Matchmaker's to switch"},
+      {"tgkill, tkill, rt_tgsigqueueinfo; kill, rt_sigqueueinfo of its own pid or group",
+       "act on the calling thread: a signal that would end a process ends the call (SubcontextFault), others are ignored; kill(-1): EPERM"},
+      {"system calls with the x32 bit", "ENOSYS"},
       {"mmap, munmap, mremap, mprotect", "made; tracked for reset and the mapped-bytes quota"},
       {"everything else", "made as asked (getpid and gettid return the calling thread's ids)"},
   };
@@ -305,18 +311,20 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   using namespace subctx::fault;
   auto* uc = static_cast<ucontext_t*>(ucv);
   greg_t* g = uc->uc_mcontext.gregs;
+  detail::SubcontextState* s = state_of_current_thread();
+  AllowSyscalls allow(s ? s->current_frame : nullptr);  // before any system call
   if (info->si_code != SYS_USER_DISPATCH) {  // seccomp's, or sent: the client's
     chain_to_client(sig, info, ucv, pkru);
     return;
   }
   const long nr = info->si_syscall;
-  detail::SubcontextState* s = state_of_current_thread();
-  AllowSyscalls allow(s ? s->current_frame : nullptr);
   if (!s) {  // not inside a call (cannot happen: the gate allows on the way out)
     g[REG_RAX] = make(nr, g, uc);
     return;
   }
-  const int16_t action = nr >= 0 && nr < detail::kSyscallTableSize ? s->syscall_action[nr] : kAllow;
+  gate::Frame* f = s->current_frame;
+  // x32 system calls (bit 30) have their own numbers: none for subcontexts.
+  const int16_t action = nr >= 0 && nr < detail::kSyscallTableSize ? s->syscall_action[nr] : ENOSYS;
   gate::AbortRecord end;
   end.pc = static_cast<uint64_t>(g[REG_RIP]);
   end.sp = static_cast<uint64_t>(g[REG_RSP]);
@@ -326,11 +334,19 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   switch (action) {
     case kAllow:
       if (nr == SYS_rt_sigprocmask) {
-        result = emulate_sigprocmask(uc, g[REG_RDI], reinterpret_cast<const uint64_t*>(g[REG_RSI]),
-                                     reinterpret_cast<uint64_t*>(g[REG_RDX]), g[REG_R10]);
+        result = emulate_sigprocmask(f, uc, g);
         break;
       }
+      if (nr == SYS_arch_prctl && (g[REG_RDI] == 0x1002 /* ARCH_SET_FS */ || g[REG_RDI] == 0x1001 /* GS */)) {
+        result = -EPERM;  // the thread pointer is how the Matchmaker knows a call is in progress
+        break;
+      }
+      // Where the subcontext is while it waits: a deadline reports this.
+      f->syscall_pc = end.pc;
+      f->syscall_sp = end.sp;
+      f->syscall_bp = end.bp;
       result = make(nr, g, uc);
+      f->syscall_pc = 0;
       break;
     case kEndCallExit:
       end.kind = gate::AbortKind::Exit;
@@ -346,8 +362,17 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       abandon_call(*s, ucv, end);
       return;
     case kSelfSignal: {
-      long target_sig = nr == SYS_tgkill ? g[REG_RDX] : g[REG_RSI];
-      if (nr == SYS_kill && g[REG_RDI] != sys3(SYS_getpid)) {  // another process
+      // tgkill, tkill, rt_tgsigqueueinfo: a subcontext has one thread, so
+      // any thread id it holds is its own, or stale from the snapshot.
+      // kill, rt_sigqueueinfo: its own pid or its process group is itself;
+      // -1 (everyone) is refused; other processes are signalled as asked.
+      const bool by_pid = nr == SYS_kill || nr == SYS_rt_sigqueueinfo;
+      const long target_sig = nr == SYS_tgkill || nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX] : g[REG_RSI];
+      if (by_pid && g[REG_RDI] == -1) {
+        result = -EPERM;
+        break;
+      }
+      if (by_pid && g[REG_RDI] > 0 && g[REG_RDI] != sys3(SYS_getpid)) {
         result = make(nr, g, uc);
         break;
       }
@@ -386,6 +411,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       if (nr == SYS_mmap) {
         const auto r = static_cast<uint64_t>(result);
         if (touches_image(*s, r, r + len)) t.layout_changed = true;
+        track_remove(t, r, r + len);  // MAP_FIXED replaced what was there
         track_add(t, r, r + len);
       } else if (nr == SYS_munmap) {
         if (touches_image(*s, a, a + len)) t.layout_changed = true;
@@ -394,7 +420,8 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
         const auto r = static_cast<uint64_t>(result);
         const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
         if (touches_image(*s, a, a + len) || touches_image(*s, r, r + new_len)) t.layout_changed = true;
-        track_remove(t, a, a + len);
+        if (!(g[REG_R10] & 4 /* MREMAP_DONTUNMAP: the old range stays */)) track_remove(t, a, a + len);
+        track_remove(t, r, r + new_len);  // MREMAP_FIXED replaced what was there
         track_add(t, r, r + new_len);
       } else if (touches_image(*s, a, a + len)) {  // mprotect
         t.layout_changed = true;

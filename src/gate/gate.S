@@ -41,6 +41,8 @@ subctx_gate_enter_fsgsbase:
         .cfi_def_cfa_register %r14      /* unwinders find the caller through r14 */
         movq    %r13, 152(%r12)         /* for signal handlers during the call */
         movq    %r14, 160(%r12)
+        stmxcsr 176(%r12)               /* the client's FPU control state: an */
+        fnstcw  180(%r12)               /* abandoned call gives it back */
         movsd   72(%r12), %xmm0
         movsd   80(%r12), %xmm1
         movsd   88(%r12), %xmm2
@@ -124,6 +126,8 @@ subctx_gate_enter_syscall:
         .cfi_def_cfa_register %r14
         movq    %r13, 152(%r12)
         movq    %r14, 160(%r12)
+        stmxcsr 176(%r12)               /* the client's FPU control state: an */
+        fnstcw  180(%r12)               /* abandoned call gives it back */
         movl    $158, %eax              /* SYS_arch_prctl */
         movl    $0x1002, %edi           /* ARCH_SET_FS */
         movq    8(%r12), %rsi

@@ -42,13 +42,24 @@ struct Frame {
   // 168: the calling thread's Syscall User Dispatch selector (null: none):
   // the gate blocks system calls while the export runs, allows them after.
   volatile uint8_t* selector;
+  uint32_t client_mxcsr;  // 176: callee-saved FPU control state, stored by
+  uint16_t client_fpucw;  // 180: the gate; given back when a call is abandoned
+  uint16_t pad0;
   AbortRecord abort;   // filled when the call is abandoned
   uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
   uint32_t timeout_ms = 0;
+  // The client's signal mask, saved by the SIGSYS handler when subcontext
+  // code first changes the mask (rt_sigprocmask); given back at the end.
+  bool mask_changed = false;
+  uint64_t client_mask = 0;
+  // While the SIGSYS handler makes a system call for subcontext code: where
+  // that code is (a deadline reports it, not the handler).
+  uint64_t syscall_pc = 0, syscall_sp = 0, syscall_bp = 0;
 };
 static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
               offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160 &&
-              offsetof(Frame, selector) == 168);
+              offsetof(Frame, selector) == 168 && offsetof(Frame, client_mxcsr) == 176 &&
+              offsetof(Frame, client_fpucw) == 180);
 
 using EnterFn = void (*)(Frame*);
 

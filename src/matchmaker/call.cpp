@@ -1,11 +1,16 @@
 // request_call: find the export, check the signature, enter through the gate,
 // and make the subcontext's output reach the client's stdout in order.
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <string>
 
 #include "fault/alt_stack.hpp"
 #include "fault/deadline.hpp"
+#include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
 #include "gate/gate.hpp"
 #include "matchmaker/call_fault.hpp"
@@ -30,7 +35,12 @@ bool enter(SubcontextState& s, gate::Frame& f) {
   static const gate::EnterFn enter_fn = gate::select_enter();
   enter_fn(&f);
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  return f.abort.kind == gate::AbortKind::None;
+  if (f.abort.kind != gate::AbortKind::None) return false;  // the mask came back with the abandon
+  // Subcontext code changed the thread's signal mask: the client's comes back.
+  // (The kernel's 8-byte set, as the SIGSYS handler saved it; the same
+  // mask as before the call, so the thread's noted mask stays right.)
+  if (f.mask_changed) syscall(SYS_rt_sigprocmask, SIG_SETMASK, &f.client_mask, nullptr, 8);
+  return true;
 }
 
 // Runs the subcontext's own fflush() on its stream, inside the subcontext;
@@ -93,6 +103,7 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
   // Client output written before the call comes out before the subcontext's.
   if (has_pending_output(stdout)) std::fflush(stdout);
   if (has_pending_output(stderr)) std::fflush(stderr);
+  fault::CallSignalsUnblocked unblocked;
   fault::CallDeadline deadline(s.call_timeout_ms.load(std::memory_order_relaxed), f);
   std::vector<FaultFrame> frames;
   bool completed;

@@ -73,6 +73,10 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
   s.max_dirty_pages = q.max_dirty_pages;
   s.max_mapped_bytes = q.max_mapped_bytes;
   fault::build_syscall_table(s, options.syscalls);
+  std::string why;
+  if (!options.syscalls.empty() && !fault::syscall_dispatch_available(&why))
+    throw Unsupported("cannot map image " + s.path + " with system call rules: subcontext code's system calls are "
+                      "not mediated here (" + why + ")");
 }
 
 }  // namespace matchmaker
@@ -84,10 +88,20 @@ detail::SubcontextState& state_of(const std::shared_ptr<detail::SubcontextState>
   return *s;
 }
 
+// reset() and memory() wait for the call mutex: from a signal handler that
+// interrupted a call of the same subcontext on this thread, forever.
+void refuse_from_inside_call(const detail::SubcontextState& s, const char* what) {
+  if (s.call_owner.load(std::memory_order_relaxed) == gate::thread_pointer())
+    throw Error(Errc::InvalidArgument, std::string(what) + " of subcontext " + std::to_string(s.handle) + " (" +
+                                           s.path + ") from a signal handler that interrupted a call of it on this "
+                                           "thread: it would wait for itself");
+}
+
 }  // namespace
 
 ResetInfo Subcontext::reset() const {
   detail::SubcontextState& s = state_of(state_);
+  refuse_from_inside_call(s, "reset()");
   std::lock_guard lock(s.call_mutex);
   try {
     return matchmaker::reset_state(s);
@@ -99,6 +113,7 @@ ResetInfo Subcontext::reset() const {
 
 MemoryInfo Subcontext::memory() const {
   detail::SubcontextState& s = state_of(state_);
+  refuse_from_inside_call(s, "memory()");
   std::lock_guard lock(s.call_mutex);
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   matchmaker::note_dirty(s, matchmaker::scan_dirty(s).pages);

@@ -19,6 +19,7 @@
 #include <mutex>
 
 #include "fault/fault_handler.hpp"
+#include "fault/syscalls.hpp"
 #include "image/format.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
@@ -230,7 +231,11 @@ ResetInfo reset_state(detail::SubcontextState& s) {
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   ResetInfo info;
   release_sub_mappings(s, &info);
-  if (s.sub_maps.layout_changed || !s.protection.released().empty()) {
+  // Without Syscall User Dispatch nothing saw calls unmap part of the
+  // segments (and a client mapping may sit in the hole): the layout is
+  // checked against /proc/self/maps every time.
+  const bool tracked = fault::syscall_dispatch_available() && !s.sub_maps.lost;
+  if (!tracked || s.sub_maps.layout_changed || !s.protection.released().empty()) {
     restore_layout(s);
     info.layout_restored = true;
   }

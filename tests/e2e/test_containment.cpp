@@ -6,6 +6,8 @@
 // code (Syscall User Dispatch).
 //
 // This process is the client: it survives every fault below.
+#include <fenv.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -270,6 +272,53 @@ TEST_P(ContainmentTest, SystemCallDefaults) {
   struct sigaction usr1 {};
   sigaction(SIGUSR1, nullptr, &usr1);
   EXPECT_EQ(usr1.sa_handler, SIG_DFL);
+}
+
+TEST_P(ContainmentTest, ThreadBlockingEverySignalCanCallAndFault) {
+  // SIGSYS or a fault signal blocked would make the kernel kill the
+  // process: the Matchmaker unblocks them for the call.
+  subctx::Subcontext sc = map();
+  std::thread worker([&] {
+    sigset_t all, after;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    EXPECT_EQ(sc.call<int64_t()>("my_tid"), gettid());
+    EXPECT_EQ(sc.call<int64_t()>("try_fork"), -EPERM);
+    expect_fault([&] { sc.call<int64_t(int64_t)>("crash_null", 0); }, Errc::Fault, {"SIGSEGV"});
+    sc.set_call_timeout(50);
+    expect_fault([&] { sc.call<int64_t(int64_t)>("spin", -1); }, Errc::Timeout, {"deadline"});
+    sc.set_call_timeout(0);
+    pthread_sigmask(SIG_BLOCK, nullptr, &after);
+    EXPECT_TRUE(sigismember(&after, SIGSYS) && sigismember(&after, SIGSEGV)) << "the thread's mask came back";
+  });
+  worker.join();
+}
+
+TEST_P(ContainmentTest, ClientStateAfterTheCallIsTheClients) {
+  subctx::Subcontext sc = map();
+  // Flags and rounding mode the subcontext set before faulting stay there.
+  expect_fault([&] { sc.call<int64_t()>("crash_with_flags"); }, Errc::Fault, {"SIGSEGV"});
+  uint64_t flags;
+  __asm__ volatile("pushfq; popq %0" : "=r"(flags));
+  EXPECT_EQ(flags & 0x400, 0u) << "direction flag set";
+  EXPECT_EQ(fegetround(), FE_TONEAREST);
+  // Signal masks the subcontext set: not the client's after the call,
+  // returned or faulted; SIGSYS is never really blocked.
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("block_usr2_and", 0), 10);
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  EXPECT_FALSE(sigismember(&now, SIGUSR2));
+  expect_fault([&] { sc.call<int64_t(int64_t)>("block_usr2_and", 1); }, Errc::Fault, {"SIGSEGV"});
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  EXPECT_FALSE(sigismember(&now, SIGUSR2));
+  EXPECT_EQ(sc.call<int64_t()>("bad_sigmask"), -EFAULT);
+  // pthread_create blocks every signal before clone3: refused, not fatal.
+  EXPECT_EQ(sc.call<int64_t()>("try_thread"), -EPERM);
+  // sigqueue to itself ends the call instead of the client.
+  expect_fault([&] { sc.call<int64_t(int64_t)>("queue_signal", SIGTERM); }, Errc::Fault, {"SIGTERM"});
+  // MAP_FIXED over its own mapping is counted once.
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("map_fixed_twice", 1 << 20), 0);
+  EXPECT_EQ(sc.memory().mapped_bytes, uint64_t{1} << 20);
 }
 
 TEST_P(ContainmentTest, StaleThreadIdsFromTheSnapshotAreNeverSignalled) {

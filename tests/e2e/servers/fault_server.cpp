@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <fenv.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -193,6 +194,50 @@ int64_t sigmask_roundtrip() {  // blocks SIGUSR2, reads the mask back, unblocks
   sigprocmask(SIG_UNBLOCK, &s, nullptr);
   return was;
 }
+// Leaves the direction flag set and rounds upwards, then faults: the
+// client must get neither.
+int64_t crash_with_flags() {
+  fesetround(FE_UPWARD);
+  __asm__ volatile("std" ::: "memory");
+  return crash_null(8);
+}
+int64_t block_usr2_and(int64_t then_crash) {
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR2);
+  sigaddset(&s, SIGSYS);  // never blocked for real: the Matchmaker needs it
+  pthread_sigmask(SIG_BLOCK, &s, nullptr);
+  if (then_crash) return crash_null(16);
+  sigset_t now;
+  pthread_sigmask(SIG_BLOCK, nullptr, &now);
+  return sigismember(&now, SIGUSR2) * 10 + sigismember(&now, SIGSYS);
+}
+int64_t bad_sigmask() {
+  return syscall(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<void*>(8), nullptr, 8) == 0 ? 0 : -errno;
+}
+static void* thread_body(void*) { return nullptr; }
+int64_t try_thread() {
+  pthread_t t;
+  const int e = pthread_create(&t, nullptr, thread_body, nullptr);
+  if (e == 0) pthread_join(t, nullptr);
+  return -e;
+}
+int64_t map_fixed_twice(int64_t n) {
+  void* p = mmap(nullptr, static_cast<size_t>(n), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  void* q = mmap(p, static_cast<size_t>(n), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  return q == p ? 0 : -errno;
+}
+int64_t queue_signal(int64_t sig) {
+  union sigval v {};
+  return sigqueue(getpid(), static_cast<int>(sig), v) == 0 ? 0 : -errno;
+}
+SUBCTX_EXPORT(crash_with_flags);
+SUBCTX_EXPORT(block_usr2_and);
+SUBCTX_EXPORT(bad_sigmask);
+SUBCTX_EXPORT(try_thread);
+SUBCTX_EXPORT(map_fixed_twice);
+SUBCTX_EXPORT(queue_signal);
 SUBCTX_EXPORT(my_pid);
 SUBCTX_EXPORT(my_tid);
 SUBCTX_EXPORT(try_fork);
