@@ -40,16 +40,6 @@ subctx::MapOptions with(Protection p, std::optional<OnFault> on_fault = std::nul
   return o;
 }
 
-bool pkeys_work() {
-  static const bool ok = [] {
-    const int key = pkey_alloc(0, 0);
-    if (key < 0) return false;
-    pkey_free(key);
-    return true;
-  }();
-  return ok;
-}
-
 // Counts destructor runs: the client's frames between the call and the
 // catch unwind.
 struct Sentinel {
@@ -250,6 +240,23 @@ TEST_P(ContainmentTest, QuotasFailTheCall) {
   EXPECT_EQ(sc.call<int64_t(int64_t)>("dirty", 10), 10);
   expect_fault([&] { sc.call<int64_t(int64_t)>("dirty", 200); }, Errc::Quota, {"dirty pages", "limit 50"});
   EXPECT_LT(sc.memory().dirty_pages, 50u);
+}
+
+TEST_P(ContainmentTest, QuotaFromThePolicyFile) {
+  mm().set_policy("allow map path=" + fault_image() + " max-mapped-bytes=1048576 max-dirty-pages=40\n");
+  struct Clear {
+    ~Clear() { mm().clear_policy(); }
+  } clear;
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.memory().quota.max_mapped_bytes, 1048576u);
+  EXPECT_EQ(sc.memory().quota.max_dirty_pages, 40u);
+  expect_fault([&] { sc.call<int64_t(int64_t)>("map_bytes", 2 << 20); }, Errc::Quota, {"limit 1048576"});
+  mm().unmap(sc);
+  // The map options win over the rule.
+  subctx::MapOptions o = with(backend_);
+  o.quota = subctx::Quota{0, 8 << 20};
+  sc = mm().request_map(fault_image(), o);
+  EXPECT_GT(sc.call<int64_t(int64_t)>("map_bytes", 2 << 20), 0);
 }
 
 TEST_P(ContainmentTest, SystemCallDefaults) {

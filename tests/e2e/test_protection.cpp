@@ -37,16 +37,6 @@ const std::string& policy_image() {  // open_door, restricted admin_reset
   return path;
 }
 
-bool pkeys_work() {
-  static const bool ok = [] {
-    const int key = pkey_alloc(0, 0);
-    if (key < 0) return false;
-    pkey_free(key);
-    return true;
-  }();
-  return ok;
-}
-
 #define SKIP_WITHOUT_PKEYS(backend)                                                        \
   do {                                                                                     \
     if (std::string(backend).rfind("pkey", 0) == 0 && !pkeys_work())                       \

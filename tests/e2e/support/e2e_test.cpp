@@ -1,5 +1,7 @@
 #include "support/e2e_test.hpp"
 
+#include <sys/mman.h>
+
 namespace e2e {
 
 bool is_error_class(const subctx::Error& e, subctx::Errc code) {
@@ -66,6 +68,16 @@ void expect_valid_map_works() {
 void E2eTest::TearDown() {
   mm().finalize();
   mm().init();
+}
+
+bool pkeys_work() {
+  static const bool ok = [] {
+    const int key = pkey_alloc(0, 0);
+    if (key < 0) return false;
+    pkey_free(key);
+    return true;
+  }();
+  return ok;
 }
 
 }  // namespace e2e

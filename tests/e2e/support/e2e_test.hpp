@@ -46,6 +46,9 @@ std::string expect_error(Fn&& fn, subctx::Errc code, std::initializer_list<std::
 void expect_map_refused(const std::string& path, subctx::Errc code, std::initializer_list<std::string> words,
                         const std::vector<Range>& ranges, const std::string& except = "");
 
+// Whether pkey_alloc works here (the pkey backend's tests skip otherwise).
+bool pkeys_work();
+
 // Maps the pristine basic image, calls square(7), unmaps.
 void expect_valid_map_works();
 
