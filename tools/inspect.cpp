@@ -83,16 +83,22 @@ void print_vdso(const image::ImageInfo& info) {
               names.empty() ? "" : ": ", names.c_str());
 }
 
-// The same for every image today: the Matchmaker's defaults, which a
-// client can extend per map (MapOptions::syscalls).
-void print_syscall_policy() {
+// The Matchmaker's defaults, then the image's own rules over them (a
+// client can add its own per map: MapOptions::syscalls).
+void print_syscall_policy(const image::ImageInfo& info) {
   std::string why;
   const bool mediated = fault::syscall_dispatch_available(&why);
   std::printf("\nsystem calls of subcontext code: %s\n",
-              mediated ? "mediated (Syscall User Dispatch); the defaults, which a client extends per map"
+              mediated ? "mediated (Syscall User Dispatch): the defaults, then the image's rules"
                        : ("not mediated on this machine (" + why + "); with Syscall User Dispatch:").c_str());
   Table table({"system call", "what happens"}, {});
   for (const auto& [name, what] : fault::default_syscall_policy()) table.add({name, what});
+  for (const auto& r : info.syscall_rules) {
+    const char* action[] = {"allowed (image rule)", "denied: errno ", "the call fails (image rule)"};
+    std::string what = r.action <= 2 ? action[r.action] : "?";
+    if (r.action == 1) what += std::to_string(r.error) + " (image rule)";
+    table.add({printable(r.syscall), what});
+  }
   table.print(stdout);
 }
 
@@ -120,7 +126,7 @@ int run_inspect(const std::vector<std::string>& args) {
   print_segments(info);
   print_exports(info);
   print_vdso(info);
-  print_syscall_policy();
+  print_syscall_policy(info);
   print_totals(f, info);
   return kExitOk;
 }

@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "subctx/error.hpp"
 #include "subctx/signature.hpp"
+#include "subctx/syscall_rule.hpp"
 
 namespace subctx {
 
@@ -19,6 +21,10 @@ struct SnapshotOptions {
   // Stack for calls into the image: as large as a main thread's, because
   // server code was written for one.  Untouched pages cost nothing (holes).
   std::size_t gate_stack_size = std::size_t{8} << 20;
+  // Rules for the image's system calls in every client, over the
+  // Matchmaker's defaults (a client's own rules go over these); carried in
+  // the image, shown by `subctx inspect`.  docs/containment.md.
+  std::vector<SyscallRule> syscalls;
 };
 
 // Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad

@@ -17,6 +17,7 @@
 
 #include "subctx/error.hpp"
 #include "subctx/signature.hpp"
+#include "subctx/syscall_rule.hpp"
 
 namespace subctx {
 
@@ -53,15 +54,6 @@ struct Quota {
   uint64_t max_mapped_bytes = 0;  // memory mapped by subcontext code
 };
 
-// A rule for subcontext code's system calls, over the defaults
-// (docs/containment.md has the table).  Needs Syscall User Dispatch.
-struct SyscallRule {
-  enum class Action : uint8_t { Allow, Deny, Fault };
-  std::string syscall;  // a name ("openat") or a number ("257")
-  Action action = Action::Deny;
-  int error = 1;        // Deny: the errno the subcontext gets (EPERM)
-};
-
 struct MapOptions {
   Protection protection = Protection::Auto;
   bool readable = false;           // the client may read (not write, not run) it outside calls
@@ -72,6 +64,8 @@ struct MapOptions {
   std::optional<OnFault> on_fault;
   std::optional<uint32_t> call_timeout_ms;  // 0: no deadline
   std::optional<Quota> quota;
+  // Rules for subcontext code's system calls, over the image's own and the
+  // defaults (docs/containment.md).  Need Syscall User Dispatch.
   std::vector<SyscallRule> syscalls;
 };
 

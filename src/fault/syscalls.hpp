@@ -35,9 +35,10 @@ inline constexpr int16_t kSelfSignal = -3;  // tgkill, tkill, kill
 inline constexpr int16_t kEndCall = -4;     // a rule's Fault
 inline constexpr int16_t kSigreturn = -5;   // rt_sigreturn of a handler glibc installed
 
-// Fills the table: the defaults, then the rules.  Throws InvalidArgument for
-// an unknown system call name or a bad errno.
-void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRule>& rules);
+// Fills the table: the defaults, then the image's rules (BadImage when one
+// is unusable), then the client's (InvalidArgument for an unknown system
+// call or a bad errno).
+void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRule>& client_rules);
 
 // This thread's selector when dispatch is on (turned on here at the
 // thread's first call), or null: off by SUBCTX_SYSCALLS=off, or the kernel
@@ -49,9 +50,6 @@ bool syscall_dispatch_available(std::string* why = nullptr);
 // Installs the SIGSYS handler (Matchmaker init).
 void install_syscall_handler();
 
-// Name of a system call number for messages and tools ("openat"), or "".
-const char* syscall_name(long nr);
-long syscall_number(const std::string& name_or_number);
 
 // The default table, for docs and `subctx inspect`: (name, what happens).
 std::vector<std::pair<std::string, std::string>> default_syscall_policy();

@@ -26,6 +26,7 @@ enum NoteType : uint32_t {
   kNoteVdso = 0x53430007,        // u64 base, u64 size, u32 count, then {u64 offset, str name}
   kNoteSegments = 0x53430008,    // u32 count, then {u8 kind, str origin} per PT_LOAD, in order
   kNoteDigests = 0x53430009,     // u64 header digest, u32 count, u32 0, u64 digest per PT_LOAD; always last
+  kNoteSyscalls = 0x5343000a,    // optional: u32 count, then {str syscall, u8 action, u32 errno}
 };
 
 // Where a segment came from in the server (shown by `subctx inspect`).
@@ -75,6 +76,14 @@ struct VdsoRecord {
   std::vector<VdsoSymbol> symbols;
 };
 
+// A server's rule for the image's system calls (SnapshotOptions::syscalls).
+struct SyscallRuleRecord {
+  std::string syscall;  // name or number, checked by the Matchmaker at map
+  uint8_t action = 1;   // 0 allow, 1 deny, 2 fault (SyscallRule::Action)
+  uint32_t error = 1;   // deny: the errno
+};
+inline constexpr uint32_t kMaxSyscallRules = 512;
+
 struct ImageInfo {
   uint32_t version = kFormatVersion;
   uint32_t flags = 0;
@@ -88,6 +97,7 @@ struct ImageInfo {
   std::vector<ExportRecord> exports;
   VdsoRecord vdso;
   std::vector<SegmentRecord> segments;
+  std::vector<SyscallRuleRecord> syscall_rules;
   uint64_t header_digest = 0;
   uint64_t file_size = 0;
 

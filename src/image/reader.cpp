@@ -242,6 +242,24 @@ void Parser::parse_note(uint32_t type, ByteReader r) {
       done("vdso");
       break;
     }
+    case kNoteSyscalls: {
+      uint32_t n = r.u32();
+      done("syscalls");
+      if (n > kMaxSyscallRules)
+        bad("syscalls note lists " + std::to_string(n) + " rules (at most " + std::to_string(kMaxSyscallRules) + ")");
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        SyscallRuleRecord rule;
+        rule.syscall = r.str(64);
+        rule.action = r.u8();
+        rule.error = r.u32();
+        if (r.ok() && rule.action > 2) bad("system call rule " + std::to_string(i) + ": unknown action");
+        if (r.ok() && rule.action == 1 && (rule.error == 0 || rule.error >= 4096))
+          bad("system call rule " + std::to_string(i) + ": errno " + std::to_string(rule.error) + " is not in 1..4095");
+        info_.syscall_rules.push_back(std::move(rule));
+      }
+      done("syscalls");
+      break;
+    }
     case kNoteSegments: {
       uint32_t n = r.u32();
       done("segments");

@@ -94,6 +94,15 @@ EncodedHeader encode_header(const ImageInfo& info) {
     w.str(cut(s.origin, 4096));
   }
   flush(kNoteSegments);
+  if (!info.syscall_rules.empty()) {  // optional: older readers skip it
+    w.u32(static_cast<uint32_t>(info.syscall_rules.size()));
+    for (const auto& r : info.syscall_rules) {
+      w.str(cut(r.syscall, 64));
+      w.u8(r.action);
+      w.u32(r.error);
+    }
+    flush(kNoteSyscalls);
+  }
   // Digests last: the header digest covers everything before it.
   w.u64(info.header_digest);
   w.u32(static_cast<uint32_t>(info.segments.size()));

@@ -26,6 +26,7 @@
 
 #include "common/c_error.hpp"
 #include "common/cpu_features.hpp"
+#include "common/syscall_names.hpp"
 #include "common/vdso.hpp"
 #include "image/digest.hpp"
 #include "image/writer.hpp"
@@ -163,6 +164,14 @@ void Snapshotter::check_process() {
 void Snapshotter::prepare_metadata() {
   info_.exports = server::registered_exports();
   if (info_.exports.empty()) refuse("no exports declared; use SUBCTX_EXPORT(fn) or sbc_export() first");
+  if (options_.syscalls.size() > image::kMaxSyscallRules)
+    refuse(std::to_string(options_.syscalls.size()) + " system call rules; at most " +
+           std::to_string(image::kMaxSyscallRules));
+  for (const SyscallRule& r : options_.syscalls) {
+    if (std::string why = syscall_rule_problem(r); !why.empty()) refuse("system call rule: " + why);
+    info_.syscall_rules.push_back(
+        {r.syscall, static_cast<uint8_t>(r.action), static_cast<uint32_t>(r.action == SyscallRule::Action::Deny ? r.error : 0)});
+  }
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   info_.creator_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";

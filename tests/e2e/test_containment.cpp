@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "support/e2e_test.hpp"
+#include "temp_dir.hpp"
 
 namespace e2e {
 namespace {
@@ -361,6 +362,20 @@ TEST_P(ContainmentTest, CustomSystemCallRules) {
   expect_error([&] { mm().request_map(fault_image(), bad); }, Errc::InvalidArgument, {"no_such_call"});
 }
 
+TEST_P(ContainmentTest, TheImagesOwnSystemCallRules) {
+  static const std::string ruled = build_image(paths::kFaultServer, "fault-ruled.img", {"--syscall-rules"});
+  subctx::Subcontext sc = mm().request_map(ruled, with(backend_));
+  EXPECT_EQ(sc.call<int64_t(const char*)>("try_open", "/proc/self/status"), -EACCES);
+  expect_fault([&] { sc.call<int64_t()>("parent_pid"); }, Errc::Fault, {"SIGSYS"});
+  mm().unmap(sc);
+  // A client's rule goes over the image's.
+  subctx::MapOptions o = with(backend_);
+  o.syscalls = {{"openat", subctx::SyscallRule::Action::Allow, 0}};
+  sc = mm().request_map(ruled, o);
+  EXPECT_EQ(sc.call<int64_t(const char*)>("try_open", "/proc/self/status"), 0);
+  expect_fault([&] { sc.call<int64_t()>("parent_pid"); }, Errc::Fault, {"SIGSYS"});
+}
+
 TEST_P(ContainmentTest, FaultsFromManyThreads) {
   subctx::Subcontext sc = map();
   std::atomic<int> faults{0}, good{0};
@@ -438,6 +453,17 @@ TEST_F(ContainmentEnvironment, FaultPolicyAndSyscallsSwitches) {
   r = tool({}, {"inspect", fault_image()});
   EXPECT_NE(r.out.find("system calls of subcontext code"), std::string::npos) << r.describe();
   EXPECT_NE(r.out.find("clone, clone3, fork, vfork, execve, execveat"), std::string::npos) << r.describe();
+}
+
+TEST_F(ContainmentEnvironment, ImageRulesShownAndCheckedAtSnapshot) {
+  const std::string ruled = build_image(paths::kFaultServer, "fault-ruled.img", {"--syscall-rules"});
+  ProcessResult r = tool({}, {"inspect", ruled});
+  EXPECT_NE(r.out.find("denied: errno 13 (image rule)"), std::string::npos) << r.describe();
+  EXPECT_NE(r.out.find("the call fails (image rule)"), std::string::npos) << r.describe();
+  subctx::testing::TempDir dir("subctx-rules");
+  r = run({paths::kFaultServer, "--bad-syscall-rule", dir.path() + "/bad.img"});
+  EXPECT_TRUE(r.exited && r.exit_code != 0) << r.describe();
+  EXPECT_NE(r.err.find("unknown system call \"no_such_call\""), std::string::npos) << r.describe();
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ContainmentTest, ::testing::Values("none", "mprotect", "pkey"),

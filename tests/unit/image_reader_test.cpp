@@ -157,6 +157,29 @@ TEST(ImageReader, SmallImageWithoutOptionalNotesParses) {
   EXPECT_EQ(verify_segments(MemorySource(t.bytes.data(), t.bytes.size()), got), "");
 }
 
+TEST(ImageReader, SyscallRulesRoundTripAndAreChecked) {
+  TestImage t = sample_with([](ImageInfo& i) {
+    i.syscall_rules = {{"openat", 1, 13}, {"getppid", 2, 0}, {"257", 0, 0}};
+  });
+  ImageInfo got = read(t);
+  ASSERT_EQ(got.syscall_rules.size(), 3u);
+  EXPECT_EQ(got.syscall_rules[0].syscall, "openat");
+  EXPECT_EQ(got.syscall_rules[0].action, 1);
+  EXPECT_EQ(got.syscall_rules[0].error, 13u);
+  EXPECT_EQ(got.syscall_rules[1].action, 2);
+  EXPECT_EQ(got.syscall_rules[2].syscall, "257");
+  EXPECT_TRUE(read(sample()).syscall_rules.empty()) << "the note is optional";
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 7, 0}}; }),
+                              "system call rule 0: unknown action"));
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 1, 0}}; }),
+                              "errno 0 is not in 1..4095"));
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 1, 5000}}; }),
+                              "errno 5000 is not in 1..4095"));
+  EXPECT_TRUE(Fails<BadImage>(
+      sample_with([](ImageInfo& i) { i.syscall_rules.assign(image::kMaxSyscallRules + 1, {"read", 2, 0}); }),
+      "syscalls note lists 513 rules (at most 512)"));
+}
+
 TEST(ImageReader, LayoutIsPageAlignedAfterTheHeader) {
   TestImage t = sample();
   EXPECT_EQ(t.data_start % image::kPageSize, 0u);

@@ -248,7 +248,7 @@ SUBCTX_EXPORT(try_open);
 SUBCTX_EXPORT(parent_pid);
 SUBCTX_EXPORT(sigmask_roundtrip);
 
-int main(int, char** argv) {
+int main(int argc, char** argv) {
   g_counter = 100;
   g_server_pid = getpid();
   g_server_tid = gettid();
@@ -263,5 +263,13 @@ int main(int, char** argv) {
     sqlite3_exec(g_db, sql.c_str(), nullptr, nullptr, nullptr);
   }
   sqlite3_exec(g_db, "COMMIT", nullptr, nullptr, nullptr);
-  subctx::snapshot_and_exit(argv[1]);
+  subctx::SnapshotOptions options;
+  // Usage: e2e_fault_server [--syscall-rules|--bad-syscall-rule] IMAGE (build_image puts flags first).
+  const std::string flag = argc > 2 ? argv[1] : "";
+  if (flag == "--syscall-rules")  // the image's own rules
+    options.syscalls = {{"openat", subctx::SyscallRule::Action::Deny, EACCES},
+                        {"getppid", subctx::SyscallRule::Action::Fault, 0}};
+  if (flag == "--bad-syscall-rule")
+    options.syscalls = {{"no_such_call", subctx::SyscallRule::Action::Deny, EPERM}};
+  subctx::snapshot_and_exit(argv[argc - 1], options);
 }
