@@ -10,6 +10,8 @@ packages=(
   libbenchmark-dev
   libxxhash-dev                     # xxh3 digests in the image format
   libsqlite3-dev liblua5.4-dev      # payloads used by tests and the demo
+  libpython3.11-dev zlib1g-dev libzstd-dev libpcre2-dev   # the compatibility suite (tests/payloads)
+  python3                           # bench/summarize.py, bench/payload_chart.py
   binutils                          # readelf, used by the format tests
 )
 
