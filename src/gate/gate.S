@@ -8,6 +8,26 @@
  *   %rsp, loads the argument registers, calls f->fn, switches back and
  *   stores rax/xmm0 in the frame.
  */
+/* The gates' common return to the client: drops the alignment slot and
+   restores the callee-saved registers the prologue pushed. */
+.macro GATE_RETURN
+        addq    $8, %rsp
+        .cfi_adjust_cfa_offset -8
+        popq    %r15
+        .cfi_adjust_cfa_offset -8
+        popq    %r14
+        .cfi_adjust_cfa_offset -8
+        popq    %r13
+        .cfi_adjust_cfa_offset -8
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        popq    %rbp
+        .cfi_adjust_cfa_offset -8
+        ret
+.endm
+
         .text
 
         .globl  subctx_gate_enter_fsgsbase
@@ -76,21 +96,7 @@ subctx_gate_enter_fsgsbase:
         wrfsbase %r13                   /* leave: client thread pointer */
         movq    %rax, 136(%r12)
         movsd   %xmm0, 144(%r12)
-        addq    $8, %rsp
-        .cfi_adjust_cfa_offset -8
-        popq    %r15
-        .cfi_adjust_cfa_offset -8
-        popq    %r14
-        .cfi_adjust_cfa_offset -8
-        popq    %r13
-        .cfi_adjust_cfa_offset -8
-        popq    %r12
-        .cfi_adjust_cfa_offset -8
-        popq    %rbx
-        .cfi_adjust_cfa_offset -8
-        popq    %rbp
-        .cfi_adjust_cfa_offset -8
-        ret
+        GATE_RETURN
         .cfi_endproc
         .size   subctx_gate_enter_fsgsbase, .-subctx_gate_enter_fsgsbase
 
@@ -170,21 +176,7 @@ subctx_gate_enter_syscall:
         syscall
         testq   %rax, %rax
         jnz     .Lfs_switch_failed
-        addq    $8, %rsp
-        .cfi_adjust_cfa_offset -8
-        popq    %r15
-        .cfi_adjust_cfa_offset -8
-        popq    %r14
-        .cfi_adjust_cfa_offset -8
-        popq    %r13
-        .cfi_adjust_cfa_offset -8
-        popq    %r12
-        .cfi_adjust_cfa_offset -8
-        popq    %rbx
-        .cfi_adjust_cfa_offset -8
-        popq    %rbp
-        .cfi_adjust_cfa_offset -8
-        ret
+        GATE_RETURN
 .Lfs_switch_failed:
         ud2                             /* arch_prctl(ARCH_SET_FS) refused (seccomp?): stop here */
         .cfi_endproc
@@ -208,21 +200,7 @@ subctx_gate_abort:
         .cfi_offset %r13, -40
         .cfi_offset %r14, -48
         .cfi_offset %r15, -56
-        addq    $8, %rsp
-        .cfi_adjust_cfa_offset -8
-        popq    %r15
-        .cfi_adjust_cfa_offset -8
-        popq    %r14
-        .cfi_adjust_cfa_offset -8
-        popq    %r13
-        .cfi_adjust_cfa_offset -8
-        popq    %r12
-        .cfi_adjust_cfa_offset -8
-        popq    %rbx
-        .cfi_adjust_cfa_offset -8
-        popq    %rbp
-        .cfi_adjust_cfa_offset -8
-        ret
+        GATE_RETURN
         .cfi_endproc
         .size   subctx_gate_abort, .-subctx_gate_abort
 

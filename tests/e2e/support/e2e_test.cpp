@@ -70,14 +70,4 @@ void E2eTest::TearDown() {
   mm().init();
 }
 
-bool pkeys_work() {
-  static const bool ok = [] {
-    const int key = pkey_alloc(0, 0);
-    if (key < 0) return false;
-    pkey_free(key);
-    return true;
-  }();
-  return ok;
-}
-
 }  // namespace e2e

@@ -10,6 +10,7 @@
 #include <subctx/subctx.hpp>
 #include <vector>
 
+#include "pkeys.hpp"
 #include "support/images.hpp"
 #include "support/maps.hpp"
 #include "support/paths.hpp"
@@ -46,8 +47,7 @@ std::string expect_error(Fn&& fn, subctx::Errc code, std::initializer_list<std::
 void expect_map_refused(const std::string& path, subctx::Errc code, std::initializer_list<std::string> words,
                         const std::vector<Range>& ranges, const std::string& except = "");
 
-// Whether pkey_alloc works here (the pkey backend's tests skip otherwise).
-bool pkeys_work();
+using subctx::testing::pkeys_work;  // the pkey backend's tests skip where it fails
 
 // Maps the pristine basic image, calls square(7), unmaps.
 void expect_valid_map_works();

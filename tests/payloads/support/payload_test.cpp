@@ -1,6 +1,5 @@
 #include "payload_test.hpp"
 
-#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <stdexcept>
@@ -66,16 +65,6 @@ void expect_same_outputs(const std::vector<std::string>& native, const std::vect
       ADD_FAILURE() << "input " << i << ":\n" << inputs()[i] << "\n--- native ---\n" << native[i]
                     << "\n--- client ---\n" << client[i];
   EXPECT_EQ(shown, 0) << shown << " of " << native.size() << " outputs differ";
-}
-
-bool pkeys_work() {
-  static const bool ok = [] {
-    const int key = pkey_alloc(0, 0);
-    if (key < 0) return false;
-    pkey_free(key);
-    return true;
-  }();
-  return ok;
 }
 
 }  // namespace payload::testing

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "pkeys.hpp"
 #include "process.hpp"
 
 namespace payload::testing {
@@ -31,7 +32,7 @@ e2e::ProcessResult run_client(const std::string& backend, const std::vector<std:
 // Same number of outputs, each byte-identical; a mismatch names the input.
 void expect_same_outputs(const std::vector<std::string>& native, const std::vector<std::string>& client);
 
-bool pkeys_work();
+using subctx::testing::pkeys_work;
 // Skips the current test for a backend this machine cannot run.
 #define PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(backend) \
   if (std::string(backend) == "pkey" && !::payload::testing::pkeys_work()) GTEST_SKIP() << "no protection keys here"
