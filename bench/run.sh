@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
 # Builds the benchmarks (Release) and runs them: JSON per program
 # (--benchmark_out) and each program's console output in the results folder,
-# then a short table of ratios on stdout.  About 2-3 minutes on 2 vCPUs.
+# then a short table of ratios on stdout.  About 3-4 minutes on 2 vCPUs
+# (the payload set, issue 5: about 1 minute of it, plus the build of the
+# payloads' libraries).  The payload chart goes to the results folder
+# (bench/payload_chart.py RESULTS_DIR updates docs/payloads.svg).
 #
 #   bench/run.sh [BUILD_DIR]          default BUILD_DIR: build-bench
 #   BENCH_OUT=DIR    results folder   default: BUILD_DIR/bench-results
 #   BENCH_CPU=LIST   run pinned with taskset -c LIST (servers inherit it)
 #   BENCH_JOBS=N     parallel build jobs (default 2)
+#   BENCH_SET=SET    all (default), core (without the payloads), payloads
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(realpath -m "${1:-$root/build-bench}")
 out=$(realpath -m "${BENCH_OUT:-$build/bench-results}")
-programs=(call map snapshot warm protection containment)
+set_=${BENCH_SET:-all}
+programs=()
+[ "$set_" != payloads ] && programs+=(call map snapshot warm protection containment)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+# The payloads whose targets this configuration has (tests/payloads/<name>
+# complete, tests built): bench_payload_<name> each, and bench_payload_pss.
+payloads=()
+if [ "$set_" != core ]; then
+  mapfile -t payloads < <(cmake --build "$build" --target help | grep -o 'bench_payload_[a-z0-9]*' |
+    grep -v -e '^bench_payload_pss$' -e '^bench_payload_holder$' | sort -u | sed 's/^bench_payload_//')
+  for p in "${payloads[@]}"; do programs+=("payload_$p"); done
+  [ ${#payloads[@]} -gt 0 ] && programs+=(payload_pss)
+fi
+[ ${#programs[@]} -gt 0 ] || { echo "nothing to run (BENCH_SET=$set_)" >&2; exit 1; }
 cmake --build "$build" -j "${BENCH_JOBS:-2}" --target "${programs[@]/#/bench_}" >/dev/null
 
 # Images go to a private folder under /tmp, removed at the end even when a
@@ -40,12 +56,23 @@ run() {
 }
 
 start=$SECONDS
-run call --benchmark_repetitions=5 --benchmark_min_time=0.2
-run map --benchmark_repetitions=3 --benchmark_min_time=0.1
-run snapshot
-run warm
-run protection --benchmark_repetitions=5 --benchmark_min_time=0.1
-run containment --benchmark_repetitions=3 --benchmark_min_time=0.1
+if [ "$set_" != payloads ]; then
+  run call --benchmark_repetitions=5 --benchmark_min_time=0.2
+  run map --benchmark_repetitions=3 --benchmark_min_time=0.1
+  run snapshot
+  run warm
+  run protection --benchmark_repetitions=5 --benchmark_min_time=0.1
+  run containment --benchmark_repetitions=3 --benchmark_min_time=0.1
+fi
+# Payloads: cold/warm start rows for at least 0.3 s each, steady state
+# about 0.5 s per side (--payload_steady_s); then 20 clients of one image.
+for p in "${payloads[@]}"; do
+  run "payload_$p" --benchmark_min_time=0.3
+done
+if [ ${#payloads[@]} -gt 0 ]; then
+  run payload_pss --clients=20
+  python3 "$root/bench/payload_chart.py" "$out" --svg "$out/payloads.svg" >/dev/null
+fi
 echo "results: $out ($((SECONDS - start)) s)" >&2
 echo
 python3 "$root/bench/summarize.py" "$out"

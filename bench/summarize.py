@@ -2,7 +2,7 @@
 """Prints the table of ratios from the JSON files bench/run.sh wrote.
 
 usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, warm.json, protection.json,
-                                   containment.json)
+                                   containment.json, payload_<name>.json, payload_pss.json)
 
 Every ratio divides two numbers measured in the same run of the same binary.
 Where a benchmark was repeated, the median repetition is used.
@@ -10,6 +10,8 @@ Where a benchmark was repeated, the median repetition is used.
 import json
 import os
 import sys
+
+import payload_chart  # bench/payload_chart.py: the payload section and its table
 
 
 def load(directory, name):
@@ -379,6 +381,19 @@ def main():
                   f" load {ctx.get('load_avg', '?')}, libbenchmark {ctx.get('library_build_type', '?')} build")
         table(rows)
         print()
+    payloads_section(directory)
+
+
+def payloads_section(directory):
+    print("Payloads (issue 5): first operation in a new process (cold: init + 1st op; exec only: the same"
+          " program, no init)")
+    print("  vs a client of the snapshot image (warm proc: a new payload_client process; warm: map + 1st op +"
+          " unmap in a running")
+    print("  client; none: no protection); steady ops/s over all inputs, native in process vs through the gate;"
+          " mism = outputs")
+    print("  of the first pass that differ between gate and native (0 expected)")
+    for line in payload_chart.report(directory):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,13 @@ class ByteWriter {
     u32(static_cast<uint32_t>(s.size()));
     raw(s.data(), s.size());
   }
+  // resize + memcpy rather than insert(): GCC 12's -O2 -Wstringop-overflow
+  // misreads vector::insert of a few bytes into an empty vector.
   void raw(const void* p, size_t n) {
-    auto* b = static_cast<const uint8_t*>(p);
-    out_.insert(out_.end(), b, b + n);
+    if (n == 0) return;
+    const size_t at = out_.size();
+    out_.resize(at + n);
+    std::memcpy(out_.data() + at, p, n);
   }
   size_t size() const { return out_.size(); }
 

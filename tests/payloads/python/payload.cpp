@@ -15,6 +15,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -168,6 +169,15 @@ void init() {
   PyObject* r = PyRun_String(kPrelude, Py_file_input, globals, globals);
   if (!r) throw std::runtime_error("python: the prelude failed: " + fetch_python_error());
   Py_DECREF(r);
+  // The test of the snapshot's refusal: a server whose interpreter runs a
+  // second thread (a daemon threading.Thread) cannot be snapshotted.
+  if (std::getenv("SUBCTX_PAYLOAD_PYTHON_THREAD")) {
+    PyObject* t = PyRun_String("import threading, time\n"
+                               "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
+                               Py_file_input, globals, globals);
+    if (!t) throw std::runtime_error("python: cannot start the thread: " + fetch_python_error());
+    Py_DECREF(t);
+  }
   run_function = PyDict_GetItemString(globals, "_payload_run");  // borrowed
   if (!run_function) throw std::runtime_error("python: _payload_run is not defined");
   Py_INCREF(run_function);

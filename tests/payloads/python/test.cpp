@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 #include <subctx/subctx.hpp>
@@ -80,6 +82,27 @@ TEST_F(PythonInProcess, ImportingANewModuleReadsItFromDiskUnlessARuleForbidsIt) 
   const std::string out = py(sc_, "import colorsys");
   EXPECT_EQ(out.rfind("error: PermissionError: [Errno 13] Permission denied: ", 0), 0u) << out;
   EXPECT_EQ(py(sc_, "'colorsys' in sys.modules, json.dumps([1])"), R"([false, "[1]"])");
+}
+
+// A subcontext has one thread (clone is EPERM inside a call): Python code
+// that starts a thread gets Python's own error and the interpreter goes on.
+TEST_F(PythonInProcess, StartingAThreadInsideACallIsAPythonError) {
+  EXPECT_EQ(py(sc_, "import threading; threading.Thread(target=print).start()"),
+            "error: RuntimeError: can't start new thread");
+  EXPECT_EQ(py(sc_, "len(PRIMES)"), "9592");
+}
+
+// A server whose interpreter runs a second thread at snapshot time is
+// refused, with the reason, and writes no image.
+TEST(PythonServer, AThreadRunningAtSnapshotTimeIsRefused) {
+  const std::string path = payload::testing::temp_dir() + "/threaded.img";
+  e2e::SpawnOptions options;
+  options.env = {"SUBCTX_PAYLOAD_PYTHON_THREAD=1"};
+  e2e::ProcessResult r = e2e::run({PAYLOAD_SERVER, "snapshot", path}, options, e2e::Millis{60000});
+  EXPECT_FALSE(r.ok()) << r.describe();
+  EXPECT_NE(r.err.find("2 threads are running; an image is taken from a single-threaded moment"), std::string::npos)
+      << r.err;
+  EXPECT_NE(access(path.c_str(), F_OK), 0) << "a refused snapshot left an image behind";
 }
 
 TEST_F(PythonInProcess, StateIsPrivateToTheClientAndResetBringsTheSnapshotBack) {
