@@ -16,6 +16,8 @@
 
 namespace {
 
+using payload::testing::protection_of;
+
 namespace cp = compress_payload;
 using payload::testing::image;
 using Bytes = std::vector<unsigned char>;
@@ -41,12 +43,6 @@ const std::string& native_dictionary() {
     return d;
   }();
   return dict;
-}
-
-subctx::Protection protection_of(const std::string& name) {
-  if (name == "none") return subctx::Protection::None;
-  if (name == "pkey") return subctx::Protection::Pkey;
-  return subctx::Protection::Mprotect;
 }
 
 // The image mapped in this process with each backend.

@@ -15,6 +15,8 @@
 
 namespace {
 
+using payload::testing::protection_of;
+
 namespace pp = pcre2_payload;
 using namespace std::string_literals;
 using payload::testing::image;
@@ -111,12 +113,6 @@ int64_t native_count(int index, const std::string& subject) {
                                   0, reinterpret_cast<PCRE2_UCHAR*>(out.data()), &length);
   pcre2_match_data_free(md);
   return rc;
-}
-
-subctx::Protection protection_of(const std::string& name) {
-  if (name == "none") return subctx::Protection::None;
-  if (name == "pkey") return subctx::Protection::Pkey;
-  return subctx::Protection::Mprotect;
 }
 
 // The image mapped in this process with each backend.

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <subctx/subctx.hpp>
 #include <vector>
 
 #include "pkeys.hpp"
@@ -31,6 +32,9 @@ e2e::ProcessResult run_client(const std::string& backend, const std::vector<std:
 
 // Same number of outputs, each byte-identical; a mismatch names the input.
 void expect_same_outputs(const std::vector<std::string>& native, const std::vector<std::string>& client);
+
+// The backend a test parameter names ("none", "mprotect", "pkey").
+subctx::Protection protection_of(const std::string& name);
 
 using subctx::testing::pkeys_work;
 // Skips the current test for a backend this machine cannot run.
