@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target cities_server cities_client subctx
+cmake --build build -j"$(nproc)" --target cities_server cities_client pyeval_server pyeval_client subctx
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo
@@ -14,4 +14,10 @@ echo
 ./build/tools/subctx inspect "$work/cities.img" | sed -n -e '/^exports/,/^$/p' -e '/^totals/,$p'
 echo
 ./build/examples/cities_client "$work/cities.img"
-./build/examples/cities_client "$work/cities.img" | head -n 1 | sed 's/^client:/client (page cache warm):/'
+# sed reads the whole output (head would end the pipe early: SIGPIPE, and pipefail).
+./build/examples/cities_client "$work/cities.img" | sed -n '1s/^client:/client (page cache warm):/p'
+echo
+# The same with an interpreter: CPython started once, then evaluated by a client.
+./build/examples/pyeval_server "$work/pyeval.img"
+./build/examples/pyeval_client "$work/pyeval.img" "statistics.mean([3, 1, 4, 1, 5])" \
+  "re.findall(r'[a-z]+@[a-z.]+', 'ana@example.org, bo@test.io')" "Decimal(1) / 7" "1 / 0"
