@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -12,6 +13,7 @@
 #include "image/digest.hpp"
 #include "image/format.hpp"
 #include "image/writer.hpp"
+#include "support/maps.hpp"
 #include "support/paths.hpp"
 #include "support/process.hpp"
 #include "temp_dir.hpp"
@@ -68,12 +70,21 @@ std::string build_image(const std::string& server, const std::string& name, cons
   std::vector<std::string> argv{server};
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back(path);
-  ProcessResult r = run(argv);
-  if (!r.ok()) throw std::runtime_error("server " + server + " failed: " + r.describe());
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    throw std::runtime_error("server " + server + " exited 0 but wrote no image at " + path);
-  return path;
+  // A server's addresses are random (ASLR) and so are this process's: now
+  // and then they overlap (its [stack] and ours, say) and every map of the
+  // image would be an AddressConflict.  Such an image is written again; the
+  // conflict tests make their conflicts on purpose, by patching.
+  for (int attempt = 1;; ++attempt) {
+    ProcessResult r = run(argv);
+    if (!r.ok()) throw std::runtime_error("server " + server + " failed: " + r.describe());
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      throw std::runtime_error("server " + server + " exited 0 but wrote no image at " + path);
+    const std::vector<std::string> overlaps = lines_overlapping(read_self_maps(), read_layout(path).all_ranges());
+    if (overlaps.empty() || attempt == 5) return path;
+    std::fprintf(stderr, "e2e: %s overlaps this test process (%s); writing it again\n", path.c_str(),
+                 overlaps.front().c_str());
+  }
 }
 
 const std::string& basic_image() {

@@ -21,7 +21,8 @@ const std::string& temp_dir();
 std::string temp_path(const std::string& name);
 
 // Runs `server [args...] temp_path(name)`; throws unless it exits 0 and
-// writes the image.  Returns the image path.
+// writes the image.  An image that overlaps this process's mappings (ASLR
+// made them meet) is written again, up to 5 times.  Returns the image path.
 std::string build_image(const std::string& server, const std::string& name, const std::vector<std::string>& args = {});
 
 // Images of the test servers, built once per test process.

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <stdexcept>
 
 #include "inputs.hpp"
@@ -26,11 +27,22 @@ const std::string& temp_dir() {
 const std::string& image() {
   static const std::string path = [] {
     const std::string p = temp_dir() + "/" + PAYLOAD_NAME + ".img";
-    e2e::ProcessResult r = e2e::run({PAYLOAD_SERVER, "snapshot", p}, {}, kTimeout);
-    struct stat st;
-    if (!r.ok() || stat(p.c_str(), &st) != 0)
-      throw std::runtime_error(std::string("server ") + PAYLOAD_SERVER + " wrote no image: " + r.describe());
-    return p;
+    // ASLR may place the server where this process already has a mapping
+    // (its [stack] and ours, say): such an image is written again.
+    for (int attempt = 1;; ++attempt) {
+      e2e::ProcessResult r = e2e::run({PAYLOAD_SERVER, "snapshot", p}, {}, kTimeout);
+      struct stat st;
+      if (!r.ok() || stat(p.c_str(), &st) != 0)
+        throw std::runtime_error(std::string("server ") + PAYLOAD_SERVER + " wrote no image: " + r.describe());
+      try {
+        auto& mm = subctx::Matchmaker::instance();
+        mm.unmap(mm.request_map(p));
+        return p;
+      } catch (const subctx::AddressConflict& e) {
+        if (attempt == 5) throw;
+        std::fprintf(stderr, "payload: %s; writing the image again\n", e.what());
+      }
+    }
   }();
   return path;
 }
