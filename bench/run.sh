@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks (Release) and runs them: JSON per program
 # (--benchmark_out) and each program's console output in the results folder,
-# then a short table of ratios on stdout.  About 3-4 minutes on 2 vCPUs
+# then a short table of ratios on stdout.  About 4-5 minutes on 2 vCPUs
 # (the payload set, issue 5: about 1 minute of it, plus the build of the
 # payloads' libraries).  The payload chart goes to the results folder
 # (bench/payload_chart.py RESULTS_DIR updates docs/payloads.svg).
