@@ -77,6 +77,7 @@ struct MemoryInfo {
   Quota quota;
   uint64_t faults = 0;  // calls that faulted, timed out or went over quota
   uint64_t resets = 0;
+  uint64_t open_fds = 0;  // file descriptors subcontext code opened and has not closed
 };
 
 // What one reset did.
@@ -85,6 +86,7 @@ struct ResetInfo {
   uint64_t mappings_released = 0;  // memory mapped by subcontext code, unmapped
   uint64_t bytes_released = 0;
   bool layout_restored = false;    // segment parts the subcontext had unmapped, mapped again
+  uint64_t fds_closed = 0;         // file descriptors subcontext code had opened, closed
 };
 
 // How a mapped subcontext is protected.

@@ -5,6 +5,8 @@
 // subctx_allowed_syscall once AllowSyscalls has opened the selector.
 #include "fault/syscalls.hpp"
 
+#include <fcntl.h>
+#include <linux/close_range.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -127,6 +129,61 @@ SUBCTX_SIGNAL_CONTEXT void track_remove(detail::SubMappings& t, uint64_t lo, uin
 
 SUBCTX_SIGNAL_CONTEXT bool is_error(long r) { return r < 0 && r > -4096; }
 
+SUBCTX_SIGNAL_CONTEXT bool fd_tracked(const detail::SubFds& t, long fd) {
+  for (uint32_t i = 0; i < t.count; ++i)
+    if (t.fds[i] == fd) return true;
+  return false;
+}
+
+SUBCTX_SIGNAL_CONTEXT void fd_add(detail::SubFds& t, long fd) {
+  if (fd < 0 || fd_tracked(t, fd)) return;
+  if (t.count == detail::SubFds::kMax) {
+    t.lost = true;
+    return;
+  }
+  t.fds[t.count++] = static_cast<int>(fd);
+}
+
+// Forgets descriptors in [lo, hi].
+SUBCTX_SIGNAL_CONTEXT void fd_remove(detail::SubFds& t, unsigned long lo, unsigned long hi) {
+  for (uint32_t i = 0; i < t.count;) {
+    const auto fd = static_cast<unsigned long>(t.fds[i]);
+    if (fd >= lo && fd <= hi) t.fds[i] = t.fds[--t.count];
+    else ++i;
+  }
+}
+
+// The descriptors a successful fd-making system call made: its result, or
+// the two it wrote (pipe, pipe2, socketpair).  dup2/dup3 onto a descriptor
+// that was open before the call (the client's, or one from the snapshot)
+// took it over: the client may still count on that number, so it is not
+// the subcontext's to close.
+SUBCTX_SIGNAL_CONTEXT void fd_note(detail::SubFds& t, long nr, const greg_t* g, long result, bool target_was_open) {
+  switch (nr) {
+    case SYS_pipe:
+    case SYS_pipe2:
+    case SYS_socketpair: {
+      const int* pair = reinterpret_cast<const int*>(nr == SYS_socketpair ? g[REG_R10] : g[REG_RDI]);
+      fd_add(t, pair[0]);
+      fd_add(t, pair[1]);
+      return;
+    }
+    case SYS_dup2:
+    case SYS_dup3:
+      if (!target_was_open) fd_add(t, result);
+      return;
+    case SYS_fcntl:
+      if (g[REG_RSI] == F_DUPFD || g[REG_RSI] == F_DUPFD_CLOEXEC) fd_add(t, result);
+      return;
+    case SYS_close_range:
+      if (!(g[REG_RDX] & CLOSE_RANGE_CLOEXEC))
+        fd_remove(t, static_cast<unsigned long>(g[REG_RDI]), static_cast<unsigned long>(g[REG_RSI]));
+      return;
+    default:
+      fd_add(t, result);
+  }
+}
+
 // A signal the subcontext sends itself: what it would do to a process.
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
   switch (sig) {
@@ -189,11 +246,22 @@ SUBCTX_SIGNAL_CONTEXT long make(long nr, const greg_t* g, const ucontext_t* uc) 
 }  // namespace
 
 namespace {
-// One rule into the table; why: empty, or what is wrong with it.
+// The system calls that make or close file descriptors (kTrackFd).
+constexpr long kFdSyscalls[] = {
+    SYS_open, SYS_openat, SYS_openat2, SYS_creat, SYS_open_by_handle_at, SYS_socket, SYS_socketpair, SYS_accept,
+    SYS_accept4, SYS_pipe, SYS_pipe2, SYS_dup, SYS_dup2, SYS_dup3, SYS_fcntl, SYS_eventfd, SYS_eventfd2,
+    SYS_epoll_create, SYS_epoll_create1, SYS_timerfd_create, SYS_signalfd, SYS_signalfd4, SYS_inotify_init,
+    SYS_inotify_init1, SYS_fanotify_init, SYS_memfd_create, SYS_memfd_secret, SYS_userfaultfd, SYS_perf_event_open,
+    SYS_pidfd_open, SYS_pidfd_getfd, SYS_io_uring_setup, SYS_close, SYS_close_range};
+
+// One rule into the table; why: empty, or what is wrong with it.  Allow
+// keeps the tracking a system call has by default (memory, descriptors):
+// tracking is how a reset undoes it.
 std::string apply_rule(std::array<int16_t, detail::kSyscallTableSize>& t, const SyscallRule& r) {
   if (std::string why = syscall_rule_problem(r); !why.empty()) return why;
   const long nr = syscall_number(r.syscall);
-  t[nr] = r.action == SyscallRule::Action::Allow ? kAllow
+  const bool tracked = t[nr] == kTrackMemory || t[nr] == kTrackFd;
+  t[nr] = r.action == SyscallRule::Action::Allow ? (tracked ? t[nr] : kAllow)
           : r.action == SyscallRule::Action::Fault ? kEndCall
                                                    : static_cast<int16_t>(r.error);
   return "";
@@ -209,6 +277,7 @@ void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRu
   t[SYS_rt_sigaction] = EPERM;
   t[SYS_tgkill] = t[SYS_tkill] = t[SYS_kill] = t[SYS_rt_sigqueueinfo] = t[SYS_rt_tgsigqueueinfo] = kSelfSignal;
   t[SYS_mmap] = t[SYS_munmap] = t[SYS_mremap] = t[SYS_mprotect] = kTrackMemory;
+  for (long nr : kFdSyscalls) t[nr] = kTrackFd;
   t[SYS_rt_sigreturn] = kSigreturn;
   for (const auto& r : s.info.syscall_rules) {
     const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};
@@ -232,6 +301,8 @@ std::vector<std::pair<std::string, std::string>> default_syscall_policy() {
        "act on the calling thread: a signal that would end a process ends the call (SubcontextFault), others are ignored; kill(-1): EPERM"},
       {"system calls with the x32 bit", "ENOSYS"},
       {"mmap, munmap, mremap, mprotect", "made; tracked for reset and the mapped-bytes quota"},
+      {"open, openat, socket, pipe, dup, fcntl(F_DUPFD), accept, eventfd, memfd_create... ; close, close_range",
+       "made; the descriptors are tracked: reset and unmap close those still open"},
       {"everything else", "made as asked (getpid and gettid return the calling thread's ids)"},
   };
 }
@@ -383,6 +454,18 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       } else if (touches_image(*s, a, a + len)) {  // mprotect
         t.layout_changed = true;
       }
+      break;
+    }
+    case kTrackFd: {
+      detail::SubFds& t = s->sub_fds;
+      bool target_was_open = false;
+      if (nr == SYS_dup2 || nr == SYS_dup3)
+        target_was_open = !fd_tracked(t, g[REG_RSI]) && !is_error(sys3(SYS_fcntl, g[REG_RSI], F_GETFD));
+      // close: the number is free again whatever close returns (Linux
+      // releases it before reporting EINTR or EIO).
+      if (nr == SYS_close) fd_remove(t, static_cast<unsigned long>(g[REG_RDI]), static_cast<unsigned long>(g[REG_RDI]));
+      result = make(nr, g, uc);
+      if (nr != SYS_close && !is_error(result)) fd_note(t, nr, g, result, target_was_open);
       break;
     }
     case kSigreturn:

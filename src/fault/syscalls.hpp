@@ -34,6 +34,7 @@ inline constexpr int16_t kTrackMemory = -2; // mmap, munmap, mremap, mprotect
 inline constexpr int16_t kSelfSignal = -3;  // tgkill, tkill, kill
 inline constexpr int16_t kEndCall = -4;     // a rule's Fault
 inline constexpr int16_t kSigreturn = -5;   // rt_sigreturn of a handler glibc installed
+inline constexpr int16_t kTrackFd = -6;     // open, socket, pipe, dup..., close: descriptors tracked for reset
 
 // Fills the table: the defaults, then the image's rules (BadImage when one
 // is unusable), then the client's (InvalidArgument for an unknown system

@@ -125,6 +125,7 @@ MemoryInfo Subcontext::memory() const {
   m.quota = {s.max_dirty_pages, s.max_mapped_bytes};
   m.faults = s.faults;
   m.resets = s.resets;
+  m.open_fds = s.sub_fds.count;
   return m;
 }
 

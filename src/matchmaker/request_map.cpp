@@ -18,6 +18,7 @@
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
 #include "matchmaker/registry.hpp"
+#include "matchmaker/reset.hpp"
 #include "matchmaker/vdso_forward.hpp"
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
@@ -225,6 +226,8 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
                  s.sub_maps.ranges[i].second - s.sub_maps.ranges[i].first).reset();
   s.sub_maps.count = 0;
   s.sub_maps.bytes = 0;
+  // And the descriptors it opened: nothing in the client refers to them.
+  close_sub_fds(s);
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();
   s.from_file.clear();

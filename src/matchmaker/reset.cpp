@@ -227,10 +227,20 @@ void note_dirty(detail::SubcontextState& s, uint64_t pages) {
     s.peak_dirty_pages.store(pages, std::memory_order_relaxed);
 }
 
+uint64_t close_sub_fds(detail::SubcontextState& s) {
+  detail::SubFds& t = s.sub_fds;
+  for (uint32_t i = 0; i < t.count; ++i) sys::UniqueFd(t.fds[i]).reset();
+  const uint64_t closed = t.count;
+  t.count = 0;
+  t.lost = false;
+  return closed;
+}
+
 ResetInfo reset_state(detail::SubcontextState& s) {
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   ResetInfo info;
   release_sub_mappings(s, &info);
+  info.fds_closed = close_sub_fds(s);
   // Without Syscall User Dispatch nothing saw calls unmap part of the
   // segments (and a client mapping may sit in the hole): the layout is
   // checked against /proc/self/maps every time.

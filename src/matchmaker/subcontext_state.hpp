@@ -42,6 +42,17 @@ struct SubMappings {
   bool layout_changed = false;  // calls unmapped, moved or re-protected part of the segments
 };
 
+// File descriptors opened by subcontext code during calls (open, socket,
+// pipe, dup...), kept by the SIGSYS handler like SubMappings: a reset or an
+// unmap closes them, so a faulting or reset subcontext leaks none into the
+// client.
+struct SubFds {
+  static constexpr uint32_t kMax = 1024;
+  std::unique_ptr<int[]> fds{new int[kMax]};
+  uint32_t count = 0;
+  bool lost = false;  // the table overflowed: some descriptors are not known
+};
+
 // What the SIGSYS handler does with a system call of subcontext code,
 // indexed by number (fault/syscalls.hpp).
 inline constexpr int kSyscallTableSize = 512;
@@ -95,6 +106,7 @@ struct SubcontextState {
   std::atomic<uint64_t> dirty_pages{0}, peak_dirty_pages{0};  // as of the last scan
   std::string poisoned;  // why further calls fail; empty: they don't (call_mutex)
   SubMappings sub_maps;  // call_mutex (and the SIGSYS handler of the thread holding it)
+  SubFds sub_fds;        // the same
   // Per system call number: kAllow, a positive errno to deny with, or one
   // of the emulations (fault/syscalls.hpp).
   std::array<int16_t, kSyscallTableSize> syscall_action{};

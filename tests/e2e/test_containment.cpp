@@ -6,6 +6,7 @@
 // code (Syscall User Dispatch).
 //
 // This process is the client: it survives every fault below.
+#include <fcntl.h>
 #include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cerrno>
+#include <cstring>
 #include <thread>
 
 #include "support/e2e_test.hpp"
@@ -182,6 +184,65 @@ TEST_P(ContainmentTest, ResetAndUnmapReleaseWhatCallsMapped) {
   ASSERT_TRUE(is_mapped(b));
   mm().unmap(sc);
   EXPECT_FALSE(is_mapped(b)) << "the subcontext's mapping survived the unmap";
+}
+
+// This process's open descriptors.
+int open_fd_count() {
+  int n = 0;
+  for (int fd = 0; fd < 4096; ++fd) n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+bool fd_open(int64_t fd) { return fcntl(static_cast<int>(fd), F_GETFD) != -1; }
+
+// Descriptors opened by subcontext code belong to the subcontext: reset,
+// a fault's automatic reset and unmap close those it left open, and no
+// other (the ones it closed itself, whose numbers the client may reuse;
+// the client's, even one the subcontext dup2'ed over).
+TEST_P(ContainmentTest, ResetFaultAndUnmapCloseTheDescriptorsCallsOpened) {
+  subctx::Subcontext sc = map();
+  sc.memory();  // opens this process's pagemap, kept for later scans
+  const int mapped = open_fd_count();  // with the image's own descriptor
+  const int64_t last = sc.call<int64_t(int64_t)>("open_null", 5);
+  ASSERT_GE(last, 0) << strerror(static_cast<int>(-last));
+  EXPECT_EQ(open_fd_count(), mapped + 5);
+  EXPECT_EQ(sc.memory().open_fds, 5u);
+  subctx::ResetInfo r = sc.reset();
+  EXPECT_EQ(r.fds_closed, 5u);
+  EXPECT_EQ(open_fd_count(), mapped);
+  EXPECT_FALSE(fd_open(last));
+
+  // Closed inside: forgotten, so the client's reuse of the number survives.
+  const int64_t fd = sc.call<int64_t(int64_t)>("open_null", 1);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("close_fd", fd), 0);
+  EXPECT_EQ(sc.memory().open_fds, 0u);
+  const int mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ASSERT_EQ(mine, fd) << "the lowest free number is the one the subcontext closed";
+  EXPECT_EQ(sc.reset().fds_closed, 0u);
+  EXPECT_TRUE(fd_open(mine)) << "reset closed a descriptor of the client";
+
+  // A pipe is two; dup2 onto the client's descriptor takes it over without
+  // making it the subcontext's.
+  const int64_t pipe = sc.call<int64_t()>("make_pipe");
+  ASSERT_GE(pipe, 0);
+  EXPECT_EQ(sc.memory().open_fds, 2u);
+  EXPECT_EQ(sc.call<int64_t(int64_t, int64_t)>("dup_onto", pipe / 65536, mine), mine);
+  EXPECT_EQ(sc.memory().open_fds, 2u);
+  EXPECT_EQ(sc.reset().fds_closed, 2u);
+  EXPECT_FALSE(fd_open(pipe / 65536));
+  EXPECT_FALSE(fd_open(pipe % 65536));
+  EXPECT_TRUE(fd_open(mine));
+  close(mine);
+
+  // A fault: the automatic reset closes what the call opened.
+  expect_fault([&] { sc.call<int64_t(int64_t)>("open_then_crash", 3); }, Errc::Fault, {"SIGSEGV"});
+  EXPECT_EQ(open_fd_count(), mapped);
+
+  // Unmap: the same.
+  ASSERT_GE(sc.call<int64_t(int64_t)>("open_null", 4), 0);
+  EXPECT_EQ(open_fd_count(), mapped + 4);
+  mm().unmap(sc);
+  EXPECT_EQ(open_fd_count(), mapped);  // the image's descriptor goes with the last handle
 }
 
 TEST_P(ContainmentTest, ResetMapsBackWhatACallUnmapped) {
@@ -357,6 +418,15 @@ TEST_P(ContainmentTest, CustomSystemCallRules) {
   expect_fault([&] { sc.call<int64_t()>("parent_pid"); }, Errc::Fault, {"SIGSYS"});
   EXPECT_EQ(sc.call<int64_t()>("my_pid"), getpid());
   mm().unmap(sc);
+  // Allow keeps the tracking a system call has by default: a reset still
+  // closes what an allowed openat opened.
+  subctx::MapOptions allow = with(backend_);
+  allow.syscalls = {{"openat", subctx::SyscallRule::Action::Allow, 0}};
+  subctx::Subcontext allowed = mm().request_map(fault_image(), allow);
+  ASSERT_GE(allowed.call<int64_t(int64_t)>("open_null", 2), 0);
+  EXPECT_EQ(allowed.memory().open_fds, 2u);
+  EXPECT_EQ(allowed.reset().fds_closed, 2u);
+  mm().unmap(allowed);
   subctx::MapOptions bad = with(backend_);
   bad.syscalls = {{"no_such_call", subctx::SyscallRule::Action::Deny, EPERM}};
   expect_error([&] { mm().request_map(fault_image(), bad); }, Errc::InvalidArgument, {"no_such_call"});

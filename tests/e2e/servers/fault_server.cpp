@@ -172,6 +172,31 @@ int64_t try_open(const char* path) {
   return 0;
 }
 int64_t parent_pid() { return getppid(); }
+// ---- file descriptors (closed by reset and unmap) ----
+int64_t open_null(int64_t n) {  // the last descriptor opened
+  int fd = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) return -errno;
+  return fd;
+}
+int64_t close_fd(int64_t fd) { return close(static_cast<int>(fd)) == 0 ? 0 : -errno; }
+int64_t make_pipe() {  // read end * 65536 + write end
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) return -errno;
+  return int64_t{p[0]} * 65536 + p[1];
+}
+int64_t dup_onto(int64_t from, int64_t to) {
+  return dup2(static_cast<int>(from), static_cast<int>(to)) < 0 ? -errno : to;
+}
+int64_t open_then_crash(int64_t n) {
+  open_null(n);
+  return *reinterpret_cast<volatile int64_t*>(uintptr_t{0});
+}
+SUBCTX_EXPORT(open_null);
+SUBCTX_EXPORT(close_fd);
+SUBCTX_EXPORT(make_pipe);
+SUBCTX_EXPORT(dup_onto);
+SUBCTX_EXPORT(open_then_crash);
 // The server's own ids, kept in the image: stale in every client.
 static pid_t g_server_pid = 0, g_server_tid = 0;
 int64_t signal_snapshot_thread(int64_t sig) {
