@@ -105,6 +105,19 @@ TEST(PythonServer, AThreadRunningAtSnapshotTimeIsRefused) {
   EXPECT_NE(access(path.c_str(), F_OK), 0) << "a refused snapshot left an image behind";
 }
 
+// A file Python keeps open (a global file object) is a descriptor of the
+// client process; the reset that forgets the object closes it.
+TEST_F(PythonInProcess, FilesLeftOpenAreClosedByTheReset) {
+  EXPECT_EQ(py(sc_, "kept = open('/proc/self/status'); result = kept.readline().split(':')[0]"), R"("Name")");
+  EXPECT_EQ(sc_.memory().open_fds, 1u);
+  EXPECT_EQ(py(sc_, "kept.closed"), "false");
+  EXPECT_EQ(sc_.reset().fds_closed, 1u);
+  EXPECT_EQ(sc_.memory().open_fds, 0u);
+  EXPECT_EQ(py(sc_, "'kept' in globals()"), "false");
+  EXPECT_EQ(py(sc_, "with open('/proc/self/status') as f: result = len(f.readline()) > 0"), "true");
+  EXPECT_EQ(sc_.memory().open_fds, 0u) << "a file closed by Python is forgotten";
+}
+
 TEST_F(PythonInProcess, StateIsPrivateToTheClientAndResetBringsTheSnapshotBack) {
   EXPECT_EQ(py(sc_, "visit()"), "1");
   EXPECT_EQ(py(sc_, "visit()"), "2");
