@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -254,14 +255,25 @@ constexpr long kFdSyscalls[] = {
     SYS_inotify_init1, SYS_fanotify_init, SYS_memfd_create, SYS_memfd_secret, SYS_userfaultfd, SYS_perf_event_open,
     SYS_pidfd_open, SYS_pidfd_getfd, SYS_io_uring_setup, SYS_close, SYS_close_range};
 
+// What an allowed system call does: made, and tracked where a reset must
+// undo it (memory, descriptors).
+int16_t allowed_action(long nr) {
+  switch (nr) {
+    case SYS_mmap: case SYS_munmap: case SYS_mremap: case SYS_mprotect:
+      return kTrackMemory;
+    default:
+      return std::find(std::begin(kFdSyscalls), std::end(kFdSyscalls), nr) != std::end(kFdSyscalls) ? kTrackFd
+                                                                                                      : kAllow;
+  }
+}
+
 // One rule into the table; why: empty, or what is wrong with it.  Allow
-// keeps the tracking a system call has by default (memory, descriptors):
-// tracking is how a reset undoes it.
+// gives back the default tracking, whatever an earlier rule (the image's)
+// set.
 std::string apply_rule(std::array<int16_t, detail::kSyscallTableSize>& t, const SyscallRule& r) {
   if (std::string why = syscall_rule_problem(r); !why.empty()) return why;
   const long nr = syscall_number(r.syscall);
-  const bool tracked = t[nr] == kTrackMemory || t[nr] == kTrackFd;
-  t[nr] = r.action == SyscallRule::Action::Allow ? (tracked ? t[nr] : kAllow)
+  t[nr] = r.action == SyscallRule::Action::Allow ? allowed_action(nr)
           : r.action == SyscallRule::Action::Fault ? kEndCall
                                                    : static_cast<int16_t>(r.error);
   return "";
@@ -270,14 +282,12 @@ std::string apply_rule(std::array<int16_t, detail::kSyscallTableSize>& t, const 
 
 void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRule>& client_rules) {
   auto& t = s.syscall_action;
-  t.fill(kAllow);
+  for (long nr = 0; nr < detail::kSyscallTableSize; ++nr) t[nr] = allowed_action(nr);
   t[SYS_exit] = t[SYS_exit_group] = kEndCallExit;
   t[SYS_brk] = ENOMEM;
   t[SYS_clone] = t[SYS_clone3] = t[SYS_fork] = t[SYS_vfork] = t[SYS_execve] = t[SYS_execveat] = EPERM;
   t[SYS_rt_sigaction] = EPERM;
   t[SYS_tgkill] = t[SYS_tkill] = t[SYS_kill] = t[SYS_rt_sigqueueinfo] = t[SYS_rt_tgsigqueueinfo] = kSelfSignal;
-  t[SYS_mmap] = t[SYS_munmap] = t[SYS_mremap] = t[SYS_mprotect] = kTrackMemory;
-  for (long nr : kFdSyscalls) t[nr] = kTrackFd;
   t[SYS_rt_sigreturn] = kSigreturn;
   for (const auto& r : s.info.syscall_rules) {
     const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "support/e2e_test.hpp"
+#include "protection_names.hpp"
 #include "temp_dir.hpp"
 
 namespace e2e {
@@ -55,7 +56,7 @@ class ContainmentTest : public E2eTest, public ::testing::WithParamInterface<con
   void SetUp() override {
     const std::string b = GetParam();
     if (b == "pkey" && !pkeys_work()) GTEST_SKIP() << "no protection keys here";
-    backend_ = b == "none" ? Protection::None : b == "mprotect" ? Protection::Mprotect : Protection::Pkey;
+    backend_ = subctx::testing::protection_named(b);
   }
   subctx::Subcontext map(std::optional<OnFault> on_fault = std::nullopt) {
     return mm().request_map(fault_image(), with(backend_, on_fault));
@@ -438,12 +439,16 @@ TEST_P(ContainmentTest, TheImagesOwnSystemCallRules) {
   EXPECT_EQ(sc.call<int64_t(const char*)>("try_open", "/proc/self/status"), -EACCES);
   expect_fault([&] { sc.call<int64_t()>("parent_pid"); }, Errc::Fault, {"SIGSYS"});
   mm().unmap(sc);
-  // A client's rule goes over the image's.
+  // A client's rule goes over the image's; its Allow brings back the
+  // default tracking of descriptors too.
   subctx::MapOptions o = with(backend_);
   o.syscalls = {{"openat", subctx::SyscallRule::Action::Allow, 0}};
   sc = mm().request_map(ruled, o);
   EXPECT_EQ(sc.call<int64_t(const char*)>("try_open", "/proc/self/status"), 0);
   expect_fault([&] { sc.call<int64_t()>("parent_pid"); }, Errc::Fault, {"SIGSYS"});
+  ASSERT_GE(sc.call<int64_t(int64_t)>("open_null", 3), 0);
+  EXPECT_EQ(sc.memory().open_fds, 3u);
+  EXPECT_EQ(sc.reset().fds_closed, 3u);
 }
 
 TEST_P(ContainmentTest, FaultsFromManyThreads) {
