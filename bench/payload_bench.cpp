@@ -29,18 +29,13 @@
 // registered last so that its allocations cannot take the image's place
 // before the gate benchmarks have mapped it.
 #include <benchmark/benchmark.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -51,50 +46,13 @@
 #include "payload.hpp"
 #include "support.hpp"
 
-extern char** environ;
-
 namespace {
 
 using RunSig = const char*(const char*);
 using Clock = std::chrono::steady_clock;
 
-struct Spawned {
-  int status = -1;  // as waitpid reports it
-  std::string out;  // stdout
-};
-
-// Runs argv (stdout captured; stderr inherited, or /dev/null when quiet).
-Spawned spawn(const std::vector<std::string>& argv, bool quiet = false) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  if (quiet) posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid;
-  const int err = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  close(fds[1]);
-  if (err != 0) {
-    close(fds[0]);
-    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(err));
-  }
-  Spawned r;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    r.out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  while (waitpid(pid, &r.status, 0) < 0)
-    if (errno != EINTR) throw std::runtime_error(std::string("waitpid: ") + std::strerror(errno));
-  return r;
-}
+using bench::spawn;
+using bench::Spawned;
 
 bool exited_ok(const Spawned& r) { return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0; }
 
@@ -338,13 +296,11 @@ int main(int argc, char** argv) {
   try {
     prepare();
     register_all(steady_s);
-    benchmark::AddCustomContext("payload", payload::kName);
-    benchmark::AddCustomContext("payload_inputs", std::to_string(setup.inputs.size()));
-    benchmark::RunSpecifiedBenchmarks();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
     return 1;
   }
-  benchmark::Shutdown();
-  return 0;
+  benchmark::AddCustomContext("payload", payload::kName);
+  benchmark::AddCustomContext("payload_inputs", std::to_string(setup.inputs.size()));
+  return bench::run_benchmarks(argv[0]);
 }

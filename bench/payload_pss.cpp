@@ -284,12 +284,5 @@ int main(int argc, char** argv) {
   }
   benchmark::RegisterBenchmark(("pss/" + config.name).c_str(), BM_pss)->Iterations(1)->UseManualTime()
       ->Unit(benchmark::kMillisecond);
-  try {
-    benchmark::RunSpecifiedBenchmarks();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
-    return 1;
-  }
-  benchmark::Shutdown();
-  return 0;
+  return bench::run_benchmarks(argv[0]);
 }

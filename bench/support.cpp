@@ -66,12 +66,13 @@ std::string sibling_program(const std::string& name) {
   return (self.parent_path() / name).string();
 }
 
-Report run_server(const std::vector<std::string>& argv) {
+Spawned spawn(const std::vector<std::string>& argv, bool quiet) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) fail("pipe2");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+  if (quiet) posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -84,25 +85,29 @@ Report run_server(const std::vector<std::string>& argv) {
     errno = err;
     fail("cannot start " + argv[0]);
   }
-  std::string out;
-  char buf[4096];
+  Spawned r;
+  char buf[65536];
   for (;;) {
     ssize_t n = read(pipe_fds[0], buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
+    r.out.append(buf, static_cast<size_t>(n));
   }
   close(pipe_fds[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0)
+  while (waitpid(pid, &r.status, 0) < 0)
     if (errno != EINTR) fail("waitpid");
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  return r;
+}
+
+Report run_server(const std::vector<std::string>& argv) {
+  const Spawned s = spawn(argv);
+  if (!WIFEXITED(s.status) || WEXITSTATUS(s.status) != 0) {
     std::string cmd;
     for (const auto& a : argv) cmd += " " + a;
-    throw std::runtime_error("bench server failed (status " + std::to_string(status) + "):" + cmd);
+    throw std::runtime_error("bench server failed (status " + std::to_string(s.status) + "):" + cmd);
   }
   Report r;
-  std::istringstream lines(out);
+  std::istringstream lines(s.out);
   std::string key;
   double value;
   while (lines >> key >> value) r[key] = value;
@@ -229,17 +234,21 @@ void RawImageMap::unmap() {
   mapped_ = 0;
 }
 
-int benchmark_main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+int run_benchmarks(const char* argv0) {
   try {
     benchmark::RunSpecifiedBenchmarks();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    std::fprintf(stderr, "%s: %s\n", argv0, e.what());
     return 1;
   }
   benchmark::Shutdown();
   return 0;
+}
+
+int benchmark_main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  return run_benchmarks(argv[0]);
 }
 
 }  // namespace bench

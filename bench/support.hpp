@@ -23,6 +23,15 @@ TempDir& temp_dir();
 // A program built next to this one (bench servers live in the same folder).
 std::string sibling_program(const std::string& name);
 
+// A program run to its end: its wait status and its stdout.
+struct Spawned {
+  int status = -1;  // as waitpid reports it
+  std::string out;
+};
+// Runs argv[0] with argv, stdout captured, stderr inherited (or /dev/null
+// when quiet); throws std::runtime_error when it cannot be started.
+Spawned spawn(const std::vector<std::string>& argv, bool quiet = false);
+
 // "key value" lines, as the bench servers print them.
 using Report = std::map<std::string, double>;
 
@@ -82,5 +91,8 @@ class RawImageMap {
 
 // Google Benchmark's main, with errors reported instead of terminate().
 int benchmark_main(int argc, char** argv);
+// The registered benchmarks, run (after Initialize and the program's own
+// flags): 1 and a line on stderr when one throws.
+int run_benchmarks(const char* argv0);
 
 }  // namespace bench

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "protection_names.hpp"
 #include "support/e2e_test.hpp"
 
 namespace e2e {
@@ -44,12 +45,7 @@ const std::string& policy_image() {  // open_door, restricted admin_reset
                       "covered on machines that have them)";                               \
   } while (0)
 
-Protection backend_of(const std::string& name) {
-  if (name == "none") return Protection::None;
-  if (name == "mprotect") return Protection::Mprotect;
-  if (name == "pkey") return Protection::Pkey;
-  return Protection::Auto;
-}
+using subctx::testing::protection_named;
 
 subctx::MapOptions with(Protection p, bool readable = false, bool exact = false) {
   subctx::MapOptions o;
@@ -635,7 +631,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, ProtectionBackend, ::testing::Values("mprotec
                          [](const auto& info) { return info.param; });
 
 TEST_P(ProtectionBackend, ProtectionInfoMapsAndCalls) {
-  const Protection p = backend_of(GetParam());
+  const Protection p = protection_named(GetParam());
   subctx::Subcontext sc = mm().request_map(basic_image(), with(p));
   const subctx::ProtectionInfo info = sc.protection();
   EXPECT_EQ(info.backend, p);
@@ -674,7 +670,7 @@ TEST_P(ProtectionBackend, ProtectionInfoMapsAndCalls) {
 }
 
 TEST_P(ProtectionBackend, StrResultsAreCopiedWhenTheClientCannotRead) {
-  const Protection p = backend_of(GetParam());
+  const Protection p = protection_named(GetParam());
   subctx::Subcontext sc = mm().request_map(protection_image(), with(p));
   const char* m = sc.call<const char*()>("motto");
   ASSERT_NE(m, nullptr);
@@ -879,7 +875,7 @@ TEST_F(ProtectionApi, MapWithRejectsUnknownBackendsAndFlags) {
 // ======================================================================
 
 TEST_P(ProtectionBackend, SubcontextFreeingItsOwnMemoryLeavesTheRangeToTheClient) {
-  const Protection p = backend_of(GetParam());
+  const Protection p = protection_named(GetParam());
   subctx::Subcontext sc = mm().request_map(feature_image(), with(p));
   auto* block = sc.call<void*()>("snapshot_block_addr");
   ASSERT_NE(block, nullptr);

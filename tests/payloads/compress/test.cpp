@@ -16,7 +16,7 @@
 
 namespace {
 
-using payload::testing::protection_of;
+using payload::testing::protection_named;
 
 namespace cp = compress_payload;
 using payload::testing::image;
@@ -54,7 +54,7 @@ class CompressExports : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());
     subctx::MapOptions options;
-    options.protection = protection_of(GetParam());
+    options.protection = protection_named(GetParam());
     sc_ = subctx::Matchmaker::instance().request_map(image(), options);
   }
   void TearDown() override {

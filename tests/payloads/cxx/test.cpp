@@ -31,11 +31,8 @@ class CxxInProcess : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());
-    const std::string b = GetParam();
     subctx::MapOptions o;
-    o.protection = b == "none" ? subctx::Protection::None
-                   : b == "mprotect" ? subctx::Protection::Mprotect
-                                     : subctx::Protection::Pkey;
+    o.protection = payload::testing::protection_named(GetParam());
     o.on_fault = subctx::OnFault::Reset;  // whatever SUBCTX_ON_FAULT says
     sc_ = mm().request_map(image(), o);
     run_ = sc_.function<const char*(const char*)>("run");

@@ -15,7 +15,7 @@
 
 namespace {
 
-using payload::testing::protection_of;
+using payload::testing::protection_named;
 
 namespace pp = pcre2_payload;
 using namespace std::string_literals;
@@ -125,7 +125,7 @@ class Pcre2Exports : public ::testing::TestWithParam<const char*> {
   void SetUp() override {
     PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());
     subctx::MapOptions options;
-    options.protection = protection_of(GetParam());
+    options.protection = protection_named(GetParam());
     sc_ = subctx::Matchmaker::instance().request_map(image(), options);
     match_ = sc_.function<MatchSig>("match");
     count_ = sc_.function<CountSig>("count_matches");

@@ -68,12 +68,6 @@ std::vector<std::string> client_outputs(const std::string& backend) {
   return outputs_of(run_client(backend, {PAYLOAD_CLIENT, image(), PAYLOAD_INPUTS}), "client (" + backend + ")");
 }
 
-subctx::Protection protection_of(const std::string& name) {
-  if (name == "none") return subctx::Protection::None;
-  if (name == "pkey") return subctx::Protection::Pkey;
-  return subctx::Protection::Mprotect;
-}
-
 void expect_same_outputs(const std::vector<std::string>& native, const std::vector<std::string>& client) {
   ASSERT_EQ(native.size(), inputs().size()) << "the native run did not answer every input";
   ASSERT_EQ(client.size(), native.size()) << "the client did not answer every input";

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pkeys.hpp"
+#include "protection_names.hpp"
 #include "process.hpp"
 
 namespace payload::testing {
@@ -33,10 +34,8 @@ e2e::ProcessResult run_client(const std::string& backend, const std::vector<std:
 // Same number of outputs, each byte-identical; a mismatch names the input.
 void expect_same_outputs(const std::vector<std::string>& native, const std::vector<std::string>& client);
 
-// The backend a test parameter names ("none", "mprotect", "pkey").
-subctx::Protection protection_of(const std::string& name);
-
 using subctx::testing::pkeys_work;
+using subctx::testing::protection_named;
 // Skips the current test for a backend this machine cannot run.
 #define PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(backend) \
   if (std::string(backend) == "pkey" && !::payload::testing::pkeys_work()) GTEST_SKIP() << "no protection keys here"
