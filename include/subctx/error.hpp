@@ -97,6 +97,9 @@ class SubcontextFault : public Error {
     std::string export_name;  // the export that was called
     std::vector<FaultFrame> frames;
     bool reset_done = false;
+    // A batch (Function::call_each): the calls that returned before the
+    // one that failed; their results are stored.  0 for a single call.
+    uint64_t completed = 0;
   };
   SubcontextFault(const std::string& message, Details d, Errc code = Errc::Fault)
       : Error(code, message), d_(std::move(d)) {}
@@ -107,6 +110,7 @@ class SubcontextFault : public Error {
   const std::string& export_name() const noexcept { return d_.export_name; }
   const std::vector<FaultFrame>& frames() const noexcept { return d_.frames; }
   bool reset_done() const noexcept { return d_.reset_done; }
+  uint64_t completed() const noexcept { return d_.completed; }
 
  private:
   Details d_;

@@ -112,6 +112,19 @@ int sbc_request_map(const char *image_path);
 int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
                      size_t nargs, uint64_t *ret);
 
+/* A batch: calls an export ncalls times in a row without leaving the
+ * subcontext in between -- one policy check and one protection window for
+ * all of them.  args holds ncalls rows of nargs values (row i: the i-th
+ * call's arguments, as for sbc_request_call); rets (may be NULL) receives
+ * ncalls results.  The call timeout covers the whole batch.  *completed (may
+ * be NULL) receives how many calls returned: ncalls on success; when a call
+ * fails (SBC_E_FAULT, _TIMEOUT, _QUOTA), the calls before it, whose results
+ * are in rets.  Exports returning str are refused unless the client may read
+ * the subcontext (SBC_MAP_READABLE or no protection). */
+int sbc_request_call_batch(int sc, const char *export_name, const uint64_t *args,
+                           size_t nargs, size_t ncalls, uint64_t *rets,
+                           size_t *completed);
+
 /* Maps an image with a protection backend (SBC_PROTECT_*) and SBC_MAP_*
  * flags; sbc_request_map(path) is sbc_request_map_with(path, SBC_PROTECT_AUTO, 0). */
 int sbc_request_map_with(const char *image_path, int protection, unsigned flags);

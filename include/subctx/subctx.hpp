@@ -5,14 +5,23 @@
 //   int64_t r = sc.call<int64_t(int64_t)>("square", 7);
 //   auto square = sc.function<int64_t(int64_t)>("square");   // checked once
 //   r = square(8);
+//   std::vector<int64_t> in{1, 2, 3}, out(3);
+//   square.call_each(in, out);       // a batch: out = {1, 4, 9}, one window
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <ranges>
+#include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "subctx/error.hpp"
@@ -154,7 +163,22 @@ ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
                               std::string_view name, const Signature& expected);
 // Checks the policy (cached until it changes), then calls through the gate.
 CallResult invoke(SubcontextState& state, uint32_t index, const CallArgs& args);
+
+// A batch's input and output, converted a chunk at a time by the library
+// (inside the protection window: no client code runs there).
+struct BatchIo {
+  const void* in = nullptr;
+  void* out = nullptr;
+  // Fills args[0, n) from inputs [first, first + n).
+  void (*pack)(const void* in, size_t first, size_t n, CallArgs* args) = nullptr;
+  // Stores results [first, first + n); null: the results are dropped.
+  void (*unpack)(void* out, size_t first, size_t n, const CallResult* results) = nullptr;
+};
+// Calls the export `count` times in a row, entering the subcontext once per
+// chunk of calls, under one policy check and one protection window.
+void invoke_batch(SubcontextState& state, uint32_t index, size_t count, const BatchIo& io);
 [[noreturn]] void throw_empty_function();
+[[noreturn]] void throw_batch_size(size_t args, size_t results);
 uint64_t export_address(const SubcontextState& state, uint32_t index);
 // The raw-call address of an export after the checks (policy included).
 void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected);
@@ -172,6 +196,11 @@ R convert_result(const CallResult& r) {
   }
 }
 
+template <class T>
+inline constexpr bool is_tuple = false;
+template <class... T>
+inline constexpr bool is_tuple<std::tuple<T...>> = true;
+
 template <class F>
 struct function_traits;
 template <class R, class... A>
@@ -181,6 +210,40 @@ struct function_traits<R(A...)> {
     CallArgs args;
     (args.push(a), ...);
     return args;
+  }
+  // A batch's element: the argument itself (one parameter) or a std::tuple
+  // of the arguments.
+  template <class E>
+  static constexpr bool batch_element() {
+    if constexpr (is_tuple<E>) {
+      if constexpr (std::tuple_size_v<E> == sizeof...(A))
+        return []<size_t... I>(std::index_sequence<I...>) {
+          return (std::is_convertible_v<const std::tuple_element_t<I, E>&, A> && ...);
+        }(std::index_sequence_for<A...>{});
+      else
+        return false;
+    } else {
+      return sizeof...(A) == 1 && (std::is_convertible_v<const E&, A> && ...);
+    }
+  }
+  template <class E>
+  static void pack_batch(const void* in, size_t first, size_t n, CallArgs* args) {
+    const E* e = static_cast<const E*>(in) + first;
+    for (size_t i = 0; i < n; ++i) {
+      CallArgs& a = args[i];
+      a.n_ints = a.n_f64s = 0;
+      if constexpr (is_tuple<E>) {
+        [&]<size_t... I>(std::index_sequence<I...>) {
+          (a.push(static_cast<A>(std::get<I>(e[i]))), ...);
+        }(std::index_sequence_for<A...>{});
+      } else {
+        (a.push(static_cast<A>(e[i])), ...);
+      }
+    }
+  }
+  static void unpack_batch(void* out, size_t first, size_t n, const CallResult* results) {
+    R* r = static_cast<R*>(out) + first;
+    for (size_t i = 0; i < n; ++i) r[i] = convert_result<R>(results[i]);
   }
 };
 
@@ -201,7 +264,45 @@ class Function<R(A...)> {
   }
   uint64_t address() const { return target_.state ? detail::export_address(*target_.state, target_.index) : 0; }
 
+  // A batch: calls the export once per element of args, in order, without
+  // leaving the subcontext in between -- one policy check and one
+  // protection window for all of them, one gate entry per 128 calls
+  // (docs/protection.md, "Batches").  An element is the argument (an export
+  // of one parameter) or a std::tuple of the arguments; results[i] gets the
+  // i-th result (results.size() == args.size()).  A call that fails ends
+  // the batch with its error: SubcontextFault::completed() calls returned
+  // and their results are stored.  The call timeout covers the whole batch.
+  template <std::ranges::contiguous_range Args>
+    requires(!std::is_void_v<R>)
+  void call_each(const Args& args, std::span<R> results) const {
+    using E = std::ranges::range_value_t<Args>;
+    static_assert(traits::template batch_element<E>(),
+                  "call_each: each element must be the export's argument or a std::tuple of its arguments");
+    if (std::ranges::size(args) != results.size()) detail::throw_batch_size(std::ranges::size(args), results.size());
+    run_batch<E>(std::ranges::data(args), std::ranges::size(args), results.data(), &traits::unpack_batch);
+  }
+  // Exports without a result.
+  template <std::ranges::contiguous_range Args>
+    requires std::is_void_v<R>
+  void call_each(const Args& args) const {
+    using E = std::ranges::range_value_t<Args>;
+    static_assert(traits::template batch_element<E>(),
+                  "call_each: each element must be the export's argument or a std::tuple of its arguments");
+    run_batch<E>(std::ranges::data(args), std::ranges::size(args), nullptr, nullptr);
+  }
+
  private:
+  using traits = detail::function_traits<R(A...)>;
+  template <class E>
+  void run_batch(const E* in, size_t n, void* out, void (*unpack)(void*, size_t, size_t, const detail::CallResult*)) const {
+    if (!target_.state) detail::throw_empty_function();
+    detail::BatchIo io;
+    io.in = in;
+    io.out = out;
+    io.pack = &traits::template pack_batch<E>;
+    io.unpack = unpack;
+    detail::invoke_batch(*target_.state, target_.index, n, io);
+  }
   detail::ResolvedExport target_;
 };
 

@@ -5,8 +5,9 @@
  * void subctx_gate_enter_*(Frame *f)   -- see gate.hpp for Frame's layout
  *   saves the callee-saved registers, the client %fs base and %rsp in
  *   callee-saved registers (the export preserves them), switches %fs and
- *   %rsp, loads the argument registers, calls f->fn, switches back and
- *   stores rax/xmm0 in the frame.
+ *   %rsp, then for each of the frame's batch_count calls loads the argument
+ *   registers, calls f->fn and stores rax/xmm0 in the result slot; then
+ *   switches back.
  */
 /* The gates' common return to the client: drops the alignment slot and
    restores the callee-saved registers the prologue pushed. */
@@ -30,11 +31,11 @@
 
         .text
 
-        .globl  subctx_gate_enter_fsgsbase
-        .type   subctx_gate_enter_fsgsbase, @function
-        .p2align 4
-subctx_gate_enter_fsgsbase:
-        .cfi_startproc
+/* The gates' common prologue: saves the callee-saved registers, keeps the
+   frame in r12, the client's stack pointer in r14 (the CFA from here on),
+   hands both to signal handlers through the frame with the FPU control
+   state, and points rbx/rbp at the first argument record and result slot. */
+.macro GATE_PROLOGUE
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
         .cfi_offset %rbp, -16
@@ -56,46 +57,74 @@ subctx_gate_enter_fsgsbase:
         subq    $8, %rsp
         .cfi_adjust_cfa_offset 8
         movq    %rdi, %r12              /* frame */
-        rdfsbase %r13                   /* client thread pointer */
         movq    %rsp, %r14              /* client stack */
         .cfi_def_cfa_register %r14      /* unwinders find the caller through r14 */
-        movq    %r13, 152(%r12)         /* for signal handlers during the call */
-        movq    %r14, 160(%r12)
+        movq    %r14, 160(%r12)         /* for signal handlers during the call */
         stmxcsr 176(%r12)               /* the client's FPU control state: an */
         fnstcw  180(%r12)               /* abandoned call gives it back */
-        movsd   72(%r12), %xmm0
-        movsd   80(%r12), %xmm1
-        movsd   88(%r12), %xmm2
-        movsd   96(%r12), %xmm3
-        movsd   104(%r12), %xmm4
-        movsd   112(%r12), %xmm5
-        movsd   120(%r12), %xmm6
-        movsd   128(%r12), %xmm7
-        movq    8(%r12), %rax
-        wrfsbase %rax                   /* enter: subcontext thread pointer */
-        movq    16(%r12), %rsp          /* enter: gate stack */
-        movq    24(%r12), %rdi
-        movq    32(%r12), %rsi
-        movq    40(%r12), %rdx
-        movq    48(%r12), %rcx
-        movq    56(%r12), %r8
-        movq    64(%r12), %r9
-        movq    0(%r12), %r11
-        movl    $8, %eax                /* vector registers used, for variadic callees */
+        movq    184(%r12), %rbx         /* the first call's arguments */
+        movq    192(%r12), %rbp         /* and its result slot */
+.endm
+
+/* Runs the frame's calls one after another on the gate stack, with the
+   subcontext's thread pointer already set; system calls are blocked for
+   all of them (Syscall User Dispatch).  No client code runs in between, so
+   a batch is one call for protection, deadline and signals.  Before each
+   call the number returned so far goes to the frame: an abandoned call
+   reports which one it was. */
+.macro GATE_CALLS
         movq    168(%r12), %r10         /* Syscall User Dispatch: block the export's */
         testq   %r10, %r10              /* system calls (they reach the SIGSYS handler) */
         jz      1f
         movb    $1, (%r10)
-1:      callq   *%r11
+1:      xorl    %r15d, %r15d            /* calls returned */
+2:      movq    %r15, 208(%r12)
+        movq    16(%r12), %rsp          /* the gate stack, afresh for each call */
+        movsd   48(%rbx), %xmm0
+        movsd   56(%rbx), %xmm1
+        movsd   64(%rbx), %xmm2
+        movsd   72(%rbx), %xmm3
+        movsd   80(%rbx), %xmm4
+        movsd   88(%rbx), %xmm5
+        movsd   96(%rbx), %xmm6
+        movsd   104(%rbx), %xmm7
+        movq    0(%rbx), %rdi
+        movq    8(%rbx), %rsi
+        movq    16(%rbx), %rdx
+        movq    24(%rbx), %rcx
+        movq    32(%rbx), %r8
+        movq    40(%rbx), %r9
+        movq    0(%r12), %r11
+        movl    $8, %eax                /* vector registers used, for variadic callees */
+        callq   *%r11
+        movq    %rax, 0(%rbp)
+        movsd   %xmm0, 8(%rbp)
+        addq    $120, %rbx
+        addq    $16, %rbp
+        incq    %r15
+        cmpq    200(%r12), %r15
+        jb      2b
+        movq    %r15, 208(%r12)
         movq    168(%r12), %r10
         testq   %r10, %r10
         jz      1f
         movb    $0, (%r10)              /* allow again */
 1:      movq    %r14, %rsp              /* leave: client stack first, then thread */
         .cfi_def_cfa_register %rsp      /* pointer: never the client's on the gate stack */
+.endm
+
+        .globl  subctx_gate_enter_fsgsbase
+        .type   subctx_gate_enter_fsgsbase, @function
+        .p2align 4
+subctx_gate_enter_fsgsbase:
+        .cfi_startproc
+        GATE_PROLOGUE
+        rdfsbase %r13                   /* client thread pointer */
+        movq    %r13, 152(%r12)
+        movq    8(%r12), %rax
+        wrfsbase %rax                   /* enter: subcontext thread pointer */
+        GATE_CALLS
         wrfsbase %r13                   /* leave: client thread pointer */
-        movq    %rax, 136(%r12)
-        movsd   %xmm0, 144(%r12)
         GATE_RETURN
         .cfi_endproc
         .size   subctx_gate_enter_fsgsbase, .-subctx_gate_enter_fsgsbase
@@ -106,70 +135,16 @@ subctx_gate_enter_fsgsbase:
         .p2align 4
 subctx_gate_enter_syscall:
         .cfi_startproc
-        pushq   %rbp
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %rbp, -16
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %rbx, -24
-        pushq   %r12
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %r12, -32
-        pushq   %r13
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %r13, -40
-        pushq   %r14
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %r14, -48
-        pushq   %r15
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %r15, -56
-        subq    $8, %rsp
-        .cfi_adjust_cfa_offset 8
-        movq    %rdi, %r12
+        GATE_PROLOGUE
         movq    %fs:0, %r13             /* glibc: the TCB's first word is its own address */
-        movq    %rsp, %r14
-        .cfi_def_cfa_register %r14
         movq    %r13, 152(%r12)
-        movq    %r14, 160(%r12)
-        stmxcsr 176(%r12)               /* the client's FPU control state: an */
-        fnstcw  180(%r12)               /* abandoned call gives it back */
         movl    $158, %eax              /* SYS_arch_prctl */
         movl    $0x1002, %edi           /* ARCH_SET_FS */
         movq    8(%r12), %rsi
         syscall
         testq   %rax, %rax              /* a failed switch must not run the export on our TLS */
         jnz     .Lfs_switch_failed
-        movsd   72(%r12), %xmm0
-        movsd   80(%r12), %xmm1
-        movsd   88(%r12), %xmm2
-        movsd   96(%r12), %xmm3
-        movsd   104(%r12), %xmm4
-        movsd   112(%r12), %xmm5
-        movsd   120(%r12), %xmm6
-        movsd   128(%r12), %xmm7
-        movq    16(%r12), %rsp
-        movq    24(%r12), %rdi
-        movq    32(%r12), %rsi
-        movq    40(%r12), %rdx
-        movq    48(%r12), %rcx
-        movq    56(%r12), %r8
-        movq    64(%r12), %r9
-        movq    0(%r12), %r11
-        movl    $8, %eax
-        movq    168(%r12), %r10
-        testq   %r10, %r10
-        jz      1f
-        movb    $1, (%r10)
-1:      callq   *%r11
-        movq    168(%r12), %r10
-        testq   %r10, %r10
-        jz      1f
-        movb    $0, (%r10)
-1:      movq    %r14, %rsp
-        .cfi_def_cfa_register %rsp
-        movq    %rax, 136(%r12)
-        movsd   %xmm0, 144(%r12)
+        GATE_CALLS
         movl    $158, %eax
         movl    $0x1002, %edi
         movq    %r13, %rsi

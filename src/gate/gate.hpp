@@ -45,6 +45,14 @@ struct Frame {
   uint32_t client_mxcsr;  // 176: callee-saved FPU control state, stored by
   uint16_t client_fpucw;  // 180: the gate; given back when a call is abandoned
   uint16_t pad0;
+  // 184: the calls, one after another without leaving: argument records
+  // (detail::CallArgs, 120 bytes each: ints at 0, f64s at 48) and result
+  // slots (detail::CallResult, 16 bytes: rax, xmm0).  A single call points
+  // them at ints and rax above.
+  uint64_t batch_args;
+  uint64_t batch_results;  // 192
+  uint64_t batch_count;    // 200: at least 1
+  uint64_t batch_done;     // 208: calls returned (written before each call)
   AbortRecord abort;   // filled when the call is abandoned
   uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
   uint32_t timeout_ms = 0;
@@ -59,7 +67,10 @@ struct Frame {
 static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
               offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160 &&
               offsetof(Frame, selector) == 168 && offsetof(Frame, client_mxcsr) == 176 &&
-              offsetof(Frame, client_fpucw) == 180);
+              offsetof(Frame, client_fpucw) == 180 && offsetof(Frame, batch_args) == 184 &&
+              offsetof(Frame, batch_results) == 192 && offsetof(Frame, batch_count) == 200 &&
+              offsetof(Frame, batch_done) == 208);
+inline constexpr size_t kBatchArgsStride = 120, kBatchArgsF64s = 48, kBatchResultStride = 16;
 
 using EnterFn = void (*)(Frame*);
 

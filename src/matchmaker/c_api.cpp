@@ -27,38 +27,114 @@ int sbc_request_map(const char* image_path) {
   });
 }
 
+}  // extern "C"
+
+namespace {
+
+using subctx::ValueType;
+using subctx::detail::CallArgs;
+using subctx::detail::CallResult;
+
+// The export of sc named export_name, after checking that nargs matches.
+uint32_t c_export(subctx::detail::SubcontextState& state, const char* fn, const char* export_name, size_t nargs,
+                  const uint64_t* args, size_t rows) {
+  if (!export_name) throw Error(Errc::InvalidArgument, std::string(fn) + ": export_name is NULL");
+  if (nargs && rows && !args) throw Error(Errc::InvalidArgument, std::string(fn) + ": args is NULL");
+  const uint32_t index = subctx::matchmaker::find_export_index(state, export_name);
+  const auto& e = state.exports[index];
+  if (nargs != e.signature.args.size())
+    throw subctx::SignatureMismatch("export \"" + e.record.name + "\" has signature " + e.record.signature + " (" +
+                                    std::to_string(e.signature.args.size()) + " arguments); called with " +
+                                    std::to_string(nargs));
+  return index;
+}
+
+// One row of C arguments into argument registers: f64s as bit patterns.
+void pack_row(const subctx::Signature& sig, const uint64_t* row, CallArgs& ca) {
+  ca.n_ints = ca.n_f64s = 0;
+  for (size_t i = 0; i < sig.args.size(); ++i) {
+    if (sig.args[i] == ValueType::F64) {
+      double d;
+      std::memcpy(&d, &row[i], 8);
+      ca.f64s[ca.n_f64s++] = d;
+    } else {
+      ca.ints[ca.n_ints++] = row[i];
+    }
+  }
+}
+
+// A result as the C API gives it: i32/u32 extended, f64 as its bits.
+uint64_t c_result(ValueType type, const CallResult& r) {
+  switch (type) {
+    case ValueType::Void: return 0;
+    case ValueType::I32: return static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(r.rax)));
+    case ValueType::U32: return static_cast<uint32_t>(r.rax);
+    case ValueType::F64: {
+      uint64_t bits;
+      std::memcpy(&bits, &r.xmm0, 8);
+      return bits;
+    }
+    default: return r.rax;
+  }
+}
+
+struct BatchIn {
+  const subctx::Signature* sig;
+  const uint64_t* args;
+  size_t nargs;
+};
+struct BatchOut {
+  ValueType type;
+  uint64_t* rets;
+};
+
+}  // namespace
+
+extern "C" {
+
 int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size_t nargs, uint64_t* ret) {
   return c_call([&] {
-    if (!export_name) throw Error(Errc::InvalidArgument, "sbc_request_call: export_name is NULL");
-    if (nargs && !args) throw Error(Errc::InvalidArgument, "sbc_request_call: args is NULL");
     subctx::Subcontext s = Matchmaker::instance().find(sc);
     auto& state = *s.state();
-    const uint32_t index = subctx::matchmaker::find_export_index(state, export_name);
-    const auto& e = state.exports[index];
-    if (nargs != e.signature.args.size())
-      throw subctx::SignatureMismatch("export \"" + e.record.name + "\" has signature " + e.record.signature +
-                                      " (" + std::to_string(e.signature.args.size()) + " arguments); called with " +
-                                      std::to_string(nargs));
-    subctx::detail::CallArgs ca;
-    for (size_t i = 0; i < nargs; ++i) {
-      if (e.signature.args[i] == subctx::ValueType::F64) {
-        double d;
-        std::memcpy(&d, &args[i], 8);
-        ca.f64s[ca.n_f64s++] = d;
-      } else {
-        ca.ints[ca.n_ints++] = args[i];
-      }
+    const uint32_t index = c_export(state, "sbc_request_call", export_name, nargs, args, 1);
+    const subctx::Signature& sig = state.exports[index].signature;
+    CallArgs ca;
+    pack_row(sig, args, ca);
+    const CallResult r = subctx::detail::invoke(state, index, ca);
+    if (ret) *ret = c_result(sig.result, r);
+    return 0;
+  });
+}
+
+int sbc_request_call_batch(int sc, const char* export_name, const uint64_t* args, size_t nargs, size_t ncalls,
+                           uint64_t* rets, size_t* completed) {
+  if (completed) *completed = 0;
+  return c_call([&] {
+    subctx::Subcontext s = Matchmaker::instance().find(sc);
+    auto& state = *s.state();
+    const uint32_t index = c_export(state, "sbc_request_call_batch", export_name, nargs, args, ncalls);
+    const subctx::Signature& sig = state.exports[index].signature;
+    BatchIn in{&sig, args, nargs};
+    BatchOut out{sig.result, rets};
+    subctx::detail::BatchIo io;
+    io.in = &in;
+    io.out = &out;
+    io.pack = [](const void* p, size_t first, size_t n, CallArgs* ca) {
+      const auto* b = static_cast<const BatchIn*>(p);
+      for (size_t i = 0; i < n; ++i) pack_row(*b->sig, b->args + (first + i) * b->nargs, ca[i]);
+    };
+    if (rets)
+      io.unpack = [](void* p, size_t first, size_t n, const CallResult* r) {
+        auto* b = static_cast<BatchOut*>(p);
+        for (size_t i = 0; i < n; ++i) b->rets[first + i] = c_result(b->type, r[i]);
+      };
+    try {
+      subctx::detail::invoke_batch(state, index, ncalls, io);
+    } catch (const subctx::SubcontextFault& e) {
+      if (completed) *completed = e.completed();
+      throw;
     }
-    subctx::detail::CallResult r = subctx::detail::invoke(state, index, ca);
-    if (ret) {
-      switch (e.signature.result) {
-        case subctx::ValueType::Void: *ret = 0; break;
-        case subctx::ValueType::I32: *ret = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(r.rax))); break;
-        case subctx::ValueType::U32: *ret = static_cast<uint32_t>(r.rax); break;
-        case subctx::ValueType::F64: std::memcpy(ret, &r.xmm0, 8); break;
-        default: *ret = r.rax; break;
-      }
-    }
+    if (completed) *completed = ncalls;
     return 0;
   });
 }

@@ -4,7 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdio>
 #include <string>
 
@@ -43,6 +45,13 @@ bool enter(SubcontextState& s, gate::Frame& f) {
   return true;
 }
 
+// A frame for one call: its argument record and result slot are the frame's own.
+void point_at_own_slots(gate::Frame& f) {
+  f.batch_args = reinterpret_cast<uint64_t>(&f.ints);
+  f.batch_results = reinterpret_cast<uint64_t>(&f.rax);
+  f.batch_count = 1;
+}
+
 // Runs the subcontext's own fflush() on its stream, inside the subcontext;
 // a fault there is the call's fault (*abandoned gets the record).
 bool flush_subcontext_stream(SubcontextState& s, FILE* stream, gate::Frame* abandoned) {
@@ -50,6 +59,7 @@ bool flush_subcontext_stream(SubcontextState& s, FILE* stream, gate::Frame* aban
   gate::Frame f{};
   f.fn = s.fflush_fn;
   f.ints[0] = reinterpret_cast<uint64_t>(stream);
+  point_at_own_slots(f);
   f.deadline_ns = abandoned->deadline_ns;  // the call's deadline covers its output
   f.timeout_ms = abandoned->timeout_ms;
   if (enter(s, f)) return true;
@@ -76,14 +86,36 @@ uint32_t resolve_index(const SubcontextState* state, std::string_view name, cons
   return index;
 }
 
+void throw_batch_size(size_t args, size_t results) {
+  throw Error(Errc::InvalidArgument, "call_each: " + std::to_string(args) + " arguments but room for " +
+                                         std::to_string(results) + " results: give one result slot per call");
+}
+
 void throw_empty_function() { throw NoSuchSubcontext("call through an empty subctx::Function"); }
 
-CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
+namespace {
+
+// The argument and result layout the gate's loop walks (gate.hpp).
+static_assert(sizeof(CallArgs) == gate::kBatchArgsStride && offsetof(CallArgs, f64s) == gate::kBatchArgsF64s &&
+              sizeof(CallResult) == gate::kBatchResultStride && offsetof(CallResult, xmm0) == 8);
+static_assert(offsetof(gate::Frame, f64s) - offsetof(gate::Frame, ints) == gate::kBatchArgsF64s &&
+              offsetof(gate::Frame, xmm0) - offsetof(gate::Frame, rax) == 8);
+
+// Calls entered per gate entry in a batch: the records live on the heap
+// for the batch (14 KiB at most), converted from the caller's arguments
+// inside the protection window.
+constexpr size_t kBatchChunk = 128;
+
+// Everything a call does around entering the subcontext: the policy, the
+// call mutex, the client's pending output, signals, the deadline, the
+// protection window, the subcontext's own output, a fault's report and the
+// dirty quota.  run(f) enters (once or more) inside the window and returns
+// false when a call was abandoned (f.abort says why); *place, when given,
+// says which call of a batch that was.
+template <class Run>
+void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker::BatchPlace* place, Run&& run) {
   matchmaker::ensure_call_allowed(s, index);
-  gate::Frame f;
   f.fn = s.exports[index].record.address;
-  for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
-  for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
   const uint64_t me = gate::thread_pointer();
   if (s.call_owner.load(std::memory_order_relaxed) == me)
     throw Error(Errc::InvalidArgument,
@@ -111,24 +143,69 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
     // The subcontext's memory is open to this thread in this scope: the
     // stdio checks and the str copy read it.
     gate::ProtectionWindow window(s.protection);
-    completed = enter(s, f) && flush_subcontext_stream(s, s.sub_stdout, &f) &&
+    completed = run(f) && flush_subcontext_stream(s, s.sub_stdout, &f) &&
                 flush_subcontext_stream(s, s.sub_stderr, &f);
-    if (!completed) {
-      frames = matchmaker::fault_frames(s, f.abort);  // reads the stack as the fault left it
-    } else if (s.exports[index].signature.result == ValueType::Str && f.rax && !s.protection.client_may_read()) {
-      // The client cannot read the subcontext's memory after the call.
-      thread_local std::string str_result;
-      str_result.assign(reinterpret_cast<const char*>(f.rax));
-      f.rax = reinterpret_cast<uint64_t>(str_result.c_str());
-    }
+    if (!completed) frames = matchmaker::fault_frames(s, f.abort);  // reads the stack as the fault left it
   }
   deadline.disarm();
   // The call gave memory back (mprotect's plan was repaired when closing):
   // the fault handler's view of the subcontext follows.
   if (s.protection.take_repaired()) matchmaker::publish_fault_view(s);
-  if (!completed) matchmaker::call_abandoned(s, index, f.abort, std::move(frames));  // throws
-  if (s.max_dirty_pages.load(std::memory_order_relaxed)) matchmaker::check_dirty_quota(s, index);
+  if (!completed) matchmaker::call_abandoned(s, index, f.abort, std::move(frames), place);  // throws
+  if (s.max_dirty_pages.load(std::memory_order_relaxed)) matchmaker::check_dirty_quota(s, index, place);
+}
+
+}  // namespace
+
+CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
+  gate::Frame f;
+  for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
+  for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
+  point_at_own_slots(f);
+  around_call(s, index, f, nullptr, [&](gate::Frame& frame) {
+    if (!enter(s, frame)) return false;
+    if (s.exports[index].signature.result == ValueType::Str && frame.rax && !s.protection.client_may_read()) {
+      // The client cannot read the subcontext's memory after the call.
+      thread_local std::string str_result;
+      str_result.assign(reinterpret_cast<const char*>(frame.rax));
+      frame.rax = reinterpret_cast<uint64_t>(str_result.c_str());
+    }
+    return true;
+  });
   return CallResult{f.rax, f.xmm0};
+}
+
+void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchIo& io) {
+  if (!count) {  // nothing to call; the policy still decides
+    matchmaker::ensure_call_allowed(s, index);
+    return;
+  }
+  if (s.exports[index].signature.result == ValueType::Str && io.unpack && !s.protection.client_may_read())
+    throw Error(Errc::InvalidArgument,
+                "export \"" + s.exports[index].record.name + "\" of " + s.path +
+                    " returns a string, which the client cannot read after the call (" +
+                    gate::backend_name(s.protection.backend()) +
+                    " backend): batches of it are refused; call it one by one (a single call copies the string), or "
+                    "map the image readable");
+  const size_t chunk = std::min(count, kBatchChunk);
+  std::vector<CallArgs> args(chunk);
+  std::vector<CallResult> results(chunk);
+  gate::Frame f;
+  f.batch_args = reinterpret_cast<uint64_t>(args.data());
+  f.batch_results = reinterpret_cast<uint64_t>(results.data());
+  matchmaker::BatchPlace place{0, count};
+  around_call(s, index, f, &place, [&](gate::Frame& frame) {
+    for (size_t first = 0; first < count; first += chunk) {
+      const size_t n = std::min(chunk, count - first);
+      io.pack(io.in, first, n, args.data());
+      frame.batch_count = n;
+      const bool returned = enter(s, frame);
+      place.call = first + frame.batch_done;
+      if (io.unpack) io.unpack(io.out, first, frame.batch_done, results.data());
+      if (!returned) return false;
+    }
+    return true;
+  });
 }
 
 }  // namespace subctx::detail

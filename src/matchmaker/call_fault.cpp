@@ -112,7 +112,7 @@ std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::Abo
 }
 
 void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
-                    std::vector<FaultFrame> frames) {
+                    std::vector<FaultFrame> frames, const BatchPlace* batch) {
   s.faults.fetch_add(1, std::memory_order_relaxed);
   SubcontextFault::Details d;
   d.signal = why.kind == gate::AbortKind::Signal ? why.signal : 0;
@@ -124,6 +124,13 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
   std::string message = "export \"" + d.export_name + "\" of subcontext " + std::to_string(s.handle) + " (" + s.path +
                         ") " + describe(s, why);
   if (!d.frames.empty()) message += "; in " + d.frames.front().symbol;
+  if (batch) {
+    d.completed = batch->call;
+    message += batch->call < batch->total
+                   ? "; in call " + std::to_string(batch->call + 1) + " of a batch of " + std::to_string(batch->total) +
+                         " (the results of the " + std::to_string(batch->call) + " before it are stored)"
+                   : "; after all " + std::to_string(batch->total) + " calls of the batch returned (results stored)";
+  }
   const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
   if (policy == OnFault::Reset) {
     try {
@@ -149,7 +156,7 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
   }
 }
 
-void check_dirty_quota(detail::SubcontextState& s, uint32_t index) {
+void check_dirty_quota(detail::SubcontextState& s, uint32_t index, const BatchPlace* batch) {
   const DirtyScan scan = scan_dirty(s);
   note_dirty(s, scan.pages);
   const uint64_t max = s.max_dirty_pages.load(std::memory_order_relaxed);
@@ -158,7 +165,7 @@ void check_dirty_quota(detail::SubcontextState& s, uint32_t index) {
   why.kind = gate::AbortKind::Quota;
   why.code = 1;  // dirty pages
   why.value = scan.pages;
-  call_abandoned(s, index, why, {});
+  call_abandoned(s, index, why, {}, batch);
 }
 
 }  // namespace subctx::matchmaker

@@ -15,12 +15,20 @@ namespace subctx::matchmaker {
 // symbol tables are read at the first fault and kept).
 std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::AbortRecord& why);
 
-// Call mutex held, protection window closed.  Never returns.
+// Where a batch (Function::call_each, sbc_request_call_batch) stopped:
+// `call` calls of `total` had returned.
+struct BatchPlace {
+  uint64_t call = 0;
+  uint64_t total = 0;
+};
+
+// Call mutex held, protection window closed.  Never returns.  batch: null
+// for a single call.
 [[noreturn]] void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
-                                 std::vector<FaultFrame> frames);
+                                 std::vector<FaultFrame> frames, const BatchPlace* batch = nullptr);
 
 // After a call, with a dirty-page quota set: over it, the call fails as
 // call_abandoned() with QuotaExceeded.
-void check_dirty_quota(detail::SubcontextState& s, uint32_t index);
+void check_dirty_quota(detail::SubcontextState& s, uint32_t index, const BatchPlace* batch = nullptr);
 
 }  // namespace subctx::matchmaker

@@ -76,6 +76,20 @@ int main(int argc, char **argv) {
   check(sbc_request_call(sc, "scale3", s3, 4, &ret) == 0 && bits_f64(ret) == 4.0, "f64(f64,f64,f64,i64)",
         sbc_last_error());
 
+  /* A batch: three rows of mix's arguments; i32 results sign-extended. */
+  double cs[3] = {0.25, 1.0, -2.0};
+  uint64_t rows[9] = {3, f64_bits(1.5), (uint64_t)(uintptr_t)&cs[0], 2, f64_bits(2.0), (uint64_t)(uintptr_t)&cs[1],
+                      (uint64_t)-1, f64_bits(0.5), (uint64_t)(uintptr_t)&cs[2]};
+  uint64_t rets[3] = {0, 0, 0};
+  size_t done = 99;
+  check(sbc_request_call_batch(sc, "mix", rows, 3, 3, rets, &done) == 0 && done == 3 && bits_f64(rets[0]) == 4.75 &&
+            bits_f64(rets[1]) == 5.0 && bits_f64(rets[2]) == -2.5,
+        "batch of f64(i64,f64,ptr) rows", sbc_last_error());
+  uint64_t xs[4] = {1, 2, 3, 4}, negated[4];
+  check(sbc_request_call_batch(sc, "negate32", xs, 1, 4, negated, &done) == 0 && done == 4 &&
+            negated[3] == (uint64_t)(int64_t)-4,
+        "batch: i32 results sign-extended", sbc_last_error());
+
   uint8_t buf[200];
   memset(buf, 0xee, sizeof buf);
   uint64_t fill_args[2] = {(uint64_t)(uintptr_t)buf, 100};

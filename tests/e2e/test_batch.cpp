@@ -1,0 +1,312 @@
+// Batches (docs/protection.md, "Batches"): Function::call_each and
+// sbc_request_call_batch call an export many times in a row under one
+// policy check and one protection window, entering the subcontext once per
+// chunk of calls.  Results equal one-by-one calls, in order, across chunk
+// boundaries; a failing call ends the batch and says which it was, with the
+// results before it stored; the timeout covers the whole batch; the policy
+// decides before any call; memory is closed again afterwards; signals and
+// threads during batches.
+//
+// This process is the client: it survives every fault below.
+#include <signal.h>
+#include <sys/time.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include "protection_names.hpp"
+#include "support/e2e_test.hpp"
+
+namespace e2e {
+namespace {
+
+using subctx::Errc;
+using subctx::Protection;
+
+const std::string& basic_image() {  // square bump hyp say; counter starts at 100
+  static const std::string path = build_image(paths::kBasicServer, "basic.img");
+  return path;
+}
+
+const std::string& fault_image() {  // bump divide spin heap_name ...
+  static const std::string path = build_image(paths::kFaultServer, "fault.img");
+  return path;
+}
+
+class BatchTest : public E2eTest, public ::testing::WithParamInterface<const char*> {
+ protected:
+  void SetUp() override {
+    const std::string b = GetParam();
+    if (b == "pkey" && !pkeys_work()) GTEST_SKIP() << "no protection keys here";
+    backend_ = subctx::testing::protection_named(b);
+  }
+  subctx::Subcontext map(const std::string& image, bool readable = false) {
+    subctx::MapOptions o;
+    o.protection = backend_;
+    o.readable = readable;
+    return mm().request_map(image, o);
+  }
+  Protection backend_ = Protection::None;
+};
+
+// The permissions /proc/self/maps gives the page holding address a ("" when unmapped).
+std::string permissions_at(uint64_t a) {
+  std::istringstream maps(read_self_maps());
+  std::string line;
+  while (std::getline(maps, line)) {
+    unsigned long lo = 0, hi = 0;
+    char perms[8] = {};
+    if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) == 3 && a >= lo && a < hi) return perms;
+  }
+  return "";
+}
+
+TEST_P(BatchTest, ResultsEqualOneByOneCallsAcrossChunks) {
+  subctx::Subcontext sc = map(basic_image());
+  auto square = sc.function<int64_t(int64_t)>("square");
+  // 1000 calls: several chunks of 128 and a partial one.
+  std::vector<int64_t> in(1000), out(1000, -1);
+  for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int64_t>(i) * 37 - 5000;
+  square.call_each(in, out);
+  for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], square(in[i])) << "call " << i;
+
+  // Two f64 arguments as tuples; the result comes back in xmm0.
+  auto hyp = sc.function<double(double, double)>("hyp");
+  std::vector<std::tuple<double, double>> pairs;
+  for (int i = 0; i < 300; ++i) pairs.emplace_back(i * 0.5, 3.0 - i);
+  std::vector<double> h(pairs.size());
+  hyp.call_each(pairs, std::span<double>(h));
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto [a, b] = pairs[i];
+    ASSERT_EQ(h[i], a * a + b * b) << "call " << i;
+  }
+}
+
+TEST_P(BatchTest, CallsRunInOrderAndTheirStateStays) {
+  subctx::Subcontext sc = map(basic_image());
+  auto bump = sc.function<int64_t(int64_t)>("bump");
+  // bump(by) adds to a counter that starts at 100 and returns it: the
+  // results are running sums, so any reordering, repeat or skipped call
+  // shows, chunk boundaries (128, 256) included.
+  std::vector<int64_t> by(300), sums(300);
+  for (size_t i = 0; i < by.size(); ++i) by[i] = static_cast<int64_t>(i) + 1;
+  bump.call_each(by, sums);
+  int64_t expect = 100;
+  for (size_t i = 0; i < by.size(); ++i) {
+    expect += by[i];
+    ASSERT_EQ(sums[i], expect) << "call " << i;
+  }
+  EXPECT_EQ(bump(0), expect);  // the batch's writes stay for the next call
+}
+
+TEST_P(BatchTest, AnEmptyBatchCallsNothing) {
+  subctx::Subcontext sc = map(basic_image());
+  auto bump = sc.function<int64_t(int64_t)>("bump");
+  std::vector<int64_t> none, out;
+  bump.call_each(none, out);
+  EXPECT_EQ(bump(0), 100);
+}
+
+TEST_P(BatchTest, ResultRoomMustMatchTheArguments) {
+  subctx::Subcontext sc = map(basic_image());
+  auto bump = sc.function<int64_t(int64_t)>("bump");
+  std::vector<int64_t> in{1, 2, 3}, out(2);
+  expect_error([&] { bump.call_each(in, out); }, Errc::InvalidArgument,
+               {"call_each", "3 arguments", "room for 2 results"});
+  EXPECT_EQ(bump(0), 100) << "a refused batch called nothing";
+}
+
+TEST_P(BatchTest, AFaultEndsTheBatchAndSaysWhichCall) {
+  subctx::Subcontext sc = map(fault_image());
+  auto divide = sc.function<int64_t(int64_t, int64_t)>("divide");
+  std::vector<std::tuple<int64_t, int64_t>> in;
+  for (int i = 0; i < 300; ++i) in.emplace_back(1000 + i, i == 200 ? 0 : 7);
+  std::vector<int64_t> out(in.size(), -1);
+  try {
+    divide.call_each(in, out);
+    FAIL() << "no fault";
+  } catch (const subctx::SubcontextFault& e) {
+    EXPECT_EQ(e.signal(), SIGFPE) << e.what();
+    EXPECT_EQ(e.completed(), 200u) << e.what();
+    EXPECT_EQ(e.export_name(), "divide");
+    EXPECT_NE(std::string(e.what()).find("in call 201 of a batch of 300 (the results of the 200 before it are stored)"),
+              std::string::npos)
+        << e.what();
+  }
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(out[i], (1000 + i) / 7) << "call " << i;
+  for (size_t i = 200; i < out.size(); ++i) ASSERT_EQ(out[i], -1) << "slot " << i << " was written";
+  // The subcontext goes on (reset after the fault, the default).
+  EXPECT_EQ(divide(84, 2), 42);
+}
+
+TEST_P(BatchTest, TheTimeoutCoversTheWholeBatch) {
+  subctx::Subcontext sc = map(fault_image());
+  sc.set_call_timeout(250);
+  auto spin = sc.function<int64_t(int64_t)>("spin");
+  // Every call fits the timeout; together they do not.
+  std::vector<int64_t> ms(10, 100), out(10, -1);
+  try {
+    spin.call_each(ms, out);
+    FAIL() << "no timeout";
+  } catch (const subctx::Timeout& e) {
+    EXPECT_LE(e.completed(), 2u) << e.what();  // each call spins at least 100 ms
+    EXPECT_NE(std::string(e.what()).find("of a batch of 10"), std::string::npos) << e.what();
+    for (size_t i = 0; i < e.completed(); ++i) EXPECT_EQ(out[i], 100);
+    for (size_t i = e.completed(); i < out.size(); ++i) EXPECT_EQ(out[i], -1);
+  }
+  EXPECT_EQ(spin(1), 1);
+}
+
+TEST_P(BatchTest, ThePolicyDecidesBeforeAnyCall) {
+  subctx::Subcontext sc = map(basic_image());
+  auto bump = sc.function<int64_t(int64_t)>("bump");
+  std::vector<int64_t> in(50, 1), out(50, -1);
+  mm().set_policy("allow map path=*\ndeny call export=bump\n");
+  expect_error([&] { bump.call_each(in, out); }, Errc::Policy, {"bump", "deny call export=bump"});
+  std::vector<int64_t> none, none_out;
+  expect_error([&] { bump.call_each(none, none_out); }, Errc::Policy, {"bump"});
+  mm().clear_policy();
+  for (int64_t v : out) ASSERT_EQ(v, -1);
+  EXPECT_EQ(bump(0), 100) << "no call of the denied batch ran";
+}
+
+TEST_P(BatchTest, StringResultsNeedReadableMemory) {
+  subctx::Subcontext sc = map(fault_image());
+  auto name = sc.function<const char*()>("heap_name");
+  std::vector<std::tuple<>> three(3);
+  std::vector<const char*> out(3, nullptr);
+  if (backend_ == Protection::None) {
+    name.call_each(three, out);
+    for (const char* s : out) EXPECT_STREQ(s, name());
+  } else {
+    expect_error([&] { name.call_each(three, out); }, Errc::InvalidArgument,
+                 {"heap_name", "returns a string", "call it one by one"});
+    mm().unmap(sc);
+    subctx::Subcontext readable = map(fault_image(), true);
+    auto readable_name = readable.function<const char*()>("heap_name");
+    readable_name.call_each(three, out);
+    for (const char* s : out) EXPECT_STREQ(s, readable_name());
+  }
+}
+
+TEST_P(BatchTest, MemoryIsClosedAgainAfterTheBatch) {
+  if (backend_ != Protection::Mprotect) GTEST_SKIP() << "page permissions change only under mprotect";
+  subctx::Subcontext sc = map(basic_image());
+  auto square = sc.function<int64_t(int64_t)>("square");
+  std::vector<int64_t> in(500, 3), out(500);
+  square.call_each(in, out);
+  EXPECT_EQ(out.back(), 9);
+  EXPECT_EQ(permissions_at(square.address()), "---p") << "the export's code page is open after the batch";
+}
+
+std::atomic<int> g_alarms{0};
+void on_alarm(int) { g_alarms.fetch_add(1, std::memory_order_relaxed); }
+
+TEST_P(BatchTest, SignalsDuringABatchReachTheClientAndTheBatchCompletes) {
+  subctx::Subcontext sc = map(fault_image());
+  auto spin = sc.function<int64_t(int64_t)>("spin");
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  ASSERT_EQ(sigaction(SIGALRM, &sa, nullptr), 0);
+  g_alarms = 0;
+  itimerval t{{0, 1000}, {0, 1000}};  // every millisecond
+  ASSERT_EQ(setitimer(ITIMER_REAL, &t, nullptr), 0);
+  std::vector<int64_t> ms(300, 1), out(300, -1);
+  spin.call_each(ms, out);  // about 300 ms inside the subcontext
+  itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  // The handler stays installed (this test's process ends with the test):
+  // the Matchmaker keeps each client action it wrapped, and replacing it
+  // would leave that copy unreferenced (a leak report under ASan).
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], 1) << "call " << i;
+  EXPECT_GT(g_alarms.load(), 10) << "the client's handler ran during the batch";
+}
+
+TEST_P(BatchTest, ThreadsBatchTheSameSubcontextAtOnce) {
+  subctx::Subcontext sc = map(basic_image());
+  auto bump = sc.function<int64_t(int64_t)>("bump");
+  constexpr int kThreads = 4, kCalls = 2000;
+  std::vector<std::vector<int64_t>> seen(kThreads, std::vector<int64_t>(kCalls));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<int64_t> ones(kCalls, 1);
+      bump.call_each(ones, seen[t]);
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bump(0), 100 + kThreads * kCalls);
+  // A batch is one call: no other thread's call runs inside it, so each
+  // thread's sums rise by one from start to end.
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 1; i < kCalls; ++i) ASSERT_EQ(seen[t][i], seen[t][i - 1] + 1) << "thread " << t << " call " << i;
+}
+
+TEST_P(BatchTest, TheCApiBatches) {
+  subctx::MapOptions o;
+  o.protection = backend_;
+  const int sc = mm().request_map(basic_image(), o).handle();
+  ASSERT_GE(sc, 0);
+  // hyp(a, b): rows of two f64 bit patterns.
+  std::vector<uint64_t> rows;
+  for (int i = 0; i < 200; ++i) {
+    double a = i, b = 0.25 * i;
+    uint64_t bits[2];
+    std::memcpy(&bits[0], &a, 8);
+    std::memcpy(&bits[1], &b, 8);
+    rows.insert(rows.end(), bits, bits + 2);
+  }
+  std::vector<uint64_t> rets(200);
+  size_t completed = 99;
+  ASSERT_EQ(sbc_request_call_batch(sc, "hyp", rows.data(), 2, 200, rets.data(), &completed), 0) << sbc_last_error();
+  EXPECT_EQ(completed, 200u);
+  for (int i = 0; i < 200; ++i) {
+    double h;
+    std::memcpy(&h, &rets[i], 8);
+    ASSERT_EQ(h, i * double(i) + (0.25 * i) * (0.25 * i)) << "call " << i;
+  }
+  // Results may be dropped; the state still changes.
+  const uint64_t ones[5] = {1, 1, 1, 1, 1};
+  ASSERT_EQ(sbc_request_call_batch(sc, "bump", ones, 1, 5, nullptr, nullptr), 0) << sbc_last_error();
+  uint64_t now = 0;
+  const uint64_t zero = 0;
+  ASSERT_EQ(sbc_request_call(sc, "bump", &zero, 1, &now), 0);
+  EXPECT_EQ(now, 105u);
+  // A wrong argument count is refused before any call.
+  completed = 99;
+  EXPECT_EQ(sbc_request_call_batch(sc, "bump", ones, 2, 2, nullptr, &completed), -SBC_E_SIGNATURE);
+  EXPECT_NE(std::string(sbc_last_error()).find("called with 2"), std::string::npos) << sbc_last_error();
+  EXPECT_EQ(completed, 0u);
+  EXPECT_EQ(sbc_request_call_batch(sc, "bump", nullptr, 1, 3, nullptr, nullptr), -SBC_E_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sbc_last_error()).find("args is NULL"), std::string::npos) << sbc_last_error();
+  EXPECT_EQ(sbc_request_call_batch(sc, "no_such", ones, 1, 1, nullptr, nullptr), -SBC_E_NO_EXPORT);
+  EXPECT_EQ(sbc_unmap(sc), 0);
+}
+
+TEST_P(BatchTest, TheCApiSaysHowManyCallsReturnedBeforeAFault) {
+  subctx::MapOptions o;
+  o.protection = backend_;
+  const int sc = mm().request_map(fault_image(), o).handle();
+  std::vector<uint64_t> rows;
+  for (int i = 0; i < 40; ++i) rows.insert(rows.end(), {uint64_t(100 + i), uint64_t(i == 30 ? 0 : 10)});
+  std::vector<uint64_t> rets(40, 7);
+  size_t completed = 0;
+  EXPECT_EQ(sbc_request_call_batch(sc, "divide", rows.data(), 2, 40, rets.data(), &completed), -SBC_E_FAULT);
+  EXPECT_EQ(completed, 30u);
+  EXPECT_NE(std::string(sbc_last_error()).find("in call 31 of a batch of 40"), std::string::npos) << sbc_last_error();
+  for (int i = 0; i < 30; ++i) ASSERT_EQ(rets[i], uint64_t((100 + i) / 10));
+  for (int i = 30; i < 40; ++i) ASSERT_EQ(rets[i], 7u);
+  EXPECT_EQ(sbc_unmap(sc), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, BatchTest, ::testing::Values("none", "mprotect", "pkey"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace e2e
