@@ -14,6 +14,10 @@
 //                   call; the direct rows run the same code in this process
 //   pages/...       add1 on the SQLite + Lua image after touch_pages(N) made
 //                   N more pages of it present (mprotect cost grows with them)
+//   batch/...       Function::call_each: `calls` calls of add1 (small image),
+//                   or of add1 and lookup on the SQLite + Lua image, per
+//                   iteration, in one protection window; the time is per
+//                   batch, the per-call time is time / calls
 //
 //   floor/...       a pair of plain mprotect calls: 1 page, and 2 MiB with 1
 //                   or 64 pages present (what the mprotect backend is made of)
@@ -368,6 +372,30 @@ void BM_pages(benchmark::State& state, const Backend& b) {
   state.counters["touched_pages"] = static_cast<double>(pages);
 }
 
+// ---- batches: call_each ----
+
+// One batch of state.range(0) calls per iteration; every result checked.
+void BM_batch(benchmark::State& state, const Backend& b, bool workload, Work w) {
+  const Image& img = workload ? workload_image() : small_image();
+  subctx::Subcontext sc = map_fresh(state, img, b);
+  if (!sc.valid() || (workload && !warm_workload(state, sc))) return;
+  const auto fn = sc.function<Sig>(w == Work::Add1 ? "add1" : "lookup");
+  const size_t calls = static_cast<size_t>(state.range(0));
+  std::vector<int64_t> in(calls), out(calls), expect(calls);
+  const int64_t n = workload ? rows() : 0, step = workload ? key_step(n) : 0;
+  for (size_t i = 0; i < calls; ++i) {
+    in[i] = w == Work::Add1 ? static_cast<int64_t>(i) : static_cast<int64_t>(i) * step % n;
+    expect[i] = fn(in[i]);  // one by one, before the timed loop
+  }
+  for (auto _ : state) {
+    fn.call_each(in, out);
+    benchmark::ClobberMemory();
+  }
+  if (out != expect) state.SkipWithError("a batch's results differ from one-by-one calls");
+  counters(state, sc, img);
+  state.counters["calls"] = static_cast<double>(calls);
+}
+
 void register_all() {
   benchmark::RegisterBenchmark("call/direct", BM_direct)->UseRealTime();
   benchmark::RegisterBenchmark("call/pipe_any_cpu", BM_pipe, false)->UseRealTime();
@@ -395,6 +423,20 @@ void register_all() {
                                    &b, work.w)
           ->UseRealTime();
   }
+  for (const Backend& b : backends())
+    benchmark::RegisterBenchmark(("batch/add1/" + std::string(b.name)).c_str(), BM_batch, b, false, Work::Add1)
+        ->ArgName("calls")
+        ->Arg(16)
+        ->Arg(256)
+        ->Arg(4096)
+        ->UseRealTime();
+  for (const char* work : {"add1", "lookup"})
+    for (const Backend& b : backends())
+      benchmark::RegisterBenchmark(("batch/sqlite_lua_" + std::string(work) + "/" + b.name).c_str(), BM_batch, b, true,
+                                   std::string(work) == "add1" ? Work::Add1 : Work::Lookup)
+          ->ArgName("calls")
+          ->Arg(256)
+          ->UseRealTime();
   for (const Backend& b : backends())
     benchmark::RegisterBenchmark(("pages/" + std::string(b.name)).c_str(), BM_pages, b)
         ->ArgName("N")

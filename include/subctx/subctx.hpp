@@ -266,7 +266,7 @@ class Function<R(A...)> {
 
   // A batch: calls the export once per element of args, in order, without
   // leaving the subcontext in between -- one policy check and one
-  // protection window for all of them, one gate entry per 128 calls
+  // protection window for all of them, one gate entry per 1024 calls
   // (docs/protection.md, "Batches").  An element is the argument (an export
   // of one parameter) or a std::tuple of the arguments; results[i] gets the
   // i-th result (results.size() == args.size()).  A call that fails ends

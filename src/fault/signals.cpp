@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <vector>
 
 #include "fault/raw_syscall.hpp"
 #include "gate/gate.hpp"
@@ -54,6 +55,21 @@ std::mutex g_sigaction_mutex;  // normal code only (sigaction/signal)
 // is only recorded, in g_taken_action (never freed, as above).
 std::atomic<bool> g_taken[kMaxSignal];
 std::atomic<const struct sigaction*> g_taken_action[kMaxSignal];
+
+// Every action the two tables above ever pointed to, each once: a client
+// that switches between a few handlers (install, restore, install again)
+// reuses them instead of leaving a copy behind per sigaction() call.
+// Mutex held.
+const struct sigaction* kept_action(const struct sigaction& a) {
+  // Never destroyed: handlers may run during exit.
+  static auto& kept = *new std::vector<const struct sigaction*>;
+  for (const struct sigaction* k : kept)
+    if (k->sa_sigaction == a.sa_sigaction && k->sa_flags == a.sa_flags && k->sa_restorer == a.sa_restorer &&
+        std::memcmp(&k->sa_mask, &a.sa_mask, sizeof a.sa_mask) == 0)
+      return k;
+  kept.push_back(new struct sigaction(a));
+  return kept.back();
+}
 const struct sigaction g_default_action{};  // SIG_DFL is 0
 bool g_fsgsbase = false;
 
@@ -276,7 +292,7 @@ int set_action(int sig, const struct sigaction* act, struct sigaction* previous)
   const struct sigaction* wrapped_before = g_client_action[sig].load(std::memory_order_relaxed);
   int rc;
   if (act && is_custom(*act)) {
-    auto* copy = new struct sigaction(*act);
+    const struct sigaction* copy = kept_action(*act);
     struct sigaction t = *act;
     t.sa_sigaction = subctx_signal_entry;
     t.sa_flags |= SA_SIGINFO;
@@ -305,7 +321,7 @@ int record_taken_action(int sig, const struct sigaction* act, struct sigaction* 
       previous->sa_handler = SIG_DFL;
     }
   }
-  if (act) g_taken_action[sig].store(new struct sigaction(*act), std::memory_order_release);
+  if (act) g_taken_action[sig].store(kept_action(*act), std::memory_order_release);
   return 0;
 }
 
@@ -324,7 +340,7 @@ void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_
   if (real_sigaction()(sig, nullptr, &current) != 0) return;
   // A client handler already behind the trampoline is recorded as itself.
   if (const struct sigaction* wrapped = g_client_action[sig].load(std::memory_order_relaxed)) current = *wrapped;
-  g_taken_action[sig].store(new struct sigaction(current), std::memory_order_release);
+  g_taken_action[sig].store(kept_action(current), std::memory_order_release);
   if (install_with_our_restorer(sig, ours, nullptr) == 0) g_taken[sig].store(true, std::memory_order_release);
 }
 

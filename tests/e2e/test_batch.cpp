@@ -69,8 +69,8 @@ std::string permissions_at(uint64_t a) {
 TEST_P(BatchTest, ResultsEqualOneByOneCallsAcrossChunks) {
   subctx::Subcontext sc = map(basic_image());
   auto square = sc.function<int64_t(int64_t)>("square");
-  // 1000 calls: several chunks of 128 and a partial one.
-  std::vector<int64_t> in(1000), out(1000, -1);
+  // 2500 calls: two chunks of 1024 and a partial one.
+  std::vector<int64_t> in(2500), out(2500, -1);
   for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int64_t>(i) * 37 - 5000;
   square.call_each(in, out);
   for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], square(in[i])) << "call " << i;
@@ -92,8 +92,8 @@ TEST_P(BatchTest, CallsRunInOrderAndTheirStateStays) {
   auto bump = sc.function<int64_t(int64_t)>("bump");
   // bump(by) adds to a counter that starts at 100 and returns it: the
   // results are running sums, so any reordering, repeat or skipped call
-  // shows, chunk boundaries (128, 256) included.
-  std::vector<int64_t> by(300), sums(300);
+  // shows, chunk boundaries (1024, 2048) included.
+  std::vector<int64_t> by(2100), sums(2100);
   for (size_t i = 0; i < by.size(); ++i) by[i] = static_cast<int64_t>(i) + 1;
   bump.call_each(by, sums);
   int64_t expect = 100;
@@ -125,21 +125,22 @@ TEST_P(BatchTest, AFaultEndsTheBatchAndSaysWhichCall) {
   subctx::Subcontext sc = map(fault_image());
   auto divide = sc.function<int64_t(int64_t, int64_t)>("divide");
   std::vector<std::tuple<int64_t, int64_t>> in;
-  for (int i = 0; i < 300; ++i) in.emplace_back(1000 + i, i == 200 ? 0 : 7);
+  // The zero divisor sits in the second chunk of 1024 calls.
+  for (int i = 0; i < 1500; ++i) in.emplace_back(1000 + i, i == 1200 ? 0 : 7);
   std::vector<int64_t> out(in.size(), -1);
   try {
     divide.call_each(in, out);
     FAIL() << "no fault";
   } catch (const subctx::SubcontextFault& e) {
     EXPECT_EQ(e.signal(), SIGFPE) << e.what();
-    EXPECT_EQ(e.completed(), 200u) << e.what();
+    EXPECT_EQ(e.completed(), 1200u) << e.what();
     EXPECT_EQ(e.export_name(), "divide");
-    EXPECT_NE(std::string(e.what()).find("in call 201 of a batch of 300 (the results of the 200 before it are stored)"),
+    EXPECT_NE(std::string(e.what()).find("in call 1201 of a batch of 1500 (the results of the 1200 before it are stored)"),
               std::string::npos)
         << e.what();
   }
-  for (int i = 0; i < 200; ++i) ASSERT_EQ(out[i], (1000 + i) / 7) << "call " << i;
-  for (size_t i = 200; i < out.size(); ++i) ASSERT_EQ(out[i], -1) << "slot " << i << " was written";
+  for (int i = 0; i < 1200; ++i) ASSERT_EQ(out[i], (1000 + i) / 7) << "call " << i;
+  for (size_t i = 1200; i < out.size(); ++i) ASSERT_EQ(out[i], -1) << "slot " << i << " was written";
   // The subcontext goes on (reset after the fault, the default).
   EXPECT_EQ(divide(84, 2), 42);
 }
@@ -210,11 +211,11 @@ void on_alarm(int) { g_alarms.fetch_add(1, std::memory_order_relaxed); }
 TEST_P(BatchTest, SignalsDuringABatchReachTheClientAndTheBatchCompletes) {
   subctx::Subcontext sc = map(fault_image());
   auto spin = sc.function<int64_t(int64_t)>("spin");
-  struct sigaction sa {};
+  struct sigaction sa {}, old {};
   sa.sa_handler = on_alarm;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  ASSERT_EQ(sigaction(SIGALRM, &sa, nullptr), 0);
+  ASSERT_EQ(sigaction(SIGALRM, &sa, &old), 0);
   g_alarms = 0;
   itimerval t{{0, 1000}, {0, 1000}};  // every millisecond
   ASSERT_EQ(setitimer(ITIMER_REAL, &t, nullptr), 0);
@@ -222,9 +223,7 @@ TEST_P(BatchTest, SignalsDuringABatchReachTheClientAndTheBatchCompletes) {
   spin.call_each(ms, out);  // about 300 ms inside the subcontext
   itimerval off{};
   setitimer(ITIMER_REAL, &off, nullptr);
-  // The handler stays installed (this test's process ends with the test):
-  // the Matchmaker keeps each client action it wrapped, and replacing it
-  // would leave that copy unreferenced (a leak report under ASan).
+  ASSERT_EQ(sigaction(SIGALRM, &old, nullptr), 0);
   for (size_t i = 0; i < out.size(); ++i) ASSERT_EQ(out[i], 1) << "call " << i;
   EXPECT_GT(g_alarms.load(), 10) << "the client's handler ran during the batch";
 }
