@@ -29,6 +29,10 @@ if [ "$set_" != core ]; then
     grep -v -e '^bench_payload_pss$' -e '^bench_payload_holder$' | sort -u | sed 's/^bench_payload_//')
   for p in "${payloads[@]}"; do programs+=("payload_$p"); done
   [ ${#payloads[@]} -gt 0 ] && programs+=(payload_pss)
+  # Batches on PCRE2 (bench_pcre2_batch), where the payload is built.
+  for p in "${payloads[@]}"; do
+    if [ "$p" = pcre2 ]; then programs+=(pcre2_batch); fi
+  done
 fi
 [ ${#programs[@]} -gt 0 ] || { echo "nothing to run (BENCH_SET=$set_)" >&2; exit 1; }
 cmake --build "$build" -j "${BENCH_JOBS:-2}" --target "${programs[@]/#/bench_}" >/dev/null
@@ -71,6 +75,9 @@ for p in "${payloads[@]}"; do
 done
 if [ ${#payloads[@]} -gt 0 ]; then
   run payload_pss --clients=20
+  for p in "${payloads[@]}"; do
+    if [ "$p" = pcre2 ]; then run pcre2_batch --benchmark_repetitions=3 --benchmark_min_time=0.3; fi
+  done
   python3 "$root/bench/payload_chart.py" "$out" --svg "$out/payloads.svg" >/dev/null
 fi
 echo "results: $out ($((SECONDS - start)) s)" >&2

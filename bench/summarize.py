@@ -402,6 +402,33 @@ def main():
         table(rows)
         print()
     payloads_section(directory)
+    ctx, rows = load(directory, "pcre2_batch")
+    if ctx is not None:
+        print()
+        pcre2_batch_table(rows)
+
+
+def pcre2_batch_table(rows):
+    """bench_pcre2_batch: count_matches over every pattern and input, per job."""
+    def per_job(name):
+        row = rows.get(name + "/real_time") or rows.get(name)
+        if not row or "error" in row:
+            return None, (row or {}).get("error", "missing")
+        return row.get("ns_per_job"), row
+    native, nrow = per_job("native")
+    jobs = nrow.get("jobs", 0) if isinstance(nrow, dict) else 0
+    print(f"Batches on PCRE2: count_matches over {jobs:.0f} (pattern, subject) jobs, ns per job;"
+          " x = / native PCRE2 in this process")
+    if native is None:
+        print(f"  native: {nrow}")
+        return
+    print(f"  native {fmt(native)} ns/job; gate mismatches {nrow.get('gate_mismatches', 0):.0f}")
+    for b in ["auto", "none"]:
+        single, srow = per_job(f"gate/{b}")
+        batch, brow = per_job(f"batch/{b}")
+        label = srow.get("label", b) if isinstance(srow, dict) else b
+        cells = [f"{fmt(t)} (x{fmt(t / native)})" if t else str(r) for t, r in [(single, srow), (batch, brow)]]
+        print(f"  {b} ({label}): one call per job {cells[0]}, call_each {cells[1]}")
 
 
 def payloads_section(directory):

@@ -33,6 +33,11 @@ const std::string& basic_image() {  // square bump hyp say; counter starts at 10
   return path;
 }
 
+const std::string& c_image() {  // set_counter (void) get_counter ...
+  static const std::string path = build_image(paths::kCServer, "c.img");
+  return path;
+}
+
 const std::string& fault_image() {  // bump divide spin heap_name ...
   static const std::string path = build_image(paths::kFaultServer, "fault.img");
   return path;
@@ -102,6 +107,19 @@ TEST_P(BatchTest, CallsRunInOrderAndTheirStateStays) {
     ASSERT_EQ(sums[i], expect) << "call " << i;
   }
   EXPECT_EQ(bump(0), expect);  // the batch's writes stay for the next call
+}
+
+TEST_P(BatchTest, ExportsWithoutAResult) {
+  subctx::Subcontext sc = map(c_image());
+  auto set = sc.function<void(int64_t)>("set_counter");
+  auto get = sc.function<int64_t()>("get_counter");
+  std::vector<int64_t> values{5, 6, 77};
+  set.call_each(values);
+  EXPECT_EQ(get(), 77);
+  std::vector<std::tuple<>> twice(2);
+  std::vector<int64_t> got(2);
+  get.call_each(twice, got);
+  EXPECT_EQ(got, (std::vector<int64_t>{77, 77}));
 }
 
 TEST_P(BatchTest, AnEmptyBatchCallsNothing) {

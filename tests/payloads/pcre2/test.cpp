@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <string>
 #include <subctx/subctx.hpp>
+#include <tuple>
 #include <vector>
 
 #include "patterns.hpp"
@@ -207,6 +208,22 @@ TEST_P(Pcre2Exports, CountMatchesEqualsANativeGlobalSubstitution) {
   EXPECT_EQ(count(word_start, "Καλημέρα κόσμε, hi-there café"), 5);
   const int digits = sc_.call<int32_t(const char*)>("pattern_index", "digits_opt");
   EXPECT_EQ(count(digits, "a12bc3"), 6);
+}
+
+// A batch (Function::call_each) of every pattern on every subject, the
+// subjects the client's: the counts pcre2_substitute gives natively, in
+// order, the match-limit errors of the catastrophic pattern included.
+TEST_P(Pcre2Exports, ABatchOfCountsEqualsTheNativeCounts) {
+  std::vector<std::tuple<int32_t, const char*, uint64_t>> jobs;
+  std::vector<int64_t> expect;
+  for (int i = 0; i < pp::kPatternCount; ++i)
+    for (const std::string& subject : subjects()) {
+      jobs.emplace_back(i, subject.data(), subject.size());
+      expect.push_back(native_count(i, subject));
+    }
+  std::vector<int64_t> got(jobs.size(), -12345);
+  count_.call_each(jobs, got);
+  EXPECT_EQ(got, expect);
 }
 
 // The catastrophic pattern runs into the image's match limit (kMatchLimit
