@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -154,8 +155,33 @@ SUBCTX_SIGNAL_CONTEXT void fd_remove(detail::SubFds& t, unsigned long lo, unsign
   }
 }
 
+// The descriptors an SCM_RIGHTS message brought in, from the control data
+// the kernel wrote back into a msghdr of subcontext code (msg_controllen is
+// what it filled).  Walked by hand, within the bounds the header gives: the
+// buffer is the subcontext's, and CMSG_NXTHDR is a libc call.
+SUBCTX_SIGNAL_CONTEXT void fd_note_rights(detail::SubFds& t, const struct msghdr* m) {
+  if (!m->msg_control) return;
+  const auto* p = static_cast<const unsigned char*>(m->msg_control);
+  const size_t len = m->msg_controllen;
+  for (size_t at = 0; at + sizeof(struct cmsghdr) <= len;) {
+    struct cmsghdr c;
+    std::memcpy(&c, p + at, sizeof c);
+    if (c.cmsg_len < sizeof(struct cmsghdr) || c.cmsg_len > len - at) return;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
+      const size_t n = (c.cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; ++i) {
+        int fd;
+        std::memcpy(&fd, p + at + CMSG_LEN(0) + i * sizeof(int), sizeof fd);
+        fd_add(t, fd);
+      }
+    }
+    at += CMSG_ALIGN(c.cmsg_len);
+  }
+}
+
 // The descriptors a successful fd-making system call made: its result, or
-// the two it wrote (pipe, pipe2, socketpair).  dup2/dup3 onto a descriptor
+// the two it wrote (pipe, pipe2, socketpair), or those received with
+// SCM_RIGHTS (recvmsg, recvmmsg: the result is a length or a count).  dup2/dup3 onto a descriptor
 // that was open before the call (the client's, or one from the snapshot)
 // took it over: the client may still count on that number, so it is not
 // the subcontext's to close.
@@ -176,6 +202,14 @@ SUBCTX_SIGNAL_CONTEXT void fd_note(detail::SubFds& t, long nr, const greg_t* g, 
     case SYS_fcntl:
       if (g[REG_RSI] == F_DUPFD || g[REG_RSI] == F_DUPFD_CLOEXEC) fd_add(t, result);
       return;
+    case SYS_recvmsg:
+      fd_note_rights(t, reinterpret_cast<const struct msghdr*>(g[REG_RSI]));
+      return;
+    case SYS_recvmmsg: {
+      const auto* v = reinterpret_cast<const struct mmsghdr*>(g[REG_RSI]);
+      for (long i = 0; i < result; ++i) fd_note_rights(t, &v[i].msg_hdr);
+      return;
+    }
     case SYS_close_range:
       if (!(g[REG_RDX] & CLOSE_RANGE_CLOEXEC))
         fd_remove(t, static_cast<unsigned long>(g[REG_RDI]), static_cast<unsigned long>(g[REG_RSI]));
@@ -253,7 +287,7 @@ constexpr long kFdSyscalls[] = {
     SYS_accept4, SYS_pipe, SYS_pipe2, SYS_dup, SYS_dup2, SYS_dup3, SYS_fcntl, SYS_eventfd, SYS_eventfd2,
     SYS_epoll_create, SYS_epoll_create1, SYS_timerfd_create, SYS_signalfd, SYS_signalfd4, SYS_inotify_init,
     SYS_inotify_init1, SYS_fanotify_init, SYS_memfd_create, SYS_memfd_secret, SYS_userfaultfd, SYS_perf_event_open,
-    SYS_pidfd_open, SYS_pidfd_getfd, SYS_io_uring_setup, SYS_close, SYS_close_range};
+    SYS_pidfd_open, SYS_pidfd_getfd, SYS_io_uring_setup, SYS_recvmsg, SYS_recvmmsg, SYS_close, SYS_close_range};
 
 // What an allowed system call does: made, and tracked where a reset must
 // undo it (memory, descriptors).

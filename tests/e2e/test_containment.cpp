@@ -235,6 +235,18 @@ TEST_P(ContainmentTest, ResetFaultAndUnmapCloseTheDescriptorsCallsOpened) {
   EXPECT_TRUE(fd_open(mine));
   close(mine);
 
+  // Descriptors received with SCM_RIGHTS (recvmsg, recvmmsg) are the
+  // subcontext's too; the socketpair and the originals it closed are not.
+  for (int64_t many : {0, 1}) {
+    const int64_t got = sc.call<int64_t(int64_t, int64_t)>("receive_fds", 3, many);
+    ASSERT_GE(got, 0) << strerror(static_cast<int>(-got));
+    EXPECT_EQ(open_fd_count(), mapped + 3) << (many ? "recvmmsg" : "recvmsg");
+    EXPECT_EQ(sc.memory().open_fds, 3u) << (many ? "recvmmsg" : "recvmsg");
+    EXPECT_EQ(sc.reset().fds_closed, 3u) << (many ? "recvmmsg" : "recvmsg");
+    EXPECT_FALSE(fd_open(got));
+    EXPECT_EQ(open_fd_count(), mapped);
+  }
+
   // A fault: the automatic reset closes what the call opened.
   expect_fault([&] { sc.call<int64_t(int64_t)>("open_then_crash", 3); }, Errc::Fault, {"SIGSEGV"});
   EXPECT_EQ(open_fd_count(), mapped);

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -192,11 +193,60 @@ int64_t open_then_crash(int64_t n) {
   open_null(n);
   return *reinterpret_cast<volatile int64_t*>(uintptr_t{0});
 }
+// n descriptors passed through a socketpair with SCM_RIGHTS (recvmsg, or
+// recvmmsg when `many`); everything else closed again: only the received
+// ones stay open.  Returns the last one received.
+int64_t receive_fds(int64_t n, int64_t many) {
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) return -errno;
+  std::vector<int> sent;
+  for (int64_t i = 0; i < n; ++i) sent.push_back(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * sent.size()));
+  char byte = 'x';
+  iovec io{&byte, 1};
+  msghdr m{};
+  m.msg_iov = &io;
+  m.msg_iovlen = 1;
+  m.msg_control = control.data();
+  m.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * sent.size());
+  std::memcpy(CMSG_DATA(c), sent.data(), sizeof(int) * sent.size());
+  int64_t rc = sendmsg(sp[0], &m, 0) == 1 ? 0 : -errno;
+  for (int fd : sent) close(fd);
+  std::fill(control.begin(), control.end(), 0);
+  msghdr r{};
+  r.msg_iov = &io;
+  r.msg_iovlen = 1;
+  r.msg_control = control.data();
+  r.msg_controllen = control.size();
+  if (rc == 0) {
+    if (many) {
+      mmsghdr v{};
+      v.msg_hdr = r;
+      rc = recvmmsg(sp[1], &v, 1, MSG_CMSG_CLOEXEC, nullptr) == 1 ? 0 : -errno;
+      r = v.msg_hdr;
+    } else {
+      rc = recvmsg(sp[1], &r, MSG_CMSG_CLOEXEC) == 1 ? 0 : -errno;
+    }
+  }
+  close(sp[0]);
+  close(sp[1]);
+  if (rc != 0) return rc;
+  const cmsghdr* got = CMSG_FIRSTHDR(&r);
+  if (!got || got->cmsg_type != SCM_RIGHTS || got->cmsg_len != CMSG_LEN(sizeof(int) * sent.size())) return -EPROTO;
+  int last;
+  std::memcpy(&last, CMSG_DATA(got) + sizeof(int) * (sent.size() - 1), sizeof last);
+  return last;
+}
 SUBCTX_EXPORT(open_null);
 SUBCTX_EXPORT(close_fd);
 SUBCTX_EXPORT(make_pipe);
 SUBCTX_EXPORT(dup_onto);
 SUBCTX_EXPORT(open_then_crash);
+SUBCTX_EXPORT(receive_fds);
 // The server's own ids, kept in the image: stale in every client.
 static pid_t g_server_pid = 0, g_server_tid = 0;
 int64_t signal_snapshot_thread(int64_t sig) {
