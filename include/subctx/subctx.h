@@ -119,7 +119,8 @@ int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
  * ncalls results.  The call timeout covers the whole batch.  *completed (may
  * be NULL) receives how many calls returned: ncalls on success; when a call
  * fails (SBC_E_FAULT, _TIMEOUT, _QUOTA), the calls before it, whose results
- * are in rets.  Exports returning str are refused unless the client may read
+ * are in rets (ncalls when every call returned and what failed came after:
+ * the dirty-page quota, or the subcontext's stdout flushed at the end).  Exports returning str are refused unless the client may read
  * the subcontext (SBC_MAP_READABLE or no protection). */
 int sbc_request_call_batch(int sc, const char *export_name, const uint64_t *args,
                            size_t nargs, size_t ncalls, uint64_t *rets,

@@ -212,18 +212,21 @@ struct function_traits<R(A...)> {
     return args;
   }
   // A batch's element: the argument itself (one parameter) or a std::tuple
-  // of the arguments.
+  // of the arguments, scalars only (numbers, pointers, enums): converting
+  // them runs no code of the client's inside the protection window.
+  template <class V, class Arg>
+  static constexpr bool batch_value = std::is_scalar_v<V> && std::is_convertible_v<const V&, Arg>;
   template <class E>
   static constexpr bool batch_element() {
     if constexpr (is_tuple<E>) {
       if constexpr (std::tuple_size_v<E> == sizeof...(A))
         return []<size_t... I>(std::index_sequence<I...>) {
-          return (std::is_convertible_v<const std::tuple_element_t<I, E>&, A> && ...);
+          return (batch_value<std::tuple_element_t<I, E>, A> && ...);
         }(std::index_sequence_for<A...>{});
       else
         return false;
     } else {
-      return sizeof...(A) == 1 && (std::is_convertible_v<const E&, A> && ...);
+      return sizeof...(A) == 1 && (batch_value<E, A> && ...);
     }
   }
   template <class E>
@@ -277,7 +280,8 @@ class Function<R(A...)> {
   void call_each(const Args& args, std::span<R> results) const {
     using E = std::ranges::range_value_t<Args>;
     static_assert(traits::template batch_element<E>(),
-                  "call_each: each element must be the export's argument or a std::tuple of its arguments");
+                  "call_each: each element must be the export's argument or a std::tuple of its arguments, as scalars "
+                  "(numbers, pointers, enums)");
     if (std::ranges::size(args) != results.size()) detail::throw_batch_size(std::ranges::size(args), results.size());
     run_batch<E>(std::ranges::data(args), std::ranges::size(args), results.data(), &traits::unpack_batch);
   }
@@ -287,7 +291,8 @@ class Function<R(A...)> {
   void call_each(const Args& args) const {
     using E = std::ranges::range_value_t<Args>;
     static_assert(traits::template batch_element<E>(),
-                  "call_each: each element must be the export's argument or a std::tuple of its arguments");
+                  "call_each: each element must be the export's argument or a std::tuple of its arguments, as scalars "
+                  "(numbers, pointers, enums)");
     run_batch<E>(std::ranges::data(args), std::ranges::size(args), nullptr, nullptr);
   }
 

@@ -63,9 +63,13 @@ std::atomic<const struct sigaction*> g_taken_action[kMaxSignal];
 const struct sigaction* kept_action(const struct sigaction& a) {
   // Never destroyed: handlers may run during exit.
   static auto& kept = *new std::vector<const struct sigaction*>;
+  // Equal as the kernel sees them: the restorer only where SA_RESTORER asks
+  // for it, the mask's first 64 signals (the rest of glibc's 128 bytes may
+  // be whatever the client's stack held).
   for (const struct sigaction* k : kept)
-    if (k->sa_sigaction == a.sa_sigaction && k->sa_flags == a.sa_flags && k->sa_restorer == a.sa_restorer &&
-        std::memcmp(&k->sa_mask, &a.sa_mask, sizeof a.sa_mask) == 0)
+    if (k->sa_sigaction == a.sa_sigaction && k->sa_flags == a.sa_flags &&
+        (!(a.sa_flags & 0x04000000 /* SA_RESTORER */) || k->sa_restorer == a.sa_restorer) &&
+        std::memcmp(&k->sa_mask, &a.sa_mask, 8) == 0)
       return k;
   kept.push_back(new struct sigaction(a));
   return kept.back();

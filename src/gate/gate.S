@@ -64,22 +64,23 @@
         fnstcw  180(%r12)               /* abandoned call gives it back */
         movq    184(%r12), %rbx         /* the first call's arguments */
         movq    192(%r12), %rbp         /* and its result slot */
+        movq    $0, 208(%r12)           /* none returned yet (an abandon reads it) */
 .endm
 
 /* Runs the frame's calls one after another on the gate stack, with the
    subcontext's thread pointer already set; system calls are blocked for
    all of them (Syscall User Dispatch).  No client code runs in between, so
-   a batch is one call for protection, deadline and signals.  Before each
-   call the number returned so far goes to the frame: an abandoned call
-   reports which one it was. */
+   a batch is one call for protection, deadline and signals.  After each
+   call has returned and its result is stored, the count goes to the frame:
+   an abandoned call reports which one it was, and every call counted has
+   its result in place. */
 .macro GATE_CALLS
         movq    168(%r12), %r10         /* Syscall User Dispatch: block the export's */
         testq   %r10, %r10              /* system calls (they reach the SIGSYS handler) */
         jz      1f
         movb    $1, (%r10)
 1:      xorl    %r15d, %r15d            /* calls returned */
-2:      movq    %r15, 208(%r12)
-        movq    16(%r12), %rsp          /* the gate stack, afresh for each call */
+2:      movq    16(%r12), %rsp          /* the gate stack, afresh for each call */
         movsd   48(%rbx), %xmm0
         movsd   56(%rbx), %xmm1
         movsd   64(%rbx), %xmm2
@@ -102,9 +103,9 @@
         addq    $120, %rbx
         addq    $16, %rbp
         incq    %r15
+        movq    %r15, 208(%r12)
         cmpq    200(%r12), %r15
         jb      2b
-        movq    %r15, 208(%r12)
         movq    168(%r12), %r10
         testq   %r10, %r10
         jz      1f
@@ -143,17 +144,17 @@ subctx_gate_enter_syscall:
         movq    8(%r12), %rsi
         syscall
         testq   %rax, %rax              /* a failed switch must not run the export on our TLS */
-        jnz     .Lfs_switch_failed
-        GATE_CALLS
+        jz      1f
+        ud2                             /* arch_prctl(ARCH_SET_FS) refused (seccomp?): stop here */
+1:      GATE_CALLS
         movl    $158, %eax
         movl    $0x1002, %edi
         movq    %r13, %rsi
         syscall
         testq   %rax, %rax
-        jnz     .Lfs_switch_failed
-        GATE_RETURN
-.Lfs_switch_failed:
-        ud2                             /* arch_prctl(ARCH_SET_FS) refused (seccomp?): stop here */
+        jz      1f
+        ud2                             /* the same, on the way back */
+1:      GATE_RETURN
         .cfi_endproc
         .size   subctx_gate_enter_syscall, .-subctx_gate_enter_syscall
 

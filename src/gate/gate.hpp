@@ -51,8 +51,8 @@ struct Frame {
   // them at ints and rax above.
   uint64_t batch_args;
   uint64_t batch_results;  // 192
-  uint64_t batch_count;    // 200: at least 1
-  uint64_t batch_done;     // 208: calls returned (written before each call)
+  uint64_t batch_count = 0;  // 200: at least 1
+  uint64_t batch_done = 0;   // 208: calls returned, their results stored (gate.S)
   AbortRecord abort;   // filled when the call is abandoned
   uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
   uint32_t timeout_ms = 0;

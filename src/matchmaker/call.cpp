@@ -177,10 +177,6 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
 }
 
 void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchIo& io) {
-  if (!count) {  // nothing to call; the policy still decides
-    matchmaker::ensure_call_allowed(s, index);
-    return;
-  }
   if (s.exports[index].signature.result == ValueType::Str && io.unpack && !s.protection.client_may_read())
     throw Error(Errc::InvalidArgument,
                 "export \"" + s.exports[index].record.name + "\" of " + s.path +
@@ -188,6 +184,8 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
                     gate::backend_name(s.protection.backend()) +
                     " backend): batches of it are refused; call it one by one (a single call copies the string), or "
                     "map the image readable");
+  // An empty batch calls nothing but is checked as a call is (policy,
+  // unmapped, poisoned).
   const size_t chunk = std::min(count, kBatchChunk);
   std::vector<CallArgs> args(chunk);
   std::vector<CallResult> results(chunk);
@@ -200,9 +198,11 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
       const size_t n = std::min(chunk, count - first);
       io.pack(io.in, first, n, args.data());
       frame.batch_count = n;
+      frame.batch_done = 0;  // the gate writes it after each call; a call abandoned before the first reads 0
       const bool returned = enter(s, frame);
-      place.call = first + frame.batch_done;
-      if (io.unpack) io.unpack(io.out, first, frame.batch_done, results.data());
+      const size_t done = std::min<size_t>(frame.batch_done, n);
+      place.call = first + done;
+      if (io.unpack) io.unpack(io.out, first, done, results.data());
       if (!returned) return false;
     }
     return true;

@@ -78,7 +78,7 @@ TEST_P(BatchTest, ResultsEqualOneByOneCallsAcrossChunks) {
   std::vector<int64_t> in(2500), out(2500, -1);
   for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int64_t>(i) * 37 - 5000;
   square.call_each(in, out);
-  for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], square(in[i])) << "call " << i;
+  for (size_t i = 0; i < in.size(); ++i) ASSERT_EQ(out[i], in[i] * in[i]) << "call " << i;
 
   // Two f64 arguments as tuples; the result comes back in xmm0.
   auto hyp = sc.function<double(double, double)>("hyp");
@@ -107,6 +107,27 @@ TEST_P(BatchTest, CallsRunInOrderAndTheirStateStays) {
     ASSERT_EQ(sums[i], expect) << "call " << i;
   }
   EXPECT_EQ(bump(0), expect);  // the batch's writes stay for the next call
+}
+
+TEST_P(BatchTest, EveryArgumentRegisterOfEveryCall) {
+  subctx::Subcontext sc = map(fault_image());
+  using Sig = double(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, double, double, double, double,
+                     double, double, double);
+  auto f = sc.function<Sig>("all_registers");
+  using Row = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, double, double, double, double,
+                         double, double, double>;
+  std::vector<Row> rows;
+  std::vector<double> expect;
+  for (int r = 0; r < 1100; ++r) {
+    const int64_t x = r;
+    const double y = r * 0.5;
+    rows.emplace_back(x, -x, x + 1, 2 * x, 3, -7, y, y + 1, -y, 0.25, y * 2, 1.5, -2.0, y + 0.75);
+    expect.push_back(static_cast<double>(x - 2 * x + 3 * (x + 1) + 4 * (2 * x) + 15 - 42) + 7 * y + 8 * (y + 1) -
+                     9 * y + 2.5 + 11 * (y * 2) + 18 - 26 + 14 * (y + 0.75));
+  }
+  std::vector<double> out(rows.size());
+  f.call_each(rows, std::span<double>(out));
+  for (size_t i = 0; i < rows.size(); ++i) ASSERT_EQ(out[i], expect[i]) << "call " << i;
 }
 
 TEST_P(BatchTest, ExportsWithoutAResult) {
@@ -161,6 +182,98 @@ TEST_P(BatchTest, AFaultEndsTheBatchAndSaysWhichCall) {
   for (size_t i = 1200; i < out.size(); ++i) ASSERT_EQ(out[i], -1) << "slot " << i << " was written";
   // The subcontext goes on (reset after the fault, the default).
   EXPECT_EQ(divide(84, 2), 42);
+}
+
+// Short calls over many chunks under a short deadline: wherever the
+// deadline lands (between chunks included), completed() calls have their
+// results stored and no other slot, nor anything after the results, is
+// written.
+TEST_P(BatchTest, ATimeoutAnywhereInAManyChunkBatchLeavesExactlyTheCompletedResults) {
+  subctx::Subcontext sc = map(basic_image());
+  auto square = sc.function<int64_t(int64_t)>("square");
+  constexpr size_t kCount = 2000000, kGuard = 4096;
+  std::vector<int64_t> in(kCount);
+  for (size_t i = 0; i < kCount; ++i) in[i] = static_cast<int64_t>(i % 1000003);
+  std::vector<int64_t> out(kCount + kGuard);
+  int timeouts = 0;
+  for (int rep = 0; rep < 20; ++rep) {
+    std::fill(out.begin(), out.end(), -1);
+    sc.set_call_timeout(2);
+    try {
+      square.call_each(in, std::span<int64_t>(out.data(), kCount));
+      for (size_t i = 0; i < kCount; ++i) ASSERT_EQ(out[i], in[i] * in[i]) << "rep " << rep << " call " << i;
+    } catch (const subctx::Timeout& e) {
+      ++timeouts;
+      const uint64_t done = e.completed();
+      ASSERT_LT(done, kCount) << e.what();
+      for (size_t i = 0; i < done; ++i) ASSERT_EQ(out[i], in[i] * in[i]) << "rep " << rep << " call " << i;
+      for (size_t i = done; i < out.size(); ++i) ASSERT_EQ(out[i], -1) << "rep " << rep << " slot " << i << " written";
+    }
+  }
+  sc.set_call_timeout(0);
+  EXPECT_GT(timeouts, 0) << "two million calls all ran within 2 ms 20 times";
+}
+
+TEST_P(BatchTest, ExitInsideABatchEndsItAtThatCall) {
+  subctx::Subcontext sc = map(fault_image());
+  auto do_exit = sc.function<int64_t(int64_t)>("do_exit");
+  std::vector<int64_t> status{5, 6}, out(2, -1);
+  try {
+    do_exit.call_each(status, out);
+    FAIL() << "no fault";
+  } catch (const subctx::SubcontextFault& e) {
+    EXPECT_EQ(e.exit_status(), 5) << e.what();
+    EXPECT_EQ(e.completed(), 0u);
+    EXPECT_NE(std::string(e.what()).find("in call 1 of a batch of 2"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(out, (std::vector<int64_t>{-1, -1}));
+}
+
+TEST_P(BatchTest, AFaultPoisonsAsItsPolicySays) {
+  subctx::MapOptions o;
+  o.protection = backend_;
+  o.on_fault = subctx::OnFault::Poison;
+  subctx::Subcontext sc = mm().request_map(fault_image(), o);
+  auto divide = sc.function<int64_t(int64_t, int64_t)>("divide");
+  std::vector<std::tuple<int64_t, int64_t>> in{{10, 2}, {10, 5}, {1, 0}, {9, 3}};
+  std::vector<int64_t> out(4, -1);
+  expect_error([&] { divide.call_each(in, out); }, Errc::Fault, {"SIGFPE", "in call 3 of a batch of 4", "poisoned"});
+  EXPECT_EQ(out, (std::vector<int64_t>{5, 2, -1, -1}));
+  expect_error([&] { divide(8, 2); }, Errc::Poisoned, {"poisoned"});
+  std::vector<std::tuple<int64_t, int64_t>> none;
+  std::vector<int64_t> none_out;
+  expect_error([&] { divide.call_each(none, none_out); }, Errc::Poisoned, {"poisoned"});
+  sc.reset();
+  EXPECT_EQ(divide(8, 2), 4);
+}
+
+TEST_P(BatchTest, QuotasEndABatch) {
+  subctx::Subcontext sc = map(fault_image());
+  // Mapped bytes are counted as subcontext code maps: the call over the
+  // quota fails, the one before it returned.
+  sc.set_quota({0, 2 << 20});
+  auto map_bytes = sc.function<int64_t(int64_t)>("map_bytes");
+  std::vector<int64_t> sizes{1 << 20, 4 << 20, 1 << 20}, addresses(3, -1);
+  try {
+    map_bytes.call_each(sizes, addresses);
+    FAIL() << "no quota error";
+  } catch (const subctx::QuotaExceeded& e) {
+    EXPECT_EQ(e.completed(), 1u) << e.what();
+    EXPECT_GT(addresses[0], 0);
+    EXPECT_EQ(addresses[1], -1);
+  }
+  // Dirty pages are counted after the call: after the whole batch.
+  sc.set_quota({50, 0});
+  auto dirty = sc.function<int64_t(int64_t)>("dirty");
+  std::vector<int64_t> pages{10, 100, 200}, got(3, -1);
+  try {
+    dirty.call_each(pages, got);
+    FAIL() << "no quota error";
+  } catch (const subctx::QuotaExceeded& e) {
+    EXPECT_EQ(e.completed(), 3u) << e.what();
+    EXPECT_NE(std::string(e.what()).find("after all 3 calls of the batch returned"), std::string::npos) << e.what();
+    EXPECT_EQ(got, pages);
+  }
 }
 
 TEST_P(BatchTest, TheTimeoutCoversTheWholeBatch) {
@@ -319,6 +432,17 @@ TEST_P(BatchTest, TheCApiSaysHowManyCallsReturnedBeforeAFault) {
   EXPECT_NE(std::string(sbc_last_error()).find("in call 31 of a batch of 40"), std::string::npos) << sbc_last_error();
   for (int i = 0; i < 30; ++i) ASSERT_EQ(rets[i], uint64_t((100 + i) / 10));
   for (int i = 30; i < 40; ++i) ASSERT_EQ(rets[i], 7u);
+  // A str result: refused where the client cannot read the subcontext.
+  uint64_t names[2];
+  const int rc = sbc_request_call_batch(sc, "heap_name", nullptr, 0, 2, names, &completed);
+  if (backend_ == Protection::None) {
+    EXPECT_EQ(rc, 0) << sbc_last_error();
+    EXPECT_EQ(completed, 2u);
+  } else {
+    EXPECT_EQ(rc, -SBC_E_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(sbc_last_error()).find("returns a string"), std::string::npos) << sbc_last_error();
+    EXPECT_EQ(completed, 0u);
+  }
   EXPECT_EQ(sbc_unmap(sc), 0);
 }
 

@@ -74,6 +74,13 @@ int64_t dirty(int64_t pages) {
   for (int64_t i = 0; i < pages; ++i) reinterpret_cast<volatile char*>(g_pages)[i * 4096] = 1;
   return pages;
 }
+// Every argument register: six integers and eight doubles, each weighted.
+double all_registers(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f, double g, double h, double i,
+                     double j, double k, double l, double m, double n) {
+  return static_cast<double>(a + 2 * b + 3 * c + 4 * d + 5 * e + 6 * f) + 7 * g + 8 * h + 9 * i + 10 * j + 11 * k +
+         12 * l + 13 * m + 14 * n;
+}
+SUBCTX_EXPORT(all_registers);
 SUBCTX_EXPORT(bump);
 SUBCTX_EXPORT(counter);
 SUBCTX_EXPORT(heap_push);
