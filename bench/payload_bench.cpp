@@ -93,12 +93,7 @@ subctx::MapOptions with(subctx::Protection p) {
 // Maps the image; on failure (an address conflict with this process's own
 // memory, above all) reports why and returns an invalid Subcontext.
 subctx::Subcontext map_or_skip(benchmark::State& state, const subctx::MapOptions& options) {
-  try {
-    return subctx::Matchmaker::instance().request_map(setup.image, options);
-  } catch (const subctx::Error& e) {
-    state.SkipWithError(("request_map failed: " + std::string(e.what())).c_str());
-    return {};
-  }
+  return bench::map_or_skip(state, setup.image, options);
 }
 
 // ---- (a) cold start ----

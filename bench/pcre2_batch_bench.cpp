@@ -66,12 +66,7 @@ subctx::Subcontext map_or_skip(benchmark::State& state, subctx::Protection p) {
   }
   subctx::MapOptions o;
   o.protection = p;
-  try {
-    return subctx::Matchmaker::instance().request_map(g_image, o);
-  } catch (const subctx::Error& e) {
-    state.SkipWithError(e.what());
-    return {};
-  }
+  return bench::map_or_skip(state, g_image, o);
 }
 
 void BM_gate(benchmark::State& state, subctx::Protection p, bool batch) {

@@ -411,7 +411,7 @@ def main():
 def pcre2_batch_table(rows):
     """bench_pcre2_batch: count_matches over every pattern and input, per job."""
     def per_job(name):
-        row = rows.get(name + "/real_time") or rows.get(name)
+        row = prot_row(rows, name)
         if not row or "error" in row:
             return None, (row or {}).get("error", "missing")
         return row.get("ns_per_job"), row

@@ -251,4 +251,13 @@ int benchmark_main(int argc, char** argv) {
   return run_benchmarks(argv[0]);
 }
 
+subctx::Subcontext map_or_skip(benchmark::State& state, const std::string& image, const subctx::MapOptions& options) {
+  try {
+    return subctx::Matchmaker::instance().request_map(image, options);
+  } catch (const subctx::Error& e) {
+    state.SkipWithError(("request_map failed: " + std::string(e.what())).c_str());
+    return {};
+  }
+}
+
 }  // namespace bench

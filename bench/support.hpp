@@ -12,6 +12,14 @@
 
 #include "temp_dir.hpp"
 
+namespace benchmark {
+class State;
+}
+namespace subctx {
+class Subcontext;
+struct MapOptions;
+}
+
 namespace bench {
 
 using TempDir = subctx::testing::TempDir;
@@ -88,6 +96,10 @@ class RawImageMap {
   std::vector<Piece> pieces_;
   size_t mapped_ = 0;
 };
+
+// request_map(image, options), or an invalid Subcontext after
+// SkipWithError("request_map failed: ...").
+subctx::Subcontext map_or_skip(benchmark::State& state, const std::string& image, const subctx::MapOptions& options);
 
 // Google Benchmark's main, with errors reported instead of terminate().
 int benchmark_main(int argc, char** argv);

@@ -279,9 +279,6 @@ class Function<R(A...)> {
     requires(!std::is_void_v<R>)
   void call_each(const Args& args, std::span<R> results) const {
     using E = std::ranges::range_value_t<Args>;
-    static_assert(traits::template batch_element<E>(),
-                  "call_each: each element must be the export's argument or a std::tuple of its arguments, as scalars "
-                  "(numbers, pointers, enums)");
     if (std::ranges::size(args) != results.size()) detail::throw_batch_size(std::ranges::size(args), results.size());
     run_batch<E>(std::ranges::data(args), std::ranges::size(args), results.data(), &traits::unpack_batch);
   }
@@ -290,9 +287,6 @@ class Function<R(A...)> {
     requires std::is_void_v<R>
   void call_each(const Args& args) const {
     using E = std::ranges::range_value_t<Args>;
-    static_assert(traits::template batch_element<E>(),
-                  "call_each: each element must be the export's argument or a std::tuple of its arguments, as scalars "
-                  "(numbers, pointers, enums)");
     run_batch<E>(std::ranges::data(args), std::ranges::size(args), nullptr, nullptr);
   }
 
@@ -300,6 +294,9 @@ class Function<R(A...)> {
   using traits = detail::function_traits<R(A...)>;
   template <class E>
   void run_batch(const E* in, size_t n, void* out, void (*unpack)(void*, size_t, size_t, const detail::CallResult*)) const {
+    static_assert(traits::template batch_element<E>(),
+                  "call_each: each element must be the export's argument or a std::tuple of its arguments, as scalars "
+                  "(numbers, pointers, enums)");
     if (!target_.state) detail::throw_empty_function();
     detail::BatchIo io;
     io.in = in;

@@ -177,13 +177,6 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
 }
 
 void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchIo& io) {
-  if (s.exports[index].signature.result == ValueType::Str && io.unpack && !s.protection.client_may_read())
-    throw Error(Errc::InvalidArgument,
-                "export \"" + s.exports[index].record.name + "\" of " + s.path +
-                    " returns a string, which the client cannot read after the call (" +
-                    gate::backend_name(s.protection.backend()) +
-                    " backend): batches of it are refused; call it one by one (a single call copies the string), or "
-                    "map the image readable");
   // An empty batch calls nothing but is checked as a call is (policy,
   // unmapped, poisoned).
   const size_t chunk = std::min(count, kBatchChunk);
@@ -194,11 +187,18 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
   f.batch_results = reinterpret_cast<uint64_t>(results.data());
   matchmaker::BatchPlace place{0, count};
   around_call(s, index, f, &place, [&](gate::Frame& frame) {
+    // After the policy decided, before any call.
+    if (s.exports[index].signature.result == ValueType::Str && io.unpack && !s.protection.client_may_read())
+      throw Error(Errc::InvalidArgument,
+                  "export \"" + s.exports[index].record.name + "\" of " + s.path +
+                      " returns a string, which the client cannot read after the call (" +
+                      gate::backend_name(s.protection.backend()) +
+                      " backend): batches of it are refused; call it one by one (a single call copies the string), or "
+                      "map the image readable");
     for (size_t first = 0; first < count; first += chunk) {
       const size_t n = std::min(chunk, count - first);
       io.pack(io.in, first, n, args.data());
       frame.batch_count = n;
-      frame.batch_done = 0;  // the gate writes it after each call; a call abandoned before the first reads 0
       const bool returned = enter(s, frame);
       const size_t done = std::min<size_t>(frame.batch_done, n);
       place.call = first + done;
