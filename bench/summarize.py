@@ -2,7 +2,8 @@
 """Prints the table of ratios from the JSON files bench/run.sh wrote.
 
 usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, warm.json, protection.json,
-                                   containment.json, payload_<name>.json, payload_pss.json)
+                                   containment.json, identity.json, payload_<name>.json,
+                                   payload_pss.json)
 
 Every ratio divides two numbers measured in the same run of the same binary.
 Where a benchmark was repeated, the median repetition is used.
@@ -385,12 +386,82 @@ def containment_table(rows):
           f" on/off x{fmt(ratio(on, off))}, {fmt(on - off if on and off else None)} ns")
 
 
+def identity_table(rows):
+    print("Identity (docs/identity.md): the subcontext's own descriptor namespace; Protection::None")
+
+    def per_call(name):
+        t, r = cont_ns(rows, name), cont_row(rows, name)
+        return t / r.get("syscalls", 100) if t is not None else None
+
+    def extra(call):  # what mediation adds to one system call: export - client
+        e, c = per_call(f"syscall/export_{call}"), per_call(f"syscall/client_{call}")
+        return (e, c, e - c) if e is not None and c is not None else (e, c, None)
+
+    def pct(part, whole):
+        return "-" if part is None or not whole else f"{100 * part / whole:.1f}%"
+    print("System calls, ns per system call (loops of 100): export = mediated (a SIGSYS round trip each);"
+          " client = the same loop in")
+    print("  this client on its own descriptor of the same file, on a thread that never called (native)")
+    print(f"  {'system call':36s} {'export ns':>10s} {'client ns':>10s} {'mediation ns':>12s}"
+          f" {'- getppid':>10s} {'%':>7s} {'- getpgrp':>10s} {'%':>7s}")
+    gp, gg = extra("getppid")[2], extra("getpgrp")[2]
+    goal = []
+    for call, label in [("getppid", "getppid() (no descriptor)"),
+                        ("getpgrp", "getpgrp() (no descriptor, may block)"),
+                        ("fstat", "fstat(fd), restored descriptor"), ("pread", "pread(fd, 1 byte), restored")]:
+        e, c, x = extra(call)
+        if x is None:
+            name = f"syscall/export_{call}" if e is None else f"syscall/client_{call}"
+            print(f"  {label:36s} {cont_err(rows, name)}")
+            continue
+        fd = call in ("fstat", "pread")
+        t1 = x - gp if fd and gp is not None else None
+        t2 = x - gg if fd and gg is not None else None
+        if call == "fstat":
+            goal = [t1, t2]
+        print(f"  {label:36s} {fmt(e):>10s} {fmt(c):>10s} {fmt(x):>12s} {fmt(t1):>10s} {pct(t1, gp):>7s}"
+              f" {fmt(t2):>10s} {pct(t2, gp):>7s}")
+    print("  mediation = export - client; - getppid: the translation, (export - client) - getppid's"
+          " (export - client);")
+    print("  - getpgrp: the same against getpgrp, which the handler makes like fstat and pread (the"
+          " interrupted signal mask set")
+    print("  around it: two rt_sigprocmask more), so the descriptor namespace alone; % = of getppid's mediation")
+    if goal and goal[0] is not None:
+        t1, t2 = goal
+        print(f"  goal, fstat's translation <= 10% of getppid's mediation ({fmt(gp)} ns): {fmt(t1)} ns ="
+              f" {pct(t1, gp)}   {'met' if t1 <= 0.1 * gp else 'MISSED'}")
+        if t2 is not None:
+            print(f"  ... the descriptor namespace alone (- getpgrp): {fmt(t2)} ns = {pct(t2, gp)}"
+                  f"   {'met' if t2 <= 0.1 * gp else 'MISSED'}")
+
+    print("Map with restored descriptors: request_map + unmap of an image whose server had N files open;"
+          " floor = open() + close()")
+    print("  of the same N files in this client")
+    print(f"  {'N':>5s} {'restored':>8s} {'map us':>9s} {'- N=0 us':>9s} {'ns/fd':>8s} {'floor us':>9s}"
+          f" {'floor ns/fd':>11s} {'x floor':>8s}")
+    t0 = cont_ns(rows, "map/fds:0")
+    for n in [0, 16, 128]:
+        name = f"map/fds:{n}"
+        t = cont_ns(rows, name)
+        if t is None:
+            print(f"  {n:5d} {cont_err(rows, name)}")
+            continue
+        r = cont_row(rows, name)
+        f = cont_ns(rows, f"floor/open_close/fds:{n}") if n else None
+        per = (t - t0) / n if n and t0 is not None else None
+        f_per = f / n if f is not None else None
+        over = f"{(t - t0) / 1e3:.1f}" if n and t0 is not None else "-"
+        print(f"  {n:5d} {r.get('restored_fds', 0):8.0f} {t / 1e3:9.1f} {over:>9s}"
+              f" {fmt(per):>8s} {(f'{f / 1e3:.1f}' if f else '-'):>9s} {fmt(f_per):>11s} {fmt(ratio(per, f_per)):>8s}")
+    print("  ns/fd = (map(N) - map(0)) / N: the map's cost per restored descriptor; x floor = ns/fd / floor ns/fd")
+
+
 def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "."
     context = None
     for name, table in [("call", call_table), ("map", map_table), ("snapshot", snapshot_table),
                         ("warm", warm_table), ("protection", protection_table),
-                        ("containment", containment_table)]:
+                        ("containment", containment_table), ("identity", identity_table)]:
         ctx, rows = load(directory, name)
         if ctx is None:
             print(f"{name}: no results")

@@ -1,7 +1,10 @@
 // `subctx inspect IMAGE`: what is in an image, from its header alone.  The
 // segments are never mapped or read, so inspecting a 1 GB image is instant
 // and works for images this machine could not map.
+#include <fcntl.h>
+
 #include <cinttypes>
+#include <csignal>
 #include <cstdio>
 
 #include "cli.hpp"
@@ -102,6 +105,70 @@ void print_syscall_policy(const image::ImageInfo& info) {
   table.print(stdout);
 }
 
+// "r", "w", "rw", or "path" for an O_PATH descriptor (no access at all).
+std::string fd_access(uint32_t flags) {
+  if (flags & O_PATH) return "path";
+  switch (flags & O_ACCMODE) {
+    case O_RDONLY: return "r";
+    case O_WRONLY: return "w";
+    case O_RDWR: return "rw";
+  }
+  return "?";
+}
+
+// The flags that change what the server's code sees ("append,cloexec"), or "-".
+std::string fd_flags(uint32_t flags) {
+  struct Name {
+    uint32_t bit;
+    const char* name;
+  };
+  static const Name kNames[] = {{O_APPEND, "append"}, {O_CLOEXEC, "cloexec"}, {O_NONBLOCK, "nonblock"},
+                                {O_SYNC, "sync"},     {O_DSYNC, "dsync"},     {O_DIRECT, "direct"},
+                                {O_NOATIME, "noatime"}};
+  std::string out;
+  for (const Name& n : kNames) {
+    if ((flags & n.bit) != n.bit) continue;
+    if (n.bit == O_DSYNC && (flags & O_SYNC) == O_SYNC) continue;  // O_SYNC includes O_DSYNC's bit
+    out += (out.empty() ? "" : ",") + std::string(n.name);
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string signal_action(uint8_t action) {
+  switch (action) {
+    case 0: return "default (ends the process)";
+    case 1: return "ignored";
+    case 2: return "a handler";
+  }
+  return "?";
+}
+
+// What the image's memory takes for granted about the kernel: its
+// descriptors (reopened by path in every client, or dropped), working
+// directory, umask, pid and signal dispositions (docs/identity.md).
+void print_identity(const image::ImageInfo& info) {
+  const auto& id = info.identity;
+  std::printf("\nidentity:\n");
+  std::printf("  working directory  %s\n", printable(id.cwd).c_str());
+  std::printf("  umask              %03" PRIo32 "\n", id.umask);
+  std::printf("  server pid         %" PRId32 "\n", id.pid);
+  for (const auto& s : id.signals) {
+    const char* name = s.signal == SIGPIPE ? "SIGPIPE" : s.signal == SIGXFSZ ? "SIGXFSZ" : "?";
+    std::printf("  %-18s %s\n", name, signal_action(s.action).c_str());
+  }
+  std::printf("\ndescriptors (%zu; 0-2 are the client's own):\n", id.fds.size());
+  if (id.fds.empty()) return;
+  Table table({"fd", "kind", "access", "flags", "offset", "in a client", "path"},
+              {Table::Right, Table::Left, Table::Left, Table::Left, Table::Right, Table::Left, Table::Left});
+  for (const auto& f : id.fds) {
+    std::string restore = f.dropped ? "dropped" : "reopened";
+    if (f.same_as >= 0) restore += " (shared with fd " + std::to_string(f.same_as) + ")";
+    table.add({std::to_string(f.number), image::fd_kind_name(f.kind), fd_access(f.flags), fd_flags(f.flags),
+               std::to_string(f.offset), restore, printable(f.path)});
+  }
+  table.print(stdout);
+}
+
 void print_totals(const ImageFile& f, const image::ImageInfo& info) {
   // st_blocks counts 512-byte units whatever the file system's block size;
   // zero pages are holes, so this is what the image really costs on disk.
@@ -127,6 +194,7 @@ int run_inspect(const std::vector<std::string>& args) {
   print_exports(info);
   print_vdso(info);
   print_syscall_policy(info);
+  print_identity(info);
   print_totals(f, info);
   return kExitOk;
 }

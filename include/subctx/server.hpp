@@ -25,6 +25,12 @@ struct SnapshotOptions {
   // Matchmaker's defaults (a client's own rules go over these); carried in
   // the image, shown by `subctx inspect`.  docs/containment.md.
   std::vector<SyscallRule> syscalls;
+  // Descriptors to leave behind (docs/identity.md).  Open regular files,
+  // directories and /dev/null-like devices are reopened by path in every
+  // client; anything else (a pipe, a socket, an eventfd, ...) open at
+  // snapshot time is refused unless listed here: inside the subcontext a
+  // dropped number is EBADF.  sbc_snapshot_drop_fd() adds to this list.
+  std::vector<int> dropped_fds;
 };
 
 // Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad

@@ -58,7 +58,12 @@ enum {
 /* Map flags. */
 enum {
   SBC_MAP_READABLE = 1u,         /* the client may read (not write, not run) it outside calls */
-  SBC_MAP_EXACT_PERMISSIONS = 2u /* mprotect: in calls each segment keeps its own permissions */
+  SBC_MAP_EXACT_PERMISSIONS = 2u, /* mprotect: in calls each segment keeps its own permissions */
+  /* Where subcontext code's system calls are not mediated (SUBCTX_SYSCALLS=off,
+   * no Syscall User Dispatch), map an image that restores descriptors or a
+   * working directory anyway: its descriptor numbers then name the client's
+   * (docs/identity.md).  Without this flag such a map is refused. */
+  SBC_MAP_UNISOLATED = 4u
 };
 
 /* Violations: what the Matchmaker stops (docs/protection.md). */
@@ -188,11 +193,31 @@ int sbc_memory(int sc, sbc_memory_info *info);
 /* Quotas: 0 removes one [SUBCTX_QUOTA_DIRTY_PAGES, SUBCTX_QUOTA_MAPPED_BYTES]. */
 int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes);
 
+/* ---- descriptors (docs/identity.md) ---------------------------------- */
+
+/* Gives the subcontext its own duplicate of the client's descriptor fd;
+ * returns the number subcontext code knows it by (>= 0), or -SBC_E_*.  The
+ * grant lasts until sbc_revoke_fd(), or until subcontext code closes that
+ * number; a reset keeps it. */
+int sbc_grant_fd(int sc, int fd);
+/* Closes the subcontext's descriptor `number` (a grant, or one its code
+ * opened).  -SBC_E_INVALID_ARGUMENT if the subcontext has no such number. */
+int sbc_revoke_fd(int sc, int number);
+/* A duplicate of the subcontext's descriptor `number` for the client
+ * (close-on-exec); returns the client's descriptor, or -SBC_E_*.  The
+ * subcontext keeps its own. */
+int sbc_claim_fd(int sc, int number);
+
 /* ---- server ---------------------------------------------------------- */
 
 /* Declares an export.  signature: "ret(arg,arg,...)", types from
  * void i32 i64 u32 u64 f64 ptr str, no spaces, e.g. "i64(i64)". */
 int sbc_export(const char *name, void *fn, const char *signature);
+
+/* Declares descriptor fd dropped for the snapshot: a pipe, socket or other
+ * descriptor that cannot be reopened by path is left behind instead of
+ * refusing the snapshot; inside the subcontext its number is EBADF. */
+int sbc_snapshot_drop_fd(int fd);
 
 /* Writes the image of this process to image_path and returns 0. */
 int sbc_snapshot(const char *image_path);

@@ -76,6 +76,12 @@ struct MapOptions {
   // Rules for subcontext code's system calls, over the image's own and the
   // defaults (docs/containment.md).  Need Syscall User Dispatch.
   std::vector<SyscallRule> syscalls;
+  // Where subcontext code's system calls are not mediated (SUBCTX_SYSCALLS=off,
+  // a kernel without Syscall User Dispatch), an image that restores
+  // descriptors or a working directory other than the client's is refused:
+  // its descriptor numbers would name the client's.  true maps it anyway
+  // (docs/identity.md).  SBC_MAP_UNISOLATED in C.
+  bool unisolated = false;
 };
 
 struct MemoryInfo {
@@ -87,6 +93,8 @@ struct MemoryInfo {
   uint64_t faults = 0;  // calls that faulted, timed out or went over quota
   uint64_t resets = 0;
   uint64_t open_fds = 0;  // file descriptors subcontext code opened and has not closed
+  uint64_t granted_fds = 0;   // descriptors the client granted (grant_fd) still open
+  uint64_t restored_fds = 0;  // the server's descriptors, reopened at map
 };
 
 // What one reset did.
@@ -96,6 +104,7 @@ struct ResetInfo {
   uint64_t bytes_released = 0;
   bool layout_restored = false;    // segment parts the subcontext had unmapped, mapped again
   uint64_t fds_closed = 0;         // file descriptors subcontext code had opened, closed
+  uint64_t fds_restored = 0;       // the server's descriptors put back at their snapshot offsets
 };
 
 // How a mapped subcontext is protected.
@@ -348,6 +357,16 @@ class Subcontext {
   void set_on_fault(OnFault policy) const;
   void set_call_timeout(uint32_t milliseconds) const;  // 0: none
   void set_quota(const Quota& quota) const;
+
+  // Descriptors (docs/identity.md).  The subcontext has its own descriptor
+  // numbers: grant_fd() gives it a duplicate of the client's fd and returns
+  // its number for it (to pass to an export); revoke_fd() closes a number of
+  // the subcontext's; claim_fd() returns a duplicate of one for the client
+  // (close-on-exec; the subcontext keeps its own).
+  int grant_fd(int fd) const;
+  void revoke_fd(int number) const;
+  int claim_fd(int number) const;
+
   int handle() const;
   const std::string& path() const;
   bool valid() const { return state_ != nullptr; }

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -25,7 +26,9 @@
 #include <mutex>
 
 #include "common/syscall_names.hpp"
+#include "fault/fd_syscalls.hpp"
 #include "fault/signals.hpp"
+#include "fault/syscall_make.hpp"
 #include "gate/gate.hpp"
 #include "matchmaker/subcontext_state.hpp"
 #include "sys/io.hpp"
@@ -81,10 +84,6 @@ void forget_dispatch_in_child() { t_dispatch = 0; }  // fork: the kernel turned 
 
 // ---- signal context -----------------------------------------------------
 
-SUBCTX_SIGNAL_CONTEXT long sys6(long nr, long a, long b, long c, long d, long e, long f) {
-  return subctx_allowed_syscall(nr, a, b, c, d, e, f);
-}
-SUBCTX_SIGNAL_CONTEXT long sys3(long nr, long a = 0, long b = 0, long c = 0) { return sys6(nr, a, b, c, 0, 0, 0); }
 
 SUBCTX_SIGNAL_CONTEXT bool overlaps(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi) { return a < hi && lo < b; }
 
@@ -129,96 +128,6 @@ SUBCTX_SIGNAL_CONTEXT void track_remove(detail::SubMappings& t, uint64_t lo, uin
   }
 }
 
-SUBCTX_SIGNAL_CONTEXT bool is_error(long r) { return r < 0 && r > -4096; }
-
-SUBCTX_SIGNAL_CONTEXT bool fd_tracked(const detail::SubFds& t, long fd) {
-  for (uint32_t i = 0; i < t.count; ++i)
-    if (t.fds[i] == fd) return true;
-  return false;
-}
-
-SUBCTX_SIGNAL_CONTEXT void fd_add(detail::SubFds& t, long fd) {
-  if (fd < 0 || fd_tracked(t, fd)) return;
-  if (t.count == detail::SubFds::kMax) {
-    t.lost = true;
-    return;
-  }
-  t.fds[t.count++] = static_cast<int>(fd);
-}
-
-// Forgets descriptors in [lo, hi].
-SUBCTX_SIGNAL_CONTEXT void fd_remove(detail::SubFds& t, unsigned long lo, unsigned long hi) {
-  for (uint32_t i = 0; i < t.count;) {
-    const auto fd = static_cast<unsigned long>(t.fds[i]);
-    if (fd >= lo && fd <= hi) t.fds[i] = t.fds[--t.count];
-    else ++i;
-  }
-}
-
-// The descriptors an SCM_RIGHTS message brought in, from the control data
-// the kernel wrote back into a msghdr of subcontext code (msg_controllen is
-// what it filled).  Walked by hand, within the bounds the header gives: the
-// buffer is the subcontext's, and CMSG_NXTHDR is a libc call.
-SUBCTX_SIGNAL_CONTEXT void fd_note_rights(detail::SubFds& t, const struct msghdr* m) {
-  if (!m->msg_control) return;
-  const auto* p = static_cast<const unsigned char*>(m->msg_control);
-  const size_t len = m->msg_controllen;
-  for (size_t at = 0; at + sizeof(struct cmsghdr) <= len;) {
-    struct cmsghdr c;
-    std::memcpy(&c, p + at, sizeof c);
-    if (c.cmsg_len < sizeof(struct cmsghdr) || c.cmsg_len > len - at) return;
-    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
-      const size_t n = (c.cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < n; ++i) {
-        int fd;
-        std::memcpy(&fd, p + at + CMSG_LEN(0) + i * sizeof(int), sizeof fd);
-        fd_add(t, fd);
-      }
-    }
-    at += CMSG_ALIGN(c.cmsg_len);
-  }
-}
-
-// The descriptors a successful fd-making system call made: its result, or
-// the two it wrote (pipe, pipe2, socketpair), or those received with
-// SCM_RIGHTS (recvmsg, recvmmsg: the result is a length or a count).  dup2/dup3 onto a descriptor
-// that was open before the call (the client's, or one from the snapshot)
-// took it over: the client may still count on that number, so it is not
-// the subcontext's to close.
-SUBCTX_SIGNAL_CONTEXT void fd_note(detail::SubFds& t, long nr, const greg_t* g, long result, bool target_was_open) {
-  switch (nr) {
-    case SYS_pipe:
-    case SYS_pipe2:
-    case SYS_socketpair: {
-      const int* pair = reinterpret_cast<const int*>(nr == SYS_socketpair ? g[REG_R10] : g[REG_RDI]);
-      fd_add(t, pair[0]);
-      fd_add(t, pair[1]);
-      return;
-    }
-    case SYS_dup2:
-    case SYS_dup3:
-      if (!target_was_open) fd_add(t, result);
-      return;
-    case SYS_fcntl:
-      if (g[REG_RSI] == F_DUPFD || g[REG_RSI] == F_DUPFD_CLOEXEC) fd_add(t, result);
-      return;
-    case SYS_recvmsg:
-      fd_note_rights(t, reinterpret_cast<const struct msghdr*>(g[REG_RSI]));
-      return;
-    case SYS_recvmmsg: {
-      const auto* v = reinterpret_cast<const struct mmsghdr*>(g[REG_RSI]);
-      for (long i = 0; i < result; ++i) fd_note_rights(t, &v[i].msg_hdr);
-      return;
-    }
-    case SYS_close_range:
-      if (!(g[REG_RDX] & CLOSE_RANGE_CLOEXEC))
-        fd_remove(t, static_cast<unsigned long>(g[REG_RDI]), static_cast<unsigned long>(g[REG_RSI]));
-      return;
-    default:
-      fd_add(t, result);
-  }
-}
-
 // A signal the subcontext sends itself: what it would do to a process.
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
   switch (sig) {
@@ -253,8 +162,11 @@ SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(gate::Frame* f, ucontext_t* uc, c
   return r;
 }
 
-// System calls that do not block: made with signals still blocked.
-SUBCTX_SIGNAL_CONTEXT bool never_blocks(long nr) {
+// System calls that do not block: made with signals still blocked (the
+// two rt_sigprocmask around a blocking one cost as much as the call here).
+// newfstatat with AT_EMPTY_PATH is glibc's fstat().
+SUBCTX_SIGNAL_CONTEXT bool never_blocks(long nr, long r10) {
+  if (nr == SYS_newfstatat) return r10 & AT_EMPTY_PATH;
   switch (nr) {
     case SYS_getpid: case SYS_gettid: case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid:
     case SYS_getppid: case SYS_mmap: case SYS_munmap: case SYS_mremap: case SYS_mprotect: case SYS_madvise:
@@ -265,64 +177,158 @@ SUBCTX_SIGNAL_CONTEXT bool never_blocks(long nr) {
   return false;
 }
 
-SUBCTX_SIGNAL_CONTEXT long make(long nr, const greg_t* g, const ucontext_t* uc) {
-  const long a = g[REG_RDI], b = g[REG_RSI], c = g[REG_RDX], d = g[REG_R10], e = g[REG_R8], f = g[REG_R9];
-  if (never_blocks(nr)) return sys6(nr, a, b, c, d, e, f);
-  // Signals may interrupt it as they would the subcontext: a deadline, a
-  // client's itimer.
-  uint64_t mask, all = ~uint64_t{0};
-  std::memcpy(&mask, &uc->uc_sigmask, 8);
-  sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, 8, 0, 0);
-  const long r = sys6(nr, a, b, c, d, e, f);
-  sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all), 0, 8, 0, 0);
-  return r;
+// Signals the kernel raises for a system call's own failure: held back
+// while it runs, then the server's disposition applies (docs/identity.md).
+constexpr uint64_t kRaisedBySyscalls = (uint64_t{1} << (SIGPIPE - 1)) | (uint64_t{1} << (SIGXFSZ - 1));
+
+// Takes a pending SIGPIPE or SIGXFSZ of this thread (raised by the call
+// that just failed with EPIPE or EFBIG); 0 if none.
+SUBCTX_SIGNAL_CONTEXT int take_raised_signal() {
+  const struct timespec now = {0, 0};
+  const long sig = sys6(SYS_rt_sigtimedwait, reinterpret_cast<long>(&kRaisedBySyscalls), 0,
+                        reinterpret_cast<long>(&now), 8);
+  return sig > 0 ? static_cast<int>(sig) : 0;
+}
+
+SUBCTX_SIGNAL_CONTEXT long make(SyscallCall& c, long nr, const greg_t* g) {
+  return make_syscall(c, nr, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
 }
 
 }  // namespace
 
-namespace {
-// The system calls that make or close file descriptors (kTrackFd).
-constexpr long kFdSyscalls[] = {
-    SYS_open, SYS_openat, SYS_openat2, SYS_creat, SYS_open_by_handle_at, SYS_socket, SYS_socketpair, SYS_accept,
-    SYS_accept4, SYS_pipe, SYS_pipe2, SYS_dup, SYS_dup2, SYS_dup3, SYS_fcntl, SYS_eventfd, SYS_eventfd2,
-    SYS_epoll_create, SYS_epoll_create1, SYS_timerfd_create, SYS_signalfd, SYS_signalfd4, SYS_inotify_init,
-    SYS_inotify_init1, SYS_fanotify_init, SYS_memfd_create, SYS_memfd_secret, SYS_userfaultfd, SYS_perf_event_open,
-    SYS_pidfd_open, SYS_pidfd_getfd, SYS_io_uring_setup, SYS_recvmsg, SYS_recvmmsg, SYS_close, SYS_close_range};
+SUBCTX_SIGNAL_CONTEXT long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+  return subctx_allowed_syscall(nr, a, b, c, d, e, f);
+}
 
+SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b, long d, long r10, long r8, long r9) {
+  long r;
+  if (never_blocks(nr, r10)) {
+    r = sys6(nr, a, b, d, r10, r8, r9);
+  } else {
+    // Signals may interrupt it as they would the subcontext: a deadline, a
+    // client's itimer.
+    uint64_t mask, all = ~uint64_t{0};
+    std::memcpy(&mask, &c.uc->uc_sigmask, 8);
+    mask |= kRaisedBySyscalls;
+    sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, 8);
+    r = sys6(nr, a, b, d, r10, r8, r9);
+    sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all), 0, 8);
+  }
+  if ((r == -EPIPE || r == -EFBIG) && !c.raised) c.raised = take_raised_signal();
+  return r;
+}
+
+// Where process_vm_readv/writev are refused (a seccomp profile, a kernel
+// without them): a plain copy, which faults on a bad pointer instead of
+// failing with EFAULT.
+SUBCTX_SIGNAL_CONTEXT void plain_copy(void* to, const void* from, size_t n) {
+  auto* d = static_cast<volatile unsigned char*>(to);
+  const auto* s = static_cast<const volatile unsigned char*>(from);
+  for (size_t i = 0; i < n; ++i) d[i] = s[i];
+}
+
+SUBCTX_SIGNAL_CONTEXT static bool copy_self(bool in, void* local, uint64_t remote, size_t n) {
+  if (n == 0) return true;
+  struct iovec l = {local, n}, rem = {reinterpret_cast<void*>(remote), n};
+  const long pid = sys6(SYS_getpid);
+  const long r = sys6(in ? SYS_process_vm_readv : SYS_process_vm_writev, pid, reinterpret_cast<long>(&l), 1,
+                      reinterpret_cast<long>(&rem), 1, 0);
+  if (r == -EPERM || r == -ENOSYS) {
+    if (in) plain_copy(local, reinterpret_cast<const void*>(remote), n);
+    else plain_copy(reinterpret_cast<void*>(remote), local, n);
+    return true;
+  }
+  return r == static_cast<long>(n);
+}
+
+SUBCTX_SIGNAL_CONTEXT bool copy_in(void* dst, uint64_t src, size_t n) { return copy_self(true, dst, src, n); }
+
+SUBCTX_SIGNAL_CONTEXT bool copy_out(uint64_t dst, const void* src, size_t n) {
+  return copy_self(false, const_cast<void*>(src), dst, n);
+}
+
+SUBCTX_SIGNAL_CONTEXT long copy_in_path(char* buf, size_t cap, uint64_t src) {
+  // A page at a time: the string may end just before an unmapped page.
+  for (size_t done = 0; done < cap;) {
+    const size_t in_page = 4096 - ((src + done) & 4095);
+    const size_t n = in_page < cap - done ? in_page : cap - done;
+    if (!copy_in(buf + done, src + done, n)) return -EFAULT;
+    for (size_t i = done; i < done + n; ++i)
+      if (buf[i] == 0) return static_cast<long>(i);
+    done += n;
+  }
+  return -ENAMETOOLONG;
+}
+
+namespace {
 // What an allowed system call does: made, and tracked where a reset must
-// undo it (memory, descriptors).
-int16_t allowed_action(long nr) {
+// undo it (memory), or made in the subcontext's descriptor namespace.
+// -1: it cannot be allowed (descriptors the namespace cannot follow).
+int allowed_action(long nr) {
   switch (nr) {
     case SYS_mmap: case SYS_munmap: case SYS_mremap: case SYS_mprotect:
       return kTrackMemory;
-    default:
-      return std::find(std::begin(kFdSyscalls), std::end(kFdSyscalls), nr) != std::end(kFdSyscalls) ? kTrackFd
-                                                                                                      : kAllow;
+    case SYS_kill: case SYS_rt_sigqueueinfo:
+      return kSignalAnyone;
+    case SYS_tgkill: case SYS_tkill: case SYS_rt_tgsigqueueinfo:
+      return kSelfSignal;
+    case SYS_rt_sigreturn:
+      return kSigreturn;
+  }
+  switch (fd_class(nr)) {
+    case FdClass::None: return kAllow;
+    case FdClass::Translated: return kDescriptors;
+    default: return -1;
   }
 }
 
+// The default of a system call: its allowed action, or a refusal.
+int16_t default_action(long nr) {
+  switch (nr) {
+    case SYS_exit: case SYS_exit_group: return kEndCallExit;
+    case SYS_brk: return ENOMEM;
+    case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork: case SYS_execve: case SYS_execveat:
+    case SYS_rt_sigaction:
+    // Process-wide state of the client: its timers (and their signals),
+    // namespaces, filters, other processes.
+    case SYS_alarm: case SYS_setitimer: case SYS_getitimer: case SYS_timer_create: case SYS_timer_settime:
+    case SYS_timer_gettime: case SYS_timer_getoverrun: case SYS_timer_delete: case SYS_unshare: case SYS_setns:
+    case SYS_seccomp: case SYS_chroot: case SYS_pidfd_open: case SYS_pidfd_send_signal: case SYS_pidfd_getfd:
+    case SYS_process_madvise: case SYS_process_mrelease: case SYS_kcmp: case SYS_mq_notify:
+    case SYS_landlock_restrict_self:
+      return EPERM;
+    case SYS_wait4: case SYS_waitid: return ECHILD;  // the client's children are not the subcontext's
+    case SYS_kill: case SYS_rt_sigqueueinfo: return kSelfSignal;
+  }
+  const int a = allowed_action(nr);
+  return a == -1 ? static_cast<int16_t>(ENOSYS) : static_cast<int16_t>(a);
+}
+
 // One rule into the table; why: empty, or what is wrong with it.  Allow
-// gives back the default tracking, whatever an earlier rule (the image's)
-// set.
+// gives back the default translation and tracking, whatever an earlier
+// rule (the image's) set.
 std::string apply_rule(std::array<int16_t, detail::kSyscallTableSize>& t, const SyscallRule& r) {
   if (std::string why = syscall_rule_problem(r); !why.empty()) return why;
   const long nr = syscall_number(r.syscall);
-  t[nr] = r.action == SyscallRule::Action::Allow ? allowed_action(nr)
-          : r.action == SyscallRule::Action::Fault ? kEndCall
-                                                   : static_cast<int16_t>(r.error);
+  if (r.action == SyscallRule::Action::Allow) {
+    const int a = allowed_action(nr);
+    if (a == -1)
+      return "\"" + r.syscall + "\" cannot be allowed: " +
+             (fd_class(nr) == FdClass::Unknown ? std::string("this Matchmaker does not know that system call")
+                                               : std::string("it takes or makes descriptors the subcontext's "
+                                                             "descriptor namespace cannot translate")) +
+             " (docs/identity.md)";
+    t[nr] = static_cast<int16_t>(a);
+  } else {
+    t[nr] = r.action == SyscallRule::Action::Fault ? kEndCall : static_cast<int16_t>(r.error);
+  }
   return "";
 }
 }  // namespace
 
 void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRule>& client_rules) {
   auto& t = s.syscall_action;
-  for (long nr = 0; nr < detail::kSyscallTableSize; ++nr) t[nr] = allowed_action(nr);
-  t[SYS_exit] = t[SYS_exit_group] = kEndCallExit;
-  t[SYS_brk] = ENOMEM;
-  t[SYS_clone] = t[SYS_clone3] = t[SYS_fork] = t[SYS_vfork] = t[SYS_execve] = t[SYS_execveat] = EPERM;
-  t[SYS_rt_sigaction] = EPERM;
-  t[SYS_tgkill] = t[SYS_tkill] = t[SYS_kill] = t[SYS_rt_sigqueueinfo] = t[SYS_rt_tgsigqueueinfo] = kSelfSignal;
-  t[SYS_rt_sigreturn] = kSigreturn;
+  for (long nr = 0; nr < detail::kSyscallTableSize; ++nr) t[nr] = default_action(nr);
   for (const auto& r : s.info.syscall_rules) {
     const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};
     if (std::string why = apply_rule(t, rule); !why.empty())
@@ -339,14 +345,27 @@ std::vector<std::pair<std::string, std::string>> default_syscall_policy() {
       {"brk", "ENOMEM: the subcontext's malloc uses mmap, never the client's heap"},
       {"clone, clone3, fork, vfork, execve, execveat", "EPERM"},
       {"rt_sigaction", "EPERM: signal dispositions are the client's"},
+      {"alarm, setitimer, getitimer, timer_create, timer_settime, timer_gettime, timer_getoverrun, timer_delete",
+       "EPERM: timers and their signals are the client process's"},
+      {"unshare, setns, seccomp, landlock_restrict_self, chroot", "EPERM: they would change the client's thread"},
+      {"pidfd_open, pidfd_send_signal, pidfd_getfd, process_madvise, process_mrelease, kcmp, mq_notify",
+       "EPERM: other processes are not the subcontext's to signal or inspect"},
+      {"wait4, waitid", "ECHILD: the client's children are not the subcontext's"},
+      {"prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SET_SECCOMP, PR_SET_MM)", "EPERM: mediation stays on"},
       {"rt_sigprocmask", "applied to the calling thread's mask for the call (never SIGSYS, fault or deadline signals); the client's mask comes back after it"},
       {"arch_prctl(ARCH_SET_FS/GS)", "EPERM: the thread pointer is the Matchmaker's to switch"},
-      {"tgkill, tkill, rt_tgsigqueueinfo; kill, rt_sigqueueinfo of its own pid or group",
-       "act on the calling thread: a signal that would end a process ends the call (SubcontextFault), others are ignored; kill(-1): EPERM"},
+      {"tgkill, tkill, rt_tgsigqueueinfo; kill, rt_sigqueueinfo of its own pid, the server's pid or its group",
+       "act on the calling thread: a signal the server ignored is ignored, one that would end a process ends the "
+       "call (SubcontextFault), others are ignored; other processes: EPERM (an allow rule lets them through)"},
       {"system calls with the x32 bit", "ENOSYS"},
       {"mmap, munmap, mremap, mprotect", "made; tracked for reset and the mapped-bytes quota"},
-      {"open, openat, socket, pipe, dup, fcntl(F_DUPFD), accept, eventfd, memfd_create... ; close, close_range",
-       "made; the descriptors are tracked: reset and unmap close those still open"},
+      {"read, write, openat, close, dup, fcntl, socket, poll, select, sendmsg, recvmsg (SCM_RIGHTS), *at, getcwd, "
+       "chdir, umask, ... (every call that takes or makes descriptors or resolves relative paths)",
+       "made in the subcontext's own descriptor namespace and working directory (docs/identity.md): a number "
+       "it does not hold is EBADF; reset and unmap close what calls opened"},
+      {"io_uring_*, io_setup/io_submit..., bpf, fsopen/fsmount/open_tree..., landlock_*, execveat, chroot, mount, "
+       "and system calls this Matchmaker does not know",
+       "ENOSYS (or EPERM above): their descriptors cannot be translated"},
       {"everything else", "made as asked (getpid and gettid return the calling thread's ids)"},
   };
 }
@@ -376,6 +395,143 @@ void install_syscall_handler() { take_over_signal(SIGSYS, subctx_syscall_entry);
 
 }  // namespace subctx::fault
 
+namespace subctx::fault {
+namespace {
+
+// What a successful mmap, munmap, mremap or mprotect of subcontext code did
+// to the memory a reset releases and the segments it must put back.
+SUBCTX_SIGNAL_CONTEXT void note_memory(detail::SubcontextState& s, long nr, const greg_t* g, long result,
+                                       uint64_t len) {
+  detail::SubMappings& t = s.sub_maps;
+  const uint64_t a = static_cast<uint64_t>(g[REG_RDI]);
+  if (nr == SYS_mmap) {
+    const auto r = static_cast<uint64_t>(result);
+    if (touches_image(s, r, r + len)) t.layout_changed = true;
+    track_remove(t, r, r + len);  // MAP_FIXED replaced what was there
+    track_add(t, r, r + len);
+  } else if (nr == SYS_munmap) {
+    if (touches_image(s, a, a + len)) t.layout_changed = true;
+    track_remove(t, a, a + len);
+  } else if (nr == SYS_mremap) {
+    const auto r = static_cast<uint64_t>(result);
+    const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
+    if (touches_image(s, a, a + len) || touches_image(s, r, r + new_len)) t.layout_changed = true;
+    if (!(g[REG_R10] & 4 /* MREMAP_DONTUNMAP: the old range stays */)) track_remove(t, a, a + len);
+    track_remove(t, r, r + new_len);  // MREMAP_FIXED replaced what was there
+    track_add(t, r, r + new_len);
+  } else if (touches_image(s, a, a + len)) {  // mprotect
+    t.layout_changed = true;
+  }
+}
+
+// One intercepted system call of subcontext code.
+struct Intercepted {
+  detail::SubcontextState& s;
+  ucontext_t* uc;
+  greg_t* g;
+  long nr;
+  SyscallCall call;
+  gate::AbortRecord end;  // where the subcontext is, for an abandoned call
+};
+
+SUBCTX_SIGNAL_CONTEXT void end_call(Intercepted& x, AllowSyscalls& allow, gate::AbortKind kind, int32_t signal,
+                                    int32_t code) {
+  x.end.kind = kind;
+  x.end.signal = signal;
+  x.end.code = code;
+  allow.keep_allowed();
+  abandon_call(x.s, x.uc, x.end);
+}
+
+// prctl options that would turn mediation off or change the process.
+SUBCTX_SIGNAL_CONTEXT bool prctl_refused(long option) {
+  return option == PR_SET_SYSCALL_USER_DISPATCH || option == PR_SET_SECCOMP || option == PR_SET_MM;
+}
+
+SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {
+  const greg_t* g = x.g;
+  if (x.nr == SYS_rt_sigprocmask) return emulate_sigprocmask(x.s.current_frame, x.uc, g);
+  // The thread pointer is how the Matchmaker knows a call is in progress.
+  if (x.nr == SYS_arch_prctl && (g[REG_RDI] == 0x1002 /* ARCH_SET_FS */ || g[REG_RDI] == 0x1001 /* GS */))
+    return -EPERM;
+  if (x.nr == SYS_prctl && prctl_refused(g[REG_RDI])) return -EPERM;
+  // Where the subcontext is while it waits: a deadline reports this.
+  gate::Frame* f = x.s.current_frame;
+  f->syscall_pc = x.end.pc;
+  f->syscall_sp = x.end.sp;
+  f->syscall_bp = x.end.bp;
+  const long r = make(x.call, x.nr, g);
+  f->syscall_pc = 0;
+  return r;
+}
+
+// Whether pid names the subcontext itself: its client's pid, the server's
+// (stale in the image), its process group.
+SUBCTX_SIGNAL_CONTEXT bool is_itself(const detail::SubcontextState& s, long pid) {
+  if (pid == 0) return true;
+  if (pid > 0) return pid == sys6(SYS_getpid) || (s.server_pid > 0 && pid == s.server_pid);
+  return -pid == sys6(SYS_getpgid, 0);
+}
+
+// tgkill, tkill, rt_tgsigqueueinfo: a subcontext has one thread, so any
+// thread id it holds is its own, or stale from the snapshot.  kill,
+// rt_sigqueueinfo: itself as is_itself() says; -1 (everyone) is refused,
+// other processes too unless a rule allowed them (kSignalAnyone).
+// Returns true when the signal ends the call (*sig: which).
+SUBCTX_SIGNAL_CONTEXT bool on_signal(Intercepted& x, bool anyone, long* result, int* sig) {
+  const greg_t* g = x.g;
+  const bool by_pid = x.nr == SYS_kill || x.nr == SYS_rt_sigqueueinfo;
+  const long target_sig = x.nr == SYS_tgkill || x.nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX] : g[REG_RSI];
+  *result = 0;
+  if (by_pid && (g[REG_RDI] == -1 || (!anyone && !is_itself(x.s, g[REG_RDI])))) {
+    *result = -EPERM;
+    return false;
+  }
+  if (by_pid && !is_itself(x.s, g[REG_RDI])) {
+    *result = make(x.call, x.nr, g);
+    return false;
+  }
+  if (target_sig < 0 || target_sig >= 65) {
+    *result = -EINVAL;
+    return false;
+  }
+  if (!ends_a_process(target_sig) || ((x.s.ignored_signals >> (target_sig - 1)) & 1)) return false;
+  *sig = static_cast<int>(target_sig);
+  return true;
+}
+
+// mmap, munmap, mremap, mprotect: made and tracked.  Returns false when the
+// mapped-bytes quota ends the call (x.end.value: the bytes asked for).
+SUBCTX_SIGNAL_CONTEXT bool on_memory(Intercepted& x, long* result) {
+  const greg_t* g = x.g;
+  detail::SubMappings& t = x.s.sub_maps;
+  const uint64_t len = page_up(static_cast<uint64_t>(g[REG_RSI]));
+  const uint64_t max = x.s.max_mapped_bytes.load(std::memory_order_relaxed);
+  uint64_t grows = 0;
+  if (x.nr == SYS_mmap) grows = len;
+  if (x.nr == SYS_mremap) {
+    const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
+    grows = new_len > len ? new_len - len : 0;
+  }
+  if (max && grows && t.bytes + grows > max) {
+    x.end.value = t.bytes + grows;
+    return false;
+  }
+  if (x.nr == SYS_mmap && x.s.fds.active) {  // a file mapping names a descriptor of the subcontext's
+    const long fd = translate_mmap_fd(x.s.fds, g[REG_R10], g[REG_R8]);
+    *result = is_syscall_error(fd) ? fd
+                                   : make_syscall(x.call, SYS_mmap, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
+                                                  fd, g[REG_R9]);
+  } else {
+    *result = make(x.call, x.nr, g);
+  }
+  if (!is_syscall_error(*result)) note_memory(x.s, x.nr, g, *result, len);
+  return true;
+}
+
+}  // namespace
+}  // namespace subctx::fault
+
 // Entered through subctx_syscall_entry (gate.S) with the handler's PKRU.
 extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_syscall_handler(
     int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
@@ -390,128 +546,40 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     return;
   }
   const long nr = info->si_syscall;
+  SyscallCall call{uc, 0};
   if (!s) {  // not inside a call (cannot happen: the gate allows on the way out)
-    g[REG_RAX] = make(nr, g, uc);
+    g[REG_RAX] = make(call, nr, g);
     return;
   }
-  gate::Frame* f = s->current_frame;
   // x32 system calls (bit 30) have their own numbers: none for subcontexts.
   const int16_t action = nr >= 0 && nr < detail::kSyscallTableSize ? s->syscall_action[nr] : ENOSYS;
-  gate::AbortRecord end;
-  end.pc = static_cast<uint64_t>(g[REG_RIP]);
-  end.sp = static_cast<uint64_t>(g[REG_RSP]);
-  end.bp = static_cast<uint64_t>(g[REG_RBP]);
-  end.value = static_cast<uint64_t>(nr);
+  Intercepted x{*s, uc, g, nr, call, {}};
+  x.end.pc = static_cast<uint64_t>(g[REG_RIP]);
+  x.end.sp = static_cast<uint64_t>(g[REG_RSP]);
+  x.end.bp = static_cast<uint64_t>(g[REG_RBP]);
+  x.end.value = static_cast<uint64_t>(nr);
   long result = 0;
+  int ending = 0;
   switch (action) {
     case kAllow:
-      if (nr == SYS_rt_sigprocmask) {
-        result = emulate_sigprocmask(f, uc, g);
-        break;
-      }
-      if (nr == SYS_arch_prctl && (g[REG_RDI] == 0x1002 /* ARCH_SET_FS */ || g[REG_RDI] == 0x1001 /* GS */)) {
-        result = -EPERM;  // the thread pointer is how the Matchmaker knows a call is in progress
-        break;
-      }
-      // Where the subcontext is while it waits: a deadline reports this.
-      f->syscall_pc = end.pc;
-      f->syscall_sp = end.sp;
-      f->syscall_bp = end.bp;
-      result = make(nr, g, uc);
-      f->syscall_pc = 0;
+      result = on_allowed(x);
+      break;
+    case kDescriptors:
+      result = s->fds.active ? descriptor_syscall(s->fds, x.call, nr, g) : make(x.call, nr, g);
       break;
     case kEndCallExit:
-      end.kind = gate::AbortKind::Exit;
-      end.status = static_cast<int32_t>(g[REG_RDI] & 0xff);
-      allow.keep_allowed();
-      abandon_call(*s, ucv, end);
-      return;
+      x.end.status = static_cast<int32_t>(g[REG_RDI] & 0xff);
+      return end_call(x, allow, gate::AbortKind::Exit, 0, 0);
     case kEndCall:
-      end.kind = gate::AbortKind::Signal;
-      end.signal = SIGSYS;
-      end.code = SYS_USER_DISPATCH;
-      allow.keep_allowed();
-      abandon_call(*s, ucv, end);
-      return;
-    case kSelfSignal: {
-      // tgkill, tkill, rt_tgsigqueueinfo: a subcontext has one thread, so
-      // any thread id it holds is its own, or stale from the snapshot.
-      // kill, rt_sigqueueinfo: its own pid or its process group is itself;
-      // -1 (everyone) is refused; other processes are signalled as asked.
-      const bool by_pid = nr == SYS_kill || nr == SYS_rt_sigqueueinfo;
-      const long target_sig = nr == SYS_tgkill || nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX] : g[REG_RSI];
-      if (by_pid && g[REG_RDI] == -1) {
-        result = -EPERM;
-        break;
-      }
-      if (by_pid && g[REG_RDI] > 0 && g[REG_RDI] != sys3(SYS_getpid)) {
-        result = make(nr, g, uc);
-        break;
-      }
-      if (target_sig < 0 || target_sig >= 65) {
-        result = -EINVAL;
-        break;
-      }
-      if (!ends_a_process(target_sig)) break;  // 0: "does it exist" -- it does
-      end.kind = gate::AbortKind::Signal;
-      end.signal = static_cast<int32_t>(target_sig);
-      end.code = SI_TKILL;
-      allow.keep_allowed();
-      abandon_call(*s, ucv, end);
-      return;
-    }
-    case kTrackMemory: {
-      detail::SubMappings& t = s->sub_maps;
-      const uint64_t a = static_cast<uint64_t>(g[REG_RDI]), len = page_up(static_cast<uint64_t>(g[REG_RSI]));
-      const uint64_t max = s->max_mapped_bytes.load(std::memory_order_relaxed);
-      uint64_t grows = 0;
-      if (nr == SYS_mmap) grows = len;
-      if (nr == SYS_mremap) {
-        const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
-        grows = new_len > len ? new_len - len : 0;
-      }
-      if (max && grows && t.bytes + grows > max) {
-        end.kind = gate::AbortKind::Quota;
-        end.code = 0;  // mapped bytes
-        end.value = t.bytes + grows;
-        allow.keep_allowed();
-        abandon_call(*s, ucv, end);
-        return;
-      }
-      result = make(nr, g, uc);
-      if (is_error(result)) break;
-      if (nr == SYS_mmap) {
-        const auto r = static_cast<uint64_t>(result);
-        if (touches_image(*s, r, r + len)) t.layout_changed = true;
-        track_remove(t, r, r + len);  // MAP_FIXED replaced what was there
-        track_add(t, r, r + len);
-      } else if (nr == SYS_munmap) {
-        if (touches_image(*s, a, a + len)) t.layout_changed = true;
-        track_remove(t, a, a + len);
-      } else if (nr == SYS_mremap) {
-        const auto r = static_cast<uint64_t>(result);
-        const uint64_t new_len = page_up(static_cast<uint64_t>(g[REG_RDX]));
-        if (touches_image(*s, a, a + len) || touches_image(*s, r, r + new_len)) t.layout_changed = true;
-        if (!(g[REG_R10] & 4 /* MREMAP_DONTUNMAP: the old range stays */)) track_remove(t, a, a + len);
-        track_remove(t, r, r + new_len);  // MREMAP_FIXED replaced what was there
-        track_add(t, r, r + new_len);
-      } else if (touches_image(*s, a, a + len)) {  // mprotect
-        t.layout_changed = true;
-      }
+      return end_call(x, allow, gate::AbortKind::Signal, SIGSYS, SYS_USER_DISPATCH);
+    case kSelfSignal:
+    case kSignalAnyone:
+      if (on_signal(x, action == kSignalAnyone, &result, &ending))
+        return end_call(x, allow, gate::AbortKind::Signal, ending, SI_TKILL);
       break;
-    }
-    case kTrackFd: {
-      detail::SubFds& t = s->sub_fds;
-      bool target_was_open = false;
-      if (nr == SYS_dup2 || nr == SYS_dup3)
-        target_was_open = !fd_tracked(t, g[REG_RSI]) && !is_error(sys3(SYS_fcntl, g[REG_RSI], F_GETFD));
-      // close: the number is free again whatever close returns (Linux
-      // releases it before reporting EINTR or EIO).
-      if (nr == SYS_close) fd_remove(t, static_cast<unsigned long>(g[REG_RDI]), static_cast<unsigned long>(g[REG_RDI]));
-      result = make(nr, g, uc);
-      if (nr != SYS_close && !is_error(result)) fd_note(t, nr, g, result, target_was_open);
+    case kTrackMemory:
+      if (!on_memory(x, &result)) return end_call(x, allow, gate::AbortKind::Quota, 0, 0 /* mapped bytes */);
       break;
-    }
     case kSigreturn:
       // rt_sigreturn of a handler installed behind the Matchmaker's back
       // (glibc's own): made from the allowed range, on the same stack.
@@ -521,5 +589,8 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       result = -static_cast<long>(action);
       break;
   }
+  // SIGPIPE or SIGXFSZ the call raised: the server's disposition.
+  if (x.call.raised && !((s->ignored_signals >> (x.call.raised - 1)) & 1))
+    return end_call(x, allow, gate::AbortKind::Signal, x.call.raised, SI_KERNEL);
   g[REG_RAX] = result;
 }

@@ -10,7 +10,11 @@
 //   tgkill, tkill, kill(own pid)  act on the calling thread: a signal that
 //                             would end a process ends the call instead
 //   mmap, munmap, mremap, mprotect   made, and tracked for reset and quota
+//   descriptors and relative paths   made in the subcontext's own namespace
+//                             (fd_syscalls.hpp, docs/identity.md)
+//   timers, namespaces, other processes, wait   refused
 //   anything else             made as asked (getpid/gettid are the caller's)
+// default_syscall_policy() below is the full table.
 // Client code is never intercepted; a thread with dispatch on pays a small
 // cost on each of its own system calls (measured in bench/, README).
 #pragma once
@@ -31,10 +35,11 @@ namespace subctx::fault {
 inline constexpr int16_t kAllow = 0;        // > 0: deny with that errno
 inline constexpr int16_t kEndCallExit = -1; // exit, exit_group
 inline constexpr int16_t kTrackMemory = -2; // mmap, munmap, mremap, mprotect
-inline constexpr int16_t kSelfSignal = -3;  // tgkill, tkill, kill
+inline constexpr int16_t kSelfSignal = -3;  // tgkill, tkill, kill: its own pid (or the server's); others EPERM
 inline constexpr int16_t kEndCall = -4;     // a rule's Fault
 inline constexpr int16_t kSigreturn = -5;   // rt_sigreturn of a handler glibc installed
-inline constexpr int16_t kTrackFd = -6;     // open, socket, pipe, dup..., close: descriptors tracked for reset
+inline constexpr int16_t kDescriptors = -6; // made in the subcontext's descriptor namespace (fd_syscalls.hpp)
+inline constexpr int16_t kSignalAnyone = -7; // kill allowed by a rule: other processes signalled as asked
 
 // Fills the table: the defaults, then the image's rules (BadImage when one
 // is unusable), then the client's (InvalidArgument for an unknown system

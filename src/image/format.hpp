@@ -8,7 +8,7 @@
 
 namespace subctx::image {
 
-inline constexpr uint32_t kFormatVersion = 1;
+inline constexpr uint32_t kFormatVersion = 2;  // 2: the identity note (descriptors, working directory)
 inline constexpr char kNoteOwner[] = "SUBCTX";  // 6 chars + NUL
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kUserSpaceEnd = uint64_t{1} << 47;
@@ -27,6 +27,10 @@ enum NoteType : uint32_t {
   kNoteSegments = 0x53430008,    // u32 count, then {u8 kind, str origin} per PT_LOAD, in order
   kNoteDigests = 0x53430009,     // u64 header digest, u32 count, u32 0, u64 digest per PT_LOAD; always last
   kNoteSyscalls = 0x5343000a,    // optional: u32 count, then {str syscall, u8 action, u32 errno}
+  // Required from version 2, written just before the digests: u32 umask, u32 pid, str cwd, u32 count,
+  // then {u32 number, u8 kind, u8 dropped, u32 flags, u64 offset, u32 same_as, str path}, then
+  // u32 count, {u8 signal, u8 action}.  The server's files, working directory, umask, pid, signals.
+  kNoteIdentity = 0x5343000b,
 };
 
 // Where a segment came from in the server (shown by `subctx inspect`).
@@ -84,6 +88,54 @@ struct SyscallRuleRecord {
 };
 inline constexpr uint32_t kMaxSyscallRules = 512;
 
+// The kernel-side identity of the server (docs/identity.md): what its
+// memory's descriptor numbers, relative paths and pid meant.  A client
+// reopens the files and directories by path at map and gives the
+// subcontext its own descriptor namespace.
+enum class FdKind : uint8_t {
+  File = 0,        // regular file: reopened by path, offset put back
+  Directory = 1,   // reopened by path
+  CharDevice = 2,  // reopened by path: only the harmless ones (kRestorableDevices)
+  Pipe = 3,
+  Socket = 4,
+  Eventfd = 5,
+  Memfd = 6,
+  Other = 7,  // epoll, timerfd, signalfd, inotify, pidfd, a terminal, ...
+};
+const char* fd_kind_name(FdKind kind);
+inline bool fd_kind_restorable(FdKind k) { return k == FdKind::File || k == FdKind::Directory || k == FdKind::CharDevice; }
+// Character devices that mean the same in every client.
+inline constexpr const char* kRestorableDevices[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+                                                     "/dev/urandom"};
+
+// Descriptor numbers a subcontext can have: 0 .. kMaxFds - 1.
+inline constexpr uint32_t kMaxFds = 1024;
+inline constexpr uint32_t kMaxPathBytes = 4096;
+
+struct FdRecord {
+  int32_t number = -1;   // the server's number: the subcontext's number for it
+  FdKind kind = FdKind::Other;
+  bool dropped = false;  // declared dropped at snapshot: EBADF inside the subcontext
+  uint32_t flags = 0;    // open flags as /proc/self/fdinfo shows them (O_CLOEXEC included)
+  uint64_t offset = 0;   // file offset (fdinfo "pos")
+  int32_t same_as = -1;  // an earlier record sharing this one's open file description (dup), or -1
+  std::string path;      // what /proc/self/fd/N says ("/var/log/x.log", "pipe:[123]")
+};
+
+// The server's dispositions for signals its code raises synchronously.
+struct SignalRecord {
+  uint8_t signal = 0;  // SIGPIPE, SIGXFSZ
+  uint8_t action = 0;  // 0 default (ends the process), 1 ignored, 2 a handler
+};
+
+struct IdentityRecord {
+  std::string cwd;        // absolute
+  uint32_t umask = 022;
+  int32_t pid = 0;        // the server's pid: kill() of it is the subcontext itself
+  std::vector<FdRecord> fds;          // sorted by number, 0-2 never listed
+  std::vector<SignalRecord> signals;
+};
+
 struct ImageInfo {
   uint32_t version = kFormatVersion;
   uint32_t flags = 0;
@@ -98,6 +150,7 @@ struct ImageInfo {
   VdsoRecord vdso;
   std::vector<SegmentRecord> segments;
   std::vector<SyscallRuleRecord> syscall_rules;
+  IdentityRecord identity;
   uint64_t header_digest = 0;
   uint64_t file_size = 0;
 

@@ -4,7 +4,10 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <set>
 
 #include "image/bytes.hpp"
@@ -33,6 +36,13 @@ namespace {
 
 constexpr size_t kMaxName = 255;
 constexpr size_t kMaxText = 4096;
+constexpr uint32_t kMaxSignalRecords = 8;
+
+std::string octal(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0%o", v);
+  return buf;
+}
 
 class Parser {
  public:
@@ -51,7 +61,12 @@ class Parser {
   }
   void parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off);
   void parse_note(uint32_t type, ByteReader r);
+  void parse_identity(ByteReader& r);
+  FdRecord parse_fd_record(ByteReader& r, uint32_t index);
   void validate();
+  void validate_identity() const;
+  void validate_fd_record(size_t index) const;
+  void validate_path(const std::string& path, const std::string& what) const;
 
   const ByteSource& src_;
   const std::string& what_;
@@ -289,13 +304,62 @@ void Parser::parse_note(uint32_t type, ByteReader r) {
       if (r.remaining() != 0) bad("digest note has trailing bytes");
       break;
     }
+    case kNoteIdentity:
+      parse_identity(r);
+      done("identity");
+      if (r.remaining() != 0) bad("identity note has trailing bytes");
+      break;
     default:
-      break;  // notes of later versions are ignored
+      break;  // unknown note types are ignored (notes of other owners never get here)
   }
 }
 
+// Strings are read up to the note's own size (the notes are at most 64 MiB)
+// and their lengths checked by validate_identity(), for a message that says
+// which path is too long rather than "malformed".
+void Parser::parse_identity(ByteReader& r) {
+  IdentityRecord& id = info_.identity;
+  id.umask = r.u32();
+  id.pid = static_cast<int32_t>(r.u32());
+  id.cwd = r.str(kMaxNotesSize);
+  const uint32_t nfds = r.u32();
+  if (!r.ok()) return;
+  if (nfds > kMaxFds)
+    bad("identity note lists " + std::to_string(nfds) + " descriptors (at most " + std::to_string(kMaxFds) + ")");
+  for (uint32_t i = 0; i < nfds && r.ok(); ++i) id.fds.push_back(parse_fd_record(r, i));
+  const uint32_t nsignals = r.u32();
+  if (!r.ok()) return;
+  if (nsignals > kMaxSignalRecords)
+    bad("identity note lists " + std::to_string(nsignals) + " signal dispositions (at most " +
+        std::to_string(kMaxSignalRecords) + ")");
+  for (uint32_t i = 0; i < nsignals && r.ok(); ++i) {
+    SignalRecord s;
+    s.signal = r.u8();
+    s.action = r.u8();
+    id.signals.push_back(s);
+  }
+}
+
+FdRecord Parser::parse_fd_record(ByteReader& r, uint32_t index) {
+  FdRecord f;
+  f.number = static_cast<int32_t>(r.u32());
+  const uint8_t kind = r.u8();
+  const uint8_t dropped = r.u8();
+  f.flags = r.u32();
+  f.offset = r.u64();
+  f.same_as = static_cast<int32_t>(r.u32());
+  f.path = r.str(kMaxNotesSize);
+  if (!r.ok()) return f;  // the caller reports the truncation
+  const std::string what = "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
+  if (kind > static_cast<uint8_t>(FdKind::Other)) bad(what + ": unknown kind " + std::to_string(kind));
+  if (dropped > 1) bad(what + ": dropped flag " + std::to_string(dropped) + " is neither 0 nor 1");
+  f.kind = static_cast<FdKind>(kind);
+  f.dropped = dropped == 1;
+  return f;
+}
+
 void Parser::validate() {
-  for (uint32_t t : {kNoteVersion, kNoteThread, kNoteExports, kNoteSegments, kNoteDigests})
+  for (uint32_t t : {kNoteVersion, kNoteThread, kNoteExports, kNoteSegments, kNoteIdentity, kNoteDigests})
     if (!seen_.count(t)) bad("missing SUBCTX note " + sys::hex(t));
 
   uint64_t computed = compute_header_digest(header_bytes_.data(), header_bytes_.size(), header_digest_offset_);
@@ -347,6 +411,68 @@ void Parser::validate() {
     for (const auto& s : v.symbols)
       if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + sys::printable(s.name) + "\" is outside the vdso");
   }
+  validate_identity();
+}
+
+// A path a client opens: absolute, so it does not depend on the client's
+// working directory, and one C string.
+void Parser::validate_path(const std::string& path, const std::string& what) const {
+  if (path.empty()) bad(what + ": the path is empty");
+  if (path.size() > kMaxPathBytes)
+    bad(what + ": the path is " + std::to_string(path.size()) + " bytes (at most " + std::to_string(kMaxPathBytes) + ")");
+  if (path.find('\0') != std::string::npos) bad(what + ": the path \"" + sys::printable(path) + "\" holds a NUL byte");
+  if (path[0] != '/') bad(what + ": the path \"" + sys::printable(path) + "\" is not absolute");
+}
+
+// What a client acts on: it reopens these paths and installs these
+// descriptor numbers, so each must be one it can safely act on.
+void Parser::validate_identity() const {
+  const IdentityRecord& id = info_.identity;
+  validate_path(id.cwd, "identity: working directory");
+  if (id.umask > 0777) bad("identity: umask " + octal(id.umask) + " has bits outside 0777");
+  if (id.pid <= 0) bad("identity: server pid " + std::to_string(id.pid) + " is not positive");
+  for (size_t i = 0; i < id.fds.size(); ++i) validate_fd_record(i);
+  uint32_t seen = 0;  // bit per signal number (SIGPIPE and SIGXFSZ are below 32)
+  for (const SignalRecord& s : id.signals) {
+    const std::string what = "identity: disposition of signal " + std::to_string(s.signal);
+    if (s.signal != SIGPIPE && s.signal != SIGXFSZ) bad(what + ": only SIGPIPE and SIGXFSZ are recorded");
+    if (s.action > 2) bad(what + ": unknown action " + std::to_string(s.action));
+    if (seen & (1u << s.signal)) bad(what + ": recorded twice");
+    seen |= 1u << s.signal;
+  }
+}
+
+void Parser::validate_fd_record(size_t index) const {
+  const auto& fds = info_.identity.fds;
+  const FdRecord& f = fds[index];
+  const std::string what = "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
+  if (f.number < 3 || f.number >= static_cast<int32_t>(kMaxFds))
+    bad(what + ": number outside 3.." + std::to_string(kMaxFds - 1));
+  if (index > 0 && f.number <= fds[index - 1].number)
+    bad(what + ": numbers are not strictly increasing (the record before is fd " +
+        std::to_string(fds[index - 1].number) + ")");
+  if (f.path.size() > kMaxPathBytes)
+    bad(what + ": the path is " + std::to_string(f.path.size()) + " bytes (at most " + std::to_string(kMaxPathBytes) + ")");
+  if (f.dropped) {
+    if (f.same_as != -1) bad(what + ": a dropped descriptor shares with fd " + std::to_string(f.same_as));
+    return;  // its path is only shown by `subctx inspect`
+  }
+  if (!fd_kind_restorable(f.kind))
+    bad(what + ": " + fd_kind_name(f.kind) + " not marked dropped (only files, directories and harmless " +
+        "character devices can be reopened)");
+  validate_path(f.path, what);
+  if (f.kind == FdKind::CharDevice &&
+      std::none_of(std::begin(kRestorableDevices), std::end(kRestorableDevices), [&](const char* d) { return f.path == d; }))
+    bad(what + ": character device \"" + sys::printable(f.path) + "\" is not one that is reopened");
+  if (f.same_as == -1) return;
+  // Only the first record of a shared open file description is named, so a
+  // client opens each description once and duplicates it for the others.
+  auto first = std::find_if(fds.begin(), fds.begin() + static_cast<long>(index),
+                            [&](const FdRecord& o) { return o.number == f.same_as; });
+  if (first == fds.begin() + static_cast<long>(index) || first->dropped || first->same_as != -1 ||
+      first->kind != f.kind || first->path != f.path)
+    bad(what + ": same_as " + std::to_string(f.same_as) + " is not an earlier, not dropped record of the same " +
+        "kind and path that shares with no other");
 }
 
 }  // namespace

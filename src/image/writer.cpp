@@ -23,6 +23,30 @@ void append_note(std::vector<uint8_t>& out, uint32_t type, const std::vector<uin
   while (out.size() % 4) out.push_back(0);
 }
 
+// The identity note (docs/format.md).  Paths are written whole, never cut
+// like the informational strings: a cut path names another file, which a
+// client would open.  collect_identity() refuses paths the reader would.
+void encode_identity(ByteWriter& w, const IdentityRecord& id) {
+  w.u32(id.umask);
+  w.u32(static_cast<uint32_t>(id.pid));
+  w.str(id.cwd);
+  w.u32(static_cast<uint32_t>(id.fds.size()));
+  for (const FdRecord& f : id.fds) {
+    w.u32(static_cast<uint32_t>(f.number));
+    w.u8(static_cast<uint8_t>(f.kind));
+    w.u8(f.dropped ? 1 : 0);
+    w.u32(f.flags);
+    w.u64(f.offset);
+    w.u32(static_cast<uint32_t>(f.same_as));
+    w.str(f.path);
+  }
+  w.u32(static_cast<uint32_t>(id.signals.size()));
+  for (const SignalRecord& s : id.signals) {
+    w.u8(s.signal);
+    w.u8(s.action);
+  }
+}
+
 uint32_t elf_flags(int prot) {
   return ((prot & PROT_READ) ? PF_R : 0) | ((prot & PROT_WRITE) ? PF_W : 0) |
          ((prot & PROT_EXEC) ? PF_X : 0);
@@ -103,6 +127,10 @@ EncodedHeader encode_header(const ImageInfo& info) {
     }
     flush(kNoteSyscalls);
   }
+  // Always written (required since version 2), even for a server with no
+  // descriptors: the cwd and pid are part of what its memory means.
+  encode_identity(w, info.identity);
+  flush(kNoteIdentity);
   // Digests last: the header digest covers everything before it.
   w.u64(info.header_digest);
   w.u32(static_cast<uint32_t>(info.segments.size()));
@@ -174,6 +202,20 @@ const char* segment_kind_name(SegmentKind kind) {
     case SegmentKind::Anon: return "anon";
     case SegmentKind::GateStack: return "gate-stack";
     case SegmentKind::GateGuard: return "gate-guard";
+  }
+  return "?";
+}
+
+const char* fd_kind_name(FdKind kind) {
+  switch (kind) {
+    case FdKind::File: return "file";
+    case FdKind::Directory: return "directory";
+    case FdKind::CharDevice: return "char-device";
+    case FdKind::Pipe: return "pipe";
+    case FdKind::Socket: return "socket";
+    case FdKind::Eventfd: return "eventfd";
+    case FdKind::Memfd: return "memfd";
+    case FdKind::Other: return "other";
   }
   return "?";
 }

@@ -145,12 +145,13 @@ int sbc_request_map_with(const char* image_path, int protection, unsigned flags)
     if (protection < SBC_PROTECT_AUTO || protection > SBC_PROTECT_PKEY)
       throw Error(Errc::InvalidArgument, "sbc_request_map_with: unknown protection " + std::to_string(protection) +
                                              " (SBC_PROTECT_AUTO, _NONE, _MPROTECT or _PKEY)");
-    if (flags & ~unsigned{SBC_MAP_READABLE | SBC_MAP_EXACT_PERMISSIONS})
+    if (flags & ~unsigned{SBC_MAP_READABLE | SBC_MAP_EXACT_PERMISSIONS | SBC_MAP_UNISOLATED})
       throw Error(Errc::InvalidArgument, "sbc_request_map_with: unknown flags " + std::to_string(flags));
     subctx::MapOptions o;
     o.protection = static_cast<subctx::Protection>(protection);
     o.readable = flags & SBC_MAP_READABLE;
     o.exact_permissions = flags & SBC_MAP_EXACT_PERMISSIONS;
+    o.unisolated = flags & SBC_MAP_UNISOLATED;
     return Matchmaker::instance().request_map(image_path, o).handle();
   });
 }
@@ -212,6 +213,21 @@ int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes) {
     Matchmaker::instance().find(sc).set_quota({max_dirty_pages, max_mapped_bytes});
     return 0;
   });
+}
+
+int sbc_grant_fd(int sc, int fd) {
+  return c_call([&] { return Matchmaker::instance().find(sc).grant_fd(fd); });
+}
+
+int sbc_revoke_fd(int sc, int number) {
+  return c_call([&] {
+    Matchmaker::instance().find(sc).revoke_fd(number);
+    return 0;
+  });
+}
+
+int sbc_claim_fd(int sc, int number) {
+  return c_call([&] { return Matchmaker::instance().find(sc).claim_fd(number); });
 }
 
 int sbc_unmap(int sc) {

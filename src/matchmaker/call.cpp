@@ -45,6 +45,12 @@ bool enter(SubcontextState& s, gate::Frame& f) {
   return true;
 }
 
+[[noreturn]] void throw_unmediated_thread(const SubcontextState& s) {
+  throw Unsupported("cannot call into subcontext " + std::to_string(s.handle) + " (" + s.path +
+                    ") on this thread: Syscall User Dispatch could not be turned on for it, and the subcontext's "
+                    "descriptor numbers are translated only through it (docs/identity.md)");
+}
+
 // A frame for one call: its argument record and result slot are the frame's own.
 void point_at_own_slots(gate::Frame& f) {
   f.batch_args = reinterpret_cast<uint64_t>(&f.ints);
@@ -133,6 +139,9 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
   if (!s.mapped)
     throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   if (!s.poisoned.empty()) throw SubcontextPoisoned(s.poisoned);
+  // Its descriptor numbers are translated only where its system calls reach
+  // the Matchmaker: never run it on a thread where they would not.
+  if (__builtin_expect(s.fds.active && !fault::syscall_selector(), 0)) throw_unmediated_thread(s);
   // Client output written before the call comes out before the subcontext's.
   if (has_pending_output(stdout)) std::fflush(stdout);
   if (has_pending_output(stderr)) std::fflush(stderr);

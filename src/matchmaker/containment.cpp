@@ -125,7 +125,9 @@ MemoryInfo Subcontext::memory() const {
   m.quota = {s.max_dirty_pages, s.max_mapped_bytes};
   m.faults = s.faults;
   m.resets = s.resets;
-  m.open_fds = s.sub_fds.count;
+  m.open_fds = s.fds.opened;
+  m.granted_fds = s.fds.granted;
+  m.restored_fds = s.restored_fds.size();
   return m;
 }
 

@@ -51,6 +51,155 @@ std::string where(const Policy& p, const Rule& r) {
   return p.origin + " line " + std::to_string(r.line) + " (" + r.text + ")";
 }
 
+// The keys a rule has given so far (each may be given once).
+struct Seen {
+  bool path = false, owner = false, digest = false, export_name = false, file = false;
+};
+
+// Marks a key seen; false if it already was.
+bool first_time(bool* seen) {
+  const bool was = *seen;
+  *seen = true;
+  return !was;
+}
+
+std::string given_twice(std::string_view key) { return std::string(key) + "= given twice"; }
+
+std::optional<RuleKind> parse_kind(std::string_view word) {
+  if (word == "map") return RuleKind::Map;
+  if (word == "call") return RuleKind::Call;
+  if (word == "reopen") return RuleKind::Reopen;
+  return std::nullopt;
+}
+
+// "allow|deny map|call|reopen"; returns an error, empty if none.
+std::string parse_head(const std::vector<std::string_view>& w, Rule* r) {
+  if (w[0] == "allow") r->allow = true;
+  else if (w[0] != "deny") return "expected 'allow' or 'deny', found '" + sys::printable(w[0], 40) + "'";
+  if (w.size() < 2) return "expected 'map', 'call' or 'reopen' after '" + std::string(w[0]) + "'";
+  std::optional<RuleKind> kind = parse_kind(w[1]);
+  if (!kind) return "expected 'map', 'call' or 'reopen', found '" + sys::printable(w[1], 40) + "'";
+  r->kind = *kind;
+  return {};
+}
+
+std::string set_path(std::string_view value, Rule* r) {
+  r->path = std::string(value);
+  return {};
+}
+
+std::string set_owner(std::string_view value, UserLookup users, Rule* r) {
+  uint64_t uid;
+  if (parse_uint(value, 10, &uid) && uid < UINT32_MAX) {
+    r->owner = static_cast<uid_t>(uid);
+  } else if (auto u = users(value)) {
+    r->owner = *u;
+  } else {
+    return "owner '" + sys::printable(value, 64) + "' is neither a uid nor a known user";
+  }
+  return {};
+}
+
+std::string set_digest(std::string_view value, Rule* r) {
+  uint64_t d;
+  if (value.size() < 3 || value.substr(0, 2) != "0x" || !parse_uint(value.substr(2), 16, &d))
+    return "digest must be 0x and up to 16 hex digits, as `subctx inspect` prints it";
+  r->digest = d;
+  return {};
+}
+
+std::string set_export(std::string_view value, Rule* r) {
+  if (r->kind != RuleKind::Call) return "export= belongs in 'call' rules";
+  r->export_name = std::string(value);
+  return {};
+}
+
+std::string set_file(std::string_view value, Rule* r) {
+  if (r->kind != RuleKind::Reopen) return "file= belongs in 'reopen' rules";
+  if (value[0] != '/' && value[0] != '*')
+    return "file= is matched against absolute paths: start it with '/' or '*', e.g. file=/etc/*";
+  r->file = std::string(value);
+  return {};
+}
+
+std::string set_quota(std::string_view key, std::string_view value, Rule* r) {
+  auto& field = key == "max-dirty-pages" ? r->max_dirty_pages : r->max_mapped_bytes;
+  if (field) return given_twice(key);
+  if (r->kind != RuleKind::Map || !r->allow) return std::string(key) + "= belongs in 'allow map' rules";
+  uint64_t n;
+  if (!parse_uint(value, 10, &n)) return std::string(key) + " must be a decimal number";
+  field = n;
+  return {};
+}
+
+// One key=value word of a rule; returns an error, empty if none.
+std::string parse_key(std::string_view word, UserLookup users, Rule* r, Seen* seen) {
+  const size_t eq = word.find('=');
+  if (eq == std::string_view::npos || eq == 0 || eq + 1 == word.size())
+    return "expected key=value, found '" + sys::printable(word, 80) + "'";
+  const std::string_view key = word.substr(0, eq), value = word.substr(eq + 1);
+  if (key == "path") return first_time(&seen->path) ? set_path(value, r) : given_twice(key);
+  if (key == "owner") return first_time(&seen->owner) ? set_owner(value, users, r) : given_twice(key);
+  if (key == "digest") return first_time(&seen->digest) ? set_digest(value, r) : given_twice(key);
+  if (key == "export") return first_time(&seen->export_name) ? set_export(value, r) : given_twice(key);
+  if (key == "file") return first_time(&seen->file) ? set_file(value, r) : given_twice(key);
+  if (key == "max-dirty-pages" || key == "max-mapped-bytes") return set_quota(key, value, r);
+  return "unknown key '" + sys::printable(key, 40) +
+         "' (keys: path owner digest export file max-dirty-pages max-mapped-bytes)";
+}
+
+// The words of one rule; returns an error, empty if none.
+std::string parse_rule(const std::vector<std::string_view>& w, UserLookup users, Rule* r) {
+  if (std::string e = parse_head(w, r); !e.empty()) return e;
+  Seen seen;
+  for (size_t i = 2; i < w.size(); ++i)
+    if (std::string e = parse_key(w[i], users, r, &seen); !e.empty()) return e;
+  // The rule as written, without the comment, single-spaced.
+  for (size_t i = 0; i < w.size(); ++i) r->text += (i ? " " : "") + std::string(w[i]);
+  return {};
+}
+
+// Takes the next line off text.
+std::string_view next_line(std::string_view* text) {
+  const size_t nl = text->find('\n');
+  std::string_view line = text->substr(0, nl);
+  text->remove_prefix(nl == std::string_view::npos ? text->size() : nl + 1);
+  return line;
+}
+
+// What is wrong with a line before it is read as a rule; empty if nothing.
+std::string check_line(std::string_view line) {
+  if (line.size() > kMaxLineBytes) return "longer than 4096 characters";
+  for (char c : line)
+    if ((c < ' ' && c != '\t') || c == 0x7f) return "control character in the line";
+  return {};
+}
+
+std::string_view without_comment(std::string_view line) { return line.substr(0, line.find('#')); }
+
+// One line of a policy: a comment, blank, or a rule added to p; returns an
+// error, empty if none.
+std::string add_line(std::string_view line, int line_no, UserLookup users, Policy* p) {
+  if (std::string error = check_line(line); !error.empty()) return error;
+  const std::vector<std::string_view> w = words(without_comment(line));
+  if (w.empty()) return {};
+  if (p->rules.size() >= kMaxRules) return "more than 10000 rules";
+  Rule r;
+  r.line = line_no;
+  if (std::string error = parse_rule(w, users, &r); !error.empty()) return error;
+  p->rules.push_back(std::move(r));
+  return {};
+}
+
+// The decision of a rule that matched.
+Decision decided_by(const Policy& p, const Rule& r) {
+  Decision d;
+  d.allowed = r.allow;
+  d.rule = &r;
+  if (!r.allow) d.why = "denied by " + where(p, r);
+  return d;
+}
+
 }  // namespace
 
 std::optional<uid_t> lookup_user(std::string_view name) {
@@ -64,85 +213,17 @@ std::optional<uid_t> lookup_user(std::string_view name) {
 
 bool parse_policy(std::string_view text, const std::string& origin, Policy* out, std::string* why,
                   UserLookup users) {
-  Policy p;
-  p.origin = origin;
-  int line_no = 0;
-  auto fail = [&](const std::string& msg) {
-    if (why) *why = origin + " line " + std::to_string(line_no) + ": " + msg;
-    return false;
-  };
   if (text.size() > kMaxPolicyBytes) {
     if (why) *why = origin + ": " + std::to_string(text.size()) + " bytes; a policy has at most 1 MiB";
     return false;
   }
-  while (!text.empty()) {
-    ++line_no;
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    if (line.size() > kMaxLineBytes) return fail("longer than 4096 characters");
-    for (char c : line)
-      if ((c < ' ' && c != '\t') || c == 0x7f) return fail("control character in the line");
-    if (size_t hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    std::vector<std::string_view> w = words(line);
-    if (w.empty()) continue;
-    if (p.rules.size() >= kMaxRules) return fail("more than 10000 rules");
-    Rule r;
-    r.line = line_no;
-    if (w[0] == "allow") r.allow = true;
-    else if (w[0] != "deny") return fail("expected 'allow' or 'deny', found '" + sys::printable(w[0], 40) + "'");
-    if (w.size() < 2) return fail("expected 'map' or 'call' after '" + std::string(w[0]) + "'");
-    if (w[1] == "call") r.call = true;
-    else if (w[1] != "map") return fail("expected 'map' or 'call', found '" + sys::printable(w[1], 40) + "'");
-    bool seen_path = false, seen_owner = false, seen_digest = false, seen_export = false;
-    for (size_t i = 2; i < w.size(); ++i) {
-      size_t eq = w[i].find('=');
-      if (eq == std::string_view::npos || eq == 0 || eq + 1 == w[i].size())
-        return fail("expected key=value, found '" + sys::printable(w[i], 80) + "'");
-      std::string_view key = w[i].substr(0, eq), value = w[i].substr(eq + 1);
-      auto once = [&](bool& seen) {
-        if (seen) return false;
-        seen = true;
-        return true;
-      };
-      if (key == "path") {
-        if (!once(seen_path)) return fail("path= given twice");
-        r.path = std::string(value);
-      } else if (key == "owner") {
-        if (!once(seen_owner)) return fail("owner= given twice");
-        uint64_t uid;
-        if (parse_uint(value, 10, &uid) && uid < UINT32_MAX) {
-          r.owner = static_cast<uid_t>(uid);
-        } else if (auto u = users(value)) {
-          r.owner = *u;
-        } else {
-          return fail("owner '" + sys::printable(value, 64) + "' is neither a uid nor a known user");
-        }
-      } else if (key == "digest") {
-        if (!once(seen_digest)) return fail("digest= given twice");
-        uint64_t d;
-        if (value.size() < 3 || value.substr(0, 2) != "0x" || !parse_uint(value.substr(2), 16, &d))
-          return fail("digest must be 0x and up to 16 hex digits, as `subctx inspect` prints it");
-        r.digest = d;
-      } else if (key == "export") {
-        if (!once(seen_export)) return fail("export= given twice");
-        if (!r.call) return fail("export= belongs in 'call' rules");
-        r.export_name = std::string(value);
-      } else if (key == "max-dirty-pages" || key == "max-mapped-bytes") {
-        auto& field = key == "max-dirty-pages" ? r.max_dirty_pages : r.max_mapped_bytes;
-        if (field) return fail(std::string(key) + "= given twice");
-        if (r.call || !r.allow) return fail(std::string(key) + "= belongs in 'allow map' rules");
-        uint64_t n;
-        if (!parse_uint(value, 10, &n)) return fail(std::string(key) + " must be a decimal number");
-        field = n;
-      } else {
-        return fail("unknown key '" + sys::printable(key, 40) +
-                    "' (keys: path owner digest export max-dirty-pages max-mapped-bytes)");
-      }
+  Policy p;
+  p.origin = origin;
+  for (int line_no = 1; !text.empty(); ++line_no) {
+    if (std::string error = add_line(next_line(&text), line_no, users, &p); !error.empty()) {
+      if (why) *why = origin + " line " + std::to_string(line_no) + ": " + error;
+      return false;
     }
-    // The rule as written, without the comment, single-spaced.
-    for (size_t i = 0; i < w.size(); ++i) r.text += (i ? " " : "") + std::string(w[i]);
-    p.rules.push_back(std::move(r));
   }
   *out = std::move(p);
   return true;
@@ -151,38 +232,40 @@ bool parse_policy(std::string_view text, const std::string& origin, Policy* out,
 Decision decide_map(const Policy* policy, const ImageFacts& image) {
   Decision d;
   if (!policy) return d;
-  for (const Rule& r : policy->rules) {
-    if (r.call || !image_matches(r, image)) continue;
-    d.allowed = r.allow;
-    d.rule = &r;
-    if (!r.allow) d.why = "denied by " + where(*policy, r);
-    return d;
-  }
+  for (const Rule& r : policy->rules)
+    if (r.kind == RuleKind::Map && image_matches(r, image)) return decided_by(*policy, r);
   d.allowed = false;
-  d.why = "no rule of " + policy->origin + " allows mapping it (maps are denied unless a rule allows them); add e.g. \"allow map path=" +
+  d.why = "no rule of " + policy->origin +
+          " allows mapping it (maps are denied unless a rule allows them); add e.g. \"allow map path=" +
           std::string(image.path) + "\"";
   return d;
 }
 
 Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_view export_name, bool restricted) {
-  Decision d;
-  const std::string grant = "\"allow call path=" + std::string(image.path) + " export=" + std::string(export_name) + "\"";
   if (policy) {
     for (const Rule& r : policy->rules) {
-      if (!r.call || !image_matches(r, image) || !glob(r.export_name, export_name)) continue;
+      if (r.kind != RuleKind::Call || !image_matches(r, image) || !glob(r.export_name, export_name)) continue;
       if (r.allow && restricted && has_wildcard(r.export_name)) continue;  // a wildcard grants nothing restricted
-      d.allowed = r.allow;
-      d.rule = &r;
-      if (!r.allow) d.why = "denied by " + where(*policy, r);
-      return d;
+      return decided_by(*policy, r);
     }
   }
+  Decision d;
   if (restricted) {
+    const std::string grant =
+        "\"allow call path=" + std::string(image.path) + " export=" + std::string(export_name) + "\"";
     d.allowed = false;
     d.why = "the export is restricted and " + (policy ? "no rule of " + policy->origin : std::string("no policy")) +
             " grants it; a grant names it exactly, e.g. " + grant;
   }
   return d;
+}
+
+Decision decide_reopen(const Policy* policy, const ImageFacts& image, std::string_view file) {
+  if (policy) {
+    for (const Rule& r : policy->rules)
+      if (r.kind == RuleKind::Reopen && image_matches(r, image) && glob(r.file, file)) return decided_by(*policy, r);
+  }
+  return {};  // no rule decides: reopens are allowed
 }
 
 }  // namespace subctx::policy

@@ -1,6 +1,7 @@
-// The client policy: which images may be mapped and which exports called.
-// Parsed from text (a policy file is untrusted input: bounded lines, bounded
-// rule count, every error names its line); decisions are pure functions.
+// The client policy: which images may be mapped, which exports called and
+// which files an image may reopen.  Parsed from text (a policy file is
+// untrusted input: bounded lines, bounded rule count, every error names its
+// line); decisions are pure functions.  docs/policy.md.
 //
 //   # comment
 //   allow map  path=/opt/images/*.img owner=root
@@ -9,13 +10,20 @@
 //   allow map  path=/opt/big.img max-dirty-pages=10000 max-mapped-bytes=67108864
 //   deny  call path=* export=debug_*
 //   allow call path=/opt/images/cities.img export=admin_reset   # a grant
+//   allow reopen file=/var/lib/app/*
+//   deny  reopen path=/tmp/*.img file=/etc/*
 //
 // Map: the first matching map rule decides; with a policy installed and no
 // rule matching, the map is denied.  Call: the first matching call rule
 // decides; with none, public exports may be called and restricted ones may
 // not.  A restricted export needs a grant: an allow rule whose export= names
-// it exactly (no wildcard).  Without any policy: every image may be mapped,
-// public exports called, restricted ones not.
+// it exactly (no wildcard).  Reopen: at map the client reopens by path the
+// files, directories and devices the server had open, and its working
+// directory; each path goes through decide_reopen.  The first reopen rule
+// whose image keys and file= match decides; with none, the reopen is
+// allowed (a map-only policy keeps working).  Without any policy: every
+// image may be mapped, public exports called, restricted ones not, every
+// file reopened.
 #pragma once
 
 #include <sys/types.h>
@@ -32,13 +40,18 @@ inline constexpr size_t kMaxPolicyBytes = 1 << 20;
 inline constexpr size_t kMaxLineBytes = 4096;
 inline constexpr size_t kMaxRules = 10000;
 
+// What a rule decides: mapping an image, calling one of its exports, or
+// reopening one of its files at map.
+enum class RuleKind { Map, Call, Reopen };
+
 struct Rule {
   bool allow = false;
-  bool call = false;            // else map
+  RuleKind kind = RuleKind::Map;
   std::string path = "*";       // fnmatch pattern over the image's canonical path
   std::optional<uid_t> owner;   // the image file's owner
   std::optional<uint64_t> digest;  // the image's header digest
   std::string export_name = "*";   // fnmatch pattern; call rules only
+  std::string file = "*";          // fnmatch pattern over the absolute path to reopen; reopen rules only
   // allow map rules: quotas for what they allow (docs/containment.md).
   std::optional<uint64_t> max_dirty_pages, max_mapped_bytes;
   int line = 0;
@@ -72,5 +85,8 @@ struct Decision {
 
 Decision decide_map(const Policy* policy, const ImageFacts& image);
 Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_view export_name, bool restricted);
+// May the image reopen `file` (absolute: a descriptor's path, or the working
+// directory) at map?  Allowed unless a reopen rule denies it.
+Decision decide_reopen(const Policy* policy, const ImageFacts& image, std::string_view file);
 
 }  // namespace subctx::policy

@@ -17,6 +17,7 @@
 #include "fault/signals.hpp"
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
+#include "matchmaker/identity.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
 #include "matchmaker/vdso_forward.hpp"
@@ -166,6 +167,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   if (!state->map_options.quota && d.rule && (d.rule->max_dirty_pages || d.rule->max_mapped_bytes))
     state->map_options.quota = Quota{d.rule->max_dirty_pages.value_or(0), d.rule->max_mapped_bytes.value_or(0)};
   setup_containment(r, *state, state->map_options);
+  restore_identity(r, *state, options);  // the server's files and working directory
   setup_protection(r, *state, options);  // on failure state unmaps everything
   state->image_fd = std::move(fd);
   return state;
@@ -226,8 +228,8 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
                  s.sub_maps.ranges[i].second - s.sub_maps.ranges[i].first).reset();
   s.sub_maps.count = 0;
   s.sub_maps.bytes = 0;
-  // And the descriptors it opened: nothing in the client refers to them.
-  close_sub_fds(s);
+  // And its descriptors: nothing in the client refers to them.
+  close_descriptors(s);
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();
   s.from_file.clear();

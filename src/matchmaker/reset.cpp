@@ -21,6 +21,7 @@
 #include "fault/fault_handler.hpp"
 #include "fault/syscalls.hpp"
 #include "image/format.hpp"
+#include "matchmaker/identity.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
@@ -227,20 +228,13 @@ void note_dirty(detail::SubcontextState& s, uint64_t pages) {
     s.peak_dirty_pages.store(pages, std::memory_order_relaxed);
 }
 
-uint64_t close_sub_fds(detail::SubcontextState& s) {
-  detail::SubFds& t = s.sub_fds;
-  for (uint32_t i = 0; i < t.count; ++i) sys::UniqueFd(t.fds[i]).reset();
-  const uint64_t closed = t.count;
-  t.count = 0;
-  t.lost = false;
-  return closed;
-}
-
 ResetInfo reset_state(detail::SubcontextState& s) {
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   ResetInfo info;
   release_sub_mappings(s, &info);
-  info.fds_closed = close_sub_fds(s);
+  const DescriptorReset d = reset_descriptors(s);
+  info.fds_closed = d.closed;
+  info.fds_restored = d.restored;
   // Without Syscall User Dispatch nothing saw calls unmap part of the
   // segments (and a client mapping may sit in the hole): the layout is
   // checked against /proc/self/maps every time.

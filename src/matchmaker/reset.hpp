@@ -20,10 +20,6 @@ DirtyScan scan_dirty(const detail::SubcontextState& s);
 // Records a scan's count (and the peak).
 void note_dirty(detail::SubcontextState& s, uint64_t pages);
 
-// Closes the file descriptors subcontext code opened during calls and has
-// not closed (SubFds); returns how many.  Call mutex held, no call in progress.
-uint64_t close_sub_fds(detail::SubcontextState& s);
-
 // Restores the snapshot state; call mutex held, no call in progress.
 // Throws when it cannot (the subcontext is then poisoned by the caller).
 ResetInfo reset_state(detail::SubcontextState& s);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "fault/fd_table.hpp"
 #include "gate/gate.hpp"
 #include "gate/protection.hpp"
 #include "image/format.hpp"
@@ -42,15 +43,15 @@ struct SubMappings {
   bool layout_changed = false;  // calls unmapped, moved or re-protected part of the segments
 };
 
-// File descriptors opened by subcontext code during calls (open, socket,
-// pipe, dup...), kept by the SIGSYS handler like SubMappings: a reset or an
-// unmap closes them, so a faulting or reset subcontext leaks none into the
-// client.
-struct SubFds {
-  static constexpr uint32_t kMax = 1024;
-  std::unique_ptr<int[]> fds{new int[kMax]};
-  uint32_t count = 0;
-  bool lost = false;  // the table overflowed: some descriptors are not known
+// A descriptor of the server's, reopened at map (docs/identity.md): kept by
+// the Matchmaker so that a reset can put it back where the snapshot had it.
+struct RestoredFd {
+  int number = -1;  // the subcontext's number for it
+  sys::UniqueFd fd;
+  uint64_t offset = 0;
+  uint32_t status_flags = 0;  // O_APPEND, O_NONBLOCK, ...: what F_SETFL puts back
+  bool seekable = false;      // a regular file not opened O_APPEND or O_PATH
+  bool cloexec = false;       // the server's FD_CLOEXEC, as subcontext code sees it
 };
 
 // What the SIGSYS handler does with a system call of subcontext code,
@@ -106,7 +107,17 @@ struct SubcontextState {
   std::atomic<uint64_t> dirty_pages{0}, peak_dirty_pages{0};  // as of the last scan
   std::string poisoned;  // why further calls fail; empty: they don't (call_mutex)
   SubMappings sub_maps;  // call_mutex (and the SIGSYS handler of the thread holding it)
-  SubFds sub_fds;        // the same
+  // The subcontext's descriptor namespace and working directory (the same
+  // rule); the server's descriptors as reopened at map, its working
+  // directory, and what resets put back (docs/identity.md).
+  fault::FdTable fds;
+  std::vector<RestoredFd> restored_fds;
+  sys::UniqueFd cwd;
+  // Signals the server ignored (bit sig-1): raised by subcontext code, they
+  // are ignored too (SIGPIPE: the write fails with EPIPE).  Its pid: kill()
+  // of it is the subcontext itself.
+  uint64_t ignored_signals = 0;
+  int32_t server_pid = 0;
   // Per system call number: kAllow, a positive errno to deny with, or one
   // of the emulations (fault/syscalls.hpp).
   std::array<int16_t, kSyscallTableSize> syscall_action{};

@@ -12,6 +12,20 @@ constexpr uint64_t kStackMargin = 64 * 1024;  // below the stack pointer: red zo
 bool is_kernel_special(std::string_view p) {
   return p == "[vvar]" || p == "[vvar_vclock]" || p == "[vdso]" || p == "[vsyscall]" || p == "[uprobes]";
 }
+
+// A MAP_SHARED, writable mapping of a file that still has a name.  The image
+// holds a copy of its pages, which a client maps MAP_PRIVATE: the server's
+// code would write to that copy, never to the file, and lose the writes
+// without an error.  memfd, SysV shared memory and shared anonymous memory
+// (/dev/zero) are files only for the kernel: nothing outside sees them, so
+// a copy keeps their meaning.
+bool is_writable_shared_file(const sys::MapEntry& m) {
+  if (!m.shared || !(m.prot & PROT_WRITE) || m.inode == 0 || m.deleted) return false;
+  if (m.path.empty() || m.path.front() != '/') return false;
+  for (std::string_view anon : {"/memfd:", "/SYSV", "/dev/zero"})
+    if (m.path.substr(0, anon.size()) == anon) return false;
+  return true;
+}
 }  // namespace
 
 bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in,
@@ -46,6 +60,13 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
     }
     if (!(m.prot & PROT_READ)) {
       if (why) *why = "mapping \"" + std::string(m.line) + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot";
+      return false;
+    }
+    if (is_writable_shared_file(m)) {
+      if (why)
+        *why = "mapping \"" + std::string(m.line) + "\" is a writable shared mapping of the file " + std::string(m.path) +
+               ": in a client its writes would go to a private copy, never to the file; unmap it before the snapshot "
+               "(or map it MAP_PRIVATE)";
       return false;
     }
     image::SegmentKind kind;

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 
 #include "common/c_error.hpp"
 #include "common/cpu_features.hpp"
@@ -32,6 +33,7 @@
 #include "image/writer.hpp"
 #include "server/bind_now.hpp"
 #include "server/exports.hpp"
+#include "server/identity.hpp"
 #include "server/region_select.hpp"
 #include "subctx/server.hpp"
 #include "sys/io.hpp"
@@ -52,6 +54,23 @@ constexpr int kPrepareAttempts = 5;
 constexpr size_t kGateGuardSize = 64 * 1024;  // below the gate stack: catches large frames too
 
 [[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
+
+// sbc_snapshot_drop_fd()'s list: C servers have no SnapshotOptions.  Kept
+// for every later snapshot, like the exports.
+std::mutex g_dropped_mutex;
+std::vector<int> g_dropped_fds;
+
+void add_dropped_fd(int fd) {
+  std::lock_guard lock(g_dropped_mutex);
+  if (std::find(g_dropped_fds.begin(), g_dropped_fds.end(), fd) == g_dropped_fds.end()) g_dropped_fds.push_back(fd);
+}
+
+std::vector<int> dropped_fds(const SnapshotOptions& options) {
+  std::vector<int> all = options.dropped_fds;
+  std::lock_guard lock(g_dropped_mutex);
+  all.insert(all.end(), g_dropped_fds.begin(), g_dropped_fds.end());
+  return all;
+}
 
 size_t count_threads() {
   DIR* d = opendir("/proc/self/task");
@@ -172,6 +191,9 @@ void Snapshotter::prepare_metadata() {
     info_.syscall_rules.push_back(
         {r.syscall, static_cast<uint8_t>(r.action), static_cast<uint32_t>(r.action == SyscallRule::Action::Deny ? r.error : 0)});
   }
+  // First, while every open descriptor is the server's own: the snapshot's
+  // files (the image, pagemap) are opened later.
+  info_.identity = server::collect_identity(dropped_fds(options_));
   char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   info_.creator_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
@@ -421,6 +443,16 @@ extern "C" int sbc_snapshot(const char* image_path) {
   return subctx::detail::c_call([&] {
     if (!image_path) throw subctx::Error(subctx::Errc::InvalidArgument, "sbc_snapshot: image_path is NULL");
     subctx::snapshot(image_path);
+    return 0;
+  });
+}
+
+extern "C" int sbc_snapshot_drop_fd(int fd) {
+  return subctx::detail::c_call([&] {
+    if (fd < 0)
+      throw subctx::Error(subctx::Errc::InvalidArgument,
+                          "sbc_snapshot_drop_fd: descriptor " + std::to_string(fd) + " is negative");
+    subctx::add_dropped_fd(fd);
     return 0;
   });
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -194,68 +195,106 @@ int open_fd_count() {
   return n;
 }
 bool fd_open(int64_t fd) { return fcntl(static_cast<int>(fd), F_GETFD) != -1; }
+// This process's descriptors that name /dev/null (open_null's).
+int dev_null_count() {
+  int n = 0;
+  char buf[64];
+  for (int fd = 0; fd < 4096; ++fd) {
+    const ssize_t len = readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), buf, sizeof buf);
+    n += len == 9 && std::memcmp(buf, "/dev/null", 9) == 0;
+  }
+  return n;
+}
 
-// Descriptors opened by subcontext code belong to the subcontext: reset,
-// a fault's automatic reset and unmap close those it left open, and no
-// other (the ones it closed itself, whose numbers the client may reuse;
-// the client's, even one the subcontext dup2'ed over).
+// Descriptors opened by subcontext code belong to the subcontext, under
+// its own numbers (docs/identity.md): the fault server restores none, so
+// they start at 3 whatever this process holds.  Each is one real
+// descriptor of this process: reset, a fault's automatic reset and unmap
+// close those it left open, and no other (the client's, even one under
+// the same number as the subcontext's, or one the subcontext dup2'ed onto
+// that number in its own table).
 TEST_P(ContainmentTest, ResetFaultAndUnmapCloseTheDescriptorsCallsOpened) {
+  const int before_map = open_fd_count();
+  const int null_before = dev_null_count();
   subctx::Subcontext sc = map();
   sc.memory();  // opens this process's pagemap, kept for later scans
   const int mapped = open_fd_count();  // with the image's own descriptor
+  auto close_fd = [&](int64_t fd) { return sc.call<int64_t(int64_t)>("close_fd", fd); };
   const int64_t last = sc.call<int64_t(int64_t)>("open_null", 5);
-  ASSERT_GE(last, 0) << strerror(static_cast<int>(-last));
+  EXPECT_EQ(last, 7) << "the subcontext's numbers 3..7" << (last < 0 ? strerror(static_cast<int>(-last)) : "");
   EXPECT_EQ(open_fd_count(), mapped + 5);
   EXPECT_EQ(sc.memory().open_fds, 5u);
   subctx::ResetInfo r = sc.reset();
   EXPECT_EQ(r.fds_closed, 5u);
   EXPECT_EQ(open_fd_count(), mapped);
-  EXPECT_FALSE(fd_open(last));
+  EXPECT_EQ(close_fd(last), -EBADF) << "the subcontext still holds its number after the reset";
 
-  // Closed inside: forgotten, so the client's reuse of the number survives.
+  // Closed inside: forgotten, and the number is free again in the
+  // subcontext; the client's own descriptors are not the subcontext's.
   const int64_t fd = sc.call<int64_t(int64_t)>("open_null", 1);
-  ASSERT_GE(fd, 0);
-  EXPECT_EQ(sc.call<int64_t(int64_t)>("close_fd", fd), 0);
+  EXPECT_EQ(fd, 3);
+  EXPECT_EQ(close_fd(fd), 0);
   EXPECT_EQ(sc.memory().open_fds, 0u);
+  EXPECT_EQ(open_fd_count(), mapped);
   const int mine = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ASSERT_EQ(mine, fd) << "the lowest free number is the one the subcontext closed";
+  ASSERT_GE(mine, 0);
+  EXPECT_EQ(close_fd(mine), -EBADF) << "subcontext code closed the client's descriptor " << mine;
+  EXPECT_TRUE(fd_open(mine));
   EXPECT_EQ(sc.reset().fds_closed, 0u);
   EXPECT_TRUE(fd_open(mine)) << "reset closed a descriptor of the client";
 
-  // A pipe is two; dup2 onto the client's descriptor takes it over without
-  // making it the subcontext's.
+  // A pipe is two; dup2 onto a number the subcontext does not hold (the
+  // client's descriptor's number) makes that number in the subcontext's
+  // table and leaves the client's descriptor as it was.
   const int64_t pipe = sc.call<int64_t()>("make_pipe");
-  ASSERT_GE(pipe, 0);
+  EXPECT_EQ(pipe, 3 * 65536 + 4);
   EXPECT_EQ(sc.memory().open_fds, 2u);
+  EXPECT_EQ(open_fd_count(), mapped + 1 + 2);
   EXPECT_EQ(sc.call<int64_t(int64_t, int64_t)>("dup_onto", pipe / 65536, mine), mine);
-  EXPECT_EQ(sc.memory().open_fds, 2u);
-  EXPECT_EQ(sc.reset().fds_closed, 2u);
-  EXPECT_FALSE(fd_open(pipe / 65536));
-  EXPECT_FALSE(fd_open(pipe % 65536));
-  EXPECT_TRUE(fd_open(mine));
+  EXPECT_EQ(sc.memory().open_fds, 3u);
+  EXPECT_EQ(open_fd_count(), mapped + 1 + 3);
+  struct stat st {};
+  ASSERT_EQ(fstat(mine, &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode)) << "dup2 inside replaced the client's /dev/null with the pipe";
+  EXPECT_EQ(sc.reset().fds_closed, 3u);
+  EXPECT_EQ(open_fd_count(), mapped + 1);
+  EXPECT_EQ(close_fd(pipe / 65536), -EBADF);
+  EXPECT_EQ(close_fd(pipe % 65536), -EBADF);
+  ASSERT_EQ(fstat(mine, &st), 0) << "reset closed the client's descriptor under the subcontext's number";
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
   close(mine);
 
   // Descriptors received with SCM_RIGHTS (recvmsg, recvmmsg) are the
-  // subcontext's too; the socketpair and the originals it closed are not.
+  // subcontext's too, under its lowest free numbers; the socketpair and
+  // the originals it closed are not.
   for (int64_t many : {0, 1}) {
     const int64_t got = sc.call<int64_t(int64_t, int64_t)>("receive_fds", 3, many);
     ASSERT_GE(got, 0) << strerror(static_cast<int>(-got));
+    EXPECT_LT(got, 16) << "not one of the subcontext's own numbers";
     EXPECT_EQ(open_fd_count(), mapped + 3) << (many ? "recvmmsg" : "recvmsg");
     EXPECT_EQ(sc.memory().open_fds, 3u) << (many ? "recvmmsg" : "recvmsg");
     EXPECT_EQ(sc.reset().fds_closed, 3u) << (many ? "recvmmsg" : "recvmsg");
-    EXPECT_FALSE(fd_open(got));
+    EXPECT_EQ(close_fd(got), -EBADF);
     EXPECT_EQ(open_fd_count(), mapped);
   }
 
   // A fault: the automatic reset closes what the call opened.
   expect_fault([&] { sc.call<int64_t(int64_t)>("open_then_crash", 3); }, Errc::Fault, {"SIGSEGV"});
   EXPECT_EQ(open_fd_count(), mapped);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("open_null", 1), 3) << "the fault's reset freed the subcontext's numbers";
+  EXPECT_EQ(sc.reset().fds_closed, 1u);
 
   // Unmap: the same.
   ASSERT_GE(sc.call<int64_t(int64_t)>("open_null", 4), 0);
   EXPECT_EQ(open_fd_count(), mapped + 4);
+  EXPECT_EQ(dev_null_count(), null_before + 4);
   mm().unmap(sc);
-  EXPECT_EQ(open_fd_count(), mapped);  // the image's descriptor goes with the last handle
+  // What calls opened is closed (so is what the map opened for the
+  // subcontext: its working directory); the image's descriptor goes with
+  // the last handle.
+  EXPECT_EQ(dev_null_count(), null_before);
+  EXPECT_LE(open_fd_count(), mapped);
+  EXPECT_GE(open_fd_count(), before_map);
 }
 
 TEST_P(ContainmentTest, ResetMapsBackWhatACallUnmapped) {

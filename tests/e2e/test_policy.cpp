@@ -95,7 +95,7 @@ TEST_F(Policy, RestrictedExportNeedsAGrantByName) {
 TEST_F(Policy, MalformedPolicyIsRefusedAndTheOldOneStays) {
   mm().set_policy("deny map path=" + canonical(policy_image()) + "\n");
   expect_error([&] { mm().set_policy("allow map\nallow mop\n"); }, Errc::InvalidArgument,
-               {"policy set by the API line 2", "expected 'map' or 'call'"});
+               {"policy set by the API line 2", "expected 'map', 'call' or 'reopen'"});
   expect_error([&] { mm().request_map(policy_image()); }, Errc::Policy, {"line 1"});
   EXPECT_EQ(sbc_set_policy("allow nothing"), -SBC_E_INVALID_ARGUMENT);
   EXPECT_EQ(sbc_set_policy(nullptr), 0);  // removes it

@@ -851,8 +851,8 @@ TEST_F(ProtectionApi, MapWithRejectsUnknownBackendsAndFlags) {
   EXPECT_EQ(sbc_request_map_with(path, 4, 0), -SBC_E_INVALID_ARGUMENT);
   expect_contains(sbc_last_error(), "unknown protection 4", "sbc_last_error()");
   EXPECT_EQ(sbc_request_map_with(path, -1, 0), -SBC_E_INVALID_ARGUMENT);
-  EXPECT_EQ(sbc_request_map_with(path, SBC_PROTECT_MPROTECT, 4u), -SBC_E_INVALID_ARGUMENT);
-  expect_contains(sbc_last_error(), "unknown flags 4", "sbc_last_error()");
+  EXPECT_EQ(sbc_request_map_with(path, SBC_PROTECT_MPROTECT, 8u), -SBC_E_INVALID_ARGUMENT);
+  expect_contains(sbc_last_error(), "unknown flags 8", "sbc_last_error()");
   EXPECT_EQ(sbc_request_map_with(path, SBC_PROTECT_MPROTECT, 0x80000000u), -SBC_E_INVALID_ARGUMENT);
   EXPECT_EQ(sbc_request_map_with(nullptr, SBC_PROTECT_MPROTECT, 0), -SBC_E_INVALID_ARGUMENT);
   EXPECT_EQ(join(lines_overlapping(read_self_maps(), read_layout(basic_image()).all_ranges())), "");

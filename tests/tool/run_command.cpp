@@ -45,6 +45,7 @@ CommandResult run_command(const std::vector<std::string>& argv, int timeout_seco
   posix_spawn_file_actions_addopen(&actions.fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions.fa, out.fd[1], 1);
   posix_spawn_file_actions_adddup2(&actions.fa, err.fd[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&actions.fa, 3);  // servers snapshot what they hold
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -134,6 +134,26 @@ void expect_same(const ImageInfo& a, const ImageInfo& b) {
     EXPECT_EQ(x.origin, y.origin);
     EXPECT_EQ(x.digest, y.digest);
   }
+  const auto &p = a.identity, &q = b.identity;
+  EXPECT_EQ(p.cwd, q.cwd);
+  EXPECT_EQ(p.umask, q.umask);
+  EXPECT_EQ(p.pid, q.pid);
+  ASSERT_EQ(p.fds.size(), q.fds.size());
+  for (size_t i = 0; i < p.fds.size(); ++i) {
+    SCOPED_TRACE("descriptor record " + std::to_string(i));
+    EXPECT_EQ(p.fds[i].number, q.fds[i].number);
+    EXPECT_EQ(p.fds[i].kind, q.fds[i].kind);
+    EXPECT_EQ(p.fds[i].dropped, q.fds[i].dropped);
+    EXPECT_EQ(p.fds[i].flags, q.fds[i].flags);
+    EXPECT_EQ(p.fds[i].offset, q.fds[i].offset);
+    EXPECT_EQ(p.fds[i].same_as, q.fds[i].same_as);
+    EXPECT_EQ(p.fds[i].path, q.fds[i].path);
+  }
+  ASSERT_EQ(p.signals.size(), q.signals.size());
+  for (size_t i = 0; i < p.signals.size(); ++i) {
+    EXPECT_EQ(p.signals[i].signal, q.signals[i].signal);
+    EXPECT_EQ(p.signals[i].action, q.signals[i].action);
+  }
   EXPECT_EQ(a.header_digest, b.header_digest);
   EXPECT_EQ(a.file_size, b.file_size);
 }
@@ -236,7 +256,8 @@ TEST(ImageReader, TruncatedAtEveryHeaderBoundary) {
   TestImage t = sample();
   const size_t notes_off = 64 + 7 * 56;
   std::vector<size_t> cuts = {0, 1, 4, 16, 63, 64, 64 + 56, notes_off - 1, notes_off};
-  for (uint32_t type = image::kNoteVersion; type <= image::kNoteDigests; ++type) {
+  for (uint32_t type = image::kNoteVersion; type <= image::kNoteIdentity; ++type) {
+    if (!t.note(type)) continue;  // optional and absent (syscalls)
     cuts.push_back(t.note(type));
     cuts.push_back(t.desc(type));
   }
@@ -514,7 +535,8 @@ TEST(ImageReader, DuplicateNote) {
 }
 
 TEST(ImageReader, MissingRequiredNote) {
-  for (uint32_t type : {image::kNoteVersion, image::kNoteThread, image::kNoteExports, image::kNoteSegments}) {
+  for (uint32_t type : {image::kNoteVersion, image::kNoteThread, image::kNoteExports, image::kNoteSegments,
+                        image::kNoteIdentity}) {
     SCOPED_TRACE(type);
     TestImage t = sample();
     t.put<uint32_t>(t.note(type) + 8, 0x77);  // an unknown type: ignored
@@ -590,17 +612,22 @@ TEST(ImageReader, DigestNoteNotLast) {
 }
 
 TEST(ImageReader, UnsupportedVersion) {
-  for (uint32_t v : {0u, 2u, 0xffffffffu}) {
+  ASSERT_EQ(image::kFormatVersion, 2u);
+  for (uint32_t v : {0u, 1u, 3u, 0xffffffffu}) {
     SCOPED_TRACE(v);
     TestImage t = sample();
     t.put<uint32_t>(t.desc(image::kNoteVersion), v);
     // Refused by name even before the digest is checked ...
-    EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version " + std::to_string(v) + "; this subctx reads version 1"));
+    EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version " + std::to_string(v) + "; this subctx reads version 2"));
     t.reseal();  // ... and after.
     EXPECT_TRUE(Fails<UnsupportedVersion>(t, "(rewrite the image with a matching subctx server library)"));
   }
-  TestImage t = sample_with([](ImageInfo& i) { i.version = 2; });
-  EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version 2"));
+  // A version 1 image (no identity note): refused as a version, not as a missing note.
+  TestImage t = sample_with([](ImageInfo& i) { i.version = 1; });
+  auto notes = read_notes(t);
+  std::erase_if(notes, [](const RawNote& n) { return n.type == image::kNoteIdentity; });
+  write_notes(t, notes);
+  EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version 1; this subctx reads version 2"));
 }
 
 // Each note cut short (its last byte removed), or with a string too long.
@@ -613,7 +640,7 @@ TEST(ImageReader, MalformedNotes) {
                  Case{image::kNoteProvenance, "malformed provenance note"}, Case{image::kNoteCpu, "malformed cpu note"},
                  Case{image::kNoteThread, "malformed thread note"}, Case{image::kNoteExports, "malformed exports note"},
                  Case{image::kNoteVdso, "malformed vdso note"}, Case{image::kNoteSegments, "malformed segments note"},
-                 Case{image::kNoteDigests, "malformed digests note"}}) {
+                 Case{image::kNoteIdentity, "malformed identity note"}, Case{image::kNoteDigests, "malformed digests note"}}) {
     for (size_t cut : {size_t{1}, size_t{4}, size_t{8}}) {
       SCOPED_TRACE(std::string(c.want) + ", " + std::to_string(cut) + " bytes short");
       TestImage t = sample();

@@ -1,5 +1,5 @@
 // The policy parser (untrusted text: every error names its line) and the
-// map and call decisions.
+// map, call and reopen decisions.
 #include "matchmaker/policy.hpp"
 
 #include <gtest/gtest.h>
@@ -39,7 +39,7 @@ TEST(Policy, ParsesRulesCommentsAndBlankLines) {
       "deny call export=debug_*\n");
   ASSERT_EQ(p.rules.size(), 5u);
   EXPECT_TRUE(p.rules[0].allow);
-  EXPECT_FALSE(p.rules[0].call);
+  EXPECT_EQ(p.rules[0].kind, RuleKind::Map);
   EXPECT_EQ(p.rules[0].path, "/opt/images/*.img");
   EXPECT_EQ(p.rules[0].owner, 1000u);
   EXPECT_EQ(p.rules[0].line, 3);
@@ -47,7 +47,7 @@ TEST(Policy, ParsesRulesCommentsAndBlankLines) {
   EXPECT_FALSE(p.rules[1].allow);
   EXPECT_EQ(p.rules[2].digest, 0x5b472d61229ed6a5u);
   EXPECT_EQ(p.rules[2].path, "*");
-  EXPECT_TRUE(p.rules[3].call);
+  EXPECT_EQ(p.rules[3].kind, RuleKind::Call);
   EXPECT_EQ(p.rules[3].export_name, "admin_reset");
   EXPECT_EQ(p.rules[4].export_name, "debug_*");
   EXPECT_EQ(p.rules[4].line, 7);
@@ -57,13 +57,13 @@ TEST(Policy, ParsesRulesCommentsAndBlankLines) {
 
 TEST(Policy, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(parse_error("allow map\npermit map"), "test.policy line 2: expected 'allow' or 'deny', found 'permit'");
-  EXPECT_EQ(parse_error("allow"), "test.policy line 1: expected 'map' or 'call' after 'allow'");
-  EXPECT_EQ(parse_error("deny mop"), "test.policy line 1: expected 'map' or 'call', found 'mop'");
+  EXPECT_EQ(parse_error("allow"), "test.policy line 1: expected 'map', 'call' or 'reopen' after 'allow'");
+  EXPECT_EQ(parse_error("deny mop"), "test.policy line 1: expected 'map', 'call' or 'reopen', found 'mop'");
   EXPECT_EQ(parse_error("allow map path"), "test.policy line 1: expected key=value, found 'path'");
   EXPECT_EQ(parse_error("allow map =x"), "test.policy line 1: expected key=value, found '=x'");
   EXPECT_EQ(parse_error("allow map path="), "test.policy line 1: expected key=value, found 'path='");
   EXPECT_EQ(parse_error("allow map colour=red"),
-            "test.policy line 1: unknown key 'colour' (keys: path owner digest export max-dirty-pages max-mapped-bytes)");
+            "test.policy line 1: unknown key 'colour' (keys: path owner digest export file max-dirty-pages max-mapped-bytes)");
   EXPECT_EQ(parse_error("allow map path=a path=b"), "test.policy line 1: path= given twice");
   EXPECT_EQ(parse_error("allow map owner=bob"), "test.policy line 1: owner 'bob' is neither a uid nor a known user");
   EXPECT_EQ(parse_error("allow map owner=-1"), "test.policy line 1: owner '-1' is neither a uid nor a known user");
@@ -152,6 +152,118 @@ TEST(Policy, CallRulesAndRestrictedGrants) {
   EXPECT_TRUE(decide_call(&p, kImage, "admin_stats", false).allowed);
   // The grant is for one image only.
   EXPECT_FALSE(decide_call(&p, {"/opt/images/other.img", 1000, 1}, "admin_reset", true).allowed);
+}
+
+TEST(Policy, ParsesReopenRules) {
+  Policy p = parse_ok(
+      "allow reopen file=/var/lib/app/*   # the app's data\n"
+      "deny  reopen path=/tmp/*.img owner=alice digest=0x1 file=/etc/*\n"
+      "deny reopen\n");
+  ASSERT_EQ(p.rules.size(), 3u);
+  EXPECT_EQ(p.rules[0].kind, RuleKind::Reopen);
+  EXPECT_TRUE(p.rules[0].allow);
+  EXPECT_EQ(p.rules[0].file, "/var/lib/app/*");
+  EXPECT_EQ(p.rules[0].path, "*");
+  EXPECT_EQ(p.rules[0].text, "allow reopen file=/var/lib/app/*");
+  EXPECT_FALSE(p.rules[1].allow);
+  EXPECT_EQ(p.rules[1].path, "/tmp/*.img");
+  EXPECT_EQ(p.rules[1].owner, 1000u);
+  EXPECT_EQ(p.rules[1].digest, 1u);
+  EXPECT_EQ(p.rules[1].file, "/etc/*");
+  EXPECT_EQ(p.rules[2].file, "*");  // the default
+  EXPECT_EQ(p.rules[2].line, 3);
+  EXPECT_EQ(parse_ok("allow call export=f").rules[0].file, "*");
+}
+
+TEST(Policy, ReopenKeyErrorsNameTheLine) {
+  EXPECT_EQ(parse_error("allow map\nallow map file=/etc/*"), "test.policy line 2: file= belongs in 'reopen' rules");
+  EXPECT_EQ(parse_error("deny call file=/etc/*"), "test.policy line 1: file= belongs in 'reopen' rules");
+  EXPECT_EQ(parse_error("allow reopen\n\ndeny reopen export=f"), "test.policy line 3: export= belongs in 'call' rules");
+  EXPECT_EQ(parse_error("allow reopen max-dirty-pages=5"),
+            "test.policy line 1: max-dirty-pages= belongs in 'allow map' rules");
+  EXPECT_EQ(parse_error("allow reopen max-mapped-bytes=5"),
+            "test.policy line 1: max-mapped-bytes= belongs in 'allow map' rules");
+  EXPECT_EQ(parse_error("deny reopen file=/a file=/b"), "test.policy line 1: file= given twice");
+  EXPECT_EQ(parse_error("deny reopen file=etc/*"),
+            "test.policy line 1: file= is matched against absolute paths: start it with '/' or '*', e.g. file=/etc/*");
+  EXPECT_EQ(parse_error("deny reopen file"), "test.policy line 1: expected key=value, found 'file'");
+  EXPECT_EQ(parse_error("deny reopen owner=bob"), "test.policy line 1: owner 'bob' is neither a uid nor a known user");
+  EXPECT_EQ(parse_error("deny reopened"), "test.policy line 1: expected 'map', 'call' or 'reopen', found 'reopened'");
+}
+
+TEST(Policy, NoPolicyReopensEverything) {
+  Decision d = decide_reopen(nullptr, kImage, "/etc/shadow");
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.rule, nullptr);
+  EXPECT_TRUE(d.why.empty());
+}
+
+TEST(Policy, ReopenFirstMatchDecides) {
+  Policy p = parse_ok(
+      "allow map\n"
+      "allow reopen file=/var/lib/app/*\n"
+      "deny  reopen file=/etc/*\n"
+      "allow reopen file=/etc/hosts\n"  // too late: line 3 decides first
+      "deny  reopen file=/var/*\n");
+  Decision d = decide_reopen(&p, kImage, "/var/lib/app/data/db.sqlite");  // * also matches /
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.rule, &p.rules[1]);
+  d = decide_reopen(&p, kImage, "/etc/hosts");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, &p.rules[2]);
+  EXPECT_EQ(d.why, "denied by test.policy line 3 (deny reopen file=/etc/*)");
+  d = decide_reopen(&p, kImage, "/var/log/app.log");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.why, "denied by test.policy line 5 (deny reopen file=/var/*)");
+  // A working directory is checked like any other path: /var/lib/app/* does
+  // not match the directory /var/lib/app itself.
+  d = decide_reopen(&p, kImage, "/var/lib/app");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, &p.rules[4]);
+}
+
+TEST(Policy, ReopenDefaultsToAllow) {
+  // No reopen rule matches: allowed, also with a map-only policy.
+  Policy p = parse_ok(
+      "allow map path=/opt/images/*\n"
+      "deny call export=*\n"
+      "deny reopen file=/etc/*\n");
+  Decision d = decide_reopen(&p, kImage, "/srv/data/x.bin");
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.rule, nullptr);
+  EXPECT_TRUE(d.why.empty());
+  Policy map_only = parse_ok("allow map path=/opt/images/*\n");
+  EXPECT_TRUE(decide_reopen(&map_only, kImage, "/etc/passwd").allowed);
+  // Map and call rules never decide reopens, and reopen rules never decide maps or calls.
+  Policy deny_all = parse_ok("deny reopen file=*\nallow map\n");
+  EXPECT_FALSE(decide_reopen(&deny_all, kImage, "/").allowed);
+  EXPECT_TRUE(decide_map(&deny_all, kImage).allowed);
+  EXPECT_EQ(decide_map(&deny_all, kImage).rule, &deny_all.rules[1]);
+  EXPECT_TRUE(decide_call(&deny_all, kImage, "count", false).allowed);
+  Policy allow_reopen_only = parse_ok("allow reopen\n");
+  EXPECT_FALSE(decide_map(&allow_reopen_only, kImage).allowed);
+}
+
+TEST(Policy, ReopenRulesMatchTheImage) {
+  Policy p = parse_ok(
+      "allow reopen digest=0x5b472d61229ed6a5 file=/etc/app.conf\n"
+      "deny  reopen path=/tmp/*.img file=/etc/*\n"
+      "deny  reopen owner=alice file=/root/*\n"
+      "deny  reopen file=/home/*\n");
+  const ImageFacts in_tmp{"/tmp/x/evil.img", 0, 7};
+  EXPECT_FALSE(decide_reopen(&p, in_tmp, "/etc/passwd").allowed);
+  EXPECT_EQ(decide_reopen(&p, in_tmp, "/etc/passwd").rule, &p.rules[1]);
+  EXPECT_TRUE(decide_reopen(&p, kImage, "/etc/passwd").allowed);  // not under /tmp
+  // By digest: this exact image may reopen /etc/app.conf, wherever it is.
+  const ImageFacts same_in_tmp{"/tmp/cities.img", 0, kImage.digest};
+  EXPECT_EQ(decide_reopen(&p, same_in_tmp, "/etc/app.conf").rule, &p.rules[0]);
+  EXPECT_FALSE(decide_reopen(&p, in_tmp, "/etc/app.conf").allowed);
+  // By owner: kImage is alice's.
+  EXPECT_FALSE(decide_reopen(&p, kImage, "/root/.ssh/id").allowed);
+  EXPECT_TRUE(decide_reopen(&p, in_tmp, "/root/.ssh/id").allowed);
+  // No image keys: every image.
+  EXPECT_FALSE(decide_reopen(&p, kImage, "/home/alice/notes").allowed);
+  EXPECT_FALSE(decide_reopen(&p, in_tmp, "/home/alice/notes").allowed);
 }
 
 }  // namespace

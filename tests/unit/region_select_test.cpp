@@ -167,6 +167,42 @@ TEST(RegionSelect, UnreadableMappingIsRefused) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(RegionSelect, WritableSharedFileMappingIsRefused) {
+  for (const char* perms : {"rw-s", "rwxs"}) {
+    SCOPED_TRACE(perms);
+    const std::string line = std::string("7f3a20e00000-7f3a20e01000 ") + perms + " 00000000 fd:01 4242 /var/lib/app/counters";
+    const std::string text = "55d0c4e00000-55d0c4e02000 r--p 00000000 fd:01 1 /a\n" + line + "\n";
+    const auto m = maps(text);
+    std::vector<SegmentPlan> out;
+    out.reserve(8);
+    std::string why;
+    EXPECT_FALSE(select_segments(m, SelectInput{}, out, &why));
+    EXPECT_EQ(why, "mapping \"" + line + "\" is a writable shared mapping of the file /var/lib/app/counters: in a "
+                   "client its writes would go to a private copy, never to the file; unmap it before the snapshot "
+                   "(or map it MAP_PRIVATE)");
+    out.clear();
+    EXPECT_FALSE(select_segments(m, SelectInput{}, out, nullptr));  // and without a message (the copy phase)
+  }
+}
+
+TEST(RegionSelect, SharedMappingsThatStayCopies) {
+  // Read-only shared files, private writable files, and shared memory that
+  // only the kernel calls a file: copied as before.
+  const auto m = maps(
+      "7f3a20e00000-7f3a20e01000 r--s 00000000 fd:01 4242 /var/lib/app/table\n"
+      "7f3a20e01000-7f3a20e02000 rw-p 00000000 fd:01 4243 /var/lib/app/private\n"
+      "7f3a20e02000-7f3a20e03000 rw-s 00000000 00:01 17 /memfd:arena (deleted)\n"
+      "7f3a20e03000-7f3a20e04000 rw-s 00000000 00:01 18 /SYSV00000000 (deleted)\n"
+      "7f3a20e04000-7f3a20e05000 rw-s 00000000 00:01 19 /dev/zero (deleted)\n"
+      "7f3a20e05000-7f3a20e06000 rw-s 00000000 00:05 4242 /dev/shm/x (deleted)\n"
+      "7f3a20e06000-7f3a20e07000 rw-s 00000000 00:00 0 \n");
+  std::vector<SegmentPlan> out;
+  out.reserve(16);
+  std::string why;
+  ASSERT_TRUE(select_segments(m, SelectInput{}, out, &why)) << why;
+  EXPECT_EQ(out.size(), 7u);
+}
+
 TEST(RegionSelect, GuardOnlyWhenItIsTheGatesGuard) {
   const auto m = maps(
       "7f3a20b00000-7f3a20b01000 ---p 00000000 00:00 0 \n"

@@ -3,6 +3,8 @@
 #include <elf.h>
 #include <sys/mman.h>
 
+#include <csignal>
+
 #include <stdexcept>
 
 #include "image/digest.hpp"
@@ -28,6 +30,35 @@ SegmentRecord segment(uint64_t vaddr, uint64_t memsz, uint64_t filesz, int prot,
 }
 
 }  // namespace
+
+image::IdentityRecord sample_identity() {
+  using image::FdKind;
+  image::IdentityRecord id;
+  id.cwd = "/srv/data";
+  id.umask = 027;
+  id.pid = 4242;
+  auto fd = [](int32_t n, FdKind kind, bool dropped, uint32_t flags, uint64_t offset, int32_t same_as, const char* path) {
+    image::FdRecord f;
+    f.number = n;
+    f.kind = kind;
+    f.dropped = dropped;
+    f.flags = flags;
+    f.offset = offset;
+    f.same_as = same_as;
+    f.path = path;
+    return f;
+  };
+  id.fds = {
+      fd(3, FdKind::File, false, 02100002, 4096, -1, "/srv/data/cities.db"),
+      fd(4, FdKind::Directory, false, 02200000, 0, -1, "/srv/data"),
+      fd(5, FdKind::File, false, 02102001, 77, 3, "/srv/data/cities.db"),  // dup of 3
+      fd(6, FdKind::CharDevice, false, 0100000, 0, -1, "/dev/urandom"),
+      fd(7, FdKind::Pipe, true, 04001, 0, -1, "pipe:[123456]"),
+      fd(9, FdKind::Socket, true, 02000002, 0, -1, "socket:[98765]"),
+  };
+  id.signals = {{SIGPIPE, 1}, {SIGXFSZ, 0}};
+  return id;
+}
 
 image::ImageInfo sample_info() {
   image::ImageInfo info;
@@ -60,6 +91,7 @@ image::ImageInfo sample_info() {
   info.vdso.base = 0x7ffd10000000;
   info.vdso.size = 0x2000;
   info.vdso.symbols = {{0x900, "__vdso_clock_gettime"}, {0xa00, "__vdso_time"}};
+  info.identity = sample_identity();
   return info;
 }
 
@@ -73,6 +105,8 @@ image::ImageInfo small_info() {
   info.thread.gate_stack_lo = 0x11100;
   info.thread.gate_stack_hi = 0x12000;
   info.exports = {{"f", 0x10010, "i32(i32)", 0}};
+  info.identity.cwd = "/";
+  info.identity.pid = 1000;
   return info;
 }
 

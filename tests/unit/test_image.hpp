@@ -22,10 +22,17 @@ namespace subctx::test {
 //   3  0x7f0000000000 +0x1000 --- gate guard (no file data)
 //   4  0x7f0000001000 +0x4000 rw- gate stack (no file data)
 //   5  0x7ffd00000000 +0x2000 rw- stack
-// and a vDSO record at 0x7ffd10000000 +0x2000.
+// and a vDSO record at 0x7ffd10000000 +0x2000, and sample_identity().
 image::ImageInfo sample_info();
 
-// The smallest valid image: one r-x page, one rw- page, no vDSO record.
+// A valid identity: cwd /srv/data, umask 027, pid 4242; fds 3 (file), 4
+// (directory), 5 (file, sharing fd 3's open file description), 6
+// (/dev/urandom), 7 (pipe, dropped), 9 (socket, dropped); SIGPIPE ignored,
+// SIGXFSZ default.
+image::IdentityRecord sample_identity();
+
+// The smallest valid image: one r-x page, one rw- page, no vDSO record, no
+// descriptors (cwd "/", pid 1000).
 image::ImageInfo small_info();
 
 struct TestImage {

@@ -59,6 +59,9 @@ Child::Child(const std::vector<std::string>& argv, const SpawnOptions& options) 
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
   posix_spawn_file_actions_adddup2(&fa, err[1], STDERR_FILENO);
+  // Nothing else of this process's: a server would have to restore (or
+  // refuse) every descriptor it inherited (docs/identity.md).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e)

@@ -1,0 +1,34 @@
+// System calls of subcontext code that take or make descriptors, or resolve
+// relative paths: translated into the subcontext's own namespace
+// (fd_table.hpp) by the SIGSYS handler.  docs/identity.md lists them.
+//
+// Every x86-64 system call is classified here once: one that involves no
+// descriptor, one this file translates, or one it cannot (io_uring, AIO,
+// bpf, the mount API, ...: refused with ENOSYS, never made untranslated).
+#pragma once
+
+#include <ucontext.h>
+
+#include <cstdint>
+
+#include "fault/fd_table.hpp"
+#include "fault/syscall_make.hpp"
+
+namespace subctx::fault {
+
+enum class FdClass : uint8_t {
+  None = 0,            // no descriptor, no path relative to the working directory
+  Translated = 1,      // made through the subcontext's namespace
+  Untranslatable = 2,  // takes or makes descriptors this namespace cannot follow
+  Unknown = 3,         // not an x86-64 system call this Matchmaker knows
+};
+FdClass fd_class(long nr);
+
+// Signal context: makes a Translated system call for subcontext code; its
+// result (or -errno).
+long descriptor_syscall(FdTable& t, SyscallCall& c, long nr, const greg_t* g);
+
+// mmap's descriptor (file mappings): the real one, or -EBADF.
+long translate_mmap_fd(const FdTable& t, long flags, long fd);
+
+}  // namespace subctx::fault

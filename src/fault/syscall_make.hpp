@@ -1,0 +1,39 @@
+// How the SIGSYS handler makes a system call for subcontext code (signal
+// context: no libc, no TLS; fault/syscalls.cpp).
+#pragma once
+
+#include <ucontext.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace subctx::fault {
+
+// One mediated system call in progress.
+struct SyscallCall {
+  const ucontext_t* uc = nullptr;  // the interrupted context: its signal mask
+  // SIGPIPE or SIGXFSZ the kernel raised for it (consumed: the caller applies
+  // the server's disposition), or 0.
+  int raised = 0;
+};
+
+// A system call from the Matchmaker's allowed range, as asked.
+long sys6(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
+
+// The system call subcontext code asked for: blocking ones with the
+// interrupted signal mask (a deadline or a client timer may interrupt
+// them), SIGPIPE and SIGXFSZ held back and noted in c.raised.
+long make_syscall(SyscallCall& c, long nr, long a, long b, long d, long r10, long r8, long r9);
+
+inline bool is_syscall_error(long r) { return r < 0 && r > -4096; }
+
+// Copies between the handler's memory and subcontext memory named by a
+// system call argument, through the kernel (process_vm_readv/writev): a bad
+// pointer is EFAULT, as for the real call, never a fault in the handler.
+bool copy_in(void* dst, uint64_t src, size_t n);
+bool copy_out(uint64_t dst, const void* src, size_t n);
+// A NUL-terminated path at src into buf (cap bytes): its length, -EFAULT or
+// -ENAMETOOLONG.
+long copy_in_path(char* buf, size_t cap, uint64_t src);
+
+}  // namespace subctx::fault
