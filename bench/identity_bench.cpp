@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "add1_chain.hpp"
+#include "fd_loops.hpp"
 #include "getppid_loop.hpp"
 #include "support.hpp"
 
@@ -57,35 +58,6 @@ using bench::keep;
 constexpr int64_t kSyscallsPerCall = 100;
 constexpr int64_t kSyscallImageFds = 16;  // the image the syscall/ rows map
 const int64_t kMapFds[] = {0, 16, 128};
-
-// The loops of bench_identity_server's exports (identity_server.cpp: keep
-// them the same), run here on this client's descriptor.
-__attribute__((noipa)) int64_t getpgrp_loop(int64_t n) {
-  int64_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += getpgrp();
-  return sum;
-}
-
-__attribute__((noipa)) int64_t fstat_loop_fd(int fd, int64_t n) {
-  int64_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) return -errno;
-    sum += static_cast<int64_t>(st.st_ino);
-  }
-  return sum;
-}
-
-__attribute__((noipa)) int64_t pread_loop_fd(int fd, int64_t n) {
-  int64_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    unsigned char c;
-    const ssize_t r = pread(fd, &c, 1, 0);
-    if (r != 1) return r < 0 ? -errno : -EIO;
-    sum += c;
-  }
-  return sum;
-}
 
 enum class Loop { Getppid, Getpgrp, Fstat, Pread };
 const char* const kExport[] = {"getppid_loop", "getpgrp_loop", "fstat_loop", "pread_loop"};

@@ -36,6 +36,7 @@
 #include <subctx/server.hpp>
 
 #include "clock.hpp"
+#include "fd_loops.hpp"
 #include "getppid_loop.hpp"
 
 namespace {
@@ -43,35 +44,6 @@ namespace {
 int g_first_fd = -1;  // f0's descriptor: restored, then translated in calls
 
 }  // namespace
-
-// The loops (identical in identity_bench.cpp).  noipa: never inlined, cloned
-// or analysed across the call.
-__attribute__((noipa)) int64_t getpgrp_loop(int64_t n) {
-  int64_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += getpgrp();
-  return sum;
-}
-
-__attribute__((noipa)) int64_t fstat_loop_fd(int fd, int64_t n) {
-  int64_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) return -errno;
-    sum += static_cast<int64_t>(st.st_ino);
-  }
-  return sum;
-}
-
-__attribute__((noipa)) int64_t pread_loop_fd(int fd, int64_t n) {
-  int64_t sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    unsigned char c;
-    const ssize_t r = pread(fd, &c, 1, 0);
-    if (r != 1) return r < 0 ? -errno : -EIO;
-    sum += c;
-  }
-  return sum;
-}
 
 int64_t fstat_loop(int64_t n) { return g_first_fd < 0 ? -EBADF : fstat_loop_fd(g_first_fd, n); }
 int64_t pread_loop(int64_t n) { return g_first_fd < 0 ? -EBADF : pread_loop_fd(g_first_fd, n); }

@@ -331,6 +331,9 @@ void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRu
   for (long nr = 0; nr < detail::kSyscallTableSize; ++nr) t[nr] = default_action(nr);
   for (const auto& r : s.info.syscall_rules) {
     const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};
+    if (rule.action == SyscallRule::Action::Allow)  // the reader refuses these; never trust one
+      throw BadImage("image " + s.path + ": its system call rule \"allow " + r.syscall + "\": " +
+                     image::kImageRulesNarrowOnly);
     if (std::string why = apply_rule(t, rule); !why.empty())
       throw BadImage("image " + s.path + ": its system call rule: " + why);
   }

@@ -87,6 +87,11 @@ struct SyscallRuleRecord {
   uint32_t error = 1;   // deny: the errno
 };
 inline constexpr uint32_t kMaxSyscallRules = 512;
+// An image is untrusted input: its rules narrow the Matchmaker's defaults
+// (deny, fault), never widen them.  Allowing is the client's alone.
+inline constexpr char kImageRulesNarrowOnly[] =
+    "an image's rules may only deny or fault a system call; allowing one would widen the Matchmaker's defaults "
+    "(exit ending the client, a handler removed), which only the client's own rules may do (MapOptions::syscalls)";
 
 // The kernel-side identity of the server (docs/identity.md): what its
 // memory's descriptor numbers, relative paths and pid meant.  A client

@@ -268,6 +268,9 @@ void Parser::parse_note(uint32_t type, ByteReader r) {
         rule.action = r.u8();
         rule.error = r.u32();
         if (r.ok() && rule.action > 2) bad("system call rule " + std::to_string(i) + ": unknown action");
+        if (r.ok() && rule.action == 0)
+          bad("system call rule " + std::to_string(i) + " (allow " + sys::printable(rule.syscall, 64) +
+              "): " + kImageRulesNarrowOnly);
         if (r.ok() && rule.action == 1 && (rule.error == 0 || rule.error >= 4096))
           bad("system call rule " + std::to_string(i) + ": errno " + std::to_string(rule.error) + " is not in 1..4095");
         info_.syscall_rules.push_back(std::move(rule));

@@ -188,6 +188,8 @@ void Snapshotter::prepare_metadata() {
            std::to_string(image::kMaxSyscallRules));
   for (const SyscallRule& r : options_.syscalls) {
     if (std::string why = syscall_rule_problem(r); !why.empty()) refuse("system call rule: " + why);
+    if (r.action == SyscallRule::Action::Allow)
+      refuse("system call rule \"allow " + r.syscall + "\": " + image::kImageRulesNarrowOnly);
     info_.syscall_rules.push_back(
         {r.syscall, static_cast<uint8_t>(r.action), static_cast<uint32_t>(r.action == SyscallRule::Action::Deny ? r.error : 0)});
   }

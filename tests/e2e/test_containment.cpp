@@ -47,10 +47,6 @@ subctx::MapOptions with(Protection p, std::optional<OnFault> on_fault = std::nul
 
 // Counts destructor runs: the client's frames between the call and the
 // catch unwind.
-struct Sentinel {
-  int* destroyed;
-  ~Sentinel() { ++*destroyed; }
-};
 
 class ContainmentTest : public E2eTest, public ::testing::WithParamInterface<const char*> {
  protected:
@@ -64,25 +60,6 @@ class ContainmentTest : public E2eTest, public ::testing::WithParamInterface<con
   }
   Protection backend_ = Protection::None;
 };
-
-// Calls fn inside a frame with a Sentinel; expects the SubcontextFault
-// subclass for code with the words; checks that the frame unwound.
-template <class Fn>
-subctx::SubcontextFault expect_fault(Fn&& fn, Errc code, std::initializer_list<std::string> words) {
-  int destroyed = 0;
-  try {
-    Sentinel s{&destroyed};
-    fn();
-  } catch (const subctx::SubcontextFault& f) {
-    EXPECT_EQ(destroyed, 1) << "the client's frame did not unwind";
-    EXPECT_EQ(f.code(), code) << f.what();
-    for (const auto& w : words)
-      EXPECT_NE(std::string(f.what()).find(w), std::string::npos) << "message lacks \"" << w << "\": " << f.what();
-    return f;
-  }
-  ADD_FAILURE() << "no SubcontextFault thrown";
-  return subctx::SubcontextFault("", {});
-}
 
 struct FaultCase {
   const char* export_name;
@@ -590,6 +567,19 @@ TEST_F(ContainmentEnvironment, ImageRulesShownAndCheckedAtSnapshot) {
   r = run({paths::kFaultServer, "--bad-syscall-rule", dir.path() + "/bad.img"});
   EXPECT_TRUE(r.exited && r.exit_code != 0) << r.describe();
   EXPECT_NE(r.err.find("unknown system call \"no_such_call\""), std::string::npos) << r.describe();
+  // An image's rules narrow the defaults, never widen them: "allow
+  // exit_group" would let subcontext code end the client.
+  r = run({paths::kFaultServer, "--allow-rule", dir.path() + "/allow.img"});
+  EXPECT_TRUE(r.exited && r.exit_code != 0) << r.describe();
+  EXPECT_NE(r.err.find("rule \"allow exit_group\": an image's rules may only deny or fault"), std::string::npos)
+      << r.describe();
+  // The same rule written into an image by hand (the deny of openat made an
+  // allow) is refused at map.
+  const std::string forged = copy_image(ruled, "fault-forged-rule.img");
+  const NoteLocation rules = read_layout(forged).notes.at(0x5343000a);
+  patch_value<uint8_t>(forged, rules.desc_offset + 4 + 4 + 6, 0);  // u32 n, str "openat", u8 action
+  reseal(forged);
+  expect_error([&] { mm().request_map(forged); }, Errc::BadImage, {"allow openat", "may only deny or fault"});
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ContainmentTest, ::testing::Values("none", "mprotect", "pkey"),

@@ -179,7 +179,7 @@ TEST(ImageReader, SmallImageWithoutOptionalNotesParses) {
 
 TEST(ImageReader, SyscallRulesRoundTripAndAreChecked) {
   TestImage t = sample_with([](ImageInfo& i) {
-    i.syscall_rules = {{"openat", 1, 13}, {"getppid", 2, 0}, {"257", 0, 0}};
+    i.syscall_rules = {{"openat", 1, 13}, {"getppid", 2, 0}, {"257", 2, 0}};
   });
   ImageInfo got = read(t);
   ASSERT_EQ(got.syscall_rules.size(), 3u);
@@ -188,6 +188,9 @@ TEST(ImageReader, SyscallRulesRoundTripAndAreChecked) {
   EXPECT_EQ(got.syscall_rules[0].error, 13u);
   EXPECT_EQ(got.syscall_rules[1].action, 2);
   EXPECT_EQ(got.syscall_rules[2].syscall, "257");
+  // An image's rules narrow the defaults; allowing is the client's alone.
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"exit_group", 0, 0}}; }),
+                              "system call rule 0 (allow exit_group): an image's rules may only deny or fault"));
   EXPECT_TRUE(read(sample()).syscall_rules.empty()) << "the note is optional";
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 7, 0}}; }),
                               "system call rule 0: unknown action"));

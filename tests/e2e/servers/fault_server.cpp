@@ -346,12 +346,14 @@ int main(int argc, char** argv) {
   }
   sqlite3_exec(g_db, "COMMIT", nullptr, nullptr, nullptr);
   subctx::SnapshotOptions options;
-  // Usage: e2e_fault_server [--syscall-rules|--bad-syscall-rule] IMAGE (build_image puts flags first).
+  // Usage: e2e_fault_server [--syscall-rules|--bad-syscall-rule|--allow-rule] IMAGE (build_image puts flags first).
   const std::string flag = argc > 2 ? argv[1] : "";
   if (flag == "--syscall-rules")  // the image's own rules
     options.syscalls = {{"openat", subctx::SyscallRule::Action::Deny, EACCES},
                         {"getppid", subctx::SyscallRule::Action::Fault, 0}};
   if (flag == "--bad-syscall-rule")
     options.syscalls = {{"no_such_call", subctx::SyscallRule::Action::Deny, EPERM}};
+  if (flag == "--allow-rule")  // widening: only a client may allow
+    options.syscalls = {{"exit_group", subctx::SyscallRule::Action::Allow, 0}};
   subctx::snapshot_and_exit(argv[argc - 1], options);
 }

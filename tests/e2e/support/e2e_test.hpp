@@ -40,6 +40,30 @@ std::string expect_error(Fn&& fn, subctx::Errc code, std::initializer_list<std::
   return "";
 }
 
+// Calls fn inside a frame with a sentinel; expects a SubcontextFault (or the
+// subclass for code) whose message holds every word, and the client's frame
+// unwound on the way out.  Returns it (an empty one after a failure).
+template <class Fn>
+subctx::SubcontextFault expect_fault(Fn&& fn, subctx::Errc code, std::initializer_list<std::string> words) {
+  struct Sentinel {
+    int* destroyed;
+    ~Sentinel() { ++*destroyed; }
+  };
+  int destroyed = 0;
+  try {
+    Sentinel s{&destroyed};
+    fn();
+  } catch (const subctx::SubcontextFault& f) {
+    EXPECT_EQ(destroyed, 1) << "the client's frame did not unwind";
+    EXPECT_EQ(f.code(), code) << f.what();
+    for (const auto& w : words)
+      EXPECT_NE(std::string(f.what()).find(w), std::string::npos) << "message lacks \"" << w << "\": " << f.what();
+    return f;
+  }
+  ADD_FAILURE() << "no SubcontextFault thrown";
+  return subctx::SubcontextFault("", {});
+}
+
 // request_map(path) must be refused with code and words, both through the
 // C++ API and sbc_request_map(); the client must be unchanged afterwards
 // (/proc/self/maps as before) and none of `ranges` mapped (lines that
