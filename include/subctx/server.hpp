@@ -31,6 +31,12 @@ struct SnapshotOptions {
   // snapshot time is refused unless listed here: inside the subcontext a
   // dropped number is EBADF.  sbc_snapshot_drop_fd() adds to this list.
   std::vector<int> dropped_fds;
+  // The image file's mode, less the umask (as open(2) applies it).  An
+  // image holds the server's heap, stack, environment and whatever secrets
+  // they hold (docs/format.md): 0600 by default, as core dumps are.  0640
+  // or 0644 let clients of other users map it; group and others may never
+  // write an image (clients refuse it).
+  unsigned mode = 0600;
 };
 
 // Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad

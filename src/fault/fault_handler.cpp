@@ -5,11 +5,14 @@
 // -fno-stack-protector like signals.cpp.
 #include "fault/fault_handler.hpp"
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 
 #include <atomic>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 
@@ -239,6 +242,84 @@ SUBCTX_SIGNAL_CONTEXT void forward_raw_call(ucontext_t* uc, uint64_t key) {
   uc->uc_mcontext.gregs[REG_R11] = static_cast<greg_t>(key);
 }
 
+// A signal on a thread inside a call of s: the subcontext's fault ends the
+// call; anything else someone sent goes to the client.
+SUBCTX_SIGNAL_CONTEXT void in_call(detail::SubcontextState& s, int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
+  auto* uc = static_cast<ucontext_t*>(ucv);
+  AllowSyscalls allow(s.current_frame);  // before any system call
+  if (!is_subcontext_fault(sig, info)) {
+    chain_to_client(sig, info, ucv, pkru);
+    return;
+  }
+  gate::AbortRecord why;
+  why.kind = gate::AbortKind::Signal;
+  why.signal = sig;
+  why.code = info->si_code;
+  why.address = reinterpret_cast<uint64_t>(info->si_addr);
+  why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+  allow.keep_allowed();
+  abandon_call(s, ucv, why);
+}
+
+// The probes (fault_handler.hpp): leaf functions that touch no stack, so a
+// fault in one returns to its caller from subctx_probe_fault_return with
+// rax set by the handler.
+__asm__(R"(
+        .text
+        .p2align 4
+        .globl  subctx_probe_begin
+        .hidden subctx_probe_begin
+subctx_probe_begin:
+        .globl  subctx_probe_pending
+        .hidden subctx_probe_pending
+        .type   subctx_probe_pending, @function
+subctx_probe_pending:
+        .cfi_startproc
+        movq    40(%rdi), %rax          /* _IO_write_ptr */
+        cmpq    32(%rdi), %rax          /* _IO_write_base */
+        seta    %al
+        movzbl  %al, %eax
+        ret
+        .cfi_endproc
+        .size   subctx_probe_pending, .-subctx_probe_pending
+        .globl  subctx_probe_byte
+        .hidden subctx_probe_byte
+        .type   subctx_probe_byte, @function
+subctx_probe_byte:
+        .cfi_startproc
+        movzbl  (%rdi), %eax
+        ret
+        .cfi_endproc
+        .size   subctx_probe_byte, .-subctx_probe_byte
+        .globl  subctx_probe_fault_return
+        .hidden subctx_probe_fault_return
+        .type   subctx_probe_fault_return, @function
+subctx_probe_fault_return:
+        .cfi_startproc
+        ret
+        .cfi_endproc
+        .size   subctx_probe_fault_return, .-subctx_probe_fault_return
+        .globl  subctx_probe_end
+        .hidden subctx_probe_end
+subctx_probe_end:
+)");
+extern "C" const char subctx_probe_begin[], subctx_probe_end[];
+extern "C" void subctx_probe_fault_return();
+static_assert(offsetof(FILE, _IO_write_ptr) == 40 && offsetof(FILE, _IO_write_base) == 32);
+
+// A fault in a probe: its caller gets -(signal | si_code << 8).
+SUBCTX_SIGNAL_CONTEXT bool recover_probe(int sig, const siginfo_t* info, ucontext_t* uc) {
+  const auto pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  if (info->si_code <= 0 || (sig != SIGSEGV && sig != SIGBUS) ||
+      pc < reinterpret_cast<uint64_t>(subctx_probe_begin) || pc >= reinterpret_cast<uint64_t>(subctx_probe_end))
+    return false;
+  uc->uc_mcontext.gregs[REG_RAX] = -static_cast<greg_t>(sig | ((info->si_code & 0xffffff) << 8));
+  uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&subctx_probe_fault_return);
+  return true;
+}
+
 }  // namespace
 }  // namespace subctx::fault
 
@@ -253,22 +334,19 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   const uint64_t err = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_ERR]);
   const bool kernel_fault = info->si_code > 0;
 
-  if (detail::SubcontextState* s = state_of_current_thread()) {
-    AllowSyscalls allow(s->current_frame);  // before any system call
-    if (!is_subcontext_fault(sig, info)) {
-      chain_to_client(sig, info, ucv, pkru);
-      return;
-    }
-    gate::AbortRecord why;
-    why.kind = gate::AbortKind::Signal;
-    why.signal = sig;
-    why.code = info->si_code;
-    why.address = addr;
-    why.pc = pc;
-    why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
-    why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
-    allow.keep_allowed();
-    abandon_call(*s, ucv, why);
+  if (recover_probe(sig, info, uc)) return;
+  // Inside a call?  Known without a system call when the stacks say so; a
+  // raw call (an instruction fetch from client code) needs no more; every
+  // other case asks the thread pointer (a system call without FSGSBASE).
+  bool sure;
+  detail::SubcontextState* s = state_from_stacks(ucv, &sure);
+  const bool fetch_at_address = kernel_fault && sig == SIGSEGV && pc == addr;
+  if (!sure && !fetch_at_address) {
+    s = state_of_current_thread();
+    sure = true;
+  }
+  if (s) {
+    in_call(*s, sig, info, ucv, pkru);
     return;
   }
   if (!kernel_fault || (sig != SIGSEGV && sig != SIGBUS)) {  // violations are memory accesses
@@ -328,7 +406,20 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       fill_from_view(&v, view, addr);
       violation = true;
     }
+    // Not a raw call after all: a jump inside a call, off the gate stack?
+    // (A kernel fault: the call is abandoned, no client handler runs.)
+    if (violation && !sure)
+      if (detail::SubcontextState* in = state_of_current_thread()) {
+        in_call(*in, sig, info, ucv, pkru);
+        return;
+      }
     if (violation) violation_while_reading(v, pkru, &mask);
+  }
+  if (!sure) {
+    if (detail::SubcontextState* in = state_of_current_thread()) {
+      in_call(*in, sig, info, ucv, pkru);
+      return;
+    }
   }
   chain_to_client(sig, info, ucv, pkru);
 }
@@ -344,9 +435,21 @@ void free_retired_views() {  // g_views_mutex held
 
 namespace {
 // Reserved when the Matchmaker is installed, before the client maps anything.
+// Away from where images live: the kernel's choice is just below this
+// process's libraries, where a server's libraries (an image's segments) sit
+// as often as anywhere; 0x6000'0000'0000 and up is between PIE executables
+// and shared libraries, offset by some of the stack's random bits.
 void reserve_raw_call_range() {  // g_views_mutex held
   if (g_raw_lo.load(std::memory_order_relaxed)) return;
-  void* p = mmap(nullptr, kRawRangeSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  uint64_t random_bits = 0;
+  __asm__("mov %%rsp, %0" : "=r"(random_bits));
+  void* const hint = reinterpret_cast<void*>(uint64_t{0x600000000000} + (((random_bits >> 12) & 0xfff) << 24));
+  void* p = mmap(hint, kRawRangeSize, PROT_NONE, flags | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p != hint) {
+    if (p != MAP_FAILED) munmap(p, kRawRangeSize);  // a kernel without MAP_FIXED_NOREPLACE put it elsewhere
+    p = mmap(nullptr, kRawRangeSize, PROT_NONE, flags, -1, 0);
+  }
   if (p == MAP_FAILED) return;  // allocate_raw_call_addresses says so
   g_raw_next = reinterpret_cast<uint64_t>(p);
   g_raw_hi.store(g_raw_next + kRawRangeSize, std::memory_order_relaxed);
@@ -360,6 +463,12 @@ void install_fault_handler() {
     std::lock_guard lock(g_views_mutex);
     reserve_raw_call_range();
   }
+  // fork(): the child must not inherit the views' lock held by a thread it
+  // does not have (publish and withdraw are short: the fork waits for them).
+  static std::once_flag atfork;
+  std::call_once(atfork, [] {
+    pthread_atfork([] { g_views_mutex.lock(); }, [] { g_views_mutex.unlock(); }, [] { g_views_mutex.unlock(); });
+  });
   for (int sig : {SIGSEGV, SIGBUS}) take_over_signal(sig, subctx_fault_entry, /*on_alt_stack=*/true);
   for (int sig : {SIGFPE, SIGILL, SIGTRAP, SIGABRT}) take_over_signal(sig, subctx_fault_entry);
 }
@@ -419,5 +528,10 @@ void set_violation_handler(sbc_violation_handler handler, void* user) {
 }
 
 void violation_from_normal_code(sbc_violation v) { report_and_die(v, gate::kNoPkru, nullptr); }
+
+SUBCTX_SIGNAL_CONTEXT bool address_in_subcontext(uint64_t a) {
+  ReaderGuard reading;
+  return view_containing(a) != nullptr;
+}
 
 }  // namespace subctx::fault

@@ -69,7 +69,28 @@ void set_violation_handler(sbc_violation_handler handler, void* user);
 // fault was forwarded) and ends the process as the signal handler would.
 [[noreturn]] void violation_from_normal_code(sbc_violation v);
 
+// Signal-safe: whether a is inside a mapped subcontext's ranges.
+__attribute__((visibility("hidden"))) bool address_in_subcontext(uint64_t a);
+
+// Reads normal code makes of a subcontext's memory after a call (the stdio
+// check, a str result): a page of the image file can be gone (the file was
+// truncated: SIGBUS) or unmapped by subcontext code (SIGSEGV).  The probes
+// below are loads the fault handler recognizes: a fault in one makes it
+// return the negated ProbeFault value instead of ending the process.
+struct ProbeFault {
+  int signal = 0, code = 0;
+};
+inline ProbeFault probe_fault(long r) { return {static_cast<int>((-r) & 0xff), static_cast<int>((-r) >> 8)}; }
+
 }  // namespace subctx::fault
+
+extern "C" {
+// 1 when glibc's FILE at `file` has pending output (_IO_write_ptr >
+// _IO_write_base), 0 when not; -(signal | si_code << 8) when reading it faulted.
+__attribute__((visibility("hidden"))) long subctx_probe_pending(const void* file) noexcept;
+// The byte at p (0..255), or -(signal | si_code << 8).
+__attribute__((visibility("hidden"))) long subctx_probe_byte(const void* p) noexcept;
+}
 
 extern "C" {
 struct subctx_raw_result {

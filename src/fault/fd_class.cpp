@@ -22,7 +22,7 @@ constexpr long kCachestat = 451, kFchmodat2 = 452, kMapShadowStack = 453, kFutex
 constexpr long kNone[] = {
     SYS_mmap, SYS_mprotect, SYS_munmap, SYS_brk, SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigreturn,
     SYS_sched_yield, SYS_mremap, SYS_msync, SYS_mincore, SYS_madvise, SYS_shmget, SYS_shmat, SYS_shmctl, SYS_pause,
-    SYS_nanosleep, SYS_getitimer, SYS_alarm, SYS_setitimer, SYS_getpid, SYS_clone, SYS_fork, SYS_vfork, SYS_exit,
+    SYS_nanosleep, SYS_getitimer, SYS_alarm, SYS_setitimer, SYS_getpid, SYS_fork, SYS_vfork, SYS_exit,
     SYS_wait4, SYS_kill, SYS_uname, SYS_semget, SYS_semop, SYS_semctl, SYS_shmdt, SYS_msgget, SYS_msgsnd,
     SYS_msgrcv, SYS_msgctl, SYS_gettimeofday, SYS_getrlimit, SYS_getrusage, SYS_sysinfo, SYS_times, SYS_ptrace,
     SYS_getuid, SYS_syslog, SYS_getgid, SYS_setuid, SYS_setgid, SYS_geteuid, SYS_getegid, SYS_setpgid,
@@ -41,12 +41,12 @@ constexpr long kNone[] = {
     SYS_semtimedop, SYS_timer_create, SYS_timer_settime, SYS_timer_gettime, SYS_timer_getoverrun,
     SYS_timer_delete, SYS_clock_settime, SYS_clock_gettime, SYS_clock_getres, SYS_clock_nanosleep,
     SYS_exit_group, SYS_tgkill, SYS_vserver, SYS_mbind, SYS_set_mempolicy, SYS_get_mempolicy, SYS_mq_unlink,
-    SYS_kexec_load, SYS_add_key, SYS_request_key, SYS_keyctl, SYS_ioprio_set, SYS_ioprio_get, SYS_migrate_pages,
+    SYS_kexec_load, SYS_add_key, SYS_request_key, SYS_ioprio_set, SYS_ioprio_get, SYS_migrate_pages,
     SYS_unshare, SYS_set_robust_list, SYS_get_robust_list, SYS_move_pages, SYS_rt_tgsigqueueinfo, SYS_prlimit64,
     SYS_clock_adjtime, SYS_getcpu, SYS_process_vm_readv, SYS_process_vm_writev, SYS_sched_setattr,
     SYS_sched_getattr, SYS_getrandom, SYS_membarrier, SYS_mlock2, SYS_pkey_mprotect, SYS_pkey_alloc,
-    SYS_pkey_free, SYS_rseq, SYS_clone3, SYS_futex_waitv, SYS_set_mempolicy_home_node, kMapShadowStack,
-    kFutexWake, kFutexWait, kFutexRequeue, kStatmount, kListmount, kLsmGetSelfAttr, kLsmSetSelfAttr,
+    SYS_pkey_free, SYS_rseq, SYS_futex_waitv, SYS_set_mempolicy_home_node, kMapShadowStack,
+    kFutexWake, kFutexWait, kFutexRequeue, kLsmGetSelfAttr, kLsmSetSelfAttr,
     kLsmListModules, kMseal};
 
 // Descriptors the namespace cannot follow (inside structures, rings,
@@ -57,7 +57,10 @@ constexpr long kUntranslatable[] = {
     SYS_io_cancel, SYS_io_pgetevents, SYS_lookup_dcookie, SYS_epoll_ctl_old, SYS_epoll_wait_old, SYS_kcmp,
     SYS_seccomp, SYS_bpf, SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register, SYS_open_tree,
     SYS_move_mount, SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_fspick, SYS_mount_setattr,
-    SYS_landlock_create_ruleset, SYS_landlock_add_rule, SYS_landlock_restrict_self, kOpenTreeAttr};
+    SYS_landlock_create_ruleset, SYS_landlock_add_rule, SYS_landlock_restrict_self, kOpenTreeAttr,
+    // CLONE_PIDFD writes a descriptor, CLONE_INTO_CGROUP takes one; a pidfd's
+    // target table; fanotify events carry descriptors; mount ids by fd.
+    SYS_clone, SYS_clone3, SYS_pidfd_getfd, SYS_fanotify_init, kStatmount, kListmount};
 
 constexpr uint8_t A0 = 1, A1 = 2, A2 = 4, A3 = 8;
 constexpr uint32_t kCloexec = 02000000;  // O_CLOEXEC = SOCK_CLOEXEC = EFD_/TFD_/IN_/EPOLL_CLOEXEC
@@ -67,7 +70,7 @@ constexpr FdSpec kPlain[] = {
     {SYS_read, A0}, {SYS_write, A0}, {SYS_fstat, A0}, {SYS_lseek, A0}, {SYS_pread64, A0}, {SYS_pwrite64, A0},
     {SYS_readv, A0}, {SYS_writev, A0}, {SYS_connect, A0}, {SYS_sendto, A0}, {SYS_recvfrom, A0},
     {SYS_shutdown, A0}, {SYS_bind, A0}, {SYS_listen, A0}, {SYS_getsockname, A0}, {SYS_getpeername, A0},
-    {SYS_getsockopt, A0}, {SYS_flock, A0}, {SYS_fsync, A0}, {SYS_fdatasync, A0}, {SYS_ftruncate, A0},
+    {SYS_flock, A0}, {SYS_fsync, A0}, {SYS_fdatasync, A0}, {SYS_ftruncate, A0},
     {SYS_getdents, A0}, {SYS_fchmod, A0}, {SYS_fchown, A0}, {SYS_fstatfs, A0}, {SYS_readahead, A0},
     {SYS_fsetxattr, A0}, {SYS_fgetxattr, A0}, {SYS_flistxattr, A0}, {SYS_fremovexattr, A0},
     {SYS_getdents64, A0}, {SYS_fadvise64, A0}, {SYS_epoll_wait, A0}, {SYS_mq_timedsend, A0},
@@ -83,9 +86,9 @@ constexpr FdSpec kPlain[] = {
     {SYS_socket, 0, 0, true, 1, kCloexec}, {SYS_accept4, A0, 0, true, 3, kCloexec},
     {SYS_timerfd_create, 0, 0, true, 1, kCloexec}, {SYS_eventfd2, 0, 0, true, 1, kCloexec},
     {SYS_epoll_create1, 0, 0, true, 0, kCloexec}, {SYS_inotify_init1, 0, 0, true, 0, kCloexec},
-    {SYS_fanotify_init, 0, 0, true, 0, 1 /* FAN_CLOEXEC */}, {SYS_memfd_create, 0, 0, true, 1, 1 /* MFD_CLOEXEC */},
+    {SYS_memfd_create, 0, 0, true, 1, 1 /* MFD_CLOEXEC */},
     {SYS_userfaultfd, 0, 0, true, 0, kCloexec}, {SYS_memfd_secret, 0, 0, true, 0, kCloexec},
-    {SYS_mq_open, 0, 0, true, -1, 0, 2}, {SYS_pidfd_open, 0, 0, true}, {SYS_pidfd_getfd, A0, 0, true},
+    {SYS_mq_open, 0, 0, true, -1, 0, 2}, {SYS_pidfd_open, 0, 0, true},
     {SYS_open_by_handle_at, 0, A0, true, 2, kCloexec},
     // directory descriptors (AT_FDCWD: the subcontext's working directory)
     {SYS_mkdirat, 0, A0, false, -1, 0, 2}, {SYS_mknodat, 0, A0, false, -1, 0, 2}, {SYS_fchownat, 0, A0},
@@ -106,7 +109,7 @@ constexpr long kSpecial[] = {
     SYS_setxattr, SYS_lsetxattr, SYS_getxattr, SYS_lgetxattr, SYS_listxattr, SYS_llistxattr, SYS_removexattr,
     SYS_lremovexattr, SYS_epoll_create, SYS_utimes, SYS_waitid, SYS_inotify_init, SYS_inotify_add_watch,
     SYS_openat, SYS_pselect6, SYS_ppoll, SYS_signalfd, SYS_eventfd, SYS_signalfd4, SYS_dup3, SYS_pipe2,
-    SYS_perf_event_open, SYS_recvmmsg, SYS_sendmmsg, SYS_close_range, SYS_openat2};
+    SYS_perf_event_open, SYS_recvmmsg, SYS_sendmmsg, SYS_close_range, SYS_openat2, SYS_getsockopt, SYS_keyctl};
 
 struct Tables {
   std::array<FdClass, kFdTableSize> cls{};

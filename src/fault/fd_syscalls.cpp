@@ -132,9 +132,10 @@ SUBCTX_SIGNAL_CONTEXT char* put_decimal(char* p, long v) {
   return p;
 }
 
-// "/proc/self/fd/N" of a real descriptor.
+// "/proc/thread-self/fd/N" of a real descriptor (the calling thread's
+// table: the process's leader may have exited).
 SUBCTX_SIGNAL_CONTEXT void proc_fd_path(char (&out)[40], int real) {
-  const char prefix[] = "/proc/self/fd/";
+  const char prefix[] = "/proc/thread-self/fd/";
   char* p = out;
   for (const char* q = prefix; *q; ++q) *p++ = *q;
   p = put_decimal(p, real);
@@ -281,6 +282,9 @@ SUBCTX_SIGNAL_CONTEXT long fcntl(FdTable& t, SyscallCall& c, Args x) {
       break;
     case F_NOTIFY:
       return -EPERM;  // dnotify signals the client process
+    case F_SETFL:
+      if (t.entries[v].origin == FdOrigin::ClientStd) return -EPERM;  // the client's open file's status
+      break;
     case F_SETLEASE:
       if (x.a[2] != F_UNLCK) return -EPERM;  // a lease break signals the client process
       break;
@@ -299,15 +303,27 @@ SUBCTX_SIGNAL_CONTEXT long fcntl(FdTable& t, SyscallCall& c, Args x) {
 
 // ---- ioctl ---------------------------------------------------------------
 
-constexpr unsigned long kFioclex = 0x5451, kFionclex = 0x5450, kTiocgptpeer = 0x5441, kFiclone = 0x40049409;
+constexpr unsigned long kFioclex = 0x5451, kFionclex = 0x5450, kFionbio = 0x5421, kFioasync = 0x5452,
+                        kFiclone = 0x40049409;
 
-// Request families that take and make no descriptor: terminals and FIO*
-// ('T'), sockets (0x89), file systems ('f', 'v', 'X'), block devices (0x12).
-SUBCTX_SIGNAL_CONTEXT bool ioctl_family_allowed(unsigned long req) {
-  switch ((req >> 8) & 0xff) {
-    case 'T': case 0x89: case 'f': case 'v': case 'X': case 0x12:
-      return true;
-  }
+// Requests that take and make no descriptor and change nothing of the
+// client's: by exact number (a request family may hide descriptors in its
+// structures: EXT4_IOC_MOVE_EXT, SIOCKCMCLONE, TUNSETFILTEREBPF, ...).
+constexpr unsigned long kIoctlAllowed[] = {
+    // terminal attributes and sizes (not TIOCSTI, TIOCSCTTY, TIOCSPGRP, ...)
+    0x5401, 0x5402, 0x5403, 0x5404, 0x5405, 0x5406, 0x5407, 0x5408, 0x5409, 0x540A, 0x540B, 0x540F, 0x5411,
+    0x5413, 0x5414, 0x5415, 0x541B, 0x5424, 0x5425, 0x5429, 0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D,
+    0x80045430, 0x40045431, 0x5460 /* FIOQSIZE */,
+    // sockets: queue sizes, timestamps, interface queries
+    0x8905, 0x8906, 0x8907, 0x894B, 0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921,
+    0x8927, 0x8933, 0x8942,
+    // files: flags, version, extents, block sizes; block devices: sizes
+    0x80086601, 0x40086602, 0x80087601, 0x801C581F, 0x401C5820, 0xC020660B, 0x1, 0x2, 0x80081272, 0x1260,
+    0x1268, 0x80081270, 0x127B, 0x1278, 0x1279, 0x125E, 0x127C};
+
+SUBCTX_SIGNAL_CONTEXT bool ioctl_allowed(unsigned long req) {
+  for (unsigned long r : kIoctlAllowed)
+    if (r == req) return true;
   return false;
 }
 
@@ -324,8 +340,11 @@ SUBCTX_SIGNAL_CONTEXT long ioctl(FdTable& t, SyscallCall& c, Args x) {
     const int src = fd_real(t, as_fd(x.a[2]));
     if (src < 0) return -EBADF;
     x.a[2] = src;
-  } else if (req == kTiocgptpeer || !ioctl_family_allowed(req)) {
-    return -EPERM;  // may make a descriptor this namespace would not see
+  } else if (req == kFionbio || req == kFioasync) {
+    // The open file's status: the client's own for 0-2.
+    if (t.entries[v].origin == FdOrigin::ClientStd) return -EPERM;
+  } else if (!ioctl_allowed(req)) {
+    return -EPERM;  // may take or make a descriptor this namespace would not see
   }
   x.a[0] = real;
   return make(c, SYS_ioctl, x);
@@ -427,8 +446,8 @@ SUBCTX_SIGNAL_CONTEXT long select(const FdTable& t, SyscallCall& c, long nr, con
     if (nr == SYS_select) {
       struct timeval tv;
       if (!copy_in(&tv, static_cast<uint64_t>(x.a[4]), sizeof tv)) return -EFAULT;
-      if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000) return -EINVAL;
-      ts = {tv.tv_sec, tv.tv_usec * 1000};
+      if (tv.tv_sec < 0 || tv.tv_usec < 0) return -EINVAL;
+      ts = {tv.tv_sec + tv.tv_usec / 1000000, (tv.tv_usec % 1000000) * 1000};  // as the kernel normalizes it
     } else if (!copy_in(&ts, static_cast<uint64_t>(x.a[4]), sizeof ts)) {
       return -EFAULT;
     }
@@ -500,26 +519,85 @@ SUBCTX_SIGNAL_CONTEXT long rights_out(const FdTable& t, struct msghdr& m, unsign
   });
 }
 
-// The descriptors a received message (the subcontext's msghdr at user)
-// brought in become the subcontext's; a full table drops them (MSG_CTRUNC).
-SUBCTX_SIGNAL_CONTEXT void rights_in(FdTable& t, uint64_t user, bool cloexec) {
-  struct msghdr m;
-  if (!copy_in(&m, user, sizeof m) || !m.msg_control || !m.msg_controllen) return;
-  unsigned char ctl[kMaxControl];
-  const size_t len = m.msg_controllen < sizeof ctl ? m.msg_controllen : sizeof ctl;
-  if (!copy_in(ctl, reinterpret_cast<uint64_t>(m.msg_control), len)) return;
+// The descriptors in control data the kernel wrote into the handler's own
+// buffer become the subcontext's; a full table drops them (MSG_CTRUNC).
+SUBCTX_SIGNAL_CONTEXT void rights_in(FdTable& t, struct msghdr& m, bool cloexec) {
   bool dropped = false;
-  each_right(ctl, len, [&](int* fd) -> long {
+  each_right(static_cast<unsigned char*>(m.msg_control), m.msg_controllen, [&](int* fd) -> long {
     const long v = install(t, *fd, cloexec);
     dropped |= v < 0;
     *fd = v < 0 ? -1 : static_cast<int>(v);
     return 0;
   });
-  copy_out(reinterpret_cast<uint64_t>(m.msg_control), ctl, len);
-  if (dropped) {
-    m.msg_flags |= MSG_CTRUNC;
-    copy_out(user + offsetof(struct msghdr, msg_flags), &m.msg_flags, sizeof m.msg_flags);
+  if (dropped) m.msg_flags |= MSG_CTRUNC;
+}
+
+// One message received into the subcontext's msghdr at user, its control
+// data first into ctl (never read back from subcontext memory: only what
+// the kernel wrote there is installed).
+struct Received {
+  struct msghdr m;
+  uint64_t user_control;
+  size_t user_controllen;
+};
+
+SUBCTX_SIGNAL_CONTEXT bool receive_prepare(uint64_t user, Received& r, unsigned char* ctl, size_t cap) {
+  if (!copy_in(&r.m, user, sizeof r.m)) return false;
+  r.user_control = reinterpret_cast<uint64_t>(r.m.msg_control);
+  r.user_controllen = r.user_control ? r.m.msg_controllen : 0;
+  r.m.msg_control = r.user_controllen ? ctl : nullptr;
+  r.m.msg_controllen = r.user_controllen < cap ? r.user_controllen : cap;  // less: the kernel says MSG_CTRUNC
+  return true;
+}
+
+// After the kernel filled r.m: descriptors installed, control data and the
+// fields the kernel writes back copied to the subcontext's msghdr.
+SUBCTX_SIGNAL_CONTEXT bool receive_finish(FdTable& t, uint64_t user, Received& r, bool cloexec) {
+  if (r.user_controllen) rights_in(t, r.m, cloexec);
+  const bool ok = (!r.m.msg_controllen || copy_out(r.user_control, r.m.msg_control, r.m.msg_controllen)) &&
+                  copy_out(user + offsetof(struct msghdr, msg_namelen), &r.m.msg_namelen, sizeof r.m.msg_namelen) &&
+                  copy_out(user + offsetof(struct msghdr, msg_controllen), &r.m.msg_controllen,
+                           sizeof r.m.msg_controllen) &&
+                  copy_out(user + offsetof(struct msghdr, msg_flags), &r.m.msg_flags, sizeof r.m.msg_flags);
+  return ok;
+}
+
+SUBCTX_SIGNAL_CONTEXT long recvmsg(FdTable& t, SyscallCall& c, int real, uint64_t user, long flags) {
+  Received r;
+  unsigned char ctl[kMaxControl];
+  if (!receive_prepare(user, r, ctl, sizeof ctl)) return -EFAULT;
+  const long n = make(c, SYS_recvmsg, {{real, reinterpret_cast<long>(&r.m), flags | MSG_CMSG_CLOEXEC, 0, 0, 0}});
+  if (is_syscall_error(n)) return n;
+  if (!receive_finish(t, user, r, flags & MSG_CMSG_CLOEXEC)) return -EFAULT;
+  return n;
+}
+
+// recvmmsg of at most kMaxBatch messages (fewer than asked is allowed),
+// each with its control data in a buffer of the handler's.
+constexpr unsigned kMaxBatch = 8;
+constexpr size_t kBatchControl = 1040;  // SCM_RIGHTS of 253 descriptors, the kernel's most
+
+SUBCTX_SIGNAL_CONTEXT long recvmmsg(FdTable& t, SyscallCall& c, int real, const Args& x) {
+  const unsigned vlen = static_cast<unsigned>(x.a[2]) < kMaxBatch ? static_cast<unsigned>(x.a[2]) : kMaxBatch;
+  const auto base = static_cast<uint64_t>(x.a[1]);
+  struct mmsghdr v[kMaxBatch];
+  Received r[kMaxBatch];
+  unsigned char ctl[kMaxBatch][kBatchControl];
+  for (unsigned i = 0; i < vlen; ++i) {
+    if (!receive_prepare(base + i * sizeof(struct mmsghdr), r[i], ctl[i], kBatchControl)) return -EFAULT;
+    v[i].msg_hdr = r[i].m;
+    v[i].msg_len = 0;
   }
+  const long n = make(c, SYS_recvmmsg, {{real, reinterpret_cast<long>(v), vlen, x.a[3] | MSG_CMSG_CLOEXEC, x.a[4], 0}});
+  if (is_syscall_error(n)) return n;
+  for (long i = 0; i < n; ++i) {
+    r[i].m = v[i].msg_hdr;
+    const uint64_t at = base + static_cast<uint64_t>(i) * sizeof(struct mmsghdr);
+    if (!receive_finish(t, at, r[i], x.a[3] & MSG_CMSG_CLOEXEC) ||
+        !copy_out(at + offsetof(struct mmsghdr, msg_len), &v[i].msg_len, sizeof v[i].msg_len))
+      return -EFAULT;
+  }
+  return n;
 }
 
 SUBCTX_SIGNAL_CONTEXT long sendmsg(const FdTable& t, SyscallCall& c, int real, uint64_t user, long flags) {
@@ -544,21 +622,15 @@ SUBCTX_SIGNAL_CONTEXT long sendmmsg(const FdTable& t, SyscallCall& c, int real, 
   return vlen;
 }
 
-SUBCTX_SIGNAL_CONTEXT long messages(FdTable& t, SyscallCall& c, long nr, Args x) {
+SUBCTX_SIGNAL_CONTEXT long messages(FdTable& t, SyscallCall& c, long nr, const Args& x) {
   const int real = fd_real(t, as_fd(x.a[0]));
   if (real < 0) return -EBADF;
-  if (nr == SYS_sendmsg) return sendmsg(t, c, real, static_cast<uint64_t>(x.a[1]), x.a[2]);
-  if (nr == SYS_sendmmsg) return sendmmsg(t, c, real, x);
-  const int flags_arg = nr == SYS_recvmsg ? 2 : 3;
-  const bool cloexec = x.a[flags_arg] & MSG_CMSG_CLOEXEC;
-  x.a[0] = real;
-  x.a[flags_arg] |= MSG_CMSG_CLOEXEC;
-  const long r = make(c, nr, x);
-  if (is_syscall_error(r)) return r;
-  if (nr == SYS_recvmsg) rights_in(t, static_cast<uint64_t>(x.a[1]), cloexec);
-  else
-    for (long i = 0; i < r; ++i) rights_in(t, static_cast<uint64_t>(x.a[1]) + i * sizeof(struct mmsghdr), cloexec);
-  return r;
+  switch (nr) {
+    case SYS_sendmsg: return sendmsg(t, c, real, static_cast<uint64_t>(x.a[1]), x.a[2]);
+    case SYS_sendmmsg: return sendmmsg(t, c, real, x);
+    case SYS_recvmsg: return recvmsg(t, c, real, static_cast<uint64_t>(x.a[1]), x.a[2]);
+    default: return recvmmsg(t, c, real, x);
+  }
 }
 
 // ---- the rest -------------------------------------------------------------
@@ -595,7 +667,7 @@ SUBCTX_SIGNAL_CONTEXT long perf_event_open(FdTable& t, SyscallCall& c, Args x) {
 }
 
 SUBCTX_SIGNAL_CONTEXT long waitid(const FdTable& t, SyscallCall& c, Args x) {
-  if (x.a[0] == P_PIDFD) {
+  if (static_cast<int>(x.a[0]) == P_PIDFD) {
     const int real = fd_real(t, as_fd(x.a[1]));
     if (real < 0) return -EBADF;
     x.a[1] = real;
@@ -606,10 +678,26 @@ SUBCTX_SIGNAL_CONTEXT long waitid(const FdTable& t, SyscallCall& c, Args x) {
 SUBCTX_SIGNAL_CONTEXT long setsockopt(const FdTable& t, SyscallCall& c, Args x) {
   const int real = fd_real(t, as_fd(x.a[0]));
   if (real < 0) return -EBADF;
-  // SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_EBPF: their value is a descriptor.
-  if (x.a[1] == SOL_SOCKET && (x.a[2] == 50 || x.a[2] == 52)) return -EPERM;
+  // SO_ATTACH_BPF, SO_ATTACH_REUSEPORT_EBPF: their value is a descriptor;
+  // SO_PASSPIDFD: messages would bring pidfds (SCM_PIDFD) in.
+  const int level = static_cast<int>(x.a[1]), name = static_cast<int>(x.a[2]);
+  if (level == SOL_SOCKET && (name == 50 || name == 52 || name == 76)) return -EPERM;
   x.a[0] = real;
   return make(c, SYS_setsockopt, x);
+}
+
+SUBCTX_SIGNAL_CONTEXT long getsockopt(const FdTable& t, SyscallCall& c, Args x) {
+  const int real = fd_real(t, as_fd(x.a[0]));
+  if (real < 0) return -EBADF;
+  // SO_PEERPIDFD makes a pidfd in the client's table.
+  if (static_cast<int>(x.a[1]) == SOL_SOCKET && static_cast<int>(x.a[2]) == 77) return -EPERM;
+  x.a[0] = real;
+  return make(c, SYS_getsockopt, x);
+}
+
+SUBCTX_SIGNAL_CONTEXT long keyctl(SyscallCall& c, const Args& x) {
+  if (static_cast<int>(x.a[0]) == 32) return -EPERM;  // KEYCTL_WATCH_KEY: a watch queue's descriptor
+  return make(c, SYS_keyctl, x);
 }
 
 // The old calls without a directory argument, as their *at forms.
@@ -665,6 +753,8 @@ SUBCTX_SIGNAL_CONTEXT long special(FdTable& t, SyscallCall& c, long nr, const Ar
     case SYS_select: case SYS_pselect6: return select(t, c, nr, x);
     case SYS_sendmsg: case SYS_recvmsg: case SYS_sendmmsg: case SYS_recvmmsg: return messages(t, c, nr, x);
     case SYS_setsockopt: return setsockopt(t, c, x);
+    case SYS_getsockopt: return getsockopt(t, c, x);
+    case SYS_keyctl: return keyctl(c, x);
     case SYS_getcwd: return getcwd(t, x);
     case SYS_chdir: return chdir(t, c, x);
     case SYS_fchdir: return fchdir(t, x);

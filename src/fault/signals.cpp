@@ -7,6 +7,7 @@
 #include "fault/signals.hpp"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/auxv.h>
 #include <ucontext.h>
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <vector>
 
+#include "fault/fault_handler.hpp"
 #include "fault/raw_syscall.hpp"
 #include "gate/gate.hpp"
 #include "gate/pkru.hpp"
@@ -225,10 +227,31 @@ SUBCTX_SIGNAL_CONTEXT size_t fpstate_size(const uint8_t* fp) {
 // client's stack already -- the gate between its two switches -- or on an
 // alternate stack the handler asked for, it stays where the kernel put its
 // frame.)
+// Signal context: the subcontext the thread a client signal interrupted is
+// inside a call of, or null.  Cheap where it is certain (state_from_stacks);
+// else exact (a system call without FSGSBASE) where the thread may be in a
+// call off the gate stack -- the gate between its two switches, subcontext
+// code on a stack of its own -- and otherwise (client code: by far the most
+// signals) from the thread pointer's first word, the client's own TCB.
+SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_for_delivery(const void* ucv) {
+  bool sure;
+  detail::SubcontextState* s = state_from_stacks(ucv, &sure);
+  if (sure) return s;
+  const auto pc = static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RIP]);
+  const auto enter_a = reinterpret_cast<uint64_t>(&subctx_gate_enter_fsgsbase),
+             enter_b = reinterpret_cast<uint64_t>(&subctx_gate_enter_syscall),
+             gate_end = reinterpret_cast<uint64_t>(&subctx_gate_abort);  // next in gate.S
+  const uint64_t gate_lo = enter_a < enter_b ? enter_a : enter_b;
+  if (!(gate_lo < gate_end) || (pc >= gate_lo && pc < gate_end) || address_in_subcontext(pc))
+    return state_of_current_thread();
+  s = find_active(gate::thread_pointer());
+  return s && s->current_frame ? s : nullptr;
+}
+
 SUBCTX_SIGNAL_CONTEXT void deliver(int sig, siginfo_t* info, void* ucv, uint32_t pkru, RunFn run) {
   const uint64_t sig_pkru = static_cast<uint32_t>(sig) | (uint64_t{pkru} << 32);
-  const uint64_t fs = gate::thread_pointer();
-  detail::SubcontextState* s = find_active(fs);
+  detail::SubcontextState* s = state_for_delivery(ucv);
+  const uint64_t fs = s ? s->tcb : 0;  // inside a call: the subcontext's thread pointer
   gate::Frame* f = s ? s->current_frame : nullptr;
   if (!f) {  // in client code: nothing to switch
     run(sig_pkru, reinterpret_cast<uint64_t>(info), reinterpret_cast<uint64_t>(ucv));
@@ -348,8 +371,61 @@ void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_
   if (install_with_our_restorer(sig, ours, nullptr) == 0) g_taken[sig].store(true, std::memory_order_release);
 }
 
+SUBCTX_SIGNAL_CONTEXT uint64_t current_thread_pointer() {
+  uint64_t v = 0;
+  if (g_fsgsbase) {
+    __asm__ volatile("rdfsbase %0" : "=r"(v));
+  } else {
+    subctx_allowed_syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, reinterpret_cast<long>(&v), 0, 0, 0, 0);
+  }
+  return v;
+}
+
+// The subcontext whose gate stack sp is on, or null: only the thread in
+// its call (holding its call mutex) runs there.
+SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* find_active_by_stack(uint64_t sp) {
+  const int used = g_active_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    if (!g_active[i].tcb.load(std::memory_order_acquire)) continue;
+    detail::SubcontextState* s = g_active[i].state.load(std::memory_order_relaxed);
+    if (s && sp >= s->stack_lo && sp < s->stack_top) return s;
+  }
+  return nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_from_stacks(const void* ucv, bool* sure) {
+  *sure = true;
+  if (g_fsgsbase) return state_of_current_thread();
+  // The guard below a gate stack counts: a call that overflowed faults there.
+  constexpr uint64_t kGuard = 64 * 1024;
+  uint64_t own;
+  __asm__ volatile("mov %%rsp, %0" : "=r"(own));
+  const auto interrupted =
+      static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]);
+  const int used = g_active_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    if (!g_active[i].tcb.load(std::memory_order_acquire)) continue;
+    detail::SubcontextState* s = g_active[i].state.load(std::memory_order_relaxed);
+    if (!s) continue;
+    const uint64_t lo = s->stack_lo > kGuard ? s->stack_lo - kGuard : 0;
+    if ((interrupted >= lo && interrupted < s->stack_top) || (own >= s->stack_lo && own < s->stack_top))
+      return s->current_frame ? s : nullptr;
+  }
+  *sure = false;
+  return nullptr;
+}
+
 SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_of_current_thread() {
-  detail::SubcontextState* s = find_active(gate::thread_pointer());
+  detail::SubcontextState* s = nullptr;
+  if (!g_fsgsbase) {
+    // Without FSGSBASE the thread pointer costs a system call (arch_prctl,
+    // microseconds on some guests), on every mediated system call: a
+    // handler on a gate stack (SIGSYS has no alternate stack) says it first.
+    uint64_t sp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    s = find_active_by_stack(sp);
+  }
+  if (!s) s = find_active(current_thread_pointer());
   return s && s->current_frame ? s : nullptr;
 }
 
@@ -370,7 +446,15 @@ SUBCTX_SIGNAL_CONTEXT void abandon_call(detail::SubcontextState& s, void* ucv, c
     fp->mxcsr = f->client_mxcsr;
     fp->cwd = f->client_fpucw;
   }
-  if (f->mask_changed) std::memcpy(&uc->uc_sigmask, &f->client_mask, 8);
+  if (f->mask_changed) {
+    std::memcpy(&uc->uc_sigmask, &f->client_mask, 8);
+  } else if (f->held_signals) {  // abandoned inside a system call the SIGSYS handler made
+    uint64_t mask;
+    std::memcpy(&mask, &uc->uc_sigmask, 8);
+    mask &= ~f->held_signals;
+    std::memcpy(&uc->uc_sigmask, &mask, 8);
+  }
+  f->held_signals = 0;
 }
 
 SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, uint32_t pkru) {
@@ -384,6 +468,10 @@ SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, u
 void install_signal_forwarding() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // fork(): the child must not inherit the lock of sigaction() held by a
+    // thread it does not have (held briefly: the fork waits for it).
+    pthread_atfork([] { g_sigaction_mutex.lock(); }, [] { g_sigaction_mutex.unlock(); },
+                   [] { g_sigaction_mutex.unlock(); });
     g_fsgsbase = getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE;
     std::lock_guard lock(g_sigaction_mutex);
     for (int sig = 1; sig < kMaxSignal; ++sig) {

@@ -7,11 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "gate/gate.hpp"
+
 namespace subctx::fault {
 
 // One mediated system call in progress.
 struct SyscallCall {
   const ucontext_t* uc = nullptr;  // the interrupted context: its signal mask
+  gate::Frame* frame = nullptr;    // the call's (held_signals)
   // SIGPIPE or SIGXFSZ the kernel raised for it (consumed: the caller applies
   // the server's disposition), or 0.
   int raised = 0;

@@ -30,6 +30,7 @@
 #include "fault/signals.hpp"
 #include "fault/syscall_make.hpp"
 #include "gate/gate.hpp"
+#include "matchmaker/environment.hpp"
 #include "matchmaker/subcontext_state.hpp"
 #include "sys/io.hpp"
 
@@ -55,7 +56,7 @@ char g_selector_probe;
 bool probe_dispatch() {
   static std::once_flag once;
   std::call_once(once, [] {
-    const char* env = std::getenv("SUBCTX_SYSCALLS");
+    const char* env = subctx::env::value("SUBCTX_SYSCALLS");  // checked at init (read_environment)
     if (env && !std::strcmp(env, "off")) {
       g_unavailable_why = "SUBCTX_SYSCALLS=off";
       g_available = 0;
@@ -190,6 +191,23 @@ SUBCTX_SIGNAL_CONTEXT int take_raised_signal() {
   return sig > 0 ? static_cast<int>(sig) : 0;
 }
 
+// Whether the call may have raised SIGPIPE or SIGXFSZ: it failed with EPIPE
+// or EFBIG, or it is a write that stopped short (a pipe's reader gone half
+// way: the kernel signals and returns what it wrote) or whose length the
+// handler does not know (vectors, splices).
+SUBCTX_SIGNAL_CONTEXT bool may_have_raised(long nr, long r, long count) {
+  if (r == -EPIPE || r == -EFBIG) return true;
+  if (is_syscall_error(r)) return false;
+  switch (nr) {
+    case SYS_write: case SYS_pwrite64: case SYS_sendto:
+      return r < count;
+    case SYS_writev: case SYS_pwritev: case SYS_pwritev2: case SYS_sendmsg: case SYS_sendmmsg: case SYS_splice:
+    case SYS_tee: case SYS_vmsplice: case SYS_sendfile: case SYS_copy_file_range:
+      return true;
+  }
+  return false;
+}
+
 SUBCTX_SIGNAL_CONTEXT long make(SyscallCall& c, long nr, const greg_t* g) {
   return make_syscall(c, nr, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
 }
@@ -209,12 +227,14 @@ SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b,
     // client's itimer.
     uint64_t mask, all = ~uint64_t{0};
     std::memcpy(&mask, &c.uc->uc_sigmask, 8);
+    if (c.frame) c.frame->held_signals = kRaisedBySyscalls & ~mask;
     mask |= kRaisedBySyscalls;
     sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, 8);
     r = sys6(nr, a, b, d, r10, r8, r9);
     sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all), 0, 8);
+    if (c.frame) c.frame->held_signals = 0;
   }
-  if ((r == -EPIPE || r == -EFBIG) && !c.raised) c.raised = take_raised_signal();
+  if (!c.raised && may_have_raised(nr, r, d)) c.raised = take_raised_signal();
   return r;
 }
 
@@ -230,8 +250,8 @@ SUBCTX_SIGNAL_CONTEXT void plain_copy(void* to, const void* from, size_t n) {
 SUBCTX_SIGNAL_CONTEXT static bool copy_self(bool in, void* local, uint64_t remote, size_t n) {
   if (n == 0) return true;
   struct iovec l = {local, n}, rem = {reinterpret_cast<void*>(remote), n};
-  const long pid = sys6(SYS_getpid);
-  const long r = sys6(in ? SYS_process_vm_readv : SYS_process_vm_writev, pid, reinterpret_cast<long>(&l), 1,
+  const long tid = sys6(SYS_gettid);  // its memory: the process's leader may have exited
+  const long r = sys6(in ? SYS_process_vm_readv : SYS_process_vm_writev, tid, reinterpret_cast<long>(&l), 1,
                       reinterpret_cast<long>(&rem), 1, 0);
   if (r == -EPERM || r == -ENOSYS) {
     if (in) plain_copy(local, reinterpret_cast<const void*>(remote), n);
@@ -427,6 +447,12 @@ SUBCTX_SIGNAL_CONTEXT void note_memory(detail::SubcontextState& s, long nr, cons
   }
 }
 
+SUBCTX_SIGNAL_CONTEXT bool raised_blocked(const ucontext_t* uc, int sig) {
+  uint64_t mask;
+  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  return (mask >> (sig - 1)) & 1;
+}
+
 // One intercepted system call of subcontext code.
 struct Intercepted {
   detail::SubcontextState& s;
@@ -468,9 +494,20 @@ SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {
   return r;
 }
 
+// In the subcontext's descriptor namespace (or, unisolated, as asked).
+SUBCTX_SIGNAL_CONTEXT long on_descriptors(Intercepted& x) {
+  gate::Frame* f = x.s.current_frame;
+  f->syscall_pc = x.end.pc;  // where the subcontext waits: a deadline reports this
+  f->syscall_sp = x.end.sp;
+  f->syscall_bp = x.end.bp;
+  const long r = x.s.fds.active ? descriptor_syscall(x.s.fds, x.call, x.nr, x.g) : make(x.call, x.nr, x.g);
+  f->syscall_pc = 0;
+  return r;
+}
+
 // Whether pid names the subcontext itself: its client's pid, the server's
 // (stale in the image), its process group.
-SUBCTX_SIGNAL_CONTEXT bool is_itself(const detail::SubcontextState& s, long pid) {
+SUBCTX_SIGNAL_CONTEXT bool is_itself(const detail::SubcontextState& s, int pid) {
   if (pid == 0) return true;
   if (pid > 0) return pid == sys6(SYS_getpid) || (s.server_pid > 0 && pid == s.server_pid);
   return -pid == sys6(SYS_getpgid, 0);
@@ -484,13 +521,16 @@ SUBCTX_SIGNAL_CONTEXT bool is_itself(const detail::SubcontextState& s, long pid)
 SUBCTX_SIGNAL_CONTEXT bool on_signal(Intercepted& x, bool anyone, long* result, int* sig) {
   const greg_t* g = x.g;
   const bool by_pid = x.nr == SYS_kill || x.nr == SYS_rt_sigqueueinfo;
-  const long target_sig = x.nr == SYS_tgkill || x.nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX] : g[REG_RSI];
+  // pid_t and int arguments: the kernel reads their low 32 bits.
+  const int pid = static_cast<int>(g[REG_RDI]);
+  const long target_sig = static_cast<int>(x.nr == SYS_tgkill || x.nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX]
+                                                                                                : g[REG_RSI]);
   *result = 0;
-  if (by_pid && (g[REG_RDI] == -1 || (!anyone && !is_itself(x.s, g[REG_RDI])))) {
+  if (by_pid && (pid == -1 || (!anyone && !is_itself(x.s, pid)))) {
     *result = -EPERM;
     return false;
   }
-  if (by_pid && !is_itself(x.s, g[REG_RDI])) {
+  if (by_pid && !is_itself(x.s, pid)) {
     *result = make(x.call, x.nr, g);
     return false;
   }
@@ -549,7 +589,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     return;
   }
   const long nr = info->si_syscall;
-  SyscallCall call{uc, 0};
+  SyscallCall call{uc, s ? s->current_frame : nullptr, 0};
   if (!s) {  // not inside a call (cannot happen: the gate allows on the way out)
     g[REG_RAX] = make(call, nr, g);
     return;
@@ -568,7 +608,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       result = on_allowed(x);
       break;
     case kDescriptors:
-      result = s->fds.active ? descriptor_syscall(s->fds, x.call, nr, g) : make(x.call, nr, g);
+      result = on_descriptors(x);
       break;
     case kEndCallExit:
       x.end.status = static_cast<int32_t>(g[REG_RDI] & 0xff);
@@ -592,8 +632,9 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       result = -static_cast<long>(action);
       break;
   }
-  // SIGPIPE or SIGXFSZ the call raised: the server's disposition.
-  if (x.call.raised && !((s->ignored_signals >> (x.call.raised - 1)) & 1))
+  // SIGPIPE or SIGXFSZ the call raised: the server's disposition (blocked by
+  // subcontext code itself: it would have stayed pending, harmless).
+  if (x.call.raised && !((s->ignored_signals >> (x.call.raised - 1)) & 1) && !raised_blocked(uc, x.call.raised))
     return end_call(x, allow, gate::AbortKind::Signal, x.call.raised, SI_KERNEL);
   g[REG_RAX] = result;
 }

@@ -63,6 +63,10 @@ struct Frame {
   // While the SIGSYS handler makes a system call for subcontext code: where
   // that code is (a deadline reports it, not the handler).
   uint64_t syscall_pc = 0, syscall_sp = 0, syscall_bp = 0;
+  // Signals the SIGSYS handler holds back (blocked) around that system call
+  // (SIGPIPE, SIGXFSZ: the server's disposition decides): an abandon during
+  // it unblocks them again.
+  uint64_t held_signals = 0;
 };
 static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
               offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160 &&

@@ -35,6 +35,9 @@ bool MemorySource::read(uint64_t offset, void* out, size_t len) const {
 namespace {
 
 constexpr size_t kMaxName = 255;
+// glibc's TCB on x86-64: struct pthread (2304 bytes), then its rseq area
+// (__rseq_offset 2336, 32 bytes) -- glibc 2.35 to 2.39.
+constexpr uint64_t kThreadRecordSize = 2368;
 constexpr size_t kMaxText = 4096;
 constexpr uint32_t kMaxSignalRecords = 8;
 
@@ -374,10 +377,27 @@ void Parser::validate() {
   const SegmentRecord* tcb = info_.segment_at(t.tcb);
   if (!tcb || !(tcb->prot & PROT_WRITE) || !tcb->contains(t.tcb, 8))
     bad("thread pointer " + hex(t.tcb) + " is not inside a writable segment");
+  // The subcontext's libc uses the whole thread record (glibc's struct
+  // pthread, its rseq area at the end): all of it in the one segment.
+  if (!tcb->contains(t.tcb, kThreadRecordSize))
+    bad("thread record " + hex(t.tcb) + "-" + hex(t.tcb + kThreadRecordSize) + " (" +
+        std::to_string(kThreadRecordSize) + " bytes: glibc's struct pthread and its rseq area) runs past the end of "
+        "its segment " + hex(tcb->vaddr) + "-" + hex(tcb->end()));
+  // glibc's TCB starts with its own address (the thread pointer is read
+  // from there); a zero page or any other value is not a thread record.
+  uint64_t self = 0;
+  const uint64_t at = t.tcb - tcb->vaddr;
+  if (at < tcb->filesz) read_or_bad(tcb->offset + at, &self, 8, "thread record");
+  if (self != t.tcb)
+    bad("thread record " + hex(t.tcb) + " does not start with its own address (it holds " + hex(self) +
+        "): not a thread record");
   const SegmentRecord* stack = info_.segment_at(t.gate_stack_lo);
   if (!stack || t.gate_stack_hi <= t.gate_stack_lo || t.gate_stack_hi % 16 ||
       !stack->contains(t.gate_stack_lo, t.gate_stack_hi - t.gate_stack_lo) || !(stack->prot & PROT_WRITE))
     bad("gate stack " + hex(t.gate_stack_lo) + "-" + hex(t.gate_stack_hi) + " is not inside one writable segment");
+  if (t.gate_stack_lo < t.tcb + kThreadRecordSize && t.tcb < t.gate_stack_hi)
+    bad("gate stack " + hex(t.gate_stack_lo) + "-" + hex(t.gate_stack_hi) + " overlaps the thread record " +
+        hex(t.tcb) + "-" + hex(t.tcb + kThreadRecordSize));
   // The gate reads and flushes these streams after every call.
   for (uint64_t f : {t.stdout_file, t.stderr_file}) {
     const SegmentRecord* s = f ? info_.segment_at(f) : nullptr;

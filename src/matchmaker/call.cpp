@@ -8,9 +8,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "fault/alt_stack.hpp"
+#include "fault/fault_handler.hpp"
 #include "fault/deadline.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
@@ -24,6 +26,38 @@ namespace {
 
 // glibc's FILE keeps pending output between _IO_write_base and _IO_write_ptr.
 bool has_pending_output(FILE* f) { return f && f->_IO_write_ptr > f->_IO_write_base; }
+
+// A read of the subcontext's memory by the Matchmaker after a call faulted
+// (a probe, fault_handler.hpp): the call fails as if the subcontext had
+// faulted there (no pc: no frames).  A SIGBUS means the image file lost that
+// page (truncated under the client); call_abandoned says the image changed.
+void fault_reading(gate::Frame* f, fault::ProbeFault p, uint64_t address) {
+  f->abort = gate::AbortRecord{};
+  f->abort.kind = gate::AbortKind::Signal;
+  f->abort.signal = p.signal;
+  f->abort.code = p.code;
+  f->abort.address = address;
+}
+
+// strlen through probes, one per page: false when a page of the string
+// cannot be read (*f says why).
+bool probed_strlen(const char* s, size_t* len, gate::Frame* f) {
+  constexpr uint64_t kPage = 4096;
+  const auto lo = reinterpret_cast<uint64_t>(s);
+  for (uint64_t at = lo;;) {
+    const long r = subctx_probe_byte(reinterpret_cast<const void*>(at));
+    if (r < 0) {
+      fault_reading(f, fault::probe_fault(r), at);
+      return false;
+    }
+    const uint64_t page_end = (at | (kPage - 1)) + 1;
+    if (const void* z = std::memchr(reinterpret_cast<const void*>(at), 0, page_end - at)) {
+      *len = static_cast<size_t>(static_cast<const char*>(z) - s);
+      return true;
+    }
+    at = page_end;
+  }
+}
 
 // Returns false when a signal handler abandoned the call (f.abort says why).
 bool enter(SubcontextState& s, gate::Frame& f) {
@@ -61,7 +95,15 @@ void point_at_own_slots(gate::Frame& f) {
 // Runs the subcontext's own fflush() on its stream, inside the subcontext;
 // a fault there is the call's fault (*abandoned gets the record).
 bool flush_subcontext_stream(SubcontextState& s, FILE* stream, gate::Frame* abandoned) {
-  if (!s.fflush_fn || !has_pending_output(stream)) return true;
+  if (!s.fflush_fn || !stream) return true;
+  // The FILE is image memory: read through a probe (a truncated image file
+  // makes its page SIGBUS in the client's own code).
+  const long pending = subctx_probe_pending(stream);
+  if (pending < 0) {
+    fault_reading(abandoned, fault::probe_fault(pending), reinterpret_cast<uint64_t>(stream));
+    return false;
+  }
+  if (!pending) return true;
   gate::Frame f{};
   f.fn = s.fflush_fn;
   f.ints[0] = reinterpret_cast<uint64_t>(stream);
@@ -177,7 +219,9 @@ CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
     if (s.exports[index].signature.result == ValueType::Str && frame.rax && !s.protection.client_may_read()) {
       // The client cannot read the subcontext's memory after the call.
       thread_local std::string str_result;
-      str_result.assign(reinterpret_cast<const char*>(frame.rax));
+      size_t len = 0;
+      if (!probed_strlen(reinterpret_cast<const char*>(frame.rax), &len, &frame)) return false;
+      str_result.assign(reinterpret_cast<const char*>(frame.rax), len);
       frame.rax = reinterpret_cast<uint64_t>(str_result.c_str());
     }
     return true;

@@ -59,6 +59,12 @@ std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& 
   if (const char* meaning = code_meaning(why.signal, why.code)) text += std::string(" (") + meaning + ")";
   if (why.signal == SIGSEGV || why.signal == SIGBUS) {
     text += " at " + sys::hex(why.address);
+    if (!why.pc) {  // a read the Matchmaker made after the call (call.cpp's probes)
+      const uint64_t out = reinterpret_cast<uint64_t>(s.sub_stdout), err = reinterpret_cast<uint64_t>(s.sub_stderr);
+      text += why.address == out   ? ", reading the subcontext's stdout stream after the call"
+              : why.address == err ? ", reading the subcontext's stderr stream after the call"
+                                   : ", reading the string the call returned";
+    }
     const uint64_t guard_lo = s.stack_lo >= (64u << 10) ? s.stack_lo - (64u << 10) : 0;
     if (why.signal == SIGSEGV && why.address < s.stack_lo && why.address >= guard_lo)
       text += ", the guard page below the gate stack: the call overflowed its stack (" +
@@ -132,7 +138,18 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
                    : "; after all " + std::to_string(batch->total) + " calls of the batch returned (results stored)";
   }
   const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
-  if (policy == OnFault::Reset) {
+  // A truncated or overwritten image file faults calls where its pages went;
+  // nothing can be reset onto it.
+  if (const std::string changed = image_change(s); !changed.empty()) {
+    message += "; " + changed;
+    if (policy != OnFault::Keep) {
+      s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path + ") is poisoned: " + changed +
+                   "; unmap it and map the image again";
+      message += "; the subcontext is poisoned";
+    } else {
+      message += "; the subcontext was kept as the fault left it";
+    }
+  } else if (policy == OnFault::Reset) {
     try {
       reset_state(s);
       d.reset_done = true;

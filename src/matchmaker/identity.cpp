@@ -79,10 +79,13 @@ detail::RestoredFd reopen(const detail::SubcontextState& s, const image::FdRecor
       return out;
     }
   int flags = static_cast<int>(rec.flags & kReopenFlags) | O_CLOEXEC | O_NOCTTY;
-  out.fd = sys::UniqueFd(open(rec.path.c_str(), flags));
+  // Non-blocking while it is checked: a path that is a FIFO now must not
+  // hang the map.
+  const int opening = flags | O_NONBLOCK;
+  out.fd = sys::UniqueFd(open(rec.path.c_str(), opening));
   if (!out.fd && errno == EPERM && (flags & O_NOATIME)) {  // only the owner may: the access times move then
     flags &= ~O_NOATIME;
-    out.fd = sys::UniqueFd(open(rec.path.c_str(), flags));
+    out.fd = sys::UniqueFd(open(rec.path.c_str(), flags | O_NONBLOCK));
   }
   if (!out.fd) throw_reopen_failed(s, describe(rec), errno);
   struct stat st;
@@ -90,12 +93,25 @@ detail::RestoredFd reopen(const detail::SubcontextState& s, const image::FdRecor
   if (!kind_matches(rec.kind, st.st_mode))
     throw IoError("cannot map image " + s.path + ": its " + describe(rec) + " is not a " +
                   image::fd_kind_name(rec.kind) + " any more; snapshot the server again (docs/identity.md)");
+  if (!(flags & (O_NONBLOCK | O_PATH)) && fcntl(out.fd.get(), F_SETFL, flags & kStatusFlags) != 0)
+    throw_reopen_failed(s, describe(rec), errno);
   out.status_flags = static_cast<uint32_t>(flags) & kStatusFlags;  // as opened (map cost: no F_GETFL)
-  out.seekable = rec.kind == image::FdKind::File && !(rec.flags & (O_APPEND | O_PATH));
+  // Files at their offset; directories too (a DIR* the server was reading).
+  out.seekable = (rec.kind == image::FdKind::File || rec.kind == image::FdKind::Directory) &&
+                 !(rec.flags & (O_APPEND | O_PATH));
   out.offset = rec.offset;
   if (out.seekable && rec.offset && lseek(out.fd.get(), static_cast<off_t>(rec.offset), SEEK_SET) < 0)
     throw_reopen_failed(s, describe(rec) + " at offset " + std::to_string(rec.offset), errno);
   return out;
+}
+
+// What a reopened descriptor names once symlinks are resolved: the policy
+// decides on that too (an image's path may be a link to a denied file).
+std::string resolved_path(int fd) {
+  char buf[image::kMaxPathBytes + 1];
+  const std::string link = "/proc/self/fd/" + std::to_string(fd);
+  const ssize_t n = readlink(link.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
 bool same_directory(const std::string& a, const char* b) {
@@ -153,10 +169,13 @@ void restore_identity(const Registry& r, detail::SubcontextState& s, const MapOp
     if (rec.dropped) continue;
     check_reopen_allowed(r, s, describe(rec), rec.path);
     s.restored_fds.push_back(reopen(s, rec, s.restored_fds));
+    if (r.policy) check_reopen_allowed(r, s, describe(rec), resolved_path(s.restored_fds.back().fd.get()));
   }
-  check_reopen_allowed(r, s, "working directory " + sys::printable(id.cwd), id.cwd);
+  const std::string cwd_what = "working directory " + sys::printable(id.cwd);
+  check_reopen_allowed(r, s, cwd_what, id.cwd);
   s.cwd = sys::UniqueFd(open(id.cwd.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!s.cwd) throw_reopen_failed(s, "working directory " + sys::printable(id.cwd), errno);
+  if (!s.cwd) throw_reopen_failed(s, cwd_what, errno);
+  if (r.policy) check_reopen_allowed(r, s, cwd_what, resolved_path(s.cwd.get()));
   fill_table(s);
   s.fds.active = true;
 }

@@ -2,11 +2,16 @@
 // finds and unmaps subcontexts; finalize() at exit.
 #include "subctx/subctx.hpp"
 
+#include <pthread.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
+#include <new>
 
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
+#include "fault/symbolize.hpp"
 #include "fault/syscalls.hpp"
 #include "matchmaker/registry.hpp"
 
@@ -23,6 +28,45 @@ Registry& registry() {
 
 using matchmaker::registry;
 
+namespace {
+
+// fork() (docs/containment.md): the child has only the forking thread.  The
+// registry's lock is taken around the fork (map and unmap hold it briefly),
+// so the child's registry is whole.  A call mutex cannot be waited for (a
+// call may run for long, or wait for the forking thread): in the child, one
+// held by a thread the child does not have is made anew, and its
+// subcontext, whose memory that thread left mid-call (or mid-reset), is
+// poisoned until reset() or unmap().
+void registry_before_fork() { registry().mutex.lock(); }
+void registry_after_fork_in_parent() { registry().mutex.unlock(); }
+void registry_after_fork_in_child() {
+  auto& r = registry();
+  const uint64_t me = gate::thread_pointer();
+  for (auto& [handle, s] : r.subcontexts) {
+    // A client signal handler that forked inside a call of its own thread:
+    // that call goes on in the child.
+    if (s->call_owner.load(std::memory_order_relaxed) == me) continue;
+    if (s->call_mutex.try_lock()) {
+      s->call_mutex.unlock();
+      continue;
+    }
+    const bool in_call = s->call_owner.load(std::memory_order_relaxed) != 0;
+    new (&s->call_mutex) std::mutex;  // held by a thread that is not here
+    s->call_owner.store(0, std::memory_order_relaxed);
+    s->current_frame = nullptr;
+    // Its symbol tables' lock may be held by that thread too: left behind.
+    if (s->symbolizer) new std::shared_ptr<const fault::Symbolizer>(std::move(s->symbolizer));
+    s->poisoned = "subcontext " + std::to_string(s->handle) + " (" + s->path +
+                  ") is poisoned in this child process: another thread of the parent was " +
+                  (in_call ? "inside a call of it" : "resetting, unmapping or inspecting it") +
+                  " when the process forked, and its memory here is as that thread left it; reset() it (sbc_reset) "
+                  "or unmap it";
+  }
+  r.mutex.unlock();
+}
+
+}  // namespace
+
 Matchmaker& Matchmaker::instance() {
   static Matchmaker m;
   return m;
@@ -32,23 +76,14 @@ void Matchmaker::init() {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   if (r.installed) return;
-  r.limits = matchmaker::limits_from_environment();
-  matchmaker::read_protection_environment(r);
-  matchmaker::read_containment_environment(r);
+  matchmaker::read_environment(r);  // every SUBCTX_* variable, SUBCTX_POLICY too (environment.cpp)
   fault::install_signal_forwarding();
   fault::install_fault_handler();
   fault::install_syscall_handler();
-  if (const char* file = std::getenv("SUBCTX_POLICY"); file && *file && !r.policy) {
-    try {
-      matchmaker::install_policy(r, matchmaker::read_policy_file(file));
-    } catch (const Error& e) {
-      // Fail closed: a policy that cannot be read allows no map.
-      auto deny_all = std::make_shared<policy::Policy>();
-      deny_all->origin = std::string("SUBCTX_POLICY=") + file + " (unusable: " + e.what() + ")";
-      matchmaker::install_policy(r, std::move(deny_all));
-      std::fprintf(stderr, "subctx: %s; no image can be mapped until a valid policy is set\n", e.what());
-    }
-  }
+  static std::once_flag atfork;  // after the fault handler's: its lock is taken after the registry's
+  std::call_once(atfork, [] {
+    pthread_atfork(registry_before_fork, registry_after_fork_in_parent, registry_after_fork_in_child);
+  });
   r.installed = true;
 }
 
@@ -68,7 +103,7 @@ Subcontext Matchmaker::request_map(const std::string& image_path, const MapOptio
   matchmaker::publish_fault_view(*state);
   if (!fault::register_active(state->tcb, state.get())) {
     fault::withdraw_view(state->handle);
-    throw LimitExceeded("cannot map image " + image_path + ": " + std::to_string(fault::kMaxActive) +
+    throw LimitExceeded("cannot map image " + state->path + ": " + std::to_string(fault::kMaxActive) +
                         " subcontexts are mapped, the most signal forwarding can track");
   }
   ++r.next_handle;
@@ -193,7 +228,7 @@ int Subcontext::handle() const { return state_ ? state_->handle : -1; }
 
 const std::string& Subcontext::path() const {
   static const std::string empty;
-  return state_ ? state_->path : empty;
+  return state_ ? state_->given_path : empty;
 }
 
 }  // namespace subctx

@@ -4,6 +4,7 @@
 #include <pwd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include "sys/io.hpp"
@@ -40,10 +41,48 @@ bool glob(const std::string& pattern, std::string_view text) {
   return fnmatch(pattern.c_str(), std::string(text).c_str(), 0) == 0;
 }
 
+std::vector<std::string_view> components(std::string_view path) {
+  std::vector<std::string_view> out;
+  for (size_t at = 0;;) {
+    const size_t slash = path.find('/', at);
+    out.push_back(path.substr(at, slash == std::string_view::npos ? std::string_view::npos : slash - at));
+    if (slash == std::string_view::npos) return out;
+    at = slash + 1;
+  }
+}
+
+// `.`, `..` and an empty component (`//`, a trailing `/`) but the root's:
+// matched only by the same literal component, never by a wildcard.
+bool literal_only(std::string_view c, size_t index) { return c == "." || c == ".." || (c.empty() && index > 0); }
+
+// A path pattern (docs/policy.md): `*` alone matches every path; otherwise
+// pattern and path are compared component by component (fnmatch within
+// one: `*` does not cross `/`), and a `**` component matches any number of
+// whole components, none of them literal_only.
+bool path_matches(const std::string& pattern, std::string_view path) {
+  if (pattern == "*") return true;
+  const std::vector<std::string_view> p = components(pattern), t = components(path);
+  // tail[i][j]: p[i..] matches t[j..]; filled from the ends.
+  std::vector<std::vector<char>> tail(p.size() + 1, std::vector<char>(t.size() + 1, 0));
+  tail[p.size()][t.size()] = 1;
+  for (size_t i = p.size(); i-- > 0;) {
+    for (size_t j = t.size() + 1; j-- > 0;) {
+      const bool more = j < t.size();
+      if (p[i] == "**") {
+        tail[i][j] = tail[i + 1][j] || (more && !literal_only(t[j], j) && tail[i][j + 1]);
+      } else if (more) {
+        const bool one = literal_only(t[j], j) ? p[i] == t[j] : glob(std::string(p[i]), t[j]);
+        tail[i][j] = one && tail[i + 1][j + 1];
+      }
+    }
+  }
+  return tail[0][0];
+}
+
 bool has_wildcard(const std::string& s) { return s.find_first_of("*?[") != std::string::npos; }
 
 bool image_matches(const Rule& r, const ImageFacts& image) {
-  return glob(r.path, image.path) && (!r.owner || *r.owner == image.owner) &&
+  return path_matches(r.path, image.path) && (!r.owner || *r.owner == image.owner) &&
          (!r.digest || *r.digest == image.digest);
 }
 
@@ -84,6 +123,8 @@ std::string parse_head(const std::vector<std::string_view>& w, Rule* r) {
 }
 
 std::string set_path(std::string_view value, Rule* r) {
+  if (value[0] != '/' && value[0] != '*')
+    return "path= is matched against the image's absolute path: start it with '/' or '*', e.g. path=/opt/images/*";
   r->path = std::string(value);
   return {};
 }
@@ -168,10 +209,23 @@ std::string_view next_line(std::string_view* text) {
 }
 
 // What is wrong with a line before it is read as a rule; empty if nothing.
+// UTF-8 is welcome (comments, paths); control characters are not.
 std::string check_line(std::string_view line) {
   if (line.size() > kMaxLineBytes) return "longer than 4096 characters";
-  for (char c : line)
-    if ((c < ' ' && c != '\t') || c == 0x7f) return "control character in the line";
+  for (size_t i = 0; i < line.size();) {
+    const size_t n = line[i] == '\t' ? 1 : sys::printable_utf8_length(line.substr(i));
+    if (n) {
+      i += n;
+      continue;
+    }
+    const std::string column = " at column " + std::to_string(i + 1);
+    const auto c = static_cast<unsigned char>(line[i]);
+    if (c == '\r') return "carriage return (CRLF line end?)" + column + ": save the file with LF line ends";
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02x", c);
+    if (c < 0x80 || c == 0x7f) return "control character " + std::string(byte) + column;
+    return "byte " + std::string(byte) + column + " is not part of a printable UTF-8 character";
+  }
   return {};
 }
 
@@ -237,7 +291,7 @@ Decision decide_map(const Policy* policy, const ImageFacts& image) {
   d.allowed = false;
   d.why = "no rule of " + policy->origin +
           " allows mapping it (maps are denied unless a rule allows them); add e.g. \"allow map path=" +
-          std::string(image.path) + "\"";
+          sys::printable_path(image.path) + "\"";
   return d;
 }
 
@@ -252,7 +306,7 @@ Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_
   Decision d;
   if (restricted) {
     const std::string grant =
-        "\"allow call path=" + std::string(image.path) + " export=" + std::string(export_name) + "\"";
+        "\"allow call path=" + sys::printable_path(image.path) + " export=" + sys::printable(export_name) + "\"";
     d.allowed = false;
     d.why = "the export is restricted and " + (policy ? "no rule of " + policy->origin : std::string("no policy")) +
             " grants it; a grant names it exactly, e.g. " + grant;
@@ -260,10 +314,20 @@ Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_
   return d;
 }
 
+bool path_glob(const std::string& pattern, std::string_view path) { return path_matches(pattern, path); }
+
+const Rule* rule_naming_digest(const Policy* policy, uint64_t digest) {
+  if (policy)
+    for (const Rule& r : policy->rules)
+      if (r.digest == digest) return &r;
+  return nullptr;
+}
+
 Decision decide_reopen(const Policy* policy, const ImageFacts& image, std::string_view file) {
   if (policy) {
     for (const Rule& r : policy->rules)
-      if (r.kind == RuleKind::Reopen && image_matches(r, image) && glob(r.file, file)) return decided_by(*policy, r);
+      if (r.kind == RuleKind::Reopen && image_matches(r, image) && path_matches(r.file, file))
+        return decided_by(*policy, r);
   }
   return {};  // no rule decides: reopens are allowed
 }

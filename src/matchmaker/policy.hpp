@@ -47,11 +47,11 @@ enum class RuleKind { Map, Call, Reopen };
 struct Rule {
   bool allow = false;
   RuleKind kind = RuleKind::Map;
-  std::string path = "*";       // fnmatch pattern over the image's canonical path
+  std::string path = "*";       // path pattern over the image's canonical path (path_glob)
   std::optional<uid_t> owner;   // the image file's owner
   std::optional<uint64_t> digest;  // the image's header digest
   std::string export_name = "*";   // fnmatch pattern; call rules only
-  std::string file = "*";          // fnmatch pattern over the absolute path to reopen; reopen rules only
+  std::string file = "*";          // path pattern over the absolute path to reopen; reopen rules only
   // allow map rules: quotas for what they allow (docs/containment.md).
   std::optional<uint64_t> max_dirty_pages, max_mapped_bytes;
   int line = 0;
@@ -88,5 +88,18 @@ Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_
 // May the image reopen `file` (absolute: a descriptor's path, or the working
 // directory) at map?  Allowed unless a reopen rule denies it.
 Decision decide_reopen(const Policy* policy, const ImageFacts& image, std::string_view file);
+
+// The first rule whose digest= is this image's header digest, of any kind;
+// null if none.  A digest rule pins the whole image: the Matchmaker checks
+// every segment's data against the digests (which the header digest
+// covers) before such a rule may decide (docs/policy.md).
+const Rule* rule_naming_digest(const Policy* policy, uint64_t digest);
+
+// A path= or file= pattern against an absolute path: `*` alone matches
+// every path; otherwise `*`, `?` and `[...]` match within one component
+// (never across `/`), `**` as a whole component matches any number of
+// components, and `.`, `..` and empty components are matched only by the
+// same literal component, never by a wildcard.
+bool path_glob(const std::string& pattern, std::string_view path);
 
 }  // namespace subctx::policy

@@ -9,6 +9,7 @@
 
 #include "fault/fault_handler.hpp"
 #include "image/format.hpp"
+#include "matchmaker/environment.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
@@ -45,24 +46,17 @@ std::vector<gate::Piece> pieces_of(const detail::SubcontextState& s) {
 }  // namespace
 
 void read_protection_environment(Registry& r) {
-  r.protection_default = Protection::Auto;
-  r.protection_env_error.clear();
-  const char* v = std::getenv("SUBCTX_PROTECTION");
-  if (!v || !*v || !std::strcmp(v, "auto")) return;
-  if (!std::strcmp(v, "none")) r.protection_default = Protection::None;
-  else if (!std::strcmp(v, "mprotect")) r.protection_default = Protection::Mprotect;
-  else if (!std::strcmp(v, "pkey")) r.protection_default = Protection::Pkey;
-  else
-    r.protection_env_error = "SUBCTX_PROTECTION=" + sys::printable(v) +
-                             " is not a protection backend; use pkey, mprotect, none or auto";
+  static constexpr Protection kByWord[] = {Protection::Pkey, Protection::Mprotect, Protection::None, Protection::Auto};
+  int word = 3;
+  env::read_word("SUBCTX_PROTECTION", {"pkey", "mprotect", "none", "auto"}, "a protection backend", &word,
+                 &r.env_error);
+  r.protection_default = kByWord[word];
 }
 
 void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOptions& options) {
   Protection want = options.protection;
   const char* chosen_by = "the map options";
   if (want == Protection::Auto) {
-    if (!r.protection_env_error.empty())
-      throw Error(Errc::InvalidArgument, "cannot map image " + s.path + ": " + r.protection_env_error);
     want = r.protection_default;
     chosen_by = "SUBCTX_PROTECTION";
   }

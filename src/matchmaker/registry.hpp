@@ -22,15 +22,15 @@ struct Registry {
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
   std::optional<HostVdso> host_vdso;  // read on first map
   std::shared_ptr<const policy::Policy> policy;  // null: none installed
-  // SUBCTX_PROTECTION, read at init; an unusable value fails every map.
+  // SUBCTX_PROTECTION, SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS,
+  // SUBCTX_QUOTA_*, read at init (environment.hpp).
   Protection protection_default = Protection::Auto;
-  std::string protection_env_error;
-  // SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS, SUBCTX_QUOTA_*, read at init;
-  // an unusable value fails every map.
   OnFault on_fault_default = OnFault::Reset;
   uint32_t call_timeout_default = 0;
   Quota quota_default;
-  std::string containment_env_error;
+  // The malformed SUBCTX_* values found at init ("NAME=value is not ...");
+  // while not empty every map fails with InvalidArgument saying so.
+  std::string env_error;
 };
 
 // Bumped by every policy change.  A namespace-scope atomic, not a Registry
@@ -46,8 +46,15 @@ void finalize(bool at_exit);
 void install_policy(Registry& r, std::shared_ptr<const policy::Policy> p);
 // Reads and parses a policy file; throws InvalidArgument / IoError.
 std::shared_ptr<const policy::Policy> read_policy_file(const std::string& path);
-// Checks a call against the policy; caches an allowed decision.
+// Checks a call against the policy; caches an allowed decision.  A digest
+// rule that allows it checks the whole image first (once).
 void check_call_policy(detail::SubcontextState& s, uint32_t index);
+// Checks every segment's data in the image open as fd against the digests
+// in info (the header digest covers them): rule of p names the image's
+// header digest.  Throws DigestMismatch naming the rule; what starts it
+// ("cannot map image X").
+void verify_pinned_image(const policy::Policy& p, const policy::Rule& rule, int fd, const image::ImageInfo& info,
+                         const std::string& what);
 // The call path's check: one number compared while the policy is unchanged.
 inline void ensure_call_allowed(detail::SubcontextState& s, uint32_t index) {
   if (s.call_allowed_generation[index].load(std::memory_order_relaxed) !=
@@ -58,8 +65,15 @@ inline void ensure_call_allowed(detail::SubcontextState& s, uint32_t index) {
 // The index of an export by name; throws NoSuchExport naming the image.
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name);
 
-// Limits from SUBCTX_MAX_* environment variables over the defaults.
-Limits limits_from_environment();
+// Reads every SUBCTX_* variable (environment.cpp): limits, defaults,
+// SUBCTX_POLICY; malformed values into r.env_error.
+void read_environment(Registry& r);
+// Limits from SUBCTX_MAX_* environment variables over the defaults; a
+// malformed value is added to *errors (its limit keeps the default).
+Limits limits_from_environment(std::string* errors);
+// SUBCTX_POLICY (policy_hooks.cpp): installs the policy file it names; an
+// empty, unreadable or malformed one installs a policy that allows no map.
+void install_policy_from_environment(Registry& r);
 
 // Maps the image (all or nothing) and returns its state; called with the
 // registry mutex held.

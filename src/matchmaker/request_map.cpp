@@ -1,6 +1,7 @@
 // request_map: every check, then all segments mapped or none.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -65,15 +67,78 @@ sys::Mapping map_fixed(const std::string& path, What what, uint64_t addr, size_t
   return m;
 }
 
+// ---- the client's stack growth room ----------------------------------
+// The main thread's [stack] grows down on demand, up to RLIMIT_STACK, and
+// the kernel refuses to grow it within stack_guard_gap of another mapping.
+// A segment in that room is accepted by mmap but makes ordinary stack
+// growth crash the client later, far from the map.
+
+// stack_guard_gap=N (pages) from the kernel command line; 256 by default.
+uint64_t stack_guard_gap_bytes() {
+  uint64_t pages = 256;
+  if (FILE* f = std::fopen("/proc/cmdline", "re")) {
+    char line[4096];
+    if (std::fgets(line, sizeof line, f))
+      for (const char* at = line; (at = std::strstr(at, "stack_guard_gap=")); ++at)
+        if (at == line || at[-1] == ' ') pages = std::strtoull(at + std::strlen("stack_guard_gap="), nullptr, 0);
+    std::fclose(f);
+  }
+  return pages * image::kPageSize;
+}
+
+// The [stack] mapping of this process ({0, 0}: none); its top never moves.
+std::pair<uint64_t, uint64_t> client_stack() {
+  sys::SelfMaps maps;
+  if (sys::read_self_maps(&maps))
+    for (const auto& e : maps.entries)
+      if (e.path == "[stack]") return {e.start, e.end};
+  return {0, 0};
+}
+
+// Refuses an image with a segment (or vDSO forwarder) where the client's
+// stack may grow or must keep its guard gap free (AddressConflict).
+void check_stack_room(const std::string& path, const image::ImageInfo& info) {
+  static const uint64_t stack_top = client_stack().second;  // read once: a fork keeps it, an exec starts afresh
+  static const uint64_t guard = stack_guard_gap_bytes();
+  if (!stack_top) return;
+  struct rlimit rl{};
+  // Unlimited counts as the usual 8 MiB: the kernel then lays mappings out
+  // bottom-up, far below the stack.
+  const uint64_t limit =
+      getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : uint64_t{8} << 20;
+  const uint64_t room_lo = stack_top > limit + guard ? stack_top - limit - guard : 0;
+  auto check = [&](uint64_t lo, uint64_t hi, const std::string& what) {
+    if (!(lo < stack_top && room_lo < hi)) return;
+    const auto [now_lo, now_hi] = client_stack();
+    throw AddressConflict("cannot map image " + path + ": its " + what +
+                          " lies where this client's stack may grow: the client's [stack] [" + hex(now_lo) + "-" +
+                          hex(now_hi) + ") may grow down to " + hex(stack_top - limit) + " (RLIMIT_STACK " +
+                          std::to_string(limit >> 10) + " KiB) and the kernel keeps " + std::to_string(guard >> 10) +
+                          " KiB (stack_guard_gap) free below it, so no image may map anything in [" + hex(room_lo) +
+                          "-" + hex(stack_top) + "): ordinary stack growth would crash the client later; snapshot the "
+                          "server again, or lower the client's stack limit (ulimit -s)");
+  };
+  for (size_t i = 0; i < info.segments.size(); ++i)
+    check(info.segments[i].vaddr, info.segments[i].end(), segment_name(info.segments[i], i));
+  if (info.vdso.base)
+    check(info.vdso.base, info.vdso.base + info.vdso.size,
+          "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")");
+}
+
 }  // namespace
 
-std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path, const MapOptions& options) {
+std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& given, const MapOptions& options) {
+  const std::string path = sys::printable_path(given);  // for messages: a newline in it forges no log line
+  if (!r.env_error.empty())
+    throw Error(Errc::InvalidArgument, "cannot map image " + path + ": " + r.env_error +
+                                           "; fix or unset it (a malformed SUBCTX_* variable fails every map)");
   if (r.subcontexts.size() >= r.limits.subcontexts)
     throw LimitExceeded("cannot map image " + path + ": " + std::to_string(r.subcontexts.size()) +
                         " subcontexts are mapped; limit 'subcontexts per client' (SUBCTX_MAX_SUBCONTEXTS) is " +
                         std::to_string(r.limits.subcontexts));
   struct stat st;
-  sys::UniqueFd fd = image::open_image(path, &st, image::OwnerCheck::Enforce);
+  std::string canonical;  // the opened file's own path: what the policy decides on
+  sys::UniqueFd fd = image::open_image_to_map(given, &st, &canonical);
   for (const auto& [h, s] : r.subcontexts)
     if (s->dev == st.st_dev && s->ino == st.st_ino)
       throw AlreadyMapped("image " + path + " is already mapped in this client as subcontext " + std::to_string(h) +
@@ -86,9 +151,9 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
       throw AlreadyMapped("image " + path + " is a copy of " + s->path + ", already mapped as subcontext " +
                           std::to_string(h));
 
-  // The policy sees the canonical path: no symlink or ../ walks around a rule.
-  char resolved[PATH_MAX];
-  const std::string canonical = realpath(path.c_str(), resolved) ? std::string(resolved) : path;
+  // A digest rule pins the whole image: its data is checked before any rule decides.
+  const policy::Rule* pin = policy::rule_naming_digest(r.policy.get(), info.header_digest);
+  if (pin) verify_pinned_image(*r.policy, *pin, fd.get(), info, "cannot map image " + path);
   policy::Decision d = policy::decide_map(r.policy.get(), {canonical, st.st_uid, info.header_digest});
   if (!d.allowed) throw PolicyDenied("cannot map image " + path + ": " + d.why);
 
@@ -99,10 +164,13 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
 
   auto state = std::make_shared<detail::SubcontextState>();
   state->path = path;
+  state->given_path = given;
   state->canonical_path = canonical;
+  state->segments_verified = pin != nullptr;
   state->owner = st.st_uid;
   state->dev = st.st_dev;
   state->ino = st.st_ino;
+  state->stamp = stamp_of(st);
 
   // The forwarder's contents are built before anything is mapped.
   std::vector<uint8_t> vdso_page;
@@ -113,6 +181,8 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     if (!build_vdso_forwarder(info.vdso, *r.host_vdso, vdso_page.data(), &why))
       throw BadImage("image " + path + ": " + why);
   }
+
+  check_stack_room(path, info);
 
   // All or nothing: a failure below destroys the mappings made so far.
   std::vector<sys::Mapping> maps;

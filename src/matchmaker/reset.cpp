@@ -13,14 +13,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "fault/fault_handler.hpp"
 #include "fault/syscalls.hpp"
 #include "image/format.hpp"
+#include "matchmaker/environment.hpp"
 #include "matchmaker/identity.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
@@ -46,17 +47,25 @@ constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapp
 constexpr uint64_t kPmPresent = uint64_t{1} << 63, kPmSwapped = uint64_t{1} << 62, kPmFile = uint64_t{1} << 61;
 
 // /proc/self/pagemap, opened once per process (a forked child opens its own:
-// the file stays bound to the process that opened it).
+// the file stays bound to the process that opened it).  No lock: a fork
+// while another thread holds one would leave it held in the child.  The
+// owner's pid and the descriptor are one word, replaced by compare-exchange.
 int pagemap_fd() {
-  static std::mutex m;
-  static pid_t owner = 0;
-  static sys::UniqueFd fd;
-  std::lock_guard lock(m);
-  if (owner != getpid()) {
-    fd.reset(open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
-    owner = getpid();
+  static std::atomic<uint64_t> cached{0};  // pid << 32 | (uint32_t) fd; 0: none yet
+  const pid_t me = getpid();
+  uint64_t seen = cached.load(std::memory_order_acquire);
+  if (seen && static_cast<pid_t>(seen >> 32) == me) return static_cast<int32_t>(static_cast<uint32_t>(seen));
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  const uint64_t mine = (static_cast<uint64_t>(static_cast<uint32_t>(me)) << 32) | static_cast<uint32_t>(fd);
+  while (!cached.compare_exchange_weak(seen, mine, std::memory_order_acq_rel, std::memory_order_acquire)) {
+    if (seen && static_cast<pid_t>(seen >> 32) == me) {  // another thread of this process was first
+      if (fd >= 0) close(fd);
+      return static_cast<int32_t>(static_cast<uint32_t>(seen));
+    }
   }
-  return fd.get();
+  // The parent's descriptor, inherited by this child: ours now replaces it.
+  if (seen && static_cast<int32_t>(static_cast<uint32_t>(seen)) >= 0) close(static_cast<int32_t>(static_cast<uint32_t>(seen)));
+  return fd;
 }
 
 void add_run(std::vector<std::pair<uint64_t, uint64_t>>* runs, uint64_t lo, uint64_t hi) {
@@ -211,7 +220,7 @@ DirtyScan scan_dirty(const detail::SubcontextState& s) {
     // Probed on first use (the kernel does not change); SUBCTX_PAGEMAP_SCAN=off
     // forces the /proc/self/pagemap read older kernels get.
     static bool have_ioctl = [] {
-      const char* v = std::getenv("SUBCTX_PAGEMAP_SCAN");
+      const char* v = env::value("SUBCTX_PAGEMAP_SCAN");
       return !(v && !std::strcmp(v, "off"));
     }();
     for_each_segment_mapping(s, [&](uint64_t lo, uint64_t hi) {
@@ -228,8 +237,49 @@ void note_dirty(detail::SubcontextState& s, uint64_t pages) {
     s.peak_dirty_pages.store(pages, std::memory_order_relaxed);
 }
 
+detail::ImageStamp stamp_of(const struct stat& st) {
+  detail::ImageStamp t;
+  t.size = st.st_size;
+  t.mtime = st.st_mtim;
+  t.ctime = st.st_ctim;
+  t.nlink = st.st_nlink;
+  t.mode = st.st_mode;
+  t.uid = st.st_uid;
+  t.gid = st.st_gid;
+  return t;
+}
+
+namespace {
+bool same_time(const timespec& a, const timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+}  // namespace
+
+std::string image_change(const detail::SubcontextState& s) {
+  struct stat st;
+  if (!s.image_fd || fstat(s.image_fd.get(), &st) != 0) return "";
+  const detail::ImageStamp now = stamp_of(st), &was = s.stamp;
+  std::string what;
+  if (now.size != was.size) {
+    what = "its size went from " + std::to_string(was.size) + " to " + std::to_string(now.size) + " bytes";
+  } else if (!same_time(now.mtime, was.mtime)) {
+    what = "it was written: its modification time moved";
+  } else if (!same_time(now.ctime, was.ctime) && now.nlink == was.nlink && now.mode == was.mode &&
+             now.uid == was.uid && now.gid == was.gid) {
+    what = "its status change time moved with its links, mode and owner unchanged";
+  } else {
+    return "";
+  }
+  return "the image file " + s.path + " changed on disk since it was mapped (" + what +
+         "): replace images by rename (write the new image to another file in the same directory, then rename() it "
+         "over the old name), never by overwriting or truncating a mapped one (docs/containment.md)";
+}
+
 ResetInfo reset_state(detail::SubcontextState& s) {
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  // The pages a reset drops come back from the file: from a changed file
+  // they would be the new image's bytes under the old layout.
+  if (const std::string changed = image_change(s); !changed.empty())
+    throw BadImage("cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path +
+                   ") onto its image: " + changed + "; unmap it and map the image again");
   ResetInfo info;
   release_sub_mappings(s, &info);
   const DescriptorReset d = reset_descriptors(s);

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <cstdio>
+#include <ctime>
 #include <array>
 #include <atomic>
 #include <map>
@@ -54,23 +55,44 @@ struct RestoredFd {
   bool cloexec = false;       // the server's FD_CLOEXEC, as subcontext code sees it
 };
 
+// The image file as the Matchmaker saw it at map (fstat): a reset and a
+// fault compare it with the file under the descriptor it keeps, to notice
+// an image overwritten in place or truncated (reset.hpp).
+struct ImageStamp {
+  off_t size = 0;
+  timespec mtime{}, ctime{};
+  nlink_t nlink = 0;
+  mode_t mode = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 // What the SIGSYS handler does with a system call of subcontext code,
 // indexed by number (fault/syscalls.hpp).
 inline constexpr int kSyscallTableSize = 512;
 
 struct SubcontextState {
   int handle = -1;
+  // The image's path for messages: as given to request_map, escaped
+  // (sys::printable_path: a newline in it cannot forge a line of a log).
+  // Never opened: the image is image_fd, its policy path canonical_path.
   std::string path;
+  std::string given_path;  // as given (Subcontext::path())
   dev_t dev = 0;
   ino_t ino = 0;
+  ImageStamp stamp;  // the image file at map
   image::ImageInfo info;
   std::vector<ExportEntry> exports;
   std::map<std::string, uint32_t, std::less<>> export_index;
 
   // What the policy looks at, and per export the policy generation at which
   // a call was last allowed (calls check one number while nothing changes).
-  std::string canonical_path;
+  std::string canonical_path;  // the opened file's path (/proc/self/fd), never a second lookup
   uid_t owner = 0;
+  // Every segment's data checked against its digest (a digest= rule names
+  // the image: docs/policy.md); at map, or by the first call such a rule
+  // decides.
+  std::atomic<bool> segments_verified{false};
   std::unique_ptr<std::atomic<uint64_t>[]> call_allowed_generation;
 
   // Calls into one subcontext are serialized: it has one server thread.

@@ -316,12 +316,19 @@ void Snapshotter::run() {
 
   // A unique temporary name beside the image, renamed over it at the end:
   // clients never see a half-written image.
+  // The image holds the server's memory, environment and secrets: 0600 by
+  // default (as core dumps are), options_.mode less the umask when wider.
+  if ((options_.mode & ~0644u) || !(options_.mode & 0400u))
+    refuse("SnapshotOptions::mode " + sys::octal(options_.mode) +
+           " is not a mode for an image: the owner reads (and may write) it, group and others may at most read "
+           "it (clients refuse images others can write); use 0600 (the default), 0640 or 0644");
   std::string tmp = path_ + ".tmp.XXXXXX";
   sys::UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
   if (!fd) throw IoError("cannot create a temporary file beside " + path_ + ": " + sys::errno_text(errno));
   const mode_t mask = umask(0);
   umask(mask);
-  fchmod(fd.get(), 0644 & ~mask);  // mkostemp makes it 0600
+  if (fchmod(fd.get(), static_cast<mode_t>(options_.mode) & ~mask) != 0)  // mkostemp makes it 0600
+    throw IoError("cannot set the mode of " + tmp + ": " + sys::errno_text(errno));
   tmp_path_ = tmp;
   struct TmpRemover {
     const std::string& path;

@@ -84,7 +84,56 @@ std::string printable(std::string_view text, size_t max_len) {
   return out;
 }
 
+size_t printable_utf8_length(std::string_view text) {
+  if (text.empty()) return 0;
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return c >= ' ' && c != 0x7f ? 1 : 0;
+  size_t n;
+  uint32_t cp;
+  if ((c & 0xe0) == 0xc0) n = 2, cp = c & 0x1f;
+  else if ((c & 0xf0) == 0xe0) n = 3, cp = c & 0x0f;
+  else if ((c & 0xf8) == 0xf0) n = 4, cp = c & 0x07;
+  else return 0;
+  if (text.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i) & 0x3f);
+  }
+  static constexpr uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kShortest[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;  // overlong, surrogate
+  if (cp >= 0x80 && cp <= 0x9f) return 0;  // C1 controls (0x9b is a terminal's CSI)
+  return n;
+}
+
+std::string printable_path(std::string_view path, size_t max_len) {
+  std::string out;
+  for (size_t i = 0; i < path.size();) {
+    if (out.size() >= max_len) {
+      out += "...";
+      break;
+    }
+    const size_t n = path[i] == '\\' ? 0 : printable_utf8_length(path.substr(i));
+    if (n) {
+      out.append(path, i, n);
+      i += n;
+      continue;
+    }
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(path[i]));
+    out += buf;
+    ++i;
+  }
+  return out;
+}
+
 std::string errno_text(int err) { return std::strerror(err); }
+
+std::string octal(unsigned value) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%04o", value);
+  return buf;
+}
 
 std::string hex(uint64_t value) {
   char buf[24];

@@ -26,9 +26,19 @@ std::string read_text_file(const std::string& path);
 
 std::string errno_text(int err);
 std::string hex(uint64_t value);
+std::string octal(unsigned value);  // "0644"
 
 // Untrusted text (names from an image) made safe to put in a message:
 // printable ASCII kept, anything else as \xNN, at most max_len characters.
 std::string printable(std::string_view text, size_t max_len = 200);
+
+// A path made safe to put in a message: valid UTF-8 kept (so are spaces),
+// control characters (a newline, an escape), C1 controls, invalid bytes and
+// the backslash as \xNN; at most max_len bytes of it.
+std::string printable_path(std::string_view path, size_t max_len = 4096);
+
+// The length of the valid UTF-8 sequence of a printable character (not a C0
+// or C1 control, not DEL) at the start of text; 0 when there is none.
+size_t printable_utf8_length(std::string_view text);
 
 }  // namespace subctx::sys

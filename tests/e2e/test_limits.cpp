@@ -72,14 +72,20 @@ TEST_F(Limits, SubcontextsPerClientFromTheEnvironment) {
   EXPECT_NE(shown.out.find("subcontexts=1\n"), std::string::npos) << shown.out;
 }
 
-TEST_F(Limits, InvalidEnvironmentValueIsIgnoredWithAWarning) {
-  ProcessResult r = limits_client(basic_image(), {"SUBCTX_MAX_EXPORTS=lots", "SUBCTX_MAX_SEGMENTS=0"});
+// A malformed value is an error naming it (issue 14: "1k" was ignored and
+// the default used): its limit keeps the default, and every map fails with
+// InvalidArgument until it is fixed.
+TEST_F(Limits, InvalidEnvironmentValueFailsEveryMap) {
+  ProcessResult r = limits_client(basic_image(), {"SUBCTX_MAX_IMAGE_SIZE=1k", "SUBCTX_MAX_SEGMENTS=0"});
   ASSERT_TRUE(r.ok()) << r.describe();
-  EXPECT_NE(r.out.find("exports=4096\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("image_size=68719476736\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("segments=4096\n"), std::string::npos) << r.out;
-  EXPECT_NE(r.err.find("SUBCTX_MAX_EXPORTS=\"lots\""), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("SUBCTX_MAX_SEGMENTS=\"0\""), std::string::npos) << r.err;
-  EXPECT_NE(r.out.find("map ok"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("map error " + std::to_string(SBC_E_INVALID_ARGUMENT) + ": cannot map image " + basic_image() +
+                       ": SUBCTX_MAX_IMAGE_SIZE=1k is not a number from 1 to 18446744073709551615; "
+                       "SUBCTX_MAX_SEGMENTS=0 is not a number from 1 to 18446744073709551615; fix or unset it"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.err, "") << "reported by the map, not printed";
 }
 
 TEST_F(Limits, SetLimitsApiEachLimit) {

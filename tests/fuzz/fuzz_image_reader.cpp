@@ -76,8 +76,9 @@ void check_promises(const ImageInfo& info, size_t file_size) {
   PROMISE(total <= kLimits.max_image_size);
 
   const auto& t = info.thread;
-  const SegmentRecord* tcb = segment_at(info, t.tcb, 8);
+  const SegmentRecord* tcb = segment_at(info, t.tcb, 2368);  // the whole thread record (glibc's TCB)
   PROMISE(tcb && (tcb->prot & 2));
+  PROMISE(!(t.gate_stack_lo < t.tcb + 2368 && t.tcb < t.gate_stack_hi));
   PROMISE(t.gate_stack_hi > t.gate_stack_lo && t.gate_stack_hi % 16 == 0);
   const SegmentRecord* stack = segment_at(info, t.gate_stack_lo, t.gate_stack_hi - t.gate_stack_lo);
   PROMISE(stack && (stack->prot & 2));

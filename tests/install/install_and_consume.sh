@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# usage: install_and_consume.sh BUILD_DIR CONSUMER_SOURCE_DIR
+# usage: install_and_consume.sh MODE PREFIX SOURCE_DIR WORK_DIR
+# Builds programs against the package installed in PREFIX, the way a user
+# does, and runs them on an image written by a server built the same way:
+#   cmake       find_package(subctx) in a project that sets no C++ standard
+#               (consumer/): C++ server, C and C++ clients, shared and static
+#   cmake-c     find_package(subctx) in a C-only project (consumer_c/)
+#   pkg-config  no CMake: c++ -std=c++20 / cc with pkg-config's flags, shared
+#               and static libraries
 set -euo pipefail
-build=$1
-src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-prefix=$work/prefix
-
-cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in include/subctx/subctx.h include/subctx/subctx.hpp include/subctx/server.hpp \
-         lib/libsubctx_client.so lib/libsubctx_server.so lib/libsubctx_client.a lib/libsubctx_server.a \
-         lib/pkgconfig/subctx-client.pc lib/pkgconfig/subctx-server.pc lib/cmake/subctx/subctxConfig.cmake; do
-  [ -e "$prefix/$f" ] || { echo "missing installed file: $f"; exit 1; }
-done
+mode=$1
+prefix=$2
+src=$3
+work=$4
+# A server's snapshot refuses descriptors a client cannot restore
+# (docs/identity.md): none inherited from whatever started the test.
+for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done
+rm -rf "$work"
+mkdir -p "$work"
 
 expect() {  # expect LABEL IMAGE CLIENT...
   local label=$1 image=$2; shift 2
@@ -22,19 +26,37 @@ expect() {  # expect LABEL IMAGE CLIENT...
   echo "$label: ok"
 }
 
-# 1. CMake package, shared libraries.
-cmake -S "$src" -B "$work/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
-cmake --build "$work/cmake-build" >/dev/null
-"$work/cmake-build/consumer_server" "$work/a.img"
-expect "find_package" "$work/a.img" "$work/cmake-build/consumer_client"
-
-# 2. pkg-config, shared and static.
-export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
-c++ -std=c++20 "$src/server.cpp" -o "$work/pc_server" $(pkg-config --cflags --libs subctx-server) -Wl,-rpath,"$prefix/lib"
-cc "$src/client.c" -o "$work/pc_client" $(pkg-config --cflags --libs subctx-client) -Wl,-rpath,"$prefix/lib"
-"$work/pc_server" "$work/b.img"
-expect "pkg-config shared" "$work/b.img" "$work/pc_client"
-c++ -std=c++20 "$src/server.cpp" -o "$work/st_server" $(pkg-config --cflags subctx-server) "$prefix/lib/libsubctx_server.a" -ldl
-cc "$src/client.c" -o "$work/st_client" $(pkg-config --cflags subctx-client) "$prefix/lib/libsubctx_client.a" -lstdc++ -ldl
-"$work/st_server" "$work/c.img"
-expect "static" "$work/c.img" "$work/st_client"
+case $mode in
+  cmake)
+    cmake -S "$src/consumer" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
+    cmake --build "$work/build"
+    "$work/build/consumer_server" "$work/a.img"
+    expect "find_package, C client" "$work/a.img" "$work/build/consumer_client"
+    expect "find_package, C++ client" "$work/a.img" "$work/build/consumer_client_cxx"
+    expect "find_package, C++ client, static" "$work/a.img" "$work/build/consumer_client_cxx_static"
+    ;;
+  cmake-c)
+    # The server is C++; the image comes from the pkg-config build of it.
+    c++ -std=c++20 "$src/consumer/server.cpp" -o "$work/server" \
+        $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs subctx-server) -Wl,-rpath,"$prefix/lib"
+    "$work/server" "$work/a.img"
+    cmake -S "$src/consumer_c" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_RPATH="$prefix/lib" >/dev/null
+    cmake --build "$work/build"
+    expect "find_package, C-only project" "$work/a.img" "$work/build/consumer_c_client"
+    ;;
+  pkg-config)
+    export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
+    c=$src/consumer
+    c++ -std=c++20 "$c/server.cpp" -o "$work/pc_server" $(pkg-config --cflags --libs subctx-server) -Wl,-rpath,"$prefix/lib"
+    cc "$c/client.c" -o "$work/pc_client" $(pkg-config --cflags --libs subctx-client) -Wl,-rpath,"$prefix/lib"
+    c++ -std=c++20 "$c/client.cpp" -o "$work/pc_client_cxx" $(pkg-config --cflags --libs subctx-client) -Wl,-rpath,"$prefix/lib"
+    "$work/pc_server" "$work/b.img"
+    expect "pkg-config shared, C client" "$work/b.img" "$work/pc_client"
+    expect "pkg-config shared, C++ client" "$work/b.img" "$work/pc_client_cxx"
+    c++ -std=c++20 "$c/server.cpp" -o "$work/st_server" $(pkg-config --cflags subctx-server) "$prefix/lib/libsubctx_server.a" -ldl
+    cc "$c/client.c" -o "$work/st_client" $(pkg-config --cflags subctx-client) "$prefix/lib/libsubctx_client.a" -lstdc++ -ldl
+    "$work/st_server" "$work/c.img"
+    expect "static" "$work/c.img" "$work/st_client"
+    ;;
+  *) echo "unknown mode $mode"; exit 2 ;;
+esac

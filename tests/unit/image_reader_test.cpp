@@ -827,7 +827,54 @@ TEST(ImageReader, ThreadPointerOutsideAWritableSegment) {
     snprintf(want, sizeof want, "thread pointer 0x%llx is not inside a writable segment", static_cast<unsigned long long>(tcb));
     EXPECT_TRUE(Fails<BadImage>(sample_with([=](ImageInfo& i) { i.thread.tcb = tcb; }), want));
   }
-  EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) { i.thread.tcb = 0x602ff8; })));  // its last 8 bytes
+  EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) { i.thread.tcb = 0x600ff8; })));  // the last 8 bytes of its file page
+}
+
+// Hostile thread records: the first faulting call would read or write
+// beyond them (issue 14).
+TEST(ImageReader, ThreadRecordMustFitInItsSegment) {
+  // The last 8 bytes of the heap segment: the self-pointer fits, glibc's
+  // struct pthread does not.
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.tcb = 0x602ff8; }),
+                              "thread record 0x602ff8-0x603938 (2368 bytes: glibc's struct pthread and its rseq area) "
+                              "runs past the end of its segment 0x600000-0x603000"));
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.tcb = 0x602700; }), "runs past the end"));
+  EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) { i.thread.tcb = 0x601000 - 2368; })));  // ends with the file page
+}
+
+TEST(ImageReader, ThreadRecordMustStartWithItsOwnAddress) {
+  // On a zero page (the anonymous part of the heap segment).
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.tcb = 0x601000; }),
+                              "thread record 0x601000 does not start with its own address (it holds 0x0)"));
+  // In the file, holding something else.
+  TestImage t = sample();
+  const size_t at = t.info.segments[2].offset + (t.info.thread.tcb - t.info.segments[2].vaddr);
+  t.put<uint64_t>(at, 0x600200);
+  EXPECT_TRUE(Fails<BadImage>(t, "does not start with its own address (it holds 0x600200)"));
+  // A truncated source is reported as such, not read past.
+  TestImage cut = sample();
+  cut.bytes.resize(at + 4);
+  EXPECT_TRUE(Fails<BadImage>(cut, "lies outside the file"));
+}
+
+TEST(ImageReader, GateStackMustNotOverlapTheThreadRecord) {
+  for (uint64_t lo : {uint64_t{0x600000}, uint64_t{0x600100}, uint64_t{0x600a00}}) {
+    SCOPED_TRACE(lo);
+    EXPECT_TRUE(Fails<BadImage>(sample_with([=](ImageInfo& i) {
+                                  i.thread.gate_stack_lo = lo;
+                                  i.thread.gate_stack_hi = 0x603000;
+                                }),
+                                "overlaps the thread record 0x600100-0x600a40"));
+  }
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {  // below it, its top inside
+                                i.thread.gate_stack_lo = 0x600000;
+                                i.thread.gate_stack_hi = 0x600110;
+                              }),
+                              "overlaps the thread record"));
+  EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) {  // just above it
+    i.thread.gate_stack_lo = 0x600a40;
+    i.thread.gate_stack_hi = 0x603000;
+  })));
 }
 
 TEST(ImageReader, GateStackOutsideOneWritableSegment) {
@@ -849,7 +896,7 @@ TEST(ImageReader, GateStackOutsideOneWritableSegment) {
     EXPECT_TRUE(Fails<BadImage>(t, "is not inside one writable segment"));
   }
   EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) {  // any writable segment will do
-    i.thread.gate_stack_lo = 0x600000;
+    i.thread.gate_stack_lo = 0x601000;
     i.thread.gate_stack_hi = 0x603000;
   })));
 }

@@ -1,5 +1,6 @@
-// Matchmaker limits: defaults, SUBCTX_MAX_* environment variables, and the
-// reader's defaults agreeing with them.
+// Matchmaker limits: defaults, SUBCTX_MAX_* environment variables (a
+// malformed value is an error naming it, never ignored), and the reader's
+// defaults agreeing with them.
 #include <stdlib.h>
 
 #include <iterator>
@@ -37,14 +38,16 @@ class LimitsEnv : public ::testing::Test {
       }
     }
   }
-  // Reads the limits with one variable set; returns what stderr got.
+  // Reads the limits with one variable set; returns the errors found
+  // (nothing goes to stderr).
   std::string with(const char* var, const char* value, Limits* out) {
     setenv(var, value, 1);
     ::testing::internal::CaptureStderr();
-    *out = limits_from_environment();
-    std::string err = ::testing::internal::GetCapturedStderr();
+    std::string errors;
+    *out = limits_from_environment(&errors);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
     unsetenv(var);
-    return err;
+    return errors;
   }
 
  private:
@@ -52,7 +55,9 @@ class LimitsEnv : public ::testing::Test {
 };
 
 TEST_F(LimitsEnv, Defaults) {
-  const Limits l = limits_from_environment();
+  std::string errors;
+  const Limits l = limits_from_environment(&errors);
+  EXPECT_EQ(errors, "");
   EXPECT_EQ(l.subcontexts, 64u);
   EXPECT_EQ(l.image_size, uint64_t{64} << 30);
   EXPECT_EQ(l.exports, 4096u);
@@ -77,18 +82,23 @@ TEST_F(LimitsEnv, EachVariable) {
   EXPECT_EQ(l.exports, 4096u);  // the others keep their defaults
 }
 
-TEST_F(LimitsEnv, BadValuesAreIgnoredWithAMessage) {
-  for (const char* bad : {"0", "-1", "abc", "12x", "1.5", "0x10", "99999999999999999999999"}) {
+TEST_F(LimitsEnv, BadValuesAreErrorsNamingTheVariable) {
+  for (const char* bad : {"0", "-1", "abc", "12x", "1.5", "0x10", "1k", "99999999999999999999999"}) {
     SCOPED_TRACE(bad);
     Limits l;
     const std::string err = with("SUBCTX_MAX_EXPORTS", bad, &l);
     EXPECT_EQ(l.exports, 4096u);
-    EXPECT_EQ(err, std::string("subctx: ignoring SUBCTX_MAX_EXPORTS=\"") + bad +
-                       "\": expected a positive integer; using 4096\n");
+    EXPECT_EQ(err, std::string("SUBCTX_MAX_EXPORTS=") + bad + " is not a number from 1 to 18446744073709551615");
   }
   Limits l;
-  EXPECT_EQ(with("SUBCTX_MAX_EXPORTS", "", &l), "");  // empty: unset
-  EXPECT_EQ(l.exports, 4096u);
+  EXPECT_EQ(with("SUBCTX_MAX_IMAGE_SIZE", "", &l),
+            "SUBCTX_MAX_IMAGE_SIZE= (empty) is not a number from 1 to 18446744073709551615");
+  EXPECT_EQ(l.image_size, uint64_t{64} << 30);
+  // Two bad values: both named.
+  setenv("SUBCTX_MAX_SEGMENTS", "many", 1);
+  EXPECT_EQ(with("SUBCTX_MAX_IMAGE_SIZE", "1k", &l),
+            "SUBCTX_MAX_IMAGE_SIZE=1k is not a number from 1 to 18446744073709551615; "
+            "SUBCTX_MAX_SEGMENTS=many is not a number from 1 to 18446744073709551615");
 }
 
 TEST_F(LimitsEnv, DigitsOnly) {

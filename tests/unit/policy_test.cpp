@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sys/io.hpp"
+
 namespace subctx::policy {
 namespace {
 
@@ -64,19 +66,22 @@ TEST(Policy, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(parse_error("allow map path="), "test.policy line 1: expected key=value, found 'path='");
   EXPECT_EQ(parse_error("allow map colour=red"),
             "test.policy line 1: unknown key 'colour' (keys: path owner digest export file max-dirty-pages max-mapped-bytes)");
-  EXPECT_EQ(parse_error("allow map path=a path=b"), "test.policy line 1: path= given twice");
+  EXPECT_EQ(parse_error("allow map path=/a path=/b"), "test.policy line 1: path= given twice");
   EXPECT_EQ(parse_error("allow map owner=bob"), "test.policy line 1: owner 'bob' is neither a uid nor a known user");
   EXPECT_EQ(parse_error("allow map owner=-1"), "test.policy line 1: owner '-1' is neither a uid nor a known user");
   EXPECT_NE(parse_error("allow map digest=5b47").find("digest must be 0x"), std::string::npos);
   EXPECT_NE(parse_error("allow map digest=0xzz").find("digest must be 0x"), std::string::npos);
   EXPECT_NE(parse_error("allow map digest=0x12345678901234567").find("digest must be 0x"), std::string::npos);
   EXPECT_EQ(parse_error("allow map export=f"), "test.policy line 1: export= belongs in 'call' rules");
-  EXPECT_EQ(parse_error("allow map path=\x01"), "test.policy line 1: control character in the line");
-  EXPECT_EQ(parse_error(std::string("allow map\0", 10)), "test.policy line 1: control character in the line");
+  EXPECT_EQ(parse_error("allow map path=\x01"), "test.policy line 1: control character 0x01 at column 16");
+  EXPECT_EQ(parse_error(std::string("allow map\0", 10)), "test.policy line 1: control character 0x00 at column 10");
+  EXPECT_EQ(parse_error("allow map path=opt/*"),
+            "test.policy line 1: path= is matched against the image's absolute path: start it with '/' or '*', e.g. "
+            "path=/opt/images/*");
 }
 
 TEST(Policy, QuotasOnAllowMapRules) {
-  Policy p = parse_ok("allow map path=/opt/* max-dirty-pages=1000 max-mapped-bytes=67108864\nallow map path=/srv/*\n");
+  Policy p = parse_ok("allow map path=/opt/** max-dirty-pages=1000 max-mapped-bytes=67108864\nallow map path=/srv/*\n");
   ASSERT_EQ(p.rules.size(), 2u);
   EXPECT_EQ(p.rules[0].max_dirty_pages, 1000u);
   EXPECT_EQ(p.rules[0].max_mapped_bytes, uint64_t{67108864});
@@ -204,8 +209,8 @@ TEST(Policy, ReopenFirstMatchDecides) {
       "allow reopen file=/var/lib/app/*\n"
       "deny  reopen file=/etc/*\n"
       "allow reopen file=/etc/hosts\n"  // too late: line 3 decides first
-      "deny  reopen file=/var/*\n");
-  Decision d = decide_reopen(&p, kImage, "/var/lib/app/data/db.sqlite");  // * also matches /
+      "deny  reopen file=/var/**\n");
+  Decision d = decide_reopen(&p, kImage, "/var/lib/app/db.sqlite");
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.rule, &p.rules[1]);
   d = decide_reopen(&p, kImage, "/etc/hosts");
@@ -214,7 +219,11 @@ TEST(Policy, ReopenFirstMatchDecides) {
   EXPECT_EQ(d.why, "denied by test.policy line 3 (deny reopen file=/etc/*)");
   d = decide_reopen(&p, kImage, "/var/log/app.log");
   EXPECT_FALSE(d.allowed);
-  EXPECT_EQ(d.why, "denied by test.policy line 5 (deny reopen file=/var/*)");
+  EXPECT_EQ(d.why, "denied by test.policy line 5 (deny reopen file=/var/**)");
+  // `*` does not cross `/`: a file deeper down is not one of line 2's.
+  d = decide_reopen(&p, kImage, "/var/lib/app/data/db.sqlite");
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, &p.rules[4]);
   // A working directory is checked like any other path: /var/lib/app/* does
   // not match the directory /var/lib/app itself.
   d = decide_reopen(&p, kImage, "/var/lib/app");
@@ -248,9 +257,9 @@ TEST(Policy, ReopenRulesMatchTheImage) {
   Policy p = parse_ok(
       "allow reopen digest=0x5b472d61229ed6a5 file=/etc/app.conf\n"
       "deny  reopen path=/tmp/*.img file=/etc/*\n"
-      "deny  reopen owner=alice file=/root/*\n"
-      "deny  reopen file=/home/*\n");
-  const ImageFacts in_tmp{"/tmp/x/evil.img", 0, 7};
+      "deny  reopen owner=alice file=/root/**\n"
+      "deny  reopen file=/home/**\n");
+  const ImageFacts in_tmp{"/tmp/evil.img", 0, 7};
   EXPECT_FALSE(decide_reopen(&p, in_tmp, "/etc/passwd").allowed);
   EXPECT_EQ(decide_reopen(&p, in_tmp, "/etc/passwd").rule, &p.rules[1]);
   EXPECT_TRUE(decide_reopen(&p, kImage, "/etc/passwd").allowed);  // not under /tmp
@@ -264,6 +273,92 @@ TEST(Policy, ReopenRulesMatchTheImage) {
   // No image keys: every image.
   EXPECT_FALSE(decide_reopen(&p, kImage, "/home/alice/notes").allowed);
   EXPECT_FALSE(decide_reopen(&p, in_tmp, "/home/alice/notes").allowed);
+}
+
+// The pattern language (docs/policy.md): `*` within one component, `**`
+// any depth, `.` `..` and empty components only literally.
+TEST(Policy, PathPatternsDoNotCrossSlashesOrDotDot) {
+  EXPECT_TRUE(path_glob("/opt/*.img", "/opt/a.img"));
+  EXPECT_FALSE(path_glob("/opt/*.img", "/opt/sub/a.img"));
+  EXPECT_FALSE(path_glob("/opt/*", "/opt"));
+  EXPECT_FALSE(path_glob("/opt/*", "/opt/"));      // a trailing / is an empty component
+  EXPECT_FALSE(path_glob("/opt/*/x", "/opt//x"));
+  EXPECT_TRUE(path_glob("/opt/**", "/opt"));
+  EXPECT_TRUE(path_glob("/opt/**", "/opt/a/b/c.img"));
+  EXPECT_TRUE(path_glob("/opt/**/x.img", "/opt/x.img"));
+  EXPECT_TRUE(path_glob("/opt/**/x.img", "/opt/a/b/x.img"));
+  EXPECT_FALSE(path_glob("/opt/**/x.img", "/opt/a/b/y.img"));
+  EXPECT_TRUE(path_glob("**/x.img", "/a/b/x.img"));
+  EXPECT_TRUE(path_glob("*", "/anything/../at/all"));  // `*` alone: every path (the default)
+  EXPECT_TRUE(path_glob("/opt/a**b", "/opt/axyzb"));   // ** inside a component is a *
+  EXPECT_FALSE(path_glob("/opt/a**b", "/opt/ax/yb"));
+  // `..` and `.` never match a wildcard, at any depth.
+  EXPECT_FALSE(path_glob("/srv/allowed/*", "/srv/allowed/.."));
+  EXPECT_FALSE(path_glob("/srv/allowed/*/*/deep.img", "/srv/allowed/../L/deep.img"));
+  EXPECT_FALSE(path_glob("/srv/allowed/**", "/srv/allowed/../L/deep.img"));
+  EXPECT_FALSE(path_glob("/srv/allowed/**", "/srv/allowed/./x"));
+  EXPECT_FALSE(path_glob("/a/.*", "/a/.."));
+  EXPECT_TRUE(path_glob("/a/.*", "/a/.hidden"));
+  EXPECT_TRUE(path_glob("/a/../b", "/a/../b"));  // literally
+  EXPECT_TRUE(path_glob("/a/?", "/a/b"));
+  EXPECT_TRUE(path_glob("/a/[bc]", "/a/c"));
+  // Many ** stay cheap.
+  std::string many_stars, deep;
+  for (int i = 0; i < 200; ++i) many_stars += "/**", deep += "/d";
+  EXPECT_FALSE(path_glob(many_stars + "/x", deep + "/y"));
+  EXPECT_TRUE(path_glob(many_stars + "/y", deep + "/y"));
+}
+
+// The fail-open of issue 14: `*` matching `../..` let a path that was not
+// canonical walk out of the allowed directory.
+TEST(Policy, MapPatternsDoNotWalkOutWithDotDot) {
+  Policy p = parse_ok("allow map path=/srv/allowed/*\nallow map path=/srv/tree/**\n");
+  EXPECT_TRUE(decide_map(&p, {"/srv/allowed/a.img", 0, 1}).allowed);
+  EXPECT_FALSE(decide_map(&p, {"/srv/allowed/../L/deep.img", 0, 1}).allowed);
+  EXPECT_FALSE(decide_map(&p, {"/srv/allowed/sub/a.img", 0, 1}).allowed);
+  EXPECT_TRUE(decide_map(&p, {"/srv/tree/a/b/c.img", 0, 1}).allowed);
+  EXPECT_FALSE(decide_map(&p, {"/srv/tree/../../etc/x.img", 0, 1}).allowed);
+}
+
+TEST(Policy, Utf8IsWelcomeControlCharactersAreNamed) {
+  Policy p = parse_ok("# Größe der Bilder ✓ — ünïcödé\nallow map path=/opt/bilder/größe/*  # ok\n");
+  ASSERT_EQ(p.rules.size(), 1u);
+  EXPECT_EQ(p.rules[0].path, "/opt/bilder/größe/*");
+  EXPECT_TRUE(decide_map(&p, {"/opt/bilder/größe/a.img", 0, 1}).allowed);
+  EXPECT_EQ(parse_error("allow map\r\n"),
+            "test.policy line 1: carriage return (CRLF line end?) at column 10: save the file with LF line ends");
+  EXPECT_EQ(parse_error("# fine\ndeny map # \x1b[31m red\n"), "test.policy line 2: control character 0x1b at column 12");
+  EXPECT_EQ(parse_error("deny map # \x7f"), "test.policy line 1: control character 0x7f at column 12");
+  EXPECT_EQ(parse_error("deny map # \xff"),
+            "test.policy line 1: byte 0xff at column 12 is not part of a printable UTF-8 character");
+  EXPECT_EQ(parse_error("deny map # \xc3"),  // cut short
+            "test.policy line 1: byte 0xc3 at column 12 is not part of a printable UTF-8 character");
+  EXPECT_EQ(parse_error("deny map # \xc2\x9b"),  // U+009B, a terminal's CSI
+            "test.policy line 1: byte 0xc2 at column 12 is not part of a printable UTF-8 character");
+  EXPECT_EQ(parse_error("deny map # \xc0\xaf"),  // overlong '/'
+            "test.policy line 1: byte 0xc0 at column 12 is not part of a printable UTF-8 character");
+}
+
+TEST(Policy, RuleNamingADigest) {
+  Policy p = parse_ok("allow map path=/opt/*\nallow call digest=0x5 export=admin\ndeny reopen digest=0x7\n");
+  EXPECT_EQ(rule_naming_digest(&p, 5), &p.rules[1]);
+  EXPECT_EQ(rule_naming_digest(&p, 7), &p.rules[2]);
+  EXPECT_EQ(rule_naming_digest(&p, 6), nullptr);
+  EXPECT_EQ(rule_naming_digest(nullptr, 5), nullptr);
+}
+
+// Paths go into messages escaped: a newline cannot forge a log line.
+TEST(Policy, PathsInMessagesAreEscaped) {
+  EXPECT_EQ(sys::printable_path("/tmp/a\nsubctx: all fine\x1b[0m"), "/tmp/a\\x0asubctx: all fine\\x1b[0m");
+  EXPECT_EQ(sys::printable_path("/opt/größe/a b.img"), "/opt/größe/a b.img");
+  EXPECT_EQ(sys::printable_path("/a\\b\xff"), "/a\\x5cb\\xff");
+  Policy p = parse_ok("allow map path=/nowhere/*\n");
+  const Decision d = decide_map(&p, {"/tmp/evil\nimage.img", 0, 1});
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.why.find('\n'), std::string::npos) << d.why;
+  EXPECT_NE(d.why.find("allow map path=/tmp/evil\\x0aimage.img"), std::string::npos) << d.why;
+  const Decision c = decide_call(&p, {"/tmp/evil\nimage.img", 0, 1}, "admin\n", true);
+  EXPECT_EQ(c.why.find('\n'), std::string::npos) << c.why;
 }
 
 }  // namespace

@@ -99,10 +99,10 @@ image::ImageInfo small_info() {
   image::ImageInfo info;
   info.segments = {
       segment(0x10000, 0x1000, 0x1000, PROT_READ | PROT_EXEC, SegmentKind::File, "/s"),
-      segment(0x11000, 0x1000, 0, PROT_READ | PROT_WRITE, SegmentKind::Anon, ""),
+      segment(0x11000, 0x1000, 0x1000, PROT_READ | PROT_WRITE, SegmentKind::Anon, ""),
   };
-  info.thread.tcb = 0x11000;
-  info.thread.gate_stack_lo = 0x11100;
+  info.thread.tcb = 0x11000;  // its thread record: 0x11000-0x11940
+  info.thread.gate_stack_lo = 0x11a00;
   info.thread.gate_stack_hi = 0x12000;
   info.exports = {{"f", 0x10010, "i32(i32)", 0}};
   info.identity.cwd = "/";
@@ -121,6 +121,10 @@ TestImage build_image(image::ImageInfo info) {
   for (size_t k = 0; k < info.segments.size(); ++k) {
     auto& s = info.segments[k];
     for (uint64_t i = 0; i < s.filesz; ++i) t.bytes[s.offset + i] = pattern_byte(k, i);
+    // glibc's TCB starts with its own address (the reader checks it).
+    const uint64_t tcb = info.thread.tcb;
+    if (tcb >= s.vaddr && tcb - s.vaddr < s.filesz && s.filesz - (tcb - s.vaddr) >= 8)
+      std::memcpy(t.bytes.data() + s.offset + (tcb - s.vaddr), &tcb, 8);
     image::Digest d;
     d.update(t.bytes.data() + s.offset, s.filesz);
     static const uint8_t kZero[image::kPageSize] = {};

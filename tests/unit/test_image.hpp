@@ -31,8 +31,9 @@ image::ImageInfo sample_info();
 // SIGXFSZ default.
 image::IdentityRecord sample_identity();
 
-// The smallest valid image: one r-x page, one rw- page, no vDSO record, no
-// descriptors (cwd "/", pid 1000).
+// The smallest valid image: one r-x page, one rw- page (the thread record
+// at its start, the gate stack at its end), no vDSO record, no descriptors
+// (cwd "/", pid 1000).
 image::ImageInfo small_info();
 
 struct TestImage {
@@ -67,8 +68,9 @@ struct TestImage {
 };
 
 // Lays out the segments, fills each with a recognizable pattern (filesz
-// bytes; the rest of memsz is zero), computes the segment digests and seals
-// the header.
+// bytes; the rest of memsz is zero) with the thread pointer's own address
+// at the thread pointer (as glibc's TCB starts), computes the segment
+// digests and seals the header.
 TestImage build_image(image::ImageInfo info);
 
 // The notes region decoded as it is in the bytes, for tests that restructure

@@ -1,5 +1,8 @@
 // A server with a public and a restricted export, for the policy tests.
+//   e2e_policy_server [--mode OCTAL] IMAGE   (--mode: SnapshotOptions::mode)
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include <subctx/server.hpp>
 
@@ -9,4 +12,8 @@ int64_t admin_reset() { return opened = 0; }
 SUBCTX_EXPORT(open_door);
 SUBCTX_EXPORT_RESTRICTED(admin_reset);
 
-int main(int, char** argv) { subctx::snapshot_and_exit(argv[1]); }
+int main(int argc, char** argv) {
+  subctx::SnapshotOptions options;
+  if (argc == 4 && !std::strcmp(argv[1], "--mode")) options.mode = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 8));
+  subctx::snapshot_and_exit(argv[argc - 1], options);
+}

@@ -1,10 +1,12 @@
 #include "support/images.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -80,7 +82,22 @@ std::string build_image(const std::string& server, const std::string& name, cons
     struct stat st;
     if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
       throw std::runtime_error("server " + server + " exited 0 but wrote no image at " + path);
-    const std::vector<std::string> overlaps = lines_overlapping(read_self_maps(), read_layout(path).all_ranges());
+    const std::string maps = read_self_maps();
+    const std::vector<Range> ranges = read_layout(path).all_ranges();
+    std::vector<std::string> overlaps = lines_overlapping(maps, ranges);
+    // The room our [stack] may grow into is refused too (AddressConflict):
+    // down to RLIMIT_STACK (unlimited counts as 8 MiB) and the kernel's
+    // guard gap (1 MiB by default; 4 MiB allowed for).
+    if (overlaps.empty()) {
+      Range stack;
+      std::sscanf(line_containing(maps, "[stack]").c_str(), "%" SCNx64 "-%" SCNx64, &stack.lo, &stack.hi);
+      struct rlimit rl{};
+      const uint64_t limit =
+          getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : uint64_t{8} << 20;
+      const uint64_t room_lo = stack.hi > limit + (uint64_t{4} << 20) ? stack.hi - limit - (uint64_t{4} << 20) : 0;
+      for (const Range& r : ranges)
+        if (stack.hi && r.lo < stack.hi && room_lo < r.hi) overlaps.push_back("the growth room of [stack]");
+    }
     if (overlaps.empty() || attempt == 5) return path;
     std::fprintf(stderr, "e2e: %s overlaps this test process (%s); writing it again\n", path.c_str(),
                  overlaps.front().c_str());

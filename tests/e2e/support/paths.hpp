@@ -20,4 +20,5 @@ inline constexpr const char* kCClient = E2E_C_CLIENT;
 inline constexpr const char* kAtexitClient = E2E_ATEXIT_CLIENT;
 inline constexpr const char* kSignalClient = E2E_SIGNAL_CLIENT;
 inline constexpr const char* kProtectionClient = E2E_PROTECTION_CLIENT;
+inline constexpr const char* kPrivilegeClient = E2E_PRIVILEGE_CLIENT;
 }  // namespace e2e::paths
