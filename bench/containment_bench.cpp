@@ -15,6 +15,10 @@
 //                   (manual timing), dirty_ns the call that wrote them
 //   floor/madvise/pages:N  the baseline: MADV_DONTNEED of N written pages of
 //                   a plain anonymous mapping (manual timing, madvise alone)
+//   floor/pagemap_scan/...  the baseline of a clean reset: one PAGEMAP_SCAN
+//                   ioctl over one clean page (call), and one per run of
+//                   adjacent segments of the mapped image, nothing dirty
+//                   (image: what scanning this layout costs, counter scans)
 //   reset/image/... reset() of images with FILL MiB of heap data (8, 64,
 //                   256; 0 is the plain image) after 0 or 100 dirtied pages;
 //                   reset/image_present: 0 dirtied, every page of the data
@@ -31,7 +35,8 @@
 //                   a direct system call); each repetition here reports the
 //                   child's repetition of the same index
 //
-// Counters: syscalls (per iteration), dirty_ns, pages_restored (per
+// Counters: syscalls (per iteration; reset rows: of one reset, counted in a
+// forked child, syscall_count.hpp), dirty_ns, pages_restored (per
 // iteration, from ResetInfo), touch_ns (floor: writing the pages),
 // present_pages (pages of the image present in this client), faults and
 // resets (Subcontext::memory(), whole benchmark), frames (of the fault),
@@ -40,6 +45,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +66,7 @@
 #include "clock.hpp"
 #include "getppid_loop.hpp"
 #include "support.hpp"
+#include "syscall_count.hpp"
 
 extern char** environ;
 
@@ -236,6 +243,81 @@ void BM_reset(benchmark::State& state, subctx::Protection p, int fill_mb, int64_
       benchmark::Counter(static_cast<double>(restored), benchmark::Counter::kAvgIterations);
   state.counters["dirtied"] = static_cast<double>(pages);
   image_counters(state, sc, fill_mb);
+  // One reset's system calls, in a child that maps the image afresh (a fork
+  // after the map would make every reset put the restored descriptors back)
+  // and resets once before (its pagemap descriptor is its own).
+  const bench::SyscallCount c = bench::count_syscalls(
+      [&] {
+        subctx::Subcontext fresh = map_fresh(state, fill_mb, with(p));
+        if (present) fresh.function<int64_t()>("read_fill")();
+        fresh.reset();
+        if (pages) fresh.function<Sig>("dirty")(pages);
+      },
+      [&] { current.reset(); });
+  if (c.error.empty()) state.counters["syscalls"] = static_cast<double>(c.total);
+  state.SetLabel(c.error.empty() ? c.list() : c.error);
+}
+
+// The floor of a clean reset: PAGEMAP_SCAN ioctls (Linux 6.7) asking for
+// what a reset asks for (anonymous pages: written or swapped), over one
+// clean page (image = false) or over each run of adjacent segments of the
+// mapped image, nothing written (image = true).
+void BM_pagemap_scan(benchmark::State& state, bool over_image) {
+  struct Arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages, category_inverted, category_mask,
+        category_anyof_mask, return_mask;
+  };
+  struct Region {
+    uint64_t start, end, categories;
+  };
+  constexpr uint64_t kFile = 1u << 2, kPresent = 1u << 3, kSwapped = 1u << 4, kPfnZero = 1u << 5;
+  const unsigned long kScan = _IOWR('f', 16, Arg);
+  std::vector<bench::Range> runs;
+  void* page = nullptr;
+  if (over_image) {
+    subctx::Subcontext sc = map_fresh(state, 0, with(subctx::Protection::None));
+    if (!sc.valid()) return;
+    for (const bench::Range& r : image(0).ranges) {
+      if (!runs.empty() && runs.back().hi == r.lo)
+        runs.back().hi = r.hi;
+      else
+        runs.push_back(r);
+    }
+  } else {
+    page = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+      state.SkipWithError("mmap failed");
+      return;
+    }
+    runs.push_back({reinterpret_cast<uint64_t>(page), reinterpret_cast<uint64_t>(page) + kPage});
+  }
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  Region vec[256];
+  uint64_t found = 0;
+  for (auto _ : state) {
+    for (const bench::Range& r : runs) {
+      Arg a{};
+      a.size = sizeof a;
+      a.start = r.lo;
+      a.end = r.hi;
+      a.vec = reinterpret_cast<uint64_t>(vec);
+      a.vec_len = 256;
+      a.category_inverted = kFile | kPfnZero;
+      a.category_mask = kFile | kPfnZero;
+      a.category_anyof_mask = kPresent | kSwapped;
+      a.return_mask = kPresent | kSwapped;
+      const int n = ioctl(fd, kScan, &a);
+      if (n < 0) {
+        state.SkipWithError("PAGEMAP_SCAN failed (Linux 6.7 or later)");
+        break;
+      }
+      found += static_cast<uint64_t>(n);
+    }
+  }
+  close(fd);
+  if (page) munmap(page, kPage);
+  state.counters["scans"] = static_cast<double>(runs.size());
+  state.counters["found"] = benchmark::Counter(static_cast<double>(found), benchmark::Counter::kAvgIterations);
 }
 
 // The floor: N written pages of a plain anonymous mapping dropped with one
@@ -474,12 +556,16 @@ void register_all() {
       ->UseRealTime();
 
   benchmark::RegisterBenchmark("floor/madvise", BM_madvise)->ArgName("pages")->Arg(1)->Arg(100)->Arg(10000)->UseManualTime();
+  benchmark::RegisterBenchmark("floor/pagemap_scan/call", BM_pagemap_scan, false)->UseRealTime();
+  benchmark::RegisterBenchmark("floor/pagemap_scan/image", BM_pagemap_scan, true)->UseRealTime();
   for (int64_t n : {0, 1, 100, 10000})
     benchmark::RegisterBenchmark(("reset/dirty/none/pages:" + std::to_string(n)).c_str(), BM_reset, Protection::None,
                                  0, n, false)
         ->UseManualTime();
-  benchmark::RegisterBenchmark("reset/dirty/mprotect/pages:100", BM_reset, Protection::Mprotect, 0, int64_t{100}, false)
-      ->UseManualTime();
+  for (int64_t n : {0, 100})
+    benchmark::RegisterBenchmark(("reset/dirty/mprotect/pages:" + std::to_string(n)).c_str(), BM_reset,
+                                 Protection::Mprotect, 0, n, false)
+        ->UseManualTime();
   for (int fill : kFills)
     for (int64_t n : {0, 100})
       benchmark::RegisterBenchmark(

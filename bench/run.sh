@@ -18,7 +18,7 @@ build=$(realpath -m "${1:-$root/build-bench}")
 out=$(realpath -m "${BENCH_OUT:-$build/bench-results}")
 set_=${BENCH_SET:-all}
 programs=()
-[ "$set_" != payloads ] && programs+=(call map snapshot warm protection containment identity)
+[ "$set_" != payloads ] && programs+=(call map snapshot warm protection containment identity start icount)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 # The payloads whose targets this configuration has (tests/payloads/<name>
@@ -68,6 +68,10 @@ if [ "$set_" != payloads ]; then
   run protection --benchmark_repetitions=5 --benchmark_min_time=0.1
   run containment --benchmark_repetitions=3 --benchmark_min_time=0.1
   run identity --benchmark_repetitions=3 --benchmark_min_time=0.1
+  run start
+  echo "running bench_icount ..." >&2
+  "${pin[@]}" "$build/bench/bench_icount" --json "$out/icount.json" >"$out/icount.txt" 2>&1 ||
+    { cat "$out/icount.txt" >&2; echo "bench_icount failed" >&2; exit 1; }
 fi
 # Payloads: cold/warm start rows for at least 0.3 s each, steady state
 # about 0.5 s per side (--payload_steady_s); then 20 clients of one image.

@@ -2,7 +2,7 @@
 """Prints the table of ratios from the JSON files bench/run.sh wrote.
 
 usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, warm.json, protection.json,
-                                   containment.json, identity.json, payload_<name>.json,
+                                   containment.json, identity.json, start.json, payload_<name>.json,
                                    payload_pss.json)
 
 Every ratio divides two numbers measured in the same run of the same binary.
@@ -54,22 +54,27 @@ def fmt(x, digits=3):
 
 
 def call_table(rows):
-    print("Call overhead: add1(x), result feeds the next call; ratio to the direct call")
-    direct = rows.get("BM_direct")
+    print("Call overhead: add1(x), result feeds the next call; floor = stack + thread pointer switched and back"
+          " (+ WRPKRU pair for pkey), timed in the same run; instructions single-stepped (exact)")
+    direct = rows.get("direct")
     if not direct or "error" in direct:
         print("  (no direct-call baseline)")
         return
-    base = time_in(direct, "ns")
-    for key, label in [("BM_direct", "direct call (noipa, same binary)"),
-                       ("BM_gate_by_name", 'gate: sc.call<Sig>("add1", x)'),
-                       ("BM_gate_handle", 'gate: sc.function<Sig>("add1") handle'),
-                       ("BM_gate_c_api", "gate: sbc_request_call (C API)")]:
-        row = rows.get(key)
-        if not row or "error" in row:
-            print(f"  {label:40s} {row['error'] if row else 'missing'}")
-            continue
-        t = time_in(row, "ns")
-        print(f"  {label:40s} {t:8.1f} ns   x{t / base:,.0f}")
+    print(f"  {'row':22s} {'ns':>8s} {'floor ns':>9s} {'x floor':>8s} {'instr':>7s} {'floor instr':>12s}")
+    print(f"  {'direct':22s} {time_in(direct, 'ns'):8.1f}")
+    for floor in ("floor/none", "floor/pkey"):
+        row = rows.get(floor)
+        if row and "error" not in row:
+            print(f"  {floor:22s} {time_in(row, 'ns'):8.1f}   {row.get('label', '')}")
+    for backend in ("none", "pkey", "mprotect"):
+        for way in ("handle", "by_name", "c_api"):
+            key = f"gate/{backend}/{way}"
+            row = rows.get(key)
+            if not row or "error" in row:
+                print(f"  {key:22s} {row['error'][:100] if row else 'missing'}")
+                continue
+            print(f"  {key:22s} {time_in(row, 'ns'):8.1f} {row['floor_ns']:9.1f} {row['x_floor']:8.2f}"
+                  f" {row['instructions']:7.0f} {row['floor_instructions']:12.0f}")
 
 
 def map_table(rows):
@@ -93,6 +98,19 @@ def map_table(rows):
     if a and b and "error" not in a and "error" not in b:
         per = (time_in(b, "us") - time_in(a, "us")) / (b["segments"] - a["segments"])
         print(f"  per extra segment: {per:.2f} us (map + unmap)")
+    m, r = rows.get("map/heap_mb:1"), rows.get("raw_mmap/heap_mb:1")
+    if m and r and "syscalls_map" in m and "syscalls" in r:
+        print(f"  system calls, 1 MB image: map {m['syscalls_map']:.0f} + unmap {m['syscalls_unmap']:.0f};"
+              f" plain mmap + munmap {r['syscalls']:.0f}")
+    phases = ["open", "read", "decide", "prepare", "segments", "vdso", "state", "containment", "identity",
+              "protection", "publish", "unmap_layout", "unmap_memory", "unmap_rest", "unmap_other"]
+    print("  Phases of map + unmap, 1 MB image, us per iteration (phases/ rows; the clock adds a little):")
+    print("  " + f"{'backend':9s}" + "".join(f" {p[:9]:>9s}" for p in phases))
+    for backend in ("auto", "none", "mprotect"):
+        row = rows.get(f"phases/heap_mb:1/{backend}")
+        if not row or "error" in row:
+            continue
+        print("  " + f"{backend:9s}" + "".join(f" {row.get(p, 0):9.1f}" for p in phases))
 
 
 def snapshot_table(rows):
@@ -329,6 +347,15 @@ def containment_table(rows):
     if t is not None:
         f = cont_ns(rows, "floor/madvise/pages:100")
         print(f"  {'100':>6s} mprotect backend: reset {us(t)}, x floor {fmt(ratio(t, f))}")
+    scan, scans = cont_ns(rows, "floor/pagemap_scan/call"), cont_row(rows, "floor/pagemap_scan/image")
+    for name in ("reset/dirty/none/pages:0", "reset/dirty/mprotect/pages:0"):
+        t, r = cont_ns(rows, name), cont_row(rows, name)
+        if t is None or scan is None:
+            continue
+        per_run = (f"; one per run of adjacent segments ({scans.get('scans', 0):.0f}):"
+                   f" {us(cont_ns(rows, 'floor/pagemap_scan/image'))}" if scans and "error" not in scans else "")
+        print(f"  clean reset, {name.split('/')[2]}: {us(t)} ({r.get('label', '')}); one PAGEMAP_SCAN call"
+              f" {us(scan)} (x{fmt(ratio(t, scan))}){per_run}")
     r0 = cont_row(rows, "reset/dirty/none/pages:0")
     if r0 and "error" not in r0:
         print(f"  (ns/page: (reset - clean reset) / N; the image has {r0.get('segments', 0):.0f} segments,"
@@ -458,7 +485,8 @@ def main():
     context = None
     for name, table in [("call", call_table), ("map", map_table), ("snapshot", snapshot_table),
                         ("warm", warm_table), ("protection", protection_table),
-                        ("containment", containment_table), ("identity", identity_table)]:
+                        ("containment", containment_table), ("identity", identity_table),
+                        ("start", start_table)]:
         ctx, rows = load(directory, name)
         if ctx is None:
             print(f"{name}: no results")
@@ -469,11 +497,48 @@ def main():
                   f" load {ctx.get('load_avg', '?')}, libbenchmark {ctx.get('library_build_type', '?')} build")
         table(rows)
         print()
+    icount_table(directory)
     payloads_section(directory)
     ctx, rows = load(directory, "pcre2_batch")
     if ctx is not None:
         print()
         pcre2_batch_table(rows)
+
+
+def start_table(rows):
+    """bench_start: a new process, linked with libsubctx_client or a client of an image."""
+    print("Process start (posix_spawn + wait, 300 starts; base = a C hello world with nothing else linked,"
+          " started in the same iterations)")
+    for key, label in [("start/hello/", "C hello world (the base)"),
+                       ("start/hello_stdcxx/", "the same linked with libstdc++ only"),
+                       ("start/hello_linked/", "the same linked with libsubctx_client, unused"),
+                       ("start/client_map_call/", "C client: map a 1 MB image, one call, exit")]:
+        row = find(rows, key)
+        if not row or "error" in row:
+            print(f"  {label:48s} {row['error'] if row else 'missing'}")
+            continue
+        line = f"  {label:48s} {time_in(row, 'ms'):7.3f} ms"
+        if "added_ms" in row:
+            line += f"   base {row['base_ms']:.3f} ms, +{row['added_ms']:.3f} ms (x{row['ratio']:.2f})"
+        print(line)
+
+
+def icount_table(directory):
+    """bench_icount: instructions and system calls of one operation, single-stepped."""
+    path = os.path.join(directory, "icount.json")
+    if not os.path.exists(path):
+        print("icount: no results")
+        return
+    with open(path) as f:
+        data = json.load(f)
+    print(f"Instructions of one operation (bench_icount; exact; machine: {data['machine']})")
+    print(f"  {'backend':9s} {'operation':40s} {'instr':>7s} {'syscalls':>8s}  system calls")
+    for r in data["rows"]:
+        if r["error"]:
+            print(f"  {r['backend']:9s} {r['operation']:40s} {r['error'][:90]}")
+        else:
+            print(f"  {r['backend']:9s} {r['operation']:40s} {r['instructions']:7d} {r['syscalls']:8d}  {r['system_calls']}")
+    print()
 
 
 def pcre2_batch_table(rows):

@@ -9,14 +9,10 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)" --target cities_server cities_client pyeval_server pyeval_client subctx
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# A server's image records the descriptors it holds and each client reopens
-# them (docs/identity.md): servers start with none but 0-2, whatever this
-# shell inherited (a pipe of the caller's would refuse the snapshot).
-without_inherited_fds() {
-  (for fd in /proc/self/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done; exec "$@")
-}
+# Servers start with descriptors 0-2 only (scripts/without-inherited-fds).
+without_inherited_fds=./scripts/without-inherited-fds
 echo
-without_inherited_fds ./build/examples/cities_server "$work/cities.img"
+"$without_inherited_fds" ./build/examples/cities_server "$work/cities.img"
 ./build/tools/subctx inspect "$work/cities.img" | sed -n -e '/^exports/,/^$/p' -e '/^totals/,$p'
 echo
 ./build/examples/cities_client "$work/cities.img"
@@ -24,6 +20,6 @@ echo
 ./build/examples/cities_client "$work/cities.img" | sed -n '1s/^client:/client (page cache warm):/p'
 echo
 # The same with an interpreter: CPython started once, then evaluated by a client.
-without_inherited_fds ./build/examples/pyeval_server "$work/pyeval.img"
+"$without_inherited_fds" ./build/examples/pyeval_server "$work/pyeval.img"
 ./build/examples/pyeval_client "$work/pyeval.img" "statistics.mean([3, 1, 4, 1, 5])" \
   "re.findall(r'[a-z]+@[a-z.]+', 'ana@example.org, bo@test.io')" "Decimal(1) / 7" "1 / 0"

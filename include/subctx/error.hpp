@@ -38,9 +38,9 @@ enum class Errc : int {
 };
 
 // Short name of a code, e.g. "BadImage".
-const char* errc_name(Errc code);
+SUBCTX_API const char* errc_name(Errc code);
 
-class Error : public std::runtime_error {
+class SUBCTX_API Error : public std::runtime_error {
  public:
   Error(Errc code, const std::string& message) : std::runtime_error(message), code_(code) {}
   Errc code() const noexcept { return code_; }
@@ -50,7 +50,7 @@ class Error : public std::runtime_error {
 };
 
 #define SUBCTX_DEFINE_ERROR(Name, Code)                                        \
-  class Name : public Error {                                                  \
+  class SUBCTX_API Name : public Error {                                       \
    public:                                                                     \
     explicit Name(const std::string& message) : Error(Errc::Code, message) {} \
   };
@@ -87,7 +87,7 @@ struct FaultFrame {
 // overflow of the gate stack; subclasses: deadline and quota.  The client's
 // frames unwind normally; the subcontext was reset, poisoned or kept as its
 // fault policy says (message and reset_done()).
-class SubcontextFault : public Error {
+class SUBCTX_API SubcontextFault : public Error {
  public:
   struct Details {
     int signal = 0;           // 0 for exit, deadline and quota
@@ -116,17 +116,17 @@ class SubcontextFault : public Error {
   Details d_;
 };
 
-class Timeout : public SubcontextFault {
+class SUBCTX_API Timeout : public SubcontextFault {
  public:
   Timeout(const std::string& message, Details d) : SubcontextFault(message, std::move(d), Errc::Timeout) {}
 };
 
-class QuotaExceeded : public SubcontextFault {
+class SUBCTX_API QuotaExceeded : public SubcontextFault {
  public:
   QuotaExceeded(const std::string& message, Details d) : SubcontextFault(message, std::move(d), Errc::Quota) {}
 };
 
 // Throws the Error subclass that matches code.
-[[noreturn]] void throw_error(Errc code, const std::string& message);
+[[noreturn]] SUBCTX_API void throw_error(Errc code, const std::string& message);
 
 }  // namespace subctx

@@ -41,17 +41,17 @@ struct SnapshotOptions {
 
 // Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad
 // name or signature.
-void export_function(const std::string& name, void* fn, const Signature& signature,
-                     ExportVisibility visibility = ExportVisibility::Public);
+SUBCTX_API void export_function(const std::string& name, void* fn, const Signature& signature,
+                                ExportVisibility visibility = ExportVisibility::Public);
 
 // Writes the image of this process and returns.  Throws SnapshotRefused when
 // the process cannot be snapshotted as it is (the message says how to fix it).
-void snapshot(const std::string& image_path, const SnapshotOptions& options = {});
+SUBCTX_API void snapshot(const std::string& image_path, const SnapshotOptions& options = {});
 
 // Writes the image and ends the process (exit status 0), without running
 // atexit handlers or destructors: the image holds the state, not this process.
-[[noreturn]] void snapshot_and_exit(const std::string& image_path,
-                                    const SnapshotOptions& options = {});
+[[noreturn]] SUBCTX_API void snapshot_and_exit(const std::string& image_path,
+                                               const SnapshotOptions& options = {});
 
 namespace detail {
 template <class F>

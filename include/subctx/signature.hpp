@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "subctx/visibility.h"
+
 namespace subctx {
 
 enum class ValueType : uint8_t { Void, I32, I64, U32, U64, F64, Ptr, Str };
@@ -22,7 +24,7 @@ enum class ValueType : uint8_t { Void, I32, I64, U32, U64, F64, Ptr, Str };
 inline constexpr int kMaxIntArgs = 6;
 inline constexpr int kMaxF64Args = 8;
 
-struct Signature {
+struct SUBCTX_API Signature {
   ValueType result = ValueType::Void;
   std::vector<ValueType> args;
 
@@ -33,9 +35,9 @@ struct Signature {
 };
 
 // Parses a signature string; returns false and sets *why on error.
-bool parse_signature(std::string_view text, Signature* out, std::string* why);
+SUBCTX_API bool parse_signature(std::string_view text, Signature* out, std::string* why);
 
-std::string_view value_type_name(ValueType t);
+SUBCTX_API std::string_view value_type_name(ValueType t);
 
 namespace detail {
 

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "subctx/visibility.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -103,19 +105,20 @@ enum {
 
 /* ---- client ---------------------------------------------------------- */
 
-/* Installs the Matchmaker; already done by the library's constructor.
- * Idempotent; after sbc_finalize() it installs it again. */
-int sbc_init(void);
+/* Installs the Matchmaker; already done at its first use (any sbc_ call of
+ * the client), or before main when a SUBCTX_* variable is set.  Idempotent;
+ * after sbc_finalize() it installs it again. */
+SUBCTX_API int sbc_init(void);
 
 /* Maps an image; returns a handle >= 0 or -SBC_E_*. */
-int sbc_request_map(const char *image_path);
+SUBCTX_API int sbc_request_map(const char *image_path);
 
 /* Calls an export.  args[i] holds the i-th argument: integers and pointers as
  * they are, f64 arguments as their IEEE-754 bit pattern (memcpy).  *ret (may
  * be NULL) receives the result the same way; i32/u32 results are sign- or
  * zero-extended.  nargs must equal the export's argument count. */
-int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
-                     size_t nargs, uint64_t *ret);
+SUBCTX_API int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
+                                size_t nargs, uint64_t *ret);
 
 /* A batch: calls an export ncalls times in a row without leaving the
  * subcontext in between -- one policy check and one protection window for
@@ -127,40 +130,40 @@ int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
  * are in rets (ncalls when every call returned and what failed came after:
  * the dirty-page quota, or the subcontext's stdout flushed at the end).  Exports returning str are refused unless the client may read
  * the subcontext (SBC_MAP_READABLE or no protection). */
-int sbc_request_call_batch(int sc, const char *export_name, const uint64_t *args,
-                           size_t nargs, size_t ncalls, uint64_t *rets,
-                           size_t *completed);
+SUBCTX_API int sbc_request_call_batch(int sc, const char *export_name, const uint64_t *args,
+                                      size_t nargs, size_t ncalls, uint64_t *rets,
+                                      size_t *completed);
 
 /* Maps an image with a protection backend (SBC_PROTECT_*) and SBC_MAP_*
  * flags; sbc_request_map(path) is sbc_request_map_with(path, SBC_PROTECT_AUTO, 0). */
-int sbc_request_map_with(const char *image_path, int protection, unsigned flags);
+SUBCTX_API int sbc_request_map_with(const char *image_path, int protection, unsigned flags);
 /* The backend in effect for a subcontext (SBC_PROTECT_NONE, _MPROTECT or _PKEY). */
-int sbc_protection(int sc);
+SUBCTX_API int sbc_protection(int sc);
 
 /* A plain function pointer to an export (a "raw call"): calling it faults
  * into the Matchmaker, which checks the call like sbc_request_call and
  * returns the export's result to the caller.  The caller must use the
  * export's signature.  A raw call the policy denies is a violation. */
-int sbc_lookup(int sc, const char *export_name, void **fn);
+SUBCTX_API int sbc_lookup(int sc, const char *export_name, void **fn);
 
 /* NULL restores the default: a one-line diagnostic, then death by SIGSEGV. */
-int sbc_set_violation_handler(sbc_violation_handler handler, void *user);
+SUBCTX_API int sbc_set_violation_handler(sbc_violation_handler handler, void *user);
 
-int sbc_unmap(int sc);
-void sbc_finalize(void);
-const char *sbc_last_error(void);
+SUBCTX_API int sbc_unmap(int sc);
+SUBCTX_API void sbc_finalize(void);
+SUBCTX_API const char *sbc_last_error(void);
 
-int sbc_set_limit(int limit, uint64_t value);
-int sbc_get_limit(int limit, uint64_t *value);
+SUBCTX_API int sbc_set_limit(int limit, uint64_t value);
+SUBCTX_API int sbc_get_limit(int limit, uint64_t *value);
 
 /* Copies the signature of an export into buf (NUL-terminated). */
-int sbc_export_signature(int sc, const char *export_name, char *buf, size_t size);
+SUBCTX_API int sbc_export_signature(int sc, const char *export_name, char *buf, size_t size);
 
 /* Installs a policy (see docs/policy.md) from text, replacing the current
  * one; NULL removes it.  Takes effect on the next map and the next call. */
-int sbc_set_policy(const char *policy_text);
+SUBCTX_API int sbc_set_policy(const char *policy_text);
 /* The same from a file (what SUBCTX_POLICY names at start-up). */
-int sbc_load_policy(const char *path);
+SUBCTX_API int sbc_load_policy(const char *path);
 
 /* ---- faults, deadlines, reset, memory (docs/containment.md) ---------- */
 
@@ -171,13 +174,13 @@ enum {
   SBC_ON_FAULT_POISON = 1, /* further calls fail with SBC_E_POISONED until sbc_reset() */
   SBC_ON_FAULT_KEEP = 2    /* left as the fault left it */
 };
-int sbc_set_on_fault(int sc, int policy);
+SUBCTX_API int sbc_set_on_fault(int sc, int policy);
 /* A deadline for every call of this subcontext, in milliseconds; 0: none
  * [SUBCTX_CALL_TIMEOUT_MS].  A call past it fails with SBC_E_TIMEOUT. */
-int sbc_set_call_timeout(int sc, uint32_t milliseconds);
+SUBCTX_API int sbc_set_call_timeout(int sc, uint32_t milliseconds);
 /* Restores the snapshot state: dirtied pages dropped back to the image,
  * memory the subcontext mapped since released. */
-int sbc_reset(int sc);
+SUBCTX_API int sbc_reset(int sc);
 
 typedef struct sbc_memory_info {
   uint64_t dirty_pages;         /* private pages written since map or reset */
@@ -189,9 +192,9 @@ typedef struct sbc_memory_info {
   uint64_t faults;              /* calls that faulted, timed out or went over quota */
   uint64_t resets;
 } sbc_memory_info;
-int sbc_memory(int sc, sbc_memory_info *info);
+SUBCTX_API int sbc_memory(int sc, sbc_memory_info *info);
 /* Quotas: 0 removes one [SUBCTX_QUOTA_DIRTY_PAGES, SUBCTX_QUOTA_MAPPED_BYTES]. */
-int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes);
+SUBCTX_API int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes);
 
 /* ---- descriptors (docs/identity.md) ---------------------------------- */
 
@@ -199,32 +202,32 @@ int sbc_set_quota(int sc, uint64_t max_dirty_pages, uint64_t max_mapped_bytes);
  * returns the number subcontext code knows it by (>= 0), or -SBC_E_*.  The
  * grant lasts until sbc_revoke_fd(), or until subcontext code closes that
  * number; a reset keeps it. */
-int sbc_grant_fd(int sc, int fd);
+SUBCTX_API int sbc_grant_fd(int sc, int fd);
 /* Closes the subcontext's descriptor `number` (a grant, or one its code
  * opened).  -SBC_E_INVALID_ARGUMENT if the subcontext has no such number. */
-int sbc_revoke_fd(int sc, int number);
+SUBCTX_API int sbc_revoke_fd(int sc, int number);
 /* A duplicate of the subcontext's descriptor `number` for the client
  * (close-on-exec); returns the client's descriptor, or -SBC_E_*.  The
  * subcontext keeps its own. */
-int sbc_claim_fd(int sc, int number);
+SUBCTX_API int sbc_claim_fd(int sc, int number);
 
 /* ---- server ---------------------------------------------------------- */
 
 /* Declares an export.  signature: "ret(arg,arg,...)", types from
  * void i32 i64 u32 u64 f64 ptr str, no spaces, e.g. "i64(i64)". */
-int sbc_export(const char *name, void *fn, const char *signature);
+SUBCTX_API int sbc_export(const char *name, void *fn, const char *signature);
 
 /* Declares descriptor fd dropped for the snapshot: a pipe, socket or other
  * descriptor that cannot be reopened by path is left behind instead of
  * refusing the snapshot; inside the subcontext its number is EBADF. */
-int sbc_snapshot_drop_fd(int fd);
+SUBCTX_API int sbc_snapshot_drop_fd(int fd);
 
 /* Writes the image of this process to image_path and returns 0. */
-int sbc_snapshot(const char *image_path);
+SUBCTX_API int sbc_snapshot(const char *image_path);
 
 /* Writes the image and ends the process: exit status 0 on success; on failure
  * the message goes to stderr and the status is 1. */
-void sbc_snapshot_and_exit(const char *image_path) __attribute__((noreturn));
+SUBCTX_API void sbc_snapshot_and_exit(const char *image_path) __attribute__((noreturn));
 
 #ifdef __cplusplus
 }

@@ -46,7 +46,7 @@ enum class Protection : uint8_t {
   Mprotect = SBC_PROTECT_MPROTECT,  // the gate opens and closes the memory for each call
   Pkey = SBC_PROTECT_PKEY,          // one protection key per subcontext, rights per thread
 };
-const char* protection_name(Protection p);
+SUBCTX_API const char* protection_name(Protection p);
 
 // What happens to a subcontext after a call faulted, timed out or went over
 // its quota (docs/containment.md).
@@ -55,7 +55,7 @@ enum class OnFault : uint8_t {
   Poison = SBC_ON_FAULT_POISON,  // further calls throw SubcontextPoisoned until reset()
   Keep = SBC_ON_FAULT_KEEP,      // left as the fault left it
 };
-const char* on_fault_name(OnFault p);
+SUBCTX_API const char* on_fault_name(OnFault p);
 
 // Memory a subcontext uses on the client's behalf; 0 in a max_ field: no quota.
 struct Quota {
@@ -167,11 +167,11 @@ struct ResolvedExport {
 
 // The export's index after checking that it exists and has the expected
 // signature; throws NoSuchSubcontext, NoSuchExport or SignatureMismatch.
-uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected);
-ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
-                              std::string_view name, const Signature& expected);
+SUBCTX_API uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected);
+SUBCTX_API ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
+                                         std::string_view name, const Signature& expected);
 // Checks the policy (cached until it changes), then calls through the gate.
-CallResult invoke(SubcontextState& state, uint32_t index, const CallArgs& args);
+SUBCTX_API CallResult invoke(SubcontextState& state, uint32_t index, const CallArgs& args);
 
 // A batch's input and output, converted a chunk at a time by the library
 // (inside the protection window: no client code runs there).
@@ -185,12 +185,12 @@ struct BatchIo {
 };
 // Calls the export `count` times in a row, entering the subcontext once per
 // chunk of calls, under one policy check and one protection window.
-void invoke_batch(SubcontextState& state, uint32_t index, size_t count, const BatchIo& io);
-[[noreturn]] void throw_empty_function();
-[[noreturn]] void throw_batch_size(size_t args, size_t results);
-uint64_t export_address(const SubcontextState& state, uint32_t index);
+SUBCTX_API void invoke_batch(SubcontextState& state, uint32_t index, size_t count, const BatchIo& io);
+[[noreturn]] SUBCTX_API void throw_empty_function();
+[[noreturn]] SUBCTX_API void throw_batch_size(size_t args, size_t results);
+SUBCTX_API uint64_t export_address(const SubcontextState& state, uint32_t index);
 // The raw-call address of an export after the checks (policy included).
-void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected);
+SUBCTX_API void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected);
 
 template <class R>
 R convert_result(const CallResult& r) {
@@ -319,7 +319,7 @@ class Function<R(A...)> {
 
 // A mapped image.  Cheap to copy; stays valid until unmapped (calls through
 // a handle of an unmapped subcontext throw NoSuchSubcontext).
-class Subcontext {
+class SUBCTX_API Subcontext {
  public:
   Subcontext() = default;
 
@@ -378,9 +378,10 @@ class Subcontext {
   std::shared_ptr<detail::SubcontextState> state_;
 };
 
-class Matchmaker {
+class SUBCTX_API Matchmaker {
  public:
-  // The process-wide Matchmaker; installed by the library constructor.
+  // The process-wide Matchmaker; installed at its first use (before main
+  // when a SUBCTX_* variable is set).
   static Matchmaker& instance();
 
   void init();  // idempotent; re-installs after finalize()

@@ -8,7 +8,7 @@
 
 namespace subctx::fault {
 
-thread_local bool t_alt_stack_checked = false;
+__thread bool t_alt_stack_checked = false;
 
 namespace {
 

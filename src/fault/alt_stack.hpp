@@ -9,7 +9,7 @@ namespace subctx::fault {
 // client's own is kept).  Once per thread; the stack goes with the thread.
 void ensure_alt_stack_slow();
 inline void ensure_alt_stack() {
-  extern thread_local bool t_alt_stack_checked;
+  extern __thread bool t_alt_stack_checked;
   if (__builtin_expect(!t_alt_stack_checked, 0)) ensure_alt_stack_slow();
 }
 

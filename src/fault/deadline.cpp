@@ -69,10 +69,7 @@ void make_timer() {
 
 int deadline_signal() { return SIGRTMAX; }
 
-CallDeadline::CallDeadline(uint32_t timeout_ms, gate::Frame& frame) {
-  frame.deadline_ns = 0;
-  frame.timeout_ms = timeout_ms;
-  if (!timeout_ms) return;
+void CallDeadline::arm(uint32_t timeout_ms, gate::Frame& frame) {
   if (!t_timer.made) make_timer();
   frame.deadline_ns = now_ns() + uint64_t{timeout_ms} * 1000000u;
   struct itimerspec when{};

@@ -17,7 +17,12 @@ namespace subctx::fault {
 // deadline into the call's frame; disarm() or the destructor stops it.
 class CallDeadline {
  public:
-  CallDeadline(uint32_t timeout_ms, gate::Frame& frame);
+  CallDeadline(uint32_t timeout_ms, gate::Frame& frame) {
+    frame.deadline_ns = 0;
+    frame.timeout_ms = timeout_ms;
+    if (timeout_ms) [[unlikely]]
+      arm(timeout_ms, frame);
+  }
   ~CallDeadline() { disarm(); }
   CallDeadline(const CallDeadline&) = delete;
   CallDeadline& operator=(const CallDeadline&) = delete;
@@ -26,6 +31,7 @@ class CallDeadline {
   }
 
  private:
+  void arm(uint32_t timeout_ms, gate::Frame& frame);
   void disarm_slow();
   bool armed_ = false;
   struct itimerspec previous_ {};

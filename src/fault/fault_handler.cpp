@@ -434,7 +434,7 @@ void free_retired_views() {  // g_views_mutex held
 }  // namespace
 
 namespace {
-// Reserved when the Matchmaker is installed, before the client maps anything.
+// Reserved at the first map, before the image is mapped.
 // Away from where images live: the kernel's choice is just below this
 // process's libraries, where a server's libraries (an image's segments) sit
 // as often as anywhere; 0x6000'0000'0000 and up is between PIE executables
@@ -458,17 +458,21 @@ void reserve_raw_call_range() {  // g_views_mutex held
 
 }  // namespace
 
-void install_fault_handler() {
-  {
-    std::lock_guard lock(g_views_mutex);
-    reserve_raw_call_range();
-  }
+void prepare_fault_handler() {
   // fork(): the child must not inherit the views' lock held by a thread it
   // does not have (publish and withdraw are short: the fork waits for them).
   static std::once_flag atfork;
   std::call_once(atfork, [] {
     pthread_atfork([] { g_views_mutex.lock(); }, [] { g_views_mutex.unlock(); }, [] { g_views_mutex.unlock(); });
   });
+}
+
+void install_fault_handler() {
+  {
+    std::lock_guard lock(g_views_mutex);
+    reserve_raw_call_range();
+  }
+  prepare_fault_handler();
   for (int sig : {SIGSEGV, SIGBUS}) take_over_signal(sig, subctx_fault_entry, /*on_alt_stack=*/true);
   for (int sig : {SIGFPE, SIGILL, SIGTRAP, SIGABRT}) take_over_signal(sig, subctx_fault_entry);
 }

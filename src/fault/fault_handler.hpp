@@ -49,8 +49,14 @@ struct FaultView {
   }
 };
 
-// Installs the handler for SIGSEGV and SIGBUS (idempotent).  The client's
-// handlers, before or after, are kept and chained to (fault/signals.cpp).
+// When the Matchmaker is installed: the fork handler of the fault views'
+// lock only, registered before the registry's (a fork takes the registry's
+// lock first).  Idempotent.
+void prepare_fault_handler();
+// At the first map: reserves the raw-call range and installs the handler
+// for SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGABRT (idempotent).
+// The client's handlers, before or after, are kept and chained to
+// (fault/signals.cpp).
 void install_fault_handler();
 
 // Raw-call addresses for n exports, from a reserved inaccessible range that

@@ -514,6 +514,9 @@ SUBCTX_SIGNAL_CONTEXT long rights_out(const FdTable& t, struct msghdr& m, unsign
   return each_right(ctl, m.msg_controllen, [&](int* fd) -> long {
     const int real = fd_real(t, *fd);
     if (real < 0) return -EBADF;
+    // Any descriptor sent may share a restored one's open file (a dup of
+    // it): the receiver can move its offset at any time.
+    t.restored_shared = true;
     *fd = real;
     return 0;
   });

@@ -48,6 +48,12 @@ struct FdTable {
   uint32_t opened = 0;     // entries of origin Opened
   uint32_t granted = 0;    // entries of origin Granted
   bool active = false;     // false: not mediated (SUBCTX_SYSCALLS=off): numbers are the client's
+  // What a reset looks at before putting the restored descriptors' offsets
+  // and status flags back (matchmaker/identity.cpp): a restored number was
+  // translated since the last reset (fd_real), or one may be moved by
+  // others at any time (sent away by SCM_RIGHTS, claimed by the client).
+  mutable bool restored_used = false;
+  mutable bool restored_shared = false;
 
   bool is_reserved(int v) const { return (reserved[v / 64] >> (v % 64)) & 1; }
   void reserve(int v) { reserved[v / 64] |= uint64_t{1} << (v % 64); }
@@ -63,6 +69,7 @@ struct FdTable {
 SUBCTX_FD_TABLE_FN int fd_real(const FdTable& t, long v) {
   if (v < 0 || v >= kMaxFds) return -1;
   const FdEntry& e = t.entries[v];
+  if (e.origin == FdOrigin::Restored) t.restored_used = true;
   return e.origin == FdOrigin::Free ? -1 : e.real;
 }
 

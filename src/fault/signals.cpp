@@ -25,6 +25,7 @@
 #include "gate/gate.hpp"
 #include "gate/pkru.hpp"
 #include "matchmaker/subcontext_state.hpp"
+#include "subctx/visibility.h"  // the interposed functions below are exported
 
 #ifndef HWCAP2_FSGSBASE
 #define HWCAP2_FSGSBASE (1 << 1)
@@ -465,7 +466,7 @@ SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, u
   deliver(sig, info, uc, pkru, run_taken_handler);
 }
 
-void install_signal_forwarding() {
+void prepare_signal_forwarding() {
   static std::once_flag once;
   std::call_once(once, [] {
     // fork(): the child must not inherit the lock of sigaction() held by a
@@ -473,11 +474,22 @@ void install_signal_forwarding() {
     pthread_atfork([] { g_sigaction_mutex.lock(); }, [] { g_sigaction_mutex.unlock(); },
                    [] { g_sigaction_mutex.unlock(); });
     g_fsgsbase = getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE;
+  });
+}
+
+void install_signal_forwarding() {
+  prepare_signal_forwarding();
+  static std::once_flag once;
+  std::call_once(once, [] {
     std::lock_guard lock(g_sigaction_mutex);
     for (int sig = 1; sig < kMaxSignal; ++sig) {
       if (!wrappable(sig)) continue;
       struct sigaction current;
-      if (real_sigaction()(sig, nullptr, &current) == 0 && is_custom(current)) set_action(sig, &current, nullptr);
+      if (real_sigaction()(sig, nullptr, &current) != 0 || !is_custom(current)) continue;
+      // Installed through sigaction() or signal() since the library was
+      // loaded: behind the trampoline already, the client's action recorded.
+      if (reinterpret_cast<void*>(current.sa_sigaction) == reinterpret_cast<void*>(&subctx_signal_entry)) continue;
+      set_action(sig, &current, nullptr);
     }
   });
 }
@@ -504,7 +516,7 @@ void unregister_active(uint64_t tcb) {
 
 namespace subctx::fault {
 
-thread_local bool t_blocks_call_signals = false;
+__thread bool t_blocks_call_signals = false;
 
 namespace {
 long kernel_sigprocmask(int how, const uint64_t* set, uint64_t* old) {
@@ -562,12 +574,12 @@ MaskFn next_mask_fn(const char* name) {
 
 // Interposed on libc's: whether a thread blocks a signal calls need is
 // known without a system call per call.
-extern "C" int sigprocmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+extern "C" SUBCTX_API int sigprocmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   static const MaskFn real = next_mask_fn("sigprocmask");
   return change_mask(real, how, set, old);
 }
 
-extern "C" int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
+extern "C" SUBCTX_API int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   static const MaskFn real = next_mask_fn("pthread_sigmask");
   const int rc = change_mask([](int h, const sigset_t* s, sigset_t* o) {
     const int e = real(h, s, o);  // returns the error, not -1 + errno
@@ -578,7 +590,7 @@ extern "C" int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noex
 }
 
 // Interposed on libc's: the client's handlers go behind the trampoline.
-extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction* oact) noexcept {
+extern "C" SUBCTX_API int sigaction(int sig, const struct sigaction* act, struct sigaction* oact) noexcept {
   using namespace subctx::fault;
   if (sig > 0 && sig < kMaxSignal && g_taken[sig].load(std::memory_order_acquire)) {
     std::lock_guard lock(g_sigaction_mutex);
@@ -589,7 +601,7 @@ extern "C" int sigaction(int sig, const struct sigaction* act, struct sigaction*
   return set_action(sig, act, oact);
 }
 
-extern "C" sighandler_t signal(int sig, sighandler_t handler) noexcept {
+extern "C" SUBCTX_API sighandler_t signal(int sig, sighandler_t handler) noexcept {
   // BSD semantics, as glibc's signal(): restart system calls, block sig
   // while its handler runs.
   struct sigaction act{}, old{};

@@ -26,7 +26,13 @@ struct SubcontextState;
 
 namespace subctx::fault {
 
-// Wraps the handlers already installed; idempotent.
+// Before main (the library constructor): the fork handler of sigaction()'s
+// lock (the interposed sigaction() takes it from the start) and the CPU's
+// FSGSBASE bit; cheap, no system call.  Idempotent.
+void prepare_signal_forwarding();
+// At the first map: wraps the handlers already installed (one query per
+// signal); idempotent.  Handlers installed later through sigaction() and
+// signal() are wrapped as they come.
 void install_signal_forwarding();
 
 // The signals a call needs unblocked: the faults that end it, SIGSYS
@@ -43,7 +49,7 @@ inline constexpr uint64_t kCallSignals =
 class CallSignalsUnblocked {
  public:
   CallSignalsUnblocked() {
-    extern thread_local bool t_blocks_call_signals;
+    extern __thread bool t_blocks_call_signals;
     if (__builtin_expect(t_blocks_call_signals, 0)) unblock();
   }
   ~CallSignalsUnblocked() {

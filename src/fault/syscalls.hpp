@@ -49,8 +49,18 @@ void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRu
 // This thread's selector when dispatch is on (turned on here at the
 // thread's first call), or null: off by SUBCTX_SYSCALLS=off, or the kernel
 // cannot (then subcontext code's system calls go straight to the kernel).
-volatile uint8_t* syscall_selector();
-// Whether dispatch works here (probed once); *why says why not.
+volatile uint8_t* syscall_selector_slow();
+// 0 allowed, 1 blocked: written by the gate, read by the kernel.  __thread,
+// not thread_local: trivial, so no TLS wrapper call on the call path.
+extern __thread uint8_t t_selector;
+extern __thread int8_t t_dispatch;  // 0 not yet, 1 on, -1 off
+inline volatile uint8_t* syscall_selector() {
+  if (t_dispatch > 0) [[likely]]
+    return &t_selector;
+  return syscall_selector_slow();
+}
+// Whether dispatch works here (probed once); *why says why not.  This and
+// default_syscall_policy() are in syscall_policy.cpp (the tool links it).
 bool syscall_dispatch_available(std::string* why = nullptr);
 
 // Installs the SIGSYS handler (Matchmaker init).

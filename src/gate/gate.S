@@ -115,6 +115,7 @@
 .endm
 
         .globl  subctx_gate_enter_fsgsbase
+        .hidden subctx_gate_enter_fsgsbase
         .type   subctx_gate_enter_fsgsbase, @function
         .p2align 4
 subctx_gate_enter_fsgsbase:
@@ -132,6 +133,7 @@ subctx_gate_enter_fsgsbase:
 
 /* Same, with arch_prctl(ARCH_SET_FS) where FSGSBASE is not enabled. */
         .globl  subctx_gate_enter_syscall
+        .hidden subctx_gate_enter_syscall
         .type   subctx_gate_enter_syscall, @function
         .p2align 4
 subctx_gate_enter_syscall:
@@ -183,6 +185,7 @@ subctx_gate_abort:
 /* void subctx_call_on_stack(fn, a, b, c, stack): a signal handler of the
  * client runs on the client's stack, not the gate stack it interrupted. */
         .globl  subctx_call_on_stack
+        .hidden subctx_call_on_stack
         .type   subctx_call_on_stack, @function
         .p2align 4
 subctx_call_on_stack:

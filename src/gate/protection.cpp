@@ -108,7 +108,18 @@ void Protection::setup_pkey(const std::vector<Piece>& segments, int key, const s
   backend_ = Backend::Pkey;
   pkey_ = key;
   subctx_pkeys_in_use = 1;  // signal entries now open keys before using a stack
-  for (const Piece& s : segments)
+  // One call per run of adjacent segments with the same permissions.
+  std::vector<Piece> runs = segments;
+  std::sort(runs.begin(), runs.end(), [](const Piece& a, const Piece& b) { return a.lo < b.lo; });
+  size_t n = 0;
+  for (const Piece& s : runs) {
+    if (n && runs[n - 1].hi == s.lo && runs[n - 1].prot == s.prot)
+      runs[n - 1].hi = s.hi;
+    else
+      runs[n++] = s;
+  }
+  runs.resize(n);
+  for (const Piece& s : runs)
     if (pkey_mprotect(reinterpret_cast<void*>(s.lo), s.hi - s.lo, s.prot, key) != 0)
       throw SystemError("cannot tag segment [" + hex(s.lo) + "-" + hex(s.hi) + ") of image " + path +
                         " with protection key " + std::to_string(key) + ": " + sys::errno_text(errno));
@@ -152,7 +163,9 @@ void Protection::repair() {
         if (lo >= hi) continue;
         const bool image_view = m.inode == image_ino_ && makedev(m.dev_major, m.dev_minor) == image_dev_ &&
                                 m.offset + (lo - m.start) == p.file_offset + (lo - p.lo);
-        const bool anonymous = m.inode == 0 && m.dev_major == 0 && m.dev_minor == 0;
+        const bool anonymous = (m.inode == 0 && m.dev_major == 0 && m.dev_minor == 0) ||
+                               (forwarder_ino_ && m.inode == forwarder_ino_ &&
+                                makedev(m.dev_major, m.dev_minor) == forwarder_dev_);
         // A piece's file part must still be that view; its anonymous part
         // (and a reserved gap) anonymous memory.
         const uint64_t split = std::clamp(p.file_end, lo, hi);

@@ -46,6 +46,9 @@ class Protection {
   void setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options, const std::string& path,
                       uint64_t image_dev, uint64_t image_ino);
   void setup_pkey(const std::vector<Piece>& segments, int key, const std::string& path);
+  // The file mapped as the vDSO forwarder (a sealed memfd; 0: the forwarder
+  // is anonymous memory), whose view repair() recognizes as the forwarder's.
+  void set_forwarder_file(uint64_t dev, uint64_t ino) { forwarder_dev_ = dev, forwarder_ino_ = ino; }
 
   Backend backend() const { return backend_; }
   const ProtectionPlan& plan() const { return plan_; }
@@ -64,6 +67,8 @@ class Protection {
 
   // Gaps reserved between segments, for the fault handler's report.
   const std::vector<sys::Mapping>& reservations() const { return reservations_; }
+  // Hands the reserved gaps over (unmap munmaps them with the segments).
+  std::vector<sys::Mapping> take_reservations() { return std::exchange(reservations_, {}); }
   // Ranges the subcontext gave up during calls (found by repair()): no
   // longer its memory.  take_repaired() says once that the list grew.
   const std::vector<std::pair<uint64_t, uint64_t>>& released() const { return released_; }
@@ -83,6 +88,7 @@ class Protection {
   std::vector<std::pair<uint64_t, uint64_t>> released_;
   bool repaired_ = false;
   uint64_t image_dev_ = 0, image_ino_ = 0;
+  uint64_t forwarder_dev_ = 0, forwarder_ino_ = 0;
   int pkey_ = -1;
 };
 

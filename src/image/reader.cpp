@@ -26,6 +26,20 @@ bool FileSource::read(uint64_t offset, void* out, size_t len) const {
   return sys::pread_exact(fd_, out, len, static_cast<off_t>(offset));
 }
 
+PrefetchedFileSource::PrefetchedFileSource(int fd, uint64_t size) : file_(fd, size) {
+  const size_t n = static_cast<size_t>(std::min<uint64_t>(size, kPrefix));
+  prefix_ = std::make_unique_for_overwrite<uint8_t[]>(n);
+  if (n && file_.read(0, prefix_.get(), n)) prefix_size_ = n;
+}
+
+bool PrefetchedFileSource::read(uint64_t offset, void* out, size_t len) const {
+  if (offset <= prefix_size_ && len <= prefix_size_ - offset) {
+    std::memcpy(out, prefix_.get() + offset, len);
+    return true;
+  }
+  return file_.read(offset, out, len);
+}
+
 bool MemorySource::read(uint64_t offset, void* out, size_t len) const {
   if (offset > size_ || len > size_ - offset) return false;
   std::memcpy(out, data_ + offset, len);

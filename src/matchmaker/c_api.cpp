@@ -35,6 +35,30 @@ using subctx::ValueType;
 using subctx::detail::CallArgs;
 using subctx::detail::CallResult;
 
+// The subcontext a handle names, for the calls of the C API.  Handles are
+// not reused, so each thread keeps the one it found last while the registry
+// is unchanged (its generation): the registry's lookup takes its mutex and
+// copies a shared_ptr, two atomic operations and about 100 instructions of a
+// call (bench_icount).  An unmap changes the generation; one racing with a
+// call is seen by the call lock ("was unmapped"), as before.  What a cache
+// keeps alive after an unmap is bookkeeping: the memory, the descriptors and
+// the image file went at unmap.
+subctx::detail::SubcontextState& find_state(int sc) {
+  struct Found {
+    int handle = -1;
+    uint64_t generation = 0;
+    std::shared_ptr<subctx::detail::SubcontextState> state;
+  };
+  thread_local Found last;
+  const uint64_t generation = subctx::matchmaker::g_registry_generation.load(std::memory_order_acquire);
+  if (last.handle != sc || last.generation != generation || !last.state) [[unlikely]] {
+    last.state = Matchmaker::instance().find(sc).state();
+    last.handle = sc;
+    last.generation = generation;
+  }
+  return *last.state;
+}
+
 // The export of sc named export_name, after checking that nargs matches.
 uint32_t c_export(subctx::detail::SubcontextState& state, const char* fn, const char* export_name, size_t nargs,
                   const uint64_t* args, size_t rows) {
@@ -94,8 +118,7 @@ extern "C" {
 
 int sbc_request_call(int sc, const char* export_name, const uint64_t* args, size_t nargs, uint64_t* ret) {
   return c_call([&] {
-    subctx::Subcontext s = Matchmaker::instance().find(sc);
-    auto& state = *s.state();
+    auto& state = find_state(sc);
     const uint32_t index = c_export(state, "sbc_request_call", export_name, nargs, args, 1);
     const subctx::Signature& sig = state.exports[index].signature;
     CallArgs ca;
@@ -110,8 +133,7 @@ int sbc_request_call_batch(int sc, const char* export_name, const uint64_t* args
                            uint64_t* rets, size_t* completed) {
   if (completed) *completed = 0;
   return c_call([&] {
-    subctx::Subcontext s = Matchmaker::instance().find(sc);
-    auto& state = *s.state();
+    auto& state = find_state(sc);
     const uint32_t index = c_export(state, "sbc_request_call_batch", export_name, nargs, args, ncalls);
     const subctx::Signature& sig = state.exports[index].signature;
     BatchIn in{&sig, args, nargs};

@@ -60,10 +60,10 @@ bool probed_strlen(const char* s, size_t* len, gate::Frame* f) {
 }
 
 // Returns false when a signal handler abandoned the call (f.abort says why).
+// f.selector is the thread's, set once per call (around_call).
 bool enter(SubcontextState& s, gate::Frame& f) {
   f.tcb = s.tcb;
   f.stack_top = s.stack_top;
-  f.selector = fault::syscall_selector();
   f.abort.kind = gate::AbortKind::None;
   s.current_frame = &f;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // visible to a handler on this thread
@@ -92,27 +92,35 @@ void point_at_own_slots(gate::Frame& f) {
   f.batch_count = 1;
 }
 
-// Runs the subcontext's own fflush() on its stream, inside the subcontext;
-// a fault there is the call's fault (*abandoned gets the record).
-bool flush_subcontext_stream(SubcontextState& s, FILE* stream, gate::Frame* abandoned) {
-  if (!s.fflush_fn || !stream) return true;
-  // The FILE is image memory: read through a probe (a truncated image file
-  // makes its page SIGBUS in the client's own code).
-  const long pending = subctx_probe_pending(stream);
+// Runs the subcontext's own fflush() on a stream with pending output (or
+// reports the probe's fault), inside the subcontext; a fault there is the
+// call's fault (*abandoned gets the record).
+[[gnu::noinline, gnu::cold]] bool flush_pending(SubcontextState& s, FILE* stream, long pending,
+                                                gate::Frame* abandoned) {
   if (pending < 0) {
     fault_reading(abandoned, fault::probe_fault(pending), reinterpret_cast<uint64_t>(stream));
     return false;
   }
-  if (!pending) return true;
   gate::Frame f{};
   f.fn = s.fflush_fn;
   f.ints[0] = reinterpret_cast<uint64_t>(stream);
   point_at_own_slots(f);
+  f.selector = abandoned->selector;
   f.deadline_ns = abandoned->deadline_ns;  // the call's deadline covers its output
   f.timeout_ms = abandoned->timeout_ms;
   if (enter(s, f)) return true;
   abandoned->abort = f.abort;
   return false;
+}
+
+// The subcontext's output of the call reaches the client's stdout now,
+// in order with the client's own.
+[[gnu::always_inline]] inline bool flush_subcontext_stream(SubcontextState& s, FILE* stream, gate::Frame* abandoned) {
+  if (!s.fflush_fn || !stream) return true;
+  // The FILE is image memory: read through a probe (a truncated image file
+  // makes its page SIGBUS in the client's own code).
+  const long pending = subctx_probe_pending(stream);
+  return pending == 0 || flush_pending(s, stream, pending, abandoned);
 }
 
 }  // namespace
@@ -143,6 +151,33 @@ void throw_empty_function() { throw NoSuchSubcontext("call through an empty subc
 
 namespace {
 
+[[noreturn, gnu::cold]] void throw_call_from_handler(const SubcontextState& s) {
+  throw Error(Errc::InvalidArgument,
+              "call into subcontext " + std::to_string(s.handle) + " (" + s.path +
+                  ") from a signal handler that interrupted a call of the same subcontext on this thread: it "
+                  "would wait for itself; calls are not async-signal-safe, make them outside signal handlers");
+}
+
+[[noreturn, gnu::cold]] void throw_not_callable(const SubcontextState& s) {
+  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  throw SubcontextPoisoned(s.poisoned);
+}
+
+// The call lock, taken for a call (std::lock_guard cannot tell a call).
+class LockedForCall {
+ public:
+  explicit LockedForCall(SubcontextState& s) : lock_(s.call_lock) {
+    if (!lock_.lock_for_call()) [[unlikely]]
+      throw_call_from_handler(s);
+  }
+  ~LockedForCall() { lock_.unlock(); }
+  LockedForCall(const LockedForCall&) = delete;
+  LockedForCall& operator=(const LockedForCall&) = delete;
+
+ private:
+  CallLock& lock_;
+};
+
 // The argument and result layout the gate's loop walks (gate.hpp).
 static_assert(sizeof(CallArgs) == gate::kBatchArgsStride && offsetof(CallArgs, f64s) == gate::kBatchArgsF64s &&
               sizeof(CallResult) == gate::kBatchResultStride && offsetof(CallResult, xmm0) == 8);
@@ -165,25 +200,15 @@ template <class Run>
 void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker::BatchPlace* place, Run&& run) {
   matchmaker::ensure_call_allowed(s, index);
   f.fn = s.exports[index].record.address;
-  const uint64_t me = gate::thread_pointer();
-  if (s.call_owner.load(std::memory_order_relaxed) == me)
-    throw Error(Errc::InvalidArgument,
-                "call into subcontext " + std::to_string(s.handle) + " (" + s.path +
-                    ") from a signal handler that interrupted a call of the same subcontext on this thread: it "
-                    "would wait for itself; calls are not async-signal-safe, make them outside signal handlers");
   fault::ensure_alt_stack();
-  std::lock_guard lock(s.call_mutex);
-  struct Owner {  // cleared before the mutex is released
-    std::atomic<uint64_t>& owner;
-    ~Owner() { owner.store(0, std::memory_order_relaxed); }
-  } owner{s.call_owner};
-  s.call_owner.store(me, std::memory_order_relaxed);
-  if (!s.mapped)
-    throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
-  if (!s.poisoned.empty()) throw SubcontextPoisoned(s.poisoned);
+  LockedForCall lock(s);
+  if (!s.mapped || !s.poisoned.empty()) [[unlikely]]
+    throw_not_callable(s);
+  f.selector = fault::syscall_selector();
   // Its descriptor numbers are translated only where its system calls reach
   // the Matchmaker: never run it on a thread where they would not.
-  if (__builtin_expect(s.fds.active && !fault::syscall_selector(), 0)) throw_unmediated_thread(s);
+  if (s.fds.active && !f.selector) [[unlikely]]
+    throw_unmediated_thread(s);
   // Client output written before the call comes out before the subcontext's.
   if (has_pending_output(stdout)) std::fflush(stdout);
   if (has_pending_output(stderr)) std::fflush(stderr);
@@ -211,9 +236,11 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
 
 CallResult invoke(SubcontextState& s, uint32_t index, const CallArgs& args) {
   gate::Frame f;
-  for (int i = 0; i < kMaxIntArgs; ++i) f.ints[i] = args.ints[i];
-  for (int i = 0; i < kMaxF64Args; ++i) f.f64s[i] = args.f64s[i];
-  point_at_own_slots(f);
+  // The gate reads the arguments where the caller packed them (a batch
+  // record's layout) and stores the result in the frame's own slot.
+  f.batch_args = reinterpret_cast<uint64_t>(&args);
+  f.batch_results = reinterpret_cast<uint64_t>(&f.rax);
+  f.batch_count = 1;
   around_call(s, index, f, nullptr, [&](gate::Frame& frame) {
     if (!enter(s, frame)) return false;
     if (s.exports[index].signature.result == ValueType::Str && frame.rax && !s.protection.client_may_read()) {
@@ -267,11 +294,11 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
 namespace subctx::matchmaker {
 
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name) {
-  auto it = s.export_index.find(name);
-  if (it == s.export_index.end())
+  const uint32_t index = s.export_index.find(name);
+  if (index == detail::ExportIndex::kNone) [[unlikely]]
     throw NoSuchExport("image " + s.path + " has no export \"" + std::string(name) + "\" (" +
                        std::to_string(s.exports.size()) + " exports; `subctx inspect " + s.path + "` lists them)");
-  return it->second;
+  return index;
 }
 
 }  // namespace subctx::matchmaker

@@ -65,6 +65,13 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
                       "not mediated here (" + why + ")");
 }
 
+void refuse_from_inside_call(const detail::SubcontextState& s, const char* what) {
+  if (s.call_lock.held_by_this_thread())
+    throw Error(Errc::InvalidArgument, std::string(what) + " of subcontext " + std::to_string(s.handle) + " (" +
+                                           s.path + ") from a signal handler that interrupted a call of it on this "
+                                           "thread: it would wait for itself");
+}
+
 }  // namespace matchmaker
 
 namespace {
@@ -74,21 +81,12 @@ detail::SubcontextState& state_of(const std::shared_ptr<detail::SubcontextState>
   return *s;
 }
 
-// reset() and memory() wait for the call mutex: from a signal handler that
-// interrupted a call of the same subcontext on this thread, forever.
-void refuse_from_inside_call(const detail::SubcontextState& s, const char* what) {
-  if (s.call_owner.load(std::memory_order_relaxed) == gate::thread_pointer())
-    throw Error(Errc::InvalidArgument, std::string(what) + " of subcontext " + std::to_string(s.handle) + " (" +
-                                           s.path + ") from a signal handler that interrupted a call of it on this "
-                                           "thread: it would wait for itself");
-}
-
 }  // namespace
 
 ResetInfo Subcontext::reset() const {
   detail::SubcontextState& s = state_of(state_);
-  refuse_from_inside_call(s, "reset()");
-  std::lock_guard lock(s.call_mutex);
+  matchmaker::refuse_from_inside_call(s, "reset()");
+  std::lock_guard lock(s.call_lock);
   try {
     return matchmaker::reset_state(s);
   } catch (const Error& e) {
@@ -99,8 +97,8 @@ ResetInfo Subcontext::reset() const {
 
 MemoryInfo Subcontext::memory() const {
   detail::SubcontextState& s = state_of(state_);
-  refuse_from_inside_call(s, "memory()");
-  std::lock_guard lock(s.call_mutex);
+  matchmaker::refuse_from_inside_call(s, "memory()");
+  std::lock_guard lock(s.call_lock);
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   matchmaker::note_dirty(s, matchmaker::scan_dirty(s).pages);
   MemoryInfo m;

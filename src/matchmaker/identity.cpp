@@ -3,13 +3,17 @@
 #include "matchmaker/identity.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "fault/syscalls.hpp"
+#include "matchmaker/registry.hpp"
+#include "matchmaker/reset.hpp"
 #include "sys/io.hpp"
 
 namespace subctx {
@@ -139,6 +143,17 @@ void check_unisolated(const detail::SubcontextState& s, const MapOptions& option
                     "that (docs/identity.md)");
 }
 
+// Forks counted (glibc's fork() runs the handler in the parent first: the
+// child starts with the count that includes its own fork).  A fork shares
+// the restored descriptors' open files with the child.
+std::atomic<uint64_t> g_forks{0};
+
+bool forks_counted() {  // registers the handler once; false: forks cannot be counted
+  static const bool ok =
+      pthread_atfork(+[] { g_forks.fetch_add(1, std::memory_order_relaxed); }, nullptr, nullptr) == 0;
+  return ok;
+}
+
 void fill_table(detail::SubcontextState& s) {
   fault::FdTable& t = s.fds;
   for (int v = 0; v < 3; ++v) {
@@ -161,6 +176,8 @@ void fill_table(detail::SubcontextState& s) {
 void restore_identity(const Registry& r, detail::SubcontextState& s, const MapOptions& options) {
   const image::IdentityRecord& id = s.info.identity;
   s.server_pid = id.pid;
+  s.pid_at_map = this_pid();
+  s.forks_at_map = forks_counted() ? g_forks.load(std::memory_order_relaxed) : 0;
   for (const auto& sig : id.signals)  // ignored or handled: a handler in the image is not run (docs/identity.md)
     if (sig.action != 0) s.ignored_signals |= uint64_t{1} << (sig.signal - 1);
   std::string why;
@@ -192,11 +209,22 @@ DescriptorReset reset_descriptors(detail::SubcontextState& s) {
   }
   if (t.cwd_owned) sys::UniqueFd(t.cwd).reset();
   fill_table(s);
+  // Offsets and status flags go back only when they may have moved (an
+  // lseek and an fcntl per descriptor were most of a clean reset's system
+  // calls): a call used a restored number since the last reset, or others
+  // may move them at any time (a duplicate sent away or claimed by the
+  // client; a fork since the map shares them with another process).
+  const bool may_have_moved = t.restored_used || t.restored_shared || !forks_counted() ||
+                              g_forks.load(std::memory_order_relaxed) != s.forks_at_map ||
+                              this_pid() != s.pid_at_map;
   for (const auto& r : s.restored_fds) {
-    if (r.seekable) lseek(r.fd.get(), static_cast<off_t>(r.offset), SEEK_SET);
-    fcntl(r.fd.get(), F_SETFL, r.status_flags);
+    if (may_have_moved) {
+      if (r.seekable) lseek(r.fd.get(), static_cast<off_t>(r.offset), SEEK_SET);
+      fcntl(r.fd.get(), F_SETFL, r.status_flags);
+    }
     ++out.restored;
   }
+  t.restored_used = false;
   return out;
 }
 
@@ -210,6 +238,7 @@ void close_descriptors(detail::SubcontextState& s) {
   t.active = false;
   s.restored_fds.clear();
   s.cwd.reset();
+  s.image_fd.reset();  // nothing reads the image after unmap
 }
 
 }  // namespace matchmaker
@@ -218,14 +247,11 @@ namespace {
 
 // The subcontext, mapped and mediated, its call mutex held by lock.
 detail::SubcontextState& open_namespace(const std::shared_ptr<detail::SubcontextState>& p, const char* what,
-                                        std::unique_lock<std::mutex>& lock) {
+                                        std::unique_lock<detail::CallLock>& lock) {
   if (!p) throw NoSuchSubcontext("empty Subcontext");
   detail::SubcontextState& s = *p;
-  if (s.call_owner.load(std::memory_order_relaxed) == gate::thread_pointer())
-    throw Error(Errc::InvalidArgument, std::string(what) + " on subcontext " + std::to_string(s.handle) +
-                                           " from a signal handler that interrupted a call of it: it would wait for "
-                                           "itself");
-  lock = std::unique_lock(s.call_mutex);
+  matchmaker::refuse_from_inside_call(s, what);
+  lock = std::unique_lock(s.call_lock);
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
   if (!s.fds.active)
     throw Unsupported(std::string(what) + " on subcontext " + std::to_string(s.handle) + " (" + s.path +
@@ -245,7 +271,7 @@ int subcontext_real(const detail::SubcontextState& s, int number, const char* wh
 }  // namespace
 
 int Subcontext::grant_fd(int fd) const {
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<detail::CallLock> lock;
   detail::SubcontextState& s = open_namespace(state_, "grant_fd", lock);
   const int v = fault::fd_lowest_free(s.fds, 0, /*skip_reserved=*/true);
   if (v < 0)
@@ -263,16 +289,19 @@ int Subcontext::grant_fd(int fd) const {
 }
 
 void Subcontext::revoke_fd(int number) const {
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<detail::CallLock> lock;
   detail::SubcontextState& s = open_namespace(state_, "revoke_fd", lock);
   subcontext_real(s, number, "revoke_fd");
   sys::UniqueFd(fault::fd_take(s.fds, number)).reset();
 }
 
 int Subcontext::claim_fd(int number) const {
-  std::unique_lock<std::mutex> lock;
+  std::unique_lock<detail::CallLock> lock;
   detail::SubcontextState& s = open_namespace(state_, "claim_fd", lock);
   const int d = fcntl(subcontext_real(s, number, "claim_fd"), F_DUPFD_CLOEXEC, 0);
+  // The client's duplicate shares the open file: a restored descriptor's
+  // offset may move at any time from now on (reset_descriptors).
+  if (s.fds.entries[number].origin == fault::FdOrigin::Restored) s.fds.restored_shared = true;
   if (d < 0) throw SystemError("claim_fd: cannot duplicate descriptor " + std::to_string(number) + ": " + sys::errno_text(errno));
   return d;
 }

@@ -1,11 +1,14 @@
-// The Matchmaker: installed before main by the library constructor; maps,
-// finds and unmaps subcontexts; finalize() at exit.
+// The Matchmaker: installed at its first use (before main when a SUBCTX_*
+// variable is set); maps, finds and unmaps subcontexts; finalize() at exit.
 #include "subctx/subctx.hpp"
 
 #include <pthread.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <new>
 
@@ -17,11 +20,28 @@
 
 namespace subctx {
 
+namespace {
+void install(matchmaker::Registry& r);
+std::atomic<bool> g_registry_made{false};
+std::atomic<bool> g_exited{false};  // the library's destructor has run
+}  // namespace
+
 namespace matchmaker {
+std::atomic<uint64_t> g_registry_generation{1};
+
 Registry& registry() {
-  // Never destroyed: finalize() runs from a destructor at exit, possibly
-  // after other static objects are gone.
-  static Registry* r = new Registry;
+  // Made, and the Matchmaker installed, at its first use (issue 15: a
+  // process that links the library and never uses it pays nothing for
+  // it), or by the library constructor when a SUBCTX_* variable is set.
+  // After the destructor at exit it stays uninstalled, as finalize() leaves
+  // it.  Never destroyed: finalize() runs from a destructor at exit,
+  // possibly after other static objects are gone.
+  static Registry* r = [] {
+    auto* made = new Registry;
+    if (!g_exited.load(std::memory_order_relaxed)) install(*made);
+    g_registry_made.store(true, std::memory_order_release);
+    return made;
+  }();
   return *r;
 }
 }  // namespace matchmaker
@@ -32,7 +52,7 @@ namespace {
 
 // fork() (docs/containment.md): the child has only the forking thread.  The
 // registry's lock is taken around the fork (map and unmap hold it briefly),
-// so the child's registry is whole.  A call mutex cannot be waited for (a
+// so the child's registry is whole.  A call lock cannot be waited for (a
 // call may run for long, or wait for the forking thread): in the child, one
 // held by a thread the child does not have is made anew, and its
 // subcontext, whose memory that thread left mid-call (or mid-reset), is
@@ -41,18 +61,16 @@ void registry_before_fork() { registry().mutex.lock(); }
 void registry_after_fork_in_parent() { registry().mutex.unlock(); }
 void registry_after_fork_in_child() {
   auto& r = registry();
-  const uint64_t me = gate::thread_pointer();
   for (auto& [handle, s] : r.subcontexts) {
     // A client signal handler that forked inside a call of its own thread:
     // that call goes on in the child.
-    if (s->call_owner.load(std::memory_order_relaxed) == me) continue;
-    if (s->call_mutex.try_lock()) {
-      s->call_mutex.unlock();
+    if (s->call_lock.held_by_this_thread()) continue;
+    if (s->call_lock.try_lock()) {
+      s->call_lock.unlock();
       continue;
     }
-    const bool in_call = s->call_owner.load(std::memory_order_relaxed) != 0;
-    new (&s->call_mutex) std::mutex;  // held by a thread that is not here
-    s->call_owner.store(0, std::memory_order_relaxed);
+    const bool in_call = s->call_lock.in_call();
+    s->call_lock.forget();  // held by a thread that is not here
     s->current_frame = nullptr;
     // Its symbol tables' lock may be held by that thread too: left behind.
     if (s->symbolizer) new std::shared_ptr<const fault::Symbolizer>(std::move(s->symbolizer));
@@ -65,6 +83,48 @@ void registry_after_fork_in_child() {
   r.mutex.unlock();
 }
 
+// Reads every SUBCTX_* variable, SUBCTX_POLICY too (environment.cpp), and
+// registers the fork handlers of the registry's lock and of the fault
+// views': the views' first, as a fork takes the locks in the reverse order
+// of registration (the registry's, the views', then sigaction()'s, which is
+// registered before main: the interposed sigaction() takes it from the
+// start).  The signal handlers wait for the first map (install_handlers).
+// Registry mutex held, or the registry not yet shared (registry()).
+void install(matchmaker::Registry& r) {
+  matchmaker::read_environment(r);
+  fault::prepare_signal_forwarding();  // done before main: idempotent
+  fault::prepare_fault_handler();
+  static std::once_flag atfork;
+  std::call_once(atfork, [] {
+    pthread_atfork(registry_before_fork, registry_after_fork_in_parent, registry_after_fork_in_child);
+  });
+  r.installed = true;
+}
+
+// Whether the environment holds a SUBCTX_* variable (set or empty).
+bool subctx_environment() {
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, "SUBCTX_", 7) == 0) return true;
+  return false;
+}
+
+// What only a mapped subcontext needs, done at the first map rather than
+// before main, so that a process linked with the library pays nothing for it
+// until it maps (issue 15: about 70 system calls): the client's handlers
+// installed so far go behind the trampoline, and the fault, raw-call and
+// SIGSYS handlers take over their signals (a client's action is recorded and
+// chained to, as when it installs one later).  Until then no subcontext
+// exists for a signal to concern.  Registry mutex held; once per process
+// (finalize() leaves the handlers in place).
+void install_handlers() {
+  static bool installed = false;
+  if (installed) return;
+  fault::install_signal_forwarding();
+  fault::install_fault_handler();
+  fault::install_syscall_handler();
+  installed = true;
+}
+
 }  // namespace
 
 Matchmaker& Matchmaker::instance() {
@@ -73,18 +133,9 @@ Matchmaker& Matchmaker::instance() {
 }
 
 void Matchmaker::init() {
-  auto& r = registry();
+  auto& r = registry();  // installs it at the first use
   std::lock_guard lock(r.mutex);
-  if (r.installed) return;
-  matchmaker::read_environment(r);  // every SUBCTX_* variable, SUBCTX_POLICY too (environment.cpp)
-  fault::install_signal_forwarding();
-  fault::install_fault_handler();
-  fault::install_syscall_handler();
-  static std::once_flag atfork;  // after the fault handler's: its lock is taken after the registry's
-  std::call_once(atfork, [] {
-    pthread_atfork(registry_before_fork, registry_after_fork_in_parent, registry_after_fork_in_child);
-  });
-  r.installed = true;
+  if (!r.installed) install(r);
 }
 
 bool Matchmaker::installed() const {
@@ -98,6 +149,7 @@ Subcontext Matchmaker::request_map(const std::string& image_path, const MapOptio
   std::lock_guard lock(r.mutex);
   if (!r.installed)
     throw NotInitialized("the Matchmaker is not installed (finalize() was called); call init() or sbc_init() first");
+  install_handlers();
   auto state = matchmaker::map_image(r, image_path, options);
   state->handle = r.next_handle;
   matchmaker::publish_fault_view(*state);
@@ -108,6 +160,7 @@ Subcontext Matchmaker::request_map(const std::string& image_path, const MapOptio
   }
   ++r.next_handle;
   r.subcontexts.emplace(state->handle, state);
+  matchmaker::g_registry_generation.fetch_add(1, std::memory_order_release);
   return Subcontext(state);
 }
 
@@ -136,6 +189,7 @@ void Matchmaker::unmap(int handle) {
   std::lock_guard lock(r.mutex);
   auto it = r.subcontexts.find(handle);
   if (it != r.subcontexts.end() && it->second == s) r.subcontexts.erase(it);
+  matchmaker::g_registry_generation.fetch_add(1, std::memory_order_release);
 }
 
 void Matchmaker::unmap(const Subcontext& sc) {
@@ -146,12 +200,18 @@ void Matchmaker::unmap(const Subcontext& sc) {
 void Matchmaker::finalize() { matchmaker::finalize(/*at_exit=*/false); }
 
 namespace matchmaker {
+void finalize_at_exit() {
+  g_exited.store(true, std::memory_order_relaxed);
+  if (g_registry_made.load(std::memory_order_acquire)) finalize(/*at_exit=*/true);
+}
+
 void finalize(bool at_exit) {
   auto& r = registry();
   std::map<int, std::shared_ptr<detail::SubcontextState>> all;
   {
     std::lock_guard lock(r.mutex);
     all.swap(r.subcontexts);
+    g_registry_generation.fetch_add(1, std::memory_order_release);
     r.installed = false;
   }
   // At exit a thread may still be inside a call that never returns: its
@@ -234,7 +294,15 @@ const std::string& Subcontext::path() const {
 }  // namespace subctx
 
 namespace {
-// Installed before main; torn down at exit (unmaps every subcontext).
-__attribute__((constructor)) void subctx_client_install() { subctx::Matchmaker::instance().init(); }
-__attribute__((destructor)) void subctx_client_uninstall() { subctx::matchmaker::finalize(/*at_exit=*/true); }
+// Before main only what cannot wait: the fork handler of the interposed
+// sigaction()'s lock, and the environment when a SUBCTX_* variable is set
+// (read at start-up, as documented: a program's own setenv() or chdir()
+// does not change what it says).  Without one the Matchmaker is installed
+// at its first use.  Torn down at exit (unmaps every subcontext) when it
+// was used.
+__attribute__((constructor)) void subctx_client_install() {
+  subctx::fault::prepare_signal_forwarding();
+  if (subctx::subctx_environment()) subctx::matchmaker::registry();
+}
+__attribute__((destructor)) void subctx_client_uninstall() { subctx::matchmaker::finalize_at_exit(); }
 }  // namespace

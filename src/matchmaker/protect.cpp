@@ -88,6 +88,7 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     gate::PlanOptions po;
     po.readable = options.readable;
     po.exact = options.exact_permissions;
+    s.protection.set_forwarder_file(s.forwarder_dev, s.forwarder_ino);
     s.protection.setup_mprotect(pieces_of(s), po, s.path, s.dev, s.ino);
     return;
   }

@@ -5,14 +5,26 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "common/vdso.hpp"
 #include "gate/gate.hpp"
 #include "matchmaker/policy.hpp"
 #include "matchmaker/subcontext_state.hpp"
 #include "subctx/subctx.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace subctx::matchmaker {
+
+// A vDSO forwarder's bytes written once into a sealed memfd: later maps of
+// an image that needs the same bytes (they depend only on the image's vDSO
+// symbols and this kernel's) map the file instead of writing a fresh page,
+// and nothing is touched, so no page table made, until a call runs there.
+struct ForwarderFile {
+  std::vector<uint8_t> bytes;
+  sys::UniqueFd fd;
+  uint64_t dev = 0, ino = 0;
+};
 
 struct Registry {
   std::mutex mutex;  // map, unmap, finalize, limits
@@ -21,6 +33,8 @@ struct Registry {
   int next_handle = 0;
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
   std::optional<HostVdso> host_vdso;  // read on first map
+  std::vector<ForwarderFile> forwarder_files;  // the last few made, newest last
+  bool forwarder_files_refused = false;        // no memfd, or not executable here: pages are written
   std::shared_ptr<const policy::Policy> policy;  // null: none installed
   // SUBCTX_PROTECTION, SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS,
   // SUBCTX_QUOTA_*, read at init (environment.hpp).
@@ -36,11 +50,16 @@ struct Registry {
 // Bumped by every policy change.  A namespace-scope atomic, not a Registry
 // member: the call path reads it on every call without reaching the registry.
 extern std::atomic<uint64_t> g_policy_generation;
+// Bumped by every change of Registry::subcontexts (map, unmap, finalize):
+// the C API keeps the subcontext it found last per thread while this holds.
+extern std::atomic<uint64_t> g_registry_generation;
 
 Registry& registry();
 
 // Unmaps every subcontext and uninstalls the Matchmaker (finalize()).
 void finalize(bool at_exit);
+// The library destructor: finalize(true) when the Matchmaker was used.
+void finalize_at_exit();
 
 // Installs a policy (null: none) and bumps the generation; mutex held.
 void install_policy(Registry& r, std::shared_ptr<const policy::Policy> p);
@@ -61,6 +80,11 @@ inline void ensure_call_allowed(detail::SubcontextState& s, uint32_t index) {
       g_policy_generation.load(std::memory_order_relaxed))
     check_call_policy(s, index);
 }
+
+// reset(), memory(), grant_fd() and the like wait for the call lock: from a
+// signal handler that interrupted a call of the same subcontext on this
+// thread, forever.  Throws InvalidArgument saying so instead.
+void refuse_from_inside_call(const detail::SubcontextState& s, const char* what);
 
 // The index of an export by name; throws NoSuchExport naming the image.
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name);

@@ -17,9 +17,11 @@
 #include "common/cpu_features.hpp"
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
+#include "fault/syscalls.hpp"
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
 #include "matchmaker/identity.hpp"
+#include "matchmaker/map_phases.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
 #include "matchmaker/vdso_forward.hpp"
@@ -67,6 +69,48 @@ sys::Mapping map_fixed(const std::string& path, What what, uint64_t addr, size_t
   return m;
 }
 
+// ---- the vDSO forwarder ------------------------------------------------
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U  // Linux 6.3: executable memfd, said explicitly (glibc 2.36 lacks it)
+#endif
+
+// The sealed memfd holding `bytes` (ForwarderFile), made on first use
+// (*made: newest in r.forwarder_files) and kept for the next maps; null
+// where memfds cannot be made here (the page is then written into
+// anonymous memory).
+const ForwarderFile* forwarder_file(Registry& r, const std::vector<uint8_t>& bytes, bool* made) {
+  constexpr size_t kKept = 4;
+  if (r.forwarder_files_refused) return nullptr;
+  for (auto it = r.forwarder_files.begin(); it != r.forwarder_files.end(); ++it) {
+    if (it->bytes != bytes) continue;
+    // Still ours?  A client that closed it (closefrom) may have another
+    // file under that number now: that one is neither mapped nor closed.
+    struct stat st;
+    if (fstat(it->fd.get(), &st) == 0 && st.st_dev == it->dev && st.st_ino == it->ino &&
+        static_cast<uint64_t>(st.st_size) == bytes.size())
+      return &*it;
+    it->fd.release();
+    r.forwarder_files.erase(it);
+    break;
+  }
+  sys::UniqueFd fd(memfd_create("subctx-vdso-forwarder", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC));
+  if (!fd && errno == EINVAL) fd.reset(memfd_create("subctx-vdso-forwarder", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  struct stat st;
+  // Sealed: neither this process nor anyone it passes the file to can
+  // change the bytes every map of it shares.
+  if (!fd || !sys::pwrite_exact(fd.get(), bytes.data(), bytes.size(), 0) ||
+      fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0 ||
+      fstat(fd.get(), &st) != 0) {
+    r.forwarder_files_refused = true;
+    return nullptr;
+  }
+  if (r.forwarder_files.size() == kKept) r.forwarder_files.erase(r.forwarder_files.begin());
+  r.forwarder_files.push_back({bytes, std::move(fd), st.st_dev, st.st_ino});
+  *made = true;
+  return &r.forwarder_files.back();
+}
+
 // ---- the client's stack growth room ----------------------------------
 // The main thread's [stack] grows down on demand, up to RLIMIT_STACK, and
 // the kernel refuses to grow it within stack_guard_gap of another mapping.
@@ -107,10 +151,11 @@ void check_stack_room(const std::string& path, const image::ImageInfo& info) {
   const uint64_t limit =
       getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : uint64_t{8} << 20;
   const uint64_t room_lo = stack_top > limit + guard ? stack_top - limit - guard : 0;
-  auto check = [&](uint64_t lo, uint64_t hi, const std::string& what) {
+  // what() names the range: only built for the message (map latency).
+  auto check = [&](uint64_t lo, uint64_t hi, auto what) {
     if (!(lo < stack_top && room_lo < hi)) return;
     const auto [now_lo, now_hi] = client_stack();
-    throw AddressConflict("cannot map image " + path + ": its " + what +
+    throw AddressConflict("cannot map image " + path + ": its " + what() +
                           " lies where this client's stack may grow: the client's [stack] [" + hex(now_lo) + "-" +
                           hex(now_hi) + ") may grow down to " + hex(stack_top - limit) + " (RLIMIT_STACK " +
                           std::to_string(limit >> 10) + " KiB) and the kernel keeps " + std::to_string(guard >> 10) +
@@ -119,15 +164,18 @@ void check_stack_room(const std::string& path, const image::ImageInfo& info) {
                           "server again, or lower the client's stack limit (ulimit -s)");
   };
   for (size_t i = 0; i < info.segments.size(); ++i)
-    check(info.segments[i].vaddr, info.segments[i].end(), segment_name(info.segments[i], i));
+    check(info.segments[i].vaddr, info.segments[i].end(), [&] { return segment_name(info.segments[i], i); });
   if (info.vdso.base)
     check(info.vdso.base, info.vdso.base + info.vdso.size,
-          "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")");
+          [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; });
 }
 
 }  // namespace
 
+MapPhaseTimes* map_phase_sink = nullptr;
+
 std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& given, const MapOptions& options) {
+  PhaseClock clock;
   const std::string path = sys::printable_path(given);  // for messages: a newline in it forges no log line
   if (!r.env_error.empty())
     throw Error(Errc::InvalidArgument, "cannot map image " + path + ": " + r.env_error +
@@ -143,13 +191,16 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     if (s->dev == st.st_dev && s->ino == st.st_ino)
       throw AlreadyMapped("image " + path + " is already mapped in this client as subcontext " + std::to_string(h) +
                           " (from " + s->path + "); use that handle, or unmap it first");
+  clock.mark(MapPhase::Open);
 
   image::ReadLimits rl{r.limits.segments, r.limits.exports, r.limits.image_size};
-  image::ImageInfo info = image::read_image(image::FileSource(fd.get(), static_cast<uint64_t>(st.st_size)), path, rl);
+  image::ImageInfo info =
+      image::read_image(image::PrefetchedFileSource(fd.get(), static_cast<uint64_t>(st.st_size)), path, rl);
   for (const auto& [h, s] : r.subcontexts)
     if (s->info.header_digest == info.header_digest)
       throw AlreadyMapped("image " + path + " is a copy of " + s->path + ", already mapped as subcontext " +
                           std::to_string(h));
+  clock.mark(MapPhase::Read);
 
   // A digest rule pins the whole image: its data is checked before any rule decides.
   const policy::Rule* pin = policy::rule_naming_digest(r.policy.get(), info.header_digest);
@@ -161,6 +212,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   if (missing)
     throw CpuMismatch("image " + path + " was made on a CPU with features this one lacks: " +
                       cpu_feature_names(missing) + "; snapshot the server on this kind of machine");
+  clock.mark(MapPhase::Decide);
 
   auto state = std::make_shared<detail::SubcontextState>();
   state->path = path;
@@ -183,42 +235,114 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   }
 
   check_stack_room(path, info);
+  clock.mark(MapPhase::Prepare);
 
   // All or nothing: a failure below destroys the mappings made so far.
-  std::vector<sys::Mapping> maps;
-  std::vector<bool> from_file;
-  maps.reserve(info.segments.size() * 2 + 1);
+  // Each segment is a view of the file and/or anonymous memory (its tail);
+  // one mmap per run of them that the kernel merges into one mapping anyway
+  // (adjacent, same permissions, views at consecutive file offsets or both
+  // anonymous).  A run that fails is mapped again piece by piece, so that
+  // the error names the segment in the way.
+  struct Piece {
+    uint64_t addr, len, offset;
+    int prot;
+    bool file;
+    size_t segment;
+  };
+  std::vector<Piece> pieces;
+  std::vector<std::pair<size_t, size_t>> runs;  // [first, last) of pieces
+  pieces.reserve(info.segments.size() * 2);
   for (size_t i = 0; i < info.segments.size(); ++i) {
     const auto& s = info.segments[i];
     const uint64_t file_part = image::page_round_up(s.filesz);
-    auto name = [&] { return segment_name(s, i); };
-    if (s.filesz) {
-      maps.push_back(map_fixed(path, name, s.vaddr, file_part, s.prot, MAP_PRIVATE, fd.get(),
-                               static_cast<off_t>(s.offset)));
-      from_file.push_back(true);
+    if (s.filesz) pieces.push_back({s.vaddr, file_part, s.offset, s.prot, true, i});
+    if (s.memsz > file_part) pieces.push_back({s.vaddr + file_part, s.memsz - file_part, 0, s.prot, false, i});
+  }
+  for (size_t k = 0; k < pieces.size(); ++k) {
+    const Piece& p = pieces[k];
+    if (k > 0) {
+      const Piece& q = pieces[k - 1];
+      if (q.addr + q.len == p.addr && q.prot == p.prot && q.file == p.file &&
+          (!p.file || q.offset + q.len == p.offset)) {
+        runs.back().second = k + 1;
+        continue;
+      }
     }
-    if (s.memsz > file_part) {
-      maps.push_back(map_fixed(path, name, s.vaddr + file_part, s.memsz - file_part, s.prot,
-                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    runs.emplace_back(k, k + 1);
+  }
+  std::vector<sys::Mapping> maps;
+  std::vector<bool> from_file;
+  maps.reserve(pieces.size() + 1);
+  auto map_piece = [&](const Piece& p, uint64_t len) {
+    auto name = [&] { return segment_name(info.segments[p.segment], p.segment); };
+    maps.push_back(map_fixed(path, name, p.addr, len, p.prot, p.file ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS,
+                             p.file ? fd.get() : -1, static_cast<off_t>(p.offset)));
+    from_file.push_back(p.file);
+  };
+  for (const auto& [first, last] : runs) {
+    const Piece& p = pieces[first];
+    const uint64_t len = pieces[last - 1].addr + pieces[last - 1].len - p.addr;
+    if (last - first == 1) {
+      map_piece(p, len);
+      continue;
+    }
+    void* want = reinterpret_cast<void*>(p.addr);
+    void* got = mmap(want, len, p.prot, (p.file ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS) | MAP_FIXED_NOREPLACE,
+                     p.file ? fd.get() : -1, static_cast<off_t>(p.offset));
+    if (got == want) {
+      maps.emplace_back(got, len);
+      from_file.push_back(p.file);
+      continue;
+    }
+    if (got != MAP_FAILED) munmap(got, len);  // kernels without NOREPLACE
+    for (size_t k = first; k < last; ++k) map_piece(pieces[k], pieces[k].len);
+  }
+  clock.mark(MapPhase::Segments);
+  // A forwarder file this map makes is kept for the next maps only if this
+  // one succeeds: a refused map leaves no descriptor behind.
+  struct DropIfRefused {
+    Registry& r;
+    bool armed = false;
+    ~DropIfRefused() {
+      if (armed) r.forwarder_files.pop_back();
+    }
+  } forwarder_made{r};
+  if (info.vdso.base) {
+    auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
+    // A private view of the forwarder's memfd where one can be made and
+    // mapped executable here (nothing written, no page touched); else an
+    // anonymous page written here.
+    void* want = reinterpret_cast<void*>(info.vdso.base);
+    if (const ForwarderFile* f = forwarder_file(r, vdso_page, &forwarder_made.armed)) {
+      void* p = mmap(want, info.vdso.size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, f->fd.get(), 0);
+      if (p == want) {
+        maps.emplace_back(p, info.vdso.size);
+        from_file.push_back(false);
+        state->forwarder_dev = f->dev;
+        state->forwarder_ino = f->ino;
+      } else if (p != MAP_FAILED) {
+        munmap(p, info.vdso.size);  // kernels without NOREPLACE: map_fixed below reports the conflict
+      } else if (errno != EEXIST) {
+        r.forwarder_files_refused = true;  // not executable here (a security module?)
+      }
+    }
+    if (!state->forwarder_ino) {
+      sys::Mapping v = map_fixed(path, name, info.vdso.base, info.vdso.size, PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      std::memcpy(v.get(), vdso_page.data(), vdso_page.size());
+      if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
+        throw SystemError("cannot protect the vDSO forwarder: " + sys::errno_text(errno));
+      maps.push_back(std::move(v));
       from_file.push_back(false);
     }
   }
-  if (info.vdso.base) {
-    auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
-    sys::Mapping v = map_fixed(path, name,
-                               info.vdso.base, info.vdso.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    std::memcpy(v.get(), vdso_page.data(), vdso_page.size());
-    if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
-      throw SystemError("cannot protect the vDSO forwarder: " + sys::errno_text(errno));
-    maps.push_back(std::move(v));
-    from_file.push_back(false);
-  }
+  clock.mark(MapPhase::Vdso);
 
   for (uint32_t i = 0; i < info.exports.size(); ++i) {
     detail::ExportEntry e;
     e.record = info.exports[i];
     parse_signature(e.record.signature, &e.signature, nullptr);  // validated by the reader
-    state->export_index.emplace(e.record.name, i);
+    state->export_index.add(e.record.name, i);
     state->exports.push_back(std::move(e));
   }
   state->call_allowed_generation = std::make_unique<std::atomic<uint64_t>[]>(info.exports.size());
@@ -236,23 +360,36 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   // Quotas: the map options', else the allowing policy rule's, else the environment's.
   if (!state->map_options.quota && d.rule && (d.rule->max_dirty_pages || d.rule->max_mapped_bytes))
     state->map_options.quota = Quota{d.rule->max_dirty_pages.value_or(0), d.rule->max_mapped_bytes.value_or(0)};
+  clock.mark(MapPhase::State);
   setup_containment(r, *state, state->map_options);
+  clock.mark(MapPhase::Containment);
   restore_identity(r, *state, options);  // the server's files and working directory
+  clock.mark(MapPhase::Identity);
   setup_protection(r, *state, options);  // on failure state unmaps everything
+  clock.mark(MapPhase::Protection);
+  forwarder_made.armed = false;
   state->image_fd = std::move(fd);
   return state;
 }
 
 namespace {
 
-// The ranges to munmap: the anonymous mappings as made, and of the views of
-// the image only what still is one.  Subcontext code may have unmapped part
-// of a segment (free() of a large block) and the client may have mapped its
-// own memory in the hole since: that must survive the unmap.
-std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::SubcontextState& s) {
+// The ranges to munmap: the anonymous mappings and the reserved gaps as
+// made, and of the views of the image only what still is one.  Subcontext
+// code may have unmapped part of a segment (free() of a large block) and the
+// client may have mapped its own memory in the hole since: that must survive
+// the unmap.  With Syscall User Dispatch every mmap, munmap, mremap and
+// mprotect of subcontext code that touches the segments is seen
+// (layout_changed, what a reset relies on too): while none did, the views
+// are as made and /proc/self/maps (tens of µs) is not read.
+std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::SubcontextState& s,
+                                                          const std::vector<sys::Mapping>& gaps) {
   std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const sys::Mapping& g : gaps) out.emplace_back(g.begin(), g.end());
+  const bool intact = fault::syscall_dispatch_available() && !s.sub_maps.lost && !s.sub_maps.layout_changed &&
+                      s.protection.released().empty();
   sys::SelfMaps self;
-  const bool have_maps = sys::read_self_maps(&self);
+  const bool have_maps = !intact && sys::read_self_maps(&self);
   const std::vector<sys::MapEntry>& maps = self.entries;
   for (size_t i = 0; i < s.mappings.size(); ++i) {
     const sys::Mapping& m = s.mappings[i];
@@ -280,30 +417,38 @@ std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::Subcont
 }  // namespace
 
 bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
-  std::unique_lock lock(s.call_mutex, std::defer_lock);
+  std::unique_lock lock(s.call_lock, std::defer_lock);
   if (wait_for_call) {
     lock.lock();
   } else if (!lock.try_lock()) {
     return false;  // a call is running on another thread: its memory stays
   }
   if (!s.mapped) return true;
+  PhaseClock clock;
   s.mapped = false;
   fault::unregister_active(s.tcb);
   // The fault handler forgets the ranges before they are free for others.
   fault::withdraw_view(s.handle);
-  for (const auto& [lo, hi] : ranges_to_unmap(s)) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
+  // The reserved gaps go in the same munmap calls as their neighbours.
+  std::vector<sys::Mapping> gaps = s.protection.take_reservations();
+  const auto ranges = ranges_to_unmap(s, gaps);
+  clock.mark(MapPhase::UnmapLayout);
+  for (const auto& [lo, hi] : ranges) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
+  for (auto& g : gaps) g.release();
   // What subcontext code mapped during calls goes with it.
   for (uint32_t i = 0; i < s.sub_maps.count; ++i)
     sys::Mapping(reinterpret_cast<void*>(s.sub_maps.ranges[i].first),
                  s.sub_maps.ranges[i].second - s.sub_maps.ranges[i].first).reset();
   s.sub_maps.count = 0;
   s.sub_maps.bytes = 0;
+  clock.mark(MapPhase::UnmapMemory);
   // And its descriptors: nothing in the client refers to them.
   close_descriptors(s);
   for (auto& m : s.mappings) m.release();
   s.mappings.clear();
   s.from_file.clear();
   s.protection.reset();  // reserved gaps, protection key
+  clock.mark(MapPhase::UnmapRest);
   return true;
 }
 

@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "fault/fault_handler.hpp"
 #include "fault/syscalls.hpp"
@@ -46,13 +47,33 @@ constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapp
 // /proc/PID/pagemap entry bits.
 constexpr uint64_t kPmPresent = uint64_t{1} << 63, kPmSwapped = uint64_t{1} << 62, kPmFile = uint64_t{1} << 61;
 
+}  // namespace
+
+pid_t this_pid() {
+  static std::atomic<pid_t>* const slot = [] {
+    void* p = mmap(nullptr, image::kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return static_cast<std::atomic<pid_t>*>(nullptr);
+    if (madvise(p, image::kPageSize, MADV_WIPEONFORK) != 0) {
+      munmap(p, image::kPageSize);
+      return static_cast<std::atomic<pid_t>*>(nullptr);
+    }
+    return new (p) std::atomic<pid_t>(0);
+  }();
+  if (!slot) return getpid();
+  pid_t pid = slot->load(std::memory_order_relaxed);
+  if (!pid) slot->store(pid = getpid(), std::memory_order_relaxed);
+  return pid;
+}
+
+namespace {
+
 // /proc/self/pagemap, opened once per process (a forked child opens its own:
 // the file stays bound to the process that opened it).  No lock: a fork
 // while another thread holds one would leave it held in the child.  The
 // owner's pid and the descriptor are one word, replaced by compare-exchange.
 int pagemap_fd() {
   static std::atomic<uint64_t> cached{0};  // pid << 32 | (uint32_t) fd; 0: none yet
-  const pid_t me = getpid();
+  const pid_t me = this_pid();
   uint64_t seen = cached.load(std::memory_order_acquire);
   if (seen && static_cast<pid_t>(seen >> 32) == me) return static_cast<int32_t>(static_cast<uint32_t>(seen));
   const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -120,21 +141,68 @@ void scan_with_read(int fd, uint64_t lo, uint64_t hi, std::vector<std::pair<uint
   }
 }
 
-// The segments' mappings: everything the image gave, not the vDSO
-// forwarder (its page is written by the Matchmaker at map time).
-// Adjacent mappings (a library's segments) are scanned as one range: the
-// cost is per scan call as much as per page.
-template <class Fn>
-void for_each_segment_mapping(const detail::SubcontextState& s, Fn fn) {
+using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
+
+// The segments' mappings, adjacent ones (a library's segments) as one
+// range: everything the image gave, not the vDSO forwarder (its page is the
+// Matchmaker's).
+Ranges segment_ranges(const detail::SubcontextState& s) {
   const uint64_t vdso = s.info.vdso.base;
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  Ranges ranges;
   for (const sys::Mapping& m : s.mappings)
     if (!(vdso && m.begin() == vdso)) ranges.emplace_back(m.begin(), m.end());
   std::sort(ranges.begin(), ranges.end());
-  for (size_t i = 0; i < ranges.size();) {
-    uint64_t lo = ranges[i].first, hi = ranges[i].second;
-    for (++i; i < ranges.size() && ranges[i].first == hi; ++i) hi = ranges[i].second;
-    fn(lo, hi);
+  Ranges merged;
+  for (const auto& r : ranges) {
+    if (!merged.empty() && merged.back().second == r.first)
+      merged.back().second = r.second;
+    else
+      merged.push_back(r);
+  }
+  return merged;
+}
+
+// A scan call costs about as much as walking a few page tables, so the
+// gaps between segment ranges are scanned along where that is cheap: the
+// subcontext's own reserved gaps and vDSO forwarder (no pages but the
+// forwarder's), and any gap up to kBridge (one page table's reach, whatever
+// lies there).  What a scan finds in a gap is not the subcontext's: clip()
+// leaves it out.
+constexpr uint64_t kBridge = uint64_t{2} << 20;
+
+bool covered(const Ranges& own, uint64_t lo, uint64_t hi) {  // own: sorted
+  for (const auto& [a, b] : own) {
+    if (a > lo) break;
+    if (b > lo) lo = b;
+    if (lo >= hi) return true;
+  }
+  return lo >= hi;
+}
+
+Ranges scan_spans(const detail::SubcontextState& s, const Ranges& segments) {
+  Ranges own;
+  for (const sys::Mapping& m : s.protection.reservations()) own.emplace_back(m.begin(), m.end());
+  if (s.info.vdso.base) own.emplace_back(s.info.vdso.base, s.info.vdso.base + s.info.vdso.size);
+  std::sort(own.begin(), own.end());
+  Ranges spans;
+  for (const auto& r : segments) {
+    if (!spans.empty() && (r.first - spans.back().second <= kBridge || covered(own, spans.back().second, r.first)))
+      spans.back().second = r.second;
+    else
+      spans.push_back(r);
+  }
+  return spans;
+}
+
+// The runs found (sorted) that lie in the segment ranges (sorted), as runs.
+void clip(const Ranges& found, const Ranges& segments, Ranges* runs) {
+  size_t j = 0;
+  for (const auto& [lo, hi] : found) {
+    while (j < segments.size() && segments[j].second <= lo) ++j;
+    for (size_t k = j; k < segments.size() && segments[k].first < hi; ++k) {
+      const uint64_t a = std::max(lo, segments[k].first), b = std::min(hi, segments[k].second);
+      if (a < b) add_run(runs, a, b);
+    }
   }
 }
 
@@ -208,24 +276,42 @@ void restore_layout(detail::SubcontextState& s) {
   s.sub_maps.layout_changed = false;
 }
 
+// Anonymous pages in [lo, hi) into *runs: PAGEMAP_SCAN, probed on first
+// use (the kernel does not change), else a read of /proc/self/pagemap
+// (SUBCTX_PAGEMAP_SCAN=off forces it, as older kernels get).
+void scan(int fd, uint64_t lo, uint64_t hi, Ranges* runs) {
+  static bool have_ioctl = [] {
+    const char* v = env::value("SUBCTX_PAGEMAP_SCAN");
+    return !(v && !std::strcmp(v, "off"));
+  }();
+  if (!(have_ioctl && (have_ioctl = scan_with_ioctl(fd, lo, hi, runs)))) scan_with_read(fd, lo, hi, runs);
+}
+
+// Whether a call may have run since the map or the last reset.  Every call
+// pushes its return address at the top of the gate stack: while that page
+// of the image is as the image has it (not an anonymous page), none did.
+bool gate_stack_written(const detail::SubcontextState& s) {
+  const int fd = pagemap_fd();
+  if (fd < 0 || s.stack_top < 8) return true;
+  const uint64_t page = (s.stack_top - 8) & ~(image::kPageSize - 1);
+  Ranges runs;
+  scan(fd, page, page + image::kPageSize, &runs);
+  return !runs.empty();
+}
+
 }  // namespace
 
 DirtyScan scan_dirty(const detail::SubcontextState& s) {
   DirtyScan out;
+  const Ranges segments = segment_ranges(s);
   const int fd = pagemap_fd();
   if (fd < 0) {
     out.exact = false;
-    for_each_segment_mapping(s, [&](uint64_t lo, uint64_t hi) { add_run(&out.runs, lo, hi); });
+    for (const auto& [lo, hi] : segments) add_run(&out.runs, lo, hi);
   } else {
-    // Probed on first use (the kernel does not change); SUBCTX_PAGEMAP_SCAN=off
-    // forces the /proc/self/pagemap read older kernels get.
-    static bool have_ioctl = [] {
-      const char* v = env::value("SUBCTX_PAGEMAP_SCAN");
-      return !(v && !std::strcmp(v, "off"));
-    }();
-    for_each_segment_mapping(s, [&](uint64_t lo, uint64_t hi) {
-      if (!(have_ioctl && (have_ioctl = scan_with_ioctl(fd, lo, hi, &out.runs)))) scan_with_read(fd, lo, hi, &out.runs);
-    });
+    Ranges found;
+    for (const auto& [lo, hi] : scan_spans(s, segments)) scan(fd, lo, hi, &found);
+    clip(found, segments, &out.runs);
   }
   for (const auto& [lo, hi] : out.runs) out.pages += (hi - lo) / image::kPageSize;
   return out;
@@ -293,7 +379,12 @@ ResetInfo reset_state(detail::SubcontextState& s) {
     restore_layout(s);
     info.layout_restored = true;
   }
-  const DirtyScan dirty = scan_dirty(s);
+  // Under the pkey and mprotect backends client code cannot write the
+  // segments (they are closed to it outside calls): while no call ran since
+  // the map or the last reset, no page is to drop, and one page scanned
+  // stands for the scan of them all.
+  const bool only_calls_write = s.protection.backend() != gate::Backend::None;
+  const DirtyScan dirty = only_calls_write && !gate_stack_written(s) ? DirtyScan{} : scan_dirty(s);
   for (const auto& [lo, hi] : dirty.runs)
     if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0)
       throw SystemError("cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path +

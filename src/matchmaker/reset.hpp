@@ -23,6 +23,12 @@ DirtyScan scan_dirty(const detail::SubcontextState& s);
 // Records a scan's count (and the peak).
 void note_dirty(detail::SubcontextState& s, uint64_t pages);
 
+// This process's pid without a getpid() per call: kept in a page that the
+// kernel hands every child with memory of its own (fork, _Fork, clone
+// without CLONE_VM) zeroed (MADV_WIPEONFORK), so a child asks once.  Where
+// that page cannot be had, getpid() every time.
+pid_t this_pid();
+
 // The image file's stamp from its fstat (at map).
 detail::ImageStamp stamp_of(const struct stat& st);
 // "" while the image file (the descriptor the Matchmaker keeps) is as it was

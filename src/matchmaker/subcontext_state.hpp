@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "fault/fd_table.hpp"
+#include "matchmaker/call_lock.hpp"
+#include "matchmaker/export_index.hpp"
 #include "gate/gate.hpp"
 #include "gate/protection.hpp"
 #include "image/format.hpp"
@@ -83,7 +85,7 @@ struct SubcontextState {
   ImageStamp stamp;  // the image file at map
   image::ImageInfo info;
   std::vector<ExportEntry> exports;
-  std::map<std::string, uint32_t, std::less<>> export_index;
+  ExportIndex export_index;
 
   // What the policy looks at, and per export the policy generation at which
   // a call was last allowed (calls check one number while nothing changes).
@@ -96,18 +98,17 @@ struct SubcontextState {
   std::unique_ptr<std::atomic<uint64_t>[]> call_allowed_generation;
 
   // Calls into one subcontext are serialized: it has one server thread.
-  std::mutex call_mutex;
-  bool mapped = true;                  // guarded by call_mutex
-  // The thread (its thread pointer) holding call_mutex: a signal handler
-  // that calls in again on that thread would wait for itself.
-  std::atomic<uint64_t> call_owner{0};
+  CallLock call_lock;
+  bool mapped = true;                  // guarded by call_lock
   // Declared before the mappings: destroyed after them (a protection key
   // is freed only when no page carries it any more).
-  gate::Protection protection;  // opened and closed under call_mutex
+  gate::Protection protection;  // opened and closed under call_lock
   uint64_t raw_lo = 0;                 // raw-call address of export 0
   sys::UniqueFd image_fd;              // read-only: a reset maps given-up views back
   std::vector<sys::Mapping> mappings;  // segments, then the vDSO forwarder
   std::vector<bool> from_file;         // per mapping: a view of the image file
+  // The vDSO forwarder's sealed memfd (ForwarderFile); 0: anonymous memory.
+  uint64_t forwarder_dev = 0, forwarder_ino = 0;
 
   uint64_t tcb = 0;
   uint64_t stack_top = 0;
@@ -127,13 +128,18 @@ struct SubcontextState {
   std::atomic<uint64_t> max_dirty_pages{0}, max_mapped_bytes{0};
   std::atomic<uint64_t> faults{0}, resets{0};
   std::atomic<uint64_t> dirty_pages{0}, peak_dirty_pages{0};  // as of the last scan
-  std::string poisoned;  // why further calls fail; empty: they don't (call_mutex)
-  SubMappings sub_maps;  // call_mutex (and the SIGSYS handler of the thread holding it)
+  std::string poisoned;  // why further calls fail; empty: they don't (call_lock)
+  SubMappings sub_maps;  // call_lock (and the SIGSYS handler of the thread holding it)
   // The subcontext's descriptor namespace and working directory (the same
   // rule); the server's descriptors as reopened at map, its working
   // directory, and what resets put back (docs/identity.md).
   fault::FdTable fds;
   std::vector<RestoredFd> restored_fds;
+  // The process at map (its pid, the forks counted so far): after a fork the
+  // restored descriptors' open files are shared with another process, and
+  // every reset puts their offsets and flags back (identity.cpp).
+  pid_t pid_at_map = 0;
+  uint64_t forks_at_map = 0;
   sys::UniqueFd cwd;
   // Signals the server ignored (bit sig-1): raised by subcontext code, they
   // are ignored too (SIGPIPE: the write fails with EPIPE).  Its pid: kill()
@@ -144,7 +150,7 @@ struct SubcontextState {
   // of the emulations (fault/syscalls.hpp).
   std::array<int16_t, kSyscallTableSize> syscall_action{};
   // Names fault frames; built at the first fault, its symbol tables read
-  // once (call_mutex).
+  // once (call_lock).
   std::shared_ptr<const fault::Symbolizer> symbolizer;
 };
 

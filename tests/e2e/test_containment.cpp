@@ -153,6 +153,37 @@ bool is_mapped(uint64_t address) {
   return msync(reinterpret_cast<void*>(address & ~uint64_t{4095}), 4096, MS_ASYNC) == 0;
 }
 
+// A reset scans the gaps of up to 2 MiB between the segments along with
+// them (reset.cpp): what it finds there is the client's and stays.
+TEST_P(ContainmentTest, ResetLeavesTheClientsPageInAGapBetweenSegments) {
+  subctx::Subcontext sc = map();
+  std::vector<Range> ranges;
+  for (const Range& r : read_layout(fault_image()).segments()) {
+    if (!ranges.empty() && ranges.back().hi == r.lo)
+      ranges.back().hi = r.hi;
+    else
+      ranges.push_back(r);
+  }
+  volatile uint8_t* page = nullptr;
+  for (size_t i = 1; i < ranges.size() && !page; ++i)
+    for (uint64_t at = ranges[i - 1].hi; at < ranges[i].lo && ranges[i].lo - ranges[i - 1].hi <= (2u << 20);
+         at += 4096) {
+      void* want = reinterpret_cast<void*>(at);
+      void* p = mmap(want, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+      if (p == want) {
+        page = static_cast<volatile uint8_t*>(p);
+        break;
+      }
+      if (p != MAP_FAILED) munmap(p, 4096);
+    }
+  if (!page) GTEST_SKIP() << "no free page in a gap of up to 2 MiB between the segments (reserved under mprotect)";
+  page[0] = 42;  // an anonymous page, as a written page of the subcontext is
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("dirty", 1), 1);
+  EXPECT_GE(sc.reset().pages_restored, 1u);
+  EXPECT_EQ(page[0], 42) << "the reset dropped the client's page";
+  munmap(const_cast<uint8_t*>(page), 4096);
+}
+
 TEST_P(ContainmentTest, ResetAndUnmapReleaseWhatCallsMapped) {
   subctx::Subcontext sc = map();
   const auto a = static_cast<uint64_t>(sc.call<int64_t(int64_t)>("map_bytes", 3 << 20));

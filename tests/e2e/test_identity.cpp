@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -240,6 +241,49 @@ TEST_F(IdentityTest, DataFileResumesAtTheServersOffsetInEveryClientAndAfterReset
   EXPECT_GE(sc.call<int64_t(int64_t)>("fd_flags", 3), 0);
   EXPECT_EQ(read_line(), "second line");
   EXPECT_EQ(sc.call<int64_t(int64_t)>("fd_flags", 4), -EBADF);
+}
+
+// A reset sets a restored descriptor's offset again only when it may have
+// moved: a call used it, or someone else shares it (the client's claimed
+// duplicate, a forked child's calls) and may move it without a call here.
+TEST_F(IdentityTest, ResetPutsTheOffsetBackAfterTheClientOrAForkedChildMovedIt) {
+  const std::string image = identity_image("data");
+  subctx::Subcontext sc = mm().request_map(image);
+  auto read_line = [&] { return std::string(sc.call<const char*()>("read_line")); };
+  EXPECT_EQ(read_line(), "second line");
+  sc.reset();
+  sc.reset();  // no call in between: the offset stays where the first put it
+  EXPECT_EQ(read_line(), "second line");
+  sc.reset();
+
+  // The client's duplicate shares the offset: read without any call, once
+  // right after the claim and again after a reset.
+  const int c = sc.claim_fd(3);
+  ASSERT_GE(c, 0);
+  char buf[64];
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_EQ(pread(c, buf, 1, 0), 1);  // no offset moved by this one
+    ASSERT_GT(read(c, buf, sizeof buf), 0) << round;
+    EXPECT_EQ(sc.reset().fds_restored, 1u);
+    EXPECT_EQ(read_line(), "second line") << "round " << round;
+    sc.reset();
+  }
+  close(c);
+
+  // A fresh map, then a child that calls (and so moves the shared offset).
+  mm().unmap(sc);
+  sc = mm().request_map(image);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const bool ok = std::string(sc.call<const char*()>("read_line")) == "second line";
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  sc.reset();
+  EXPECT_EQ(read_line(), "second line") << "the child's read moved the offset and the reset left it";
 }
 
 // ---- c: working directory, umask ----------------------------------------

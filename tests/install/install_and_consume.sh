@@ -12,9 +12,9 @@ mode=$1
 prefix=$2
 src=$3
 work=$4
-# A server's snapshot refuses descriptors a client cannot restore
-# (docs/identity.md): none inherited from whatever started the test.
-for fd in /proc/$$/fd/*; do fd=${fd##*/}; if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi; done
+# Servers start with descriptors 0-2 only: this script runs again through
+# scripts/without-inherited-fds (docs/identity.md).
+[ -n "${SUBCTX_FDS_CLOSED:-}" ] || SUBCTX_FDS_CLOSED=1 exec "$(dirname "$0")/../../scripts/without-inherited-fds" bash "$0" "$@"
 rm -rf "$work"
 mkdir -p "$work"
 

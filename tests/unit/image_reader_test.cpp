@@ -10,9 +10,11 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -215,11 +217,29 @@ TEST(ImageReader, LayoutIsPageAlignedAfterTheHeader) {
   EXPECT_EQ(t.bytes.size(), expect_off);
 }
 
+// A memory file holding the first n bytes of an image (a file shorter than
+// the size a source is told, when n is less).
+sys::UniqueFd memfd_holding(const TestImage& t, size_t n) {
+  sys::UniqueFd fd(memfd_create("subctx-test-image", MFD_CLOEXEC));
+  if (fd && write(fd.get(), t.bytes.data(), n) != static_cast<ssize_t>(n)) fd.reset();
+  return fd;
+}
+
+// A source whose file ends after 100 bytes: the program header table is cut.
+template <class Source>
+void expect_truncated_table(Source& src) {
+  try {
+    read_image(src, kWhat);
+    FAIL() << "accepted";
+  } catch (const BadImage& e) {
+    EXPECT_NE(std::string(e.what()).find("truncated: program header table"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ImageReader, ReadsFromAFile) {
   TestImage t = sample();
-  sys::UniqueFd fd(memfd_create("subctx-test-image", MFD_CLOEXEC));
+  sys::UniqueFd fd = memfd_holding(t, t.bytes.size());
   ASSERT_TRUE(fd);
-  ASSERT_EQ(write(fd.get(), t.bytes.data(), t.bytes.size()), static_cast<ssize_t>(t.bytes.size()));
   image::FileSource src(fd.get(), t.bytes.size());
   expect_same(read_image(src, kWhat), t.info);
   EXPECT_EQ(verify_segments(src, t.info), "");
@@ -227,18 +247,41 @@ TEST(ImageReader, ReadsFromAFile) {
 
 TEST(ImageReader, FileSourceShorterThanDeclared) {
   TestImage t = sample();
-  sys::UniqueFd fd(memfd_create("subctx-test-image", MFD_CLOEXEC));
+  sys::UniqueFd fd = memfd_holding(t, 100);        // the file really has 100 bytes
   ASSERT_TRUE(fd);
-  ASSERT_EQ(write(fd.get(), t.bytes.data(), 100), 100);  // the file really has 100 bytes
-  image::FileSource src(fd.get(), t.bytes.size());        // but fstat said more
-  try {
-    read_image(src, kWhat);
-    FAIL() << "accepted";
-  } catch (const BadImage& e) {
-    EXPECT_NE(std::string(e.what()).find("truncated: program header table"), std::string::npos) << e.what();
-  }
+  image::FileSource src(fd.get(), t.bytes.size());  // but fstat said more
+  expect_truncated_table(src);
   image::FileSource whole(fd.get(), t.bytes.size());
   EXPECT_NE(verify_segments(whole, t.info).find("cannot read"), std::string::npos);
+}
+
+// The map's source: the first bytes read at once, the rest from the file.
+TEST(ImageReader, PrefetchedFileSourceReadsAsTheFile) {
+  TestImage t = sample();
+  sys::UniqueFd fd = memfd_holding(t, t.bytes.size());
+  ASSERT_TRUE(fd);
+  image::PrefetchedFileSource src(fd.get(), t.bytes.size());
+  expect_same(read_image(src, kWhat), t.info);
+  EXPECT_EQ(verify_segments(src, t.info), "");
+  // Inside the prefix, across its end, past it, and past the file's end.
+  const size_t edge = std::min(image::PrefetchedFileSource::kPrefix, t.bytes.size());
+  std::vector<uint64_t> offsets = {0, edge - 8, t.bytes.size() - 8};
+  if (edge + 5 <= t.bytes.size()) offsets.push_back(edge - 3);
+  for (uint64_t at : offsets) {
+    uint8_t got[8];
+    ASSERT_TRUE(src.read(at, got, sizeof got)) << at;
+    EXPECT_EQ(std::memcmp(got, t.bytes.data() + at, sizeof got), 0) << at;
+  }
+  uint8_t past[8];
+  EXPECT_FALSE(src.read(t.bytes.size() - 4, past, sizeof past));
+}
+
+TEST(ImageReader, PrefetchedFileSourceShorterThanDeclared) {
+  TestImage t = sample();
+  sys::UniqueFd fd = memfd_holding(t, 100);                  // the file really has 100 bytes
+  ASSERT_TRUE(fd);
+  image::PrefetchedFileSource src(fd.get(), t.bytes.size());  // but fstat said more
+  expect_truncated_table(src);
 }
 
 // ---------------------------------------------------------------- truncation

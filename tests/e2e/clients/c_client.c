@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,6 +41,26 @@ static void check_error(int rc, int code, const char *word, const char *name) {
   char detail[512];
   snprintf(detail, sizeof detail, "rc %d (want %d), message \"%s\" (want \"%s\")", rc, -code, sbc_last_error(), word);
   check(rc == -code && strstr(sbc_last_error(), word) != NULL, name, detail);
+}
+
+/* A thread that calls a handle, waits while main unmaps it, and calls it
+ * again: the C API's per-thread memory of the handle must see the unmap. */
+struct call_around_unmap {
+  int sc;
+  pthread_barrier_t *barrier;
+  int before, after;
+  char after_error[256];
+};
+
+static void *call_around_unmap(void *p) {
+  struct call_around_unmap *c = p;
+  uint64_t r = 0;
+  c->before = sbc_request_call(c->sc, "get_counter", NULL, 0, &r);
+  pthread_barrier_wait(c->barrier); /* main unmaps */
+  pthread_barrier_wait(c->barrier);
+  c->after = sbc_request_call(c->sc, "get_counter", NULL, 0, &r);
+  snprintf(c->after_error, sizeof c->after_error, "%s", sbc_last_error());
+  return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -139,7 +160,19 @@ int main(int argc, char **argv) {
   check(b >= 0 && b != sc, "map a second image", sbc_last_error());
   one = 9;
   check(sbc_request_call(b, "square", &one, 1, &ret) == 0 && ret == 81, "call the second image", sbc_last_error());
+  pthread_barrier_t barrier;
+  pthread_barrier_init(&barrier, NULL, 2);
+  struct call_around_unmap around = {sc, &barrier, 1, 1, ""};
+  pthread_t caller;
+  check(pthread_create(&caller, NULL, call_around_unmap, &around) == 0, "start a calling thread", NULL);
+  pthread_barrier_wait(&barrier);
   check(sbc_unmap(sc) == 0, "unmap", sbc_last_error());
+  pthread_barrier_wait(&barrier);
+  pthread_join(caller, NULL);
+  pthread_barrier_destroy(&barrier);
+  check(around.before == 0, "another thread's call before the unmap", NULL);
+  check(around.after == -SBC_E_NO_SUBCONTEXT && strstr(around.after_error, "handle") != NULL,
+        "another thread's call after the unmap", around.after_error);
   check_error(sbc_request_call(sc, "get_counter", NULL, 0, &ret), SBC_E_NO_SUBCONTEXT, "handle",
               "call after unmap");
   check_error(sbc_unmap(sc), SBC_E_NO_SUBCONTEXT, "handle", "unmap twice");

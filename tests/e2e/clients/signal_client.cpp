@@ -2,7 +2,7 @@
 // SIGALRM from a 1 ms interval timer (installed with signal() after the
 // Matchmaker) and SIGUSR1 sent by a second thread (installed with
 // __sigaction before the Matchmaker, in a constructor that runs first: the
-// Matchmaker wraps it when it is installed).  Every handler run checks that
+// Matchmaker wraps it at its first map).  Every handler run checks that
 // it has the client's thread pointer (a thread_local marker) and, on the
 // main thread, the client's stack; the long calls must return the right
 // results.  Prints one line the test compares.  Linked with the static
@@ -62,7 +62,7 @@ __attribute__((constructor(101))) void install_early_handler() {
   sa.sa_sigaction = on_usr1;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);
-  __sigaction(SIGUSR1, &sa, nullptr);  // libc's own: the Matchmaker finds it at install
+  __sigaction(SIGUSR1, &sa, nullptr);  // libc's own: the Matchmaker finds it at its first map
 }
 
 }  // namespace
