@@ -51,6 +51,22 @@ double floor_ns(const bench::FloorGate& floor) {
 
 enum class Way { ByName, Handle, CApi };
 
+// One call of add1(x) the chosen way; false (and sbc_last_error()) when the
+// C API refused it.
+inline bool call_way(Way way, const subctx::Subcontext& sc, const subctx::Function<Sig>& fn, int64_t& x) {
+  switch (way) {
+    case Way::ByName: x = sc.call<Sig>("add1", x); return true;
+    case Way::Handle: x = fn(x); return true;
+    case Way::CApi: {
+      uint64_t arg = static_cast<uint64_t>(x), ret = 0;
+      if (sbc_request_call(sc.handle(), "add1", &arg, 1, &ret) != 0) return false;
+      x = static_cast<int64_t>(ret);
+      return true;
+    }
+  }
+  return false;
+}
+
 struct Op {  // one call, for the instruction count
   Way way;
   const subctx::Subcontext* sc;
@@ -61,15 +77,7 @@ struct Op {  // one call, for the instruction count
 
 void op_call(void* p) {
   Op& o = *static_cast<Op*>(p);
-  switch (o.way) {
-    case Way::ByName: o.x = o.sc->call<Sig>("add1", o.x); break;
-    case Way::Handle: o.x = o.fn(o.x); break;
-    case Way::CApi: {
-      uint64_t arg = static_cast<uint64_t>(o.x), ret = 0;
-      sbc_request_call(o.sc->handle(), "add1", &arg, 1, &ret);
-      o.x = static_cast<int64_t>(ret);
-    }
-  }
+  call_way(o.way, *o.sc, o.fn, o.x);
 }
 void op_floor(void* p) {
   Op& o = *static_cast<Op*>(p);
@@ -100,21 +108,12 @@ void BM_gate(benchmark::State& state, subctx::Protection protection, Way way) {
   const bench::FloorGate floor(protection == subctx::Protection::Pkey);
   const double floor_time = floor_ns(floor);
   subctx::Function<Sig> fn = sc.function<Sig>("add1");
-  const int handle = sc.handle();
   const auto start = std::chrono::steady_clock::now();
   int64_t x = 0;
   for (auto _ : state) {
-    switch (way) {
-      case Way::ByName: x = sc.call<Sig>("add1", x); break;
-      case Way::Handle: x = fn(x); break;
-      case Way::CApi: {
-        uint64_t arg = static_cast<uint64_t>(x), ret = 0;
-        if (sbc_request_call(handle, "add1", &arg, 1, &ret) != 0) {
-          state.SkipWithError(sbc_last_error());
-          return;
-        }
-        x = static_cast<int64_t>(ret);
-      }
+    if (!call_way(way, sc, fn, x)) {
+      state.SkipWithError(sbc_last_error());
+      return;
     }
     keep(x);
   }

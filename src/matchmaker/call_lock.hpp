@@ -19,11 +19,11 @@ namespace subctx::detail {
 class CallLock {
  public:
   // std::lock_guard / std::unique_lock: the holder is not inside a call.
-  void lock() { take(kHeld); }
-  bool try_lock() {
-    uint64_t free = 0;
-    return word_.compare_exchange_strong(free, gate::thread_pointer() | kHeld, std::memory_order_acquire);
+  void lock() {
+    if (!try_take(kHeld)) [[unlikely]]
+      wait_and_take(kHeld);
   }
+  bool try_lock() { return try_take(kHeld); }
   void unlock() {
     if (word_.exchange(0, std::memory_order_release) & kWaiters) wake();
   }
@@ -31,9 +31,7 @@ class CallLock {
   // apart).  False, without waiting, when this thread holds the lock
   // already (a signal handler that interrupted its holder).
   bool lock_for_call() {
-    uint64_t free = 0;
-    if (word_.compare_exchange_strong(free, gate::thread_pointer() | kHeld | kInCall, std::memory_order_acquire))
-        [[likely]]
+    if (try_take(kHeld | kInCall)) [[likely]]
       return true;
     if (held_by_this_thread()) return false;
     wait_and_take(kHeld | kInCall);
@@ -51,10 +49,9 @@ class CallLock {
 
  private:
   static constexpr uint64_t kHeld = 1, kWaiters = 2, kInCall = 4, kFlags = 7;
-  void take(uint64_t flags) {
+  bool try_take(uint64_t flags) {
     uint64_t free = 0;
-    if (!word_.compare_exchange_strong(free, gate::thread_pointer() | flags, std::memory_order_acquire)) [[unlikely]]
-      wait_and_take(flags);
+    return word_.compare_exchange_strong(free, gate::thread_pointer() | flags, std::memory_order_acquire);
   }
   void wait_and_take(uint64_t flags);
   void wake();
