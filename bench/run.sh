@@ -18,7 +18,7 @@ build=$(realpath -m "${1:-$root/build-bench}")
 out=$(realpath -m "${BENCH_OUT:-$build/bench-results}")
 set_=${BENCH_SET:-all}
 programs=()
-[ "$set_" != payloads ] && programs+=(call map snapshot warm protection containment identity start icount)
+[ "$set_" != payloads ] && programs+=(call callback map snapshot warm protection containment identity start icount)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 # The payloads whose targets this configuration has (tests/payloads/<name>

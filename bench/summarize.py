@@ -102,8 +102,8 @@ def map_table(rows):
     if m and r and "syscalls_map" in m and "syscalls" in r:
         print(f"  system calls, 1 MB image: map {m['syscalls_map']:.0f} + unmap {m['syscalls_unmap']:.0f};"
               f" plain mmap + munmap {r['syscalls']:.0f}")
-    phases = ["open", "read", "decide", "prepare", "segments", "vdso", "state", "containment", "identity",
-              "protection", "publish", "unmap_layout", "unmap_memory", "unmap_rest", "unmap_other"]
+    phases = ["open", "read", "decide", "prepare", "segments", "vdso", "prefetch", "state", "containment",
+              "identity", "protection", "publish", "unmap_layout", "unmap_memory", "unmap_rest", "unmap_other"]
     print("  Phases of map + unmap, 1 MB image, us per iteration (phases/ rows; the clock adds a little):")
     print("  " + f"{'backend':9s}" + "".join(f" {p[:9]:>9s}" for p in phases))
     for backend in ("auto", "none", "mprotect"):

@@ -4,6 +4,11 @@
 // request_map + first query + unmap.  Also map alone and a query in a
 // subcontext that stays mapped.
 #include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include <subctx/subctx.hpp>
 
@@ -29,6 +34,108 @@ const std::string& image() {
 
 // Rows in a scattered order, so the first calls touch different pages.
 int64_t row(uint64_t i) { return static_cast<int64_t>((i * 7919) % kRows); }
+
+// A copy of the image trained on eight lookups (`subctx train`: its
+// hot-pages note, docs/prefetch.md).  The timed rows look up other rows:
+// the recorded pages are the query's code and the B-tree's upper levels,
+// not the leaf each row lives in (one or two pages a cold call still reads).
+const std::string& trained_image() {
+  static const std::string path = [] {
+    const std::string p = bench::temp_dir().file("sqlite-hot.img");
+    const bench::Spawned cp = bench::spawn({"/bin/cp", "--sparse=always", image(), p});
+    if (cp.status != 0) throw std::runtime_error("cannot copy " + image() + " to " + p);
+    std::vector<std::string> argv = {BENCH_SUBCTX_TOOL, "train", p};
+    for (int64_t r : {1, 7919, 15838, 50000, 100000, 123457, 150000, 199999}) {
+      argv.push_back("--call");
+      argv.push_back("lookup:" + std::to_string(r));
+    }
+    const bench::Spawned train = bench::spawn(argv);
+    if (train.status != 0) throw std::runtime_error("subctx train " + p + " failed");
+    std::fprintf(stderr, "%s", train.out.c_str());
+    return p;
+  }();
+  return path;
+}
+
+// Drops the image's pages from the page cache (not mapped anywhere, and
+// clean: written back first), as after a reboot or under memory pressure.
+void evict(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path);
+  fdatasync(fd);
+  posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  close(fd);
+}
+
+// request_map + first lookup + unmap of `path`, the page cache warm or
+// evicted before each: map and first call timed apart, page faults counted.
+void first_call(benchmark::State& state, const std::string& path, bool cold) {
+  auto& mm = subctx::Matchmaker::instance();
+  using Clock = std::chrono::steady_clock;
+  double map_s = 0, call_s = 0, map_minflt = 0, call_minflt = 0, map_majflt = 0, call_majflt = 0;
+  auto faults = [](const rusage& a, const rusage& b, double* minflt, double* majflt) {
+    *minflt += static_cast<double>(b.ru_minflt - a.ru_minflt);
+    *majflt += static_cast<double>(b.ru_majflt - a.ru_majflt);
+  };
+  uint64_t i = 1000;
+  for (auto _ : state) {
+    if (cold) evict(path);
+    rusage r0, r1, r2;
+    getrusage(RUSAGE_SELF, &r0);
+    const auto t0 = Clock::now();
+    subctx::Subcontext sc = mm.request_map(path);
+    const auto t1 = Clock::now();
+    getrusage(RUSAGE_SELF, &r1);
+    if (sc.call<Sig>("lookup", row(i++)) < 0) state.SkipWithError("lookup found no row");
+    const auto t2 = Clock::now();
+    getrusage(RUSAGE_SELF, &r2);
+    mm.unmap(sc);
+    state.SetIterationTime(std::chrono::duration<double>((t2 - t1) + (t1 - t0)).count());
+    map_s += std::chrono::duration<double>(t1 - t0).count();
+    call_s += std::chrono::duration<double>(t2 - t1).count();
+    // Populating counts as faults too (MADV_POPULATE_READ faults the pages in).
+    faults(r0, r1, &map_minflt, &map_majflt);
+    faults(r1, r2, &call_minflt, &call_majflt);
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["map_us"] = map_s / n * 1e6;
+  state.counters["call_us"] = call_s / n * 1e6;
+  state.counters["map_minflt"] = map_minflt / n;
+  state.counters["map_majflt"] = map_majflt / n;
+  state.counters["call_minflt"] = call_minflt / n;
+  state.counters["call_majflt"] = call_majflt / n;
+}
+
+// SUBCTX_PREFETCH=mode for one row: the Matchmaker reads it when installed.
+class PrefetchMode {
+ public:
+  explicit PrefetchMode(const char* mode) { reinstall(mode); }
+  ~PrefetchMode() { reinstall(nullptr); }
+  PrefetchMode(const PrefetchMode&) = delete;
+  PrefetchMode& operator=(const PrefetchMode&) = delete;
+
+ private:
+  static void reinstall(const char* mode) {
+    subctx::Matchmaker::instance().finalize();
+    if (mode)
+      setenv("SUBCTX_PREFETCH", mode, 1);
+    else
+      unsetenv("SUBCTX_PREFETCH");
+    subctx::Matchmaker::instance().init();
+  }
+};
+
+void first_call_plain_warm(benchmark::State& state) { first_call(state, image(), false); }
+// The default (SUBCTX_PREFETCH=on) does nothing while the page cache holds
+// the image; `always` populates the hot pages then too.
+void first_call_hot_warm(benchmark::State& state) { first_call(state, trained_image(), false); }
+void first_call_hot_warm_always(benchmark::State& state) {
+  const std::string& path = trained_image();
+  PrefetchMode always("always");
+  first_call(state, path, false);
+}
+void first_call_plain_cold(benchmark::State& state) { first_call(state, image(), true); }
+void first_call_hot_cold(benchmark::State& state) { first_call(state, trained_image(), true); }
 
 void server_init(benchmark::State& state) {
   std::vector<std::string> argv = server_argv(bench::temp_dir().file("unused.img"));
@@ -73,6 +180,13 @@ void warm_call(benchmark::State& state) {
 BENCHMARK(server_init)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 BENCHMARK(map_first_call)->Unit(benchmark::kMicrosecond);
 BENCHMARK(map_only)->Unit(benchmark::kMicrosecond);
+// The first call, with and without the hot-pages note, warm and evicted
+// (docs/prefetch.md); the plain warm row is the others' baseline.
+BENCHMARK(first_call_plain_warm)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(first_call_hot_warm)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(first_call_hot_warm_always)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(first_call_plain_cold)->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
+BENCHMARK(first_call_hot_cold)->UseManualTime()->Iterations(20)->Unit(benchmark::kMicrosecond);
 BENCHMARK(warm_call)->Unit(benchmark::kMicrosecond);
 
 int main(int argc, char** argv) { return bench::benchmark_main(argc, argv); }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "call_args.hpp"
 #include "cli.hpp"
 #include "parse_arg.hpp"
 #include "read_string.hpp"
@@ -23,6 +24,12 @@ constexpr size_t kMaxResultString = size_t{1} << 20;
 // Exports listed by name in an "unknown export" message.
 constexpr size_t kMaxListedExports = 12;
 
+std::string plural(size_t n, const char* word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+}  // namespace
+
 ExportInfo find_export(const Subcontext& sc, const std::string& name) {
   const std::vector<ExportInfo> all = sc.exports();
   for (const auto& e : all)
@@ -33,10 +40,6 @@ ExportInfo find_export(const Subcontext& sc, const std::string& name) {
                                                std::to_string(all.size()) + ")";
   throw NoSuchExport("image " + sc.path() + " has no export \"" + printable(name) + "\"; " +
                      (all.empty() ? std::string("it has no exports") : "its exports are: " + names));
-}
-
-std::string plural(size_t n, const char* word) {
-  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
 }
 
 std::vector<uint64_t> parse_args(const std::string& path, const ExportInfo& e, const Signature& sig,
@@ -55,6 +58,8 @@ std::vector<uint64_t> parse_args(const std::string& path, const ExportInfo& e, c
   }
   return raw;
 }
+
+namespace {
 
 void print_result(const std::string& export_name, ValueType type, uint64_t ret) {
   switch (type) {

@@ -35,5 +35,6 @@ std::string usage(const std::string& command);
 int run_inspect(const std::vector<std::string>& args);
 int run_call(const std::vector<std::string>& args);
 int run_verify(const std::vector<std::string>& args);
+int run_train(const std::vector<std::string>& args);
 
 }  // namespace subctx::tool

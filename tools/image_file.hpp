@@ -20,6 +20,7 @@ class ImageFile {
 
   const std::string& path() const { return path_; }
   const struct stat& stat() const { return st_; }
+  int fd() const { return fd_.get(); }
   image::FileSource source() const;
 
   // Parses and validates the header (including its digest) under the same

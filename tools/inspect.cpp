@@ -73,6 +73,19 @@ void print_exports(const image::ImageInfo& info) {
   table.print(stdout);
 }
 
+// Imports (docs/callbacks.md): numbered as the stubs number them.
+void print_imports(const image::ImageInfo& info) {
+  if (info.imports.empty()) {
+    std::printf("\nimports:   none\n");
+    return;
+  }
+  std::printf("\nimports (%zu; each client binds them, sbc_bind):\n", info.imports.size());
+  Table table({"#", "name", "signature"}, {});
+  for (size_t i = 0; i < info.imports.size(); ++i)
+    table.add({std::to_string(i), info.imports[i].name, info.imports[i].signature});
+  table.print(stdout);
+}
+
 void print_vdso(const image::ImageInfo& info) {
   const auto& v = info.vdso;
   if (!v.base) {
@@ -169,6 +182,18 @@ void print_identity(const image::ImageInfo& info) {
   table.print(stdout);
 }
 
+// The hot-pages note (`subctx train`, docs/prefetch.md).
+void print_hot_pages(const image::ImageInfo& info) {
+  if (info.hot_pages.empty()) {
+    std::printf("\nhot pages: none recorded (`subctx train` records them; nothing is populated at map)\n");
+    return;
+  }
+  uint64_t pages = 0;
+  for (const auto& r : info.hot_pages) pages += r.pages;
+  std::printf("\nhot pages: %zu runs, %" PRIu64 " pages (%s), populated at map (SUBCTX_PREFETCH=off: not)\n",
+              info.hot_pages.size(), pages, human_size(pages * image::kPageSize).c_str());
+}
+
 void print_totals(const ImageFile& f, const image::ImageInfo& info) {
   // st_blocks counts 512-byte units whatever the file system's block size;
   // zero pages are holes, so this is what the image really costs on disk.
@@ -192,9 +217,11 @@ int run_inspect(const std::vector<std::string>& args) {
   print_thread(info);
   print_segments(info);
   print_exports(info);
+  print_imports(info);
   print_vdso(info);
   print_syscall_policy(info);
   print_identity(info);
+  print_hot_pages(info);
   print_totals(f, info);
   return kExitOk;
 }

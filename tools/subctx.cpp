@@ -3,6 +3,7 @@
 //   subctx inspect IMAGE               metadata, segments, exports, sizes
 //   subctx call [--memory] IMAGE EXPORT [ARGS...]  map, call one export, print the result
 //   subctx verify IMAGE                recompute every digest
+//   subctx train IMAGE --call EXPORT[:ARG...]...  record the pages first calls touch
 //
 // Exit status: 0 success, 1 error (bad image, refused map, failed call,
 // digest mismatch), 2 bad command line.
@@ -33,6 +34,11 @@ constexpr Command kCommands[] = {
      "map IMAGE, call EXPORT with ARGS typed by its signature, print the result (--memory: and what the subcontext used)",
      run_call},
     {"verify", "verify IMAGE", "check the header digest and every segment digest", run_verify},
+    {"train", "train IMAGE --call EXPORT[:ARG...] [--call ...]",
+     "map IMAGE in a fresh process, make the calls, record the pages they touched in the image\n"
+     "    (its hot pages: read in at once by a map that finds the image evicted, docs/prefetch.md);\n"
+     "    the image is rewritten in place",
+     run_train},
 };
 
 constexpr const char* kArgumentHelp =

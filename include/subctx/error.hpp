@@ -95,6 +95,7 @@ class SUBCTX_API SubcontextFault : public Error {
     uint64_t address = 0;     // the faulting address (si_addr)
     uint64_t pc = 0;
     std::string export_name;  // the export that was called
+    std::string import_name;  // an import call that could not run (unbound, too deep): its name
     std::vector<FaultFrame> frames;
     bool reset_done = false;
     // A batch (Function::call_each): the calls that returned before the
@@ -108,6 +109,7 @@ class SUBCTX_API SubcontextFault : public Error {
   uint64_t address() const noexcept { return d_.address; }
   uint64_t pc() const noexcept { return d_.pc; }
   const std::string& export_name() const noexcept { return d_.export_name; }
+  const std::string& import_name() const noexcept { return d_.import_name; }
   const std::vector<FaultFrame>& frames() const noexcept { return d_.frames; }
   bool reset_done() const noexcept { return d_.reset_done; }
   uint64_t completed() const noexcept { return d_.completed; }

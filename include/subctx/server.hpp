@@ -44,6 +44,20 @@ struct SnapshotOptions {
 SUBCTX_API void export_function(const std::string& name, void* fn, const Signature& signature,
                                 ExportVisibility visibility = ExportVisibility::Public);
 
+// Declares an import (docs/callbacks.md): a function the subcontext calls and
+// each client provides (Subcontext::bind).  Returns a pointer server code
+// calls as the function itself, inside calls after the snapshot; called
+// outside one (in the server process) it ends the process with a message.
+// Declaring a name again with the same signature returns the same pointer;
+// another signature throws SignatureMismatch; past image::kMaxImports (256)
+// it throws LimitExceeded.
+//   auto host_log = subctx::import<int64_t(const char*)>("host_log");
+SUBCTX_API void* import_function(const std::string& name, const Signature& signature);
+template <class F>
+F* import(const std::string& name) {
+  return reinterpret_cast<F*>(import_function(name, signature_of<F>()));
+}
+
 // Writes the image of this process and returns.  Throws SnapshotRefused when
 // the process cannot be snapshotted as it is (the message says how to fix it).
 SUBCTX_API void snapshot(const std::string& image_path, const SnapshotOptions& options = {});

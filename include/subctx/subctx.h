@@ -211,11 +211,37 @@ SUBCTX_API int sbc_revoke_fd(int sc, int number);
  * subcontext keeps its own. */
 SUBCTX_API int sbc_claim_fd(int sc, int number);
 
+/* ---- callbacks (docs/callbacks.md) ----------------------------------- */
+
+/* Callbacks in progress on one thread, nested (a callback that calls an
+ * export whose code calls an import, ...): past this, the import call fails
+ * and so does the call it was made in (SBC_E_FAULT). */
+#define SBC_MAX_CALLBACK_DEPTH 16
+
+/* Binds the image's import `import_name` to fn, a function of the client
+ * with that signature (the import's, else -SBC_E_SIGNATURE; no such import:
+ * -SBC_E_NO_EXPORT).  fn NULL unbinds.  Takes effect on the next call;
+ * refused inside a call of the same subcontext (a callback).  An import
+ * called while unbound ends the call with SBC_E_FAULT naming it. */
+SUBCTX_API int sbc_bind(int sc, const char *import_name, void *fn, const char *signature);
+/* The same with a pointer for fn to read with sbc_callback_user(). */
+SUBCTX_API int sbc_bind_user(int sc, const char *import_name, void *fn, const char *signature, void *user);
+/* Inside a callback: the user pointer of the binding running; NULL elsewhere. */
+SUBCTX_API void *sbc_callback_user(void);
+
 /* ---- server ---------------------------------------------------------- */
 
 /* Declares an export.  signature: "ret(arg,arg,...)", types from
  * void i32 i64 u32 u64 f64 ptr str, no spaces, e.g. "i64(i64)". */
 SUBCTX_API int sbc_export(const char *name, void *fn, const char *signature);
+
+/* Declares an import (docs/callbacks.md): a function the subcontext calls and
+ * each client binds (sbc_bind).  Returns a pointer that server code casts to
+ * the function's type and calls, inside calls of a client after the
+ * snapshot (called in the server process, it ends it with a message); NULL
+ * on error (sbc_last_error): a bad name or signature, the same name declared
+ * with another signature, more than 256 imports. */
+SUBCTX_API void *sbc_import(const char *name, const char *signature);
 
 /* Declares descriptor fd dropped for the snapshot: a pipe, socket or other
  * descriptor that cannot be reopened by path is left behind instead of

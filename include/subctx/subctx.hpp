@@ -107,6 +107,14 @@ struct ResetInfo {
   uint64_t fds_restored = 0;       // the server's descriptors put back at their snapshot offsets
 };
 
+// An import of the image (docs/callbacks.md): a function its code calls and
+// the client provides.
+struct ImportInfo {
+  std::string name;
+  std::string signature;
+  bool bound = false;
+};
+
 // How a mapped subcontext is protected.
 struct ProtectionInfo {
   Protection backend = Protection::None;
@@ -191,6 +199,16 @@ SUBCTX_API void invoke_batch(SubcontextState& state, uint32_t index, size_t coun
 SUBCTX_API uint64_t export_address(const SubcontextState& state, uint32_t index);
 // The raw-call address of an export after the checks (policy included).
 SUBCTX_API void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected);
+
+// A bound C++ callable is called through this thunk (a plain function, as
+// the callback entry needs), which finds the object in the binding's user
+// pointer.
+template <class C, class F>
+struct callable_thunk;
+template <class C, class R, class... A>
+struct callable_thunk<C, R(A...)> {
+  static R call(A... a) { return (*static_cast<C*>(sbc_callback_user()))(a...); }
+};
 
 template <class R>
 R convert_result(const CallResult& r) {
@@ -349,6 +367,39 @@ class SUBCTX_API Subcontext {
 
   std::vector<ExportInfo> exports() const;
   ProtectionInfo protection() const;
+
+  // Callbacks (docs/callbacks.md): binds the image's import `name` to a
+  // function of the client's, which subcontext code then calls as client
+  // code.  Sig must be the import's signature (SignatureMismatch; no such
+  // import: NoSuchExport).  fn: a function, a function pointer, a lambda
+  // without captures (called directly), or any callable (a lambda with
+  // captures, a functor: copied, kept until unbound, rebound or unmapped).
+  // An exception it throws ends the outer call and is rethrown at its call
+  // site, the subcontext's fault policy applied.  Takes effect on the next
+  // call; refused from inside a call of this subcontext.
+  //   sc.bind<int64_t(int64_t)>("square", [](int64_t x) { return x * x; });
+  template <class Sig, class Fn>
+  void bind(std::string_view name, Fn&& fn) const {
+    static const Signature sig = signature_of<Sig>();
+    using C = std::decay_t<Fn>;
+    if constexpr (std::is_convertible_v<C, Sig*>) {
+      bind_import(name, reinterpret_cast<void*>(static_cast<Sig*>(fn)), sig, nullptr, nullptr);
+    } else {
+      auto owner = std::make_shared<C>(std::forward<Fn>(fn));
+      void* user = owner.get();
+      bind_import(name, reinterpret_cast<void*>(&detail::callable_thunk<C, Sig>::call), sig, user, std::move(owner));
+    }
+  }
+  template <class R, class... A>
+  void bind(std::string_view name, R (*fn)(A...)) const {
+    bind<R(A...)>(name, fn);
+  }
+  void unbind(std::string_view name) const;
+  std::vector<ImportInfo> imports() const;
+  // What bind() and sbc_bind_user() call: fn with the signature sig; user is
+  // what sbc_callback_user() returns while it runs; owner is kept while bound.
+  void bind_import(std::string_view name, void* fn, const Signature& sig, void* user,
+                   std::shared_ptr<void> owner) const;
 
   // Restores the snapshot state (waits for a call in progress); the cost
   // follows what was dirtied, not the image's size.

@@ -9,6 +9,8 @@
  *   registers, calls f->fn and stores rax/xmm0 in the result slot; then
  *   switches back.
  */
+#include "gate/abi.h"
+
 /* The gates' common return to the client: drops the alignment slot and
    restores the callee-saved registers the prologue pushed. */
 .macro GATE_RETURN
@@ -208,6 +210,161 @@ subctx_call_on_stack:
         ret
         .cfi_endproc
         .size   subctx_call_on_stack, .-subctx_call_on_stack
+
+/* Callbacks (docs/callbacks.md).  An image's import stub jumps here with
+ * %rax = the frame of the call in progress (from the slot at the gate
+ * stack's top), %r11d = the import's number, the argument registers as the
+ * subcontext code set them and its return address on top of its stack.  The
+ * entry saves them in a CallbackRecord on the client's stack below the
+ * frame's client_sp (free while the subcontext runs: the gate's own frame
+ * is above it), makes the thread the client's again -- system calls
+ * allowed, the client's thread pointer, its FPU control state -- and calls
+ * subctx_callback_dispatch(record), which runs the bound function (and
+ * under pkey closes the subcontext's key around it).  Then back: thread
+ * pointer, system calls blocked, the result in rax/xmm0, the subcontext's
+ * stack.  Order matters for signal handlers: the stack moves to the client's
+ * before the thread pointer does, and back after it. */
+.macro FS_TO_CLIENT_FSGSBASE
+        movq    SUBCTX_FRAME_CLIENT_FS(%rax), %r10
+        wrfsbase %r10
+.endm
+.macro FS_TO_SUBCONTEXT_FSGSBASE
+        movq    SUBCTX_FRAME_TCB(%rax), %r10
+        wrfsbase %r10
+.endm
+.macro FS_TO_CLIENT_SYSCALL
+        movq    SUBCTX_FRAME_CLIENT_FS(%rax), %rsi
+        movl    $158, %eax              /* SYS_arch_prctl */
+        movl    $0x1002, %edi           /* ARCH_SET_FS */
+        syscall
+        testq   %rax, %rax
+        jz      2f
+        ud2
+2:
+.endm
+.macro FS_TO_SUBCONTEXT_SYSCALL
+        movq    SUBCTX_FRAME_TCB(%rax), %rsi
+        movl    $158, %eax
+        movl    $0x1002, %edi
+        syscall
+        testq   %rax, %rax
+        jz      2f
+        ud2
+2:
+.endm
+
+.macro CALLBACK_ENTRY name, to_client, to_subcontext
+        .globl  \name
+        .hidden \name
+        .type   \name, @function
+        .p2align 4
+\name:
+        .cfi_startproc
+        .cfi_undefined rip              /* unwinders stop here: above are the subcontext's frames */
+        movq    %rsp, %r10
+        movq    SUBCTX_FRAME_CLIENT_SP(%rax), %rsp
+        subq    $SUBCTX_CB_SIZE, %rsp
+        movq    %rdi, SUBCTX_CB_INTS+0(%rsp)
+        movq    %rsi, SUBCTX_CB_INTS+8(%rsp)
+        movq    %rdx, SUBCTX_CB_INTS+16(%rsp)
+        movq    %rcx, SUBCTX_CB_INTS+24(%rsp)
+        movq    %r8, SUBCTX_CB_INTS+32(%rsp)
+        movq    %r9, SUBCTX_CB_INTS+40(%rsp)
+        movsd   %xmm0, SUBCTX_CB_F64S+0(%rsp)
+        movsd   %xmm1, SUBCTX_CB_F64S+8(%rsp)
+        movsd   %xmm2, SUBCTX_CB_F64S+16(%rsp)
+        movsd   %xmm3, SUBCTX_CB_F64S+24(%rsp)
+        movsd   %xmm4, SUBCTX_CB_F64S+32(%rsp)
+        movsd   %xmm5, SUBCTX_CB_F64S+40(%rsp)
+        movsd   %xmm6, SUBCTX_CB_F64S+48(%rsp)
+        movsd   %xmm7, SUBCTX_CB_F64S+56(%rsp)
+        movq    %r10, SUBCTX_CB_SUB_SP(%rsp)
+        movq    %rax, SUBCTX_CB_FRAME(%rsp)
+        movl    %r11d, SUBCTX_CB_INDEX(%rsp)
+        movq    %rbp, SUBCTX_CB_SUB_BP(%rsp)
+        stmxcsr SUBCTX_CB_MXCSR(%rsp)
+        fnstcw  SUBCTX_CB_FPUCW(%rsp)
+        movq    SUBCTX_FRAME_SELECTOR(%rax), %r10
+        testq   %r10, %r10
+        jz      1f
+        movb    $0, (%r10)              /* the callback's system calls are the client's */
+1:      \to_client
+        movq    SUBCTX_CB_FRAME(%rsp), %rax
+        ldmxcsr SUBCTX_FRAME_CLIENT_MXCSR(%rax)
+        fldcw   SUBCTX_FRAME_CLIENT_FPUCW(%rax)
+        movq    %rsp, %rdi
+        call    subctx_callback_dispatch
+        ldmxcsr SUBCTX_CB_MXCSR(%rsp)
+        fldcw   SUBCTX_CB_FPUCW(%rsp)
+        movq    SUBCTX_CB_FRAME(%rsp), %rax
+        \to_subcontext
+        movq    SUBCTX_CB_FRAME(%rsp), %rax
+        movq    SUBCTX_FRAME_SELECTOR(%rax), %r10
+        testq   %r10, %r10
+        jz      1f
+        movb    $1, (%r10)              /* block the subcontext's system calls again */
+1:      movq    SUBCTX_CB_RAX(%rsp), %rax
+        movsd   SUBCTX_CB_XMM0(%rsp), %xmm0
+        movq    SUBCTX_CB_SUB_SP(%rsp), %rsp
+        ret
+        .cfi_endproc
+        .size   \name, .-\name
+.endm
+
+        CALLBACK_ENTRY subctx_callback_entry_fsgsbase, FS_TO_CLIENT_FSGSBASE, FS_TO_SUBCONTEXT_FSGSBASE
+        CALLBACK_ENTRY subctx_callback_entry_syscall, FS_TO_CLIENT_SYSCALL, FS_TO_SUBCONTEXT_SYSCALL
+
+/* [[noreturn]] subctx_callback_abandon(Frame *f): the dispatcher gives up
+ * the call (a callback threw, an import could not run): as a signal
+ * handler's abandon, with the client's thread pointer already set. */
+        .globl  subctx_callback_abandon
+        .hidden subctx_callback_abandon
+        .type   subctx_callback_abandon, @function
+        .p2align 4
+subctx_callback_abandon:
+        .cfi_startproc
+        movq    SUBCTX_FRAME_CLIENT_SP(%rdi), %rsp
+        jmp     subctx_gate_abort
+        .cfi_endproc
+        .size   subctx_callback_abandon, .-subctx_callback_abandon
+
+/* void subctx_call_with_registers(fn, args, result): the bound function
+ * called with the import call's registers. */
+        .globl  subctx_call_with_registers
+        .hidden subctx_call_with_registers
+        .type   subctx_call_with_registers, @function
+        .p2align 4
+subctx_call_with_registers:
+        .cfi_startproc
+        pushq   %rbx
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset %rbx, -16
+        movq    %rdx, %rbx
+        movq    %rdi, %r11
+        movq    %rsi, %r10
+        movsd   48(%r10), %xmm0
+        movsd   56(%r10), %xmm1
+        movsd   64(%r10), %xmm2
+        movsd   72(%r10), %xmm3
+        movsd   80(%r10), %xmm4
+        movsd   88(%r10), %xmm5
+        movsd   96(%r10), %xmm6
+        movsd   104(%r10), %xmm7
+        movq    0(%r10), %rdi
+        movq    8(%r10), %rsi
+        movq    16(%r10), %rdx
+        movq    24(%r10), %rcx
+        movq    32(%r10), %r8
+        movq    40(%r10), %r9
+        movl    $8, %eax
+        callq   *%r11
+        movq    %rax, 0(%rbx)
+        movsd   %xmm0, 8(%rbx)
+        popq    %rbx
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_endproc
+        .size   subctx_call_with_registers, .-subctx_call_with_registers
 
 /* subctx_raw_entry: where the fault handler sends a raw call (a fetch from
  * a raw-call address).  The thread arrives as at the callee's first

@@ -11,10 +11,16 @@
 
 #include <signal.h>
 
+#include "gate/abi.h"
+
 namespace subctx::gate {
 
 // Why a call was abandoned (fault/fault_handler.cpp, fault/syscalls.cpp).
-enum class AbortKind : uint32_t { None = 0, Signal = 1, Exit = 2, Timeout = 3, Quota = 4 };
+// Import: a call of an import the client could not run (code: ImportProblem).
+// Callback: a callback threw, or a nested call of the same subcontext
+// failed; the subcontext's callback_failure is what the call site gets.
+enum class AbortKind : uint32_t { None = 0, Signal = 1, Exit = 2, Timeout = 3, Quota = 4, Import = 5, Callback = 6 };
+enum class ImportProblem : int32_t { NoSuchImport = 0, Unbound = 1, TooDeep = 2, Unreadable = 3 };
 
 // Written by a signal handler on the calling thread before it sends the
 // thread to subctx_gate_abort.
@@ -53,6 +59,10 @@ struct Frame {
   uint64_t batch_results;  // 192
   uint64_t batch_count = 0;  // 200: at least 1
   uint64_t batch_done = 0;   // 208: calls returned, their results stored (gate.S)
+  // 216: where the image's import stubs jump (subctx_callback_entry_*), and
+  // the subcontext the call is in; set by enter() for images with imports.
+  uint64_t callback_entry = 0;
+  void* state = nullptr;
   AbortRecord abort;   // filled when the call is abandoned
   uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
   uint32_t timeout_ms = 0;
@@ -74,6 +84,36 @@ static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offs
               offsetof(Frame, client_fpucw) == 180 && offsetof(Frame, batch_args) == 184 &&
               offsetof(Frame, batch_results) == 192 && offsetof(Frame, batch_count) == 200 &&
               offsetof(Frame, batch_done) == 208);
+static_assert(offsetof(Frame, tcb) == SUBCTX_FRAME_TCB && offsetof(Frame, client_fs) == SUBCTX_FRAME_CLIENT_FS &&
+              offsetof(Frame, client_sp) == SUBCTX_FRAME_CLIENT_SP && offsetof(Frame, selector) == SUBCTX_FRAME_SELECTOR &&
+              offsetof(Frame, client_mxcsr) == SUBCTX_FRAME_CLIENT_MXCSR &&
+              offsetof(Frame, client_fpucw) == SUBCTX_FRAME_CLIENT_FPUCW &&
+              offsetof(Frame, callback_entry) == SUBCTX_FRAME_CALLBACK_ENTRY);
+
+// An import call as the callback entry (gate.S) hands it to the Matchmaker:
+// the subcontext's argument registers, where it called from, and the
+// result slots.  On the client's stack below the frame's client_sp.
+struct CallbackRecord {
+  uint64_t ints[6];   // rdi rsi rdx rcx r8 r9 (a CallArgs' layout)
+  double f64s[8];     // xmm0..xmm7
+  uint64_t rax;       // the callback's result
+  double xmm0;
+  uint64_t sub_sp;    // the subcontext's stack pointer: its return address on top
+  Frame* frame;       // the call the import was called in
+  uint32_t index;     // which import (the stub's number)
+  uint32_t sub_mxcsr;  // the subcontext's FPU control state, given back after
+  uint16_t sub_fpucw;
+  uint16_t pad[3];
+  uint64_t sub_bp;     // its frame pointer, for the report of a failed import call
+  uint64_t pad2;
+};
+static_assert(offsetof(CallbackRecord, f64s) == SUBCTX_CB_F64S && offsetof(CallbackRecord, rax) == SUBCTX_CB_RAX &&
+              offsetof(CallbackRecord, xmm0) == SUBCTX_CB_XMM0 && offsetof(CallbackRecord, sub_sp) == SUBCTX_CB_SUB_SP &&
+              offsetof(CallbackRecord, frame) == SUBCTX_CB_FRAME && offsetof(CallbackRecord, index) == SUBCTX_CB_INDEX &&
+              offsetof(CallbackRecord, sub_mxcsr) == SUBCTX_CB_MXCSR &&
+              offsetof(CallbackRecord, sub_fpucw) == SUBCTX_CB_FPUCW &&
+              offsetof(CallbackRecord, sub_bp) == SUBCTX_CB_SUB_BP && sizeof(CallbackRecord) == SUBCTX_CB_SIZE &&
+              SUBCTX_CB_SIZE % 16 == 0);
 inline constexpr size_t kBatchArgsStride = 120, kBatchArgsF64s = 48, kBatchResultStride = 16;
 
 using EnterFn = void (*)(Frame*);
@@ -81,6 +121,8 @@ using EnterFn = void (*)(Frame*);
 // wrfsbase/rdfsbase when the kernel enables them (HWCAP2_FSGSBASE), else
 // arch_prctl (a system call each way).
 EnterFn select_enter();
+// The callback entry of the same kind (subctx_callback_entry_*).
+uint64_t select_callback_entry();
 
 }  // namespace subctx::gate
 
@@ -117,5 +159,17 @@ __attribute__((always_inline)) inline uint64_t thread_pointer() {
   return v;
 }
 }
+// The callback entries (gate.S): where an image's import stubs jump, on the
+// subcontext's stack with its thread pointer; they switch to the client's,
+// call subctx_callback_dispatch(record) and switch back.
+extern "C" void subctx_callback_entry_fsgsbase();
+extern "C" void subctx_callback_entry_syscall();
+// Leaves a callback for good: the call it was made in is abandoned (the
+// frame's abort record says why), as a signal handler abandons one.
+extern "C" [[noreturn]] void subctx_callback_abandon(subctx::gate::Frame* frame);
+// Calls fn with the argument registers of args (a CallArgs' layout: ints at
+// 0, f64s at 48) and stores rax and xmm0 at result[0] and result[1].
+// Exceptions thrown by fn pass through (it has unwind information).
+extern "C" void subctx_call_with_registers(const void* fn, const void* args, void* result);
 // Calls fn(a, b, c) with %rsp = stack (16-byte aligned), then switches back.
 extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack);

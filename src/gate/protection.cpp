@@ -184,6 +184,9 @@ uint32_t Protection::open() {
     pkru::write(pkru::allow(saved, pkey_));
     return saved;
   }
+  // A call from a callback of this subcontext (docs/callbacks.md): the
+  // memory is open already, and must stay open when the inner call ends.
+  if (open_depth_++) return 0;
   int err = 0;
   ProtectOp op;
   if (apply(plan_.open, &err, &op)) return 0;
@@ -192,6 +195,7 @@ uint32_t Protection::open() {
     if (apply(plan_.open, &err, &op)) return 0;
   }
   apply(plan_.close, nullptr);  // nothing stays open
+  open_depth_ = 0;
   throw SystemError("cannot open the subcontext's memory for the call: mprotect " + describe(op) + ": " +
                     sys::errno_text(err) + "; the call was not made" +
                     (err == ENOMEM ? " (the process may be at its limit of mappings, sysctl vm.max_map_count)" : ""));
@@ -202,6 +206,7 @@ void Protection::close(uint32_t saved_pkru) {
     pkru::write(saved_pkru);
     return;
   }
+  if (open_depth_ && --open_depth_) return;
   int err = 0;
   if (apply(plan_.close, &err)) return;
   if (err == ENOMEM) {

@@ -54,6 +54,7 @@ class Protection {
   const ProtectionPlan& plan() const { return plan_; }
   ProtectionStats stats() const;
   bool readable() const { return options_.readable; }
+  int pkey() const { return pkey_; }
   bool exact() const { return options_.exact; }
   // Whether client code may read the memory outside calls.
   bool client_may_read() const { return backend_ == Backend::None || options_.readable; }
@@ -61,9 +62,13 @@ class Protection {
   // Before entering (throws SystemError when the memory cannot be opened;
   // nothing was entered then) and after leaving (never throws).  The pkey
   // backend changes only this thread's rights: open() returns the PKRU value
-  // that close() restores.
+  // that close() restores.  Nested windows (a call from a callback) close
+  // the mprotect backend's memory with the outermost.
   uint32_t open();
   void close(uint32_t saved_pkru);
+  // fork(): the windows open in the parent were another thread's, which the
+  // child does not have (its memory stays as that left it: open).
+  void forget_windows() { open_depth_ = 0; }
 
   // Gaps reserved between segments, for the fault handler's report.
   const std::vector<sys::Mapping>& reservations() const { return reservations_; }
@@ -90,6 +95,7 @@ class Protection {
   uint64_t image_dev_ = 0, image_ino_ = 0;
   uint64_t forwarder_dev_ = 0, forwarder_ino_ = 0;
   int pkey_ = -1;
+  uint32_t open_depth_ = 0;  // mprotect: windows open (nested through callbacks)
 };
 
 // RAII: a call's protection window.

@@ -8,7 +8,9 @@
 
 namespace subctx::image {
 
-inline constexpr uint32_t kFormatVersion = 2;  // 2: the identity note (descriptors, working directory)
+// 2: the identity note (descriptors, working directory); 3: imports (the
+// import note, the frame slot at the gate stack's top: docs/callbacks.md).
+inline constexpr uint32_t kFormatVersion = 3;
 inline constexpr char kNoteOwner[] = "SUBCTX";  // 6 chars + NUL
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kUserSpaceEnd = uint64_t{1} << 47;
@@ -31,6 +33,12 @@ enum NoteType : uint32_t {
   // then {u32 number, u8 kind, u8 dropped, u32 flags, u64 offset, u32 same_as, str path}, then
   // u32 count, {u8 signal, u8 action}.  The server's files, working directory, umask, pid, signals.
   kNoteIdentity = 0x5343000b,
+  // Optional (an image without imports has none): u32 count, then {str name, str signature}; an
+  // import's index is its place in the list, the number its stub hands the client (docs/callbacks.md).
+  kNoteImports = 0x5343000c,
+  // Optional: u32 count, then count x {u64 vaddr, u32 pages}: the pages first calls touched
+  // (`subctx train`), populated at map (docs/prefetch.md).
+  kNoteHotPages = 0x5343000d,
 };
 
 // Where a segment came from in the server (shown by `subctx inspect`).
@@ -57,6 +65,20 @@ struct ExportRecord {
   std::string signature;
   uint8_t visibility = 0;  // 0 public, 1 restricted
 };
+
+// A function the subcontext calls and the client provides (sbc_import on the
+// server, sbc_bind in the client): docs/callbacks.md.
+struct ImportRecord {
+  std::string name;
+  std::string signature;
+};
+// Imports per image: the server library has this many stubs.
+inline constexpr uint32_t kMaxImports = 256;
+// The word at the gate stack's top where the Matchmaker leaves the frame of
+// the call in progress: gate_stack_hi - kImportSlotBelowTop.  The server's
+// import stubs read it (their copy of the address is patched into the
+// image), and calls enter below it.
+inline constexpr uint64_t kImportSlotBelowTop = 16;
 
 // The server thread a call runs as: its thread pointer and the gate stack.
 // stdout/stderr/fflush let the gate flush the subcontext's stdio after calls.
@@ -141,6 +163,18 @@ struct IdentityRecord {
   std::vector<SignalRecord> signals;
 };
 
+// A run of hot pages: [vaddr, vaddr + pages * kPageSize), inside the file
+// part of one segment.  Runs are sorted and disjoint.
+struct HotRun {
+  uint64_t vaddr = 0;
+  uint32_t pages = 0;
+};
+// Bounds of the hot-pages note, for reader, writer (`subctx train`) and
+// docs: populating is work done at every map, so an image may ask for at
+// most this much of it.
+inline constexpr uint32_t kMaxHotRuns = 4096;
+inline constexpr uint64_t kMaxHotPages = 65536;  // 256 MiB
+
 struct ImageInfo {
   uint32_t version = kFormatVersion;
   uint32_t flags = 0;
@@ -152,10 +186,12 @@ struct ImageInfo {
   uint64_t cpu_features = 0;
   ThreadRecord thread;
   std::vector<ExportRecord> exports;
+  std::vector<ImportRecord> imports;
   VdsoRecord vdso;
   std::vector<SegmentRecord> segments;
   std::vector<SyscallRuleRecord> syscall_rules;
   IdentityRecord identity;
+  std::vector<HotRun> hot_pages;  // optional note; empty: none
   uint64_t header_digest = 0;
   uint64_t file_size = 0;
 

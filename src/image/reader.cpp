@@ -81,7 +81,11 @@ class Parser {
   void parse_identity(ByteReader& r);
   FdRecord parse_fd_record(ByteReader& r, uint32_t index);
   void validate();
+  void check_entry(const char* kind, const std::string& name, const std::string& signature,
+                   std::set<std::string>& seen) const;
   void validate_identity() const;
+  void parse_hot_pages(ByteReader& r);
+  void validate_hot_pages() const;
   void validate_fd_record(size_t index) const;
   void validate_path(const std::string& path, const std::string& what) const;
 
@@ -259,6 +263,21 @@ void Parser::parse_note(uint32_t type, ByteReader r) {
       done("exports");
       break;
     }
+    case kNoteImports: {
+      const uint32_t n = r.u32();
+      done("imports");
+      if (n > kMaxImports)
+        bad("image has " + std::to_string(n) + " imports; the server library has stubs for " +
+            std::to_string(kMaxImports));
+      for (uint32_t i = 0; i < n && r.ok(); ++i) {
+        ImportRecord rec;
+        rec.name = r.str(kMaxName);
+        rec.signature = r.str(kMaxName);
+        info_.imports.push_back(std::move(rec));
+      }
+      done("imports");
+      break;
+    }
     case kNoteVdso: {
       info_.vdso.base = r.u64();
       info_.vdso.size = r.u64();
@@ -324,6 +343,11 @@ void Parser::parse_note(uint32_t type, ByteReader r) {
       if (r.remaining() != 0) bad("digest note has trailing bytes");
       break;
     }
+    case kNoteHotPages:
+      parse_hot_pages(r);
+      done("hot-pages");
+      if (r.remaining() != 0) bad("hot-pages note has trailing bytes");
+      break;
     case kNoteIdentity:
       parse_identity(r);
       done("identity");
@@ -378,6 +402,20 @@ FdRecord Parser::parse_fd_record(ByteReader& r, uint32_t index) {
   return f;
 }
 
+// An export's or import's name (printable ASCII, unique among its kind)
+// and signature.
+void Parser::check_entry(const char* kind, const std::string& name, const std::string& signature,
+                         std::set<std::string>& seen) const {
+  const std::string k = kind;
+  if (name.empty()) bad("an " + k + " has an empty name");
+  for (char c : name)
+    if (c <= ' ' || c > '~') bad(k + " name \"" + sys::printable(name) + "\" has a character outside printable ASCII");
+  if (!seen.insert(name).second) bad(k + " \"" + sys::printable(name) + "\" appears twice");
+  Signature sig;
+  std::string why;
+  if (!parse_signature(signature, &sig, &why)) bad(k + " \"" + sys::printable(name) + "\": " + sys::printable(why, 400));
+}
+
 void Parser::validate() {
   for (uint32_t t : {kNoteVersion, kNoteThread, kNoteExports, kNoteSegments, kNoteIdentity, kNoteDigests})
     if (!seen_.count(t)) bad("missing SUBCTX note " + sys::hex(t));
@@ -425,18 +463,15 @@ void Parser::validate() {
 
   std::set<std::string> names;
   for (const auto& e : info_.exports) {
-    if (e.name.empty()) bad("an export has an empty name");
-    for (char c : e.name)
-      if (c <= ' ' || c > '~') bad("export name \"" + sys::printable(e.name) + "\" has a character outside printable ASCII");
-    if (!names.insert(e.name).second) bad("export \"" + sys::printable(e.name) + "\" appears twice");
-    Signature sig;
-    std::string why;
-    if (!parse_signature(e.signature, &sig, &why)) bad("export \"" + sys::printable(e.name) + "\": " + sys::printable(why, 400));
+    check_entry("export", e.name, e.signature, names);
     if (e.visibility > 1) bad("export \"" + sys::printable(e.name) + "\": unknown visibility " + std::to_string(e.visibility));
     const SegmentRecord* s = info_.segment_at(e.address);
     if (!s || !(s->prot & PROT_EXEC))
       bad("export \"" + sys::printable(e.name) + "\" at " + hex(e.address) + " is outside every executable segment");
   }
+  // Imports have their own names: an export and an import may share one.
+  std::set<std::string> import_names;
+  for (const auto& i : info_.imports) check_entry("import", i.name, i.signature, import_names);
 
   const auto& v = info_.vdso;
   if (v.base) {
@@ -449,6 +484,44 @@ void Parser::validate() {
       if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + sys::printable(s.name) + "\" is outside the vdso");
   }
   validate_identity();
+  validate_hot_pages();
+}
+
+// The count is checked before anything is allocated for it.
+void Parser::parse_hot_pages(ByteReader& r) {
+  const uint32_t n = r.u32();
+  if (!r.ok()) return;
+  if (n > kMaxHotRuns)
+    throw LimitExceeded(what_ + ": hot-pages note lists " + std::to_string(n) + " runs; at most " +
+                        std::to_string(kMaxHotRuns) + " (kMaxHotRuns) are read; train the image again");
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    HotRun run;
+    run.vaddr = r.u64();
+    run.pages = r.u32();
+    info_.hot_pages.push_back(run);
+  }
+}
+
+// Each run is populated at map: it must lie in the file part of one
+// segment (a view of the image, never the client's memory), in order.
+void Parser::validate_hot_pages() const {
+  uint64_t total = 0, prev_end = 0;
+  for (size_t i = 0; i < info_.hot_pages.size(); ++i) {
+    const HotRun& run = info_.hot_pages[i];
+    const std::string what = "hot-pages run " + std::to_string(i) + " (" + hex(run.vaddr) + ", " +
+                             std::to_string(run.pages) + " pages)";
+    if (run.pages == 0 || run.vaddr % kPageSize) bad(what + ": empty or not page-aligned");
+    const uint64_t len = uint64_t{run.pages} * kPageSize;
+    const SegmentRecord* s = info_.segment_at(run.vaddr);
+    if (!s || !s->contains(run.vaddr, len) || run.vaddr - s->vaddr + len > s->filesz)
+      bad(what + ": not inside the file part of one segment");
+    if (run.vaddr < prev_end) bad(what + ": overlaps or precedes the run before it");
+    prev_end = run.vaddr + len;
+    total += run.pages;
+  }
+  if (total > kMaxHotPages)
+    throw LimitExceeded(what_ + ": hot-pages note lists " + std::to_string(total) + " pages; at most " +
+                        std::to_string(kMaxHotPages) + " (kMaxHotPages) are populated at map; train the image again");
 }
 
 // A path a client opens: absolute, so it does not depend on the client's

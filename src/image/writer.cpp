@@ -104,6 +104,14 @@ EncodedHeader encode_header(const ImageInfo& info) {
     w.str(e.signature);
   }
   flush(kNoteExports);
+  if (!info.imports.empty()) {
+    w.u32(static_cast<uint32_t>(info.imports.size()));
+    for (const auto& i : info.imports) {
+      w.str(i.name);
+      w.str(i.signature);
+    }
+    flush(kNoteImports);
+  }
   w.u64(info.vdso.base);
   w.u64(info.vdso.size);
   w.u32(static_cast<uint32_t>(info.vdso.symbols.size()));
@@ -126,6 +134,14 @@ EncodedHeader encode_header(const ImageInfo& info) {
       w.u32(r.error);
     }
     flush(kNoteSyscalls);
+  }
+  if (!info.hot_pages.empty()) {  // optional (`subctx train`); the reader checks the bounds
+    w.u32(static_cast<uint32_t>(info.hot_pages.size()));
+    for (const HotRun& run : info.hot_pages) {
+      w.u64(run.vaddr);
+      w.u32(run.pages);
+    }
+    flush(kNoteHotPages);
   }
   // Always written (required since version 2), even for a server with no
   // descriptors: the cwd and pid are part of what its memory means.

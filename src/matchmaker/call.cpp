@@ -18,19 +18,11 @@
 #include "fault/syscalls.hpp"
 #include "gate/gate.hpp"
 #include "matchmaker/call_fault.hpp"
+#include "matchmaker/enter.hpp"
 #include "matchmaker/registry.hpp"
 
 namespace subctx::detail {
 
-namespace {
-
-// glibc's FILE keeps pending output between _IO_write_base and _IO_write_ptr.
-bool has_pending_output(FILE* f) { return f && f->_IO_write_ptr > f->_IO_write_base; }
-
-// A read of the subcontext's memory by the Matchmaker after a call faulted
-// (a probe, fault_handler.hpp): the call fails as if the subcontext had
-// faulted there (no pc: no frames).  A SIGBUS means the image file lost that
-// page (truncated under the client); call_abandoned says the image changed.
 void fault_reading(gate::Frame* f, fault::ProbeFault p, uint64_t address) {
   f->abort = gate::AbortRecord{};
   f->abort.kind = gate::AbortKind::Signal;
@@ -39,8 +31,6 @@ void fault_reading(gate::Frame* f, fault::ProbeFault p, uint64_t address) {
   f->abort.address = address;
 }
 
-// strlen through probes, one per page: false when a page of the string
-// cannot be read (*f says why).
 bool probed_strlen(const char* s, size_t* len, gate::Frame* f) {
   constexpr uint64_t kPage = 4096;
   const auto lo = reinterpret_cast<uint64_t>(s);
@@ -59,44 +49,23 @@ bool probed_strlen(const char* s, size_t* len, gate::Frame* f) {
   }
 }
 
-// Returns false when a signal handler abandoned the call (f.abort says why).
-// f.selector is the thread's, set once per call (around_call).
-bool enter(SubcontextState& s, gate::Frame& f) {
-  f.tcb = s.tcb;
-  f.stack_top = s.stack_top;
-  f.abort.kind = gate::AbortKind::None;
-  s.current_frame = &f;
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // visible to a handler on this thread
-  // Chosen once: the CPU and kernel do not change under a running process.
-  static const gate::EnterFn enter_fn = gate::select_enter();
-  enter_fn(&f);
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (f.abort.kind != gate::AbortKind::None) return false;  // the mask came back with the abandon
-  // Subcontext code changed the thread's signal mask: the client's comes back.
-  // (The kernel's 8-byte set, as the SIGSYS handler saved it; the same
-  // mask as before the call, so the thread's noted mask stays right.)
-  if (f.mask_changed) syscall(SYS_rt_sigprocmask, SIG_SETMASK, &f.client_mask, nullptr, 8);
-  return true;
+void publish_frame_for_imports(SubcontextState& s, gate::Frame* f) {
+  static const uint64_t callback_entry = gate::select_callback_entry();
+  f->callback_entry = callback_entry;
+  f->state = &s;
+  *reinterpret_cast<gate::Frame**>(s.import_slot) = f;
 }
 
-[[noreturn]] void throw_unmediated_thread(const SubcontextState& s) {
-  throw Unsupported("cannot call into subcontext " + std::to_string(s.handle) + " (" + s.path +
-                    ") on this thread: Syscall User Dispatch could not be turned on for it, and the subcontext's "
-                    "descriptor numbers are translated only through it (docs/identity.md)");
-}
-
+namespace {
 // A frame for one call: its argument record and result slot are the frame's own.
 void point_at_own_slots(gate::Frame& f) {
   f.batch_args = reinterpret_cast<uint64_t>(&f.ints);
   f.batch_results = reinterpret_cast<uint64_t>(&f.rax);
   f.batch_count = 1;
 }
+}  // namespace
 
-// Runs the subcontext's own fflush() on a stream with pending output (or
-// reports the probe's fault), inside the subcontext; a fault there is the
-// call's fault (*abandoned gets the record).
-[[gnu::noinline, gnu::cold]] bool flush_pending(SubcontextState& s, FILE* stream, long pending,
-                                                gate::Frame* abandoned) {
+bool flush_pending(SubcontextState& s, FILE* stream, long pending, gate::Frame* abandoned) {
   if (pending < 0) {
     fault_reading(abandoned, fault::probe_fault(pending), reinterpret_cast<uint64_t>(stream));
     return false;
@@ -113,14 +82,12 @@ void point_at_own_slots(gate::Frame& f) {
   return false;
 }
 
-// The subcontext's output of the call reaches the client's stdout now,
-// in order with the client's own.
-[[gnu::always_inline]] inline bool flush_subcontext_stream(SubcontextState& s, FILE* stream, gate::Frame* abandoned) {
-  if (!s.fflush_fn || !stream) return true;
-  // The FILE is image memory: read through a probe (a truncated image file
-  // makes its page SIGBUS in the client's own code).
-  const long pending = subctx_probe_pending(stream);
-  return pending == 0 || flush_pending(s, stream, pending, abandoned);
+namespace {
+
+[[noreturn]] void throw_unmediated_thread(const SubcontextState& s) {
+  throw Unsupported("cannot call into subcontext " + std::to_string(s.handle) + " (" + s.path +
+                    ") on this thread: Syscall User Dispatch could not be turned on for it, and the subcontext's "
+                    "descriptor numbers are translated only through it (docs/identity.md)");
 }
 
 }  // namespace
@@ -160,23 +127,46 @@ namespace {
 
 [[noreturn, gnu::cold]] void throw_not_callable(const SubcontextState& s) {
   if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  // A call from a callback after a nested call of this subcontext failed:
+  // its memory is as that left it (the outermost call resets it).
+  if (s.failure_in_callback) std::rethrow_exception(s.failure_in_callback);
   throw SubcontextPoisoned(s.poisoned);
 }
 
-// The call lock, taken for a call (std::lock_guard cannot tell a call).
+// The call lock, taken for a call (std::lock_guard cannot tell a call), and
+// the calls in progress counted.  A thread that holds it already may call
+// in again only from a callback of the subcontext (docs/callbacks.md): the
+// subcontext waits in an import then, not in the middle of its own code.
 class LockedForCall {
  public:
-  explicit LockedForCall(SubcontextState& s) : lock_(s.call_lock) {
-    if (!lock_.lock_for_call()) [[unlikely]]
-      throw_call_from_handler(s);
+  explicit LockedForCall(SubcontextState& s) : s_(s) {
+    if (!s.call_lock.lock_for_call()) [[unlikely]] {
+      if (!s.callbacks_out) throw_call_from_handler(s);
+      reentered_ = true;
+    }
+    ++s.call_depth;
   }
-  ~LockedForCall() { lock_.unlock(); }
+  ~LockedForCall() {
+    --s_.call_depth;
+    if (!reentered_) s_.call_lock.unlock();
+  }
   LockedForCall(const LockedForCall&) = delete;
   LockedForCall& operator=(const LockedForCall&) = delete;
 
  private:
-  CallLock& lock_;
+  SubcontextState& s_;
+  bool reentered_ = false;
 };
+
+// A call from a callback without a deadline of its own runs under the
+// deadline of the call waiting in the callback (the thread's timer is still
+// armed for it).
+[[gnu::cold]] void inherit_deadline(const SubcontextState& s, gate::Frame& f) {
+  if (const gate::Frame* outer = s.current_frame) {
+    f.deadline_ns = outer->deadline_ns;
+    f.timeout_ms = outer->timeout_ms;
+  }
+}
 
 // The argument and result layout the gate's loop walks (gate.hpp).
 static_assert(sizeof(CallArgs) == gate::kBatchArgsStride && offsetof(CallArgs, f64s) == gate::kBatchArgsF64s &&
@@ -202,7 +192,7 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
   f.fn = s.exports[index].record.address;
   fault::ensure_alt_stack();
   LockedForCall lock(s);
-  if (!s.mapped || !s.poisoned.empty()) [[unlikely]]
+  if (!s.mapped || !s.poisoned.empty() || s.failure_in_callback) [[unlikely]]
     throw_not_callable(s);
   f.selector = fault::syscall_selector();
   // Its descriptor numbers are translated only where its system calls reach
@@ -214,14 +204,15 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
   if (has_pending_output(stderr)) std::fflush(stderr);
   fault::CallSignalsUnblocked unblocked;
   fault::CallDeadline deadline(s.call_timeout_ms.load(std::memory_order_relaxed), f);
+  if (s.callbacks_out && !f.deadline_ns) [[unlikely]]
+    inherit_deadline(s, f);
   std::vector<FaultFrame> frames;
   bool completed;
   {
     // The subcontext's memory is open to this thread in this scope: the
     // stdio checks and the str copy read it.
     gate::ProtectionWindow window(s.protection);
-    completed = run(f) && flush_subcontext_stream(s, s.sub_stdout, &f) &&
-                flush_subcontext_stream(s, s.sub_stderr, &f);
+    completed = run(f) && flush_subcontext_output(s, &f);
     if (!completed) frames = matchmaker::fault_frames(s, f.abort);  // reads the stack as the fault left it
   }
   deadline.disarm();

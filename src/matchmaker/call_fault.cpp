@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <exception>
 
 #include "fault/backtrace.hpp"
 #include "fault/symbolize.hpp"
@@ -43,12 +44,30 @@ const char* code_meaning(int sig, int code) {
   return nullptr;
 }
 
+std::string import_name(const detail::SubcontextState& s, const gate::AbortRecord& why) {
+  return why.value < s.imports.size() ? s.imports[why.value].name : "";
+}
+
+std::string describe_import(const detail::SubcontextState& s, const gate::AbortRecord& why) {
+  if (why.value >= s.imports.size())
+    return "called import #" + std::to_string(why.value) + ", which the image does not declare (it has " +
+           std::to_string(s.imports.size()) + "): the image is damaged";
+  const detail::ImportBinding& b = s.imports[why.value];
+  const std::string name = "import \"" + b.name + "\" (" + b.signature_text + ")";
+  if (static_cast<gate::ImportProblem>(why.code) == gate::ImportProblem::TooDeep)
+    return "called " + name + " with " + std::to_string(SBC_MAX_CALLBACK_DEPTH) +
+           " callbacks already running on this thread, the limit (SBC_MAX_CALLBACK_DEPTH)";
+  return "called " + name + ", which this client has not bound: bind it before calling (Subcontext::bind, sbc_bind)";
+}
+
 std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& why) {
   switch (why.kind) {
     case gate::AbortKind::Exit:
       return "called exit(" + std::to_string(why.status) + ")";
     case gate::AbortKind::Timeout:
       return "ran past its deadline of " + std::to_string(why.value) + " ms and was stopped";
+    case gate::AbortKind::Import:
+      return describe_import(s, why);
     case gate::AbortKind::Quota:
       return "went over the memory quota: " + std::to_string(why.value) + (why.code ? " dirty pages" : " bytes mapped") +
              " (limit " +
@@ -117,18 +136,69 @@ std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::Abo
   return out;
 }
 
+namespace {
+
+// The fault policy, applied by the outermost call of the subcontext on this
+// thread; returns what to add to the message.  reason: why, for a poison.
+std::string apply_fault_policy(detail::SubcontextState& s, const std::string& reason, bool* reset_done) {
+  const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
+  const std::string name = "subcontext " + std::to_string(s.handle) + " (" + s.path + ")";
+  // A truncated or overwritten image file faults calls where its pages went;
+  // nothing can be reset onto it.
+  if (const std::string changed = image_change(s); !changed.empty()) {
+    if (policy == OnFault::Keep) return "; " + changed + "; the subcontext was kept as the fault left it";
+    s.poisoned = name + " is poisoned: " + changed + "; unmap it and map the image again";
+    return "; " + changed + "; the subcontext is poisoned";
+  }
+  if (policy == OnFault::Reset) {
+    try {
+      reset_state(s);
+      *reset_done = true;
+      return "; the subcontext was reset to its snapshot";
+    } catch (const Error& e) {
+      s.poisoned = name + " is poisoned: a reset after a fault failed: " + e.what();
+      return "; resetting it failed, so it is poisoned: " + std::string(e.what());
+    }
+  }
+  if (policy == OnFault::Poison) {
+    s.poisoned = name + " is poisoned: " + reason + "; reset() it (sbc_reset) or unmap it";
+    return "; the subcontext is poisoned until reset";
+  }
+  return "; the subcontext was kept as the fault left it";
+}
+
+// A callback threw, or a call of this subcontext from a callback failed
+// (docs/callbacks.md): the calls waiting in callbacks are abandoned one
+// after another, and the outermost applies the fault policy; each call site
+// gets the same exception.
+[[noreturn]] void callback_failed(detail::SubcontextState& s, uint32_t index) {
+  std::exception_ptr failure = s.failure_in_callback;
+  if (s.call_depth <= 1) {
+    s.failure_in_callback = nullptr;
+    s.faults.fetch_add(1, std::memory_order_relaxed);
+    bool reset_done = false;
+    apply_fault_policy(s, "export \"" + s.exports[index].record.name + "\" was abandoned when its callback failed",
+                       &reset_done);
+  }
+  std::rethrow_exception(failure);
+}
+
+}  // namespace
+
 void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
                     std::vector<FaultFrame> frames, const BatchPlace* batch) {
-  s.faults.fetch_add(1, std::memory_order_relaxed);
+  if (why.kind == gate::AbortKind::Callback) callback_failed(s, index);
   SubcontextFault::Details d;
   d.signal = why.kind == gate::AbortKind::Signal ? why.signal : 0;
   d.exit_status = why.kind == gate::AbortKind::Exit ? why.status : -1;
   d.address = why.address;
   d.pc = why.pc;
   d.export_name = s.exports[index].record.name;
+  if (why.kind == gate::AbortKind::Import) d.import_name = import_name(s, why);
   d.frames = std::move(frames);
-  std::string message = "export \"" + d.export_name + "\" of subcontext " + std::to_string(s.handle) + " (" + s.path +
-                        ") " + describe(s, why);
+  const std::string what = describe(s, why);
+  std::string message =
+      "export \"" + d.export_name + "\" of subcontext " + std::to_string(s.handle) + " (" + s.path + ") " + what;
   if (!d.frames.empty()) message += "; in " + d.frames.front().symbol;
   if (batch) {
     d.completed = batch->call;
@@ -137,40 +207,22 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
                          " (the results of the " + std::to_string(batch->call) + " before it are stored)"
                    : "; after all " + std::to_string(batch->total) + " calls of the batch returned (results stored)";
   }
-  const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
-  // A truncated or overwritten image file faults calls where its pages went;
-  // nothing can be reset onto it.
-  if (const std::string changed = image_change(s); !changed.empty()) {
-    message += "; " + changed;
-    if (policy != OnFault::Keep) {
-      s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path + ") is poisoned: " + changed +
-                   "; unmap it and map the image again";
-      message += "; the subcontext is poisoned";
-    } else {
-      message += "; the subcontext was kept as the fault left it";
-    }
-  } else if (policy == OnFault::Reset) {
-    try {
-      reset_state(s);
-      d.reset_done = true;
-      message += "; the subcontext was reset to its snapshot";
-    } catch (const Error& e) {
-      s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path +
-                   ") is poisoned: a reset after a fault failed: " + e.what();
-      message += "; resetting it failed, so it is poisoned: " + std::string(e.what());
-    }
-  } else if (policy == OnFault::Poison) {
-    s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path + ") is poisoned: export \"" +
-                 d.export_name + "\" " + describe(s, why) + "; reset() it (sbc_reset) or unmap it";
-    message += "; the subcontext is poisoned until reset";
+  const bool nested = s.call_depth > 1;  // called from a callback of this subcontext
+  if (nested) {
+    message += "; the call of this subcontext waiting in the callback fails too (the fault policy applies when the "
+               "outermost call ends)";
   } else {
-    message += "; the subcontext was kept as the fault left it";
+    s.faults.fetch_add(1, std::memory_order_relaxed);
+    message += apply_fault_policy(s, "export \"" + d.export_name + "\" " + what, &d.reset_done);
   }
+  std::exception_ptr e;
   switch (why.kind) {
-    case gate::AbortKind::Timeout: throw Timeout(message, std::move(d));
-    case gate::AbortKind::Quota: throw QuotaExceeded(message, std::move(d));
-    default: throw SubcontextFault(message, std::move(d));
+    case gate::AbortKind::Timeout: e = std::make_exception_ptr(Timeout(message, std::move(d))); break;
+    case gate::AbortKind::Quota: e = std::make_exception_ptr(QuotaExceeded(message, std::move(d))); break;
+    default: e = std::make_exception_ptr(SubcontextFault(message, std::move(d))); break;
   }
+  if (nested) s.failure_in_callback = e;
+  std::rethrow_exception(e);
 }
 
 void check_dirty_quota(detail::SubcontextState& s, uint32_t index, const BatchPlace* batch) {

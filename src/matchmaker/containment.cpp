@@ -45,6 +45,10 @@ void read_environment(Registry& r) {
   int unused = 0;
   env::read_word("SUBCTX_SYSCALLS", {"on", "off"}, "a switch", &unused, &r.env_error);
   env::read_word("SUBCTX_PAGEMAP_SCAN", {"on", "off"}, "a switch", &unused, &r.env_error);
+  static constexpr uint8_t kPrefetchByWord[] = {1, 0, 2};
+  int prefetch = 0;
+  env::read_word("SUBCTX_PREFETCH", {"on", "off", "always"}, "a prefetch mode", &prefetch, &r.env_error);
+  r.prefetch = kPrefetchByWord[prefetch];
   install_policy_from_environment(r);
 }
 
@@ -68,8 +72,8 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
 void refuse_from_inside_call(const detail::SubcontextState& s, const char* what) {
   if (s.call_lock.held_by_this_thread())
     throw Error(Errc::InvalidArgument, std::string(what) + " of subcontext " + std::to_string(s.handle) + " (" +
-                                           s.path + ") from a signal handler that interrupted a call of it on this "
-                                           "thread: it would wait for itself");
+                                           s.path + ") from inside a call of it on this thread (a callback, or a "
+                                           "signal handler that interrupted the call): it would wait for itself");
 }
 
 }  // namespace matchmaker

@@ -18,6 +18,7 @@ enum class MapPhase : uint8_t {
   Prepare,      // the vDSO forwarder built, the stack growth room checked
   Segments,     // the segments mmapped
   Vdso,         // the vDSO forwarder mapped, written, protected
+  Prefetch,     // the hot pages read in and populated (prefetch.hpp)
   State,        // exports, thread record, raw-call addresses
   Containment,  // fault policy, quotas, the system call table
   Identity,     // the server's descriptors reopened, its working directory
@@ -29,7 +30,7 @@ enum class MapPhase : uint8_t {
 };
 
 inline constexpr const char* kMapPhaseNames[] = {
-    "open",     "read",       "decide",       "prepare",      "segments",   "vdso",      "state",
+    "open",     "read",       "decide",       "prepare",      "segments",   "vdso",      "prefetch", "state",
     "containment", "identity", "protection", "unmap_layout", "unmap_memory", "unmap_rest"};
 static_assert(sizeof kMapPhaseNames / sizeof *kMapPhaseNames == static_cast<size_t>(MapPhase::Count));
 

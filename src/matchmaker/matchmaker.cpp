@@ -72,6 +72,12 @@ void registry_after_fork_in_child() {
     const bool in_call = s->call_lock.in_call();
     s->call_lock.forget();  // held by a thread that is not here
     s->current_frame = nullptr;
+    // Nor are that thread's calls, callbacks and protection windows.
+    s->call_depth = 0;
+    s->callbacks_out = 0;
+    s->callback_sp = 0;
+    s->failure_in_callback = nullptr;
+    s->protection.forget_windows();
     // Its symbol tables' lock may be held by that thread too: left behind.
     if (s->symbolizer) new std::shared_ptr<const fault::Symbolizer>(std::move(s->symbolizer));
     s->poisoned = "subcontext " + std::to_string(s->handle) + " (" + s->path +

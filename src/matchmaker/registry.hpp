@@ -42,6 +42,9 @@ struct Registry {
   OnFault on_fault_default = OnFault::Reset;
   uint32_t call_timeout_default = 0;
   Quota quota_default;
+  // SUBCTX_PREFETCH: an image's hot pages at map (prefetch.hpp): 0 off,
+  // 1 on (read in and populated when not in the page cache), 2 always populated.
+  uint8_t prefetch = 1;
   // The malformed SUBCTX_* values found at init ("NAME=value is not ...");
   // while not empty every map fails with InvalidArgument saying so.
   std::string env_error;

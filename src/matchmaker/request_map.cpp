@@ -22,6 +22,7 @@
 #include "image/reader.hpp"
 #include "matchmaker/identity.hpp"
 #include "matchmaker/map_phases.hpp"
+#include "matchmaker/prefetch.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
 #include "matchmaker/vdso_forward.hpp"
@@ -173,6 +174,29 @@ void check_stack_room(const std::string& path, const image::ImageInfo& info) {
 }  // namespace
 
 MapPhaseTimes* map_phase_sink = nullptr;
+
+namespace {
+
+// The image's imports, unbound; calls find the frame through the slot at
+// the gate stack's top (docs/callbacks.md).
+void add_imports(detail::SubcontextState& s, const image::ImageInfo& info) {
+  for (const image::ImportRecord& rec : info.imports) {
+    detail::ImportBinding b;
+    b.name = rec.name;
+    b.signature_text = rec.signature;
+    parse_signature(rec.signature, &b.signature, nullptr);  // validated by the reader
+    int reg = 0;
+    for (ValueType t : b.signature.args) {
+      if (t == ValueType::F64) continue;
+      if (t == ValueType::Str) b.str_args |= 1u << reg;
+      ++reg;
+    }
+    s.imports.push_back(std::move(b));
+  }
+  if (!info.imports.empty()) s.import_slot = info.thread.gate_stack_hi - image::kImportSlotBelowTop;
+}
+
+}  // namespace
 
 std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& given, const MapOptions& options) {
   PhaseClock clock;
@@ -337,6 +361,9 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     }
   }
   clock.mark(MapPhase::Vdso);
+  // Before the protection backend's setup: the segments still have their own permissions.
+  if (r.prefetch) prefetch_hot_pages(fd.get(), info, maps, from_file, r.prefetch == 2);
+  clock.mark(MapPhase::Prefetch);
 
   for (uint32_t i = 0; i < info.exports.size(); ++i) {
     detail::ExportEntry e;
@@ -346,8 +373,11 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     state->exports.push_back(std::move(e));
   }
   state->call_allowed_generation = std::make_unique<std::atomic<uint64_t>[]>(info.exports.size());
+  add_imports(*state, info);
   state->tcb = info.thread.tcb;
-  state->stack_top = info.thread.gate_stack_hi;
+  // Calls enter below the import slot (format.hpp), whether the image has
+  // imports or not.
+  state->stack_top = info.thread.gate_stack_hi - image::kImportSlotBelowTop;
   state->stack_lo = info.thread.gate_stack_lo;
   state->sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);
   state->sub_stderr = reinterpret_cast<FILE*>(info.thread.stderr_file);
@@ -419,6 +449,7 @@ std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::Subcont
 bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   std::unique_lock lock(s.call_lock, std::defer_lock);
   if (wait_for_call) {
+    refuse_from_inside_call(s, "unmap()");  // a callback's or a signal handler's: it would wait for itself
     lock.lock();
   } else if (!lock.try_lock()) {
     return false;  // a call is running on another thread: its memory stays

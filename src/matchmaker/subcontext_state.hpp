@@ -7,6 +7,7 @@
 #include <ctime>
 #include <array>
 #include <atomic>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,17 @@ namespace subctx::detail {
 struct ExportEntry {
   image::ExportRecord record;
   Signature signature;
+};
+
+// An import of the image and what the client bound to it (docs/callbacks.md).
+struct ImportBinding {
+  std::string name;
+  std::string signature_text;
+  Signature signature;
+  uint32_t str_args = 0;  // bit i: integer argument register i carries a str
+  void* fn = nullptr;     // null: unbound
+  void* user = nullptr;   // sbc_callback_user() while it runs
+  std::shared_ptr<void> owner;  // a bound C++ callable, kept while bound
 };
 
 // Memory mapped by subcontext code during calls, kept by the SIGSYS handler
@@ -116,6 +128,17 @@ struct SubcontextState {
   // The frame of the call in progress (its client thread pointer and stack),
   // for client signal handlers that interrupt it (fault/signals.cpp).
   gate::Frame* volatile current_frame = nullptr;
+
+  // Callbacks (docs/callbacks.md), all under call_lock (its holder's thread).
+  std::vector<ImportBinding> imports;
+  uint64_t import_slot = 0;  // gate_stack_hi - kImportSlotBelowTop; 0: the image has no imports
+  uint32_t call_depth = 0;     // calls in progress, nested through callbacks
+  uint32_t callbacks_out = 0;  // callbacks running (the subcontext waits in an import)
+  uint64_t callback_sp = 0;    // its stack pointer at the innermost one: nested calls enter below it
+  // Why the calls in progress fail: a callback threw, or a nested call of
+  // this subcontext failed (its memory is as that left it).  The outermost
+  // call applies the fault policy and rethrows it.
+  std::exception_ptr failure_in_callback;
 
   FILE* sub_stdout = nullptr;  // in the image; flushed after each call
   FILE* sub_stderr = nullptr;

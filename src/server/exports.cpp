@@ -23,10 +23,7 @@ std::vector<image::ExportRecord>& registry() {
 
 void export_function(const std::string& name, void* fn, const Signature& signature,
                      ExportVisibility visibility) {
-  if (name.empty() || name.size() > 255) throw Error(Errc::InvalidArgument, "export name must be 1 to 255 characters");
-  for (char c : name)
-    if (c <= ' ' || c > '~')
-      throw Error(Errc::InvalidArgument, "export name \"" + name + "\" has a character outside printable ASCII");
+  server::check_name("export", name);
   if (!fn) throw Error(Errc::InvalidArgument, "export \"" + name + "\": function pointer is null");
   std::lock_guard lock(registry_mutex());
   for (auto& e : registry())
@@ -35,6 +32,15 @@ void export_function(const std::string& name, void* fn, const Signature& signatu
 }
 
 namespace server {
+void check_name(const char* kind, const std::string& name) {
+  if (name.empty() || name.size() > 255)
+    throw Error(Errc::InvalidArgument, std::string(kind) + " name must be 1 to 255 characters");
+  for (char c : name)
+    if (c <= ' ' || c > '~')
+      throw Error(Errc::InvalidArgument,
+                  std::string(kind) + " name \"" + name + "\" has a character outside printable ASCII");
+}
+
 std::vector<image::ExportRecord> registered_exports() {
   std::lock_guard lock(registry_mutex());
   return registry();

@@ -41,6 +41,9 @@
 #include "sys/proc_maps.hpp"
 #include "sys/unique_fd.hpp"
 
+// The address the import stubs read the slot's address from (import_stubs.S).
+extern "C" __attribute__((visibility("hidden"))) uint64_t subctx_import_slot;
+
 namespace subctx {
 
 namespace {
@@ -182,6 +185,7 @@ void Snapshotter::check_process() {
 
 void Snapshotter::prepare_metadata() {
   info_.exports = server::registered_exports();
+  info_.imports = server::registered_imports();
   if (info_.exports.empty()) refuse("no exports declared; use SUBCTX_EXPORT(fn) or sbc_export() first");
   if (options_.syscalls.size() > image::kMaxSyscallRules)
     refuse(std::to_string(options_.syscalls.size()) + " system call rules; at most " +
@@ -243,6 +247,12 @@ void Snapshotter::prepare_patches() {
   auto* rseq_size = static_cast<const unsigned*>(dlsym(RTLD_DEFAULT, "__rseq_size"));
   if (rseq_offset && rseq_size && *rseq_size >= 8)
     patches_.push_back({info_.thread.tcb + static_cast<uint64_t>(*rseq_offset) + 4, 4, 0xffffffffu});
+  // The import stubs find a call's frame in the slot at the gate stack's
+  // top, in the image only: here the slot stays 0, and a stub called in
+  // this process says so (docs/callbacks.md).
+  if (!info_.imports.empty())
+    patches_.push_back({reinterpret_cast<uint64_t>(&subctx_import_slot), 8,
+                        info_.thread.gate_stack_hi - image::kImportSlotBelowTop});
 }
 
 bool Snapshotter::read_maps() {

@@ -136,7 +136,7 @@ TEST_F(MapErrors, UnknownFormatVersion) {
     patch_value<uint32_t>(p, layout_.notes.at(fmt::kNoteVersion).desc_offset, 99);
     reseal(p);
   });
-  expect_map_refused(path, Errc::Version, {path, "version 99", "reads version 2"}, ranges_);
+  expect_map_refused(path, Errc::Version, {path, "version 99", "reads version 3"}, ranges_);
 }
 
 TEST_F(MapErrors, TruncatedFile) {

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
     with_vdso.thread.fflush_fn = 0x10100;
     write(dir / "small-vdso.img", build_image(with_vdso).bytes);
     write(dir / "sample.img", build_image(subctx::test::sample_info()).bytes);
+    auto hot = subctx::test::sample_info();
+    hot.hot_pages = {{0x400000, 2}, {0x402000, 1}, {0x600000, 1}};
+    write(dir / "sample-hot.img", build_image(hot).bytes);
     write(dir / "tiny.img", header_only(subctx::test::small_info()));
     write(dir / "tiny-vdso.img", header_only(with_vdso));
     write(dir / "sample-header.img", header_only(subctx::test::sample_info()));

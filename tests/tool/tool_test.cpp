@@ -86,7 +86,7 @@ TEST_F(ToolTest, InspectListsEverySegment) {
 TEST_F(ToolTest, InspectShowsMetadataThreadVdsoAndTotals) {
   const CommandResult r = subctx({"inspect", image_});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  for (const char* re : {R"(format:\s+version 2)", R"(creator:\s+\S*basic_server \(build-id [0-9a-f]+\))",
+  for (const char* re : {R"(format:\s+version 3)", R"(creator:\s+\S*basic_server \(build-id [0-9a-f]+\))",
                          R"(created:\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC)", R"(kernel:\s+Linux )",
                          R"(libc:\s+glibc )", R"(thread pointer\s+0x[0-9a-f]+ \(segment \d+\))",
                          R"(gate stack\s+0x[0-9a-f]+-0x[0-9a-f]+)", R"(vdso:\s+(0x|none))",

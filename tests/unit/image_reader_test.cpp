@@ -116,6 +116,11 @@ void expect_same(const ImageInfo& a, const ImageInfo& b) {
     EXPECT_EQ(a.exports[i].signature, b.exports[i].signature);
     EXPECT_EQ(a.exports[i].visibility, b.exports[i].visibility);
   }
+  ASSERT_EQ(a.imports.size(), b.imports.size());
+  for (size_t i = 0; i < a.imports.size(); ++i) {
+    EXPECT_EQ(a.imports[i].name, b.imports[i].name);
+    EXPECT_EQ(a.imports[i].signature, b.imports[i].signature);
+  }
   EXPECT_EQ(a.vdso.base, b.vdso.base);
   EXPECT_EQ(a.vdso.size, b.vdso.size);
   ASSERT_EQ(a.vdso.symbols.size(), b.vdso.symbols.size());
@@ -203,6 +208,37 @@ TEST(ImageReader, SyscallRulesRoundTripAndAreChecked) {
   EXPECT_TRUE(Fails<BadImage>(
       sample_with([](ImageInfo& i) { i.syscall_rules.assign(image::kMaxSyscallRules + 1, {"read", 2, 0}); }),
       "syscalls note lists 513 rules (at most 512)"));
+}
+
+// The imports note (docs/callbacks.md): optional, bounded, names and
+// signatures checked as exports' are.
+TEST(ImageReader, ImportsRoundTripAndAreChecked) {
+  using Imports = std::vector<image::ImportRecord>;
+  auto with = [](Imports imports) {
+    return sample_with([&](ImageInfo& i) { i.imports = imports; });
+  };
+  EXPECT_TRUE(read(sample()).imports.empty()) << "the note is optional";
+  const ImageInfo got = read(with({{"square", "i64(i64)"}, {"host_log", "void(str,f64)"}}));
+  ASSERT_EQ(got.imports.size(), 2u);
+  EXPECT_EQ(got.imports[1].name, "host_log");
+  EXPECT_EQ(got.imports[1].signature, "void(str,f64)");
+  // An import may share its name with an export (the sample exports "square").
+  EXPECT_EQ(read(with({{"square", "i64(i64)"}})).imports.size(), 1u);
+  Imports many(image::kMaxImports + 1, {"x", "void()"});
+  for (size_t i = 0; i < many.size(); ++i) many[i].name = "f" + std::to_string(i);
+  EXPECT_TRUE(Fails<BadImage>(with(many), "image has 257 imports; the server library has stubs for 256"));
+  many.pop_back();
+  EXPECT_EQ(read(with(many)).imports.size(), image::kMaxImports);
+  EXPECT_TRUE(Fails<BadImage>(with({{"", "void()"}}), "an import has an empty name"));
+  EXPECT_TRUE(Fails<BadImage>(with({{"a b", "void()"}}), "import name \"a b\" has a character outside printable ASCII"));
+  EXPECT_TRUE(Fails<BadImage>(with({{"a", "void()"}, {"a", "void()"}}), "import \"a\" appears twice"));
+  EXPECT_TRUE(Fails<BadImage>(with({{"a", "i64(banana)"}}), "import \"a\": "));
+  TestImage cut = with({{"square", "i64(i64)"}});
+  auto notes = read_notes(cut);
+  for (auto& n : notes)
+    if (n.type == image::kNoteImports) n.desc.resize(n.desc.size() - 3);
+  write_notes(cut, notes);
+  EXPECT_TRUE(Fails<BadImage>(cut, "malformed imports note"));
 }
 
 TEST(ImageReader, LayoutIsPageAlignedAfterTheHeader) {
@@ -658,13 +694,13 @@ TEST(ImageReader, DigestNoteNotLast) {
 }
 
 TEST(ImageReader, UnsupportedVersion) {
-  ASSERT_EQ(image::kFormatVersion, 2u);
-  for (uint32_t v : {0u, 1u, 3u, 0xffffffffu}) {
+  ASSERT_EQ(image::kFormatVersion, 3u);
+  for (uint32_t v : {0u, 1u, 2u, 4u, 0xffffffffu}) {
     SCOPED_TRACE(v);
     TestImage t = sample();
     t.put<uint32_t>(t.desc(image::kNoteVersion), v);
     // Refused by name even before the digest is checked ...
-    EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version " + std::to_string(v) + "; this subctx reads version 2"));
+    EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version " + std::to_string(v) + "; this subctx reads version 3"));
     t.reseal();  // ... and after.
     EXPECT_TRUE(Fails<UnsupportedVersion>(t, "(rewrite the image with a matching subctx server library)"));
   }
@@ -673,7 +709,7 @@ TEST(ImageReader, UnsupportedVersion) {
   auto notes = read_notes(t);
   std::erase_if(notes, [](const RawNote& n) { return n.type == image::kNoteIdentity; });
   write_notes(t, notes);
-  EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version 1; this subctx reads version 2"));
+  EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version 1; this subctx reads version 3"));
 }
 
 // Each note cut short (its last byte removed), or with a string too long.
@@ -1122,6 +1158,43 @@ TEST(ImageReader, Limits) {
   TestImage big = sample();
   big.put<uint16_t>(offsetof(Elf64_Ehdr, e_phnum), 60000);
   EXPECT_TRUE(Fails<LimitExceeded>(big, "image has 59999 segments"));
+}
+
+// The hot-pages note (`subctx train`): written, read back, and every run
+// checked against the segments and the limits before a map populates it.
+TEST(ImageReader, HotPagesRoundTripAndAreChecked) {
+  using image::HotRun;
+  const std::vector<HotRun> runs = {{0x400000, 2}, {0x402000, 1}, {0x600000, 1}};
+  ImageInfo got = read(sample_with([&](ImageInfo& i) { i.hot_pages = runs; }));
+  ASSERT_EQ(got.hot_pages.size(), runs.size());
+  for (size_t k = 0; k < runs.size(); ++k) {
+    EXPECT_EQ(got.hot_pages[k].vaddr, runs[k].vaddr);
+    EXPECT_EQ(got.hot_pages[k].pages, runs[k].pages);
+  }
+  EXPECT_TRUE(read(sample()).hot_pages.empty()) << "the note is optional";
+  auto with = [&](std::vector<HotRun> r) { return sample_with([&](ImageInfo& i) { i.hot_pages = std::move(r); }); };
+  EXPECT_TRUE(Fails<BadImage>(with({{0x400000, 3}}), "hot-pages run 0 (0x400000, 3 pages): not inside the file part of one segment"));
+  EXPECT_TRUE(Fails<BadImage>(with({{0x601000, 1}}), "not inside the file part of one segment")) << "a zero page past filesz";
+  EXPECT_TRUE(Fails<BadImage>(with({{0x500000, 1}}), "not inside the file part")) << "between segments";
+  EXPECT_TRUE(Fails<BadImage>(with({{0x7f0000000000, 1}}), "not inside the file part")) << "the gate guard";
+  EXPECT_TRUE(Fails<BadImage>(with({{0x400800, 1}}), "empty or not page-aligned"));
+  EXPECT_TRUE(Fails<BadImage>(with({{0x400000, 0}}), "empty or not page-aligned"));
+  EXPECT_TRUE(Fails<BadImage>(with({{0x401000, 1}, {0x400000, 1}}), "run 1 (0x400000, 1 pages): overlaps or precedes"));
+  EXPECT_TRUE(Fails<BadImage>(with({{0x400000, 2}, {0x401000, 1}}), "overlaps or precedes"));
+  EXPECT_TRUE(Fails<BadImage>(with({{0xfffffffff000, 0xffffffff}}), "not inside the file part"));
+  std::vector<HotRun> too_many(image::kMaxHotRuns + 1, HotRun{0x400000, 1});
+  EXPECT_TRUE(Fails<LimitExceeded>(with(too_many), "hot-pages note lists 4097 runs; at most 4096 (kMaxHotRuns)"));
+  // A truncated run and a trailing byte are malformed.
+  TestImage t = with(runs);
+  std::vector<RawNote> notes = read_notes(t);
+  for (RawNote& n : notes)
+    if (n.type == image::kNoteHotPages) n.desc.pop_back();
+  write_notes(t, notes);
+  EXPECT_TRUE(Fails<BadImage>(t, "malformed hot-pages note"));
+  for (RawNote& n : notes)
+    if (n.type == image::kNoteHotPages) n.desc.insert(n.desc.end(), {0, 0});
+  write_notes(t, notes);
+  EXPECT_TRUE(Fails<BadImage>(t, "hot-pages note has trailing bytes"));
 }
 
 }  // namespace

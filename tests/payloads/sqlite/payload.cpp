@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "payload.hpp"
+#include "sqlite_payload.hpp"
 
 const char* const payload::kName = "sqlite";
 
@@ -347,6 +348,8 @@ bool run_statement(sqlite3_stmt* st, std::string& out, std::string* error) {
 }
 
 }  // namespace
+
+sqlite3* sqlite_payload::database() { return db; }
 
 void payload::init() {
   if (sqlite3_open(":memory:", &db) != SQLITE_OK) throw std::runtime_error("sqlite: cannot open :memory:");

@@ -26,4 +26,11 @@ void init();
 // native runs compare the same way; run() itself never throws.
 std::string run(std::string_view input);
 
+// Server-only setup after init(), defined by a payload's exports.cpp where
+// it needs one (its SQL functions or Python module calling the server's
+// imports, docs/callbacks.md).  Weak: the benchmark links payload.cpp
+// without it, and without the server library the imports live in.  The
+// server runs it in every mode, so native runs set up what images hold.
+[[gnu::weak]] void server_init();
+
 }  // namespace payload

@@ -6,8 +6,9 @@
 //   payload_<name>_server first INPUTS     init() and run() on the first input
 //                                          only (the warm-start benchmark's cold side)
 //
-// Clients call the export "run" (str(str)); its result lives in the
-// subcontext until the next call.
+// "init()" is payload::init() then, where the payload has one,
+// payload::server_init() (its exports.cpp).  Clients call the export "run"
+// (str(str)); its result lives in the subcontext until the next call.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -26,6 +27,11 @@ const char* run_export(const char* input) {
 }
 SUBCTX_EXPORT_AS("run", run_export);
 
+void init_all() {
+  payload::init();
+  if (payload::server_init) payload::server_init();
+}
+
 int usage(const char* argv0) {
   std::fprintf(stderr, "usage: %s snapshot IMAGE | native INPUTS | first INPUTS\n", argv0);
   return 2;
@@ -38,12 +44,12 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   try {
     if (mode == "snapshot") {
-      payload::init();
+      init_all();
       subctx::snapshot_and_exit(argv[2]);
     }
     if (mode != "native" && mode != "first") return usage(argv[0]);
     const auto inputs = payload::read_inputs(argv[2]);
-    payload::init();
+    init_all();
     for (size_t i = 0; i < inputs.size(); ++i) {
       const std::string out = payload::frame_output(i, payload::run(inputs[i]));
       std::fwrite(out.data(), 1, out.size(), stdout);
