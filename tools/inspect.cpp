@@ -11,6 +11,8 @@
 #include "common/cpu_features.hpp"
 #include "fault/syscalls.hpp"
 #include "image_file.hpp"
+#include "matchmaker/syscall_defaults.hpp"
+#include "subctx/signature.hpp"
 #include "sys/proc_maps.hpp"
 #include "table.hpp"
 #include "text.hpp"
@@ -69,7 +71,7 @@ void print_exports(const image::ImageInfo& info) {
   std::printf("\nexports (%zu):\n", info.exports.size());
   Table table({"name", "address", "signature", "visibility"}, {});
   for (const auto& e : info.exports)
-    table.add({e.name, address(e.address), e.signature, e.visibility == 0 ? "public" : "restricted"});
+    table.add({e.name, address(e.address), e.signature, e.visibility == static_cast<uint8_t>(Visibility::Public) ? "public" : "restricted"});
   table.print(stdout);
 }
 
@@ -99,8 +101,9 @@ void print_vdso(const image::ImageInfo& info) {
               names.empty() ? "" : ": ", names.c_str());
 }
 
-// The Matchmaker's defaults, then the image's own rules over them (a
-// client can add its own per map: MapOptions::syscalls).
+// The Matchmaker's defaults (matchmaker/syscall_defaults.cpp, the table
+// docs/containment.md has), then the image's own rules over them (a client
+// can add its own per map: MapOptions::syscalls).
 void print_syscall_policy(const image::ImageInfo& info) {
   std::string why;
   const bool mediated = fault::syscall_dispatch_available(&why);
@@ -108,7 +111,9 @@ void print_syscall_policy(const image::ImageInfo& info) {
               mediated ? "mediated (Syscall User Dispatch): the defaults, then the image's rules"
                        : ("not mediated on this machine (" + why + "); with Syscall User Dispatch:").c_str());
   Table table({"system call", "what happens"}, {});
-  for (const auto& [name, what] : fault::default_syscall_policy()) table.add({name, what});
+  using matchmaker::without_markup;
+  for (const matchmaker::SyscallDefaultRow& row : matchmaker::syscall_defaults())  // the docs table, plain
+    table.add({without_markup(matchmaker::syscall_default_cell(row)), without_markup(row.what)});
   for (const auto& r : info.syscall_rules) {
     const char* action[] = {"allowed (image rule)", "denied: errno ", "the call fails (image rule)"};
     std::string what = r.action <= 2 ? action[r.action] : "?";

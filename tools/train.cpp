@@ -24,6 +24,7 @@
 #include "image_file.hpp"
 #include "subctx/subctx.h"
 #include "sys/io.hpp"
+#include "sys/pagemap.hpp"
 #include "sys/unique_fd.hpp"
 #include "text.hpp"
 
@@ -34,7 +35,6 @@ namespace {
 // Runs this close are merged: populating a few pages more costs less than
 // one more madvise at every map.
 constexpr uint32_t kMergeGapPages = 8;
-constexpr uint64_t kPresent = uint64_t{1} << 63, kSwapped = uint64_t{1} << 62;
 
 struct TrainCall {
   std::string name;
@@ -122,7 +122,7 @@ std::vector<image::HotRun> present_runs(const image::ImageInfo& info) {
       throw SystemError("cannot read /proc/self/pagemap for [" + sys::hex(s.vaddr) + "-" + sys::hex(s.end()) +
                         "): " + sys::errno_text(errno));
     for (uint64_t p = 0; p < pages; ++p) {
-      if (!(entries[p] & (kPresent | kSwapped))) continue;
+      if (!sys::pagemap::populated(entries[p])) continue;
       const uint64_t a = s.vaddr + p * image::kPageSize;
       image::HotRun* last = runs.empty() ? nullptr : &runs.back();
       if (p > 0 && last && last->vaddr + uint64_t{last->pages} * image::kPageSize == a)  // runs end with their segment

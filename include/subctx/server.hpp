@@ -15,7 +15,7 @@
 
 namespace subctx {
 
-enum class ExportVisibility : uint8_t { Public = 0, Restricted = 1 };
+using ExportVisibility = Visibility;  // signature.hpp: the one both sides use
 
 struct SnapshotOptions {
   // Stack for calls into the image: as large as a main thread's, because

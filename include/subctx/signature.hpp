@@ -19,6 +19,11 @@ namespace subctx {
 
 enum class ValueType : uint8_t { Void, I32, I64, U32, U64, F64, Ptr, Str };
 
+// Who may call an export: anyone the policy lets map the image, or only
+// clients whose policy grants it by name (docs/policy.md).  The image
+// stores the number.
+enum class Visibility : uint8_t { Public = 0, Restricted = 1 };
+
 // At most this many arguments of each register class (System V ABI
 // registers; no arguments on the stack).
 inline constexpr int kMaxIntArgs = 6;

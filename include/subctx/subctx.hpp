@@ -30,8 +30,6 @@
 
 namespace subctx {
 
-enum class Visibility : uint8_t { Public = 0, Restricted = 1 };
-
 struct ExportInfo {
   std::string name;
   uint64_t address = 0;

@@ -320,6 +320,57 @@ SUBCTX_SIGNAL_CONTEXT bool recover_probe(int sig, const siginfo_t* info, ucontex
   return true;
 }
 
+// What a fault outside any call touched (g_views read-locked): a raw call,
+// forwarded (uc now points at the Matchmaker); a violation, reported in *v
+// (its address and pc already set); or neither (the client's own fault).
+enum class Access { Neither, Forwarded, Violation };
+SUBCTX_SIGNAL_CONTEXT Access classify_access(int sig, const siginfo_t* info, ucontext_t* uc, sbc_violation* v) {
+  const uint64_t addr = reinterpret_cast<uint64_t>(info->si_addr);
+  const uint64_t pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  const uint64_t err = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_ERR]);
+  const bool fetch = sig == SIGSEGV && (pc == addr || (err & kErrFetch));
+  const FaultView* view = nullptr;
+  if ((view = view_of_raw_address(addr))) {
+    if (fetch && pc == addr) {
+      forward_raw_call(uc, raw_key(view, static_cast<uint32_t>(addr - view->raw_lo)));
+      return Access::Forwarded;
+    }
+    v->kind = (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
+    v->subcontext = view->handle;
+    v->image_path = view->path;
+    v->region = "raw-call addresses";
+    for (const ViewExport& e : view->exports)
+      if (e.index == addr - view->raw_lo) v->nearest_export = e.name;
+    return Access::Violation;
+  } else if (addr >= g_raw_lo.load(std::memory_order_relaxed) &&
+             addr < g_raw_hi.load(std::memory_order_relaxed) && fetch) {
+    v->kind = SBC_VIOLATION_STALE_CALL;
+    v->region = "raw-call addresses of an unmapped subcontext";
+    return Access::Violation;
+  } else if (pc != addr && (view = view_containing(pc))) {
+    // Subcontext code running outside a call (a jump into it where
+    // fetches are allowed: the none and pkey backends) that then faulted.
+    v->kind = SBC_VIOLATION_EXEC;
+    v->address = pc;
+    fill_from_view(v, view, pc);
+    v->detail = "subcontext code ran outside a call and was stopped at its first access to protected memory";
+    return Access::Violation;
+  } else if ((view = view_containing(addr)) && !(sig == SIGSEGV && info->si_code == SEGV_MAPERR)) {
+    // (SEGV_MAPERR: nothing is mapped there any more -- the subcontext
+    // gave the range up -- so the access is the client's own segfault.)
+    if (fetch && pc == addr && view->forward_export_addresses)
+      for (const ViewExport& e : view->exports)
+        if (e.address == addr) {
+          forward_raw_call(uc, raw_key(view, e.index));
+          return Access::Forwarded;
+        }
+    v->kind = fetch ? SBC_VIOLATION_EXEC : (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
+    fill_from_view(v, view, addr);
+    return Access::Violation;
+  }
+  return Access::Neither;
+}
+
 }  // namespace
 }  // namespace subctx::fault
 
@@ -331,7 +382,6 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   auto* uc = static_cast<ucontext_t*>(ucv);
   const uint64_t addr = reinterpret_cast<uint64_t>(info->si_addr);
   const uint64_t pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  const uint64_t err = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_ERR]);
   const bool kernel_fault = info->si_code > 0;
 
   if (recover_probe(sig, info, uc)) return;
@@ -366,46 +416,9 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   bool violation = false;
   {
     ReaderGuard reading;
-    const bool fetch = sig == SIGSEGV && (pc == addr || (err & kErrFetch));
-    const FaultView* view = nullptr;
-    if ((view = view_of_raw_address(addr))) {
-      if (fetch && pc == addr) {
-        forward_raw_call(uc, raw_key(view, static_cast<uint32_t>(addr - view->raw_lo)));
-        return;
-      }
-      v.kind = (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
-      v.subcontext = view->handle;
-      v.image_path = view->path;
-      v.region = "raw-call addresses";
-      for (const ViewExport& e : view->exports)
-        if (e.index == addr - view->raw_lo) v.nearest_export = e.name;
-      violation = true;
-    } else if (addr >= g_raw_lo.load(std::memory_order_relaxed) &&
-               addr < g_raw_hi.load(std::memory_order_relaxed) && fetch) {
-      v.kind = SBC_VIOLATION_STALE_CALL;
-      v.region = "raw-call addresses of an unmapped subcontext";
-      violation = true;
-    } else if (pc != addr && (view = view_containing(pc))) {
-      // Subcontext code running outside a call (a jump into it where
-      // fetches are allowed: the none and pkey backends) that then faulted.
-      v.kind = SBC_VIOLATION_EXEC;
-      v.address = pc;
-      fill_from_view(&v, view, pc);
-      v.detail = "subcontext code ran outside a call and was stopped at its first access to protected memory";
-      violation = true;
-    } else if ((view = view_containing(addr)) && !(sig == SIGSEGV && info->si_code == SEGV_MAPERR)) {
-      // (SEGV_MAPERR: nothing is mapped there any more -- the subcontext
-      // gave the range up -- so the access is the client's own segfault.)
-      if (fetch && pc == addr && view->forward_export_addresses)
-        for (const ViewExport& e : view->exports)
-          if (e.address == addr) {
-            forward_raw_call(uc, raw_key(view, e.index));
-            return;
-          }
-      v.kind = fetch ? SBC_VIOLATION_EXEC : (err & kErrWrite) ? SBC_VIOLATION_WRITE : SBC_VIOLATION_READ;
-      fill_from_view(&v, view, addr);
-      violation = true;
-    }
+    const Access access = classify_access(sig, info, uc, &v);
+    if (access == Access::Forwarded) return;
+    violation = access == Access::Violation;
     // Not a raw call after all: a jump inside a call, off the gate stack?
     // (A kernel fault: the call is abandoned, no client handler runs.)
     if (violation && !sure)

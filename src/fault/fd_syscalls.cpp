@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <climits>
 
+#include "fault/cmsg_rights.hpp"
 #include "fault/fd_spec.hpp"
 
 #define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
@@ -485,24 +486,7 @@ SUBCTX_SIGNAL_CONTEXT long select(const FdTable& t, SyscallCall& c, long nr, con
 }
 
 // ---- descriptors in messages (SCM_RIGHTS) --------------------------------
-
-// Walks the control messages in buf[0, len): fn(int* fd) for each
-// descriptor of an SCM_RIGHTS message; stops at the first nonzero result.
-template <class Fn>
-SUBCTX_SIGNAL_CONTEXT long each_right(unsigned char* buf, size_t len, Fn fn) {
-  for (size_t at = 0; at + sizeof(struct cmsghdr) <= len;) {
-    auto* h = reinterpret_cast<struct cmsghdr*>(buf + at);
-    if (h->cmsg_len < sizeof(struct cmsghdr) || h->cmsg_len > len - at) return 0;
-    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
-      const size_t n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      auto* fds = reinterpret_cast<int*>(buf + at + CMSG_LEN(0));
-      for (size_t i = 0; i < n; ++i)
-        if (const long r = fn(&fds[i])) return r;
-    }
-    at += CMSG_ALIGN(h->cmsg_len);
-  }
-  return 0;
-}
+// (each_right, the walk over control data: cmsg_rights.hpp)
 
 // One outgoing message: its control data copied and its descriptors made
 // real, in ctl; m points at the copy.

@@ -5,6 +5,7 @@
 // (this file is built with -fno-stack-protector: the canary lives in the TLS
 // that the trampoline switches).
 #include "fault/signals.hpp"
+#include "image/format.hpp"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -398,7 +399,7 @@ SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_from_stacks(const void* ucv
   *sure = true;
   if (g_fsgsbase) return state_of_current_thread();
   // The guard below a gate stack counts: a call that overflowed faults there.
-  constexpr uint64_t kGuard = 64 * 1024;
+  constexpr uint64_t kGuard = image::kGateGuardSize;
   uint64_t own;
   __asm__ volatile("mov %%rsp, %0" : "=r"(own));
   const auto interrupted =

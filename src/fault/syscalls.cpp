@@ -25,7 +25,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "common/syscall_names.hpp"
 #include "fault/fd_syscalls.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscall_make.hpp"
@@ -248,88 +247,6 @@ SUBCTX_SIGNAL_CONTEXT long copy_in_path(char* buf, size_t cap, uint64_t src) {
     done += n;
   }
   return -ENAMETOOLONG;
-}
-
-namespace {
-// What an allowed system call does: made, and tracked where a reset must
-// undo it (memory), or made in the subcontext's descriptor namespace.
-// -1: it cannot be allowed (descriptors the namespace cannot follow).
-int allowed_action(long nr) {
-  switch (nr) {
-    case SYS_mmap: case SYS_munmap: case SYS_mremap: case SYS_mprotect:
-      return kTrackMemory;
-    case SYS_kill: case SYS_rt_sigqueueinfo:
-      return kSignalAnyone;
-    case SYS_tgkill: case SYS_tkill: case SYS_rt_tgsigqueueinfo:
-      return kSelfSignal;
-    case SYS_rt_sigreturn:
-      return kSigreturn;
-  }
-  switch (fd_class(nr)) {
-    case FdClass::None: return kAllow;
-    case FdClass::Translated: return kDescriptors;
-    default: return -1;
-  }
-}
-
-// The default of a system call: its allowed action, or a refusal.
-int16_t default_action(long nr) {
-  switch (nr) {
-    case SYS_exit: case SYS_exit_group: return kEndCallExit;
-    case SYS_brk: return ENOMEM;
-    case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork: case SYS_execve: case SYS_execveat:
-    case SYS_rt_sigaction:
-    // Process-wide state of the client: its timers (and their signals),
-    // namespaces, filters, other processes.
-    case SYS_alarm: case SYS_setitimer: case SYS_getitimer: case SYS_timer_create: case SYS_timer_settime:
-    case SYS_timer_gettime: case SYS_timer_getoverrun: case SYS_timer_delete: case SYS_unshare: case SYS_setns:
-    case SYS_seccomp: case SYS_chroot: case SYS_pidfd_open: case SYS_pidfd_send_signal: case SYS_pidfd_getfd:
-    case SYS_process_madvise: case SYS_process_mrelease: case SYS_kcmp: case SYS_mq_notify:
-    case SYS_landlock_restrict_self:
-      return EPERM;
-    case SYS_wait4: case SYS_waitid: return ECHILD;  // the client's children are not the subcontext's
-    case SYS_kill: case SYS_rt_sigqueueinfo: return kSelfSignal;
-  }
-  const int a = allowed_action(nr);
-  return a == -1 ? static_cast<int16_t>(ENOSYS) : static_cast<int16_t>(a);
-}
-
-// One rule into the table; why: empty, or what is wrong with it.  Allow
-// gives back the default translation and tracking, whatever an earlier
-// rule (the image's) set.
-std::string apply_rule(std::array<int16_t, detail::kSyscallTableSize>& t, const SyscallRule& r) {
-  if (std::string why = syscall_rule_problem(r); !why.empty()) return why;
-  const long nr = syscall_number(r.syscall);
-  if (r.action == SyscallRule::Action::Allow) {
-    const int a = allowed_action(nr);
-    if (a == -1)
-      return "\"" + r.syscall + "\" cannot be allowed: " +
-             (fd_class(nr) == FdClass::Unknown ? std::string("this Matchmaker does not know that system call")
-                                               : std::string("it takes or makes descriptors the subcontext's "
-                                                             "descriptor namespace cannot translate")) +
-             " (docs/identity.md)";
-    t[nr] = static_cast<int16_t>(a);
-  } else {
-    t[nr] = r.action == SyscallRule::Action::Fault ? kEndCall : static_cast<int16_t>(r.error);
-  }
-  return "";
-}
-}  // namespace
-
-void build_syscall_table(detail::SubcontextState& s, const std::vector<SyscallRule>& client_rules) {
-  auto& t = s.syscall_action;
-  for (long nr = 0; nr < detail::kSyscallTableSize; ++nr) t[nr] = default_action(nr);
-  for (const auto& r : s.info.syscall_rules) {
-    const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};
-    if (rule.action == SyscallRule::Action::Allow)  // the reader refuses these; never trust one
-      throw BadImage("image " + s.path + ": its system call rule \"allow " + r.syscall + "\": " +
-                     image::kImageRulesNarrowOnly);
-    if (std::string why = apply_rule(t, rule); !why.empty())
-      throw BadImage("image " + s.path + ": its system call rule: " + why);
-  }
-  for (const SyscallRule& r : client_rules)
-    if (std::string why = apply_rule(t, r); !why.empty())
-      throw Error(Errc::InvalidArgument, "syscall rule for image " + s.path + ": " + why);
 }
 
 volatile uint8_t* syscall_selector_slow() {

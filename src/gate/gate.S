@@ -61,12 +61,49 @@
         movq    %rdi, %r12              /* frame */
         movq    %rsp, %r14              /* client stack */
         .cfi_def_cfa_register %r14      /* unwinders find the caller through r14 */
-        movq    %r14, 160(%r12)         /* for signal handlers during the call */
-        stmxcsr 176(%r12)               /* the client's FPU control state: an */
-        fnstcw  180(%r12)               /* abandoned call gives it back */
-        movq    184(%r12), %rbx         /* the first call's arguments */
-        movq    192(%r12), %rbp         /* and its result slot */
-        movq    $0, 208(%r12)           /* none returned yet (an abandon reads it) */
+        movq    %r14, SUBCTX_FRAME_CLIENT_SP(%r12)  /* for signal handlers during the call */
+        stmxcsr SUBCTX_FRAME_CLIENT_MXCSR(%r12)     /* the client's FPU control state: an */
+        fnstcw  SUBCTX_FRAME_CLIENT_FPUCW(%r12)     /* abandoned call gives it back */
+        movq    SUBCTX_FRAME_BATCH_ARGS(%r12), %rbx     /* the first call's arguments */
+        movq    SUBCTX_FRAME_BATCH_RESULTS(%r12), %rbp  /* and its result slot */
+        movq    $0, SUBCTX_FRAME_BATCH_DONE(%r12)       /* none returned yet (an abandon reads it) */
+.endm
+
+/* Loads the argument registers from an argument record (a CallArgs'
+   layout, abi.h) at \rec, which must not be one of them. */
+.macro LOAD_ARGUMENT_REGISTERS rec
+        movsd   SUBCTX_ARGS_F64S+0(\rec), %xmm0
+        movsd   SUBCTX_ARGS_F64S+8(\rec), %xmm1
+        movsd   SUBCTX_ARGS_F64S+16(\rec), %xmm2
+        movsd   SUBCTX_ARGS_F64S+24(\rec), %xmm3
+        movsd   SUBCTX_ARGS_F64S+32(\rec), %xmm4
+        movsd   SUBCTX_ARGS_F64S+40(\rec), %xmm5
+        movsd   SUBCTX_ARGS_F64S+48(\rec), %xmm6
+        movsd   SUBCTX_ARGS_F64S+56(\rec), %xmm7
+        movq    SUBCTX_ARGS_INTS+0(\rec), %rdi
+        movq    SUBCTX_ARGS_INTS+8(\rec), %rsi
+        movq    SUBCTX_ARGS_INTS+16(\rec), %rdx
+        movq    SUBCTX_ARGS_INTS+24(\rec), %rcx
+        movq    SUBCTX_ARGS_INTS+32(\rec), %r8
+        movq    SUBCTX_ARGS_INTS+40(\rec), %r9
+.endm
+
+/* The argument registers into a record of that layout at \rec. */
+.macro STORE_ARGUMENT_REGISTERS rec
+        movq    %rdi, SUBCTX_ARGS_INTS+0(\rec)
+        movq    %rsi, SUBCTX_ARGS_INTS+8(\rec)
+        movq    %rdx, SUBCTX_ARGS_INTS+16(\rec)
+        movq    %rcx, SUBCTX_ARGS_INTS+24(\rec)
+        movq    %r8, SUBCTX_ARGS_INTS+32(\rec)
+        movq    %r9, SUBCTX_ARGS_INTS+40(\rec)
+        movsd   %xmm0, SUBCTX_ARGS_F64S+0(\rec)
+        movsd   %xmm1, SUBCTX_ARGS_F64S+8(\rec)
+        movsd   %xmm2, SUBCTX_ARGS_F64S+16(\rec)
+        movsd   %xmm3, SUBCTX_ARGS_F64S+24(\rec)
+        movsd   %xmm4, SUBCTX_ARGS_F64S+32(\rec)
+        movsd   %xmm5, SUBCTX_ARGS_F64S+40(\rec)
+        movsd   %xmm6, SUBCTX_ARGS_F64S+48(\rec)
+        movsd   %xmm7, SUBCTX_ARGS_F64S+56(\rec)
 .endm
 
 /* Runs the frame's calls one after another on the gate stack, with the
@@ -77,38 +114,25 @@
    an abandoned call reports which one it was, and every call counted has
    its result in place. */
 .macro GATE_CALLS
-        movq    168(%r12), %r10         /* Syscall User Dispatch: block the export's */
+        movq    SUBCTX_FRAME_SELECTOR(%r12), %r10  /* Syscall User Dispatch: block the export's */
         testq   %r10, %r10              /* system calls (they reach the SIGSYS handler) */
         jz      1f
         movb    $1, (%r10)
 1:      xorl    %r15d, %r15d            /* calls returned */
-2:      movq    16(%r12), %rsp          /* the gate stack, afresh for each call */
-        movsd   48(%rbx), %xmm0
-        movsd   56(%rbx), %xmm1
-        movsd   64(%rbx), %xmm2
-        movsd   72(%rbx), %xmm3
-        movsd   80(%rbx), %xmm4
-        movsd   88(%rbx), %xmm5
-        movsd   96(%rbx), %xmm6
-        movsd   104(%rbx), %xmm7
-        movq    0(%rbx), %rdi
-        movq    8(%rbx), %rsi
-        movq    16(%rbx), %rdx
-        movq    24(%rbx), %rcx
-        movq    32(%rbx), %r8
-        movq    40(%rbx), %r9
-        movq    0(%r12), %r11
+2:      movq    SUBCTX_FRAME_STACK_TOP(%r12), %rsp  /* the gate stack, afresh for each call */
+        LOAD_ARGUMENT_REGISTERS %rbx
+        movq    SUBCTX_FRAME_FN(%r12), %r11
         movl    $8, %eax                /* vector registers used, for variadic callees */
         callq   *%r11
-        movq    %rax, 0(%rbp)
-        movsd   %xmm0, 8(%rbp)
-        addq    $120, %rbx
-        addq    $16, %rbp
+        movq    %rax, SUBCTX_RESULT_RAX(%rbp)
+        movsd   %xmm0, SUBCTX_RESULT_XMM0(%rbp)
+        addq    $SUBCTX_ARGS_STRIDE, %rbx
+        addq    $SUBCTX_RESULT_STRIDE, %rbp
         incq    %r15
-        movq    %r15, 208(%r12)
-        cmpq    200(%r12), %r15
+        movq    %r15, SUBCTX_FRAME_BATCH_DONE(%r12)
+        cmpq    SUBCTX_FRAME_BATCH_COUNT(%r12), %r15
         jb      2b
-        movq    168(%r12), %r10
+        movq    SUBCTX_FRAME_SELECTOR(%r12), %r10
         testq   %r10, %r10
         jz      1f
         movb    $0, (%r10)              /* allow again */
@@ -124,8 +148,8 @@ subctx_gate_enter_fsgsbase:
         .cfi_startproc
         GATE_PROLOGUE
         rdfsbase %r13                   /* client thread pointer */
-        movq    %r13, 152(%r12)
-        movq    8(%r12), %rax
+        movq    %r13, SUBCTX_FRAME_CLIENT_FS(%r12)
+        movq    SUBCTX_FRAME_TCB(%r12), %rax
         wrfsbase %rax                   /* enter: subcontext thread pointer */
         GATE_CALLS
         wrfsbase %r13                   /* leave: client thread pointer */
@@ -142,10 +166,10 @@ subctx_gate_enter_syscall:
         .cfi_startproc
         GATE_PROLOGUE
         movq    %fs:0, %r13             /* glibc: the TCB's first word is its own address */
-        movq    %r13, 152(%r12)
+        movq    %r13, SUBCTX_FRAME_CLIENT_FS(%r12)
         movl    $158, %eax              /* SYS_arch_prctl */
         movl    $0x1002, %edi           /* ARCH_SET_FS */
-        movq    8(%r12), %rsi
+        movq    SUBCTX_FRAME_TCB(%r12), %rsi
         syscall
         testq   %rax, %rax              /* a failed switch must not run the export on our TLS */
         jz      1f
@@ -264,20 +288,7 @@ subctx_call_on_stack:
         movq    %rsp, %r10
         movq    SUBCTX_FRAME_CLIENT_SP(%rax), %rsp
         subq    $SUBCTX_CB_SIZE, %rsp
-        movq    %rdi, SUBCTX_CB_INTS+0(%rsp)
-        movq    %rsi, SUBCTX_CB_INTS+8(%rsp)
-        movq    %rdx, SUBCTX_CB_INTS+16(%rsp)
-        movq    %rcx, SUBCTX_CB_INTS+24(%rsp)
-        movq    %r8, SUBCTX_CB_INTS+32(%rsp)
-        movq    %r9, SUBCTX_CB_INTS+40(%rsp)
-        movsd   %xmm0, SUBCTX_CB_F64S+0(%rsp)
-        movsd   %xmm1, SUBCTX_CB_F64S+8(%rsp)
-        movsd   %xmm2, SUBCTX_CB_F64S+16(%rsp)
-        movsd   %xmm3, SUBCTX_CB_F64S+24(%rsp)
-        movsd   %xmm4, SUBCTX_CB_F64S+32(%rsp)
-        movsd   %xmm5, SUBCTX_CB_F64S+40(%rsp)
-        movsd   %xmm6, SUBCTX_CB_F64S+48(%rsp)
-        movsd   %xmm7, SUBCTX_CB_F64S+56(%rsp)
+        STORE_ARGUMENT_REGISTERS %rsp   /* the record starts with a CallArgs' layout */
         movq    %r10, SUBCTX_CB_SUB_SP(%rsp)
         movq    %rax, SUBCTX_CB_FRAME(%rsp)
         movl    %r11d, SUBCTX_CB_INDEX(%rsp)
@@ -342,24 +353,11 @@ subctx_call_with_registers:
         movq    %rdx, %rbx
         movq    %rdi, %r11
         movq    %rsi, %r10
-        movsd   48(%r10), %xmm0
-        movsd   56(%r10), %xmm1
-        movsd   64(%r10), %xmm2
-        movsd   72(%r10), %xmm3
-        movsd   80(%r10), %xmm4
-        movsd   88(%r10), %xmm5
-        movsd   96(%r10), %xmm6
-        movsd   104(%r10), %xmm7
-        movq    0(%r10), %rdi
-        movq    8(%r10), %rsi
-        movq    16(%r10), %rdx
-        movq    24(%r10), %rcx
-        movq    32(%r10), %r8
-        movq    40(%r10), %r9
+        LOAD_ARGUMENT_REGISTERS %r10
         movl    $8, %eax
         callq   *%r11
-        movq    %rax, 0(%rbx)
-        movsd   %xmm0, 8(%rbx)
+        movq    %rax, SUBCTX_RESULT_RAX(%rbx)
+        movsd   %xmm0, SUBCTX_RESULT_XMM0(%rbx)
         popq    %rbx
         .cfi_adjust_cfa_offset -8
         ret
@@ -384,20 +382,7 @@ subctx_raw_entry:
         movq    %rsp, %rbp
         .cfi_def_cfa_register %rbp
         subq    $112, %rsp              /* 6 integer + 8 vector registers; stays 16-aligned */
-        movq    %rdi, 0(%rsp)
-        movq    %rsi, 8(%rsp)
-        movq    %rdx, 16(%rsp)
-        movq    %rcx, 24(%rsp)
-        movq    %r8, 32(%rsp)
-        movq    %r9, 40(%rsp)
-        movsd   %xmm0, 48(%rsp)
-        movsd   %xmm1, 56(%rsp)
-        movsd   %xmm2, 64(%rsp)
-        movsd   %xmm3, 72(%rsp)
-        movsd   %xmm4, 80(%rsp)
-        movsd   %xmm5, 88(%rsp)
-        movsd   %xmm6, 96(%rsp)
-        movsd   %xmm7, 104(%rsp)
+        STORE_ARGUMENT_REGISTERS %rsp
         movq    %r11, %rdi
         movq    %rsp, %rsi
         call    subctx_raw_dispatch

@@ -34,7 +34,8 @@ struct AbortRecord {
   uint64_t value = 0;   // quota: the amount asked for
 };
 
-// Layout shared with gate.S: keep the offsets in sync (static_asserts below).
+// Layout shared with the assembly (gate.S, the import stubs): offsets in
+// gate/abi.h, checked by the static_asserts below.
 struct Frame {
   uint64_t fn;         // 0
   uint64_t tcb;        // 8
@@ -78,16 +79,17 @@ struct Frame {
   // it unblocks them again.
   uint64_t held_signals = 0;
 };
-static_assert(offsetof(Frame, ints) == 24 && offsetof(Frame, f64s) == 72 && offsetof(Frame, rax) == 136 &&
-              offsetof(Frame, xmm0) == 144 && offsetof(Frame, client_fs) == 152 && offsetof(Frame, client_sp) == 160 &&
-              offsetof(Frame, selector) == 168 && offsetof(Frame, client_mxcsr) == 176 &&
-              offsetof(Frame, client_fpucw) == 180 && offsetof(Frame, batch_args) == 184 &&
-              offsetof(Frame, batch_results) == 192 && offsetof(Frame, batch_count) == 200 &&
-              offsetof(Frame, batch_done) == 208);
-static_assert(offsetof(Frame, tcb) == SUBCTX_FRAME_TCB && offsetof(Frame, client_fs) == SUBCTX_FRAME_CLIENT_FS &&
-              offsetof(Frame, client_sp) == SUBCTX_FRAME_CLIENT_SP && offsetof(Frame, selector) == SUBCTX_FRAME_SELECTOR &&
-              offsetof(Frame, client_mxcsr) == SUBCTX_FRAME_CLIENT_MXCSR &&
+static_assert(offsetof(Frame, fn) == SUBCTX_FRAME_FN && offsetof(Frame, tcb) == SUBCTX_FRAME_TCB &&
+              offsetof(Frame, stack_top) == SUBCTX_FRAME_STACK_TOP &&
+              offsetof(Frame, f64s) - offsetof(Frame, ints) == SUBCTX_ARGS_F64S &&
+              offsetof(Frame, xmm0) - offsetof(Frame, rax) == SUBCTX_RESULT_XMM0 &&
+              offsetof(Frame, client_fs) == SUBCTX_FRAME_CLIENT_FS && offsetof(Frame, client_sp) == SUBCTX_FRAME_CLIENT_SP &&
+              offsetof(Frame, selector) == SUBCTX_FRAME_SELECTOR && offsetof(Frame, client_mxcsr) == SUBCTX_FRAME_CLIENT_MXCSR &&
               offsetof(Frame, client_fpucw) == SUBCTX_FRAME_CLIENT_FPUCW &&
+              offsetof(Frame, batch_args) == SUBCTX_FRAME_BATCH_ARGS &&
+              offsetof(Frame, batch_results) == SUBCTX_FRAME_BATCH_RESULTS &&
+              offsetof(Frame, batch_count) == SUBCTX_FRAME_BATCH_COUNT &&
+              offsetof(Frame, batch_done) == SUBCTX_FRAME_BATCH_DONE &&
               offsetof(Frame, callback_entry) == SUBCTX_FRAME_CALLBACK_ENTRY);
 
 // An import call as the callback entry (gate.S) hands it to the Matchmaker:
@@ -107,6 +109,7 @@ struct CallbackRecord {
   uint64_t sub_bp;     // its frame pointer, for the report of a failed import call
   uint64_t pad2;
 };
+static_assert(SUBCTX_CB_INTS == SUBCTX_ARGS_INTS && SUBCTX_CB_F64S == SUBCTX_ARGS_F64S);
 static_assert(offsetof(CallbackRecord, f64s) == SUBCTX_CB_F64S && offsetof(CallbackRecord, rax) == SUBCTX_CB_RAX &&
               offsetof(CallbackRecord, xmm0) == SUBCTX_CB_XMM0 && offsetof(CallbackRecord, sub_sp) == SUBCTX_CB_SUB_SP &&
               offsetof(CallbackRecord, frame) == SUBCTX_CB_FRAME && offsetof(CallbackRecord, index) == SUBCTX_CB_INDEX &&
@@ -114,7 +117,8 @@ static_assert(offsetof(CallbackRecord, f64s) == SUBCTX_CB_F64S && offsetof(Callb
               offsetof(CallbackRecord, sub_fpucw) == SUBCTX_CB_FPUCW &&
               offsetof(CallbackRecord, sub_bp) == SUBCTX_CB_SUB_BP && sizeof(CallbackRecord) == SUBCTX_CB_SIZE &&
               SUBCTX_CB_SIZE % 16 == 0);
-inline constexpr size_t kBatchArgsStride = 120, kBatchArgsF64s = 48, kBatchResultStride = 16;
+inline constexpr size_t kBatchArgsStride = SUBCTX_ARGS_STRIDE, kBatchArgsF64s = SUBCTX_ARGS_F64S,
+                        kBatchResultStride = SUBCTX_RESULT_STRIDE;
 
 using EnterFn = void (*)(Frame*);
 

@@ -2,6 +2,7 @@
 // per segment and one PT_NOTE holding notes owned by "SUBCTX".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -15,6 +16,16 @@ inline constexpr char kNoteOwner[] = "SUBCTX";  // 6 chars + NUL
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kUserSpaceEnd = uint64_t{1} << 47;
 inline constexpr uint64_t kMaxNotesSize = uint64_t{64} << 20;
+
+// Lengths of the strings in notes: the reader refuses a longer one
+// ("malformed ... note"); the writer cuts the informational ones (creator,
+// provenance, origins, system call names) to them, so that what it writes
+// is always read back.  Export and import names are never cut: the server
+// refuses longer ones when they are declared.
+inline constexpr size_t kMaxName = 255;        // export/import names and signatures, build id, kernel, libc, vDSO symbols
+inline constexpr size_t kMaxText = 4096;       // the creator's path, a segment's origin
+inline constexpr size_t kMaxSyscallName = 64;  // a system call rule's name or number
+inline constexpr uint32_t kMaxVdsoSymbols = 256;
 
 // Types in their own range ("SC" << 16) so that readelf, which reads ET_CORE
 // note types 1..n as NT_PRSTATUS and friends, does not mislabel them.
@@ -79,6 +90,9 @@ inline constexpr uint32_t kMaxImports = 256;
 // import stubs read it (their copy of the address is patched into the
 // image), and calls enter below it.
 inline constexpr uint64_t kImportSlotBelowTop = 16;
+// The inaccessible guard below the gate stack (a GateGuard segment): a call
+// that overflows its stack faults there, and the fault is reported so.
+inline constexpr uint64_t kGateGuardSize = 64 * 1024;
 
 // The server thread a call runs as: its thread pointer and the gate stack.
 // stdout/stderr/fflush let the gate flush the subcontext's stdio after calls.
@@ -138,6 +152,8 @@ inline constexpr const char* kRestorableDevices[] = {"/dev/null", "/dev/zero", "
 // Descriptor numbers a subcontext can have: 0 .. kMaxFds - 1.
 inline constexpr uint32_t kMaxFds = 1024;
 inline constexpr uint32_t kMaxPathBytes = 4096;
+// Signal records in the identity note: SIGPIPE and SIGXFSZ are recorded, each once.
+inline constexpr uint32_t kMaxSignalRecords = 8;
 
 struct FdRecord {
   int32_t number = -1;   // the server's number: the subcontext's number for it

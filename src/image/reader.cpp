@@ -12,6 +12,7 @@
 
 #include "image/bytes.hpp"
 #include "image/digest.hpp"
+#include "image/notes.hpp"
 #include "image/writer.hpp"
 #include "subctx/error.hpp"
 #include "subctx/signature.hpp"
@@ -48,12 +49,9 @@ bool MemorySource::read(uint64_t offset, void* out, size_t len) const {
 
 namespace {
 
-constexpr size_t kMaxName = 255;
 // glibc's TCB on x86-64: struct pthread (2304 bytes), then its rseq area
 // (__rseq_offset 2336, 32 bytes) -- glibc 2.35 to 2.39.
 constexpr uint64_t kThreadRecordSize = 2368;
-constexpr size_t kMaxText = 4096;
-constexpr uint32_t kMaxSignalRecords = 8;
 
 std::string octal(uint32_t v) {
   char buf[16];
@@ -64,27 +62,30 @@ std::string octal(uint32_t v) {
 class Parser {
  public:
   Parser(const ByteSource& src, const std::string& what, const ReadLimits& limits)
-      : src_(src), what_(what), limits_(limits) {}
+      : src_(src), what_(what), limits_(limits), notes_ctx_{what, limits.max_exports} {}
 
   ImageInfo run();
 
  private:
-  [[noreturn]] void bad(const std::string& msg) const { throw BadImage(what_ + ": " + msg); }
+  [[noreturn]] void bad(const std::string& msg) const { notes_ctx_.bad(msg); }
   void read_or_bad(uint64_t off, void* out, size_t len, const char* item) const {
     if (!src_.read(off, out, len))
       bad(std::string("truncated: ") + item + " at offset " + std::to_string(off) + " (+" +
           std::to_string(len) + " bytes) is past the end of the file (" + std::to_string(src_.size()) +
           " bytes)");
   }
+  Elf64_Ehdr read_elf_header() const;
+  uint64_t read_header_bytes(const Elf64_Ehdr& eh, const std::vector<Elf64_Phdr>& ph);
+  SegmentRecord segment_from(const Elf64_Phdr& p, uint64_t index) const;
+  void check_segment_layout() const;
   void parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off);
-  void parse_note(uint32_t type, ByteReader r);
-  void parse_identity(ByteReader& r);
-  FdRecord parse_fd_record(ByteReader& r, uint32_t index);
-  void validate();
+  void validate() const;
+  void validate_thread() const;
+  void validate_entries() const;
+  void validate_vdso() const;
   void check_entry(const char* kind, const std::string& name, const std::string& signature,
                    std::set<std::string>& seen) const;
   void validate_identity() const;
-  void parse_hot_pages(ByteReader& r);
   void validate_hot_pages() const;
   void validate_fd_record(size_t index) const;
   void validate_path(const std::string& path, const std::string& what) const;
@@ -92,16 +93,29 @@ class Parser {
   const ByteSource& src_;
   const std::string& what_;
   const ReadLimits& limits_;
+  const NoteContext notes_ctx_;
   ImageInfo info_;
   std::set<uint32_t> seen_;
   std::vector<uint8_t> header_bytes_;
   size_t header_digest_offset_ = 0;
-  std::vector<uint64_t> seg_digests_;
-  size_t segments_note_count_ = 0;
 };
 
 ImageInfo Parser::run() {
   info_.file_size = src_.size();
+  const Elf64_Ehdr eh = read_elf_header();
+  std::vector<Elf64_Phdr> ph(eh.e_phnum);
+  read_or_bad(eh.e_phoff, ph.data(), ph.size() * sizeof(Elf64_Phdr), "program header table");
+  const uint64_t notes_off = read_header_bytes(eh, ph);
+  for (uint64_t i = 1; i < ph.size(); ++i) info_.segments.push_back(segment_from(ph[i], i - 1));
+  check_segment_layout();
+  std::vector<uint8_t> notes(header_bytes_.begin() + static_cast<long>(notes_off), header_bytes_.end());
+  parse_notes(notes, notes_off);
+  validate();
+  return std::move(info_);
+}
+
+// The ELF header, and the segment count it implies against the limit.
+Elf64_Ehdr Parser::read_elf_header() const {
   Elf64_Ehdr eh;
   if (src_.size() < sizeof eh)
     bad("truncated: file is " + std::to_string(src_.size()) + " bytes, the ELF header needs 64");
@@ -121,9 +135,12 @@ ImageInfo Parser::run() {
     throw LimitExceeded(what_ + ": image has " + std::to_string(nsegs) +
                         " segments; limit 'segments per image' (SUBCTX_MAX_SEGMENTS) is " +
                         std::to_string(limits_.max_segments));
+  return eh;
+}
 
-  std::vector<Elf64_Phdr> ph(eh.e_phnum);
-  read_or_bad(eh.e_phoff, ph.data(), ph.size() * sizeof(Elf64_Phdr), "program header table");
+// Reads the bytes the header digest covers (offset 0 to the end of the
+// notes) into header_bytes_; returns the notes' offset.
+uint64_t Parser::read_header_bytes(const Elf64_Ehdr& eh, const std::vector<Elf64_Phdr>& ph) {
   if (ph[0].p_type != PT_NOTE) bad("first program header is not PT_NOTE");
   const uint64_t notes_off = ph[0].p_offset, notes_size = ph[0].p_filesz;
   const uint64_t phdr_end = eh.e_phoff + ph.size() * sizeof(Elf64_Phdr);
@@ -135,33 +152,39 @@ ImageInfo Parser::run() {
         " bytes) are past the end of the file (" + std::to_string(src_.size()) + " bytes)");
   header_bytes_.resize(phdr_end + notes_size);
   read_or_bad(0, header_bytes_.data(), header_bytes_.size(), "notes");
+  return notes_off;
+}
 
-  for (uint64_t i = 1; i < ph.size(); ++i) {
-    const Elf64_Phdr& p = ph[i];
-    const std::string name = "segment " + std::to_string(i - 1);
-    if (p.p_type != PT_LOAD) bad(name + ": program header type " + std::to_string(p.p_type) + " is not PT_LOAD");
-    if (p.p_flags & ~uint32_t(PF_R | PF_W | PF_X)) bad(name + ": unknown flags " + hex(p.p_flags));
-    if (p.p_vaddr % kPageSize || p.p_offset % kPageSize || p.p_memsz % kPageSize || p.p_memsz == 0)
-      bad(name + ": address, offset or size not page-aligned (vaddr " + hex(p.p_vaddr) + ", offset " +
-          hex(p.p_offset) + ", memsz " + hex(p.p_memsz) + ")");
-    if (p.p_vaddr >= kUserSpaceEnd || p.p_memsz > kUserSpaceEnd - p.p_vaddr)
-      bad(name + ": range " + hex(p.p_vaddr) + "+" + hex(p.p_memsz) + " is outside user space");
-    if (p.p_vaddr == 0) bad(name + ": maps page zero");
-    if (p.p_filesz > p.p_memsz) bad(name + ": file size larger than memory size");
-    if (p.p_filesz % kPageSize) bad(name + ": file size " + hex(p.p_filesz) + " is not a whole number of pages");
-    if (p.p_offset > src_.size() || p.p_filesz > src_.size() - p.p_offset)
-      bad(name + " [" + hex(p.p_vaddr) + "-" + hex(p.p_vaddr + p.p_memsz) + ") lies outside the file: offset " +
-          hex(p.p_offset) + " + " + hex(p.p_filesz) + " bytes, file size " + hex(src_.size()));
-    if (p.p_filesz && p.p_offset < header_bytes_.size()) bad(name + ": data overlaps the header");
-    SegmentRecord s;
-    s.vaddr = p.p_vaddr;
-    s.memsz = p.p_memsz;
-    s.offset = p.p_offset;
-    s.filesz = p.p_filesz;
-    s.prot = ((p.p_flags & PF_R) ? PROT_READ : 0) | ((p.p_flags & PF_W) ? PROT_WRITE : 0) |
-             ((p.p_flags & PF_X) ? PROT_EXEC : 0);
-    info_.segments.push_back(s);
-  }
+// One PT_LOAD header, checked on its own (after read_header_bytes: its data
+// may not overlap the header).
+SegmentRecord Parser::segment_from(const Elf64_Phdr& p, uint64_t index) const {
+  const std::string name = "segment " + std::to_string(index);
+  if (p.p_type != PT_LOAD) bad(name + ": program header type " + std::to_string(p.p_type) + " is not PT_LOAD");
+  if (p.p_flags & ~uint32_t(PF_R | PF_W | PF_X)) bad(name + ": unknown flags " + hex(p.p_flags));
+  if (p.p_vaddr % kPageSize || p.p_offset % kPageSize || p.p_memsz % kPageSize || p.p_memsz == 0)
+    bad(name + ": address, offset or size not page-aligned (vaddr " + hex(p.p_vaddr) + ", offset " +
+        hex(p.p_offset) + ", memsz " + hex(p.p_memsz) + ")");
+  if (p.p_vaddr >= kUserSpaceEnd || p.p_memsz > kUserSpaceEnd - p.p_vaddr)
+    bad(name + ": range " + hex(p.p_vaddr) + "+" + hex(p.p_memsz) + " is outside user space");
+  if (p.p_vaddr == 0) bad(name + ": maps page zero");
+  if (p.p_filesz > p.p_memsz) bad(name + ": file size larger than memory size");
+  if (p.p_filesz % kPageSize) bad(name + ": file size " + hex(p.p_filesz) + " is not a whole number of pages");
+  if (p.p_offset > src_.size() || p.p_filesz > src_.size() - p.p_offset)
+    bad(name + " [" + hex(p.p_vaddr) + "-" + hex(p.p_vaddr + p.p_memsz) + ") lies outside the file: offset " +
+        hex(p.p_offset) + " + " + hex(p.p_filesz) + " bytes, file size " + hex(src_.size()));
+  if (p.p_filesz && p.p_offset < header_bytes_.size()) bad(name + ": data overlaps the header");
+  SegmentRecord s;
+  s.vaddr = p.p_vaddr;
+  s.memsz = p.p_memsz;
+  s.offset = p.p_offset;
+  s.filesz = p.p_filesz;
+  s.prot = ((p.p_flags & PF_R) ? PROT_READ : 0) | ((p.p_flags & PF_W) ? PROT_WRITE : 0) |
+           ((p.p_flags & PF_X) ? PROT_EXEC : 0);
+  return s;
+}
+
+// The segments together: sorted, disjoint, their total within the limit.
+void Parser::check_segment_layout() const {
   uint64_t total = 0;
   for (size_t i = 0; i < info_.segments.size(); ++i) {
     const auto& s = info_.segments[i];
@@ -175,11 +198,6 @@ ImageInfo Parser::run() {
     throw LimitExceeded(what_ + ": image is " + std::to_string(total) +
                         " bytes of memory; limit 'image size' (SUBCTX_MAX_IMAGE_SIZE) is " +
                         std::to_string(limits_.max_image_size));
-
-  std::vector<uint8_t> notes(header_bytes_.begin() + static_cast<long>(notes_off), header_bytes_.end());
-  parse_notes(notes, notes_off);
-  validate();
-  return std::move(info_);
 }
 
 void Parser::parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off) {
@@ -201,205 +219,14 @@ void Parser::parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off) 
         if (next != notes.size()) bad("the digest note is not the last note");
         header_digest_offset_ = static_cast<size_t>(notes_off + desc_at);
       }
-      parse_note(type, ByteReader(notes.data() + desc_at, descsz));
+      // Unknown types are ignored: a later version may add optional notes.
+      if (const NoteCodec* codec = find_note_codec(type)) {
+        ByteReader r(notes.data() + desc_at, descsz);
+        codec->decode(r, notes_ctx_, info_);
+      }
     }
     pos = static_cast<size_t>(next);
   }
-}
-
-void Parser::parse_note(uint32_t type, ByteReader r) {
-  auto done = [&](const char* what) {
-    if (!r.ok()) bad(std::string("malformed ") + what + " note (truncated or field too long)");
-  };
-  switch (type) {
-    case kNoteVersion:
-      info_.version = r.u32();
-      info_.flags = r.u32();
-      done("version");
-      if (info_.version != kFormatVersion)
-        throw UnsupportedVersion(what_ + ": image format version " + std::to_string(info_.version) +
-                                 "; this subctx reads version " + std::to_string(kFormatVersion) +
-                                 " (rewrite the image with a matching subctx server library)");
-      break;
-    case kNoteCreator:
-      info_.creator_path = r.str(kMaxText);
-      info_.build_id = r.str(kMaxName);
-      done("creator");
-      break;
-    case kNoteProvenance:
-      info_.created_ns = r.u64();
-      info_.kernel = r.str(kMaxName);
-      info_.libc = r.str(kMaxName);
-      done("provenance");
-      break;
-    case kNoteCpu:
-      info_.cpu_features = r.u64();
-      done("cpu");
-      break;
-    case kNoteThread:
-      info_.thread.tcb = r.u64();
-      info_.thread.gate_stack_lo = r.u64();
-      info_.thread.gate_stack_hi = r.u64();
-      info_.thread.stdout_file = r.u64();
-      info_.thread.stderr_file = r.u64();
-      info_.thread.fflush_fn = r.u64();
-      done("thread");
-      break;
-    case kNoteExports: {
-      uint32_t n = r.u32();
-      done("exports");
-      if (n > limits_.max_exports)
-        throw LimitExceeded(what_ + ": image has " + std::to_string(n) +
-                            " exports; limit 'exports per image' (SUBCTX_MAX_EXPORTS) is " +
-                            std::to_string(limits_.max_exports));
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        ExportRecord e;
-        e.address = r.u64();
-        e.visibility = r.u8();
-        e.name = r.str(kMaxName);
-        e.signature = r.str(kMaxName);
-        info_.exports.push_back(std::move(e));
-      }
-      done("exports");
-      break;
-    }
-    case kNoteImports: {
-      const uint32_t n = r.u32();
-      done("imports");
-      if (n > kMaxImports)
-        bad("image has " + std::to_string(n) + " imports; the server library has stubs for " +
-            std::to_string(kMaxImports));
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        ImportRecord rec;
-        rec.name = r.str(kMaxName);
-        rec.signature = r.str(kMaxName);
-        info_.imports.push_back(std::move(rec));
-      }
-      done("imports");
-      break;
-    }
-    case kNoteVdso: {
-      info_.vdso.base = r.u64();
-      info_.vdso.size = r.u64();
-      uint32_t n = r.u32();
-      done("vdso");
-      if (n > 256) bad("vdso note lists " + std::to_string(n) + " symbols (at most 256)");
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        VdsoSymbol s;
-        s.offset = r.u64();
-        s.name = r.str(kMaxName);
-        info_.vdso.symbols.push_back(std::move(s));
-      }
-      done("vdso");
-      break;
-    }
-    case kNoteSyscalls: {
-      uint32_t n = r.u32();
-      done("syscalls");
-      if (n > kMaxSyscallRules)
-        bad("syscalls note lists " + std::to_string(n) + " rules (at most " + std::to_string(kMaxSyscallRules) + ")");
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        SyscallRuleRecord rule;
-        rule.syscall = r.str(64);
-        rule.action = r.u8();
-        rule.error = r.u32();
-        if (r.ok() && rule.action > 2) bad("system call rule " + std::to_string(i) + ": unknown action");
-        if (r.ok() && rule.action == 0)
-          bad("system call rule " + std::to_string(i) + " (allow " + sys::printable(rule.syscall, 64) +
-              "): " + kImageRulesNarrowOnly);
-        if (r.ok() && rule.action == 1 && (rule.error == 0 || rule.error >= 4096))
-          bad("system call rule " + std::to_string(i) + ": errno " + std::to_string(rule.error) + " is not in 1..4095");
-        info_.syscall_rules.push_back(std::move(rule));
-      }
-      done("syscalls");
-      break;
-    }
-    case kNoteSegments: {
-      uint32_t n = r.u32();
-      done("segments");
-      if (n != info_.segments.size())
-        bad("segments note lists " + std::to_string(n) + " segments, the program headers " +
-            std::to_string(info_.segments.size()));
-      for (uint32_t i = 0; i < n && r.ok(); ++i) {
-        uint8_t kind = r.u8();
-        if (kind > static_cast<uint8_t>(SegmentKind::GateGuard)) bad("segment " + std::to_string(i) + ": unknown kind");
-        info_.segments[i].kind = static_cast<SegmentKind>(kind);
-        info_.segments[i].origin = r.str(kMaxText);
-      }
-      done("segments");
-      segments_note_count_ = n;
-      break;
-    }
-    case kNoteDigests: {
-      info_.header_digest = r.u64();
-      uint32_t n = r.u32();
-      r.u32();
-      done("digests");
-      if (n != info_.segments.size())
-        bad("digest note lists " + std::to_string(n) + " segments, the program headers " +
-            std::to_string(info_.segments.size()));
-      for (uint32_t i = 0; i < n && r.ok(); ++i) info_.segments[i].digest = r.u64();
-      done("digests");
-      if (r.remaining() != 0) bad("digest note has trailing bytes");
-      break;
-    }
-    case kNoteHotPages:
-      parse_hot_pages(r);
-      done("hot-pages");
-      if (r.remaining() != 0) bad("hot-pages note has trailing bytes");
-      break;
-    case kNoteIdentity:
-      parse_identity(r);
-      done("identity");
-      if (r.remaining() != 0) bad("identity note has trailing bytes");
-      break;
-    default:
-      break;  // unknown note types are ignored (notes of other owners never get here)
-  }
-}
-
-// Strings are read up to the note's own size (the notes are at most 64 MiB)
-// and their lengths checked by validate_identity(), for a message that says
-// which path is too long rather than "malformed".
-void Parser::parse_identity(ByteReader& r) {
-  IdentityRecord& id = info_.identity;
-  id.umask = r.u32();
-  id.pid = static_cast<int32_t>(r.u32());
-  id.cwd = r.str(kMaxNotesSize);
-  const uint32_t nfds = r.u32();
-  if (!r.ok()) return;
-  if (nfds > kMaxFds)
-    bad("identity note lists " + std::to_string(nfds) + " descriptors (at most " + std::to_string(kMaxFds) + ")");
-  for (uint32_t i = 0; i < nfds && r.ok(); ++i) id.fds.push_back(parse_fd_record(r, i));
-  const uint32_t nsignals = r.u32();
-  if (!r.ok()) return;
-  if (nsignals > kMaxSignalRecords)
-    bad("identity note lists " + std::to_string(nsignals) + " signal dispositions (at most " +
-        std::to_string(kMaxSignalRecords) + ")");
-  for (uint32_t i = 0; i < nsignals && r.ok(); ++i) {
-    SignalRecord s;
-    s.signal = r.u8();
-    s.action = r.u8();
-    id.signals.push_back(s);
-  }
-}
-
-FdRecord Parser::parse_fd_record(ByteReader& r, uint32_t index) {
-  FdRecord f;
-  f.number = static_cast<int32_t>(r.u32());
-  const uint8_t kind = r.u8();
-  const uint8_t dropped = r.u8();
-  f.flags = r.u32();
-  f.offset = r.u64();
-  f.same_as = static_cast<int32_t>(r.u32());
-  f.path = r.str(kMaxNotesSize);
-  if (!r.ok()) return f;  // the caller reports the truncation
-  const std::string what = "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
-  if (kind > static_cast<uint8_t>(FdKind::Other)) bad(what + ": unknown kind " + std::to_string(kind));
-  if (dropped > 1) bad(what + ": dropped flag " + std::to_string(dropped) + " is neither 0 nor 1");
-  f.kind = static_cast<FdKind>(kind);
-  f.dropped = dropped == 1;
-  return f;
 }
 
 // An export's or import's name (printable ASCII, unique among its kind)
@@ -416,7 +243,9 @@ void Parser::check_entry(const char* kind, const std::string& name, const std::s
   if (!parse_signature(signature, &sig, &why)) bad(k + " \"" + sys::printable(name) + "\": " + sys::printable(why, 400));
 }
 
-void Parser::validate() {
+// After every note is read: what the notes say, against each other and the
+// segments.
+void Parser::validate() const {
   for (uint32_t t : {kNoteVersion, kNoteThread, kNoteExports, kNoteSegments, kNoteIdentity, kNoteDigests})
     if (!seen_.count(t)) bad("missing SUBCTX note " + sys::hex(t));
 
@@ -425,6 +254,15 @@ void Parser::validate() {
     throw DigestMismatch(what_ + ": header digest mismatch (stored " + hex(info_.header_digest) + ", computed " +
                          hex(computed) + "): the image was modified or damaged; write it again");
 
+  validate_thread();
+  validate_entries();
+  validate_vdso();
+  validate_identity();
+  validate_hot_pages();
+}
+
+// The thread record a call runs as, and what the gate touches around a call.
+void Parser::validate_thread() const {
   const auto& t = info_.thread;
   const SegmentRecord* tcb = info_.segment_at(t.tcb);
   if (!tcb || !(tcb->prot & PROT_WRITE) || !tcb->contains(t.tcb, 8))
@@ -460,7 +298,10 @@ void Parser::validate() {
     const SegmentRecord* s = info_.segment_at(t.fflush_fn);
     if (!s || !(s->prot & PROT_EXEC)) bad("fflush " + hex(t.fflush_fn) + " is not inside an executable segment");
   }
+}
 
+// Exports: what a client calls; imports: what the server's code calls.
+void Parser::validate_entries() const {
   std::set<std::string> names;
   for (const auto& e : info_.exports) {
     check_entry("export", e.name, e.signature, names);
@@ -472,34 +313,19 @@ void Parser::validate() {
   // Imports have their own names: an export and an import may share one.
   std::set<std::string> import_names;
   for (const auto& i : info_.imports) check_entry("import", i.name, i.signature, import_names);
-
-  const auto& v = info_.vdso;
-  if (v.base) {
-    if (v.base % kPageSize || v.size == 0 || v.size % kPageSize || v.size > 64 * kPageSize ||
-        v.base >= kUserSpaceEnd || v.size > kUserSpaceEnd - v.base)
-      bad("vdso range " + hex(v.base) + "+" + hex(v.size) + " is malformed");
-    for (const auto& s : info_.segments)
-      if (s.vaddr < v.base + v.size && v.base < s.end()) bad("vdso range overlaps a segment");
-    for (const auto& s : v.symbols)
-      if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + sys::printable(s.name) + "\" is outside the vdso");
-  }
-  validate_identity();
-  validate_hot_pages();
 }
 
-// The count is checked before anything is allocated for it.
-void Parser::parse_hot_pages(ByteReader& r) {
-  const uint32_t n = r.u32();
-  if (!r.ok()) return;
-  if (n > kMaxHotRuns)
-    throw LimitExceeded(what_ + ": hot-pages note lists " + std::to_string(n) + " runs; at most " +
-                        std::to_string(kMaxHotRuns) + " (kMaxHotRuns) are read; train the image again");
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    HotRun run;
-    run.vaddr = r.u64();
-    run.pages = r.u32();
-    info_.hot_pages.push_back(run);
-  }
+// The range the client fills with jumps to its own vDSO.
+void Parser::validate_vdso() const {
+  const auto& v = info_.vdso;
+  if (!v.base) return;  // the server had no vDSO
+  if (v.base % kPageSize || v.size == 0 || v.size % kPageSize || v.size > 64 * kPageSize ||
+      v.base >= kUserSpaceEnd || v.size > kUserSpaceEnd - v.base)
+    bad("vdso range " + hex(v.base) + "+" + hex(v.size) + " is malformed");
+  for (const auto& s : info_.segments)
+    if (s.vaddr < v.base + v.size && v.base < s.end()) bad("vdso range overlaps a segment");
+  for (const auto& s : v.symbols)
+    if (s.offset >= v.size || s.name.empty()) bad("vdso symbol \"" + sys::printable(s.name) + "\" is outside the vdso");
 }
 
 // Each run is populated at map: it must lie in the file part of one

@@ -7,12 +7,17 @@
 
 #include "image/bytes.hpp"
 #include "image/digest.hpp"
+#include "image/notes.hpp"
 
 namespace subctx::image {
 
 namespace {
 
-void append_note(std::vector<uint8_t>& out, uint32_t type, const std::vector<uint8_t>& desc) {
+// Frames one note: header, owner, then the descriptor its codec encodes.
+void append_note(std::vector<uint8_t>& out, NoteType type, const ImageInfo& info) {
+  std::vector<uint8_t> desc;
+  ByteWriter d(desc);
+  find_note_codec(type)->encode(d, info);
   ByteWriter w(out);
   w.u32(sizeof kNoteOwner);  // namesz includes the NUL
   w.u32(static_cast<uint32_t>(desc.size()));
@@ -23,33 +28,68 @@ void append_note(std::vector<uint8_t>& out, uint32_t type, const std::vector<uin
   while (out.size() % 4) out.push_back(0);
 }
 
-// The identity note (docs/format.md).  Paths are written whole, never cut
-// like the informational strings: a cut path names another file, which a
-// client would open.  collect_identity() refuses paths the reader would.
-void encode_identity(ByteWriter& w, const IdentityRecord& id) {
-  w.u32(id.umask);
-  w.u32(static_cast<uint32_t>(id.pid));
-  w.str(id.cwd);
-  w.u32(static_cast<uint32_t>(id.fds.size()));
-  for (const FdRecord& f : id.fds) {
-    w.u32(static_cast<uint32_t>(f.number));
-    w.u8(static_cast<uint8_t>(f.kind));
-    w.u8(f.dropped ? 1 : 0);
-    w.u32(f.flags);
-    w.u64(f.offset);
-    w.u32(static_cast<uint32_t>(f.same_as));
-    w.str(f.path);
-  }
-  w.u32(static_cast<uint32_t>(id.signals.size()));
-  for (const SignalRecord& s : id.signals) {
-    w.u8(s.signal);
-    w.u8(s.action);
-  }
+// The notes, in the order docs/format.md gives.  *digests_desc: where the
+// digest note's descriptor starts within them.
+std::vector<uint8_t> encode_notes(const ImageInfo& info, size_t* digests_desc) {
+  std::vector<uint8_t> notes;
+  for (NoteType t : {kNoteVersion, kNoteCreator, kNoteProvenance, kNoteCpu, kNoteThread, kNoteExports})
+    append_note(notes, t, info);
+  if (!info.imports.empty()) append_note(notes, kNoteImports, info);  // optional: none, no imports
+  append_note(notes, kNoteVdso, info);
+  append_note(notes, kNoteSegments, info);
+  if (!info.syscall_rules.empty()) append_note(notes, kNoteSyscalls, info);  // optional: older readers skip it
+  if (!info.hot_pages.empty()) append_note(notes, kNoteHotPages, info);      // optional (`subctx train`)
+  // Always written (required since version 2), even for a server with no
+  // descriptors: the cwd and pid are part of what its memory means.
+  append_note(notes, kNoteIdentity, info);
+  // Digests last: the header digest covers everything before it.
+  *digests_desc = notes.size() + 12 + 8;  // note header + "SUBCTX\0" padded
+  append_note(notes, kNoteDigests, info);
+  return notes;
 }
 
 uint32_t elf_flags(int prot) {
   return ((prot & PROT_READ) ? PF_R : 0) | ((prot & PROT_WRITE) ? PF_W : 0) |
          ((prot & PROT_EXEC) ? PF_X : 0);
+}
+
+void put_elf_header(uint8_t* out, size_t phnum) {
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_ident[EI_VERSION] = EV_CURRENT;
+  eh.e_ident[EI_OSABI] = ELFOSABI_SYSV;
+  eh.e_type = ET_CORE;
+  eh.e_machine = EM_X86_64;
+  eh.e_version = EV_CURRENT;
+  eh.e_phoff = sizeof(Elf64_Ehdr);
+  eh.e_ehsize = sizeof(Elf64_Ehdr);
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = static_cast<Elf64_Half>(phnum < PN_XNUM ? phnum : PN_XNUM);
+  std::memcpy(out, &eh, sizeof eh);
+}
+
+// PT_NOTE first, then one PT_LOAD per segment, in order.
+void put_program_headers(uint8_t* out, const ImageInfo& info, size_t notes_off, size_t notes_size) {
+  Elf64_Phdr note{};
+  note.p_type = PT_NOTE;
+  note.p_offset = notes_off;
+  note.p_filesz = notes_size;
+  note.p_align = 4;
+  std::memcpy(out, &note, sizeof note);
+  for (size_t i = 0; i < info.segments.size(); ++i) {
+    const auto& s = info.segments[i];
+    Elf64_Phdr ph{};
+    ph.p_type = PT_LOAD;
+    ph.p_flags = elf_flags(s.prot);
+    ph.p_offset = s.offset;
+    ph.p_vaddr = s.vaddr;
+    ph.p_filesz = s.filesz;
+    ph.p_memsz = s.memsz;
+    ph.p_align = kPageSize;
+    std::memcpy(out + (i + 1) * sizeof ph, &ph, sizeof ph);
+  }
 }
 
 }  // namespace
@@ -66,132 +106,16 @@ uint64_t layout_segments(ImageInfo& info, uint64_t data_start) {
 EncodedHeader encode_header(const ImageInfo& info) {
   const size_t phnum = 1 + info.segments.size();
   const size_t notes_off = sizeof(Elf64_Ehdr) + phnum * sizeof(Elf64_Phdr);
-
   // Notes first: their size decides the PT_NOTE entry.
-  std::vector<uint8_t> notes;
-  std::vector<uint8_t> d;
-  ByteWriter w(d);
-  auto flush = [&](uint32_t type) {
-    append_note(notes, type, d);
-    d.clear();
-  };
-  w.u32(info.version);
-  w.u32(info.flags);
-  flush(kNoteVersion);
-  // Informational strings are cut to what the reader accepts (4096 / 255).
-  auto cut = [](const std::string& s, size_t max) { return std::string_view(s).substr(0, max); };
-  w.str(cut(info.creator_path, 4096));
-  w.str(cut(info.build_id, 255));
-  flush(kNoteCreator);
-  w.u64(info.created_ns);
-  w.str(cut(info.kernel, 255));
-  w.str(cut(info.libc, 255));
-  flush(kNoteProvenance);
-  w.u64(info.cpu_features);
-  flush(kNoteCpu);
-  w.u64(info.thread.tcb);
-  w.u64(info.thread.gate_stack_lo);
-  w.u64(info.thread.gate_stack_hi);
-  w.u64(info.thread.stdout_file);
-  w.u64(info.thread.stderr_file);
-  w.u64(info.thread.fflush_fn);
-  flush(kNoteThread);
-  w.u32(static_cast<uint32_t>(info.exports.size()));
-  for (const auto& e : info.exports) {
-    w.u64(e.address);
-    w.u8(e.visibility);
-    w.str(e.name);
-    w.str(e.signature);
-  }
-  flush(kNoteExports);
-  if (!info.imports.empty()) {
-    w.u32(static_cast<uint32_t>(info.imports.size()));
-    for (const auto& i : info.imports) {
-      w.str(i.name);
-      w.str(i.signature);
-    }
-    flush(kNoteImports);
-  }
-  w.u64(info.vdso.base);
-  w.u64(info.vdso.size);
-  w.u32(static_cast<uint32_t>(info.vdso.symbols.size()));
-  for (const auto& s : info.vdso.symbols) {
-    w.u64(s.offset);
-    w.str(s.name);
-  }
-  flush(kNoteVdso);
-  w.u32(static_cast<uint32_t>(info.segments.size()));
-  for (const auto& s : info.segments) {
-    w.u8(static_cast<uint8_t>(s.kind));
-    w.str(cut(s.origin, 4096));
-  }
-  flush(kNoteSegments);
-  if (!info.syscall_rules.empty()) {  // optional: older readers skip it
-    w.u32(static_cast<uint32_t>(info.syscall_rules.size()));
-    for (const auto& r : info.syscall_rules) {
-      w.str(cut(r.syscall, 64));
-      w.u8(r.action);
-      w.u32(r.error);
-    }
-    flush(kNoteSyscalls);
-  }
-  if (!info.hot_pages.empty()) {  // optional (`subctx train`); the reader checks the bounds
-    w.u32(static_cast<uint32_t>(info.hot_pages.size()));
-    for (const HotRun& run : info.hot_pages) {
-      w.u64(run.vaddr);
-      w.u32(run.pages);
-    }
-    flush(kNoteHotPages);
-  }
-  // Always written (required since version 2), even for a server with no
-  // descriptors: the cwd and pid are part of what its memory means.
-  encode_identity(w, info.identity);
-  flush(kNoteIdentity);
-  // Digests last: the header digest covers everything before it.
-  w.u64(info.header_digest);
-  w.u32(static_cast<uint32_t>(info.segments.size()));
-  w.u32(0);
-  for (const auto& s : info.segments) w.u64(s.digest);
-  const size_t digests_desc_in_notes = notes.size() + 12 + 8;  // note header + "SUBCTX\0" padded
-  flush(kNoteDigests);
+  size_t digests_desc = 0;
+  const std::vector<uint8_t> notes = encode_notes(info, &digests_desc);
 
   EncodedHeader h;
   h.bytes.resize(notes_off + notes.size());
-  Elf64_Ehdr eh{};
-  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-  eh.e_ident[EI_CLASS] = ELFCLASS64;
-  eh.e_ident[EI_DATA] = ELFDATA2LSB;
-  eh.e_ident[EI_VERSION] = EV_CURRENT;
-  eh.e_ident[EI_OSABI] = ELFOSABI_SYSV;
-  eh.e_type = ET_CORE;
-  eh.e_machine = EM_X86_64;
-  eh.e_version = EV_CURRENT;
-  eh.e_phoff = sizeof(Elf64_Ehdr);
-  eh.e_ehsize = sizeof(Elf64_Ehdr);
-  eh.e_phentsize = sizeof(Elf64_Phdr);
-  eh.e_phnum = static_cast<Elf64_Half>(phnum < PN_XNUM ? phnum : PN_XNUM);
-  std::memcpy(h.bytes.data(), &eh, sizeof eh);
-
-  Elf64_Phdr note{};
-  note.p_type = PT_NOTE;
-  note.p_offset = notes_off;
-  note.p_filesz = notes.size();
-  note.p_align = 4;
-  std::memcpy(h.bytes.data() + sizeof eh, &note, sizeof note);
-  for (size_t i = 0; i < info.segments.size(); ++i) {
-    const auto& s = info.segments[i];
-    Elf64_Phdr ph{};
-    ph.p_type = PT_LOAD;
-    ph.p_flags = elf_flags(s.prot);
-    ph.p_offset = s.offset;
-    ph.p_vaddr = s.vaddr;
-    ph.p_filesz = s.filesz;
-    ph.p_memsz = s.memsz;
-    ph.p_align = kPageSize;
-    std::memcpy(h.bytes.data() + sizeof eh + (i + 1) * sizeof ph, &ph, sizeof ph);
-  }
+  put_elf_header(h.bytes.data(), phnum);
+  put_program_headers(h.bytes.data() + sizeof(Elf64_Ehdr), info, notes_off, notes.size());
   std::memcpy(h.bytes.data() + notes_off, notes.data(), notes.size());
-  h.header_digest_offset = notes_off + digests_desc_in_notes;
+  h.header_digest_offset = notes_off + digests_desc;
   h.segment_digests_offset = h.header_digest_offset + 16;
   h.data_start = page_round_up(h.bytes.size());
   return h;

@@ -26,17 +26,13 @@ detail::ImportBinding& find_import(detail::SubcontextState& s, std::string_view 
                      std::to_string(s.imports.size()) + " imports; `subctx inspect " + s.path + "` lists them)");
 }
 
-void throw_unmapped(const detail::SubcontextState& s) {
-  throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
-}
-
 }  // namespace
 
 void Subcontext::bind_import(std::string_view name, void* fn, const Signature& sig, void* user,
                              std::shared_ptr<void> owner) const {
   detail::SubcontextState& s = bindable(state_, "bind");
   std::lock_guard lock(s.call_lock);
-  if (!s.mapped) throw_unmapped(s);
+  if (!s.mapped) detail::throw_unmapped(s);
   detail::ImportBinding& b = find_import(s, name);
   if (fn && !(b.signature == sig))
     throw SignatureMismatch("import \"" + b.name + "\" of " + s.path + " has signature " + b.signature_text +

@@ -85,8 +85,8 @@ bool flush_pending(SubcontextState& s, FILE* stream, long pending, gate::Frame* 
 namespace {
 
 [[noreturn]] void throw_unmediated_thread(const SubcontextState& s) {
-  throw Unsupported("cannot call into subcontext " + std::to_string(s.handle) + " (" + s.path +
-                    ") on this thread: Syscall User Dispatch could not be turned on for it, and the subcontext's "
+  throw Unsupported("cannot call into " + detail::subcontext_name(s) +
+                    " on this thread: Syscall User Dispatch could not be turned on for it, and the subcontext's "
                     "descriptor numbers are translated only through it (docs/identity.md)");
 }
 
@@ -120,13 +120,13 @@ namespace {
 
 [[noreturn, gnu::cold]] void throw_call_from_handler(const SubcontextState& s) {
   throw Error(Errc::InvalidArgument,
-              "call into subcontext " + std::to_string(s.handle) + " (" + s.path +
-                  ") from a signal handler that interrupted a call of the same subcontext on this thread: it "
+              "call into " + detail::subcontext_name(s) +
+                  " from a signal handler that interrupted a call of the same subcontext on this thread: it "
                   "would wait for itself; calls are not async-signal-safe, make them outside signal handlers");
 }
 
 [[noreturn, gnu::cold]] void throw_not_callable(const SubcontextState& s) {
-  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  if (!s.mapped) detail::throw_unmapped(s);
   // A call from a callback after a nested call of this subcontext failed:
   // its memory is as that left it (the outermost call resets it).
   if (s.failure_in_callback) std::rethrow_exception(s.failure_in_callback);

@@ -84,7 +84,7 @@ std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& 
               : why.address == err ? ", reading the subcontext's stderr stream after the call"
                                    : ", reading the string the call returned";
     }
-    const uint64_t guard_lo = s.stack_lo >= (64u << 10) ? s.stack_lo - (64u << 10) : 0;
+    const uint64_t guard_lo = s.stack_lo >= image::kGateGuardSize ? s.stack_lo - image::kGateGuardSize : 0;
     if (why.signal == SIGSEGV && why.address < s.stack_lo && why.address >= guard_lo)
       text += ", the guard page below the gate stack: the call overflowed its stack (" +
               std::to_string((s.stack_top - s.stack_lo) >> 10) + " KiB; SnapshotOptions::gate_stack_size)";
@@ -142,7 +142,7 @@ namespace {
 // thread; returns what to add to the message.  reason: why, for a poison.
 std::string apply_fault_policy(detail::SubcontextState& s, const std::string& reason, bool* reset_done) {
   const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
-  const std::string name = "subcontext " + std::to_string(s.handle) + " (" + s.path + ")";
+  const std::string name = detail::subcontext_name(s);
   // A truncated or overwritten image file faults calls where its pages went;
   // nothing can be reset onto it.
   if (const std::string changed = image_change(s); !changed.empty()) {
@@ -198,7 +198,7 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
   d.frames = std::move(frames);
   const std::string what = describe(s, why);
   std::string message =
-      "export \"" + d.export_name + "\" of subcontext " + std::to_string(s.handle) + " (" + s.path + ") " + what;
+      "export \"" + d.export_name + "\" of " + detail::subcontext_name(s) + " " + what;
   if (!d.frames.empty()) message += "; in " + d.frames.front().symbol;
   if (batch) {
     d.completed = batch->call;

@@ -8,6 +8,7 @@
 #include "matchmaker/environment.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
+#include "matchmaker/syscall_table.hpp"
 #include "sys/io.hpp"
 
 namespace subctx {
@@ -62,7 +63,7 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
   const Quota q = options.quota.value_or(r.quota_default);
   s.max_dirty_pages = q.max_dirty_pages;
   s.max_mapped_bytes = q.max_mapped_bytes;
-  fault::build_syscall_table(s, options.syscalls);
+  build_syscall_table(s.syscall_action, s.path, s.info.syscall_rules, options.syscalls);
   std::string why;
   if (!options.syscalls.empty() && !fault::syscall_dispatch_available(&why))
     throw Unsupported("cannot map image " + s.path + " with system call rules: subcontext code's system calls are "
@@ -94,7 +95,7 @@ ResetInfo Subcontext::reset() const {
   try {
     return matchmaker::reset_state(s);
   } catch (const Error& e) {
-    s.poisoned = "subcontext " + std::to_string(s.handle) + " (" + s.path + ") is poisoned: its reset failed: " + e.what();
+    s.poisoned = detail::subcontext_name(s) + " is poisoned: its reset failed: " + e.what();
     throw;
   }
 }
@@ -103,7 +104,7 @@ MemoryInfo Subcontext::memory() const {
   detail::SubcontextState& s = state_of(state_);
   matchmaker::refuse_from_inside_call(s, "memory()");
   std::lock_guard lock(s.call_lock);
-  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  if (!s.mapped) detail::throw_unmapped(s);
   matchmaker::note_dirty(s, matchmaker::scan_dirty(s).pages);
   MemoryInfo m;
   m.dirty_pages = s.dirty_pages;

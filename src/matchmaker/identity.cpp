@@ -252,10 +252,10 @@ detail::SubcontextState& open_namespace(const std::shared_ptr<detail::Subcontext
   detail::SubcontextState& s = *p;
   matchmaker::refuse_from_inside_call(s, what);
   lock = std::unique_lock(s.call_lock);
-  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  if (!s.mapped) detail::throw_unmapped(s);
   if (!s.fds.active)
-    throw Unsupported(std::string(what) + " on subcontext " + std::to_string(s.handle) + " (" + s.path +
-                      "): its system calls are not mediated here, so its descriptor numbers are this client's own "
+    throw Unsupported(std::string(what) + " on " + detail::subcontext_name(s) +
+                      ": its system calls are not mediated here, so its descriptor numbers are this client's own "
                       "(docs/identity.md)");
   return s;
 }
@@ -263,8 +263,8 @@ detail::SubcontextState& open_namespace(const std::shared_ptr<detail::Subcontext
 int subcontext_real(const detail::SubcontextState& s, int number, const char* what) {
   const int real = fault::fd_real(s.fds, number);
   if (real < 0)
-    throw Error(Errc::InvalidArgument, std::string(what) + ": subcontext " + std::to_string(s.handle) + " (" + s.path +
-                                           ") has no descriptor " + std::to_string(number));
+    throw Error(Errc::InvalidArgument, std::string(what) + ": " + detail::subcontext_name(s) +
+                                           " has no descriptor " + std::to_string(number));
   return real;
 }
 
@@ -275,7 +275,7 @@ int Subcontext::grant_fd(int fd) const {
   detail::SubcontextState& s = open_namespace(state_, "grant_fd", lock);
   const int v = fault::fd_lowest_free(s.fds, 0, /*skip_reserved=*/true);
   if (v < 0)
-    throw LimitExceeded("grant_fd: subcontext " + std::to_string(s.handle) + " (" + s.path + ") has no free number: " +
+    throw LimitExceeded("grant_fd: " + detail::subcontext_name(s) + " has no free number: " +
                         std::to_string(fault::kMaxFds) + " descriptors is the most a subcontext has");
   sys::UniqueFd d(fcntl(fd, F_DUPFD_CLOEXEC, 0));
   if (!d) {

@@ -80,8 +80,8 @@ void registry_after_fork_in_child() {
     s->protection.forget_windows();
     // Its symbol tables' lock may be held by that thread too: left behind.
     if (s->symbolizer) new std::shared_ptr<const fault::Symbolizer>(std::move(s->symbolizer));
-    s->poisoned = "subcontext " + std::to_string(s->handle) + " (" + s->path +
-                  ") is poisoned in this child process: another thread of the parent was " +
+    s->poisoned = detail::subcontext_name(*s) +
+                  " is poisoned in this child process: another thread of the parent was " +
                   (in_call ? "inside a call of it" : "resetting, unmapping or inspecting it") +
                   " when the process forked, and its memory here is as that thread left it; reset() it (sbc_reset) "
                   "or unmap it";

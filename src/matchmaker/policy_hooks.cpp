@@ -101,7 +101,7 @@ void check_call_policy(detail::SubcontextState& s, uint32_t index) {
   const auto& e = s.exports[index].record;
   const std::string what = "cannot call export \"" + sys::printable(e.name) + "\" of image " + s.path;
   policy::Decision d = policy::decide_call(p.get(), {s.canonical_path, s.owner, s.info.header_digest}, e.name,
-                                           e.visibility == 1);
+                                           e.visibility == static_cast<uint8_t>(Visibility::Restricted));
   if (!d.allowed) throw PolicyDenied(what + ": " + d.why);
   // A digest rule installed after the map: the whole image is checked once.
   if (d.rule && d.rule->digest && !s.segments_verified.load(std::memory_order_acquire)) {

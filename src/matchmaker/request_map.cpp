@@ -196,77 +196,15 @@ void add_imports(detail::SubcontextState& s, const image::ImageInfo& info) {
   if (!info.imports.empty()) s.import_slot = info.thread.gate_stack_hi - image::kImportSlotBelowTop;
 }
 
-}  // namespace
-
-std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& given, const MapOptions& options) {
-  PhaseClock clock;
-  const std::string path = sys::printable_path(given);  // for messages: a newline in it forges no log line
-  if (!r.env_error.empty())
-    throw Error(Errc::InvalidArgument, "cannot map image " + path + ": " + r.env_error +
-                                           "; fix or unset it (a malformed SUBCTX_* variable fails every map)");
-  if (r.subcontexts.size() >= r.limits.subcontexts)
-    throw LimitExceeded("cannot map image " + path + ": " + std::to_string(r.subcontexts.size()) +
-                        " subcontexts are mapped; limit 'subcontexts per client' (SUBCTX_MAX_SUBCONTEXTS) is " +
-                        std::to_string(r.limits.subcontexts));
-  struct stat st;
-  std::string canonical;  // the opened file's own path: what the policy decides on
-  sys::UniqueFd fd = image::open_image_to_map(given, &st, &canonical);
-  for (const auto& [h, s] : r.subcontexts)
-    if (s->dev == st.st_dev && s->ino == st.st_ino)
-      throw AlreadyMapped("image " + path + " is already mapped in this client as subcontext " + std::to_string(h) +
-                          " (from " + s->path + "); use that handle, or unmap it first");
-  clock.mark(MapPhase::Open);
-
-  image::ReadLimits rl{r.limits.segments, r.limits.exports, r.limits.image_size};
-  image::ImageInfo info =
-      image::read_image(image::PrefetchedFileSource(fd.get(), static_cast<uint64_t>(st.st_size)), path, rl);
-  for (const auto& [h, s] : r.subcontexts)
-    if (s->info.header_digest == info.header_digest)
-      throw AlreadyMapped("image " + path + " is a copy of " + s->path + ", already mapped as subcontext " +
-                          std::to_string(h));
-  clock.mark(MapPhase::Read);
-
-  // A digest rule pins the whole image: its data is checked before any rule decides.
-  const policy::Rule* pin = policy::rule_naming_digest(r.policy.get(), info.header_digest);
-  if (pin) verify_pinned_image(*r.policy, *pin, fd.get(), info, "cannot map image " + path);
-  policy::Decision d = policy::decide_map(r.policy.get(), {canonical, st.st_uid, info.header_digest});
-  if (!d.allowed) throw PolicyDenied("cannot map image " + path + ": " + d.why);
-
-  const uint64_t missing = info.cpu_features & ~host_cpu_features();
-  if (missing)
-    throw CpuMismatch("image " + path + " was made on a CPU with features this one lacks: " +
-                      cpu_feature_names(missing) + "; snapshot the server on this kind of machine");
-  clock.mark(MapPhase::Decide);
-
-  auto state = std::make_shared<detail::SubcontextState>();
-  state->path = path;
-  state->given_path = given;
-  state->canonical_path = canonical;
-  state->segments_verified = pin != nullptr;
-  state->owner = st.st_uid;
-  state->dev = st.st_dev;
-  state->ino = st.st_ino;
-  state->stamp = stamp_of(st);
-
-  // The forwarder's contents are built before anything is mapped.
-  std::vector<uint8_t> vdso_page;
-  if (info.vdso.base) {
-    if (!r.host_vdso) r.host_vdso = host_vdso();
-    vdso_page.assign(info.vdso.size, 0);
-    std::string why;
-    if (!build_vdso_forwarder(info.vdso, *r.host_vdso, vdso_page.data(), &why))
-      throw BadImage("image " + path + ": " + why);
-  }
-
-  check_stack_room(path, info);
-  clock.mark(MapPhase::Prepare);
-
-  // All or nothing: a failure below destroys the mappings made so far.
-  // Each segment is a view of the file and/or anonymous memory (its tail);
-  // one mmap per run of them that the kernel merges into one mapping anyway
-  // (adjacent, same permissions, views at consecutive file offsets or both
-  // anonymous).  A run that fails is mapped again piece by piece, so that
-  // the error names the segment in the way.
+// The image's segments at their addresses, appended to maps (from_file: a
+// view of the image).  All or nothing: a failure destroys the mappings made
+// so far (the caller's maps).  Each segment is a view of the file and/or
+// anonymous memory (its tail); one mmap per run of them that the kernel
+// merges into one mapping anyway (adjacent, same permissions, views at
+// consecutive file offsets or both anonymous).  A run that fails is mapped
+// again piece by piece, so that the error names the segment in the way.
+void map_segments(const std::string& path, const image::ImageInfo& info, int fd, std::vector<sys::Mapping>& maps,
+                  std::vector<bool>& from_file) {
   struct Piece {
     uint64_t addr, len, offset;
     int prot;
@@ -294,13 +232,11 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     }
     runs.emplace_back(k, k + 1);
   }
-  std::vector<sys::Mapping> maps;
-  std::vector<bool> from_file;
   maps.reserve(pieces.size() + 1);
   auto map_piece = [&](const Piece& p, uint64_t len) {
     auto name = [&] { return segment_name(info.segments[p.segment], p.segment); };
     maps.push_back(map_fixed(path, name, p.addr, len, p.prot, p.file ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS,
-                             p.file ? fd.get() : -1, static_cast<off_t>(p.offset)));
+                             p.file ? fd : -1, static_cast<off_t>(p.offset)));
     from_file.push_back(p.file);
   };
   for (const auto& [first, last] : runs) {
@@ -312,7 +248,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     }
     void* want = reinterpret_cast<void*>(p.addr);
     void* got = mmap(want, len, p.prot, (p.file ? MAP_PRIVATE : MAP_PRIVATE | MAP_ANONYMOUS) | MAP_FIXED_NOREPLACE,
-                     p.file ? fd.get() : -1, static_cast<off_t>(p.offset));
+                     p.file ? fd : -1, static_cast<off_t>(p.offset));
     if (got == want) {
       maps.emplace_back(got, len);
       from_file.push_back(p.file);
@@ -321,6 +257,160 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
     if (got != MAP_FAILED) munmap(got, len);  // kernels without NOREPLACE
     for (size_t k = first; k < last; ++k) map_piece(pieces[k], pieces[k].len);
   }
+}
+
+// The vDSO forwarder at the server vDSO's address (docs/format.md), appended
+// to maps.  *forwarder_armed: a forwarder file was made for this map (kept
+// for the next maps only if this one succeeds).
+void map_vdso_forwarder(Registry& r, detail::SubcontextState& state, const image::ImageInfo& info,
+                        const std::vector<uint8_t>& vdso_page, bool* forwarder_armed, const std::string& path,
+                        std::vector<sys::Mapping>& maps, std::vector<bool>& from_file) {
+  if (!info.vdso.base) return;
+  auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
+  // A private view of the forwarder's memfd where one can be made and
+  // mapped executable here (nothing written, no page touched); else an
+  // anonymous page written here.
+  void* want = reinterpret_cast<void*>(info.vdso.base);
+  if (const ForwarderFile* f = forwarder_file(r, vdso_page, forwarder_armed)) {
+    void* p = mmap(want, info.vdso.size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, f->fd.get(), 0);
+    if (p == want) {
+      maps.emplace_back(p, info.vdso.size);
+      from_file.push_back(false);
+      state.forwarder_dev = f->dev;
+      state.forwarder_ino = f->ino;
+    } else if (p != MAP_FAILED) {
+      munmap(p, info.vdso.size);  // kernels without NOREPLACE: map_fixed below reports the conflict
+    } else if (errno != EEXIST) {
+      r.forwarder_files_refused = true;  // not executable here (a security module?)
+    }
+  }
+  if (!state.forwarder_ino) {
+    sys::Mapping v = map_fixed(path, name, info.vdso.base, info.vdso.size, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    std::memcpy(v.get(), vdso_page.data(), vdso_page.size());
+    if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
+      throw SystemError("cannot protect the vDSO forwarder: " + sys::errno_text(errno));
+    maps.push_back(std::move(v));
+    from_file.push_back(false);
+  }
+}
+
+// What calls need from the image: exports, imports, the thread record.
+void add_call_state(detail::SubcontextState& s, const image::ImageInfo& info) {
+  for (uint32_t i = 0; i < info.exports.size(); ++i) {
+    detail::ExportEntry e;
+    e.record = info.exports[i];
+    parse_signature(e.record.signature, &e.signature, nullptr);  // validated by the reader
+    s.export_index.add(e.record.name, i);
+    s.exports.push_back(std::move(e));
+  }
+  s.call_allowed_generation = std::make_unique<std::atomic<uint64_t>[]>(info.exports.size());
+  add_imports(s, info);
+  s.tcb = info.thread.tcb;
+  // Calls enter below the import slot (format.hpp), whether the image has
+  // imports or not.
+  s.stack_top = info.thread.gate_stack_hi - image::kImportSlotBelowTop;
+  s.stack_lo = info.thread.gate_stack_lo;
+  s.sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);
+  s.sub_stderr = reinterpret_cast<FILE*>(info.thread.stderr_file);
+  s.fflush_fn = info.thread.fflush_fn;
+}
+
+// A malformed SUBCTX_* variable or the subcontexts limit refuse every map.
+void refuse_before_opening(const Registry& r, const std::string& path) {
+  if (!r.env_error.empty())
+    throw Error(Errc::InvalidArgument, "cannot map image " + path + ": " + r.env_error +
+                                           "; fix or unset it (a malformed SUBCTX_* variable fails every map)");
+  if (r.subcontexts.size() >= r.limits.subcontexts)
+    throw LimitExceeded("cannot map image " + path + ": " + std::to_string(r.subcontexts.size()) +
+                        " subcontexts are mapped; limit 'subcontexts per client' (SUBCTX_MAX_SUBCONTEXTS) is " +
+                        std::to_string(r.limits.subcontexts));
+}
+
+// The same file mapped already (by another path, or through a link).
+void refuse_mapped_file(const Registry& r, const struct stat& st, const std::string& path) {
+  for (const auto& [h, s] : r.subcontexts)
+    if (s->dev == st.st_dev && s->ino == st.st_ino)
+      throw AlreadyMapped("image " + path + " is already mapped in this client as subcontext " + std::to_string(h) +
+                          " (from " + s->path + "); use that handle, or unmap it first");
+}
+
+// A copy of a mapped image (the same header digest): its ranges would meet.
+void refuse_mapped_copy(const Registry& r, const image::ImageInfo& info, const std::string& path) {
+  for (const auto& [h, s] : r.subcontexts)
+    if (s->info.header_digest == info.header_digest)
+      throw AlreadyMapped("image " + path + " is a copy of " + s->path + ", already mapped as subcontext " +
+                          std::to_string(h));
+}
+
+void refuse_missing_cpu_features(const image::ImageInfo& info, const std::string& path) {
+  const uint64_t missing = info.cpu_features & ~host_cpu_features();
+  if (missing)
+    throw CpuMismatch("image " + path + " was made on a CPU with features this one lacks: " +
+                      cpu_feature_names(missing) + "; snapshot the server on this kind of machine");
+}
+
+// The state of a subcontext about to be mapped: its names and its file.
+std::shared_ptr<detail::SubcontextState> new_state(const std::string& path, const std::string& given,
+                                                   const std::string& canonical, const struct stat& st,
+                                                   bool verified) {
+  auto state = std::make_shared<detail::SubcontextState>();
+  state->path = path;
+  state->given_path = given;
+  state->canonical_path = canonical;
+  state->segments_verified = verified;
+  state->owner = st.st_uid;
+  state->dev = st.st_dev;
+  state->ino = st.st_ino;
+  state->stamp = stamp_of(st);
+  return state;
+}
+
+}  // namespace
+
+std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& given, const MapOptions& options) {
+  PhaseClock clock;
+  const std::string path = sys::printable_path(given);  // for messages: a newline in it forges no log line
+  refuse_before_opening(r, path);
+  struct stat st;
+  std::string canonical;  // the opened file's own path: what the policy decides on
+  sys::UniqueFd fd = image::open_image_to_map(given, &st, &canonical);
+  refuse_mapped_file(r, st, path);
+  clock.mark(MapPhase::Open);
+
+  image::ReadLimits rl{r.limits.segments, r.limits.exports, r.limits.image_size};
+  image::ImageInfo info =
+      image::read_image(image::PrefetchedFileSource(fd.get(), static_cast<uint64_t>(st.st_size)), path, rl);
+  refuse_mapped_copy(r, info, path);
+  clock.mark(MapPhase::Read);
+
+  // A digest rule pins the whole image: its data is checked before any rule decides.
+  const policy::Rule* pin = policy::rule_naming_digest(r.policy.get(), info.header_digest);
+  if (pin) verify_pinned_image(*r.policy, *pin, fd.get(), info, "cannot map image " + path);
+  policy::Decision d = policy::decide_map(r.policy.get(), {canonical, st.st_uid, info.header_digest});
+  if (!d.allowed) throw PolicyDenied("cannot map image " + path + ": " + d.why);
+
+  refuse_missing_cpu_features(info, path);
+  clock.mark(MapPhase::Decide);
+
+  auto state = new_state(path, given, canonical, st, /*verified=*/pin != nullptr);
+
+  // The forwarder's contents are built before anything is mapped.
+  std::vector<uint8_t> vdso_page;
+  if (info.vdso.base) {
+    if (!r.host_vdso) r.host_vdso = host_vdso();
+    vdso_page.assign(info.vdso.size, 0);
+    std::string why;
+    if (!build_vdso_forwarder(info.vdso, *r.host_vdso, vdso_page.data(), &why))
+      throw BadImage("image " + path + ": " + why);
+  }
+
+  check_stack_room(path, info);
+  clock.mark(MapPhase::Prepare);
+
+  std::vector<sys::Mapping> maps;
+  std::vector<bool> from_file;
+  map_segments(path, info, fd.get(), maps, from_file);
   clock.mark(MapPhase::Segments);
   // A forwarder file this map makes is kept for the next maps only if this
   // one succeeds: a refused map leaves no descriptor behind.
@@ -331,57 +421,13 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
       if (armed) r.forwarder_files.pop_back();
     }
   } forwarder_made{r};
-  if (info.vdso.base) {
-    auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
-    // A private view of the forwarder's memfd where one can be made and
-    // mapped executable here (nothing written, no page touched); else an
-    // anonymous page written here.
-    void* want = reinterpret_cast<void*>(info.vdso.base);
-    if (const ForwarderFile* f = forwarder_file(r, vdso_page, &forwarder_made.armed)) {
-      void* p = mmap(want, info.vdso.size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_FIXED_NOREPLACE, f->fd.get(), 0);
-      if (p == want) {
-        maps.emplace_back(p, info.vdso.size);
-        from_file.push_back(false);
-        state->forwarder_dev = f->dev;
-        state->forwarder_ino = f->ino;
-      } else if (p != MAP_FAILED) {
-        munmap(p, info.vdso.size);  // kernels without NOREPLACE: map_fixed below reports the conflict
-      } else if (errno != EEXIST) {
-        r.forwarder_files_refused = true;  // not executable here (a security module?)
-      }
-    }
-    if (!state->forwarder_ino) {
-      sys::Mapping v = map_fixed(path, name, info.vdso.base, info.vdso.size, PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      std::memcpy(v.get(), vdso_page.data(), vdso_page.size());
-      if (mprotect(v.get(), v.size(), PROT_READ | PROT_EXEC) != 0)
-        throw SystemError("cannot protect the vDSO forwarder: " + sys::errno_text(errno));
-      maps.push_back(std::move(v));
-      from_file.push_back(false);
-    }
-  }
+  map_vdso_forwarder(r, *state, info, vdso_page, &forwarder_made.armed, path, maps, from_file);
   clock.mark(MapPhase::Vdso);
   // Before the protection backend's setup: the segments still have their own permissions.
   if (r.prefetch) prefetch_hot_pages(fd.get(), info, maps, from_file, r.prefetch == 2);
   clock.mark(MapPhase::Prefetch);
 
-  for (uint32_t i = 0; i < info.exports.size(); ++i) {
-    detail::ExportEntry e;
-    e.record = info.exports[i];
-    parse_signature(e.record.signature, &e.signature, nullptr);  // validated by the reader
-    state->export_index.add(e.record.name, i);
-    state->exports.push_back(std::move(e));
-  }
-  state->call_allowed_generation = std::make_unique<std::atomic<uint64_t>[]>(info.exports.size());
-  add_imports(*state, info);
-  state->tcb = info.thread.tcb;
-  // Calls enter below the import slot (format.hpp), whether the image has
-  // imports or not.
-  state->stack_top = info.thread.gate_stack_hi - image::kImportSlotBelowTop;
-  state->stack_lo = info.thread.gate_stack_lo;
-  state->sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);
-  state->sub_stderr = reinterpret_cast<FILE*>(info.thread.stderr_file);
-  state->fflush_fn = info.thread.fflush_fn;
+  add_call_state(*state, info);
   state->info = std::move(info);
   state->mappings = std::move(maps);
   state->from_file = std::move(from_file);

@@ -26,6 +26,7 @@
 #include "matchmaker/identity.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
+#include "sys/pagemap.hpp"
 #include "sys/proc_maps.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -45,7 +46,6 @@ constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
 constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapped = 1u << 4,
                    kPageIsPfnZero = 1u << 5;
 // /proc/PID/pagemap entry bits.
-constexpr uint64_t kPmPresent = uint64_t{1} << 63, kPmSwapped = uint64_t{1} << 62, kPmFile = uint64_t{1} << 61;
 
 }  // namespace
 
@@ -134,7 +134,7 @@ void scan_with_read(int fd, uint64_t lo, uint64_t hi, std::vector<std::pair<uint
     const uint64_t n = static_cast<uint64_t>(got) / 8;
     for (uint64_t k = 0; k < n; ++k) {
       const uint64_t e = entries[k];
-      if ((e & (kPmPresent | kPmSwapped)) && !(e & kPmFile))
+      if (sys::pagemap::populated(e) && !(e & sys::pagemap::kFileOrShared))
         add_run(runs, at + k * image::kPageSize, at + (k + 1) * image::kPageSize);
     }
     at += n * image::kPageSize;
@@ -226,7 +226,7 @@ void release_sub_mappings(detail::SubcontextState& s, ResetInfo* info) {
 // protection is set up again.  Fails (the caller poisons the subcontext)
 // when a client mapping took a range.
 void restore_layout(detail::SubcontextState& s) {
-  const std::string who = "cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path + ")";
+  const std::string who = "cannot reset " + detail::subcontext_name(s);
   sys::SelfMaps maps;
   std::string why;
   if (!sys::read_self_maps(&maps, &why)) throw SystemError(who + ": " + why);
@@ -360,12 +360,12 @@ std::string image_change(const detail::SubcontextState& s) {
 }
 
 ResetInfo reset_state(detail::SubcontextState& s) {
-  if (!s.mapped) throw NoSuchSubcontext("subcontext " + std::to_string(s.handle) + " (" + s.path + ") was unmapped");
+  if (!s.mapped) detail::throw_unmapped(s);
   // The pages a reset drops come back from the file: from a changed file
   // they would be the new image's bytes under the old layout.
   if (const std::string changed = image_change(s); !changed.empty())
-    throw BadImage("cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path +
-                   ") onto its image: " + changed + "; unmap it and map the image again");
+    throw BadImage("cannot reset " + detail::subcontext_name(s) +
+                   " onto its image: " + changed + "; unmap it and map the image again");
   ResetInfo info;
   release_sub_mappings(s, &info);
   const DescriptorReset d = reset_descriptors(s);
@@ -387,8 +387,8 @@ ResetInfo reset_state(detail::SubcontextState& s) {
   const DirtyScan dirty = only_calls_write && !gate_stack_written(s) ? DirtyScan{} : scan_dirty(s);
   for (const auto& [lo, hi] : dirty.runs)
     if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0)
-      throw SystemError("cannot reset subcontext " + std::to_string(s.handle) + " (" + s.path +
-                        "): madvise(MADV_DONTNEED) of [" + sys::hex(lo) + "-" + sys::hex(hi) +
+      throw SystemError("cannot reset " + detail::subcontext_name(s) +
+                        ": madvise(MADV_DONTNEED) of [" + sys::hex(lo) + "-" + sys::hex(hi) +
                         ") failed: " + sys::errno_text(errno));
   info.pages_restored = dirty.pages;
   s.dirty_pages.store(0, std::memory_order_relaxed);

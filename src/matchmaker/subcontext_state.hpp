@@ -170,11 +170,22 @@ struct SubcontextState {
   uint64_t ignored_signals = 0;
   int32_t server_pid = 0;
   // Per system call number: kAllow, a positive errno to deny with, or one
-  // of the emulations (fault/syscalls.hpp).
+  // of the emulations (fault/syscalls.hpp); built at map from the defaults
+  // and the rules (matchmaker/syscall_table.hpp).
   std::array<int16_t, kSyscallTableSize> syscall_action{};
   // Names fault frames; built at the first fault, its symbol tables read
   // once (call_lock).
   std::shared_ptr<const fault::Symbolizer> symbolizer;
 };
+
+// "subcontext 3 (/path/of/image.img)": how messages name a subcontext.
+inline std::string subcontext_name(const SubcontextState& s) {
+  return "subcontext " + std::to_string(s.handle) + " (" + s.path + ")";
+}
+
+// A call, reset or other use of a subcontext unmapped meanwhile.
+[[noreturn]] inline void throw_unmapped(const SubcontextState& s) {
+  throw NoSuchSubcontext(subcontext_name(s) + " was unmapped");
+}
 
 }  // namespace subctx::detail

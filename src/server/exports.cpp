@@ -33,8 +33,9 @@ void export_function(const std::string& name, void* fn, const Signature& signatu
 
 namespace server {
 void check_name(const char* kind, const std::string& name) {
-  if (name.empty() || name.size() > 255)
-    throw Error(Errc::InvalidArgument, std::string(kind) + " name must be 1 to 255 characters");
+  if (name.empty() || name.size() > image::kMaxName)
+    throw Error(Errc::InvalidArgument,
+                std::string(kind) + " name must be 1 to " + std::to_string(image::kMaxName) + " characters");
   for (char c : name)
     if (c <= ' ' || c > '~')
       throw Error(Errc::InvalidArgument,

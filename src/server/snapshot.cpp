@@ -37,6 +37,7 @@
 #include "server/region_select.hpp"
 #include "subctx/server.hpp"
 #include "sys/io.hpp"
+#include "sys/pagemap.hpp"
 #include "sys/mapping.hpp"
 #include "sys/proc_maps.hpp"
 #include "sys/unique_fd.hpp"
@@ -54,7 +55,6 @@ constexpr size_t kMaxSegments = 16000;       // below the ELF program header cou
 constexpr size_t kMapsBufferSize = 8u << 20;  // /proc/self/maps text
 constexpr size_t kPagemapEntries = 64 * 1024; // pagemap entries read per chunk
 constexpr int kPrepareAttempts = 5;
-constexpr size_t kGateGuardSize = 64 * 1024;  // below the gate stack: catches large frames too
 
 [[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
 
@@ -225,12 +225,12 @@ void Snapshotter::prepare_metadata() {
 
 void Snapshotter::prepare_gate_stack() {
   size_t size = image::page_round_up(options_.gate_stack_size < 64 * 1024 ? 64 * 1024 : options_.gate_stack_size);
-  gate_stack_ = sys::map_memory(nullptr, size + kGateGuardSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  gate_stack_ = sys::map_memory(nullptr, size + image::kGateGuardSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (!gate_stack_) refuse("cannot allocate the gate stack: " + sys::errno_text(errno));
-  if (mprotect(gate_stack_.get(), kGateGuardSize, PROT_NONE) != 0) refuse("cannot protect the gate stack guard");
+  if (mprotect(gate_stack_.get(), image::kGateGuardSize, PROT_NONE) != 0) refuse("cannot protect the gate stack guard");
   select_.gate_guard = gate_stack_.begin();
-  select_.gate_guard_size = kGateGuardSize;
-  select_.gate_stack_lo = gate_stack_.begin() + kGateGuardSize;
+  select_.gate_guard_size = image::kGateGuardSize;
+  select_.gate_stack_lo = gate_stack_.begin() + image::kGateGuardSize;
   select_.gate_stack_hi = gate_stack_.end();
   info_.thread.gate_stack_lo = select_.gate_stack_lo;
   info_.thread.gate_stack_hi = select_.gate_stack_hi;
@@ -399,7 +399,7 @@ void Snapshotter::copy_segment(int fd, size_t index) {
       const uint64_t addr = chunk + k * kPageSize;
       // Bit 63: present, bit 62: swapped.  An anonymous page with neither was
       // never touched and reads as zero: skip it without faulting it in.
-      if (have_pagemap && !(pagemap_[k] & (uint64_t{3} << 62))) {
+      if (have_pagemap && !sys::pagemap::populated(pagemap_[k])) {
         flush();
         digest.update(kZeroPage, kPageSize);
         continue;
