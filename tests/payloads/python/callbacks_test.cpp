@@ -19,21 +19,11 @@ namespace {
 using Add = int64_t(int64_t, int64_t);
 using Log = int64_t(const char*);
 
-class PythonCallbacks : public ::testing::TestWithParam<const char*> {
+class PythonCallbacks : public payload::testing::MappedImageTest {
  protected:
-  void SetUp() override {
-    PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());
-    subctx::MapOptions options;
-    options.protection = payload::testing::protection_named(GetParam());
-    sc_ = subctx::Matchmaker::instance().request_map(payload::testing::image(), options);
-    bind_defaults();
-  }
-  void TearDown() override {
-    if (sc_.valid()) subctx::Matchmaker::instance().unmap(sc_);
-  }
 
   // host.add adds, host.log keeps the line and answers its length.
-  void bind_defaults() {
+  void bind_defaults() override {
     sc_.bind<Add>("host_add", [this](int64_t a, int64_t b) {
       ++adds_;
       return a + b;
@@ -48,7 +38,6 @@ class PythonCallbacks : public ::testing::TestWithParam<const char*> {
   // The value of an expression that may use the module host.
   std::string with_host(const std::string& expression) const { return py("import host\nresult = " + expression); }
 
-  subctx::Subcontext sc_;
   int adds_ = 0;
   std::vector<std::string> logged_;
 };

@@ -37,23 +37,13 @@ std::string rows_of(const std::string& out) {
   return nl == std::string::npos ? "" : out.substr(nl + 1);
 }
 
-class SqliteCallbacks : public ::testing::TestWithParam<const char*> {
+class SqliteCallbacks : public payload::testing::MappedImageTest {
  protected:
-  void SetUp() override {
-    PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());
-    subctx::MapOptions options;
-    options.protection = payload::testing::protection_named(GetParam());
-    sc_ = subctx::Matchmaker::instance().request_map(payload::testing::image(), options);
-    bind_defaults();
-  }
-  void TearDown() override {
-    if (sc_.valid()) subctx::Matchmaker::instance().unmap(sc_);
-  }
 
   // Every import bound: the client's upper-case, an order by length then
   // bytes, and a '|'-joined aggregate kept per group key.  Returned strings
   // live in the fixture until the next callback; SQLite copies them first.
-  void bind_defaults() {
+  void bind_defaults() override {
     sc_.bind<Upper>("host_upper", [this](const char* s) {
       ++upper_calls_;
       upper_ = ascii_upper(s);
@@ -80,7 +70,6 @@ class SqliteCallbacks : public ::testing::TestWithParam<const char*> {
   std::string sql(const std::string& text) const { return sc_.call<const char*(const char*)>("run", text.c_str()); }
   std::string upper_names(int64_t n) const { return sc_.call<UpperNames>("upper_names", n); }
 
-  subctx::Subcontext sc_;
   int upper_calls_ = 0;
   int compare_calls_ = 0;
   std::string upper_, final_;

@@ -40,6 +40,25 @@ using subctx::testing::protection_named;
 #define PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(backend) \
   if (std::string(backend) == "pkey" && !::payload::testing::pkeys_work()) GTEST_SKIP() << "no protection keys here"
 
+// A test of the payload's image mapped in this process with the backend
+// its parameter names (skipped where it cannot run), unmapped after; the
+// derived fixture binds its imports in bind_defaults().
+class MappedImageTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());
+    subctx::MapOptions options;
+    options.protection = protection_named(GetParam());
+    sc_ = subctx::Matchmaker::instance().request_map(image(), options);
+    bind_defaults();
+  }
+  void TearDown() override {
+    if (sc_.valid()) subctx::Matchmaker::instance().unmap(sc_);
+  }
+  virtual void bind_defaults() {}
+  subctx::Subcontext sc_;
+};
+
 }  // namespace payload::testing
 
 // The comparison every payload has: for each backend, a real client
