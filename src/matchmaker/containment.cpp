@@ -72,9 +72,9 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
 
 void refuse_from_inside_call(const detail::SubcontextState& s, const char* what) {
   if (s.call_lock.held_by_this_thread())
-    throw Error(Errc::InvalidArgument, std::string(what) + " of subcontext " + std::to_string(s.handle) + " (" +
-                                           s.path + ") from inside a call of it on this thread (a callback, or a "
-                                           "signal handler that interrupted the call): it would wait for itself");
+    throw Error(Errc::InvalidArgument, std::string(what) + " of " + detail::subcontext_name(s) +
+                                           " from inside a call of it on this thread (a callback, or a signal "
+                                           "handler that interrupted the call): it would wait for itself");
 }
 
 }  // namespace matchmaker

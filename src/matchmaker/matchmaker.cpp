@@ -216,6 +216,10 @@ void finalize(bool at_exit) {
   std::map<int, std::shared_ptr<detail::SubcontextState>> all;
   {
     std::lock_guard lock(r.mutex);
+    // From a callback (or a signal handler inside a call): unmapping that
+    // subcontext would wait for itself; refused before anything changes.
+    if (!at_exit)
+      for (const auto& [h, s] : r.subcontexts) refuse_from_inside_call(*s, "finalize()");
     all.swap(r.subcontexts);
     g_registry_generation.fetch_add(1, std::memory_order_release);
     r.installed = false;

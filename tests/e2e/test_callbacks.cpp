@@ -165,6 +165,30 @@ TEST_P(CallbackTest, BindingFromInsideACallIsRefused) {
   EXPECT_NE(refused.find("from inside a call"), std::string::npos) << refused;
 }
 
+TEST_P(CallbackTest, UnmapAndFinalizeFromACallbackAreRefused) {
+  subctx::Subcontext sc = map(callback_image());
+  std::string unmap_error, finalize_error;
+  sc.bind<I64>("square", [&](int64_t x) {
+    try {
+      mm().unmap(sc);
+    } catch (const subctx::Error& e) {
+      unmap_error = e.what();
+    }
+    try {
+      mm().finalize();
+    } catch (const subctx::Error& e) {
+      finalize_error = e.what();
+    }
+    return x;
+  });
+  EXPECT_EQ(sc.call<I64>("sum_squares", 2), 1);
+  EXPECT_NE(unmap_error.find("unmap() of subcontext"), std::string::npos) << unmap_error;
+  EXPECT_NE(unmap_error.find("it would wait for itself"), std::string::npos) << unmap_error;
+  EXPECT_NE(finalize_error.find("finalize() of subcontext"), std::string::npos) << finalize_error;
+  EXPECT_TRUE(mm().installed());
+  EXPECT_EQ(sc.call<I64>("plus_one", 1), 2);
+}
+
 TEST_P(CallbackTest, AnExceptionFromACallbackReachesTheCallerAndResets) {
   subctx::Subcontext sc = map(callback_image());
   sc.bind<I64>("square", [](int64_t x) -> int64_t {
