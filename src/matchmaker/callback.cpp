@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "gate/gate.hpp"
@@ -110,8 +111,13 @@ class ClientRights {
 
 // str arguments the callback could not read (pkey, not readable): copied
 // into client memory for the callback's duration.
-bool copy_str_args(const ImportBinding& b, const gate::CallbackRecord& r, CallArgs& args, std::string* copies,
-                   gate::Frame& f) {
+struct StrCopies {
+  CallArgs args;
+  std::string strings[kMaxIntArgs];
+};
+bool copy_str_args(const ImportBinding& b, const gate::CallbackRecord& r, StrCopies& c, gate::Frame& f) {
+  CallArgs& args = c.args;
+  std::string* copies = c.strings;
   for (int i = 0; i < kMaxIntArgs; ++i) args.ints[i] = r.ints[i];
   for (int i = 0; i < kMaxF64Args; ++i) args.f64s[i] = r.f64s[i];
   for (int i = 0; i < kMaxIntArgs; ++i) {
@@ -140,11 +146,10 @@ Outcome run_callback(SubcontextState& s, gate::CallbackRecord& r) {
   // What the subcontext printed before the import comes out before the callback's output.
   if (!flush_subcontext_output(s, &f)) return Outcome::Abandon;
   const void* args = &r;  // ints at 0, f64s at 48: a CallArgs' layout
-  CallArgs copied;
-  std::string copies[kMaxIntArgs];
+  std::optional<StrCopies> copied;  // built only where the callback cannot read them
   if (needs_str_copies(s, b)) [[unlikely]] {
-    if (!copy_str_args(b, r, copied, copies, f)) return Outcome::Abandon;
-    args = &copied;
+    if (!copy_str_args(b, r, copied.emplace(), f)) return Outcome::Abandon;
+    args = &copied->args;
   }
   std::exception_ptr thrown;
   {

@@ -33,6 +33,11 @@ bool probed_strlen(const char* s, size_t* len, gate::Frame* f);
 // The frame of the call in progress, where the image's import stubs find it
 // (docs/callbacks.md); out of line: only images with imports pay for it.
 void publish_frame_for_imports(SubcontextState& s, gate::Frame* f);
+// After a call from a callback: the waiting call's frame (published before)
+// is the one the stubs find again.
+inline void republish_frame_for_imports(SubcontextState& s, gate::Frame* outer) {
+  if (s.import_slot) *reinterpret_cast<gate::Frame**>(s.import_slot) = outer;
+}
 
 // Returns false when a signal handler abandoned the call (f.abort says why).
 // f.selector is the thread's, set once per call (around_call).  A call from
@@ -53,7 +58,7 @@ inline bool enter(SubcontextState& s, gate::Frame& f) {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   if (outer) [[unlikely]] {
     s.current_frame = outer;
-    publish_frame_for_imports(s, outer);
+    republish_frame_for_imports(s, outer);
   }
   if (f.abort.kind != gate::AbortKind::None) return false;  // the mask came back with the abandon
   // Subcontext code changed the thread's signal mask: the client's comes back.
