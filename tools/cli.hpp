@@ -36,5 +36,6 @@ int run_inspect(const std::vector<std::string>& args);
 int run_call(const std::vector<std::string>& args);
 int run_verify(const std::vector<std::string>& args);
 int run_train(const std::vector<std::string>& args);
+int run_snapshot(const std::vector<std::string>& args);  // snapshot --pid (snapshot.cpp)
 
 }  // namespace subctx::tool

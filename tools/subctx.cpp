@@ -4,6 +4,7 @@
 //   subctx call [--memory] IMAGE EXPORT [ARGS...]  map, call one export, print the result
 //   subctx verify IMAGE                recompute every digest
 //   subctx train IMAGE --call EXPORT[:ARG...]...  record the pages first calls touch
+//   subctx snapshot --pid PID -o IMAGE --export NAME:SIG...  image of a running process
 //
 // Exit status: 0 success, 1 error (bad image, refused map, failed call,
 // digest mismatch), 2 bad command line.
@@ -39,6 +40,10 @@ constexpr Command kCommands[] = {
      "    (its hot pages: read in at once by a map that finds the image evicted, docs/prefetch.md);\n"
      "    the image is rewritten in place",
      run_train},
+    {"snapshot", "snapshot --pid PID -o IMAGE --export NAME:SIGNATURE [--export ...] [--then continue|kill] [--drop-fd N] [--mode 0600]",
+     "stop a running process (ptrace), write its image with the named functions as exports, then let it go on\n"
+     "    (or kill it); the program needs no subctx code (docs/external-snapshot.md)",
+     run_snapshot},
 };
 
 constexpr const char* kArgumentHelp =

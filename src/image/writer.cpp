@@ -2,12 +2,16 @@
 
 #include <elf.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "image/bytes.hpp"
 #include "image/digest.hpp"
 #include "image/notes.hpp"
+#include "subctx/error.hpp"
+#include "sys/io.hpp"
 
 namespace subctx::image {
 
@@ -121,6 +125,13 @@ EncodedHeader encode_header(const ImageInfo& info) {
   return h;
 }
 
+uint64_t zero_segment_digest(uint64_t bytes) {
+  static const uint8_t kZeroPage[kPageSize] = {};
+  Digest d;
+  for (uint64_t a = 0; a < bytes; a += kPageSize) d.update(kZeroPage, kPageSize);
+  return d.value();
+}
+
 uint64_t compute_header_digest(const uint8_t* bytes, size_t size, size_t header_digest_offset) {
   Digest d;
   d.update(bytes, header_digest_offset);
@@ -132,6 +143,15 @@ void seal_header(EncodedHeader& header, const uint64_t* segment_digests, size_t 
   std::memcpy(header.bytes.data() + header.segment_digests_offset, segment_digests, count * 8);
   uint64_t hd = compute_header_digest(header.bytes.data(), header.bytes.size(), header.header_digest_offset);
   std::memcpy(header.bytes.data() + header.header_digest_offset, &hd, 8);
+}
+
+void finish_image_file(int fd, const std::string& tmp, EncodedHeader& header, const uint64_t* segment_digests,
+                       size_t count, uint64_t file_size) {
+  seal_header(header, segment_digests, count);
+  if (!sys::pwrite_exact(fd, header.bytes.data(), header.bytes.size(), 0))
+    throw IoError("cannot write " + tmp + ": " + sys::errno_text(errno));
+  if (ftruncate(fd, static_cast<off_t>(file_size)) != 0)
+    throw IoError("cannot size " + tmp + ": " + sys::errno_text(errno));
 }
 
 const char* segment_kind_name(SegmentKind kind) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "image/format.hpp"
@@ -24,6 +25,28 @@ EncodedHeader encode_header(const ImageInfo& info);
 // Stores the segment digests and computes the header digest, in place (no
 // allocation: called while the image's memory is being copied).
 void seal_header(EncodedHeader& header, const uint64_t* segment_digests, size_t count);
+// The last steps of writing an image into fd (the temporary file tmp, named
+// in errors): seals the header, writes it at offset 0 and sizes the file
+// to file_size.  Throws IoError.  Allocates only to report an error (the
+// in-process snapshot calls it in its copy phase).
+void finish_image_file(int fd, const std::string& tmp, EncodedHeader& header, const uint64_t* segment_digests,
+                       size_t count, uint64_t file_size);
+
+// True when the page (kPageSize bytes, 8-byte aligned) is all zeros: such a
+// page is a hole in the file, never written (docs/format.md, "Holes").
+inline bool page_is_zero(const uint8_t* page) {
+  const auto* words = reinterpret_cast<const uint64_t*>(page);
+  for (size_t w = 0; w < kPageSize / 8; w += 8)
+    if ((words[w] | words[w + 1] | words[w + 2] | words[w + 3] | words[w + 4] | words[w + 5] | words[w + 6] |
+         words[w + 7]) != 0)
+      return false;
+  return true;
+}
+
+// The digest of a segment of `bytes` zeros (the gate stack's guard, whose
+// file part is empty; a gate stack never touched): page by page, as every
+// segment digest is computed.  No allocation.
+uint64_t zero_segment_digest(uint64_t bytes);
 
 // The header digest: xxh3 over the header bytes except the digest itself.
 uint64_t compute_header_digest(const uint8_t* bytes, size_t size, size_t header_digest_offset);

@@ -63,6 +63,21 @@ bool find_field(std::string_view text, std::string_view key, std::string_view* v
   return false;
 }
 
+// A signal mask as /proc/PID/status prints it: 16 hex digits.
+bool parse_hex_mask(std::string_view s, uint64_t* out) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  if (s.empty() || s.size() > 16) return false;
+  uint64_t v = 0;
+  for (char c : s) {
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return true;
+}
+
 // The target of a /proc symlink, exactly as the kernel prints it; false
 // when it cannot be read.  A target longer than kMaxPathBytes comes back
 // cut to kMaxPathBytes + 1 bytes, so that the caller sees it is too long.
@@ -76,14 +91,17 @@ bool read_link(const std::string& path, std::string* out) {
 }
 
 // Every open descriptor, without the one reading the directory.
-std::vector<int> open_fds() {
-  DIR* d = opendir("/proc/self/fd");
-  if (!d) refuse("cannot list this process's descriptors: /proc/self/fd: " + sys::errno_text(errno) + " (is /proc mounted?)");
+std::vector<int> open_fds(const IdentitySource& src) {
+  const std::string dir = src.proc_dir + "/fd";
+  DIR* d = opendir(dir.c_str());
+  if (!d) refuse("cannot list " + std::string(src.self ? "this process's" : "the target's") + " descriptors: " + dir + ": " +
+                 sys::errno_text(errno) + " (is /proc mounted?)");
   std::vector<int> fds;
   const int own = dirfd(d);
   while (dirent* e = readdir(d)) {
     uint64_t n = 0;
-    if (parse_number(e->d_name, 10, INT32_MAX, &n) && static_cast<int>(n) != own) fds.push_back(static_cast<int>(n));
+    if (parse_number(e->d_name, 10, INT32_MAX, &n) && (!src.self || static_cast<int>(n) != own))
+      fds.push_back(static_cast<int>(n));
   }
   closedir(d);
   std::sort(fds.begin(), fds.end());
@@ -123,10 +141,10 @@ std::string describe(const FdRecord& f, const std::string& why) {
 }
 
 // Flags and offset from /proc/self/fdinfo/N; false when unreadable.
-bool read_fdinfo(int fd, FdRecord* f) {
+bool read_fdinfo(const IdentitySource& src, int fd, FdRecord* f) {
   std::string text;
   try {
-    text = sys::read_text_file("/proc/self/fdinfo/" + std::to_string(fd));
+    text = sys::read_text_file(src.proc_dir + "/fdinfo/" + std::to_string(fd));
   } catch (const Error&) {
     return false;
   }
@@ -139,13 +157,14 @@ struct Collected {
 };
 
 // One descriptor: recorded, omitted (dropped and out of range) or a problem.
-void inspect_fd(int fd, bool dropped, Collected* out) {
+void inspect_fd(const IdentitySource& src, int fd, bool dropped, Collected* out) {
   FdRecord f;
   f.number = fd;
   f.dropped = dropped;
   struct stat st {};
-  const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-  if (fstat(fd, &st) != 0 || !read_link(proc, &f.path)) {
+  const std::string proc = src.proc_dir + "/fd/" + std::to_string(fd);
+  // Another process's descriptor: stat() follows the /proc link to the open file itself.
+  if ((src.self ? fstat(fd, &st) : stat(proc.c_str(), &st)) != 0 || !read_link(proc, &f.path)) {
     const int err = errno;
     if (err == EBADF || err == ENOENT) return;  // closed since it was listed: nothing to restore
     f.kind = FdKind::Other;
@@ -166,8 +185,8 @@ void inspect_fd(int fd, bool dropped, Collected* out) {
     out->problems.push_back(describe(f, why));
     return;
   }
-  if (!read_fdinfo(fd, &f) && !dropped) {
-    out->problems.push_back(describe(f, "cannot read /proc/self/fdinfo/" + std::to_string(fd)));
+  if (!read_fdinfo(src, fd, &f) && !dropped) {
+    out->problems.push_back(describe(f, "cannot read " + src.proc_dir + "/fdinfo/" + std::to_string(fd)));
     return;
   }
   if (f.path.size() > kMaxPathBytes) f.path.resize(kMaxPathBytes);  // dropped: only shown by inspect
@@ -177,8 +196,8 @@ void inspect_fd(int fd, bool dropped, Collected* out) {
 // kcmp(2) says whether two descriptors share one open file description
 // (dup, or inherited): a client then opens it once, so that they keep
 // sharing an offset.  Only records of the same path can share one.
-void link_shared(std::vector<FdRecord>& fds) {
-  const pid_t self = getpid();
+void link_shared(const IdentitySource& src, std::vector<FdRecord>& fds) {
+  const pid_t self = src.self ? getpid() : src.pid;
   for (size_t i = 0; i < fds.size(); ++i) {
     if (fds[i].dropped) continue;
     for (size_t j = 0; j < i; ++j) {
@@ -194,52 +213,69 @@ void link_shared(std::vector<FdRecord>& fds) {
   }
 }
 
-std::string refusal(const Collected& c) {
+std::string refusal(const IdentitySource& src, const Collected& c) {
   std::string msg = std::to_string(c.problems.size()) + (c.problems.size() == 1 ? " descriptor" : " descriptors") +
                     " cannot be restored in a client:";
   for (size_t i = 0; i < c.problems.size() && i < kMaxListed; ++i) msg += "\n  " + c.problems[i];
   if (c.problems.size() > kMaxListed) msg += "\n  ... and " + std::to_string(c.problems.size() - kMaxListed) + " more";
-  return msg +
-         "\nclose it before snapshot(), or declare it dropped (SnapshotOptions::dropped_fds; "
-         "sbc_snapshot_drop_fd() in C): a dropped descriptor is EBADF inside the subcontext";
+  return msg + "\n" + src.drop_advice + ": a dropped descriptor is EBADF inside the subcontext";
 }
 
-std::vector<FdRecord> collect_fds(const std::vector<int>& dropped) {
+std::vector<FdRecord> collect_fds(const IdentitySource& src, const std::vector<int>& dropped) {
   Collected c;
-  for (int fd : open_fds()) {
+  for (int fd : open_fds(src)) {
     if (fd < 3) continue;  // the client's own stdio
-    inspect_fd(fd, std::find(dropped.begin(), dropped.end(), fd) != dropped.end(), &c);
+    inspect_fd(src, fd, std::find(dropped.begin(), dropped.end(), fd) != dropped.end(), &c);
   }
-  if (!c.problems.empty()) refuse(refusal(c));
-  link_shared(c.fds);
+  if (!c.problems.empty()) refuse(refusal(src, c));
+  link_shared(src, c.fds);
   return std::move(c.fds);
 }
 
-std::string working_directory() {
+std::string working_directory(const IdentitySource& src) {
   std::string cwd;
-  if (!read_link("/proc/self/cwd", &cwd))
-    refuse("cannot read the working directory (/proc/self/cwd): " + sys::errno_text(errno));
+  if (!read_link(src.proc_dir + "/cwd", &cwd))
+    refuse("cannot read the working directory (" + src.proc_dir + "/cwd): " + sys::errno_text(errno));
   if (ends_with(cwd, kDeleted))
     refuse("the working directory " + sys::printable(cwd) + " was removed; chdir() to an existing directory "
-           "before snapshot()");
+           "before " + src.moment);
   if (cwd.empty() || cwd[0] != '/' || cwd.size() > kMaxPathBytes)
     refuse("the working directory \"" + sys::printable(cwd) + "\" has no absolute path of at most " +
-           std::to_string(kMaxPathBytes) + " bytes (outside this process's root?); chdir() elsewhere before snapshot()");
+           std::to_string(kMaxPathBytes) + " bytes (outside this process's root?); chdir() elsewhere before " +
+           src.moment);
   return cwd;
 }
 
-uint32_t current_umask() {
+uint32_t current_umask(const IdentitySource& src) {
   uint32_t mask = 0;
   try {
-    if (parse_status_umask(sys::read_text_file("/proc/self/status"), &mask)) return mask;
+    if (parse_status_umask(sys::read_text_file(src.proc_dir + "/status"), &mask)) return mask;
   } catch (const Error&) {
   }
+  if (!src.self) refuse("cannot read the target's umask from " + src.proc_dir + "/status (Linux 4.7 or later prints it)");
   const mode_t old = umask(022);  // the only way to read it: set, then put back
   umask(old);
   return static_cast<uint32_t>(old) & 0777;
 }
 
-std::vector<image::SignalRecord> signal_dispositions() {
+// Another process's dispositions: the SigIgn and SigCgt masks of its status.
+std::vector<image::SignalRecord> signal_dispositions_of(const IdentitySource& src) {
+  std::vector<image::SignalRecord> out;
+  std::string_view ign, cgt;
+  uint64_t ignored = 0, caught = 0;
+  const std::string status = sys::read_text_file(src.proc_dir + "/status");
+  if (!find_field(status, "SigIgn:", &ign) || !find_field(status, "SigCgt:", &cgt) ||
+      !parse_hex_mask(ign, &ignored) || !parse_hex_mask(cgt, &caught))
+    refuse("cannot read the target's signal dispositions from " + src.proc_dir + "/status");
+  for (int sig : {SIGPIPE, SIGXFSZ}) {
+    const uint64_t bit = uint64_t{1} << (sig - 1);
+    out.push_back({static_cast<uint8_t>(sig), static_cast<uint8_t>(caught & bit ? 2 : ignored & bit ? 1 : 0)});
+  }
+  return out;
+}
+
+std::vector<image::SignalRecord> signal_dispositions(const IdentitySource& src) {
+  if (!src.self) return signal_dispositions_of(src);
   std::vector<image::SignalRecord> out;
   for (int sig : {SIGPIPE, SIGXFSZ}) {
     struct sigaction old {};
@@ -270,14 +306,18 @@ bool parse_status_umask(std::string_view text, uint32_t* umask) {
   return true;
 }
 
-image::IdentityRecord collect_identity(const std::vector<int>& dropped) {
+image::IdentityRecord collect_identity(const IdentitySource& src, const std::vector<int>& dropped) {
   image::IdentityRecord id;
-  id.fds = collect_fds(dropped);
-  id.cwd = working_directory();
-  id.umask = current_umask();
-  id.pid = static_cast<int32_t>(getpid());
-  id.signals = signal_dispositions();
+  id.fds = collect_fds(src, dropped);
+  id.cwd = working_directory(src);
+  id.umask = current_umask(src);
+  id.pid = static_cast<int32_t>(src.self ? getpid() : src.pid);
+  id.signals = signal_dispositions(src);
   return id;
+}
+
+image::IdentityRecord collect_identity(const std::vector<int>& dropped) {
+  return collect_identity(IdentitySource{}, dropped);
 }
 
 }  // namespace subctx::server

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +21,20 @@ namespace subctx::server {
 // working directory cannot be named.  Dropped descriptors are recorded with
 // dropped = true; numbers in `dropped` that are not open are ignored.
 image::IdentityRecord collect_identity(const std::vector<int>& dropped);
+
+// Whose identity: this process (the default), or another one read through
+// /proc/PID (`subctx snapshot --pid`, src/external/: its descriptors stat()ed
+// through their /proc links, its dispositions from SigIgn/SigCgt).  The
+// texts finish the refusals' advice.
+struct IdentitySource {
+  std::string proc_dir = "/proc/self";
+  int pid = 0;  // when !self
+  bool self = true;
+  std::string drop_advice =
+      "close it before snapshot(), or declare it dropped (SnapshotOptions::dropped_fds; sbc_snapshot_drop_fd() in C)";
+  std::string moment = "snapshot()";
+};
+image::IdentityRecord collect_identity(const IdentitySource& source, const std::vector<int>& dropped);
 
 // Pure parsers of /proc text (tested on captured fixtures).
 // /proc/self/fdinfo/N: "pos:" (decimal) and "flags:" (octal); false when

@@ -93,4 +93,20 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
   return true;
 }
 
+std::vector<image::SegmentRecord> segment_records(const std::vector<SegmentPlan>& plan) {
+  std::vector<image::SegmentRecord> out;
+  out.reserve(plan.size());
+  for (const auto& p : plan) {
+    image::SegmentRecord s;
+    s.vaddr = p.start;
+    s.memsz = p.end - p.start;
+    s.filesz = p.kind == image::SegmentKind::GateGuard ? 0 : s.memsz;
+    s.prot = p.prot;
+    s.kind = p.kind;
+    s.origin = std::string(p.origin);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 }  // namespace subctx::server

@@ -39,4 +39,9 @@ struct SelectInput {
 bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in,
                      std::vector<SegmentPlan>& out, std::string* why);
 
+// The image's segment records for a plan: address, size, permissions, kind
+// and origin; the gate stack's guard has no file part (p_filesz = 0).  The
+// in-process snapshot and `subctx snapshot --pid` (src/external/) both use it.
+std::vector<image::SegmentRecord> segment_records(const std::vector<SegmentPlan>& plan);
+
 }  // namespace subctx::server

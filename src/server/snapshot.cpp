@@ -280,17 +280,7 @@ void Snapshotter::prepare_layout() {
   if (!read_maps()) refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
   std::string why;
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
-  info_.segments.clear();
-  for (const auto& p : plan_) {
-    image::SegmentRecord s;
-    s.vaddr = p.start;
-    s.memsz = p.end - p.start;
-    s.filesz = p.kind == image::SegmentKind::GateGuard ? 0 : s.memsz;
-    s.prot = p.prot;
-    s.kind = p.kind;
-    s.origin = std::string(p.origin);
-    info_.segments.push_back(std::move(s));
-  }
+  info_.segments = server::segment_records(plan_);
   if (info_.segments.size() > kMaxSegments) refuse("more than " + std::to_string(kMaxSegments) + " segments");
   std::fill_n(digests_, info_.segments.size(), 0);
   // Encode once to learn the header size, then again with the offsets.
@@ -355,11 +345,7 @@ void Snapshotter::run() {
   if (!stable) refuse("the process's mappings kept changing while the snapshot was prepared");
 
   copy_segments(fd.get());
-  image::seal_header(header_, digests_, info_.segments.size());
-  if (!sys::pwrite_exact(fd.get(), header_.bytes.data(), header_.bytes.size(), 0))
-    throw IoError("cannot write " + tmp + ": " + sys::errno_text(errno));
-  if (ftruncate(fd.get(), static_cast<off_t>(file_size_)) != 0)
-    throw IoError("cannot size " + tmp + ": " + sys::errno_text(errno));
+  image::finish_image_file(fd.get(), tmp, header_, digests_, info_.segments.size(), file_size_);
   // ---- end of copy phase ----
   if (rename(tmp.c_str(), path_.c_str()) != 0)
     throw IoError("cannot rename " + tmp + " to " + path_ + ": " + sys::errno_text(errno));
@@ -381,8 +367,7 @@ void Snapshotter::copy_segment(int fd, size_t index) {
   const server::SegmentPlan& plan = plan_[index];
   image::Digest digest;
   if (seg.filesz == 0) {
-    for (uint64_t a = 0; a < seg.memsz; a += kPageSize) digest.update(kZeroPage, kPageSize);
-    digests_[index] = digest.value();
+    digests_[index] = image::zero_segment_digest(seg.memsz);
     return;
   }
   uint64_t run_start = 0, run_len = 0;  // pending run of non-zero pages
@@ -421,12 +406,7 @@ void Snapshotter::copy_segment(int fd, size_t index) {
         continue;
       }
       digest.update(page, kPageSize);
-      bool zero = true;
-      const auto* words = reinterpret_cast<const uint64_t*>(page);
-      for (size_t w = 0; w < kPageSize / 8 && zero; w += 8)
-        zero = (words[w] | words[w + 1] | words[w + 2] | words[w + 3] | words[w + 4] | words[w + 5] | words[w + 6] |
-                words[w + 7]) == 0;
-      if (zero) {
+      if (image::page_is_zero(page)) {
         flush();  // all-zero page: a hole in the file
         continue;
       }

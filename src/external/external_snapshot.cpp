@@ -1,0 +1,561 @@
+// snapshot_process(): the image of another process, from outside.
+//
+// Order: check the thread count, attach (the target stops where it is),
+// read its registers and maps, find its ELF objects, refuse a target
+// stopped inside malloc or holding a stdio lock, resolve the exports and
+// the libc symbols, resolve lazily bound PLT slots by calling the target's
+// own dlsym (the only step that runs target code; before anything is
+// copied), then copy every page with process_vm_readv while the target is
+// stopped, and let it go (or kill it).  Nothing is written to the target's
+// memory but the injected calls' stack frames, below its stack pointer.
+#include "external/external_snapshot.hpp"
+
+#include <dirent.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+
+#include "common/cpu_features.hpp"
+#include "common/vdso.hpp"
+#include "external/objects.hpp"
+#include "external/tracee.hpp"
+#include "image/digest.hpp"
+#include "image/writer.hpp"
+#include "server/identity.hpp"
+#include "server/region_select.hpp"
+#include "subctx/error.hpp"
+#include "subctx/signature.hpp"
+#include "sys/io.hpp"
+#include "sys/pagemap.hpp"
+#include "sys/proc_maps.hpp"
+#include "sys/unique_fd.hpp"
+
+namespace subctx::external {
+
+namespace {
+
+using image::kPageSize;
+
+constexpr uint64_t kChunkPages = 256;          // read and scanned at a time (1 MiB)
+constexpr uint64_t kStackScanBytes = 32 * 1024;  // above the stack pointer: the frames that are live now
+constexpr size_t kMaxFiles = 4096;             // FILE objects walked in _IO_list_all
+
+[[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
+
+// glibc's allocator entry points: a target stopped inside one of them may
+// hold an arena lock that every export calling malloc would wait for.
+constexpr const char* kMallocFunctions[] = {
+    "malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
+    "valloc", "pvalloc", "malloc_trim", "malloc_usable_size", "malloc_info", "malloc_stats", "mallinfo",
+    "mallinfo2", "mallopt", "cfree"};
+
+struct Patch {
+  uint64_t address = 0;
+  uint32_t size = 0;
+  uint64_t value = 0;
+};
+
+size_t count_threads(pid_t pid) {
+  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/task").c_str());
+  if (!d) return 0;
+  size_t n = 0;
+  while (dirent* e = readdir(d))
+    if (e->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+// The state letter of /proc/PID/stat (R, S, D, T, t, Z, X), or 0.
+char process_state(pid_t pid) {
+  std::string text;
+  try {
+    text = sys::read_text_file("/proc/" + std::to_string(pid) + "/stat");
+  } catch (const Error&) {
+    return 0;
+  }
+  const size_t paren = text.rfind(')');
+  return paren != std::string::npos && paren + 2 < text.size() ? text[paren + 2] : 0;
+}
+
+void check_options(const ExternalOptions& o) {
+  if (o.pid <= 0) throw Error(Errc::InvalidArgument, "snapshot --pid: " + std::to_string(o.pid) + " is not a process id");
+  if (o.exports.empty())
+    throw Error(Errc::InvalidArgument, "snapshot --pid: no exports named; give at least one --export NAME:SIGNATURE");
+  for (size_t i = 0; i < o.exports.size(); ++i) {
+    const auto& e = o.exports[i];
+    if (e.name.empty() || e.name.size() > image::kMaxName ||
+        std::any_of(e.name.begin(), e.name.end(), [](char c) { return c < 0x21 || c > 0x7e; }))
+      throw Error(Errc::InvalidArgument, "export name \"" + sys::printable(e.name) + "\": 1 to " + std::to_string(image::kMaxName) +
+                            " printable ASCII characters");
+    Signature sig;
+    std::string why;
+    if (!parse_signature(e.signature, &sig, &why)) throw Error(Errc::InvalidArgument, "export \"" + e.name + "\": " + why);
+    for (size_t j = 0; j < i; ++j)
+      if (o.exports[j].name == e.name) throw Error(Errc::InvalidArgument, "export \"" + e.name + "\" is named twice");
+  }
+  if ((o.mode & ~0644u) || !(o.mode & 0400u))
+    throw Error(Errc::InvalidArgument, "image mode " + sys::octal(o.mode) + ": use 0600 (the default), 0640 or 0644");
+}
+
+// A return address: the bytes before it are a call instruction.
+bool after_call(const ProcessObjects& objs, uint64_t addr) {
+  const LoadedObject* o = objs.object_at(addr);
+  uint8_t b[7];
+  if (!o || addr < o->bias + 7 || !o->elf->read_vaddr(addr - o->bias - 7, b, sizeof b)) return false;
+  if (b[2] == 0xe8) return true;                                   // call rel32
+  if (b[1] == 0xff && (b[2] & 0x38) == 0x10) return true;          // call *disp32(%rip) / [reg+disp32]
+  if (b[5] == 0xff && (b[6] & 0xf8) == 0xd0) return true;          // call *%reg
+  if (b[4] == 0x41 && b[5] == 0xff && (b[6] & 0xf8) == 0xd0) return true;  // call *%r8-15
+  if (b[4] == 0xff && (b[5] & 0x38) == 0x10 && (b[5] & 0xc0) == 0x40) return true;  // call *disp8(%reg)
+  return false;
+}
+
+class ExternalSnapshotter {
+ public:
+  explicit ExternalSnapshotter(const ExternalOptions& o) : opt_(o), proc_("/proc/" + std::to_string(o.pid)) {}
+  ExternalReport run();
+
+ private:
+  void read_maps();
+  void check_registers();
+  void check_locks();
+  void record_thread();
+  void resolve_exports();
+  void resolve_plt();
+  void prepare_patches();
+  void record_vdso();
+  void place_gate_stack();
+  void write_image();
+  void copy_segment(int fd, size_t index, const server::SegmentPlan& plan, uint64_t* digest_out);
+  std::string libc_version();
+
+  const ExternalOptions& opt_;
+  std::string proc_;
+  std::unique_ptr<Tracee> t_;
+  std::string maps_text_;
+  std::vector<sys::MapEntry> maps_;
+  std::unique_ptr<ProcessObjects> objs_;
+  image::ImageInfo info_;
+  std::vector<Patch> patches_;
+  server::SelectInput select_;
+  std::vector<server::SegmentPlan> plan_;
+  ExternalReport report_;
+  sys::UniqueFd pagemap_;
+};
+
+void ExternalSnapshotter::read_maps() {
+  maps_text_ = sys::read_text_file(proc_ + "/maps");
+  std::string why;
+  maps_.clear();
+  if (!sys::parse_proc_maps(maps_text_, maps_, 1u << 22, &why)) refuse("cannot parse " + proc_ + "/maps: " + why);
+}
+
+void ExternalSnapshotter::check_registers() {
+  const user_regs_struct& r = t_->regs();
+  if (r.cs != 0x33)
+    refuse("the target runs 32-bit code (code segment " + sys::hex(r.cs) + "); subctx images hold x86-64 processes only");
+  uint64_t first = 0;
+  if (!t_->read_value(r.fs_base, &first) || first != r.fs_base)
+    refuse("the target's thread pointer " + sys::hex(r.fs_base) +
+           " is not a glibc thread control block (its first word is not its own address); the image format "
+           "records glibc's thread layout");
+}
+
+// Stopped inside malloc (the instruction pointer, or a return address in
+// the live frames), or holding a stdio lock: an export needing that lock
+// would wait for ever in every client.
+void ExternalSnapshotter::check_locks() {
+  const user_regs_struct& r = t_->regs();
+  struct Range {
+    const char* name;
+    uint64_t lo, hi;
+  };
+  std::vector<Range> ranges;
+  for (const char* name : kMallocFunctions) {
+    uint64_t size = 0;
+    const uint64_t a = objs_->find(name, &size);
+    if (a && size) ranges.push_back({name, a, a + size});
+  }
+  auto inside = [&](uint64_t a) -> const char* {
+    for (const auto& rg : ranges)
+      if (a >= rg.lo && a < rg.hi) return rg.name;
+    return nullptr;
+  };
+  const std::string advice =
+      "; an export calling malloc would wait for its lock for ever: snapshot the target while it waits elsewhere "
+      "(in read(2), pause(), poll(2)), or try again";
+  if (const char* f = inside(r.rip)) refuse("the target is stopped inside " + std::string(f) + "() (at " + sys::hex(r.rip) + ")" + advice);
+  std::vector<uint64_t> words(kStackScanBytes / 8);
+  const size_t got = t_->read(r.rsp, words.data(), kStackScanBytes) / 8;
+  for (size_t i = 0; i < got; ++i)
+    if (const char* f = inside(words[i]); f && after_call(*objs_, words[i]))
+      refuse("the target is stopped inside " + std::string(f) + "() (a return address into it, " + sys::hex(words[i]) +
+             ", lies " + std::to_string(i * 8) + " bytes above its stack pointer)" + advice);
+
+  // Every FILE glibc knows (_IO_list_all): a held lock is a stdio function in progress.
+  uint64_t list = objs_->find("_IO_list_all");
+  uint64_t file = 0;
+  if (!list || !t_->read_value(list, &file)) return;
+  for (size_t n = 0; file && n < kMaxFiles; ++n) {
+    FILE f;
+    if (!t_->read_exact(file, &f, sizeof f)) break;
+    constexpr int kUserLock = 0x8000;  // _IO_USER_LOCK: the FILE has no lock (__fsetlocking)
+    if (!(f._flags & kUserLock) && f._lock) {
+      int lock = 0;
+      if (t_->read_value(reinterpret_cast<uint64_t>(f._lock), &lock) && lock != 0)
+        refuse("the target is inside a stdio function: the lock of its FILE " + sys::hex(file) + " (descriptor " +
+               std::to_string(f._fileno) + ") is held (blocked in fgets() or scanf() on it, say); an export using that "
+               "stream would find it mid-operation: snapshot the target while it waits in read(2), pause() or poll(2) "
+               "instead");
+    }
+    file = reinterpret_cast<uint64_t>(f._chain);
+  }
+}
+
+void ExternalSnapshotter::record_thread() {
+  info_.thread.tcb = t_->regs().fs_base;
+  // stdout and stderr as the program sees them: the executable's copy
+  // (a copy relocation) first, else libc's.
+  uint64_t var = objs_->find("stdout"), value = 0;
+  if (var && t_->read_value(var, &value)) info_.thread.stdout_file = value;
+  var = objs_->find("stderr");
+  value = 0;
+  if (var && t_->read_value(var, &value)) info_.thread.stderr_file = value;
+  info_.thread.fflush_fn = objs_->find("fflush");
+
+  // Output still buffered in the target stays the target's: it writes it
+  // when it flushes.  The image's copy of each buffer is emptied (write
+  // pointer back to the base) so that no client prints it again.
+  uint64_t list = objs_->find("_IO_list_all"), file = 0;
+  if (!list || !t_->read_value(list, &file)) return;
+  for (size_t n = 0; file && n < kMaxFiles; ++n) {
+    FILE f;
+    if (!t_->read_exact(file, &f, sizeof f)) break;
+    if (f._IO_write_ptr > f._IO_write_base && f._IO_write_base) {
+      const uint64_t pending = static_cast<uint64_t>(f._IO_write_ptr - f._IO_write_base);
+      patches_.push_back({file + offsetof(FILE, _IO_write_ptr), 8, reinterpret_cast<uint64_t>(f._IO_write_base)});
+      const std::string which = file == info_.thread.stdout_file   ? "stdout"
+                                : file == info_.thread.stderr_file ? "stderr"
+                                                                   : "the FILE on descriptor " + std::to_string(f._fileno);
+      report_.notes.push_back(std::to_string(pending) + " bytes of output buffered in the target's " + which +
+                              " are left to the target (it writes them when it flushes) and left out of the image");
+    }
+    file = reinterpret_cast<uint64_t>(f._chain);
+  }
+}
+
+void ExternalSnapshotter::resolve_exports() {
+  for (const auto& e : opt_.exports) {
+    const uint64_t a = objs_->resolve_export(e.name);
+    bool exec = false;
+    for (const auto& m : maps_) exec |= a >= m.start && a < m.end && (m.prot & PROT_EXEC);
+    if (!exec) refuse("export \"" + e.name + "\" resolves to " + sys::hex(a) + ", which is not in executable memory of the target");
+    image::ExportRecord r;
+    r.name = e.name;
+    r.address = a;
+    r.signature = e.signature;
+    info_.exports.push_back(r);
+    report_.exports.push_back({e.name, a});
+  }
+}
+
+// A lazily bound PLT slot still points at its PLT entry's "push <index>"
+// (after an endbr64 in IBT PLTs): resolved here by the target's own
+// dlsym/dlvsym in its global scope, as the in-process snapshot's bind-now
+// does (src/server/bind_now.cpp); the image gets the address, the target's
+// slot is left as it was.
+void ExternalSnapshotter::resolve_plt() {
+  struct Lazy {
+    const LoadedObject* object;
+    const PltSlot* slot;
+    uint64_t address;
+  };
+  std::vector<Lazy> lazy;
+  for (const auto& o : objs_->objects()) {
+    if (o.elf->bind_now()) continue;
+    for (const PltSlot& s : o.elf->plt_slots()) {
+      uint64_t value = 0;
+      if (!t_->read_value(o.bias + s.r_offset, &value)) continue;
+      if (value < o.bias) continue;
+      uint8_t code[9];
+      if (!o.elf->read_vaddr(value - o.bias, code, sizeof code)) continue;
+      const uint8_t* p = code;
+      static const uint8_t kEndbr64[] = {0xf3, 0x0f, 0x1e, 0xfa};
+      if (std::memcmp(p, kEndbr64, 4) == 0) p += 4;
+      uint32_t imm;
+      std::memcpy(&imm, p + 1, 4);
+      if (p[0] == 0x68 && imm == s.index) lazy.push_back({&o, &s, o.bias + s.r_offset});
+    }
+  }
+  if (lazy.empty()) return;
+  const uint64_t dlsym = objs_->find("dlsym"), dlvsym = objs_->find("dlvsym");
+  std::vector<std::string> unresolved;
+  for (const Lazy& l : lazy) {
+    const std::string& name = l.slot->symbol;
+    const std::string& version = l.slot->version;
+    uint64_t target = 0;
+    const uint64_t fn = version.empty() ? dlsym : dlvsym;
+    if (fn) {
+      std::string data = name + '\0' + version + '\0';
+      const uint64_t at = t_->data_address(data.size());
+      target = t_->call(fn, 0 /* RTLD_DEFAULT */, at, at + name.size() + 1, data);
+    }
+    if (!target) {
+      if (l.slot->weak && fn) continue;  // weak and absent: calling it fails either way
+      unresolved.push_back((l.object->executable ? std::string("main executable") : l.object->path) + ": " + name +
+                           (version.empty() ? "" : "@" + version));
+      continue;
+    }
+    patches_.push_back({l.address, 8, target});
+    ++report_.plt_slots_resolved;
+  }
+  if (!unresolved.empty()) {
+    std::string list;
+    for (size_t i = 0; i < unresolved.size() && i < 5; ++i) list += "\n  " + unresolved[i];
+    refuse(std::to_string(unresolved.size()) + " lazily bound PLT slots could not be resolved" +
+           (dlsym ? std::string(":") : std::string(" (the target has no dlsym/dlvsym to resolve them with):")) + list +
+           "\nrun the target with LD_BIND_NOW=1 or link it with -Wl,-z,now");
+  }
+}
+
+std::string ExternalSnapshotter::libc_version() {
+  if (const uint64_t fn = objs_->find("gnu_get_libc_version"))
+    if (const uint64_t s = t_->call(fn, 0, 0, 0)) {
+      const std::string v = t_->read_c_string(s, 32);
+      if (!v.empty()) return "glibc " + v;
+    }
+  return "glibc";
+}
+
+// The same bytes the in-process snapshot patches (docs/format.md): the
+// subcontext's sbrk() fails (__curbrk = ~0) and its rseq cpu_id reads -1.
+void ExternalSnapshotter::prepare_patches() {
+  if (const uint64_t curbrk = objs_->find("__curbrk")) patches_.push_back({curbrk, 8, ~uint64_t{0}});
+  const uint64_t off_at = objs_->find("__rseq_offset"), size_at = objs_->find("__rseq_size");
+  int64_t off = 0;
+  uint32_t size = 0;
+  if (off_at && size_at && t_->read_value(off_at, &off) && t_->read_value(size_at, &size) && size >= 8)
+    patches_.push_back({info_.thread.tcb + static_cast<uint64_t>(off) + 4, 4, 0xffffffffu});
+}
+
+void ExternalSnapshotter::record_vdso() {
+  for (const auto& m : maps_) {
+    if (m.path != "[vdso]") continue;
+    std::vector<uint8_t> bytes(m.end - m.start);
+    if (!t_->read_exact(m.start, bytes.data(), bytes.size())) refuse("cannot read the target's vDSO at " + sys::hex(m.start));
+    std::string why;
+    info_.vdso.base = m.start;
+    info_.vdso.size = m.end - m.start;
+    if (!parse_vdso_symbols(bytes.data(), bytes.size(), &info_.vdso.symbols, &why)) refuse("the target's " + why);
+  }
+}
+
+// The gate stack the calls run on does not exist in the target: it is added
+// to the image where the target's next mmap would have gone, below its
+// lowest library, as two made-up mappings (guard, stack) that
+// select_segments treats as the in-process snapshot's own.
+void ExternalSnapshotter::place_gate_stack() {
+  const uint64_t size = image::page_round_up(std::max<uint64_t>(opt_.gate_stack_size, 64 * 1024));
+  const uint64_t total = size + image::kGateGuardSize;
+  uint64_t top = UINT64_MAX;
+  for (const auto& o : objs_->objects())
+    if (!o.executable) top = std::min(top, o.lo);
+  if (top == UINT64_MAX) top = objs_->executable().lo;
+  // Highest free gap below `top` that holds it, a page away from its neighbours.
+  std::vector<std::pair<uint64_t, uint64_t>> used;
+  for (const auto& m : maps_) used.push_back({m.start, m.end});
+  std::sort(used.begin(), used.end());
+  uint64_t lo = 0;
+  for (uint64_t hi = top; hi > total + 2 * kPageSize;) {
+    const uint64_t cand_hi = hi - kPageSize, cand_lo = cand_hi - total;
+    uint64_t clash = 0;
+    for (const auto& [s, e] : used)
+      if (s < cand_hi + kPageSize && cand_lo - kPageSize < e) clash = std::max(clash, s);
+    if (!clash) {
+      lo = cand_lo;
+      break;
+    }
+    hi = clash;
+  }
+  if (!lo) refuse("no room in the target's address space below " + sys::hex(top) + " for the gate stack");
+  select_.gate_guard = lo;
+  select_.gate_guard_size = image::kGateGuardSize;
+  select_.gate_stack_lo = lo + image::kGateGuardSize;
+  select_.gate_stack_hi = lo + total;
+  info_.thread.gate_stack_lo = select_.gate_stack_lo;
+  info_.thread.gate_stack_hi = select_.gate_stack_hi;
+  sys::MapEntry guard, stack;
+  guard.start = lo;
+  guard.end = select_.gate_stack_lo;
+  guard.prot = PROT_NONE;
+  stack.start = select_.gate_stack_lo;
+  stack.end = select_.gate_stack_hi;
+  stack.prot = PROT_READ | PROT_WRITE;
+  auto at = std::find_if(maps_.begin(), maps_.end(), [&](const sys::MapEntry& m) { return m.start > lo; });
+  at = maps_.insert(at, guard);
+  maps_.insert(at + 1, stack);
+}
+
+void ExternalSnapshotter::copy_segment(int fd, size_t index, const server::SegmentPlan& plan, uint64_t* digest_out) {
+  static const uint8_t kZeroPage[kPageSize] = {};
+  const image::SegmentRecord& seg = info_.segments[index];
+  image::Digest digest;
+  // The gate stack's guard has no file part, and the gate stack is new: zeros.
+  if (seg.filesz == 0 || plan.kind == image::SegmentKind::GateStack) {
+    *digest_out = image::zero_segment_digest(seg.memsz);
+    return;
+  }
+  std::vector<uint8_t> buf(kChunkPages * kPageSize);
+  std::vector<uint64_t> pm(kChunkPages);
+  std::vector<bool> present(kChunkPages);
+  for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kChunkPages * kPageSize) {
+    const uint64_t pages = std::min<uint64_t>(kChunkPages, (seg.end() - chunk) / kPageSize);
+    // Anonymous pages never touched read as zeros: not read (reading would
+    // fault them in, in the target), not written.
+    const bool have_pm = plan.anonymous && pagemap_ &&
+                         sys::pread_exact(pagemap_.get(), pm.data(), pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
+    for (uint64_t k = 0; k < pages; ++k) present[k] = !have_pm || sys::pagemap::populated(pm[k]);
+    for (uint64_t k = 0; k < pages;) {
+      if (!present[k]) {
+        ++k;
+        continue;
+      }
+      uint64_t e = k;
+      while (e < pages && present[e]) ++e;
+      const uint64_t addr = chunk + k * kPageSize, len = (e - k) * kPageSize;
+      const size_t got = t_->read(addr, buf.data() + k * kPageSize, len);
+      if (got != len)
+        refuse("cannot read the target's memory at " + sys::hex(addr + got) + " (mapping \"" + std::string(plan.origin) +
+               "\" " + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) + "): " + sys::errno_text(errno));
+      k = e;
+    }
+    uint64_t run_start = 0, run_len = 0;  // pages of buf to write, from page run_start
+    auto flush = [&] {
+      if (run_len && !sys::pwrite_exact(fd, buf.data() + run_start * kPageSize, run_len * kPageSize,
+                                        static_cast<off_t>(seg.offset + (chunk - seg.vaddr) + run_start * kPageSize)))
+        throw IoError("cannot write the image: " + sys::errno_text(errno));
+      report_.data_bytes += run_len * kPageSize;
+      run_len = 0;
+    };
+    for (uint64_t k = 0; k < pages; ++k) {
+      if (!present[k]) {
+        flush();
+        digest.update(kZeroPage, kPageSize);
+        continue;
+      }
+      const uint64_t addr = chunk + k * kPageSize;
+      uint8_t* page = buf.data() + k * kPageSize;
+      for (const Patch& p : patches_)
+        if (p.address >= addr && p.address + p.size <= addr + kPageSize) std::memcpy(page + (p.address - addr), &p.value, p.size);
+      digest.update(page, kPageSize);
+      if (image::page_is_zero(page)) {
+        flush();
+        continue;
+      }
+      if (run_len == 0) run_start = k;
+      ++run_len;
+    }
+    flush();
+  }
+  *digest_out = digest.value();
+}
+
+void ExternalSnapshotter::write_image() {
+  select_.stack_pointer = t_->regs().rsp;
+  std::string why;
+  plan_.reserve(maps_.size() + 2);
+  if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
+  info_.segments = server::segment_records(plan_);
+  image::EncodedHeader header = image::encode_header(info_);
+  const uint64_t file_size = image::layout_segments(info_, header.data_start);
+  header = image::encode_header(info_);
+
+  const std::string& path = opt_.image_path;
+  std::string tmp = path + ".tmp.XXXXXX";
+  sys::UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
+  if (!fd) throw IoError("cannot create a temporary file beside " + path + ": " + sys::errno_text(errno));
+  struct Remover {
+    const std::string& p;
+    bool armed = true;
+    ~Remover() { if (armed) unlink(p.c_str()); }
+  } remover{tmp};
+  const mode_t mask = umask(0);
+  umask(mask);
+  if (fchmod(fd.get(), static_cast<mode_t>(opt_.mode) & ~mask) != 0)
+    throw IoError("cannot set the mode of " + tmp + ": " + sys::errno_text(errno));
+  pagemap_ = sys::UniqueFd(open((proc_ + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
+  std::vector<uint64_t> digests(info_.segments.size());
+  for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd.get(), i, plan_[i], &digests[i]);
+  image::finish_image_file(fd.get(), tmp, header, digests.data(), digests.size(), file_size);
+  if (rename(tmp.c_str(), path.c_str()) != 0)
+    throw IoError("cannot rename " + tmp + " to " + path + ": " + sys::errno_text(errno));
+  remover.armed = false;
+  report_.segments = info_.segments.size();
+  report_.virtual_size = info_.virtual_size();
+  report_.file_size = file_size;
+}
+
+ExternalReport ExternalSnapshotter::run() {
+  check_options(opt_);
+  const size_t threads = count_threads(opt_.pid);
+  if (threads == 0) refuse("process " + std::to_string(opt_.pid) + " does not exist (no " + proc_ + "/task)");
+  if (process_state(opt_.pid) == 'Z' || process_state(opt_.pid) == 'X')
+    refuse("process " + std::to_string(opt_.pid) + " has exited (a zombie its parent has not reaped); nothing to snapshot");
+  const std::string thread_advice =
+      " threads; an image is taken from a single-threaded moment: snapshot the program before it starts threads "
+      "(or after it joins them)";
+  if (threads > 1) refuse("process " + std::to_string(opt_.pid) + " has " + std::to_string(threads) + thread_advice);
+  t_ = std::make_unique<Tracee>(opt_.pid);
+  if (const size_t n = count_threads(opt_.pid); n != 1)
+    refuse("process " + std::to_string(opt_.pid) + " has " + std::to_string(n) + thread_advice);
+  read_maps();
+  objs_ = std::make_unique<ProcessObjects>(opt_.pid, maps_);
+  check_registers();
+  if (!objs_->find("gnu_get_libc_version"))
+    refuse("the target does not use glibc's shared C library (statically linked, or another libc such as musl): "
+           "the image format records glibc's thread, stdio and malloc state");
+  check_locks();
+  resolve_exports();
+  record_thread();
+  resolve_plt();
+  info_.libc = libc_version();
+  prepare_patches();
+  record_vdso();
+  server::IdentitySource src;
+  src.proc_dir = proc_;
+  src.pid = opt_.pid;
+  src.self = false;
+  src.drop_advice = "close it in the target before the snapshot, or declare it dropped (--drop-fd N)";
+  src.moment = "the snapshot";
+  info_.identity = server::collect_identity(src, opt_.dropped_fds);
+  info_.creator_path = objs_->executable().path;
+  info_.build_id = objs_->executable().elf->build_id_hex();
+  info_.created_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch()).count());
+  utsname u{};
+  uname(&u);
+  info_.kernel = std::string(u.sysname) + " " + u.release;
+  info_.cpu_features = host_cpu_features();
+  place_gate_stack();
+  write_image();
+  if (opt_.then == Then::Kill)
+    t_->kill();
+  else
+    t_->detach();
+  return report_;
+}
+
+}  // namespace
+
+ExternalReport snapshot_process(const ExternalOptions& options) { return ExternalSnapshotter(options).run(); }
+
+}  // namespace subctx::external
