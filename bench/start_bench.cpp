@@ -9,7 +9,13 @@
 //
 //   start/hello            bench_start_hello: a C hello world, nothing else linked
 //   start/hello_stdcxx     the same linked with libstdc++ only (the C++ runtime's share)
+//   start/hello_gcc_s      the same linked with libgcc_s only (the unwinder, which
+//                          libsubctx_client loads: its own copy of the C++ runtime
+//                          uses the process's one, src/CMakeLists.txt)
 //   start/hello_linked     the same linked with libsubctx_client, nothing of it used
+//   start/stdcxx_linked    linked with libstdc++ and libsubctx_client, nothing of it
+//                          used; baseline start/hello_stdcxx: what the library adds
+//                          to a C++ program
 //   start/client_map_call  bench_start_client IMAGE: sbc_request_map of a 1 MB
 //                          bench_image_server image, one sbc_request_call of add1, exit
 #include <benchmark/benchmark.h>
@@ -61,8 +67,7 @@ void BM_hello(benchmark::State& state) {
 
 // Starts the baseline, then argv, per iteration; the iteration's time is argv's.
 void with_baseline(benchmark::State& state, const std::vector<std::string>& argv, const std::string& expected,
-                   int* conflicts = nullptr) {
-  const auto base = hello();
+                   int* conflicts = nullptr, const std::vector<std::string>& base = hello()) {
   double base_s = 0, own_s = 0;
   int64_t n = 0;
   for (auto _ : state) {
@@ -81,7 +86,11 @@ void with_baseline(benchmark::State& state, const std::vector<std::string>& argv
 }
 
 void BM_hello_stdcxx(benchmark::State& state) { with_baseline(state, hello("_stdcxx"), "hello\n"); }
+void BM_hello_gcc_s(benchmark::State& state) { with_baseline(state, hello("_gcc_s"), "hello\n"); }
 void BM_hello_linked(benchmark::State& state) { with_baseline(state, hello("_linked"), "hello\n"); }
+void BM_stdcxx_linked(benchmark::State& state) {
+  with_baseline(state, hello("_stdcxx_linked"), "hello\n", nullptr, hello("_stdcxx"));
+}
 
 const std::string& image() {
   static const std::string path = [] {
@@ -103,7 +112,13 @@ void BM_client_map_call(benchmark::State& state) {
 // 300 starts per row, as the issue measured them.
 BENCHMARK(BM_hello)->Name("start/hello")->UseManualTime()->Iterations(300)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_hello_stdcxx)->Name("start/hello_stdcxx")->UseManualTime()->Iterations(300)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_hello_gcc_s)->Name("start/hello_gcc_s")->UseManualTime()->Iterations(300)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_hello_linked)->Name("start/hello_linked")->UseManualTime()->Iterations(300)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_stdcxx_linked)
+    ->Name("start/stdcxx_linked")
+    ->UseManualTime()
+    ->Iterations(300)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_client_map_call)
     ->Name("start/client_map_call")
     ->UseManualTime()
