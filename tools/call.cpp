@@ -12,7 +12,7 @@
 #include "read_string.hpp"
 #include "subctx/subctx.h"
 #include "subctx/subctx.hpp"
-#include "text.hpp"
+#include "sys/io.hpp"
 
 namespace subctx::tool {
 
@@ -38,7 +38,7 @@ ExportInfo find_export(const Subcontext& sc, const std::string& name) {
   for (size_t i = 0; i < all.size() && i < kMaxListedExports; ++i) names += (i ? ", " : "") + all[i].name;
   if (all.size() > kMaxListedExports) names += ", ... (`subctx inspect " + sc.path() + "` lists all " +
                                                std::to_string(all.size()) + ")";
-  throw NoSuchExport("image " + sc.path() + " has no export \"" + printable(name) + "\"; " +
+  throw NoSuchExport("image " + sc.path() + " has no export \"" + sys::printable(name) + "\"; " +
                      (all.empty() ? std::string("it has no exports") : "its exports are: " + names));
 }
 
@@ -54,7 +54,7 @@ std::vector<uint64_t> parse_args(const std::string& path, const ExportInfo& e, c
     if (!parse_arg(sig.args[i], text[i].c_str(), &raw[i], &why))
       throw UsageError("call", "argument " + std::to_string(i + 1) + " of \"" + e.name + "\" (" +
                                    std::string(value_type_name(sig.args[i])) + " in " + e.signature + "): \"" +
-                                   printable(text[i]) + "\" " + why);
+                                   sys::printable(text[i]) + "\" " + why);
   }
   return raw;
 }

@@ -13,6 +13,7 @@
 #include "image_file.hpp"
 #include "matchmaker/syscall_defaults.hpp"
 #include "subctx/signature.hpp"
+#include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
 #include "table.hpp"
 #include "text.hpp"
@@ -29,13 +30,13 @@ std::string where(const image::ImageInfo& info, uint64_t a) {
 }
 
 void print_metadata(const ImageFile& f, const image::ImageInfo& info) {
-  std::printf("image:     %s\n", printable(f.path()).c_str());
+  std::printf("image:     %s\n", sys::printable(f.path(), sys::kNoLimit).c_str());
   std::printf("format:    version %" PRIu32 ", flags 0x%" PRIx32 "\n", info.version, info.flags);
-  std::printf("creator:   %s (build-id %s)\n", printable(info.creator_path).c_str(),
-              info.build_id.empty() ? "none" : printable(info.build_id).c_str());
+  std::printf("creator:   %s (build-id %s)\n", sys::printable(info.creator_path, sys::kNoLimit).c_str(),
+              info.build_id.empty() ? "none" : sys::printable(info.build_id, sys::kNoLimit).c_str());
   std::printf("created:   %s\n", utc_time(info.created_ns).c_str());
-  std::printf("kernel:    %s\n", printable(info.kernel).c_str());
-  std::printf("libc:      %s\n", printable(info.libc).c_str());
+  std::printf("kernel:    %s\n", sys::printable(info.kernel, sys::kNoLimit).c_str());
+  std::printf("libc:      %s\n", sys::printable(info.libc, sys::kNoLimit).c_str());
   const std::string cpu = cpu_feature_names(info.cpu_features);
   std::printf("cpu needs: %s\n", cpu.empty() ? "(no optional features)" : cpu.c_str());
   std::printf("digest:    0x%016" PRIx64 " (header)\n", info.header_digest);
@@ -62,7 +63,7 @@ void print_segments(const image::ImageInfo& info) {
     const auto& s = info.segments[i];
     table.add({std::to_string(i), address(s.vaddr), address(s.end()), subctx::sys::perm_string(s.prot),
                image::segment_kind_name(s.kind), human_size(s.memsz), human_size(s.filesz),
-               s.origin.empty() ? "-" : printable(s.origin)});
+               s.origin.empty() ? "-" : sys::printable(s.origin, sys::kNoLimit)});
   }
   table.print(stdout);
 }
@@ -95,7 +96,7 @@ void print_vdso(const image::ImageInfo& info) {
     return;
   }
   std::string names;
-  for (const auto& s : v.symbols) names += (names.empty() ? "" : " ") + printable(s.name);
+  for (const auto& s : v.symbols) names += (names.empty() ? "" : " ") + sys::printable(s.name, sys::kNoLimit);
   std::printf("\nvdso:      %s-%s (%s), %zu symbols forwarded by name%s%s\n", address(v.base).c_str(),
               address(v.base + v.size).c_str(), human_size(v.size).c_str(), v.symbols.size(),
               names.empty() ? "" : ": ", names.c_str());
@@ -118,7 +119,7 @@ void print_syscall_policy(const image::ImageInfo& info) {
     const char* action[] = {"allowed (image rule)", "denied: errno ", "the call fails (image rule)"};
     std::string what = r.action <= 2 ? action[r.action] : "?";
     if (r.action == 1) what += std::to_string(r.error) + " (image rule)";
-    table.add({printable(r.syscall), what});
+    table.add({sys::printable(r.syscall, sys::kNoLimit), what});
   }
   table.print(stdout);
 }
@@ -167,7 +168,7 @@ std::string signal_action(uint8_t action) {
 void print_identity(const image::ImageInfo& info) {
   const auto& id = info.identity;
   std::printf("\nidentity:\n");
-  std::printf("  working directory  %s\n", printable(id.cwd).c_str());
+  std::printf("  working directory  %s\n", sys::printable(id.cwd, sys::kNoLimit).c_str());
   std::printf("  umask              %03" PRIo32 "\n", id.umask);
   std::printf("  server pid         %" PRId32 "\n", id.pid);
   for (const auto& s : id.signals) {
@@ -182,7 +183,7 @@ void print_identity(const image::ImageInfo& info) {
     std::string restore = f.dropped ? "dropped" : "reopened";
     if (f.same_as >= 0) restore += " (shared with fd " + std::to_string(f.same_as) + ")";
     table.add({std::to_string(f.number), image::fd_kind_name(f.kind), fd_access(f.flags), fd_flags(f.flags),
-               std::to_string(f.offset), restore, printable(f.path)});
+               std::to_string(f.offset), restore, sys::printable(f.path, sys::kNoLimit)});
   }
   table.print(stdout);
 }

@@ -24,8 +24,8 @@ std::string utc_time(uint64_t ns_since_epoch);
 std::string address(uint64_t a);
 
 // Strings read from an image are untrusted: a crafted origin or kernel name
-// must not send escape sequences to the terminal.  Non-printable bytes and
-// backslashes are written as \xNN and \\.
-std::string printable(std::string_view untrusted);
+// must not send escape sequences to the terminal.  The tool shows them
+// through sys::printable (sys/io.hpp), the library's messages' escaping,
+// whole (sys::kNoLimit).
 
 }  // namespace subctx::tool

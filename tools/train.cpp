@@ -23,6 +23,7 @@
 #include "image/writer.hpp"
 #include "image_file.hpp"
 #include "subctx/subctx.h"
+#include "sys/env.hpp"
 #include "sys/io.hpp"
 #include "sys/pagemap.hpp"
 #include "sys/unique_fd.hpp"
@@ -45,7 +46,7 @@ std::vector<TrainCall> parse_calls(const std::vector<std::string>& args) {
   std::vector<TrainCall> calls;
   for (size_t i = 1; i < args.size(); ++i) {
     if (args[i] != "--call" || i + 1 == args.size())
-      throw UsageError("train", "expected --call EXPORT[:ARG...], got \"" + printable(args[i]) + "\"");
+      throw UsageError("train", "expected --call EXPORT[:ARG...], got \"" + sys::printable(args[i]) + "\"");
     TrainCall c;
     std::string rest = args[++i];
     size_t colon = rest.find(':');
@@ -62,10 +63,15 @@ std::vector<TrainCall> parse_calls(const std::vector<std::string>& args) {
 }
 
 // The Matchmaker reads SUBCTX_* once, when it is installed: a process in
-// which it could have been (a SUBCTX_* variable set) starts again.
+// which it could have been (a SUBCTX_* variable set) starts again.  Read
+// as the Matchmaker reads it (env::value): an AT_SECURE process ignores
+// every SUBCTX_* variable, so starting again could not turn prefetching off.
 void reexec_without_prefetch(const std::vector<std::string>& args) {
-  const char* v = std::getenv("SUBCTX_PREFETCH");
+  const char* v = env::value("SUBCTX_PREFETCH");
   if (v && !std::strcmp(v, "off")) return;
+  if (env::secure_process())
+    throw Unsupported("train cannot run setuid, setgid or with file capabilities: such a process ignores "
+                      "SUBCTX_PREFETCH=off, and the image's hot pages would be recorded as touched");
   if (setenv("SUBCTX_PREFETCH", "off", 1) != 0)
     throw SystemError("cannot set SUBCTX_PREFETCH: " + sys::errno_text(errno));
   std::vector<std::string> all = {"subctx", "train"};
@@ -87,7 +93,8 @@ void reexec_without_prefetch(const std::vector<std::string>& args) {
 void evict(const ImageFile& file) {
   if (fdatasync(file.fd()) != 0 || posix_fadvise(file.fd(), 0, 0, POSIX_FADV_DONTNEED) != 0)
     std::fprintf(stderr, "subctx: train: cannot evict %s from the page cache (%s): pages near the touched ones "
-                         "may be recorded too\n", printable(file.path()).c_str(), std::strerror(errno));
+                         "may be recorded too\n",
+                 sys::printable(file.path(), sys::kNoLimit).c_str(), std::strerror(errno));
 }
 
 void read_page_by_page(const image::ImageInfo& info) {
@@ -207,8 +214,8 @@ int run_train(const std::vector<std::string>& args) {
   for (const auto& s : info.segments) file_pages += s.filesz / image::kPageSize;
   write_trained_image(file, std::move(info), runs);
   std::printf("%s: %zu call%s; hot pages: %zu runs, %" PRIu64 " pages (%s) of %" PRIu64 " in the file\n",
-              printable(path).c_str(), calls.size(), calls.size() == 1 ? "" : "s", runs.size(), pages, human_size(pages * image::kPageSize).c_str(),
-              file_pages);
+              sys::printable(path, sys::kNoLimit).c_str(), calls.size(), calls.size() == 1 ? "" : "s", runs.size(),
+              pages, human_size(pages * image::kPageSize).c_str(), file_pages);
   return kExitOk;
 }
 

@@ -5,7 +5,7 @@
 
 #include "cli.hpp"
 #include "image_file.hpp"
-#include "text.hpp"
+#include "sys/io.hpp"
 
 namespace subctx::tool {
 
@@ -16,9 +16,9 @@ int run_verify(const std::vector<std::string>& args) {
   const ImageFile f = ImageFile::open(args[0]);
   const image::ImageInfo info = f.read_header();
   const std::string mismatch = image::verify_segments(f.source(), info);
-  if (!mismatch.empty()) {
+  if (!mismatch.empty()) {  // printable already: verify_segments escapes what it quotes
     std::fprintf(stderr, "subctx: %s: %s; the image was modified or damaged: write it again with its server\n",
-                 printable(f.path()).c_str(), printable(mismatch).c_str());
+                 sys::printable(f.path(), sys::kNoLimit).c_str(), mismatch.c_str());
     return kExitError;
   }
   std::printf("OK: %zu segments verified\n", info.segments.size());

@@ -129,7 +129,7 @@ using Violation = sbc_violation;
 using ViolationHandler = sbc_violation_handler;
 
 struct Limits {
-  uint64_t subcontexts = 64;                  // SUBCTX_MAX_SUBCONTEXTS
+  uint64_t subcontexts = 64;                  // SUBCTX_MAX_SUBCONTEXTS; at most 1024
   uint64_t image_size = uint64_t{64} << 30;   // SUBCTX_MAX_IMAGE_SIZE (bytes)
   uint64_t exports = 4096;                    // SUBCTX_MAX_EXPORTS
   uint64_t segments = 4096;                   // SUBCTX_MAX_SEGMENTS

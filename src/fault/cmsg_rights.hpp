@@ -9,12 +9,14 @@
 
 #include <cstddef>
 
+#include "fault/signal_context.h"
+
 namespace subctx::fault {
 
 // Walks the control messages in buf[0, len): fn(int* fd) for each
 // descriptor of an SCM_RIGHTS message; stops at the first nonzero result.
 template <class Fn>
-__attribute__((no_sanitize("address", "undefined"), no_stack_protector)) long each_right(unsigned char* buf,
+SUBCTX_SIGNAL_CONTEXT long each_right(unsigned char* buf,
                                                                                          size_t len, Fn fn) {
   for (size_t at = 0; at + sizeof(struct cmsghdr) <= len;) {
     auto* h = reinterpret_cast<struct cmsghdr*>(buf + at);

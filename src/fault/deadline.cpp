@@ -11,12 +11,12 @@
 #include <mutex>
 
 #include "fault/raw_syscall.hpp"
+#include "fault/signal_context.h"
+#include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
-#include "matchmaker/subcontext_state.hpp"
+#include "fault/view.hpp"
 #include "subctx/error.hpp"
 #include "sys/io.hpp"
-
-#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
 
 namespace subctx::fault {
 
@@ -92,13 +92,13 @@ void CallDeadline::disarm_slow() {
 
 }  // namespace subctx::fault
 
-// Entered through subctx_deadline_entry (gate.S) with the handler's PKRU.
+// Entered through subctx_deadline_entry (signal_entry.S) with the handler's PKRU.
 extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_deadline_handler(
     int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
   using namespace subctx;
   using namespace subctx::fault;
   const bool ours = info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_deadline_marker;
-  if (detail::SubcontextState* s = state_of_current_thread()) {
+  if (SubcontextView* s = view_of_current_thread()) {
     gate::Frame* f = s->current_frame;
     AllowSyscalls allow(f);
     if (ours) {

@@ -17,36 +17,24 @@
 #include <mutex>
 
 #include "fault/raw_syscall.hpp"
+#include "fault/signal_context.h"
+#include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
+#include "fault/view.hpp"
 #include "gate/gate.hpp"
 #include "gate/pkru.hpp"
-#include "matchmaker/subcontext_state.hpp"
 #include "subctx/error.hpp"
-
-#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
 
 namespace subctx::fault {
 
 namespace {
 
-constexpr int kMaxViews = 1024;
-std::atomic<FaultView*> g_views[kMaxViews];
-std::atomic<int> g_views_used{0};
-// Handlers that may be reading views; withdrawn views wait until it is 0.
-std::atomic<int> g_readers{0};
-std::mutex g_views_mutex;  // normal code: publish, withdraw, retired list
-// Never destroyed: the Matchmaker's own destructor withdraws views at exit,
-// after static objects like this one would be gone.
-std::vector<std::unique_ptr<FaultView>>& retired() {
-  static auto* r = new std::vector<std::unique_ptr<FaultView>>;
-  return *r;
-}
-
 // Raw-call addresses: one inaccessible range reserved once, handed out
 // without reuse.
 constexpr uint64_t kRawRangeSize = uint64_t{16} << 20;
 std::atomic<uint64_t> g_raw_lo{0}, g_raw_hi{0};
-uint64_t g_raw_next = 0;  // g_views_mutex
+uint64_t g_raw_next = 0;  // g_raw_mutex
+std::mutex g_raw_mutex;
 
 std::atomic<sbc_violation_handler> g_violation_handler{nullptr};
 std::atomic<void*> g_violation_user{nullptr};
@@ -95,10 +83,17 @@ SUBCTX_SIGNAL_CONTEXT const char* kind_name(int kind) {
   return "access";
 }
 
-SUBCTX_SIGNAL_CONTEXT const FaultView* view_containing(uint64_t a) {
-  const int used = g_views_used.load(std::memory_order_acquire);
+// A ViewReader is held by the caller of these (and while it reads what
+// they return).
+SUBCTX_SIGNAL_CONTEXT const AddressMap* map_at(int i) {
+  const SubcontextView* v = view_at(i);
+  return v ? v->address_map.load(std::memory_order_acquire) : nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT const AddressMap* view_containing(uint64_t a) {
+  const int used = views_used();
   for (int i = 0; i < used; ++i) {
-    const FaultView* v = g_views[i].load(std::memory_order_acquire);
+    const AddressMap* v = map_at(i);
     if (v && a >= v->lo && a < v->hi)
       for (const ViewRange& r : v->ranges)
         if (a >= r.lo && a < r.hi) return v;
@@ -106,23 +101,23 @@ SUBCTX_SIGNAL_CONTEXT const FaultView* view_containing(uint64_t a) {
   return nullptr;
 }
 
-SUBCTX_SIGNAL_CONTEXT const FaultView* view_of_raw_address(uint64_t a) {
-  const int used = g_views_used.load(std::memory_order_acquire);
+SUBCTX_SIGNAL_CONTEXT const AddressMap* view_of_raw_address(uint64_t a) {
+  const int used = views_used();
   for (int i = 0; i < used; ++i) {
-    const FaultView* v = g_views[i].load(std::memory_order_acquire);
+    const AddressMap* v = map_at(i);
     if (v && a >= v->raw_lo && a < v->raw_hi) return v;
   }
   return nullptr;
 }
 
-SUBCTX_SIGNAL_CONTEXT const ViewRange* range_of(const FaultView* v, uint64_t a) {
+SUBCTX_SIGNAL_CONTEXT const ViewRange* range_of(const AddressMap* v, uint64_t a) {
   for (const ViewRange& r : v->ranges)
     if (a >= r.lo && a < r.hi) return &r;
   return nullptr;
 }
 
 // The export at or below a (else the first above).
-SUBCTX_SIGNAL_CONTEXT const ViewExport* nearest_export(const FaultView* v, uint64_t a) {
+SUBCTX_SIGNAL_CONTEXT const ViewExport* nearest_export(const AddressMap* v, uint64_t a) {
   const ViewExport* best = nullptr;
   for (const ViewExport& e : v->exports)
     if (e.address <= a) best = &e;
@@ -130,7 +125,7 @@ SUBCTX_SIGNAL_CONTEXT const ViewExport* nearest_export(const FaultView* v, uint6
   return best;
 }
 
-SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const FaultView* v, uint64_t a) {
+SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const AddressMap* v, uint64_t a) {
   out->subcontext = v->handle;
   out->image_path = v->path;
   if (const ViewRange* r = range_of(v, a)) out->region = r->what;
@@ -214,26 +209,20 @@ SUBCTX_SIGNAL_CONTEXT const char* copy_text(char* buf, size_t size, const char* 
 // frame, the reader count is given back (the client's handler may leave by
 // siglongjmp), then the report.  Not inlined: only this path needs the
 // buffers (the handler may run on a small alternate signal stack).
-[[noreturn]] __attribute__((noinline)) SUBCTX_SIGNAL_CONTEXT void violation_while_reading(sbc_violation v,
-                                                                                       uint32_t pkru,
-                                                                                       const uint64_t* mask) {
+[[noreturn]] __attribute__((noinline)) SUBCTX_SIGNAL_CONTEXT void violation_while_reading(
+    ViewReader& reading, sbc_violation v, uint32_t pkru, const uint64_t* mask) {
   char path[512], region[160], export_name[160];
   v.image_path = copy_text(path, sizeof path, v.image_path);
   v.region = copy_text(region, sizeof region, v.region);
   v.nearest_export = copy_text(export_name, sizeof export_name, v.nearest_export);
-  g_readers.fetch_sub(1, std::memory_order_seq_cst);
+  reading.leave();
   report_and_die(v, pkru, mask);
 }
-
-struct ReaderGuard {
-  SUBCTX_SIGNAL_CONTEXT ReaderGuard() { g_readers.fetch_add(1, std::memory_order_seq_cst); }
-  SUBCTX_SIGNAL_CONTEXT ~ReaderGuard() { g_readers.fetch_sub(1, std::memory_order_seq_cst); }
-};
 
 // x86 page-fault error code bits (in the signal context's REG_ERR).
 constexpr uint64_t kErrWrite = 2, kErrFetch = 16;
 
-SUBCTX_SIGNAL_CONTEXT uint64_t raw_key(const FaultView* v, uint32_t index) {
+SUBCTX_SIGNAL_CONTEXT uint64_t raw_key(const AddressMap* v, uint32_t index) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(v->handle)) << 32) | index;
 }
 
@@ -244,7 +233,7 @@ SUBCTX_SIGNAL_CONTEXT void forward_raw_call(ucontext_t* uc, uint64_t key) {
 
 // A signal on a thread inside a call of s: the subcontext's fault ends the
 // call; anything else someone sent goes to the client.
-SUBCTX_SIGNAL_CONTEXT void in_call(detail::SubcontextState& s, int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
+SUBCTX_SIGNAL_CONTEXT void in_call(SubcontextView& s, int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
   auto* uc = static_cast<ucontext_t*>(ucv);
   AllowSyscalls allow(s.current_frame);  // before any system call
   if (!is_subcontext_fault(sig, info)) {
@@ -320,7 +309,7 @@ SUBCTX_SIGNAL_CONTEXT bool recover_probe(int sig, const siginfo_t* info, ucontex
   return true;
 }
 
-// What a fault outside any call touched (g_views read-locked): a raw call,
+// What a fault outside any call touched (a ViewReader held): a raw call,
 // forwarded (uc now points at the Matchmaker); a violation, reported in *v
 // (its address and pc already set); or neither (the client's own fault).
 enum class Access { Neither, Forwarded, Violation };
@@ -329,7 +318,7 @@ SUBCTX_SIGNAL_CONTEXT Access classify_access(int sig, const siginfo_t* info, uco
   const uint64_t pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
   const uint64_t err = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_ERR]);
   const bool fetch = sig == SIGSEGV && (pc == addr || (err & kErrFetch));
-  const FaultView* view = nullptr;
+  const AddressMap* view = nullptr;
   if ((view = view_of_raw_address(addr))) {
     if (fetch && pc == addr) {
       forward_raw_call(uc, raw_key(view, static_cast<uint32_t>(addr - view->raw_lo)));
@@ -374,7 +363,7 @@ SUBCTX_SIGNAL_CONTEXT Access classify_access(int sig, const siginfo_t* info, uco
 }  // namespace
 }  // namespace subctx::fault
 
-// Entered through subctx_fault_entry (gate.S) with the handler's PKRU.
+// Entered through subctx_fault_entry (signal_entry.S) with the handler's PKRU.
 extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_fault_handler(
     int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
   using namespace subctx;
@@ -389,10 +378,10 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   // raw call (an instruction fetch from client code) needs no more; every
   // other case asks the thread pointer (a system call without FSGSBASE).
   bool sure;
-  detail::SubcontextState* s = state_from_stacks(ucv, &sure);
+  SubcontextView* s = view_from_stacks(ucv, &sure);
   const bool fetch_at_address = kernel_fault && sig == SIGSEGV && pc == addr;
   if (!sure && !fetch_at_address) {
-    s = state_of_current_thread();
+    s = view_of_current_thread();
     sure = true;
   }
   if (s) {
@@ -411,25 +400,25 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   // The client's violation handler runs with the mask a SIGSEGV handler
   // would have: the interrupted one plus SIGSEGV.
   uint64_t mask;
-  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
   mask |= uint64_t{1} << (SIGSEGV - 1);
   bool violation = false;
   {
-    ReaderGuard reading;
+    ViewReader reading;
     const Access access = classify_access(sig, info, uc, &v);
     if (access == Access::Forwarded) return;
     violation = access == Access::Violation;
     // Not a raw call after all: a jump inside a call, off the gate stack?
     // (A kernel fault: the call is abandoned, no client handler runs.)
     if (violation && !sure)
-      if (detail::SubcontextState* in = state_of_current_thread()) {
+      if (SubcontextView* in = view_of_current_thread()) {
         in_call(*in, sig, info, ucv, pkru);
         return;
       }
-    if (violation) violation_while_reading(v, pkru, &mask);
+    if (violation) violation_while_reading(reading, v, pkru, &mask);
   }
   if (!sure) {
-    if (detail::SubcontextState* in = state_of_current_thread()) {
+    if (SubcontextView* in = view_of_current_thread()) {
       in_call(*in, sig, info, ucv, pkru);
       return;
     }
@@ -440,10 +429,6 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
 namespace subctx::fault {
 namespace {
 
-void free_retired_views() {  // g_views_mutex held
-  if (g_readers.load(std::memory_order_seq_cst) == 0) retired().clear();
-}
-
 }  // namespace
 
 namespace {
@@ -452,7 +437,7 @@ namespace {
 // process's libraries, where a server's libraries (an image's segments) sit
 // as often as anywhere; 0x6000'0000'0000 and up is between PIE executables
 // and shared libraries, offset by some of the stack's random bits.
-void reserve_raw_call_range() {  // g_views_mutex held
+void reserve_raw_call_range() {  // g_raw_mutex held
   if (g_raw_lo.load(std::memory_order_relaxed)) return;
   const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
   uint64_t random_bits = 0;
@@ -472,17 +457,18 @@ void reserve_raw_call_range() {  // g_views_mutex held
 }  // namespace
 
 void prepare_fault_handler() {
-  // fork(): the child must not inherit the views' lock held by a thread it
-  // does not have (publish and withdraw are short: the fork waits for them).
+  // fork(): the child must not inherit a lock held by a thread it does not
+  // have (both are held briefly: the fork waits for them).
   static std::once_flag atfork;
   std::call_once(atfork, [] {
-    pthread_atfork([] { g_views_mutex.lock(); }, [] { g_views_mutex.unlock(); }, [] { g_views_mutex.unlock(); });
+    prepare_views();
+    pthread_atfork([] { g_raw_mutex.lock(); }, [] { g_raw_mutex.unlock(); }, [] { g_raw_mutex.unlock(); });
   });
 }
 
 void install_fault_handler() {
   {
-    std::lock_guard lock(g_views_mutex);
+    std::lock_guard lock(g_raw_mutex);
     reserve_raw_call_range();
   }
   prepare_fault_handler();
@@ -491,7 +477,7 @@ void install_fault_handler() {
 }
 
 uint64_t allocate_raw_call_addresses(size_t n) {
-  std::lock_guard lock(g_views_mutex);
+  std::lock_guard lock(g_raw_mutex);
   reserve_raw_call_range();
   if (!g_raw_lo.load(std::memory_order_relaxed))
     throw SystemError("cannot reserve the raw-call address range (" + std::to_string(kRawRangeSize >> 20) +
@@ -505,40 +491,6 @@ uint64_t allocate_raw_call_addresses(size_t n) {
   return lo;
 }
 
-void publish_view(std::unique_ptr<FaultView> view) {
-  std::lock_guard lock(g_views_mutex);
-  free_retired_views();
-  // A view of the same subcontext (its plan was repaired) is replaced in
-  // place: the handler never sees the subcontext without one.
-  for (auto& slot : g_views) {
-    FaultView* old = slot.load(std::memory_order_relaxed);
-    if (old && old->handle == view->handle) {
-      slot.store(view.release(), std::memory_order_seq_cst);
-      retired().emplace_back(old);
-      return;
-    }
-  }
-  for (int i = 0; i < kMaxViews; ++i) {
-    if (g_views[i].load(std::memory_order_relaxed)) continue;
-    g_views[i].store(view.release(), std::memory_order_release);
-    if (g_views_used.load(std::memory_order_relaxed) <= i) g_views_used.store(i + 1, std::memory_order_release);
-    return;
-  }
-  throw LimitExceeded("cannot track more than " + std::to_string(kMaxViews) + " mapped subcontexts for faults");
-}
-
-void withdraw_view(int handle) {
-  std::lock_guard lock(g_views_mutex);
-  for (auto& slot : g_views) {
-    FaultView* v = slot.load(std::memory_order_relaxed);
-    if (v && v->handle == handle) {
-      slot.store(nullptr, std::memory_order_seq_cst);
-      retired().emplace_back(v);
-    }
-  }
-  free_retired_views();
-}
-
 void set_violation_handler(sbc_violation_handler handler, void* user) {
   g_violation_user.store(user, std::memory_order_relaxed);
   g_violation_handler.store(handler, std::memory_order_release);
@@ -547,7 +499,7 @@ void set_violation_handler(sbc_violation_handler handler, void* user) {
 void violation_from_normal_code(sbc_violation v) { report_and_die(v, gate::kNoPkru, nullptr); }
 
 SUBCTX_SIGNAL_CONTEXT bool address_in_subcontext(uint64_t a) {
-  ReaderGuard reading;
+  ViewReader reading;
   return view_containing(a) != nullptr;
 }
 

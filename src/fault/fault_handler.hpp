@@ -6,9 +6,11 @@
 //  - any other client access to a subcontext's memory is a violation: the
 //    client's violation handler runs, or a one-line diagnostic is written,
 //    and the process dies of SIGSEGV;
-//  - a fault inside a call is reported and kills the process (for now);
+//  - a fault inside a call abandons it (abandon_call, signals.hpp): the
+//    Matchmaker reports it at the call site and applies the fault policy;
 //  - everything else goes to the client's own handler (chaining).
-// Everything the handler reads is published here by normal code, lock-free.
+// What it reads of a subcontext is its view (fault/view.hpp): ranges and
+// exports in the view's address map.
 #pragma once
 
 #include <cstdint>
@@ -16,42 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "fault/signal_context.h"
 #include "subctx/subctx.h"
 
 namespace subctx::fault {
 
-struct ViewRange {
-  uint64_t lo = 0, hi = 0;
-  const char* what = "";  // "libc.so.6 r-x", "heap rw-", "reserved gap"
-};
-
-struct ViewExport {
-  uint64_t address = 0;
-  const char* name = "";
-  uint32_t index = 0;
-};
-
-// What the fault handler knows about one mapped subcontext.  Immutable once
-// published.
-struct FaultView {
-  int handle = -1;
-  const char* path = "";
-  uint64_t lo = 0, hi = 0;          // span of the ranges
-  std::vector<ViewRange> ranges;    // sorted
-  std::vector<ViewExport> exports;  // sorted by address
-  uint64_t raw_lo = 0, raw_hi = 0;  // raw-call addresses: raw_lo + export index
-  bool forward_export_addresses = false;  // a fetch at an export's address is a raw call
-  std::vector<std::unique_ptr<std::string>> strings;  // owns the text above
-
-  const char* keep(std::string s) {
-    strings.push_back(std::make_unique<std::string>(std::move(s)));
-    return strings.back()->c_str();
-  }
-};
-
-// When the Matchmaker is installed: the fork handler of the fault views'
-// lock only, registered before the registry's (a fork takes the registry's
-// lock first).  Idempotent.
+// When the Matchmaker is installed: the fork handlers of the view table's
+// lock and the raw-call range's, registered before the registry's (a fork
+// takes the registry's lock first).  Idempotent.
 void prepare_fault_handler();
 // At the first map: reserves the raw-call range and installs the handler
 // for SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGABRT (idempotent).
@@ -64,11 +38,6 @@ void install_fault_handler();
 // Throws LimitExceeded when the range is used up.
 uint64_t allocate_raw_call_addresses(size_t n);
 
-// Publishes a view (replacing the one of the same handle) / withdraws it;
-// replaced and withdrawn views are freed once no handler can be reading them.
-void publish_view(std::unique_ptr<FaultView> view);
-void withdraw_view(int handle);
-
 void set_violation_handler(sbc_violation_handler handler, void* user);
 
 // Reports a violation found by normal code (a raw call refused after the
@@ -76,7 +45,7 @@ void set_violation_handler(sbc_violation_handler handler, void* user);
 [[noreturn]] void violation_from_normal_code(sbc_violation v);
 
 // Signal-safe: whether a is inside a mapped subcontext's ranges.
-__attribute__((visibility("hidden"))) bool address_in_subcontext(uint64_t a);
+SUBCTX_SIGNAL_CONTEXT bool address_in_subcontext(uint64_t a);
 
 // Reads normal code makes of a subcontext's memory after a call (the stdio
 // check, a str result): a page of the image file can be gone (the file was

@@ -148,7 +148,7 @@ static_assert(listed_once(), "a system call is classified twice");
 
 FdClass fd_class(long nr) { return nr >= 0 && nr < kFdTableSize ? kTables.cls[nr] : FdClass::Unknown; }
 
-__attribute__((no_sanitize("address", "undefined"))) const FdSpec* plain_fd_spec(long nr) {
+SUBCTX_SIGNAL_CONTEXT const FdSpec* plain_fd_spec(long nr) {
   if (nr < 0 || nr >= kFdTableSize) return nullptr;
   const FdSpec* s = &kTables.plain[nr];
   return s->nr == nr && kTables.cls[nr] == FdClass::Translated && (s->fds || s->dirfds || s->new_fd) ? s : nullptr;

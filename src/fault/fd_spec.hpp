@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "fault/signal_context.h"
+
 namespace subctx::fault {
 
 inline constexpr long kFdTableSize = 512;
@@ -20,6 +22,6 @@ struct FdSpec {
 };
 
 // The spec of nr when it is translated without an emulation of its own, or null.
-const FdSpec* plain_fd_spec(long nr);
+SUBCTX_SIGNAL_CONTEXT const FdSpec* plain_fd_spec(long nr);
 
 }  // namespace subctx::fault

@@ -19,8 +19,7 @@
 
 #include "fault/cmsg_rights.hpp"
 #include "fault/fd_spec.hpp"
-
-#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
+#include "fault/signal_context.h"
 
 namespace subctx::fault {
 

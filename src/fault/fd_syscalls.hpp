@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "fault/signal_context.h"
 #include "fault/fd_table.hpp"
 #include "fault/syscall_make.hpp"
 
@@ -26,9 +27,9 @@ FdClass fd_class(long nr);
 
 // Signal context: makes a Translated system call for subcontext code; its
 // result (or -errno).
-long descriptor_syscall(FdTable& t, SyscallCall& c, long nr, const greg_t* g);
+SUBCTX_SIGNAL_CONTEXT long descriptor_syscall(FdTable& t, SyscallCall& c, long nr, const greg_t* g);
 
 // mmap's descriptor (file mappings): the real one, or -EBADF.
-long translate_mmap_fd(const FdTable& t, long flags, long fd);
+SUBCTX_SIGNAL_CONTEXT long translate_mmap_fd(const FdTable& t, long flags, long fd);
 
 }  // namespace subctx::fault

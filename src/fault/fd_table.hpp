@@ -49,7 +49,7 @@ struct FdTable {
   uint32_t granted = 0;    // entries of origin Granted
   bool active = false;     // false: not mediated (SUBCTX_SYSCALLS=off): numbers are the client's
   // What a reset looks at before putting the restored descriptors' offsets
-  // and status flags back (matchmaker/identity.cpp): a restored number was
+  // and status flags back (the Matchmaker's identity.cpp): a restored number was
   // translated since the last reset (fd_real), or one may be moved by
   // others at any time (sent away by SCM_RIGHTS, claimed by the client).
   mutable bool restored_used = false;

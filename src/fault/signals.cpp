@@ -5,7 +5,6 @@
 // (this file is built with -fno-stack-protector: the canary lives in the TLS
 // that the trampoline switches).
 #include "fault/signals.hpp"
-#include "image/format.hpp"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -23,9 +22,11 @@
 
 #include "fault/fault_handler.hpp"
 #include "fault/raw_syscall.hpp"
+#include "fault/signal_context.h"
+#include "fault/signal_entry.hpp"
+#include "fault/view.hpp"
 #include "gate/gate.hpp"
 #include "gate/pkru.hpp"
-#include "matchmaker/subcontext_state.hpp"
 #include "subctx/visibility.h"  // the interposed functions below are exported
 
 #ifndef HWCAP2_FSGSBASE
@@ -34,22 +35,11 @@
 
 extern "C" int __sigaction(int, const struct sigaction*, struct sigaction*);
 
-// Code that may run with the subcontext's thread pointer: no sanitizer
-// instrumentation (it keeps per-thread state in TLS), no stack protector.
-#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
-
 namespace subctx::fault {
 
 namespace {
 
 constexpr int kMaxSignal = 65;
-
-struct ActiveSlot {
-  std::atomic<uint64_t> tcb{0};
-  std::atomic<detail::SubcontextState*> state{nullptr};
-};
-ActiveSlot g_active[kMaxActive];
-std::atomic<int> g_active_used{0};  // slots ever used: a signal scans only these
 
 // The client's action per signal; null: not wrapped.  Replaced actions are
 // never freed: a trampoline on another thread may still be reading one.
@@ -148,10 +138,16 @@ SUBCTX_SIGNAL_CONTEXT void write_fs(uint64_t v) {
   }
 }
 
-SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* find_active(uint64_t tcb) {
-  const int used = g_active_used.load(std::memory_order_acquire);
-  for (int i = 0; i < used; ++i)
-    if (g_active[i].tcb.load(std::memory_order_acquire) == tcb) return g_active[i].state.load(std::memory_order_relaxed);
+// The view whose thread pointer is tcb, or null.  Given this thread's, a
+// view found is this thread's call's (only its thread runs on that TCB):
+// safe to read after the scan, it cannot be unmapped under the call.
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_tcb(uint64_t tcb) {
+  ViewReader reading;  // other subcontexts' views are read meanwhile
+  const int used = views_used();
+  for (int i = 0; i < used; ++i) {
+    SubcontextView* v = view_at(i);
+    if (v && v->tcb == tcb) return v;
+  }
   return nullptr;
 }
 
@@ -174,9 +170,9 @@ SUBCTX_SIGNAL_CONTEXT void set_signal_mask(const uint64_t* mask) {
 SUBCTX_SIGNAL_CONTEXT void run_action(const struct sigaction* a, uint32_t sig, uint32_t pkru, siginfo_t* info,
                                       void* uc) {
   uint64_t mask;
-  std::memcpy(&mask, &static_cast<const ucontext_t*>(uc)->uc_sigmask, 8);
+  __builtin_memcpy(&mask, &static_cast<const ucontext_t*>(uc)->uc_sigmask, 8);
   uint64_t extra;
-  std::memcpy(&extra, &a->sa_mask, 8);
+  __builtin_memcpy(&extra, &a->sa_mask, 8);
   mask |= extra;
   if (!(a->sa_flags & SA_NODEFER)) mask |= uint64_t{1} << (sig - 1);
   set_signal_mask(&mask);
@@ -193,14 +189,14 @@ SUBCTX_SIGNAL_CONTEXT void run_action(const struct sigaction* a, uint32_t sig, u
 // The two kinds of client action, called through subctx_call_on_stack:
 // sig_pkru holds the signal and, in the high half, the PKRU value for
 // client code (gate::kNoPkru: leave PKRU alone).
-SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) {
+SUBCTX_SIGNAL_CONTEXT void run_client_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) noexcept {
   const auto sig = static_cast<uint32_t>(sig_pkru);
   if (const struct sigaction* a = g_client_action[sig].load(std::memory_order_acquire))
     run_action(a, sig, static_cast<uint32_t>(sig_pkru >> 32), reinterpret_cast<siginfo_t*>(info),
                reinterpret_cast<void*>(uc));
 }
 
-SUBCTX_SIGNAL_CONTEXT void run_taken_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) {
+SUBCTX_SIGNAL_CONTEXT void run_taken_handler(uint64_t sig_pkru, uint64_t info, uint64_t uc) noexcept {
   const auto sig = static_cast<uint32_t>(sig_pkru);
   const struct sigaction* a = g_taken_action[sig].load(std::memory_order_acquire);
   if (!a || !is_custom(*a)) return;
@@ -209,7 +205,7 @@ SUBCTX_SIGNAL_CONTEXT void run_taken_handler(uint64_t sig_pkru, uint64_t info, u
              reinterpret_cast<void*>(uc));
 }
 
-using RunFn = void (*)(uint64_t, uint64_t, uint64_t);
+using RunFn = void (*)(uint64_t, uint64_t, uint64_t) noexcept;
 
 // The kernel's struct ucontext (glibc's ucontext_t is larger: a 128-byte
 // signal set and room for the FPU state follow).
@@ -218,8 +214,8 @@ constexpr size_t kKernelUcontextSize = offsetof(ucontext_t, uc_sigmask) + 8;
 // kernel's struct _fpx_sw_bytes at offset 464: magic1, extended_size).
 SUBCTX_SIGNAL_CONTEXT size_t fpstate_size(const uint8_t* fp) {
   uint32_t magic, extended;
-  std::memcpy(&magic, fp + 464, 4);
-  std::memcpy(&extended, fp + 468, 4);
+  __builtin_memcpy(&magic, fp + 464, 4);
+  __builtin_memcpy(&extended, fp + 468, 4);
   return magic == 0x46505853u /* FP_XSTATE_MAGIC1 */ && extended >= 512 && extended <= (64u << 10) ? extended : 512;
 }
 
@@ -235,9 +231,9 @@ SUBCTX_SIGNAL_CONTEXT size_t fpstate_size(const uint8_t* fp) {
 // call off the gate stack -- the gate between its two switches, subcontext
 // code on a stack of its own -- and otherwise (client code: by far the most
 // signals) from the thread pointer's first word, the client's own TCB.
-SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_for_delivery(const void* ucv) {
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_for_delivery(const void* ucv) {
   bool sure;
-  detail::SubcontextState* s = state_from_stacks(ucv, &sure);
+  SubcontextView* s = view_from_stacks(ucv, &sure);
   if (sure) return s;
   const auto pc = static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RIP]);
   const auto enter_a = reinterpret_cast<uint64_t>(&subctx_gate_enter_fsgsbase),
@@ -245,14 +241,14 @@ SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_for_delivery(const void* uc
              gate_end = reinterpret_cast<uint64_t>(&subctx_gate_abort);  // next in gate.S
   const uint64_t gate_lo = enter_a < enter_b ? enter_a : enter_b;
   if (!(gate_lo < gate_end) || (pc >= gate_lo && pc < gate_end) || address_in_subcontext(pc))
-    return state_of_current_thread();
-  s = find_active(gate::thread_pointer());
+    return view_of_current_thread();
+  s = view_with_tcb(gate::thread_pointer());
   return s && s->current_frame ? s : nullptr;
 }
 
 SUBCTX_SIGNAL_CONTEXT void deliver(int sig, siginfo_t* info, void* ucv, uint32_t pkru, RunFn run) {
   const uint64_t sig_pkru = static_cast<uint32_t>(sig) | (uint64_t{pkru} << 32);
-  detail::SubcontextState* s = state_for_delivery(ucv);
+  SubcontextView* s = view_for_delivery(ucv);
   const uint64_t fs = s ? s->tcb : 0;  // inside a call: the subcontext's thread pointer
   gate::Frame* f = s ? s->current_frame : nullptr;
   if (!f) {  // in client code: nothing to switch
@@ -287,25 +283,25 @@ SUBCTX_SIGNAL_CONTEXT void deliver(int sig, siginfo_t* info, void* ucv, uint32_t
   auto* uc_copy = reinterpret_cast<ucontext_t*>(at);
   at = (at - sizeof(siginfo_t)) & ~uint64_t{63};
   auto* info_copy = reinterpret_cast<siginfo_t*>(at);
-  std::memset(uc_copy, 0, sizeof(ucontext_t));
-  std::memcpy(uc_copy, uc, kKernelUcontextSize);
+  zero_bytes(uc_copy, sizeof(ucontext_t));
+  copy_bytes(uc_copy, uc, kKernelUcontextSize);
   if (fp) {
-    std::memcpy(fp_copy, fp, fp_size);
+    copy_bytes(fp_copy, fp, fp_size);
     uc_copy->uc_mcontext.fpregs = reinterpret_cast<fpregset_t>(fp_copy);
   }
-  std::memcpy(info_copy, info, sizeof(siginfo_t));
+  copy_bytes(info_copy, info, sizeof(siginfo_t));
   subctx_call_on_stack(reinterpret_cast<void*>(run), sig_pkru, reinterpret_cast<uint64_t>(info_copy),
                        reinterpret_cast<uint64_t>(uc_copy), (at - 64) & ~uint64_t{15});
-  std::memcpy(uc, uc_copy, kKernelUcontextSize);
+  copy_bytes(uc, uc_copy, kKernelUcontextSize);
   uc->uc_mcontext.fpregs = reinterpret_cast<fpregset_t>(fp);
-  if (fp) std::memcpy(fp, fp_copy, fp_size);
+  if (fp) copy_bytes(fp, fp_copy, fp_size);
   write_fs(fs);
 }
 
 }  // namespace
 }  // namespace subctx::fault
 
-// Entered through subctx_signal_entry (gate.S) with the handler's PKRU.
+// Entered through subctx_signal_entry (signal_entry.S) with the handler's PKRU.
 extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_signal_trampoline(
     int sig, siginfo_t* info, void* uc, uint32_t pkru) {
   subctx::fault::deliver(sig, info, uc, pkru, subctx::fault::run_client_handler);
@@ -383,55 +379,53 @@ SUBCTX_SIGNAL_CONTEXT uint64_t current_thread_pointer() {
   return v;
 }
 
-// The subcontext whose gate stack sp is on, or null: only the thread in
-// its call (holding its call mutex) runs there.
-SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* find_active_by_stack(uint64_t sp) {
-  const int used = g_active_used.load(std::memory_order_acquire);
+// The view whose gate stack sp is on, or null: given this thread's stack
+// pointer, this thread's call's (only its thread runs there).
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_stack(uint64_t sp) {
+  ViewReader reading;
+  const int used = views_used();
   for (int i = 0; i < used; ++i) {
-    if (!g_active[i].tcb.load(std::memory_order_acquire)) continue;
-    detail::SubcontextState* s = g_active[i].state.load(std::memory_order_relaxed);
-    if (s && sp >= s->stack_lo && sp < s->stack_top) return s;
+    SubcontextView* v = view_at(i);
+    if (v && sp >= v->stack_lo && sp < v->stack_top) return v;
   }
   return nullptr;
 }
 
-SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_from_stacks(const void* ucv, bool* sure) {
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* sure) {
   *sure = true;
-  if (g_fsgsbase) return state_of_current_thread();
-  // The guard below a gate stack counts: a call that overflowed faults there.
-  constexpr uint64_t kGuard = image::kGateGuardSize;
+  if (g_fsgsbase) return view_of_current_thread();
   uint64_t own;
   __asm__ volatile("mov %%rsp, %0" : "=r"(own));
   const auto interrupted =
       static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]);
-  const int used = g_active_used.load(std::memory_order_acquire);
+  ViewReader reading;
+  const int used = views_used();
   for (int i = 0; i < used; ++i) {
-    if (!g_active[i].tcb.load(std::memory_order_acquire)) continue;
-    detail::SubcontextState* s = g_active[i].state.load(std::memory_order_relaxed);
-    if (!s) continue;
-    const uint64_t lo = s->stack_lo > kGuard ? s->stack_lo - kGuard : 0;
-    if ((interrupted >= lo && interrupted < s->stack_top) || (own >= s->stack_lo && own < s->stack_top))
-      return s->current_frame ? s : nullptr;
+    SubcontextView* v = view_at(i);
+    if (!v) continue;
+    // The guard below a gate stack counts: a call that overflowed faults there.
+    if ((interrupted >= v->stack_guard_lo && interrupted < v->stack_top) || (own >= v->stack_lo && own < v->stack_top))
+      return v->current_frame ? v : nullptr;
   }
   *sure = false;
   return nullptr;
 }
 
-SUBCTX_SIGNAL_CONTEXT detail::SubcontextState* state_of_current_thread() {
-  detail::SubcontextState* s = nullptr;
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread() {
+  SubcontextView* v = nullptr;
   if (!g_fsgsbase) {
     // Without FSGSBASE the thread pointer costs a system call (arch_prctl,
     // microseconds on some guests), on every mediated system call: a
     // handler on a gate stack (SIGSYS has no alternate stack) says it first.
     uint64_t sp;
     __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-    s = find_active_by_stack(sp);
+    v = view_with_stack(sp);
   }
-  if (!s) s = find_active(current_thread_pointer());
-  return s && s->current_frame ? s : nullptr;
+  if (!v) v = view_with_tcb(current_thread_pointer());
+  return v && v->current_frame ? v : nullptr;
 }
 
-SUBCTX_SIGNAL_CONTEXT void abandon_call(detail::SubcontextState& s, void* ucv, const gate::AbortRecord& why) {
+SUBCTX_SIGNAL_CONTEXT void abandon_call(SubcontextView& s, void* ucv, const gate::AbortRecord& why) {
   gate::Frame* f = s.current_frame;
   if (f->selector) *f->selector = 0;  // the Matchmaker's code runs next
   f->abort = why;
@@ -449,12 +443,12 @@ SUBCTX_SIGNAL_CONTEXT void abandon_call(detail::SubcontextState& s, void* ucv, c
     fp->cwd = f->client_fpucw;
   }
   if (f->mask_changed) {
-    std::memcpy(&uc->uc_sigmask, &f->client_mask, 8);
+    __builtin_memcpy(&uc->uc_sigmask, &f->client_mask, 8);
   } else if (f->held_signals) {  // abandoned inside a system call the SIGSYS handler made
     uint64_t mask;
-    std::memcpy(&mask, &uc->uc_sigmask, 8);
+    __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
     mask &= ~f->held_signals;
-    std::memcpy(&uc->uc_sigmask, &mask, 8);
+    __builtin_memcpy(&uc->uc_sigmask, &mask, 8);
   }
   f->held_signals = 0;
 }
@@ -493,24 +487,6 @@ void install_signal_forwarding() {
       set_action(sig, &current, nullptr);
     }
   });
-}
-
-// Called with the registry mutex held: one writer at a time.
-bool register_active(uint64_t tcb, detail::SubcontextState* state) {
-  for (int i = 0; i < kMaxActive; ++i) {
-    ActiveSlot& slot = g_active[i];
-    if (slot.tcb.load(std::memory_order_relaxed) != 0) continue;
-    slot.state.store(state, std::memory_order_relaxed);
-    slot.tcb.store(tcb, std::memory_order_release);
-    if (g_active_used.load(std::memory_order_relaxed) <= i) g_active_used.store(i + 1, std::memory_order_release);
-    return true;
-  }
-  return false;
-}
-
-void unregister_active(uint64_t tcb) {
-  for (auto& slot : g_active)
-    if (slot.tcb.load(std::memory_order_relaxed) == tcb) slot.tcb.store(0, std::memory_order_release);
 }
 
 }  // namespace subctx::fault

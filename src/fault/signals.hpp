@@ -18,11 +18,9 @@
 
 #include <cstdint>
 
+#include "fault/signal_context.h"
+#include "fault/view.hpp"
 #include "gate/gate.hpp"
-
-namespace subctx::detail {
-struct SubcontextState;
-}
 
 namespace subctx::fault {
 
@@ -72,45 +70,40 @@ void note_thread_signal_mask();
 // the PLT would bind lazily on first use, and the dynamic linker's resolver
 // reads and writes the TCB -- the subcontext's, inside a call.
 //
-// Which subcontext a thread is inside is found by its thread pointer.
-// Returns false when the table (kMaxActive entries) is full.
-inline constexpr int kMaxActive = 1024;
-bool register_active(uint64_t tcb, detail::SubcontextState* state);
-void unregister_active(uint64_t tcb);
-
-// Signal-safe: the subcontext this thread is inside a call of, or null.
-__attribute__((visibility("hidden"))) detail::SubcontextState* state_of_current_thread();
+// Signal-safe: the view of the subcontext this thread is inside a call of,
+// or null (found by its gate stack, else its thread pointer).
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread();
 
 // Signal-safe, no system call: the subcontext the interrupted thread (ucv:
 // its ucontext) is inside a call of, where that is certain: always with
 // FSGSBASE (the register); else when the interrupted or the handler's own
 // stack pointer is on a gate stack or its guard below (only the thread in
 // that subcontext's call runs there).  *sure is false when it is not known
-// (then state_of_current_thread() tells, with a system call).
-__attribute__((visibility("hidden"))) detail::SubcontextState* state_from_stacks(const void* ucv, bool* sure);
+// (then view_of_current_thread() tells, with a system call).
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* sure);
 
 // Signal-safe: this thread's %fs base, read from the register (rdfsbase, or
 // arch_prctl(ARCH_GET_FS) from the always-allowed range), never from the
 // TCB's first word: inside a call that word is image memory, which a
 // truncated image file turns into SIGBUS and a hostile image into anything.
-__attribute__((visibility("hidden"))) uint64_t current_thread_pointer();
+SUBCTX_SIGNAL_CONTEXT uint64_t current_thread_pointer();
 
 // Signal context, inside a call: lets this thread's system calls through
 // (Syscall User Dispatch) while a handler runs, and restores the selector
 // when it returns into the subcontext.  Construct it before any system call.
 class AllowSyscalls {
  public:
-  __attribute__((no_sanitize("address", "undefined"), no_stack_protector)) explicit AllowSyscalls(gate::Frame* f)
+  SUBCTX_SIGNAL_INLINE explicit AllowSyscalls(gate::Frame* f)
       : selector_(f ? f->selector : nullptr), saved_(selector_ ? *selector_ : 0) {
     if (selector_) *selector_ = 0;
   }
-  __attribute__((no_sanitize("address", "undefined"), no_stack_protector)) ~AllowSyscalls() {
+  SUBCTX_SIGNAL_INLINE ~AllowSyscalls() {
     if (selector_) *selector_ = saved_;
   }
   AllowSyscalls(const AllowSyscalls&) = delete;
   AllowSyscalls& operator=(const AllowSyscalls&) = delete;
   // The handler leaves the subcontext (abandon_call): system calls stay allowed.
-  void keep_allowed() { selector_ = nullptr; }
+  SUBCTX_SIGNAL_INLINE void keep_allowed() { selector_ = nullptr; }
 
  private:
   volatile uint8_t* selector_;
@@ -121,8 +114,7 @@ class AllowSyscalls {
 // call's frame; when the handler returns, the thread continues in
 // subctx_gate_abort on the client's stack and thread pointer, and the
 // Matchmaker turns the record into an error at the call site.
-__attribute__((visibility("hidden"))) void abandon_call(detail::SubcontextState& s, void* uc,
-                                                        const gate::AbortRecord& why);
+SUBCTX_SIGNAL_CONTEXT void abandon_call(SubcontextView& s, void* uc, const gate::AbortRecord& why);
 
 // Installs handler for sig and keeps the action it replaces as the
 // client's; later sigaction() calls on sig change only the client's action.
@@ -134,6 +126,6 @@ void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_
 // have (its handler with its mask; SIG_DFL and, for faults, SIG_IGN end the
 // process).
 // pkru: the value for client code (gate::kNoPkru: leave PKRU alone).
-__attribute__((visibility("hidden"))) void chain_to_client(int sig, siginfo_t* info, void* uc, uint32_t pkru);
+SUBCTX_SIGNAL_CONTEXT void chain_to_client(int sig, siginfo_t* info, void* uc, uint32_t pkru);
 
 }  // namespace subctx::fault

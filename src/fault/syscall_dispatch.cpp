@@ -9,7 +9,7 @@
 #include <mutex>
 
 #include "fault/syscalls.hpp"
-#include "matchmaker/environment.hpp"
+#include "sys/env.hpp"
 #include "sys/io.hpp"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "fault/signal_context.h"
 #include "gate/gate.hpp"
 
 namespace subctx::fault {
@@ -21,22 +22,22 @@ struct SyscallCall {
 };
 
 // A system call from the Matchmaker's allowed range, as asked.
-long sys6(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
+SUBCTX_SIGNAL_CONTEXT long sys6(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
 
 // The system call subcontext code asked for: blocking ones with the
 // interrupted signal mask (a deadline or a client timer may interrupt
 // them), SIGPIPE and SIGXFSZ held back and noted in c.raised.
-long make_syscall(SyscallCall& c, long nr, long a, long b, long d, long r10, long r8, long r9);
+SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b, long d, long r10, long r8, long r9);
 
-inline bool is_syscall_error(long r) { return r < 0 && r > -4096; }
+SUBCTX_SIGNAL_INLINE inline bool is_syscall_error(long r) { return r < 0 && r > -4096; }
 
 // Copies between the handler's memory and subcontext memory named by a
 // system call argument, through the kernel (process_vm_readv/writev): a bad
 // pointer is EFAULT, as for the real call, never a fault in the handler.
-bool copy_in(void* dst, uint64_t src, size_t n);
-bool copy_out(uint64_t dst, const void* src, size_t n);
+SUBCTX_SIGNAL_CONTEXT bool copy_in(void* dst, uint64_t src, size_t n);
+SUBCTX_SIGNAL_CONTEXT bool copy_out(uint64_t dst, const void* src, size_t n);
 // A NUL-terminated path at src into buf (cap bytes): its length, -EFAULT or
 // -ENAMETOOLONG.
-long copy_in_path(char* buf, size_t cap, uint64_t src);
+SUBCTX_SIGNAL_CONTEXT long copy_in_path(char* buf, size_t cap, uint64_t src);
 
 }  // namespace subctx::fault

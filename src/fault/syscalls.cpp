@@ -26,10 +26,12 @@
 #include <mutex>
 
 #include "fault/fd_syscalls.hpp"
+#include "fault/signal_context.h"
+#include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscall_make.hpp"
+#include "fault/view.hpp"
 #include "gate/gate.hpp"
-#include "matchmaker/subcontext_state.hpp"
 #include "sys/io.hpp"
 
 #ifndef PR_SET_SYSCALL_USER_DISPATCH
@@ -40,8 +42,6 @@
 #ifndef SYS_USER_DISPATCH
 #define SYS_USER_DISPATCH 2
 #endif
-
-#define SUBCTX_SIGNAL_CONTEXT __attribute__((no_sanitize("address", "undefined"), no_stack_protector))
 
 namespace subctx::fault {
 
@@ -57,43 +57,47 @@ void forget_dispatch_in_child() { t_dispatch = 0; }  // fork: the kernel turned 
 
 SUBCTX_SIGNAL_CONTEXT bool overlaps(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi) { return a < hi && lo < b; }
 
-SUBCTX_SIGNAL_CONTEXT bool touches_image(const detail::SubcontextState& s, uint64_t lo, uint64_t hi) {
-  for (const sys::Mapping& m : s.mappings)
+SUBCTX_SIGNAL_CONTEXT bool touches_image(const SubcontextView& s, uint64_t lo, uint64_t hi) {
+  for (const sys::Mapping& m : s.segments.mappings())
     if (overlaps(lo, hi, m.begin(), m.end())) return true;
   return false;
 }
 
 SUBCTX_SIGNAL_CONTEXT uint64_t page_up(uint64_t v) { return (v + 4095) & ~uint64_t{4095}; }
 
-SUBCTX_SIGNAL_CONTEXT void track_add(detail::SubMappings& t, uint64_t lo, uint64_t hi) {
+// (The table through get(): unique_ptr's operator[] asserts through libstdc++
+// under _GLIBCXX_ASSERTIONS.)
+SUBCTX_SIGNAL_CONTEXT void track_add(SubMappings& t, uint64_t lo, uint64_t hi) {
+  std::pair<uint64_t, uint64_t>* const ranges = t.ranges.get();
   t.bytes += hi - lo;  // counted for the quota even when the table is full
   if (t.bytes > t.peak) t.peak = t.bytes;
-  if (t.count == detail::SubMappings::kMax) {
+  if (t.count == SubMappings::kMax) {
     t.lost = true;
     return;
   }
-  t.ranges[t.count++] = {lo, hi};
+  ranges[t.count++] = {lo, hi};
 }
 
-SUBCTX_SIGNAL_CONTEXT void track_remove(detail::SubMappings& t, uint64_t lo, uint64_t hi) {
+SUBCTX_SIGNAL_CONTEXT void track_remove(SubMappings& t, uint64_t lo, uint64_t hi) {
+  std::pair<uint64_t, uint64_t>* const ranges = t.ranges.get();
   for (uint32_t i = 0; i < t.count;) {
-    auto [a, b] = t.ranges[i];
+    auto [a, b] = ranges[i];
     if (!overlaps(a, b, lo, hi)) {
       ++i;
       continue;
     }
     t.bytes -= std::min(b, hi) - std::max(a, lo);
     if (a < lo && b > hi) {  // a hole in the middle: two pieces
-      t.ranges[i] = {a, lo};
-      if (t.count < detail::SubMappings::kMax) t.ranges[t.count++] = {hi, b};
+      ranges[i] = {a, lo};
+      if (t.count < SubMappings::kMax) ranges[t.count++] = {hi, b};
       else t.lost = true;
       ++i;
     } else if (a < lo) {
-      t.ranges[i++] = {a, lo};
+      ranges[i++] = {a, lo};
     } else if (b > hi) {
-      t.ranges[i++] = {hi, b};
+      ranges[i++] = {hi, b};
     } else {
-      t.ranges[i] = t.ranges[--t.count];
+      ranges[i] = ranges[--t.count];
     }
   }
 }
@@ -116,7 +120,7 @@ SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
 // for after the call.
 SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(gate::Frame* f, ucontext_t* uc, const greg_t* g) {
   uint64_t mask;
-  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
   if (g[REG_RSI] && !f->mask_changed) {
     f->client_mask = mask;
     f->mask_changed = true;
@@ -126,7 +130,7 @@ SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(gate::Frame* f, ucontext_t* uc, c
   uint64_t now = mask;
   sys6(SYS_rt_sigprocmask, SIG_BLOCK, 0, reinterpret_cast<long>(&now), 8, 0, 0);
   now &= ~kCallSignals;
-  std::memcpy(&uc->uc_sigmask, &now, 8);
+  __builtin_memcpy(&uc->uc_sigmask, &now, 8);
   const uint64_t all = ~uint64_t{0};
   sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&all), 0, 8, 0, 0);
   return r;
@@ -195,7 +199,7 @@ SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b,
     // Signals may interrupt it as they would the subcontext: a deadline, a
     // client's itimer.
     uint64_t mask, all = ~uint64_t{0};
-    std::memcpy(&mask, &c.uc->uc_sigmask, 8);
+    __builtin_memcpy(&mask, &c.uc->uc_sigmask, 8);
     if (c.frame) c.frame->held_signals = kRaisedBySyscalls & ~mask;
     mask |= kRaisedBySyscalls;
     sys6(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&mask), 0, 8);
@@ -272,9 +276,9 @@ namespace {
 
 // What a successful mmap, munmap, mremap or mprotect of subcontext code did
 // to the memory a reset releases and the segments it must put back.
-SUBCTX_SIGNAL_CONTEXT void note_memory(detail::SubcontextState& s, long nr, const greg_t* g, long result,
+SUBCTX_SIGNAL_CONTEXT void note_memory(SubcontextView& s, long nr, const greg_t* g, long result,
                                        uint64_t len) {
-  detail::SubMappings& t = s.sub_maps;
+  SubMappings& t = s.sub_maps;
   const uint64_t a = static_cast<uint64_t>(g[REG_RDI]);
   if (nr == SYS_mmap) {
     const auto r = static_cast<uint64_t>(result);
@@ -298,13 +302,13 @@ SUBCTX_SIGNAL_CONTEXT void note_memory(detail::SubcontextState& s, long nr, cons
 
 SUBCTX_SIGNAL_CONTEXT bool raised_blocked(const ucontext_t* uc, int sig) {
   uint64_t mask;
-  std::memcpy(&mask, &uc->uc_sigmask, 8);
+  __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
   return (mask >> (sig - 1)) & 1;
 }
 
 // One intercepted system call of subcontext code.
 struct Intercepted {
-  detail::SubcontextState& s;
+  SubcontextView& s;
   ucontext_t* uc;
   greg_t* g;
   long nr;
@@ -356,7 +360,7 @@ SUBCTX_SIGNAL_CONTEXT long on_descriptors(Intercepted& x) {
 
 // Whether pid names the subcontext itself: its client's pid, the server's
 // (stale in the image), its process group.
-SUBCTX_SIGNAL_CONTEXT bool is_itself(const detail::SubcontextState& s, int pid) {
+SUBCTX_SIGNAL_CONTEXT bool is_itself(const SubcontextView& s, int pid) {
   if (pid == 0) return true;
   if (pid > 0) return pid == sys6(SYS_getpid) || (s.server_pid > 0 && pid == s.server_pid);
   return -pid == sys6(SYS_getpgid, 0);
@@ -396,7 +400,7 @@ SUBCTX_SIGNAL_CONTEXT bool on_signal(Intercepted& x, bool anyone, long* result, 
 // mapped-bytes quota ends the call (x.end.value: the bytes asked for).
 SUBCTX_SIGNAL_CONTEXT bool on_memory(Intercepted& x, long* result) {
   const greg_t* g = x.g;
-  detail::SubMappings& t = x.s.sub_maps;
+  SubMappings& t = x.s.sub_maps;
   const uint64_t len = page_up(static_cast<uint64_t>(g[REG_RSI]));
   const uint64_t max = x.s.max_mapped_bytes.load(std::memory_order_relaxed);
   uint64_t grows = 0;
@@ -424,14 +428,14 @@ SUBCTX_SIGNAL_CONTEXT bool on_memory(Intercepted& x, long* result) {
 }  // namespace
 }  // namespace subctx::fault
 
-// Entered through subctx_syscall_entry (gate.S) with the handler's PKRU.
+// Entered through subctx_syscall_entry (signal_entry.S) with the handler's PKRU.
 extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subctx_syscall_handler(
     int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
   using namespace subctx;
   using namespace subctx::fault;
   auto* uc = static_cast<ucontext_t*>(ucv);
   greg_t* g = uc->uc_mcontext.gregs;
-  detail::SubcontextState* s = state_of_current_thread();
+  SubcontextView* s = view_of_current_thread();
   AllowSyscalls allow(s ? s->current_frame : nullptr);  // before any system call
   if (info->si_code != SYS_USER_DISPATCH) {  // seccomp's, or sent: the client's
     chain_to_client(sig, info, ucv, pkru);
@@ -444,7 +448,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     return;
   }
   // x32 system calls (bit 30) have their own numbers: none for subcontexts.
-  const int16_t action = nr >= 0 && nr < detail::kSyscallTableSize ? s->syscall_action[nr] : ENOSYS;
+  const int16_t action = nr >= 0 && nr < kSyscallTableSize ? s->syscall_action[nr] : ENOSYS;
   Intercepted x{*s, uc, g, nr, call, {}};
   x.end.pc = static_cast<uint64_t>(g[REG_RIP]);
   x.end.sp = static_cast<uint64_t>(g[REG_RSP]);

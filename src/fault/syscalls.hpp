@@ -1,11 +1,11 @@
 // System calls made by subcontext code (docs/containment.md), mediated with
 // Syscall User Dispatch: a thread's first call turns it on for the thread,
-// with the Matchmaker's allowed range (gate.S) and a per-thread selector
+// with the Matchmaker's allowed range (signal_entry.S) and a per-thread selector
 // that the gate sets to "block" only while an export runs.  A blocked system
 // call raises SIGSYS; the handler applies the subcontext's table, one action
-// code (below) per number, which the Matchmaker built at map
-// (matchmaker/syscall_table.hpp).  What the defaults are, and why, is written
-// once: matchmaker/syscall_defaults.cpp (kSyscallDefaults).
+// code (below) per number, which the Matchmaker built at map (its
+// syscall_table.hpp).  What the defaults are, and why, is written once: the
+// Matchmaker's syscall_defaults.cpp (kSyscallDefaults).
 // Client code is never intercepted; a thread with dispatch on pays a small
 // cost on each of its own system calls (measured in bench/, README).
 #pragma once
@@ -15,8 +15,8 @@
 
 namespace subctx::fault {
 
-// The action codes in SubcontextState::syscall_action (the defaults map
-// onto them in matchmaker/syscall_table.cpp).
+// The action codes in SubcontextView::syscall_action (view.hpp; the
+// defaults map onto them in the Matchmaker's syscall_table.cpp).
 inline constexpr int16_t kAllow = 0;        // > 0: deny with that errno
 inline constexpr int16_t kEndCallExit = -1; // exit, exit_group
 inline constexpr int16_t kTrackMemory = -2; // mmap, munmap, mremap, mprotect

@@ -10,6 +10,7 @@
  *   switches back.
  */
 #include "gate/abi.h"
+#include "gate/asm.h"
 
 /* The gates' common return to the client: drops the alignment slot and
    restores the callee-saved registers the prologue pushed. */
@@ -140,11 +141,7 @@
         .cfi_def_cfa_register %rsp      /* pointer: never the client's on the gate stack */
 .endm
 
-        .globl  subctx_gate_enter_fsgsbase
-        .hidden subctx_gate_enter_fsgsbase
-        .type   subctx_gate_enter_fsgsbase, @function
-        .p2align 4
-subctx_gate_enter_fsgsbase:
+        HIDDEN_FUNCTION subctx_gate_enter_fsgsbase
         .cfi_startproc
         GATE_PROLOGUE
         rdfsbase %r13                   /* client thread pointer */
@@ -158,11 +155,7 @@ subctx_gate_enter_fsgsbase:
         .size   subctx_gate_enter_fsgsbase, .-subctx_gate_enter_fsgsbase
 
 /* Same, with arch_prctl(ARCH_SET_FS) where FSGSBASE is not enabled. */
-        .globl  subctx_gate_enter_syscall
-        .hidden subctx_gate_enter_syscall
-        .type   subctx_gate_enter_syscall, @function
-        .p2align 4
-subctx_gate_enter_syscall:
+        HIDDEN_FUNCTION subctx_gate_enter_syscall
         .cfi_startproc
         GATE_PROLOGUE
         movq    %fs:0, %r13             /* glibc: the TCB's first word is its own address */
@@ -191,11 +184,7 @@ subctx_gate_enter_syscall:
  * %rsp to the frame's client_sp (where the gate's prologue left the
  * callee-saved registers) and wrote the reason into the frame; this returns
  * from subctx_gate_enter_* to the Matchmaker as the export would have. */
-        .globl  subctx_gate_abort
-        .hidden subctx_gate_abort
-        .type   subctx_gate_abort, @function
-        .p2align 4
-subctx_gate_abort:
+        HIDDEN_FUNCTION subctx_gate_abort
         .cfi_startproc
         .cfi_def_cfa_offset 64
         .cfi_offset %rbp, -16
@@ -207,33 +196,6 @@ subctx_gate_abort:
         GATE_RETURN
         .cfi_endproc
         .size   subctx_gate_abort, .-subctx_gate_abort
-
-/* void subctx_call_on_stack(fn, a, b, c, stack): a signal handler of the
- * client runs on the client's stack, not the gate stack it interrupted. */
-        .globl  subctx_call_on_stack
-        .hidden subctx_call_on_stack
-        .type   subctx_call_on_stack, @function
-        .p2align 4
-subctx_call_on_stack:
-        .cfi_startproc
-        pushq   %rbx
-        .cfi_adjust_cfa_offset 8
-        .cfi_offset %rbx, -16
-        movq    %rsp, %rbx
-        .cfi_def_cfa_register %rbx
-        movq    %rdi, %rax
-        movq    %rsi, %rdi
-        movq    %rdx, %rsi
-        movq    %rcx, %rdx
-        movq    %r8, %rsp
-        callq   *%rax
-        movq    %rbx, %rsp
-        .cfi_def_cfa_register %rsp
-        popq    %rbx
-        .cfi_adjust_cfa_offset -8
-        ret
-        .cfi_endproc
-        .size   subctx_call_on_stack, .-subctx_call_on_stack
 
 /* Callbacks (docs/callbacks.md).  An image's import stub jumps here with
  * %rax = the frame of the call in progress (from the slot at the gate
@@ -278,11 +240,7 @@ subctx_call_on_stack:
 .endm
 
 .macro CALLBACK_ENTRY name, to_client, to_subcontext
-        .globl  \name
-        .hidden \name
-        .type   \name, @function
-        .p2align 4
-\name:
+        HIDDEN_FUNCTION \name
         .cfi_startproc
         .cfi_undefined rip              /* unwinders stop here: above are the subcontext's frames */
         movq    %rsp, %r10
@@ -328,11 +286,7 @@ subctx_call_on_stack:
 /* [[noreturn]] subctx_callback_abandon(Frame *f): the dispatcher gives up
  * the call (a callback threw, an import could not run): as a signal
  * handler's abandon, with the client's thread pointer already set. */
-        .globl  subctx_callback_abandon
-        .hidden subctx_callback_abandon
-        .type   subctx_callback_abandon, @function
-        .p2align 4
-subctx_callback_abandon:
+        HIDDEN_FUNCTION subctx_callback_abandon
         .cfi_startproc
         movq    SUBCTX_FRAME_CLIENT_SP(%rdi), %rsp
         jmp     subctx_gate_abort
@@ -341,11 +295,7 @@ subctx_callback_abandon:
 
 /* void subctx_call_with_registers(fn, args, result): the bound function
  * called with the import call's registers. */
-        .globl  subctx_call_with_registers
-        .hidden subctx_call_with_registers
-        .type   subctx_call_with_registers, @function
-        .p2align 4
-subctx_call_with_registers:
+        HIDDEN_FUNCTION subctx_call_with_registers
         .cfi_startproc
         pushq   %rbx
         .cfi_adjust_cfa_offset 8
@@ -370,11 +320,7 @@ subctx_call_with_registers:
  * registers, and in %r11 the key of the export.  The registers are handed
  * to subctx_raw_dispatch, which calls through the gate; its result comes
  * back in rax/xmm0 and the caller is returned to as from the export. */
-        .globl  subctx_raw_entry
-        .hidden subctx_raw_entry
-        .type   subctx_raw_entry, @function
-        .p2align 4
-subctx_raw_entry:
+        HIDDEN_FUNCTION subctx_raw_entry
         .cfi_startproc
         pushq   %rbp
         .cfi_adjust_cfa_offset 8
@@ -392,44 +338,6 @@ subctx_raw_entry:
         .cfi_endproc
         .size   subctx_raw_entry, .-subctx_raw_entry
 
-/* Signal handler entries.  Under the pkey backend the kernel runs a handler
- * with its default PKRU, which denies every subcontext's key -- and a signal
- * that interrupts a call has its frame on the gate stack, which carries the
- * key: the handler could not even push.  So, before touching the stack, the
- * entry opens every key (PKRU = 0; sigreturn restores the interrupted
- * value) and hands the PKRU the kernel gave to the C handler, which gives it
- * back to any client code it runs.  Without pkey subcontexts (CPUs without
- * the instructions included) the fourth argument is ~0 and PKRU is untouched. */
-.macro SIGNAL_ENTRY name, target
-        .globl  \name
-        .hidden \name
-        .type   \name, @function
-        .p2align 4
-\name:
-        .cfi_startproc
-        cmpb    $0, subctx_pkeys_in_use(%rip)
-        je      1f
-        movq    %rdx, %r10
-        xorl    %ecx, %ecx
-        .byte   0x0f, 0x01, 0xee        /* rdpkru: eax = the handler's PKRU */
-        movl    %eax, %r11d
-        xorl    %eax, %eax
-        xorl    %edx, %edx
-        .byte   0x0f, 0x01, 0xef        /* wrpkru 0 */
-        movq    %r10, %rdx
-        movl    %r11d, %ecx
-        jmp     \target
-1:      movl    $-1, %ecx
-        jmp     \target
-        .cfi_endproc
-        .size   \name, .-\name
-.endm
-
-        SIGNAL_ENTRY subctx_signal_entry, subctx_signal_trampoline
-        SIGNAL_ENTRY subctx_fault_entry, subctx_fault_handler
-        SIGNAL_ENTRY subctx_deadline_entry, subctx_deadline_handler
-        SIGNAL_ENTRY subctx_syscall_entry, subctx_syscall_handler
-
         .bss
         .globl  subctx_pkeys_in_use
         .hidden subctx_pkeys_in_use
@@ -438,46 +346,5 @@ subctx_pkeys_in_use:
         .byte   0
         .size   subctx_pkeys_in_use, 1
         .text
-
-/* The system calls Syscall User Dispatch always lets through: the restorer
- * of the Matchmaker's signal handlers (a handler that returns into the
- * subcontext re-blocks system calls first, and its rt_sigreturn must still
- * pass) and one generic system call for handlers.  Nothing else goes here. */
-        .section .text.subctx_allowed,"ax",@progbits
-        .globl  subctx_allowed_begin
-        .hidden subctx_allowed_begin
-subctx_allowed_begin:
-        .globl  subctx_sigreturn
-        .hidden subctx_sigreturn
-        .type   subctx_sigreturn, @function
-subctx_sigreturn:
-        /* mov $15, %rax; syscall -- these exact bytes: unwinders (libgcc,
-         * gdb) recognize a signal frame's restorer by them. */
-        .byte   0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00
-        .byte   0x0f, 0x05
-        ud2
-        .size   subctx_sigreturn, .-subctx_sigreturn
-
-/* long subctx_allowed_syscall(nr, a, b, c, d, e, f) */
-        .globl  subctx_allowed_syscall
-        .hidden subctx_allowed_syscall
-        .type   subctx_allowed_syscall, @function
-        .p2align 4
-subctx_allowed_syscall:
-        .cfi_startproc
-        movq    %rdi, %rax
-        movq    %rsi, %rdi
-        movq    %rdx, %rsi
-        movq    %rcx, %rdx
-        movq    %r8, %r10
-        movq    %r9, %r8
-        movq    8(%rsp), %r9
-        syscall
-        ret
-        .cfi_endproc
-        .size   subctx_allowed_syscall, .-subctx_allowed_syscall
-        .globl  subctx_allowed_end
-        .hidden subctx_allowed_end
-subctx_allowed_end:
 
         .section .note.GNU-stack,"",@progbits

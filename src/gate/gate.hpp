@@ -135,21 +135,7 @@ extern "C" void subctx_gate_enter_fsgsbase(subctx::gate::Frame* frame);
 // the frame's client_sp and the client's thread pointer already set: it
 // returns from subctx_gate_enter_* as if the export had returned.
 extern "C" void subctx_gate_abort();
-// The restorer of every handler the Matchmaker installs: rt_sigreturn from
-// inside the system calls Syscall User Dispatch always allows.
-extern "C" void subctx_sigreturn();
-// The range Syscall User Dispatch always allows (gate.S).
-extern "C" const char subctx_allowed_begin[], subctx_allowed_end[];
-// A system call from the allowed range (signal handlers during a call).
-extern "C" long subctx_allowed_syscall(long nr, long a, long b, long c, long d, long e, long f);
 extern "C" void subctx_gate_enter_syscall(subctx::gate::Frame* frame);
-// Signal handler entries (see gate.S): they call the C handler of the same
-// purpose with a fourth argument, the PKRU value the kernel gave the
-// handler, or kNoPkru.
-extern "C" void subctx_signal_entry(int, siginfo_t*, void*);
-extern "C" void subctx_fault_entry(int, siginfo_t*, void*);
-extern "C" void subctx_deadline_entry(int, siginfo_t*, void*);
-extern "C" void subctx_syscall_entry(int, siginfo_t*, void*);
 // Set once a subcontext uses a protection key: signal entries handle PKRU.
 extern "C" volatile uint8_t subctx_pkeys_in_use;
 namespace subctx::gate {
@@ -175,5 +161,3 @@ extern "C" [[noreturn]] void subctx_callback_abandon(subctx::gate::Frame* frame)
 // 0, f64s at 48) and stores rax and xmm0 at result[0] and result[1].
 // Exceptions thrown by fn pass through (it has unwind information).
 extern "C" void subctx_call_with_registers(const void* fn, const void* args, void* result);
-// Calls fn(a, b, c) with %rsp = stack (16-byte aligned), then switches back.
-extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack);

@@ -17,15 +17,6 @@ namespace subctx::gate {
 
 using sys::hex;
 
-const char* backend_name(Backend b) {
-  switch (b) {
-    case Backend::None: return "none";
-    case Backend::Mprotect: return "mprotect";
-    case Backend::Pkey: return "pkey";
-  }
-  return "?";
-}
-
 bool pkeys_available(std::string* why) {
   static std::once_flag once;
   static int probe_errno = 0;

@@ -13,12 +13,14 @@
 #include <vector>
 
 #include "gate/protection_plan.hpp"
+#include "subctx/subctx.hpp"
 #include "sys/mapping.hpp"
 
 namespace subctx::gate {
 
-enum class Backend : uint8_t { None = 1, Mprotect = 2, Pkey = 3 };
-const char* backend_name(Backend b);
+// The backend a subcontext got: the public enum (never Auto here), named
+// by protection_name().
+using Backend = Protection;
 
 // Whether pkey_alloc() works here (probed once); *why says why not.
 bool pkeys_available(std::string* why);

@@ -1,4 +1,4 @@
-#include "fault/backtrace.hpp"
+#include "matchmaker/backtrace.hpp"
 
 #include <sys/uio.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <initializer_list>
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 
 namespace {
 
@@ -215,4 +215,4 @@ std::vector<uint64_t> subcontext_frames(const FrameScanInput& in) {
   return out;
 }
 
-}  // namespace subctx::fault
+}  // namespace subctx::matchmaker

@@ -11,7 +11,7 @@
 #include <span>
 #include <vector>
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 
 struct CodeRange {
   uint64_t lo = 0, hi = 0;  // [lo, hi)
@@ -44,4 +44,4 @@ std::vector<uint64_t> subcontext_frames(const FrameScanInput& in);
 // 6 or 7 bytes from the ff; a REX prefix before it does not matter).
 bool ends_with_call(std::span<const uint8_t> before);
 
-}  // namespace subctx::fault
+}  // namespace subctx::matchmaker

@@ -218,7 +218,7 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
   deadline.disarm();
   // The call gave memory back (mprotect's plan was repaired when closing):
   // the fault handler's view of the subcontext follows.
-  if (s.protection.take_repaired()) matchmaker::publish_fault_view(s);
+  if (s.protection.take_repaired()) matchmaker::set_address_map(s);
   if (!completed) matchmaker::call_abandoned(s, index, f.abort, std::move(frames), place);  // throws
   if (s.max_dirty_pages.load(std::memory_order_relaxed)) matchmaker::check_dirty_quota(s, index, place);
 }
@@ -263,7 +263,7 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
       throw Error(Errc::InvalidArgument,
                   "export \"" + s.exports[index].record.name + "\" of " + s.path +
                       " returns a string, which the client cannot read after the call (" +
-                      gate::backend_name(s.protection.backend()) +
+                      protection_name(s.protection.backend()) +
                       " backend): batches of it are refused; call it one by one (a single call copies the string), or "
                       "map the image readable");
     for (size_t first = 0; first < count; first += chunk) {

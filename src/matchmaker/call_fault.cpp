@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <exception>
 
-#include "fault/backtrace.hpp"
-#include "fault/symbolize.hpp"
+#include "matchmaker/backtrace.hpp"
+#include "matchmaker/symbolize.hpp"
 #include "matchmaker/reset.hpp"
 #include "sys/io.hpp"
 
@@ -84,8 +84,7 @@ std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& 
               : why.address == err ? ", reading the subcontext's stderr stream after the call"
                                    : ", reading the string the call returned";
     }
-    const uint64_t guard_lo = s.stack_lo >= image::kGateGuardSize ? s.stack_lo - image::kGateGuardSize : 0;
-    if (why.signal == SIGSEGV && why.address < s.stack_lo && why.address >= guard_lo)
+    if (why.signal == SIGSEGV && why.address < s.stack_lo && why.address >= s.stack_guard_lo)
       text += ", the guard page below the gate stack: the call overflowed its stack (" +
               std::to_string((s.stack_top - s.stack_lo) >> 10) + " KiB; SnapshotOptions::gate_stack_size)";
   }
@@ -97,8 +96,8 @@ std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& 
 namespace {
 
 // The modules of the image (segments by origin), for naming frames.
-std::shared_ptr<const fault::Symbolizer> make_symbolizer(const detail::SubcontextState& s) {
-  std::vector<fault::Module> modules;
+std::shared_ptr<const matchmaker::Symbolizer> make_symbolizer(const detail::SubcontextState& s) {
+  std::vector<matchmaker::Module> modules;
   for (const auto& seg : s.info.segments) {
     if (seg.origin.empty() || seg.origin[0] != '/') continue;
     auto it = std::find_if(modules.begin(), modules.end(), [&](const auto& m) { return m.path == seg.origin; });
@@ -111,7 +110,7 @@ std::shared_ptr<const fault::Symbolizer> make_symbolizer(const detail::Subcontex
       it->hi = std::max(it->hi, seg.vaddr + seg.memsz);
     }
   }
-  return std::make_shared<const fault::Symbolizer>(std::move(modules));
+  return std::make_shared<const matchmaker::Symbolizer>(std::move(modules));
 }
 
 }  // namespace
@@ -119,7 +118,7 @@ std::shared_ptr<const fault::Symbolizer> make_symbolizer(const detail::Subcontex
 std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::AbortRecord& why) {
   std::vector<FaultFrame> out;
   if (why.kind == gate::AbortKind::Quota || !why.pc) return out;
-  fault::FrameScanInput in;
+  matchmaker::FrameScanInput in;
   in.pc = why.pc;
   in.sp = why.sp;
   in.rbp = why.bp;
@@ -129,8 +128,8 @@ std::vector<FaultFrame> fault_frames(detail::SubcontextState& s, const gate::Abo
     if (seg.prot & PROT_EXEC) in.code.push_back({seg.vaddr, seg.vaddr + seg.memsz});
   // Symbol tables are read at the first fault and kept (call mutex held).
   if (!s.symbolizer) s.symbolizer = make_symbolizer(s);
-  const fault::Symbolizer& names = *s.symbolizer;
-  const std::vector<uint64_t> pcs = fault::subcontext_frames(in);
+  const matchmaker::Symbolizer& names = *s.symbolizer;
+  const std::vector<uint64_t> pcs = matchmaker::subcontext_frames(in);
   // Return addresses name the call before them (a noreturn call may end its function).
   for (size_t i = 0; i < pcs.size(); ++i) out.push_back({pcs[i], names.name(i ? pcs[i] - 1 : pcs[i])});
   return out;

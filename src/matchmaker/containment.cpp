@@ -5,10 +5,10 @@
 #include <cstring>
 
 #include "fault/syscalls.hpp"
-#include "matchmaker/environment.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
 #include "matchmaker/syscall_table.hpp"
+#include "sys/env.hpp"
 #include "sys/io.hpp"
 
 namespace subctx {

@@ -14,7 +14,7 @@
 
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
-#include "fault/symbolize.hpp"
+#include "matchmaker/symbolize.hpp"
 #include "fault/syscalls.hpp"
 #include "matchmaker/registry.hpp"
 
@@ -79,7 +79,7 @@ void registry_after_fork_in_child() {
     s->failure_in_callback = nullptr;
     s->protection.forget_windows();
     // Its symbol tables' lock may be held by that thread too: left behind.
-    if (s->symbolizer) new std::shared_ptr<const fault::Symbolizer>(std::move(s->symbolizer));
+    if (s->symbolizer) new std::shared_ptr<const matchmaker::Symbolizer>(std::move(s->symbolizer));
     s->poisoned = detail::subcontext_name(*s) +
                   " is poisoned in this child process: another thread of the parent was " +
                   (in_call ? "inside a call of it" : "resetting, unmapping or inspecting it") +
@@ -89,7 +89,7 @@ void registry_after_fork_in_child() {
   r.mutex.unlock();
 }
 
-// Reads every SUBCTX_* variable, SUBCTX_POLICY too (environment.cpp), and
+// Reads every SUBCTX_* variable, SUBCTX_POLICY too (sys/env.cpp), and
 // registers the fork handlers of the registry's lock and of the fault
 // views': the views' first, as a fork takes the locks in the reverse order
 // of registration (the registry's, the views', then sigaction()'s, which is
@@ -158,12 +158,10 @@ Subcontext Matchmaker::request_map(const std::string& image_path, const MapOptio
   install_handlers();
   auto state = matchmaker::map_image(r, image_path, options);
   state->handle = r.next_handle;
-  matchmaker::publish_fault_view(*state);
-  if (!fault::register_active(state->tcb, state.get())) {
-    fault::withdraw_view(state->handle);
-    throw LimitExceeded("cannot map image " + state->path + ": " + std::to_string(fault::kMaxActive) +
-                        " subcontexts are mapped, the most signal forwarding can track");
-  }
+  matchmaker::set_address_map(*state);
+  if (!fault::publish_view(*state))
+    throw LimitExceeded("cannot map image " + state->path + ": " + std::to_string(fault::kMaxViews) +
+                        " subcontexts are mapped, the most the signal handlers can track");
   ++r.next_handle;
   r.subcontexts.emplace(state->handle, state);
   matchmaker::g_registry_generation.fetch_add(1, std::memory_order_release);
@@ -191,7 +189,7 @@ void Matchmaker::unmap(int handle) {
   }
   // Memory first, registry entry after: until the ranges are free, mapping
   // the image again is AlreadyMapped, not a conflict with itself.
-  matchmaker::unmap_state(*s);
+  matchmaker::unmap_state(s);
   std::lock_guard lock(r.mutex);
   auto it = r.subcontexts.find(handle);
   if (it != r.subcontexts.end() && it->second == s) r.subcontexts.erase(it);
@@ -225,8 +223,10 @@ void finalize(bool at_exit) {
     r.installed = false;
   }
   // At exit a thread may still be inside a call that never returns: its
-  // subcontext stays mapped (the kernel reclaims it) rather than hang exit.
-  for (auto& [h, s] : all) matchmaker::unmap_state(*s, /*wait_for_call=*/!at_exit);
+  // subcontext stays mapped (the kernel reclaims it) rather than hang exit,
+  // and its state alive (published: the handlers may still read it).
+  for (auto& [h, s] : all)
+    if (!matchmaker::unmap_state(s, /*wait_for_call=*/!at_exit)) new std::shared_ptr<detail::SubcontextState>(s);
 }
 }  // namespace matchmaker
 
@@ -239,6 +239,10 @@ Limits Matchmaker::limits() const {
 void Matchmaker::set_limits(const Limits& limits) {
   if (!limits.subcontexts || !limits.image_size || !limits.exports || !limits.segments)
     throw Error(Errc::InvalidArgument, "limits must be positive");
+  if (limits.subcontexts > static_cast<uint64_t>(fault::kMaxViews))
+    throw Error(Errc::InvalidArgument, "Limits::subcontexts is " + std::to_string(limits.subcontexts) +
+                                           "; at most " + std::to_string(fault::kMaxViews) +
+                                           " subcontexts can be mapped at once (the signal handlers' table)");
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   r.limits = limits;
@@ -280,7 +284,7 @@ ProtectionInfo Subcontext::protection() const {
   const gate::Protection& p = state_->protection;
   const gate::ProtectionStats st = p.stats();
   ProtectionInfo info;
-  info.backend = static_cast<Protection>(p.backend());
+  info.backend = p.backend();
   info.readable = p.readable();
   info.exact_permissions = p.exact();
   info.clusters = st.clusters;

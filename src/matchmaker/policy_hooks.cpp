@@ -10,8 +10,8 @@
 
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
-#include "matchmaker/environment.hpp"
 #include "matchmaker/registry.hpp"
+#include "sys/env.hpp"
 #include "sys/io.hpp"
 #include "sys/unique_fd.hpp"
 

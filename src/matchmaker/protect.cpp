@@ -9,7 +9,7 @@
 
 #include "fault/fault_handler.hpp"
 #include "image/format.hpp"
-#include "matchmaker/environment.hpp"
+#include "sys/env.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
@@ -95,8 +95,8 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
   s.protection.setup_none();
 }
 
-void publish_fault_view(const detail::SubcontextState& s) {
-  auto v = std::make_unique<fault::FaultView>();
+void set_address_map(detail::SubcontextState& s) {
+  auto v = std::make_unique<fault::AddressMap>();
   v->handle = s.handle;
   v->path = v->keep(s.path);
   for (size_t i = 0; i < s.info.segments.size(); ++i) {
@@ -134,7 +134,7 @@ void publish_fault_view(const detail::SubcontextState& s) {
   v->raw_lo = s.raw_lo;
   v->raw_hi = s.raw_lo + std::max<size_t>(s.exports.size(), 1);
   v->forward_export_addresses = s.protection.backend() == gate::Backend::Mprotect;
-  fault::publish_view(std::move(v));  // replaces the view a repaired plan outdated
+  fault::set_address_map(s, std::move(v));  // replaces the map a repaired plan outdated
 }
 
 }  // namespace matchmaker

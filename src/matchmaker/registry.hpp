@@ -37,7 +37,7 @@ struct Registry {
   bool forwarder_files_refused = false;        // no memfd, or not executable here: pages are written
   std::shared_ptr<const policy::Policy> policy;  // null: none installed
   // SUBCTX_PROTECTION, SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS,
-  // SUBCTX_QUOTA_*, read at init (environment.hpp).
+  // SUBCTX_QUOTA_*, read at init (sys/env.hpp).
   Protection protection_default = Protection::Auto;
   OnFault on_fault_default = OnFault::Reset;
   uint32_t call_timeout_default = 0;
@@ -92,7 +92,7 @@ void refuse_from_inside_call(const detail::SubcontextState& s, const char* what)
 // The index of an export by name; throws NoSuchExport naming the image.
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name);
 
-// Reads every SUBCTX_* variable (environment.cpp): limits, defaults,
+// Reads every SUBCTX_* variable (sys/env.cpp): limits, defaults,
 // SUBCTX_POLICY; malformed values into r.env_error.
 void read_environment(Registry& r);
 // Limits from SUBCTX_MAX_* environment variables over the defaults; a
@@ -107,11 +107,12 @@ void install_policy_from_environment(Registry& r);
 std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::string& path, const MapOptions& options);
 
 // Protection (protect.cpp): reads SUBCTX_PROTECTION into the registry;
-// chooses and sets up the backend of a freshly mapped subcontext; tells the
-// fault handler about it once it has a handle.
+// chooses and sets up the backend of a freshly mapped subcontext; gives its
+// view the address map violation reports read (again when the protection
+// plan was repaired).
 void read_protection_environment(Registry& r);
 void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOptions& options);
-void publish_fault_view(const detail::SubcontextState& s);
+void set_address_map(detail::SubcontextState& s);
 
 // Containment (containment.cpp): reads the environment into the registry;
 // sets a freshly mapped subcontext's fault policy, deadline, quotas and
@@ -122,6 +123,6 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
 // Unmaps one subcontext's memory.  Waits for a call in progress, or (at
 // exit, wait_for_call false) leaves a subcontext that is in a call mapped
 // and returns false.
-bool unmap_state(detail::SubcontextState& s, bool wait_for_call = true);
+bool unmap_state(const std::shared_ptr<detail::SubcontextState>& s_owner, bool wait_for_call = true);
 
 }  // namespace subctx::matchmaker

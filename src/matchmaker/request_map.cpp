@@ -311,6 +311,7 @@ void add_call_state(detail::SubcontextState& s, const image::ImageInfo& info) {
   // imports or not.
   s.stack_top = info.thread.gate_stack_hi - image::kImportSlotBelowTop;
   s.stack_lo = info.thread.gate_stack_lo;
+  s.stack_guard_lo = s.stack_lo >= image::kGateGuardSize ? s.stack_lo - image::kGateGuardSize : 0;
   s.sub_stdout = reinterpret_cast<FILE*>(info.thread.stdout_file);
   s.sub_stderr = reinterpret_cast<FILE*>(info.thread.stderr_file);
   s.fflush_fn = info.thread.fflush_fn;
@@ -429,8 +430,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
 
   add_call_state(*state, info);
   state->info = std::move(info);
-  state->mappings = std::move(maps);
-  state->from_file = std::move(from_file);
+  state->segments = sys::Segments(std::move(maps), std::move(from_file), state->dev, state->ino);
   state->raw_lo = fault::allocate_raw_call_addresses(state->exports.size());
   state->map_options = options;
   // Quotas: the map options', else the allowing policy rule's, else the environment's.
@@ -448,51 +448,8 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   return state;
 }
 
-namespace {
-
-// The ranges to munmap: the anonymous mappings and the reserved gaps as
-// made, and of the views of the image only what still is one.  Subcontext
-// code may have unmapped part of a segment (free() of a large block) and the
-// client may have mapped its own memory in the hole since: that must survive
-// the unmap.  With Syscall User Dispatch every mmap, munmap, mremap and
-// mprotect of subcontext code that touches the segments is seen
-// (layout_changed, what a reset relies on too): while none did, the views
-// are as made and /proc/self/maps (tens of µs) is not read.
-std::vector<std::pair<uint64_t, uint64_t>> ranges_to_unmap(const detail::SubcontextState& s,
-                                                          const std::vector<sys::Mapping>& gaps) {
-  std::vector<std::pair<uint64_t, uint64_t>> out;
-  for (const sys::Mapping& g : gaps) out.emplace_back(g.begin(), g.end());
-  const bool intact = fault::syscall_dispatch_available() && !s.sub_maps.lost && !s.sub_maps.layout_changed &&
-                      s.protection.released().empty();
-  sys::SelfMaps self;
-  const bool have_maps = !intact && sys::read_self_maps(&self);
-  const std::vector<sys::MapEntry>& maps = self.entries;
-  for (size_t i = 0; i < s.mappings.size(); ++i) {
-    const sys::Mapping& m = s.mappings[i];
-    if (!s.from_file[i] || !have_maps) {
-      out.emplace_back(m.begin(), m.end());
-      continue;
-    }
-    for (const auto& v : maps)
-      if (v.overlaps(m.begin(), m.end()) && v.inode == s.ino && v.dev_major == major(s.dev) &&
-          v.dev_minor == minor(s.dev))
-        out.emplace_back(std::max<uint64_t>(v.start, m.begin()), std::min<uint64_t>(v.end, m.end()));
-  }
-  // One munmap per run of adjacent ranges: the kernel's cost is per call.
-  std::sort(out.begin(), out.end());
-  std::vector<std::pair<uint64_t, uint64_t>> merged;
-  for (const auto& r : out) {
-    if (!merged.empty() && r.first <= merged.back().second)
-      merged.back().second = std::max(merged.back().second, r.second);
-    else
-      merged.push_back(r);
-  }
-  return merged;
-}
-
-}  // namespace
-
-bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
+bool unmap_state(const std::shared_ptr<detail::SubcontextState>& s_owner, bool wait_for_call) {
+  detail::SubcontextState& s = *s_owner;
   std::unique_lock lock(s.call_lock, std::defer_lock);
   if (wait_for_call) {
     refuse_from_inside_call(s, "unmap()");  // a callback's or a signal handler's: it would wait for itself
@@ -503,14 +460,20 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   if (!s.mapped) return true;
   PhaseClock clock;
   s.mapped = false;
-  fault::unregister_active(s.tcb);
-  // The fault handler forgets the ranges before they are free for others.
-  fault::withdraw_view(s.handle);
+  // The handlers forget the subcontext before its ranges are free for others.
+  fault::withdraw_view(s, s_owner);
   // The reserved gaps go in the same munmap calls as their neighbours.
+  // While every mmap, munmap, mremap and mprotect of subcontext code was
+  // seen (Syscall User Dispatch) and none touched the segments, they are as
+  // made: no /proc/self/maps read (tens of us).
   std::vector<sys::Mapping> gaps = s.protection.take_reservations();
-  const auto ranges = ranges_to_unmap(s, gaps);
+  std::vector<std::pair<uint64_t, uint64_t>> gap_ranges;
+  for (const sys::Mapping& g : gaps) gap_ranges.emplace_back(g.begin(), g.end());
+  const bool intact = fault::syscall_dispatch_available() && !s.sub_maps.lost && !s.sub_maps.layout_changed &&
+                      s.protection.released().empty();
+  const sys::Segments::Ranges ranges = s.segments.ranges_to_unmap(intact, gap_ranges);
   clock.mark(MapPhase::UnmapLayout);
-  for (const auto& [lo, hi] : ranges) sys::Mapping(reinterpret_cast<void*>(lo), hi - lo).reset();
+  s.segments.unmap_ranges(ranges);
   for (auto& g : gaps) g.release();
   // What subcontext code mapped during calls goes with it.
   for (uint32_t i = 0; i < s.sub_maps.count; ++i)
@@ -521,9 +484,6 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   clock.mark(MapPhase::UnmapMemory);
   // And its descriptors: nothing in the client refers to them.
   close_descriptors(s);
-  for (auto& m : s.mappings) m.release();
-  s.mappings.clear();
-  s.from_file.clear();
   s.protection.reset();  // reserved gaps, protection key
   clock.mark(MapPhase::UnmapRest);
   return true;

@@ -22,9 +22,9 @@
 #include "fault/fault_handler.hpp"
 #include "fault/syscalls.hpp"
 #include "image/format.hpp"
-#include "matchmaker/environment.hpp"
 #include "matchmaker/identity.hpp"
 #include "matchmaker/registry.hpp"
+#include "sys/env.hpp"
 #include "sys/io.hpp"
 #include "sys/pagemap.hpp"
 #include "sys/proc_maps.hpp"
@@ -149,7 +149,7 @@ using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
 Ranges segment_ranges(const detail::SubcontextState& s) {
   const uint64_t vdso = s.info.vdso.base;
   Ranges ranges;
-  for (const sys::Mapping& m : s.mappings)
+  for (const sys::Mapping& m : s.segments.mappings())
     if (!(vdso && m.begin() == vdso)) ranges.emplace_back(m.begin(), m.end());
   std::sort(ranges.begin(), ranges.end());
   Ranges merged;
@@ -208,7 +208,7 @@ void clip(const Ranges& found, const Ranges& segments, Ranges* runs) {
 
 // Unmaps what subcontext code mapped during calls.
 void release_sub_mappings(detail::SubcontextState& s, ResetInfo* info) {
-  detail::SubMappings& t = s.sub_maps;
+  fault::SubMappings& t = s.sub_maps;
   for (uint32_t i = 0; i < t.count; ++i) {
     const auto [lo, hi] = t.ranges[i];
     if (munmap(reinterpret_cast<void*>(lo), hi - lo) == 0) {
@@ -272,7 +272,7 @@ void restore_layout(detail::SubcontextState& s) {
   }
   s.protection.reset();
   setup_protection(registry(), s, s.map_options);
-  publish_fault_view(s);
+  set_address_map(s);
   s.sub_maps.layout_changed = false;
 }
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "fault/fd_table.hpp"
+#include "fault/view.hpp"
 #include "matchmaker/call_lock.hpp"
 #include "matchmaker/export_index.hpp"
 #include "gate/gate.hpp"
@@ -25,7 +25,7 @@
 #include "sys/mapping.hpp"
 #include "sys/unique_fd.hpp"
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 class Symbolizer;
 }
 
@@ -45,17 +45,6 @@ struct ImportBinding {
   void* fn = nullptr;     // null: unbound
   void* user = nullptr;   // sbc_callback_user() while it runs
   std::shared_ptr<void> owner;  // a bound C++ callable, kept while bound
-};
-
-// Memory mapped by subcontext code during calls, kept by the SIGSYS handler
-// (fault/syscalls.cpp, signal context: fixed capacity, allocated at map).
-struct SubMappings {
-  static constexpr uint32_t kMax = 4096;
-  std::unique_ptr<std::pair<uint64_t, uint64_t>[]> ranges{new std::pair<uint64_t, uint64_t>[kMax]};
-  uint32_t count = 0;
-  uint64_t bytes = 0, peak = 0;
-  bool lost = false;            // the table overflowed: some mappings are not known
-  bool layout_changed = false;  // calls unmapped, moved or re-protected part of the segments
 };
 
 // A descriptor of the server's, reopened at map (docs/identity.md): kept by
@@ -81,12 +70,15 @@ struct ImageStamp {
   gid_t gid = 0;
 };
 
-// What the SIGSYS handler does with a system call of subcontext code,
-// indexed by number (fault/syscalls.hpp).
-inline constexpr int kSyscallTableSize = 512;
-
-struct SubcontextState {
-  int handle = -1;
+// The signal handlers' part (fault/view.hpp: handle, thread pointer, gate
+// stack, current frame, segments, system call table, memory and descriptors
+// of calls, mapped-bytes quota) is the base: published at map, withdrawn at
+// unmap (matchmaker.cpp, request_map.cpp).
+struct SubcontextState : fault::SubcontextView {
+  SubcontextState() = default;
+  // The segments (the base's) go before the members below: a protection
+  // key is freed only when no page carries it any more.
+  ~SubcontextState() { segments.unmap(/*intact=*/false); }
   // The image's path for messages: as given to request_map, escaped
   // (sys::printable_path: a newline in it cannot forge a line of a log).
   // Never opened: the image is image_fd, its policy path canonical_path.
@@ -112,22 +104,12 @@ struct SubcontextState {
   // Calls into one subcontext are serialized: it has one server thread.
   CallLock call_lock;
   bool mapped = true;                  // guarded by call_lock
-  // Declared before the mappings: destroyed after them (a protection key
-  // is freed only when no page carries it any more).
+  // Outlives the segments (~SubcontextState unmaps them first).
   gate::Protection protection;  // opened and closed under call_lock
   uint64_t raw_lo = 0;                 // raw-call address of export 0
   sys::UniqueFd image_fd;              // read-only: a reset maps given-up views back
-  std::vector<sys::Mapping> mappings;  // segments, then the vDSO forwarder
-  std::vector<bool> from_file;         // per mapping: a view of the image file
   // The vDSO forwarder's sealed memfd (ForwarderFile); 0: anonymous memory.
   uint64_t forwarder_dev = 0, forwarder_ino = 0;
-
-  uint64_t tcb = 0;
-  uint64_t stack_top = 0;
-  uint64_t stack_lo = 0;
-  // The frame of the call in progress (its client thread pointer and stack),
-  // for client signal handlers that interrupt it (fault/signals.cpp).
-  gate::Frame* volatile current_frame = nullptr;
 
   // Callbacks (docs/callbacks.md), all under call_lock (its holder's thread).
   std::vector<ImportBinding> imports;
@@ -148,15 +130,13 @@ struct SubcontextState {
   MapOptions map_options;  // as mapped: a reset that restores the layout sets protection up again
   std::atomic<uint8_t> on_fault{static_cast<uint8_t>(OnFault::Reset)};
   std::atomic<uint32_t> call_timeout_ms{0};
-  std::atomic<uint64_t> max_dirty_pages{0}, max_mapped_bytes{0};
+  std::atomic<uint64_t> max_dirty_pages{0};  // max_mapped_bytes: the view's
   std::atomic<uint64_t> faults{0}, resets{0};
   std::atomic<uint64_t> dirty_pages{0}, peak_dirty_pages{0};  // as of the last scan
   std::string poisoned;  // why further calls fail; empty: they don't (call_lock)
-  SubMappings sub_maps;  // call_lock (and the SIGSYS handler of the thread holding it)
-  // The subcontext's descriptor namespace and working directory (the same
-  // rule); the server's descriptors as reopened at map, its working
-  // directory, and what resets put back (docs/identity.md).
-  fault::FdTable fds;
+  // sub_maps and fds (the view's): under call_lock, and the SIGSYS handler
+  // of the thread holding it.  The server's descriptors as reopened at map,
+  // its working directory, and what resets put back (docs/identity.md).
   std::vector<RestoredFd> restored_fds;
   // The process at map (its pid, the forks counted so far): after a fork the
   // restored descriptors' open files are shared with another process, and
@@ -164,18 +144,12 @@ struct SubcontextState {
   pid_t pid_at_map = 0;
   uint64_t forks_at_map = 0;
   sys::UniqueFd cwd;
-  // Signals the server ignored (bit sig-1): raised by subcontext code, they
-  // are ignored too (SIGPIPE: the write fails with EPIPE).  Its pid: kill()
-  // of it is the subcontext itself.
-  uint64_t ignored_signals = 0;
-  int32_t server_pid = 0;
-  // Per system call number: kAllow, a positive errno to deny with, or one
-  // of the emulations (fault/syscalls.hpp); built at map from the defaults
-  // and the rules (matchmaker/syscall_table.hpp).
-  std::array<int16_t, kSyscallTableSize> syscall_action{};
+  // ignored_signals, server_pid, syscall_action (the view's): from the
+  // image at map; the table built from the defaults and the rules
+  // (matchmaker/syscall_table.hpp).
   // Names fault frames; built at the first fault, its symbol tables read
   // once (call_lock).
-  std::shared_ptr<const fault::Symbolizer> symbolizer;
+  std::shared_ptr<const matchmaker::Symbolizer> symbolizer;
 };
 
 // "subcontext 3 (/path/of/image.img)": how messages name a subcontext.

@@ -1,4 +1,4 @@
-#include "fault/symbolize.hpp"
+#include "matchmaker/symbolize.hpp"
 
 #include <cxxabi.h>
 #include <elf.h>
@@ -16,7 +16,7 @@
 #include "sys/io.hpp"
 #include "sys/unique_fd.hpp"
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 
 namespace {
 
@@ -265,4 +265,4 @@ std::string Symbolizer::name(uint64_t addr) const {
   }
 }
 
-}  // namespace subctx::fault
+}  // namespace subctx::matchmaker

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 
 struct Module {
   std::string path;         // the ELF file on disk
@@ -39,4 +39,4 @@ class Symbolizer {
   std::unique_ptr<Cache> cache_;
 };
 
-}  // namespace subctx::fault
+}  // namespace subctx::matchmaker

@@ -28,8 +28,12 @@ std::string errno_text(int err);
 std::string hex(uint64_t value);
 std::string octal(unsigned value);  // "0644"
 
-// Untrusted text (names from an image) made safe to put in a message:
-// printable ASCII kept, anything else as \xNN, at most max_len characters.
+// Untrusted text (names from an image) made safe to put in a message or on
+// a terminal: printable ASCII kept, anything else as \xNN, the backslash
+// too (one rule for every escaped byte, as printable_path's), at most
+// max_len characters of it, then "..." (kNoLimit: the whole text, for a
+// listing that shows a field whole).
+inline constexpr size_t kNoLimit = std::string_view::npos;
 std::string printable(std::string_view text, size_t max_len = 200);
 
 // A path made safe to put in a message: valid UTF-8 kept (so are spaces),

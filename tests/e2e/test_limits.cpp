@@ -117,16 +117,16 @@ TEST_F(Limits, SetLimitsApiEachLimit) {
 TEST_F(Limits, CSetAndGetLimit) {
   const int ids[] = {SBC_LIMIT_SUBCONTEXTS, SBC_LIMIT_IMAGE_SIZE, SBC_LIMIT_EXPORTS, SBC_LIMIT_SEGMENTS};
   for (int id : ids) {
-    ASSERT_EQ(sbc_set_limit(id, 1234 + id), 0) << sbc_last_error();
+    ASSERT_EQ(sbc_set_limit(id, 1000 + id), 0) << sbc_last_error();
     uint64_t v = 0;
     ASSERT_EQ(sbc_get_limit(id, &v), 0);
-    EXPECT_EQ(v, 1234u + id);
+    EXPECT_EQ(v, 1000u + id);
   }
   const subctx::Limits l = mm().limits();
-  EXPECT_EQ(l.subcontexts, 1234u);
-  EXPECT_EQ(l.image_size, 1235u);
-  EXPECT_EQ(l.exports, 1236u);
-  EXPECT_EQ(l.segments, 1237u);
+  EXPECT_EQ(l.subcontexts, 1000u);
+  EXPECT_EQ(l.image_size, 1001u);
+  EXPECT_EQ(l.exports, 1002u);
+  EXPECT_EQ(l.segments, 1003u);
 
   mm().set_limits(subctx::Limits{});
   ASSERT_EQ(sbc_set_limit(SBC_LIMIT_EXPORTS, 1), 0);
@@ -136,6 +136,11 @@ TEST_F(Limits, CSetAndGetLimit) {
   EXPECT_EQ(sbc_set_limit(17, 5), -SBC_E_INVALID_ARGUMENT);
   EXPECT_EQ(sbc_get_limit(SBC_LIMIT_SEGMENTS, nullptr), -SBC_E_INVALID_ARGUMENT);
   expect_error([&] { mm().set_limits(subctx::Limits{0, 1, 1, 1}); }, Errc::InvalidArgument, {"positive"});
+  // At most as many subcontexts as the signal handlers' table holds.
+  EXPECT_EQ(sbc_set_limit(SBC_LIMIT_SUBCONTEXTS, 1025), -SBC_E_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(sbc_last_error()).find("at most 1024 subcontexts"), std::string::npos) << sbc_last_error();
+  EXPECT_EQ(sbc_set_limit(SBC_LIMIT_SUBCONTEXTS, 1024), 0) << sbc_last_error();
+  mm().set_limits(subctx::Limits{});
 }
 
 }  // namespace

@@ -178,6 +178,18 @@ TEST_F(ToolTest, CallOfAnUnknownExportListsTheExports) {
       << describe(r);
 }
 
+// What the tool quotes goes through sys::printable: a control character
+// (an escape sequence for the terminal) and the backslash, as \xNN alike.
+TEST_F(ToolTest, QuotedTextIsEscapedForTheTerminal) {
+  CommandResult r = subctx({"call", image_, "a\\b\x1b[0m", "2"});
+  EXPECT_EQ(r.exit_code, kExitError) << describe(r);
+  EXPECT_TRUE(contains(r.err, "has no export \"a\\x5cb\\x1b[0m\"; its exports are")) << describe(r);
+
+  r = subctx({"call", image_, "square", "1\\\n2"});
+  EXPECT_EQ(r.exit_code, kExitUsage) << describe(r);
+  EXPECT_TRUE(contains(r.err, "\"1\\x5c\\x0a2\" is not a valid i64")) << describe(r);
+}
+
 TEST_F(ToolTest, MissingImageSaysSoForEveryCommand) {
   const std::string missing = dir_->path() + "/missing.img";
   for (const std::vector<std::string>& cmd : {std::vector<std::string>{"call", missing, "square", "1"},

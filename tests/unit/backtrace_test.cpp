@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "fault/backtrace.hpp"
+#include "matchmaker/backtrace.hpp"
 #include "sys/proc_maps.hpp"
 
 // Code that is never run: known bytes before each label.  The "after_"
@@ -78,7 +78,7 @@ __attribute__((noinline)) void* subctx_bt_return_address() {
 }
 }
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 namespace {
 
 uint64_t addr(const void* p) { return reinterpret_cast<uint64_t>(p); }
@@ -385,4 +385,4 @@ TEST(Backtrace, ACallAtTheEndOfARangeCounts) {
 }
 
 }  // namespace
-}  // namespace subctx::fault
+}  // namespace subctx::matchmaker

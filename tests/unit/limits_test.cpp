@@ -82,6 +82,15 @@ TEST_F(LimitsEnv, EachVariable) {
   EXPECT_EQ(l.exports, 4096u);  // the others keep their defaults
 }
 
+TEST_F(LimitsEnv, SubcontextsAreAtMostWhatTheSignalHandlersTrack) {
+  Limits l;
+  EXPECT_EQ(with("SUBCTX_MAX_SUBCONTEXTS", "1024", &l), "");
+  EXPECT_EQ(l.subcontexts, 1024u);
+  Limits m;
+  EXPECT_EQ(with("SUBCTX_MAX_SUBCONTEXTS", "1025", &m), "SUBCTX_MAX_SUBCONTEXTS=1025 is not a number from 1 to 1024");
+  EXPECT_EQ(m.subcontexts, 64u);
+}
+
 TEST_F(LimitsEnv, BadValuesAreErrorsNamingTheVariable) {
   for (const char* bad : {"0", "-1", "abc", "12x", "1.5", "0x10", "1k", "99999999999999999999999"}) {
     SCOPED_TRACE(bad);

@@ -99,6 +99,7 @@ TEST(SysIo, Printable) {
   EXPECT_EQ(sys::printable("abcdef", 3), "abc...");
   EXPECT_EQ(sys::printable("abc", 3), "abc");
   EXPECT_EQ(sys::printable("\x01\x02", 0), "...");
+  EXPECT_EQ(sys::printable(std::string(300, 'a'), sys::kNoLimit), std::string(300, 'a'));  // subctx inspect
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 
 #include <gtest/gtest.h>
 
-#include "fault/symbolize.hpp"
+#include "matchmaker/symbolize.hpp"
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
 #include "temp_dir.hpp"
@@ -37,7 +37,7 @@ __attribute__((noinline, used)) int cpp_target(int x, const char* s) {
 }
 }  // namespace symbolize_test_ns
 
-namespace subctx::fault {
+namespace subctx::matchmaker {
 namespace {
 
 using sys::hex;
@@ -514,4 +514,4 @@ TEST_F(SymbolizeElfFile, RandomMutationsNeverCrash) {
 }
 
 }  // namespace
-}  // namespace subctx::fault
+}  // namespace subctx::matchmaker

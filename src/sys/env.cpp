@@ -1,6 +1,6 @@
-// The one reader of SUBCTX_* variables (environment.hpp).  Which are read
+// The one reader of SUBCTX_* variables (env.hpp).  Which are read
 // at init: read_environment (containment.cpp).
-#include "matchmaker/environment.hpp"
+#include "sys/env.hpp"
 
 #include <sys/auxv.h>
 

@@ -1,0 +1,149 @@
+// What signal-context code knows of one mapped subcontext, and the one
+// table through which it finds them.
+//
+// The handlers (SIGSEGV & co., SIGSYS, the deadline signal, the client
+// signal trampoline) read a SubcontextView and nothing else of the
+// Matchmaker: the call in progress, the gate stack, the segments, the
+// system call table, the memory and descriptors subcontext code made, the
+// mapped-bytes quota, and what an address in the subcontext is (for
+// violation reports).  The subcontext's state (the Matchmaker's
+// subcontext_state.hpp) derives from it, so normal code reads and writes
+// these fields as its own; fault/ never sees the rest.
+//
+// Published once at map (publish_view) and withdrawn once at unmap
+// (withdraw_view).  A handler that looks a view up on another thread's
+// behalf holds a reader count while it reads; a withdrawn view is kept
+// alive (its owner's keep-alive) until no handler can be reading it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fault/fd_table.hpp"
+#include "fault/signal_context.h"
+#include "gate/gate.hpp"
+#include "sys/segments.hpp"
+
+namespace subctx::fault {
+
+// Memory mapped by subcontext code during calls, kept by the SIGSYS
+// handler (fixed capacity, allocated at map).
+struct SubMappings {
+  static constexpr uint32_t kMax = 4096;
+  std::unique_ptr<std::pair<uint64_t, uint64_t>[]> ranges{new std::pair<uint64_t, uint64_t>[kMax]};
+  uint32_t count = 0;
+  uint64_t bytes = 0, peak = 0;
+  bool lost = false;            // the table overflowed: some mappings are not known
+  bool layout_changed = false;  // calls unmapped, moved or re-protected part of the segments
+};
+
+// What the SIGSYS handler does with a system call of subcontext code,
+// indexed by number (fault/syscalls.hpp: the action codes).
+inline constexpr int kSyscallTableSize = 512;
+
+// What an address inside a subcontext is, for a violation report: its
+// ranges (segments minus what calls gave back, the vDSO forwarder, reserved
+// gaps), its exports, its raw-call addresses.  Immutable once set; replaced
+// whole when the protection plan is repaired (set_address_map).
+struct ViewRange {
+  uint64_t lo = 0, hi = 0;
+  const char* what = "";  // "segment 3 libc.so.6 r-x", "reserved gap"
+};
+struct ViewExport {
+  uint64_t address = 0;
+  const char* name = "";
+  uint32_t index = 0;
+};
+struct AddressMap {
+  int handle = -1;
+  const char* path = "";
+  uint64_t lo = 0, hi = 0;          // span of the ranges
+  std::vector<ViewRange> ranges;    // sorted
+  std::vector<ViewExport> exports;  // sorted by address
+  uint64_t raw_lo = 0, raw_hi = 0;  // raw-call addresses: raw_lo + export index
+  bool forward_export_addresses = false;  // a fetch at an export's address is a raw call
+  std::vector<std::unique_ptr<std::string>> strings;  // owns the text above
+
+  const char* keep(std::string s) {
+    strings.push_back(std::make_unique<std::string>(std::move(s)));
+    return strings.back()->c_str();
+  }
+};
+
+struct SubcontextView {
+  SubcontextView() = default;
+  SubcontextView(const SubcontextView&) = delete;
+  SubcontextView& operator=(const SubcontextView&) = delete;
+  ~SubcontextView();
+
+  int handle = -1;
+  // The subcontext's thread pointer and gate stack: a thread whose thread
+  // pointer is tcb, or whose stack pointer is in [stack_guard_lo,
+  // stack_top), is inside this subcontext's call (only the call's thread
+  // runs there).  Set at map, before publish_view.
+  uint64_t tcb = 0;
+  uint64_t stack_lo = 0, stack_top = 0;
+  uint64_t stack_guard_lo = 0;  // the guard below the gate stack: an overflow faults there
+  // The frame of the call in progress (its client thread pointer and
+  // stack); null between calls.
+  gate::Frame* volatile current_frame = nullptr;
+
+  // The image's segments, then the vDSO forwarder, owned (normal code:
+  // under the call lock; the SIGSYS handler: of the thread holding it).
+  sys::Segments segments;
+  // Per system call number: kAllow, a positive errno, or an emulation.
+  std::array<int16_t, kSyscallTableSize> syscall_action{};
+  SubMappings sub_maps;                          // mmap & co. of calls
+  FdTable fds;                                   // the descriptor namespace
+  std::atomic<uint64_t> max_mapped_bytes{0};     // 0: no quota
+  // Signals the server ignored (bit sig-1), and its pid (kill() of it is
+  // the subcontext itself).
+  uint64_t ignored_signals = 0;
+  int32_t server_pid = 0;
+
+  // For violation reports (set_address_map); null until set.
+  std::atomic<const AddressMap*> address_map{nullptr};
+};
+
+// The most subcontexts mapped at once (the view table's size); the
+// SUBCTX_MAX_SUBCONTEXTS limit cannot exceed it.
+inline constexpr int kMaxViews = 1024;
+
+// Normal code, under the Matchmaker's registry lock.  publish_view returns
+// false when the table is full.  withdraw_view: the handlers stop finding
+// v; keep_alive (v's owner) is released once none can be reading it.
+bool publish_view(SubcontextView& v);
+void withdraw_view(SubcontextView& v, std::shared_ptr<const void> keep_alive);
+// Sets v's address map, replacing (and later freeing) the previous one.
+void set_address_map(SubcontextView& v, std::unique_ptr<AddressMap> map);
+
+// When the Matchmaker is installed: the fork handler of the table's lock
+// (publish and withdraw are short: a fork waits for them).  Idempotent.
+void prepare_views();
+
+// ---- signal side (fault/ only) -------------------------------------------
+// A handler scanning the table for a view other than its own call's holds a
+// ViewReader while it reads what it found.  (The view of a call this thread
+// is in needs none: it cannot be unmapped under the call.)
+struct ViewReader {
+  SUBCTX_SIGNAL_CONTEXT ViewReader();
+  SUBCTX_SIGNAL_CONTEXT ~ViewReader();
+  ViewReader(const ViewReader&) = delete;
+  ViewReader& operator=(const ViewReader&) = delete;
+  // Stops reading early (before code that may not return: a client's
+  // violation handler may leave by siglongjmp).
+  SUBCTX_SIGNAL_CONTEXT void leave();
+
+ private:
+  bool reading_ = true;
+};
+// Slots 0 .. views_used()-1 may hold views (null: free).
+SUBCTX_SIGNAL_CONTEXT int views_used();
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_at(int i);
+
+}  // namespace subctx::fault
