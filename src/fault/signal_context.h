@@ -27,15 +27,15 @@
 namespace subctx::fault {
 
 // memcpy and memset for signal context (libc's may be ASan's interceptors):
-// plain loops, never turned back into library calls.
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) SUBCTX_SIGNAL_INLINE inline void copy_bytes(
-    void* to, const void* from, size_t n) {
+// plain loops, never turned back into library calls -- inlined, they take
+// their caller's flags: the fault/ files are built with
+// -fno-tree-loop-distribute-patterns (src/CMakeLists.txt).
+SUBCTX_SIGNAL_INLINE inline void copy_bytes(void* to, const void* from, size_t n) {
   auto* d = static_cast<unsigned char*>(to);
   const auto* s = static_cast<const unsigned char*>(from);
   for (size_t i = 0; i < n; ++i) d[i] = s[i];
 }
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) SUBCTX_SIGNAL_INLINE inline void zero_bytes(void* to,
-                                                                                                         size_t n) {
+SUBCTX_SIGNAL_INLINE inline void zero_bytes(void* to, size_t n) {
   auto* d = static_cast<unsigned char*>(to);
   for (size_t i = 0; i < n; ++i) d[i] = 0;
 }

@@ -95,7 +95,7 @@ struct KernelSigaction {
 };
 constexpr unsigned long kSaRestorer = 0x04000000;
 
-// sigaction() with the Matchmaker's restorer (subctx_sigreturn, gate.S):
+// sigaction() with the Matchmaker's restorer (subctx_sigreturn, signal_entry.S):
 // glibc's would be a system call Syscall User Dispatch blocks when the
 // handler returns into a subcontext.
 int install_with_our_restorer(int sig, const struct sigaction& act, struct sigaction* old) {
@@ -138,18 +138,6 @@ SUBCTX_SIGNAL_CONTEXT void write_fs(uint64_t v) {
   }
 }
 
-// The view whose thread pointer is tcb, or null.  Given this thread's, a
-// view found is this thread's call's (only its thread runs on that TCB):
-// safe to read after the scan, it cannot be unmapped under the call.
-SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_tcb(uint64_t tcb) {
-  ViewReader reading;  // other subcontexts' views are read meanwhile
-  const int used = views_used();
-  for (int i = 0; i < used; ++i) {
-    SubcontextView* v = view_at(i);
-    if (v && v->tcb == tcb) return v;
-  }
-  return nullptr;
-}
 
 SUBCTX_SIGNAL_CONTEXT void set_signal_mask(const uint64_t* mask) {
   long ret;
@@ -226,7 +214,7 @@ SUBCTX_SIGNAL_CONTEXT size_t fpstate_size(const uint8_t* fp) {
 // alternate stack the handler asked for, it stays where the kernel put its
 // frame.)
 // Signal context: the subcontext the thread a client signal interrupted is
-// inside a call of, or null.  Cheap where it is certain (state_from_stacks);
+// inside a call of, or null.  Cheap where it is certain (view_from_stacks);
 // else exact (a system call without FSGSBASE) where the thread may be in a
 // call off the gate stack -- the gate between its two switches, subcontext
 // code on a stack of its own -- and otherwise (client code: by far the most
@@ -379,17 +367,6 @@ SUBCTX_SIGNAL_CONTEXT uint64_t current_thread_pointer() {
   return v;
 }
 
-// The view whose gate stack sp is on, or null: given this thread's stack
-// pointer, this thread's call's (only its thread runs there).
-SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_stack(uint64_t sp) {
-  ViewReader reading;
-  const int used = views_used();
-  for (int i = 0; i < used; ++i) {
-    SubcontextView* v = view_at(i);
-    if (v && sp >= v->stack_lo && sp < v->stack_top) return v;
-  }
-  return nullptr;
-}
 
 SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* sure) {
   *sure = true;
@@ -398,15 +375,8 @@ SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* su
   __asm__ volatile("mov %%rsp, %0" : "=r"(own));
   const auto interrupted =
       static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]);
-  ViewReader reading;
-  const int used = views_used();
-  for (int i = 0; i < used; ++i) {
-    SubcontextView* v = view_at(i);
-    if (!v) continue;
-    // The guard below a gate stack counts: a call that overflowed faults there.
-    if ((interrupted >= v->stack_guard_lo && interrupted < v->stack_top) || (own >= v->stack_lo && own < v->stack_top))
-      return v->current_frame ? v : nullptr;
-  }
+  // The guard below a gate stack counts: a call that overflowed faults there.
+  if (SubcontextView* v = view_on_stacks(interrupted, own)) return v->current_frame ? v : nullptr;
   *sure = false;
   return nullptr;
 }
@@ -419,7 +389,7 @@ SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread() {
     // handler on a gate stack (SIGSYS has no alternate stack) says it first.
     uint64_t sp;
     __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-    v = view_with_stack(sp);
+    v = view_on_stacks(~uint64_t{0}, sp);
   }
   if (!v) v = view_with_tcb(current_thread_pointer());
   return v && v->current_frame ? v : nullptr;

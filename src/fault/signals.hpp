@@ -66,8 +66,8 @@ class CallSignalsUnblocked {
 // by the interposed functions).
 void note_thread_signal_mask();
 
-// The functions below that signal handlers call are hidden: a call through
-// the PLT would bind lazily on first use, and the dynamic linker's resolver
+// The functions below that signal handlers call are hidden (the library's
+// default visibility): a call through the PLT would bind lazily on first use, and the dynamic linker's resolver
 // reads and writes the TCB -- the subcontext's, inside a call.
 //
 // Signal-safe: the view of the subcontext this thread is inside a call of,

@@ -11,9 +11,11 @@
 // these fields as its own; fault/ never sees the rest.
 //
 // Published once at map (publish_view) and withdrawn once at unmap
-// (withdraw_view).  A handler that looks a view up on another thread's
-// behalf holds a reader count while it reads; a withdrawn view is kept
-// alive (its owner's keep-alive) until no handler can be reading it.
+// (withdraw_view).  A handler finds its own thread's call's view by thread
+// pointer or stack without reading any other view (view_with_tcb,
+// view_on_stacks); one that reads other subcontexts' views (their address
+// maps, for a violation) holds a ViewReader, and withdraw_view returns only
+// once none does.
 #pragma once
 
 #include <array>
@@ -114,12 +116,13 @@ struct SubcontextView {
 // SUBCTX_MAX_SUBCONTEXTS limit cannot exceed it.
 inline constexpr int kMaxViews = 1024;
 
-// Normal code, under the Matchmaker's registry lock.  publish_view returns
-// false when the table is full.  withdraw_view: the handlers stop finding
-// v; keep_alive (v's owner) is released once none can be reading it.
+// Normal code.  publish_view returns false when the table is full; v's
+// tcb and stack bounds are set before and stay while it is published.
+// withdraw_view: the handlers stop finding v, and none is reading it when
+// it returns (v may be destroyed).
 bool publish_view(SubcontextView& v);
-void withdraw_view(SubcontextView& v, std::shared_ptr<const void> keep_alive);
-// Sets v's address map, replacing (and later freeing) the previous one.
+void withdraw_view(SubcontextView& v);
+// Sets v's address map, freeing the previous one once no handler reads it.
 void set_address_map(SubcontextView& v, std::unique_ptr<AddressMap> map);
 
 // When the Matchmaker is installed: the fork handler of the table's lock
@@ -142,8 +145,17 @@ struct ViewReader {
  private:
   bool reading_ = true;
 };
-// Slots 0 .. views_used()-1 may hold views (null: free).
+// Slots 0 .. views_used()-1 may hold views (null: free); read what
+// view_at gives with a ViewReader held.
 SUBCTX_SIGNAL_CONTEXT int views_used();
 SUBCTX_SIGNAL_CONTEXT SubcontextView* view_at(int i);
+// The view whose thread pointer is tcb; the view whose gate stack or the
+// guard below it holds with_guard, or whose gate stack holds
+// without_guard.  Given the calling thread's own thread pointer or stack
+// pointers, the view found is its own call's: safe to read without a
+// ViewReader.  (Subcontext code controls both registers: what a handler
+// does with the view found must be right for any subcontext's call.)
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_tcb(uint64_t tcb);
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_on_stacks(uint64_t with_guard, uint64_t without_guard);
 
 }  // namespace subctx::fault

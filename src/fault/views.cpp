@@ -1,8 +1,8 @@
 // The one table of published subcontext views (view.hpp).
 #include <pthread.h>
+#include <sched.h>
 
 #include <mutex>
-#include <vector>
 
 #include "fault/signal_context.h"
 #include "fault/view.hpp"
@@ -11,31 +11,53 @@ namespace subctx::fault {
 
 namespace {
 
-std::atomic<SubcontextView*> g_views[kMaxViews];
-std::atomic<int> g_views_used{0};  // slots ever used: a handler scans only these
-// Handlers that may be reading views; what was withdrawn or replaced is
-// released once it is 0.
-std::atomic<int> g_readers{0};
-std::mutex g_views_mutex;  // normal code: publish, withdraw, the retired lists
-
-// Released when no handler reads: withdrawn views' owners, replaced maps.
-// Never destroyed: the Matchmaker's own destructor withdraws views at exit,
-// after static objects like these would be gone.
-struct Retired {
-  std::vector<std::shared_ptr<const void>> owners;
-  std::vector<std::unique_ptr<const AddressMap>> maps;
+// A slot: the view, and copies of what the lookups by thread pointer and by
+// stack compare, under a sequence count (odd while normal code writes the
+// slot).  Those lookups read nothing of a view but the one they return,
+// which is the calling thread's own call's (only its thread runs on that
+// thread pointer or gate stack) and cannot be withdrawn under the call: no
+// reader count, no shared cache line written on every system call.
+struct Slot {
+  std::atomic<uint32_t> seq{0};
+  std::atomic<SubcontextView*> view{nullptr};
+  std::atomic<uint64_t> tcb{0}, stack_lo{0}, stack_top{0}, guard_lo{0};
 };
-Retired& retired() {
-  static auto* r = new Retired;
-  return *r;
+Slot g_slots[kMaxViews];
+std::atomic<int> g_views_used{0};  // slots ever used: a handler scans only these
+// Handlers reading other subcontexts' views (their address maps): a view is
+// withdrawn, or a map replaced, only once none does.
+std::atomic<int> g_readers{0};
+std::mutex g_views_mutex;  // normal code: publish, withdraw
+
+// Normal code, after a view left the table or a map was replaced: a handler
+// that found it before is done with it soon (a bounded scan, no client code).
+void wait_for_readers() {
+  while (g_readers.load(std::memory_order_seq_cst) != 0) sched_yield();
 }
 
-// Mutex held: takes what may be freed now; the caller destroys it after
-// unlocking (a subcontext's state is a large destructor).
-Retired take_releasable() {
-  Retired out;
-  if (g_readers.load(std::memory_order_seq_cst) == 0) std::swap(out, retired());
-  return out;
+void write_slot(Slot& slot, SubcontextView* v) {  // mutex held
+  slot.seq.fetch_add(1, std::memory_order_seq_cst);
+  slot.view.store(v, std::memory_order_seq_cst);
+  slot.tcb.store(v ? v->tcb : 0, std::memory_order_relaxed);
+  slot.stack_lo.store(v ? v->stack_lo : 0, std::memory_order_relaxed);
+  slot.stack_top.store(v ? v->stack_top : 0, std::memory_order_relaxed);
+  slot.guard_lo.store(v ? v->stack_guard_lo : 0, std::memory_order_relaxed);
+  slot.seq.fetch_add(1, std::memory_order_release);
+}
+
+// The view of slot i if match(tcb, stack_lo, stack_top, guard_lo) holds for
+// a consistent reading of it, else null.
+template <class Match>
+SUBCTX_SIGNAL_INLINE inline SubcontextView* matching(int i, Match match) {
+  Slot& slot = g_slots[i];
+  const uint32_t before = slot.seq.load(std::memory_order_acquire);
+  if (before & 1) return nullptr;  // being written: never the caller's own call's
+  SubcontextView* const v = slot.view.load(std::memory_order_relaxed);
+  const bool matched = v && match(slot.tcb.load(std::memory_order_relaxed), slot.stack_lo.load(std::memory_order_relaxed),
+                                  slot.stack_top.load(std::memory_order_relaxed),
+                                  slot.guard_lo.load(std::memory_order_relaxed));
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return matched && slot.seq.load(std::memory_order_relaxed) == before ? v : nullptr;
 }
 
 }  // namespace
@@ -49,43 +71,62 @@ SUBCTX_SIGNAL_CONTEXT void ViewReader::leave() {
   reading_ = false;
 }
 SUBCTX_SIGNAL_CONTEXT int views_used() { return g_views_used.load(std::memory_order_acquire); }
-SUBCTX_SIGNAL_CONTEXT SubcontextView* view_at(int i) { return g_views[i].load(std::memory_order_acquire); }
+// seq_cst: against withdraw_view's store of null and its load of g_readers.
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_at(int i) { return g_slots[i].view.load(std::memory_order_seq_cst); }
+
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_tcb(uint64_t tcb) {
+  const int used = views_used();
+  for (int i = 0; i < used; ++i)
+    if (SubcontextView* v = matching(i, [tcb](uint64_t t, uint64_t, uint64_t, uint64_t) { return t == tcb; }))
+      return v;
+  return nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_on_stacks(uint64_t with_guard, uint64_t without_guard) {
+  const int used = views_used();
+  for (int i = 0; i < used; ++i)
+    if (SubcontextView* v = matching(i, [=](uint64_t, uint64_t lo, uint64_t top, uint64_t guard_lo) {
+          return (with_guard >= guard_lo && with_guard < top) || (without_guard >= lo && without_guard < top);
+        }))
+      return v;
+  return nullptr;
+}
 
 void prepare_views() {
   static std::once_flag atfork;
   std::call_once(atfork, [] {
-    pthread_atfork([] { g_views_mutex.lock(); }, [] { g_views_mutex.unlock(); }, [] { g_views_mutex.unlock(); });
+    // The child has one thread: no handler of another is reading there.
+    pthread_atfork([] { g_views_mutex.lock(); }, [] { g_views_mutex.unlock(); },
+                   [] {
+                     g_readers.store(0, std::memory_order_relaxed);
+                     g_views_mutex.unlock();
+                   });
   });
 }
 
 bool publish_view(SubcontextView& v) {
-  Retired release;
   std::lock_guard lock(g_views_mutex);
-  release = take_releasable();
   for (int i = 0; i < kMaxViews; ++i) {
-    if (g_views[i].load(std::memory_order_relaxed)) continue;
-    g_views[i].store(&v, std::memory_order_release);
+    if (g_slots[i].view.load(std::memory_order_relaxed)) continue;
+    write_slot(g_slots[i], &v);
     if (g_views_used.load(std::memory_order_relaxed) <= i) g_views_used.store(i + 1, std::memory_order_release);
     return true;
   }
   return false;
 }
 
-void withdraw_view(SubcontextView& v, std::shared_ptr<const void> keep_alive) {
-  Retired release;
-  std::lock_guard lock(g_views_mutex);
-  for (auto& slot : g_views)
-    if (slot.load(std::memory_order_relaxed) == &v) slot.store(nullptr, std::memory_order_seq_cst);
-  retired().owners.push_back(std::move(keep_alive));
-  release = take_releasable();
+void withdraw_view(SubcontextView& v) {
+  {
+    std::lock_guard lock(g_views_mutex);
+    for (Slot& slot : g_slots)
+      if (slot.view.load(std::memory_order_relaxed) == &v) write_slot(slot, nullptr);
+  }
+  wait_for_readers();
 }
 
 void set_address_map(SubcontextView& v, std::unique_ptr<AddressMap> map) {
-  Retired release;
-  std::lock_guard lock(g_views_mutex);
-  const AddressMap* old = v.address_map.exchange(map.release(), std::memory_order_seq_cst);
-  if (old) retired().maps.emplace_back(old);
-  release = take_releasable();
+  std::unique_ptr<const AddressMap> old(v.address_map.exchange(map.release(), std::memory_order_seq_cst));
+  if (old) wait_for_readers();
 }
 
 }  // namespace subctx::fault

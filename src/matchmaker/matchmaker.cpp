@@ -159,11 +159,13 @@ Subcontext Matchmaker::request_map(const std::string& image_path, const MapOptio
   auto state = matchmaker::map_image(r, image_path, options);
   state->handle = r.next_handle;
   matchmaker::set_address_map(*state);
-  if (!fault::publish_view(*state))
+  const auto entry = r.subcontexts.emplace(state->handle, state).first;  // first: nothing can fail after publishing
+  if (!fault::publish_view(*state)) {
+    r.subcontexts.erase(entry);
     throw LimitExceeded("cannot map image " + state->path + ": " + std::to_string(fault::kMaxViews) +
                         " subcontexts are mapped, the most the signal handlers can track");
+  }
   ++r.next_handle;
-  r.subcontexts.emplace(state->handle, state);
   matchmaker::g_registry_generation.fetch_add(1, std::memory_order_release);
   return Subcontext(state);
 }
@@ -189,7 +191,7 @@ void Matchmaker::unmap(int handle) {
   }
   // Memory first, registry entry after: until the ranges are free, mapping
   // the image again is AlreadyMapped, not a conflict with itself.
-  matchmaker::unmap_state(s);
+  matchmaker::unmap_state(*s);
   std::lock_guard lock(r.mutex);
   auto it = r.subcontexts.find(handle);
   if (it != r.subcontexts.end() && it->second == s) r.subcontexts.erase(it);
@@ -226,7 +228,7 @@ void finalize(bool at_exit) {
   // subcontext stays mapped (the kernel reclaims it) rather than hang exit,
   // and its state alive (published: the handlers may still read it).
   for (auto& [h, s] : all)
-    if (!matchmaker::unmap_state(s, /*wait_for_call=*/!at_exit)) new std::shared_ptr<detail::SubcontextState>(s);
+    if (!matchmaker::unmap_state(*s, /*wait_for_call=*/!at_exit)) new std::shared_ptr<detail::SubcontextState>(s);
 }
 }  // namespace matchmaker
 

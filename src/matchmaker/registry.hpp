@@ -123,6 +123,6 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
 // Unmaps one subcontext's memory.  Waits for a call in progress, or (at
 // exit, wait_for_call false) leaves a subcontext that is in a call mapped
 // and returns false.
-bool unmap_state(const std::shared_ptr<detail::SubcontextState>& s_owner, bool wait_for_call = true);
+bool unmap_state(detail::SubcontextState& s, bool wait_for_call = true);
 
 }  // namespace subctx::matchmaker

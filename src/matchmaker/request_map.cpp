@@ -448,8 +448,7 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   return state;
 }
 
-bool unmap_state(const std::shared_ptr<detail::SubcontextState>& s_owner, bool wait_for_call) {
-  detail::SubcontextState& s = *s_owner;
+bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   std::unique_lock lock(s.call_lock, std::defer_lock);
   if (wait_for_call) {
     refuse_from_inside_call(s, "unmap()");  // a callback's or a signal handler's: it would wait for itself
@@ -461,7 +460,7 @@ bool unmap_state(const std::shared_ptr<detail::SubcontextState>& s_owner, bool w
   PhaseClock clock;
   s.mapped = false;
   // The handlers forget the subcontext before its ranges are free for others.
-  fault::withdraw_view(s, s_owner);
+  fault::withdraw_view(s);
   // The reserved gaps go in the same munmap calls as their neighbours.
   // While every mmap, munmap, mremap and mprotect of subcontext code was
   // seen (Syscall User Dispatch) and none touched the segments, they are as

@@ -15,7 +15,7 @@ Segments::Segments(std::vector<Mapping> maps, std::vector<bool> from_file, dev_t
 
 Segments& Segments::operator=(Segments&& o) noexcept {
   if (this != &o) {
-    unmap(/*intact=*/false);
+    unmap_unless_intact();
     maps_ = std::move(o.maps_);
     from_file_ = std::move(o.from_file_);
     dev_ = o.dev_;
@@ -54,6 +54,17 @@ Segments::Ranges Segments::ranges_to_unmap(bool intact, const Ranges& extra) con
       merged.push_back(r);
   }
   return merged;
+}
+
+void Segments::unmap_unless_intact() noexcept {
+  if (maps_.empty()) return;
+  try {
+    unmap(/*intact=*/false);
+  } catch (...) {  // std::bad_alloc
+    for (Mapping& m : maps_) m.reset();
+    maps_.clear();
+    from_file_.clear();
+  }
 }
 
 void Segments::unmap_ranges(const Ranges& ranges) {

@@ -33,9 +33,7 @@ class Segments {
   Segments& operator=(Segments&& o) noexcept;
   Segments(const Segments&) = delete;
   Segments& operator=(const Segments&) = delete;
-  ~Segments() {
-    if (!maps_.empty()) unmap(/*intact=*/false);
-  }
+  ~Segments() { unmap_unless_intact(); }
 
   const std::vector<Mapping>& mappings() const { return maps_; }
   bool from_file(size_t i) const { return from_file_[i]; }
@@ -52,6 +50,10 @@ class Segments {
   void unmap_ranges(const Ranges& ranges);
 
  private:
+  // unmap(false) for the destructor and move assignment, which may not
+  // throw: without memory to read /proc/self/maps, each segment whole.
+  void unmap_unless_intact() noexcept;
+
   std::vector<Mapping> maps_;
   std::vector<bool> from_file_;
   dev_t dev_ = 0;
