@@ -218,8 +218,12 @@ void ElfFile::read_dynamic() {
     if (!versym || !verneed || !read_vaddr(versym + uint64_t{symidx} * 2, &v, 2)) return "";
     v &= 0x7fff;
     if (v < 2) return "";
+    // The counts and links come from the file: a zero link ends a chain,
+    // and at most kMaxVerneed entries are walked (a forged count must not
+    // keep the target stopped).
+    constexpr uint64_t kMaxVerneed = 4096;
     uint64_t vn_addr = verneed;
-    for (uint64_t i = 0; i < verneednum; ++i) {
+    for (uint64_t i = 0; i < verneednum && i < kMaxVerneed; ++i) {
       Elf64_Verneed vn;
       if (!read_vaddr(vn_addr, &vn, sizeof vn)) return "";
       uint64_t aux_addr = vn_addr + vn.vn_aux;
@@ -227,8 +231,10 @@ void ElfFile::read_dynamic() {
         Elf64_Vernaux aux;
         if (!read_vaddr(aux_addr, &aux, sizeof aux)) return "";
         if (aux.vna_other == v) return string_at(aux.vna_name);
+        if (aux.vna_next == 0) break;
         aux_addr += aux.vna_next;
       }
+      if (vn.vn_next == 0) break;
       vn_addr += vn.vn_next;
     }
     return "";

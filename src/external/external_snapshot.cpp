@@ -474,7 +474,7 @@ void ExternalSnapshotter::write_image() {
   std::string why;
   plan_.reserve(maps_.size() + 2);
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
-  info_.segments = server::segment_records(plan_);
+  server::segment_records(plan_, info_.segments);
   image::EncodedHeader header = image::encode_header(info_);
   const uint64_t file_size = image::layout_segments(info_, header.data_start);
   header = image::encode_header(info_);

@@ -1,5 +1,6 @@
 #include "external/tracee.hpp"
 
+#include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/ptrace.h>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "subctx/error.hpp"
 #include "sys/io.hpp"
@@ -194,8 +196,18 @@ bool Tracee::write(uint64_t addr, const void* data, size_t len) {
 }
 
 uint64_t Tracee::call(uint64_t fn, uint64_t a0, uint64_t a1, uint64_t a2, const std::string& data, int timeout_ms) {
+  // The whole extended state (x87, SSE, the AVX and AVX-512 registers, the
+  // mask registers, PKRU): the target may be stopped in vector code, and
+  // the called function's string functions use those registers.  Without
+  // XSAVE support, the FXSAVE area (x87, SSE).
+  std::vector<uint8_t> xstate(64 * 1024);
+  iovec xiov{xstate.data(), xstate.size()};
+  const bool have_xstate = ptrace(PTRACE_GETREGSET, pid_, reinterpret_cast<void*>(NT_X86_XSTATE), &xiov) == 0;
   user_fpregs_struct fp{};
-  const bool have_fp = ptrace(PTRACE_GETFPREGS, pid_, nullptr, &fp) == 0;
+  const bool have_fp = !have_xstate && ptrace(PTRACE_GETFPREGS, pid_, nullptr, &fp) == 0;
+  if (!have_xstate && !have_fp)
+    refuse("cannot save the target's FPU and vector registers (" + sys::errno_text(errno) +
+           "): a call of its own code would change them");
   // Below the red zone (128 bytes) and a margin; the data above the frame.
   const uint64_t data_at = data_address(data.size());
   const uint64_t sp = data_at - 8;  // rsp % 16 == 8 at a function's entry: the return address is pushed
@@ -214,6 +226,7 @@ uint64_t Tracee::call(uint64_t fn, uint64_t a0, uint64_t a1, uint64_t a2, const 
   if (ptrace(PTRACE_SETREGS, pid_, nullptr, &r) != 0) refuse("cannot set the target's registers: " + sys::errno_text(errno));
   auto restore = [&] {
     ptrace(PTRACE_SETREGS, pid_, nullptr, &regs_);
+    if (have_xstate) ptrace(PTRACE_SETREGSET, pid_, reinterpret_cast<void*>(NT_X86_XSTATE), &xiov);
     if (have_fp) ptrace(PTRACE_SETFPREGS, pid_, nullptr, &fp);
   };
   if (ptrace(PTRACE_CONT, pid_, nullptr, nullptr) != 0) refuse("cannot resume the target: " + sys::errno_text(errno));

@@ -93,9 +93,8 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
   return true;
 }
 
-std::vector<image::SegmentRecord> segment_records(const std::vector<SegmentPlan>& plan) {
-  std::vector<image::SegmentRecord> out;
-  out.reserve(plan.size());
+void segment_records(const std::vector<SegmentPlan>& plan, std::vector<image::SegmentRecord>& out) {
+  out.clear();
   for (const auto& p : plan) {
     image::SegmentRecord s;
     s.vaddr = p.start;
@@ -106,7 +105,6 @@ std::vector<image::SegmentRecord> segment_records(const std::vector<SegmentPlan>
     s.origin = std::string(p.origin);
     out.push_back(std::move(s));
   }
-  return out;
 }
 
 }  // namespace subctx::server

@@ -42,6 +42,8 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
 // The image's segment records for a plan: address, size, permissions, kind
 // and origin; the gate stack's guard has no file part (p_filesz = 0).  The
 // in-process snapshot and `subctx snapshot --pid` (src/external/) both use it.
-std::vector<image::SegmentRecord> segment_records(const std::vector<SegmentPlan>& plan);
+// Into out, reusing its capacity: the in-process snapshot re-reads its
+// maps after this and wants no new mapping from the allocator meanwhile.
+void segment_records(const std::vector<SegmentPlan>& plan, std::vector<image::SegmentRecord>& out);
 
 }  // namespace subctx::server

@@ -280,7 +280,7 @@ void Snapshotter::prepare_layout() {
   if (!read_maps()) refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
   std::string why;
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
-  info_.segments = server::segment_records(plan_);
+  server::segment_records(plan_, info_.segments);
   if (info_.segments.size() > kMaxSegments) refuse("more than " + std::to_string(kMaxSegments) + " segments");
   std::fill_n(digests_, info_.segments.size(), 0);
   // Encode once to learn the header size, then again with the offsets.
