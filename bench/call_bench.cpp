@@ -13,8 +13,8 @@
 // floor itself is two arch_prctl system calls (the label says so).
 #include <benchmark/benchmark.h>
 
-#include <chrono>
 #include <subctx/subctx.h>
+#include <chrono>
 #include <subctx/subctx.hpp>
 
 #include "add1_chain.hpp"
@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("direct", BM_direct);
   benchmark::RegisterBenchmark("floor/none", BM_floor, false);
   benchmark::RegisterBenchmark("floor/pkey", BM_floor, true);
-  const std::pair<subctx::Protection, const char*> backends[] = {
-      {subctx::Protection::None, "none"}, {subctx::Protection::Pkey, "pkey"}, {subctx::Protection::Mprotect, "mprotect"}};
+  const std::pair<subctx::Protection, const char*> backends[] = {{subctx::Protection::None, "none"},
+                                                                 {subctx::Protection::Pkey, "pkey"},
+                                                                 {subctx::Protection::Mprotect, "mprotect"}};
   const std::pair<Way, const char*> ways[] = {{Way::Handle, "handle"}, {Way::ByName, "by_name"}, {Way::CApi, "c_api"}};
   for (auto [protection, backend] : backends)
     for (auto [way, name] : ways)

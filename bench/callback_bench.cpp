@@ -90,8 +90,9 @@ void BM_callback(benchmark::State& state, subctx::Protection protection) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::pair<subctx::Protection, const char*> backends[] = {
-      {subctx::Protection::None, "none"}, {subctx::Protection::Pkey, "pkey"}, {subctx::Protection::Mprotect, "mprotect"}};
+  const std::pair<subctx::Protection, const char*> backends[] = {{subctx::Protection::None, "none"},
+                                                                 {subctx::Protection::Pkey, "pkey"},
+                                                                 {subctx::Protection::Mprotect, "mprotect"}};
   for (auto [protection, name] : backends)
     benchmark::RegisterBenchmark((std::string("callback/") + name).c_str(), BM_callback, protection)
         ->Iterations(5)

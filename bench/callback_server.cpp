@@ -5,7 +5,7 @@
 #include "add1.hpp"
 
 namespace {
-auto host_add1 = subctx::import<int64_t(int64_t)>("host_add1");
+auto host_add1 = subctx::import <int64_t(int64_t)>("host_add1");
 }
 
 int64_t add1_via_import(int64_t x) { return host_add1(x); }

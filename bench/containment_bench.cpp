@@ -278,10 +278,8 @@ void BM_pagemap_scan(benchmark::State& state, bool over_image) {
     subctx::Subcontext sc = map_fresh(state, 0, with(subctx::Protection::None));
     if (!sc.valid()) return;
     for (const bench::Range& r : image(0).ranges) {
-      if (!runs.empty() && runs.back().hi == r.lo)
-        runs.back().hi = r.hi;
-      else
-        runs.push_back(r);
+      if (!runs.empty() && runs.back().hi == r.lo) runs.back().hi = r.hi;
+      else runs.push_back(r);
     }
   } else {
     page = mmap(nullptr, kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -325,8 +323,8 @@ void BM_pagemap_scan(benchmark::State& state, bool over_image) {
 void BM_madvise(benchmark::State& state) {
   const int64_t pages = state.range(0);
   const size_t len = static_cast<size_t>(pages * kPage);
-  auto* p = static_cast<volatile uint8_t*>(
-      mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* p =
+      static_cast<volatile uint8_t*>(mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   if (p == MAP_FAILED) {
     state.SkipWithError("mmap failed");
     return;
@@ -411,9 +409,12 @@ void register_dispatch_subset() {
   benchmark::RegisterBenchmark("syscall/export_getppid", BM_export_syscalls)->UseRealTime();
   benchmark::RegisterBenchmark("syscall/client_getppid/called_thread", BM_client_syscalls, true)->UseRealTime();
 }
-const char* const kDispatchSubset[] = {"call/direct",           "call/none",
-                                       "fault/segv_keep/none",  "fault/segv_reset/none",
-                                       "syscall/export_getppid", "syscall/client_getppid/called_thread"};
+const char* const kDispatchSubset[] = {"call/direct",
+                                       "call/none",
+                                       "fault/segv_keep/none",
+                                       "fault/segv_reset/none",
+                                       "syscall/export_getppid",
+                                       "syscall/client_getppid/called_thread"};
 
 // The child's output: "NAME#REPETITION NS" per run (NS < 0: an error).
 class LineReporter : public benchmark::BenchmarkReporter {
@@ -428,8 +429,7 @@ class LineReporter : public benchmark::BenchmarkReporter {
         name.resize(name.size() - suffix.size());
       if (r.error_occurred) std::fprintf(stderr, "dispatch-off child: %s: %s\n", name.c_str(), r.error_message.c_str());
       const double ns = r.error_occurred ? -1 : r.GetAdjustedRealTime();  // time unit: ns (the default)
-      std::printf("%s#%lld %.6f\n", name.c_str(), static_cast<long long>(std::max<int64_t>(r.repetition_index, 0)),
-                  ns);
+      std::printf("%s#%lld %.6f\n", name.c_str(), static_cast<long long>(std::max<int64_t>(r.repetition_index, 0)), ns);
     }
     std::fflush(stdout);
   }
@@ -555,12 +555,17 @@ void register_all() {
   benchmark::RegisterBenchmark("fault/abort_keep/none", BM_fault, Fault::Abort, OnFault::Keep, Protection::None)
       ->UseRealTime();
 
-  benchmark::RegisterBenchmark("floor/madvise", BM_madvise)->ArgName("pages")->Arg(1)->Arg(100)->Arg(10000)->UseManualTime();
+  benchmark::RegisterBenchmark("floor/madvise", BM_madvise)
+      ->ArgName("pages")
+      ->Arg(1)
+      ->Arg(100)
+      ->Arg(10000)
+      ->UseManualTime();
   benchmark::RegisterBenchmark("floor/pagemap_scan/call", BM_pagemap_scan, false)->UseRealTime();
   benchmark::RegisterBenchmark("floor/pagemap_scan/image", BM_pagemap_scan, true)->UseRealTime();
   for (int64_t n : {0, 1, 100, 10000})
-    benchmark::RegisterBenchmark(("reset/dirty/none/pages:" + std::to_string(n)).c_str(), BM_reset, Protection::None,
-                                 0, n, false)
+    benchmark::RegisterBenchmark(("reset/dirty/none/pages:" + std::to_string(n)).c_str(), BM_reset, Protection::None, 0,
+                                 n, false)
         ->UseManualTime();
   for (int64_t n : {0, 100})
     benchmark::RegisterBenchmark(("reset/dirty/mprotect/pages:" + std::to_string(n)).c_str(), BM_reset,

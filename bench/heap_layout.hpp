@@ -11,10 +11,10 @@
 namespace bench {
 
 struct HeapLayout {
-  uint64_t bytes = 0;         // heap size
+  uint64_t bytes = 0;             // heap size
   uint64_t run_bytes = 64 << 10;  // data and zero runs alternate at this grain
-  unsigned fill_pct = 100;    // share of runs that hold data
-  bool touch_zero = false;    // zero runs written with zeros (present pages) or never touched
+  unsigned fill_pct = 100;        // share of runs that hold data
+  bool touch_zero = false;        // zero runs written with zeros (present pages) or never touched
   uint8_t* base = nullptr;
 
   uint64_t runs() const { return (bytes + run_bytes - 1) / run_bytes; }

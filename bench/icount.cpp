@@ -62,8 +62,8 @@ struct Operation {
   bool needs_subcontext;
 };
 const Operation kOperations[] = {
-    {"direct", op_direct, false}, {"floor", op_floor, false}, {"handle", op_handle, true},
-    {"by_name", op_by_name, true}, {"c_api", op_c_api, true},  {"raw", op_raw, true},
+    {"direct", op_direct, false},    {"floor", op_floor, false}, {"handle", op_handle, true},
+    {"by_name", op_by_name, true},   {"c_api", op_c_api, true},  {"raw", op_raw, true},
     {"reset_clean", op_reset, true},
 };
 
@@ -118,7 +118,8 @@ std::vector<Row> baselines() {
   const bench::FloorGate none_floor(false), pkey_floor(true);
   c.floor = &none_floor;
   rows.push_back({"-", "direct", bench::count_instructions(prepare, op_direct, &c)});
-  rows.push_back({"-", std::string("floor (") + none_floor.name() + ")", bench::count_instructions(prepare, op_floor, &c)});
+  rows.push_back({"-", std::string("floor (") + none_floor.name() + ")",
+                  bench::count_instructions(prepare, op_floor, &c)});
   if (bench::gate_features().pkeys) {
     c.floor = &pkey_floor;
     rows.push_back({"-", std::string("floor_pkey (") + pkey_floor.name() + ")",
@@ -183,8 +184,9 @@ int main(int argc, char** argv) {
     std::printf("machine: %s (instructions in user space, single-stepped; system calls by number)\n",
                 bench::describe(bench::gate_features()).c_str());
     std::vector<Row> rows = baselines();
-    for (auto [p, name] : {std::pair{subctx::Protection::None, "none"}, std::pair{subctx::Protection::Mprotect, "mprotect"},
-                           std::pair{subctx::Protection::Pkey, "pkey"}}) {
+    for (auto [p, name] :
+         {std::pair{subctx::Protection::None, "none"}, std::pair{subctx::Protection::Mprotect, "mprotect"},
+          std::pair{subctx::Protection::Pkey, "pkey"}}) {
       std::vector<Row> more = count_backend(image, p, name);
       rows.insert(rows.end(), more.begin(), more.end());
     }

@@ -136,8 +136,8 @@ void BM_export(benchmark::State& state, Loop loop) {
     return;
   }
   if (got != want) {
-    state.SkipWithError(("the export returned " + std::to_string(got) + ", the client's loop " + std::to_string(want))
-                            .c_str());
+    state.SkipWithError(
+        ("the export returned " + std::to_string(got) + ", the client's loop " + std::to_string(want)).c_str());
     return;
   }
   int64_t bad = 0;

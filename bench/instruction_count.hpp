@@ -15,11 +15,11 @@ namespace bench {
 
 struct InstructionCount {
   uint64_t instructions = 0;
-  uint64_t syscalls = 0;            // syscall instructions executed (dispatched ones too)
-  std::map<long, uint64_t> by_nr;   // system call number -> how many
-  uint64_t signals = 0;             // signals delivered inside the operation
-  std::string error;                // non-empty: no count (why)
-  std::string syscall_list() const; // "arch_prctl×2 rt_sigprocmask×1"
+  uint64_t syscalls = 0;             // syscall instructions executed (dispatched ones too)
+  std::map<long, uint64_t> by_nr;    // system call number -> how many
+  uint64_t signals = 0;              // signals delivered inside the operation
+  std::string error;                 // non-empty: no count (why)
+  std::string syscall_list() const;  // "arch_prctl×2 rt_sigprocmask×1"
 };
 
 // Forks; the child runs prepare(ctx) (warm-up: what the operation's first

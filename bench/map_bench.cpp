@@ -154,10 +154,11 @@ void raw_mmap(benchmark::State& state, const ImageSpec* spec) {
     raw.unmap();
   }
   describe(state, image);
-  const bench::SyscallCount c = bench::count_syscalls([] {}, [&] {
-    raw.map();
-    raw.unmap();
-  });
+  const bench::SyscallCount c = bench::count_syscalls([] {},
+                                                      [&] {
+                                                        raw.map();
+                                                        raw.unmap();
+                                                      });
   state.counters["syscalls"] = static_cast<double>(c.total);
 }
 

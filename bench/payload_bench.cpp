@@ -163,8 +163,7 @@ std::vector<std::string> gate_first_pass;
 
 // mine: this side's first pass (kept from its first run); other: the other side's.
 template <class Run>
-void steady(benchmark::State& state, Run&& run, std::vector<std::string>& mine,
-            const std::vector<std::string>& other) {
+void steady(benchmark::State& state, Run&& run, std::vector<std::string>& mine, const std::vector<std::string>& other) {
   const size_t n = setup.inputs.size();
   std::vector<std::string> outs;
   for (const auto& in : setup.inputs) outs.push_back(run(in.c_str()));  // warm: first-touch faults, caches
@@ -183,8 +182,8 @@ void steady(benchmark::State& state, Run&& run, std::vector<std::string>& mine,
     size_t bad = 0;
     for (size_t k = 0; k < n; ++k) bad += outs[k] != other[k];
     state.counters["mismatched_outputs"] = static_cast<double>(bad);
-    if (bad) std::fprintf(stderr, "bench_payload_%s: %zu outputs of the gate differ from native ones\n",
-                          payload::kName, bad);
+    if (bad)
+      std::fprintf(stderr, "bench_payload_%s: %zu outputs of the gate differ from native ones\n", payload::kName, bad);
   }
 }
 
@@ -193,7 +192,8 @@ void BM_steady_gate(benchmark::State& state, subctx::Protection p) {
   subctx::Subcontext sc = map_or_skip(state, with(p));
   if (!sc.valid()) return;
   const auto run = sc.function<RunSig>("run");
-  steady(state, [&](const char* in) { return std::string(run(in)); }, gate_first_pass, native_first_pass);
+  steady(
+      state, [&](const char* in) { return std::string(run(in)); }, gate_first_pass, native_first_pass);
   state.SetLabel(subctx::protection_name(sc.protection().backend));
   subctx::Matchmaker::instance().unmap(sc);
 }
@@ -214,7 +214,8 @@ void BM_steady_native(benchmark::State& state) {
     state.SkipWithError(init_error.c_str());
     return;
   }
-  steady(state, [](const char* in) { return payload::run(in); }, native_first_pass, gate_first_pass);
+  steady(
+      state, [](const char* in) { return payload::run(in); }, native_first_pass, gate_first_pass);
   state.counters["init_ms"] = init_s * 1e3;  // init() in this process, once
 }
 
@@ -267,9 +268,15 @@ void register_all(double steady_s) {
   const auto iterations = static_cast<benchmark::IterationCount>(setup.passes * setup.inputs.size());
   const auto us = benchmark::kMicrosecond;
   RegisterBenchmark("steady/gate/auto", BM_steady_gate, subctx::Protection::Auto)
-      ->Iterations(iterations)->Repetitions(1)->UseRealTime()->Unit(us);
+      ->Iterations(iterations)
+      ->Repetitions(1)
+      ->UseRealTime()
+      ->Unit(us);
   RegisterBenchmark("steady/gate/none", BM_steady_gate, subctx::Protection::None)
-      ->Iterations(iterations)->Repetitions(1)->UseRealTime()->Unit(us);
+      ->Iterations(iterations)
+      ->Repetitions(1)
+      ->UseRealTime()
+      ->Unit(us);
   // Last: payload::init() in this process (see the top of this file).
   RegisterBenchmark("steady/native", BM_steady_native)->Iterations(iterations)->Repetitions(1)->UseRealTime()->Unit(us);
 }

@@ -275,14 +275,15 @@ int main(int argc, char** argv) {
       }
     }
     if (config.server.empty()) {
-      std::fprintf(stderr, "%s: no payload server built%s\n", argv[0],
-                   want.empty() ? "" : (" for " + want).c_str());
+      std::fprintf(stderr, "%s: no payload server built%s\n", argv[0], want.empty() ? "" : (" for " + want).c_str());
       return 1;
     }
   } else {
     config.name = want.empty() ? "payload" : want;
   }
-  benchmark::RegisterBenchmark(("pss/" + config.name).c_str(), BM_pss)->Iterations(1)->UseManualTime()
+  benchmark::RegisterBenchmark(("pss/" + config.name).c_str(), BM_pss)
+      ->Iterations(1)
+      ->UseManualTime()
       ->Unit(benchmark::kMillisecond);
   return bench::run_benchmarks(argv[0]);
 }

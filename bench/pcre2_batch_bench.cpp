@@ -54,9 +54,9 @@ void prepare() {
 
 void per_job(benchmark::State& state) {
   state.counters["jobs"] = static_cast<double>(g_jobs.size());
-  state.counters["ns_per_job"] = benchmark::Counter(static_cast<double>(g_jobs.size()) * 1e-9,
-                                                    benchmark::Counter::kIsIterationInvariantRate |
-                                                        benchmark::Counter::kInvert);
+  state.counters["ns_per_job"] =
+      benchmark::Counter(static_cast<double>(g_jobs.size()) * 1e-9,
+                         benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
 }
 
 subctx::Subcontext map_or_skip(benchmark::State& state, subctx::Protection p) {

@@ -36,8 +36,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -132,8 +132,7 @@ size_t vmas_in_span(const Image& img) {
   for (const bench::Range& r : img.ranges) {
     if (!spans.empty() && r.lo >= spans.back().hi && r.lo - spans.back().hi <= (uint64_t{1} << 30))
       spans.back().hi = std::max(spans.back().hi, r.hi);
-    else
-      spans.push_back(r);
+    else spans.push_back(r);
   }
   FILE* f = std::fopen("/proc/self/maps", "re");
   if (!f) return 0;
@@ -415,12 +414,12 @@ void register_all() {
     Work w;
   } works[] = {{"add1", Work::Add1}, {"lookup", Work::Lookup}, {"lua_score", Work::LuaScore}};
   for (const auto& work : works) {
-    benchmark::RegisterBenchmark(("sqlite_lua/" + std::string(work.name) + "/direct").c_str(), BM_workload,
-                                 nullptr, work.w)
+    benchmark::RegisterBenchmark(("sqlite_lua/" + std::string(work.name) + "/direct").c_str(), BM_workload, nullptr,
+                                 work.w)
         ->UseRealTime();
     for (const Backend& b : backends())
-      benchmark::RegisterBenchmark(("sqlite_lua/" + std::string(work.name) + "/" + b.name).c_str(), BM_workload,
-                                   &b, work.w)
+      benchmark::RegisterBenchmark(("sqlite_lua/" + std::string(work.name) + "/" + b.name).c_str(), BM_workload, &b,
+                                   work.w)
           ->UseRealTime();
   }
   for (const Backend& b : backends())

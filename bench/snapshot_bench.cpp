@@ -28,8 +28,17 @@ void check_image(benchmark::State& state, const std::string& image) {
 
 void snapshot_1g_half_zero(benchmark::State& state, const char* zero_mode) {
   const std::string image = bench::temp_dir().file(std::string("snapshot_") + zero_mode + ".img");
-  const std::vector<std::string> argv = {bench::sibling_program("bench_image_server"), image, "--heap-mb", "1024",
-                                         "--fill-pct", "50", "--run-kb", "64", "--zero", zero_mode, "--floor"};
+  const std::vector<std::string> argv = {bench::sibling_program("bench_image_server"),
+                                         image,
+                                         "--heap-mb",
+                                         "1024",
+                                         "--fill-pct",
+                                         "50",
+                                         "--run-kb",
+                                         "64",
+                                         "--zero",
+                                         zero_mode,
+                                         "--floor"};
   double floor_s = 0, snapshot_s = 0, heap = 0, data = 0, file = 0, disk = 0;
   bool first = true;
   for (auto _ : state) {
@@ -60,8 +69,12 @@ void snapshot_1g_half_zero(benchmark::State& state, const char* zero_mode) {
 }  // namespace
 
 BENCHMARK_CAPTURE(snapshot_1g_half_zero, untouched, "untouched")
-    ->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(snapshot_1g_half_zero, touched, "touched")
-    ->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) { return bench::benchmark_main(argc, argv); }

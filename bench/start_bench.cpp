@@ -46,8 +46,8 @@ double start_once(benchmark::State& state, const std::vector<std::string>& argv,
       ++*conflicts;
       continue;
     }
-    state.SkipWithError((argv[0] + " failed (wait status " + std::to_string(r.status) + ", output \"" + r.out +
-                         "\")").c_str());
+    state.SkipWithError(
+        (argv[0] + " failed (wait status " + std::to_string(r.status) + ", output \"" + r.out + "\")").c_str());
     return -1;
   }
 }

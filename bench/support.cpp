@@ -25,17 +25,15 @@ namespace bench {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
-}
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
 constexpr uint64_t kPage = 4096;
 uint64_t page_up(uint64_t n) { return (n + kPage - 1) & ~(kPage - 1); }
 
 std::vector<Elf64_Phdr> load_headers(int fd, const std::string& image) {
   Elf64_Ehdr eh;
-  if (pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-      eh.e_phentsize != sizeof(Elf64_Phdr))
+  if (pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh) ||
+      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_phentsize != sizeof(Elf64_Phdr))
     throw std::runtime_error(image + ": not an ELF64 image");
   std::vector<Elf64_Phdr> ph(eh.e_phnum);
   const auto bytes = static_cast<ssize_t>(ph.size() * sizeof(Elf64_Phdr));

@@ -18,7 +18,7 @@ class State;
 namespace subctx {
 class Subcontext;
 struct MapOptions;
-}
+}  // namespace subctx
 
 namespace bench {
 
@@ -83,7 +83,7 @@ class RawImageMap {
   ~RawImageMap();
   RawImageMap(const RawImageMap&) = delete;
   RawImageMap& operator=(const RawImageMap&) = delete;
-  void map();    // throws on failure
+  void map();  // throws on failure
   void unmap();
 
  private:

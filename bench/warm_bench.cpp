@@ -117,10 +117,8 @@ class PrefetchMode {
  private:
   static void reinstall(const char* mode) {
     subctx::Matchmaker::instance().finalize();
-    if (mode)
-      setenv("SUBCTX_PREFETCH", mode, 1);
-    else
-      unsetenv("SUBCTX_PREFETCH");
+    if (mode) setenv("SUBCTX_PREFETCH", mode, 1);
+    else unsetenv("SUBCTX_PREFETCH");
     subctx::Matchmaker::instance().init();
   }
 };

@@ -13,6 +13,7 @@ packages=(
   libpython3.11-dev zlib1g-dev libzstd-dev libpcre2-dev   # the compatibility suite (tests/payloads)
   python3                           # bench/summarize.py, bench/payload_chart.py
   binutils                          # readelf, used by the format tests
+  clang-format                      # the format_check test (.clang-format)
 )
 
 missing=()

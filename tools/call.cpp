@@ -24,9 +24,7 @@ constexpr size_t kMaxResultString = size_t{1} << 20;
 // Exports listed by name in an "unknown export" message.
 constexpr size_t kMaxListedExports = 12;
 
-std::string plural(size_t n, const char* word) {
-  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
-}
+std::string plural(size_t n, const char* word) { return std::to_string(n) + " " + word + (n == 1 ? "" : "s"); }
 
 }  // namespace
 
@@ -36,8 +34,8 @@ ExportInfo find_export(const Subcontext& sc, const std::string& name) {
     if (e.name == name) return e;
   std::string names;
   for (size_t i = 0; i < all.size() && i < kMaxListedExports; ++i) names += (i ? ", " : "") + all[i].name;
-  if (all.size() > kMaxListedExports) names += ", ... (`subctx inspect " + sc.path() + "` lists all " +
-                                               std::to_string(all.size()) + ")";
+  if (all.size() > kMaxListedExports)
+    names += ", ... (`subctx inspect " + sc.path() + "` lists all " + std::to_string(all.size()) + ")";
   throw NoSuchExport("image " + sc.path() + " has no export \"" + sys::printable(name) + "\"; " +
                      (all.empty() ? std::string("it has no exports") : "its exports are: " + names));
 }
@@ -45,9 +43,8 @@ ExportInfo find_export(const Subcontext& sc, const std::string& name) {
 std::vector<uint64_t> parse_args(const std::string& path, const ExportInfo& e, const Signature& sig,
                                  const std::vector<std::string>& text) {
   if (text.size() != sig.args.size())
-    throw UsageError("call", "export \"" + e.name + "\" of " + path + " has signature " + e.signature +
-                                 ": it takes " + plural(sig.args.size(), "argument") + ", got " +
-                                 std::to_string(text.size()));
+    throw UsageError("call", "export \"" + e.name + "\" of " + path + " has signature " + e.signature + ": it takes " +
+                                 plural(sig.args.size(), "argument") + ", got " + std::to_string(text.size()));
   std::vector<uint64_t> raw(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     std::string why;
@@ -63,27 +60,19 @@ namespace {
 
 void print_result(const std::string& export_name, ValueType type, uint64_t ret) {
   switch (type) {
-    case ValueType::Void:
-      return;
+    case ValueType::Void: return;
     case ValueType::I32:  // the C API sign-extends i32 results
-    case ValueType::I64:
-      std::printf("%" PRId64 "\n", static_cast<int64_t>(ret));
-      return;
+    case ValueType::I64: std::printf("%" PRId64 "\n", static_cast<int64_t>(ret)); return;
     case ValueType::U32:
-    case ValueType::U64:
-      std::printf("%" PRIu64 "\n", ret);
-      return;
+    case ValueType::U64: std::printf("%" PRIu64 "\n", ret); return;
     case ValueType::F64: {
       double d;
       std::memcpy(&d, &ret, sizeof d);
       std::printf("%.17g\n", d);
       return;
     }
-    case ValueType::Ptr:
-      std::printf("0x%" PRIx64 "\n", ret);
-      return;
-    case ValueType::Str:
-      break;
+    case ValueType::Ptr: std::printf("0x%" PRIx64 "\n", ret); return;
+    case ValueType::Str: break;
   }
   if (ret == 0) {
     std::printf("(null)\n");
@@ -103,12 +92,11 @@ void print_result(const std::string& export_name, ValueType type, uint64_t ret) 
 
 int run_call(const std::vector<std::string>& args) {
   if (args.size() < 2)
-    throw UsageError("call", "call needs an image path and an export name (got " +
-                                 plural(args.size(), "argument") + ")");
+    throw UsageError("call",
+                     "call needs an image path and an export name (got " + plural(args.size(), "argument") + ")");
   // --memory: after the call, what the subcontext used (stderr).
   const bool show_memory = args[0] == "--memory";
-  if (show_memory && args.size() < 3)
-    throw UsageError("call", "call --memory needs an image path and an export name");
+  if (show_memory && args.size() < 3) throw UsageError("call", "call --memory needs an image path and an export name");
   const std::string& path = args[show_memory];
   const std::string& name = args[show_memory + 1];
   const std::vector<std::string> arg_text(args.begin() + 2 + show_memory, args.end());
@@ -127,8 +115,9 @@ int run_call(const std::vector<std::string>& args) {
   print_result(e.name, sig.result, ret);
   if (show_memory) {
     const MemoryInfo m = sc.memory();
-    std::fprintf(stderr, "memory: %" PRIu64 " dirty pages (peak %" PRIu64 "), %" PRIu64
-                         " bytes mapped by subcontext code (peak %" PRIu64 ")\n",
+    std::fprintf(stderr,
+                 "memory: %" PRIu64 " dirty pages (peak %" PRIu64 "), %" PRIu64
+                 " bytes mapped by subcontext code (peak %" PRIu64 ")\n",
                  m.dirty_pages, m.peak_dirty_pages, m.mapped_bytes, m.peak_mapped_bytes);
   }
   return kExitOk;

@@ -4,9 +4,9 @@
 
 #include <cerrno>
 
+#include "image/open_image.hpp"
 #include "subctx/error.hpp"
 #include "subctx/subctx.hpp"
-#include "image/open_image.hpp"
 #include "sys/io.hpp"
 
 namespace subctx::tool {
@@ -17,9 +17,7 @@ ImageFile ImageFile::open(const std::string& path) {
   return ImageFile(path, std::move(fd), st);
 }
 
-image::FileSource ImageFile::source() const {
-  return image::FileSource(fd_.get(), static_cast<uint64_t>(st_.st_size));
-}
+image::FileSource ImageFile::source() const { return image::FileSource(fd_.get(), static_cast<uint64_t>(st_.st_size)); }
 
 image::ImageInfo ImageFile::read_header() const {
   const Limits l = Matchmaker::instance().limits();

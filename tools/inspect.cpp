@@ -46,9 +46,8 @@ void print_thread(const image::ImageInfo& info) {
   const auto& t = info.thread;
   std::printf("\nthread:\n");
   std::printf("  thread pointer  %s (%s)\n", address(t.tcb).c_str(), where(info, t.tcb).c_str());
-  std::printf("  gate stack      %s-%s (%s, %s)\n", address(t.gate_stack_lo).c_str(),
-              address(t.gate_stack_hi).c_str(), human_size(t.gate_stack_hi - t.gate_stack_lo).c_str(),
-              where(info, t.gate_stack_lo).c_str());
+  std::printf("  gate stack      %s-%s (%s, %s)\n", address(t.gate_stack_lo).c_str(), address(t.gate_stack_hi).c_str(),
+              human_size(t.gate_stack_hi - t.gate_stack_lo).c_str(), where(info, t.gate_stack_lo).c_str());
   auto opt = [](uint64_t a) { return a ? address(a) : std::string("none"); };
   std::printf("  stdio           stdout %s, stderr %s, fflush %s\n", opt(t.stdout_file).c_str(),
               opt(t.stderr_file).c_str(), opt(t.fflush_fn).c_str());
@@ -72,7 +71,8 @@ void print_exports(const image::ImageInfo& info) {
   std::printf("\nexports (%zu):\n", info.exports.size());
   Table table({"name", "address", "signature", "visibility"}, {});
   for (const auto& e : info.exports)
-    table.add({e.name, address(e.address), e.signature, e.visibility == static_cast<uint8_t>(Visibility::Public) ? "public" : "restricted"});
+    table.add({e.name, address(e.address), e.signature,
+               e.visibility == static_cast<uint8_t>(Visibility::Public) ? "public" : "restricted"});
   table.print(stdout);
 }
 
@@ -98,8 +98,8 @@ void print_vdso(const image::ImageInfo& info) {
   std::string names;
   for (const auto& s : v.symbols) names += (names.empty() ? "" : " ") + sys::printable(s.name, sys::kNoLimit);
   std::printf("\nvdso:      %s-%s (%s), %zu symbols forwarded by name%s%s\n", address(v.base).c_str(),
-              address(v.base + v.size).c_str(), human_size(v.size).c_str(), v.symbols.size(),
-              names.empty() ? "" : ": ", names.c_str());
+              address(v.base + v.size).c_str(), human_size(v.size).c_str(), v.symbols.size(), names.empty() ? "" : ": ",
+              names.c_str());
 }
 
 // The Matchmaker's defaults (matchmaker/syscall_defaults.cpp, the table
@@ -141,8 +141,8 @@ std::string fd_flags(uint32_t flags) {
     uint32_t bit;
     const char* name;
   };
-  static const Name kNames[] = {{O_APPEND, "append"}, {O_CLOEXEC, "cloexec"}, {O_NONBLOCK, "nonblock"},
-                                {O_SYNC, "sync"},     {O_DSYNC, "dsync"},     {O_DIRECT, "direct"},
+  static const Name kNames[] = {{O_APPEND, "append"},  {O_CLOEXEC, "cloexec"}, {O_NONBLOCK, "nonblock"},
+                                {O_SYNC, "sync"},      {O_DSYNC, "dsync"},     {O_DIRECT, "direct"},
                                 {O_NOATIME, "noatime"}};
   std::string out;
   for (const Name& n : kNames) {
@@ -215,8 +215,8 @@ void print_totals(const ImageFile& f, const image::ImageInfo& info) {
 
 int run_inspect(const std::vector<std::string>& args) {
   if (args.size() != 1)
-    throw UsageError("inspect", "inspect takes exactly one argument, the image path (got " +
-                                    std::to_string(args.size()) + ")");
+    throw UsageError("inspect",
+                     "inspect takes exactly one argument, the image path (got " + std::to_string(args.size()) + ")");
   const ImageFile f = ImageFile::open(args[0]);
   const image::ImageInfo info = f.read_header();
   print_metadata(f, info);

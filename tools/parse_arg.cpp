@@ -42,8 +42,8 @@ bool parse_integer(ValueType t, const char* text, uint64_t* out, std::string* wh
     return false;
   }
   const Range r = range_of(t);
-  const std::string range = "out of range for " + type + " (" + std::to_string(r.min) + " to " +
-                            std::to_string(r.max) + ")";
+  const std::string range =
+      "out of range for " + type + " (" + std::to_string(r.min) + " to " + std::to_string(r.max) + ")";
   if (ec == std::errc::result_out_of_range) {
     *why = "is " + range;
     return false;
@@ -91,15 +91,10 @@ bool parse_arg(ValueType type, const char* text, uint64_t* out, std::string* why
     case ValueType::I64:
     case ValueType::U32:
     case ValueType::U64:
-    case ValueType::Ptr:
-      return parse_integer(type, text, out, why);
-    case ValueType::F64:
-      return parse_f64(text, out, why);
-    case ValueType::Str:
-      *out = reinterpret_cast<uint64_t>(text);
-      return true;
-    case ValueType::Void:
-      break;
+    case ValueType::Ptr: return parse_integer(type, text, out, why);
+    case ValueType::F64: return parse_f64(text, out, why);
+    case ValueType::Str: *out = reinterpret_cast<uint64_t>(text); return true;
+    case ValueType::Void: break;
   }
   *why = "has type void, which no argument can have";
   return false;

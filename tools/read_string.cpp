@@ -21,8 +21,7 @@ ReadString read_string(uint64_t addr, size_t limit) {
   char buf[4096];
   uint64_t at = addr;
   while (r.text.size() < limit) {
-    const size_t want = static_cast<size_t>(
-        std::min<uint64_t>({page - at % page, sizeof buf, limit - r.text.size()}));
+    const size_t want = static_cast<size_t>(std::min<uint64_t>({page - at % page, sizeof buf, limit - r.text.size()}));
     iovec local{buf, want};
     iovec remote{reinterpret_cast<void*>(at), want};
     const ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);

@@ -29,10 +29,13 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"inspect", "inspect IMAGE", "show an image's metadata, thread record, segments, exports and sizes\n"
-                                 "    (reads only the header; nothing is mapped)", run_inspect},
+    {"inspect", "inspect IMAGE",
+     "show an image's metadata, thread record, segments, exports and sizes\n"
+     "    (reads only the header; nothing is mapped)",
+     run_inspect},
     {"call", "call [--memory] IMAGE EXPORT [ARGS...]",
-     "map IMAGE, call EXPORT with ARGS typed by its signature, print the result (--memory: and what the subcontext used)",
+     "map IMAGE, call EXPORT with ARGS typed by its signature, print the result (--memory: and what the subcontext "
+     "used)",
      run_call},
     {"verify", "verify IMAGE", "check the header digest and every segment digest", run_verify},
     {"train", "train IMAGE --call EXPORT[:ARG...] [--call ...]",
@@ -40,7 +43,9 @@ constexpr Command kCommands[] = {
      "    (its hot pages: read in at once by a map that finds the image evicted, docs/prefetch.md);\n"
      "    the image is rewritten in place",
      run_train},
-    {"snapshot", "snapshot --pid PID -o IMAGE --export NAME:SIGNATURE [--export ...] [--then continue|kill] [--drop-fd N] [--mode 0600]",
+    {"snapshot",
+     "snapshot --pid PID -o IMAGE --export NAME:SIGNATURE [--export ...] [--then continue|kill] [--drop-fd N] [--mode "
+     "0600]",
      "stop a running process (ptrace), write its image with the named functions as exports, then let it go on\n"
      "    (or kill it); the program needs no subctx code (docs/external-snapshot.md)",
      run_snapshot},

@@ -14,8 +14,7 @@ class Table {
   enum Align { Left, Right };
 
   // One heading and alignment per column.
-  Table(std::vector<std::string> headings, std::vector<Align> aligns)
-      : aligns_(std::move(aligns)) {
+  Table(std::vector<std::string> headings, std::vector<Align> aligns) : aligns_(std::move(aligns)) {
     aligns_.resize(headings.size(), Left);
     rows_.push_back(std::move(headings));
   }

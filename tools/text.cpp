@@ -1,6 +1,5 @@
 #include "text.hpp"
 
-
 #include <cinttypes>
 #include <cstdio>
 #include <ctime>
@@ -18,9 +17,7 @@ std::string human_size(uint64_t bytes) {
   return buf;
 }
 
-std::string size_and_bytes(uint64_t bytes) {
-  return human_size(bytes) + " (" + std::to_string(bytes) + " bytes)";
-}
+std::string size_and_bytes(uint64_t bytes) { return human_size(bytes) + " (" + std::to_string(bytes) + " bytes)"; }
 
 std::string utc_time(uint64_t ns) {
   const time_t secs = static_cast<time_t>(ns / 1000000000u);
@@ -32,7 +29,6 @@ std::string utc_time(uint64_t ns) {
   std::snprintf(buf, sizeof buf, "%s.%03u UTC", date, static_cast<unsigned>(ns / 1000000u % 1000u));
   return buf;
 }
-
 
 std::string address(uint64_t a) {
   char buf[24];

@@ -70,8 +70,9 @@ void reexec_without_prefetch(const std::vector<std::string>& args) {
   const char* v = env::value("SUBCTX_PREFETCH");
   if (v && !std::strcmp(v, "off")) return;
   if (env::secure_process())
-    throw Unsupported("train cannot run setuid, setgid or with file capabilities: such a process ignores "
-                      "SUBCTX_PREFETCH=off, and the image's hot pages would be recorded as touched");
+    throw Unsupported(
+        "train cannot run setuid, setgid or with file capabilities: such a process ignores "
+        "SUBCTX_PREFETCH=off, and the image's hot pages would be recorded as touched");
   if (setenv("SUBCTX_PREFETCH", "off", 1) != 0)
     throw SystemError("cannot set SUBCTX_PREFETCH: " + sys::errno_text(errno));
   std::vector<std::string> all = {"subctx", "train"};
@@ -92,8 +93,9 @@ void reexec_without_prefetch(const std::vector<std::string>& args) {
 // holds some pages more, never fewer.
 void evict(const ImageFile& file) {
   if (fdatasync(file.fd()) != 0 || posix_fadvise(file.fd(), 0, 0, POSIX_FADV_DONTNEED) != 0)
-    std::fprintf(stderr, "subctx: train: cannot evict %s from the page cache (%s): pages near the touched ones "
-                         "may be recorded too\n",
+    std::fprintf(stderr,
+                 "subctx: train: cannot evict %s from the page cache (%s): pages near the touched ones "
+                 "may be recorded too\n",
                  sys::printable(file.path(), sys::kNoLimit).c_str(), std::strerror(errno));
 }
 
@@ -107,7 +109,8 @@ void make_calls(const Subcontext& sc, const std::vector<TrainCall>& calls) {
     const ExportInfo e = find_export(sc, c.name);
     Signature sig;
     std::string why;
-    if (!parse_signature(e.signature, &sig, &why)) throw BadImage("image " + sc.path() + ": export \"" + e.name + "\": " + why);
+    if (!parse_signature(e.signature, &sig, &why))
+      throw BadImage("image " + sc.path() + ": export \"" + e.name + "\": " + why);
     const std::vector<uint64_t> raw = parse_args(sc.path(), e, sig, c.args);
     uint64_t ret = 0;
     const int rc = sbc_request_call(sc.handle(), e.name.c_str(), raw.data(), raw.size(), &ret);
@@ -134,8 +137,7 @@ std::vector<image::HotRun> present_runs(const image::ImageInfo& info) {
       image::HotRun* last = runs.empty() ? nullptr : &runs.back();
       if (p > 0 && last && last->vaddr + uint64_t{last->pages} * image::kPageSize == a)  // runs end with their segment
         ++last->pages;
-      else
-        runs.push_back({a, 1});
+      else runs.push_back({a, 1});
     }
   }
   return runs;
@@ -168,15 +170,18 @@ std::vector<image::HotRun> fit_limits(const image::ImageInfo& info, const std::v
   std::vector<image::HotRun> out = merged(info, runs, gap);
   while (out.size() > image::kMaxHotRuns && gap < (uint64_t{1} << 32)) out = merged(info, out, gap *= 2);
   if (out.size() > image::kMaxHotRuns) {
-    std::fprintf(stderr, "subctx: train: the calls touched pages in %zu separate runs; recording the first %" PRIu32
-                         " (kMaxHotRuns)\n", out.size(), image::kMaxHotRuns);
+    std::fprintf(stderr,
+                 "subctx: train: the calls touched pages in %zu separate runs; recording the first %" PRIu32
+                 " (kMaxHotRuns)\n",
+                 out.size(), image::kMaxHotRuns);
     out.resize(image::kMaxHotRuns);
   }
   uint64_t total = 0;
   for (size_t i = 0; i < out.size(); ++i) {
     if (total + out[i].pages > image::kMaxHotPages) {
-      std::fprintf(stderr, "subctx: train: the calls touched more than %" PRIu64
-                           " pages (kMaxHotPages); recording the first %" PRIu64 "\n",
+      std::fprintf(stderr,
+                   "subctx: train: the calls touched more than %" PRIu64
+                   " pages (kMaxHotPages); recording the first %" PRIu64 "\n",
                    image::kMaxHotPages, total);
       out.resize(i);
       break;

@@ -11,8 +11,8 @@ namespace subctx::tool {
 
 int run_verify(const std::vector<std::string>& args) {
   if (args.size() != 1)
-    throw UsageError("verify", "verify takes exactly one argument, the image path (got " +
-                                   std::to_string(args.size()) + ")");
+    throw UsageError("verify",
+                     "verify takes exactly one argument, the image path (got " + std::to_string(args.size()) + ")");
   const ImageFile f = ImageFile::open(args[0]);
   const image::ImageInfo info = f.read_header();
   const std::string mismatch = image::verify_segments(f.source(), info);

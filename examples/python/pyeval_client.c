@@ -32,8 +32,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "client: %s\n", sbc_last_error());
       return 1;
     }
-    if (i == 2)
-      printf("client: map %.3f ms + first evaluation %.3f ms\n", mapped - start, now_ms() - mapped);
+    if (i == 2) printf("client: map %.3f ms + first evaluation %.3f ms\n", mapped - start, now_ms() - mapped);
     printf("%s => %s\n", argv[i], (const char *)(uintptr_t)result);
   }
   sbc_unmap(sc);

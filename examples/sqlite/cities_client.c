@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   double mapped = now_ms();
-  uint64_t prefix = (uint64_t)(uintptr_t)"Kalo", count;
+  uint64_t prefix = (uint64_t)(uintptr_t) "Kalo", count;
   if (sbc_request_call(sc, "count_prefix", &prefix, 1, &count) < 0) {
     fprintf(stderr, "client: %s\n", sbc_last_error());
     return 1;

@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   // Lets LIKE 'prefix%' use the name index.
   check(sqlite3_exec(db, "PRAGMA case_sensitive_like = ON", nullptr, nullptr, nullptr), "pragma");
   check(sqlite3_exec(db, "CREATE TABLE city(id INTEGER PRIMARY KEY, name TEXT, country TEXT, population INTEGER)",
-                     nullptr, nullptr, nullptr), "create");
+                     nullptr, nullptr, nullptr),
+        "create");
   static const char* syllables[] = {"ka", "lo", "mi", "ra", "ten", "vor", "san", "bel", "du", "gra", "nor", "es"};
   static const char* countries[] = {"Avaria", "Belmont", "Corvia", "Dunmark", "Estria", "Ferovia"};
   sqlite3_stmt* ins;
@@ -75,9 +76,11 @@ int main(int argc, char** argv) {
   }
   sqlite3_finalize(ins);
   check(sqlite3_exec(db, "COMMIT; CREATE INDEX city_name ON city(name); CREATE INDEX city_pop ON city(population)",
-                     nullptr, nullptr, nullptr), "index");
+                     nullptr, nullptr, nullptr),
+        "index");
   check(sqlite3_prepare_v2(db, "SELECT count(*) FROM city WHERE name LIKE ?1", -1, &by_prefix, nullptr), "prepare");
-  check(sqlite3_prepare_v2(db, "SELECT name, country, population FROM city WHERE id = ?1", -1, &by_id, nullptr), "prepare");
+  check(sqlite3_prepare_v2(db, "SELECT name, country, population FROM city WHERE id = ?1", -1, &by_id, nullptr),
+        "prepare");
   count_prefix("Ka");  // warm the statement, like a real server would
 
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

@@ -49,9 +49,9 @@ class SUBCTX_API Error : public std::runtime_error {
   Errc code_;
 };
 
-#define SUBCTX_DEFINE_ERROR(Name, Code)                                        \
-  class SUBCTX_API Name : public Error {                                       \
-   public:                                                                     \
+#define SUBCTX_DEFINE_ERROR(Name, Code)                                       \
+  class SUBCTX_API Name : public Error {                                      \
+   public:                                                                    \
     explicit Name(const std::string& message) : Error(Errc::Code, message) {} \
   };
 SUBCTX_DEFINE_ERROR(NotInitialized, NotInitialized)
@@ -90,9 +90,9 @@ struct FaultFrame {
 class SUBCTX_API SubcontextFault : public Error {
  public:
   struct Details {
-    int signal = 0;           // 0 for exit, deadline and quota
-    int exit_status = -1;     // exit()/_exit() inside: its status
-    uint64_t address = 0;     // the faulting address (si_addr)
+    int signal = 0;        // 0 for exit, deadline and quota
+    int exit_status = -1;  // exit()/_exit() inside: its status
+    uint64_t address = 0;  // the faulting address (si_addr)
     uint64_t pc = 0;
     std::string export_name;  // the export that was called
     std::string import_name;  // an import call that could not run (unbound, too deep): its name

@@ -64,8 +64,7 @@ SUBCTX_API void snapshot(const std::string& image_path, const SnapshotOptions& o
 
 // Writes the image and ends the process (exit status 0), without running
 // atexit handlers or destructors: the image holds the state, not this process.
-[[noreturn]] SUBCTX_API void snapshot_and_exit(const std::string& image_path,
-                                               const SnapshotOptions& options = {});
+[[noreturn]] SUBCTX_API void snapshot_and_exit(const std::string& image_path, const SnapshotOptions& options = {});
 
 namespace detail {
 template <class F>
@@ -83,9 +82,9 @@ struct ExportRegistrar {
 
 // Exports fn under its own name; the signature comes from its type.
 #define SUBCTX_EXPORT(fn) SUBCTX_EXPORT_AS(#fn, fn)
-#define SUBCTX_EXPORT_AS(name, fn)                                                 \
-  static ::subctx::detail::ExportRegistrar<std::remove_pointer_t<decltype(&fn)>> \
-      SUBCTX_CONCAT(subctx_export_, __LINE__)(name, &fn, ::subctx::ExportVisibility::Public)
-#define SUBCTX_EXPORT_RESTRICTED(fn)                                               \
-  static ::subctx::detail::ExportRegistrar<std::remove_pointer_t<decltype(&fn)>> \
-      SUBCTX_CONCAT(subctx_export_, __LINE__)(#fn, &fn, ::subctx::ExportVisibility::Restricted)
+#define SUBCTX_EXPORT_AS(name, fn)                                                              \
+  static ::subctx::detail::ExportRegistrar<std::remove_pointer_t<decltype(&fn)>> SUBCTX_CONCAT( \
+      subctx_export_, __LINE__)(name, &fn, ::subctx::ExportVisibility::Public)
+#define SUBCTX_EXPORT_RESTRICTED(fn)                                                            \
+  static ::subctx::detail::ExportRegistrar<std::remove_pointer_t<decltype(&fn)>> SUBCTX_CONCAT( \
+      subctx_export_, __LINE__)(#fn, &fn, ::subctx::ExportVisibility::Restricted)

@@ -52,6 +52,7 @@ struct value_type_of {
                 "subctx: type not allowed in an export signature; use int32_t, "
                 "int64_t, uint32_t, uint64_t, double, const char* or a pointer");
 };
+// clang-format off
 template <> struct value_type_of<void> { static constexpr ValueType value = ValueType::Void; };
 template <> struct value_type_of<int> { static constexpr ValueType value = ValueType::I32; };
 template <> struct value_type_of<unsigned> { static constexpr ValueType value = ValueType::U32; };
@@ -62,6 +63,7 @@ template <> struct value_type_of<unsigned long long> { static constexpr ValueTyp
 template <> struct value_type_of<double> { static constexpr ValueType value = ValueType::F64; };
 template <> struct value_type_of<const char*> { static constexpr ValueType value = ValueType::Str; };
 template <> struct value_type_of<char*> { static constexpr ValueType value = ValueType::Str; };
+// clang-format on
 template <class T>
 struct value_type_of<T*, std::enable_if_t<!std::is_same_v<std::remove_cv_t<T>, char>>> {
   static constexpr ValueType value = ValueType::Ptr;
@@ -75,10 +77,8 @@ struct signature_of;
 template <class R, class... A>
 struct signature_of<R(A...)> {
   static Signature get() { return Signature{value_type_v<R>, {value_type_v<A>...}}; }
-  static constexpr int int_args =
-      ((value_type_v<A> != ValueType::F64 ? 1 : 0) + ... + 0);
-  static constexpr int f64_args =
-      ((value_type_v<A> == ValueType::F64 ? 1 : 0) + ... + 0);
+  static constexpr int int_args = ((value_type_v<A> != ValueType::F64 ? 1 : 0) + ... + 0);
+  static constexpr int f64_args = ((value_type_v<A> == ValueType::F64 ? 1 : 0) + ... + 0);
   static_assert(int_args <= kMaxIntArgs, "subctx: at most 6 integer/pointer arguments");
   static_assert(f64_args <= kMaxF64Args, "subctx: at most 8 f64 arguments");
 };

@@ -59,7 +59,7 @@ enum {
 };
 /* Map flags. */
 enum {
-  SBC_MAP_READABLE = 1u,         /* the client may read (not write, not run) it outside calls */
+  SBC_MAP_READABLE = 1u,          /* the client may read (not write, not run) it outside calls */
   SBC_MAP_EXACT_PERMISSIONS = 2u, /* mprotect: in calls each segment keeps its own permissions */
   /* Where subcontext code's system calls are not mediated (SUBCTX_SYSCALLS=off,
    * no Syscall User Dispatch), map an image that restores descriptors or a
@@ -117,8 +117,7 @@ SUBCTX_API int sbc_request_map(const char *image_path);
  * they are, f64 arguments as their IEEE-754 bit pattern (memcpy).  *ret (may
  * be NULL) receives the result the same way; i32/u32 results are sign- or
  * zero-extended.  nargs must equal the export's argument count. */
-SUBCTX_API int sbc_request_call(int sc, const char *export_name, const uint64_t *args,
-                                size_t nargs, uint64_t *ret);
+SUBCTX_API int sbc_request_call(int sc, const char *export_name, const uint64_t *args, size_t nargs, uint64_t *ret);
 
 /* A batch: calls an export ncalls times in a row without leaving the
  * subcontext in between -- one policy check and one protection window for
@@ -128,11 +127,10 @@ SUBCTX_API int sbc_request_call(int sc, const char *export_name, const uint64_t 
  * be NULL) receives how many calls returned: ncalls on success; when a call
  * fails (SBC_E_FAULT, _TIMEOUT, _QUOTA), the calls before it, whose results
  * are in rets (ncalls when every call returned and what failed came after:
- * the dirty-page quota, or the subcontext's stdout flushed at the end).  Exports returning str are refused unless the client may read
- * the subcontext (SBC_MAP_READABLE or no protection). */
-SUBCTX_API int sbc_request_call_batch(int sc, const char *export_name, const uint64_t *args,
-                                      size_t nargs, size_t ncalls, uint64_t *rets,
-                                      size_t *completed);
+ * the dirty-page quota, or the subcontext's stdout flushed at the end).  Exports returning str are refused unless the
+ * client may read the subcontext (SBC_MAP_READABLE or no protection). */
+SUBCTX_API int sbc_request_call_batch(int sc, const char *export_name, const uint64_t *args, size_t nargs,
+                                      size_t ncalls, uint64_t *rets, size_t *completed);
 
 /* Maps an image with a protection backend (SBC_PROTECT_*) and SBC_MAP_*
  * flags; sbc_request_map(path) is sbc_request_map_with(path, SBC_PROTECT_AUTO, 0). */
@@ -183,13 +181,13 @@ SUBCTX_API int sbc_set_call_timeout(int sc, uint32_t milliseconds);
 SUBCTX_API int sbc_reset(int sc);
 
 typedef struct sbc_memory_info {
-  uint64_t dirty_pages;         /* private pages written since map or reset */
-  uint64_t peak_dirty_pages;    /* most seen after a call */
-  uint64_t mapped_bytes;        /* memory mapped by subcontext code, now */
+  uint64_t dirty_pages;      /* private pages written since map or reset */
+  uint64_t peak_dirty_pages; /* most seen after a call */
+  uint64_t mapped_bytes;     /* memory mapped by subcontext code, now */
   uint64_t peak_mapped_bytes;
-  uint64_t max_dirty_pages;     /* the quota; 0: none */
+  uint64_t max_dirty_pages; /* the quota; 0: none */
   uint64_t max_mapped_bytes;
-  uint64_t faults;              /* calls that faulted, timed out or went over quota */
+  uint64_t faults; /* calls that faulted, timed out or went over quota */
   uint64_t resets;
 } sbc_memory_info;
 SUBCTX_API int sbc_memory(int sc, sbc_memory_info *info);

@@ -90,7 +90,7 @@ struct MemoryInfo {
   Quota quota;
   uint64_t faults = 0;  // calls that faulted, timed out or went over quota
   uint64_t resets = 0;
-  uint64_t open_fds = 0;  // file descriptors subcontext code opened and has not closed
+  uint64_t open_fds = 0;      // file descriptors subcontext code opened and has not closed
   uint64_t granted_fds = 0;   // descriptors the client granted (grant_fd) still open
   uint64_t restored_fds = 0;  // the server's descriptors, reopened at map
 };
@@ -100,9 +100,9 @@ struct ResetInfo {
   uint64_t pages_restored = 0;     // dirtied pages dropped back to the image
   uint64_t mappings_released = 0;  // memory mapped by subcontext code, unmapped
   uint64_t bytes_released = 0;
-  bool layout_restored = false;    // segment parts the subcontext had unmapped, mapped again
-  uint64_t fds_closed = 0;         // file descriptors subcontext code had opened, closed
-  uint64_t fds_restored = 0;       // the server's descriptors put back at their snapshot offsets
+  bool layout_restored = false;  // segment parts the subcontext had unmapped, mapped again
+  uint64_t fds_closed = 0;       // file descriptors subcontext code had opened, closed
+  uint64_t fds_restored = 0;     // the server's descriptors put back at their snapshot offsets
 };
 
 // An import of the image (docs/callbacks.md): a function its code calls and
@@ -129,10 +129,10 @@ using Violation = sbc_violation;
 using ViolationHandler = sbc_violation_handler;
 
 struct Limits {
-  uint64_t subcontexts = 64;                  // SUBCTX_MAX_SUBCONTEXTS; at most 1024
-  uint64_t image_size = uint64_t{64} << 30;   // SUBCTX_MAX_IMAGE_SIZE (bytes)
-  uint64_t exports = 4096;                    // SUBCTX_MAX_EXPORTS
-  uint64_t segments = 4096;                   // SUBCTX_MAX_SEGMENTS
+  uint64_t subcontexts = 64;                 // SUBCTX_MAX_SUBCONTEXTS; at most 1024
+  uint64_t image_size = uint64_t{64} << 30;  // SUBCTX_MAX_IMAGE_SIZE (bytes)
+  uint64_t exports = 4096;                   // SUBCTX_MAX_EXPORTS
+  uint64_t segments = 4096;                  // SUBCTX_MAX_SEGMENTS
 };
 
 namespace detail {
@@ -174,8 +174,8 @@ struct ResolvedExport {
 // The export's index after checking that it exists and has the expected
 // signature; throws NoSuchSubcontext, NoSuchExport or SignatureMismatch.
 SUBCTX_API uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected);
-SUBCTX_API ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state,
-                                         std::string_view name, const Signature& expected);
+SUBCTX_API ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state, std::string_view name,
+                                         const Signature& expected);
 // Checks the policy (cached until it changes), then calls through the gate.
 SUBCTX_API CallResult invoke(SubcontextState& state, uint32_t index, const CallArgs& args);
 
@@ -239,6 +239,7 @@ struct function_traits<R(A...)> {
   // A batch's element: the argument itself (one parameter) or a std::tuple
   // of the arguments, scalars only (numbers, pointers, enums): converting
   // them runs no code of the client's inside the protection window.
+  // clang-format off
   template <class V, class Arg>
   static constexpr bool batch_value = std::is_scalar_v<V> && std::is_convertible_v<const V&, Arg>;
   template <class E>
@@ -269,6 +270,7 @@ struct function_traits<R(A...)> {
       }
     }
   }
+  // clang-format on
   static void unpack_batch(void* out, size_t first, size_t n, const CallResult* results) {
     R* r = static_cast<R*>(out) + first;
     for (size_t i = 0; i < n; ++i) r[i] = convert_result<R>(results[i]);
@@ -318,7 +320,8 @@ class Function<R(A...)> {
  private:
   using traits = detail::function_traits<R(A...)>;
   template <class E>
-  void run_batch(const E* in, size_t n, void* out, void (*unpack)(void*, size_t, size_t, const detail::CallResult*)) const {
+  void run_batch(const E* in, size_t n, void* out,
+                 void (*unpack)(void*, size_t, size_t, const detail::CallResult*)) const {
     static_assert(traits::template batch_element<E>(),
                   "call_each: each element must be the export's argument or a std::tuple of its arguments, as scalars "
                   "(numbers, pointers, enums)");

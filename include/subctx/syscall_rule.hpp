@@ -12,7 +12,7 @@ struct SyscallRule {
   enum class Action : uint8_t { Allow = 0, Deny = 1, Fault = 2 };
   std::string syscall;  // a name ("openat") or a number ("257"), x86-64
   Action action = Action::Deny;
-  int error = 1;        // Deny: the errno the subcontext gets (EPERM)
+  int error = 1;  // Deny: the errno the subcontext gets (EPERM)
 };
 
 }  // namespace subctx

@@ -15,18 +15,24 @@ struct Feature {
 
 // Bit i of the mask is kFeatures[i].  Append only: images store the mask.
 constexpr Feature kFeatures[] = {
-    {"sse3", 1, 0, 2, 0},       {"ssse3", 1, 0, 2, 9},      {"fma", 1, 0, 2, 12},
-    {"sse4_1", 1, 0, 2, 19},    {"sse4_2", 1, 0, 2, 20},    {"movbe", 1, 0, 2, 22},
-    {"popcnt", 1, 0, 2, 23},    {"xsave", 1, 0, 2, 26},     {"avx", 1, 0, 2, 28},
-    {"f16c", 1, 0, 2, 29},      {"bmi1", 7, 0, 1, 3},       {"avx2", 7, 0, 1, 5},
-    {"bmi2", 7, 0, 1, 8},       {"erms", 7, 0, 1, 9},       {"avx512f", 7, 0, 1, 16},
-    {"avx512dq", 7, 0, 1, 17},  {"avx512cd", 7, 0, 1, 28},  {"avx512bw", 7, 0, 1, 30},
-    {"avx512vl", 7, 0, 1, 31},  {"fsrm", 7, 0, 3, 4},       {"lzcnt", 0x80000001, 0, 2, 5},
-    {"sha", 7, 0, 1, 29},       {"adx", 7, 0, 1, 19},       {"rtm", 7, 0, 1, 11},
-    {"xsavec", 0xd, 1, 0, 1},   {"fma4", 0x80000001, 0, 2, 16},  {"gfni", 7, 0, 2, 8},
-    {"vaes", 7, 0, 2, 9},       {"vpclmulqdq", 7, 0, 2, 10},     {"avx512vbmi", 7, 0, 2, 1},
-    {"avx512vnni", 7, 0, 2, 11}, {"avx512ifma", 7, 0, 1, 21},    {"avx512bitalg", 7, 0, 2, 12},
-    {"avx512vpopcntdq", 7, 0, 2, 14}, {"avxvnni", 7, 1, 0, 4},
+    {"sse3", 1, 0, 2, 0},           {"ssse3", 1, 0, 2, 9},
+    {"fma", 1, 0, 2, 12},           {"sse4_1", 1, 0, 2, 19},
+    {"sse4_2", 1, 0, 2, 20},        {"movbe", 1, 0, 2, 22},
+    {"popcnt", 1, 0, 2, 23},        {"xsave", 1, 0, 2, 26},
+    {"avx", 1, 0, 2, 28},           {"f16c", 1, 0, 2, 29},
+    {"bmi1", 7, 0, 1, 3},           {"avx2", 7, 0, 1, 5},
+    {"bmi2", 7, 0, 1, 8},           {"erms", 7, 0, 1, 9},
+    {"avx512f", 7, 0, 1, 16},       {"avx512dq", 7, 0, 1, 17},
+    {"avx512cd", 7, 0, 1, 28},      {"avx512bw", 7, 0, 1, 30},
+    {"avx512vl", 7, 0, 1, 31},      {"fsrm", 7, 0, 3, 4},
+    {"lzcnt", 0x80000001, 0, 2, 5}, {"sha", 7, 0, 1, 29},
+    {"adx", 7, 0, 1, 19},           {"rtm", 7, 0, 1, 11},
+    {"xsavec", 0xd, 1, 0, 1},       {"fma4", 0x80000001, 0, 2, 16},
+    {"gfni", 7, 0, 2, 8},           {"vaes", 7, 0, 2, 9},
+    {"vpclmulqdq", 7, 0, 2, 10},    {"avx512vbmi", 7, 0, 2, 1},
+    {"avx512vnni", 7, 0, 2, 11},    {"avx512ifma", 7, 0, 1, 21},
+    {"avx512bitalg", 7, 0, 2, 12},  {"avx512vpopcntdq", 7, 0, 2, 14},
+    {"avxvnni", 7, 1, 0, 4},
 };
 
 bool os_saves_avx(unsigned mask) {
@@ -50,8 +56,9 @@ uint64_t probe_cpu_features() {
     if (!__get_cpuid_count(f.leaf, f.subleaf, &r[0], &r[1], &r[2], &r[3])) continue;
     if (!(r[f.reg] & (1u << f.bit))) continue;
     std::string n = f.name;
-    if ((n == "avx" || n == "avx2" || n == "fma" || n == "f16c" || n == "fma4" || n == "vaes" ||
-         n == "vpclmulqdq" || n == "avxvnni") && !avx_ok)
+    if ((n == "avx" || n == "avx2" || n == "fma" || n == "f16c" || n == "fma4" || n == "vaes" || n == "vpclmulqdq" ||
+         n == "avxvnni") &&
+        !avx_ok)
       continue;
     if (n.rfind("avx512", 0) == 0 && !avx512_ok) continue;
     mask |= uint64_t{1} << i;

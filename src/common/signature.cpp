@@ -9,9 +9,8 @@ struct TypeName {
   ValueType type;
 };
 constexpr TypeName kTypes[] = {
-    {"void", ValueType::Void}, {"i32", ValueType::I32}, {"i64", ValueType::I64},
-    {"u32", ValueType::U32},   {"u64", ValueType::U64}, {"f64", ValueType::F64},
-    {"ptr", ValueType::Ptr},   {"str", ValueType::Str},
+    {"void", ValueType::Void}, {"i32", ValueType::I32}, {"i64", ValueType::I64}, {"u32", ValueType::U32},
+    {"u64", ValueType::U64},   {"f64", ValueType::F64}, {"ptr", ValueType::Ptr}, {"str", ValueType::Str},
 };
 
 bool lookup(std::string_view token, ValueType* out) {
@@ -56,8 +55,9 @@ std::string Signature::str() const {
 
 bool parse_signature(std::string_view text, Signature* out, std::string* why) {
   auto fail = [&](const std::string& msg) {
-    if (why) *why = "bad signature \"" + std::string(text) + "\": " + msg +
-                    " (format: ret(arg,...), types void i32 i64 u32 u64 f64 ptr str, no spaces)";
+    if (why)
+      *why = "bad signature \"" + std::string(text) + "\": " + msg +
+             " (format: ret(arg,...), types void i32 i64 u32 u64 f64 ptr str, no spaces)";
     return false;
   };
   if (text.size() > 256) return fail("longer than 256 characters");

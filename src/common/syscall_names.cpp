@@ -16,6 +16,7 @@ struct NamedSyscall {
   long nr;
 };
 // Every x86-64 system call (Linux 6.18), by name: rules and messages use them.
+// clang-format off
 constexpr NamedSyscall kSyscalls[] = {
     {"read", 0}, {"write", 1}, {"open", 2}, {"close", 3}, {"stat", 4}, {"fstat", 5}, {"lstat", 6}, {"poll", 7},
     {"lseek", 8}, {"mmap", 9}, {"mprotect", 10}, {"munmap", 11}, {"brk", 12}, {"rt_sigaction", 13},
@@ -92,6 +93,7 @@ constexpr NamedSyscall kSyscalls[] = {
     {"setxattrat", 463}, {"getxattrat", 464}, {"listxattrat", 465}, {"removexattrat", 466}, {"open_tree_attr", 467},
     {"file_getattr", 468}, {"file_setattr", 469},
 };
+// clang-format on
 
 }  // namespace
 
@@ -104,7 +106,8 @@ const char* syscall_name(long nr) {
 long syscall_number(const std::string& name) {
   for (const auto& s : kSyscalls)
     if (name == s.name) return s.nr;
-  if (!name.empty() && name.size() < 5 && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (!name.empty() && name.size() < 5 &&
+      std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     const long nr = std::stol(name);
     if (nr < kMaxRuleSyscall) return nr;
   }

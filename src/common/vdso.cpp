@@ -76,8 +76,7 @@ HostVdso host_vdso() {
   for (const auto& m : maps.entries)
     if (m.start == v.base) v.size = m.end - m.start;
   if (!v.size) v.size = 2 * image::kPageSize;
-  if (!parse_vdso_symbols(reinterpret_cast<const uint8_t*>(v.base), v.size, &v.symbols, &why))
-    throw SystemError(why);
+  if (!parse_vdso_symbols(reinterpret_cast<const uint8_t*>(v.base), v.size, &v.symbols, &why)) throw SystemError(why);
   return v;
 }
 

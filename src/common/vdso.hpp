@@ -14,8 +14,7 @@ namespace subctx {
 // Parses the vDSO ELF image at [base, base+size); offsets are from base.
 // Returns false (with *why) if the image is malformed; every read is
 // bounds-checked against size.
-bool parse_vdso_symbols(const uint8_t* base, size_t size, std::vector<image::VdsoSymbol>* out,
-                        std::string* why);
+bool parse_vdso_symbols(const uint8_t* base, size_t size, std::vector<image::VdsoSymbol>* out, std::string* why);
 
 struct HostVdso {
   uint64_t base = 0;

@@ -200,8 +200,12 @@ void ElfFile::read_dynamic() {
       case DT_VERNEED: verneed = d.d_un.d_ptr; break;
       case DT_VERNEEDNUM: verneednum = d.d_un.d_val; break;
       case DT_BIND_NOW: bind_now_ = true; break;
-      case DT_FLAGS: if (d.d_un.d_val & DF_BIND_NOW) bind_now_ = true; break;
-      case DT_FLAGS_1: if (d.d_un.d_val & DF_1_NOW) bind_now_ = true; break;
+      case DT_FLAGS:
+        if (d.d_un.d_val & DF_BIND_NOW) bind_now_ = true;
+        break;
+      case DT_FLAGS_1:
+        if (d.d_un.d_val & DF_1_NOW) bind_now_ = true;
+        break;
       default: break;
     }
   }

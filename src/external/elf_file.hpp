@@ -17,8 +17,8 @@ struct ElfSymbol {
   std::string name;
   uint64_t value = 0;  // st_value: add the object's load bias
   uint64_t size = 0;
-  uint8_t type = 0;    // STT_*
-  uint8_t bind = 0;    // STB_*
+  uint8_t type = 0;             // STT_*
+  uint8_t bind = 0;             // STB_*
   bool hidden_version = false;  // .dynsym, a non-default version ("name@V", not "name@@V")
   bool from_symtab = false;     // .symtab rather than .dynsym
 };
@@ -28,7 +28,7 @@ struct PltSlot {
   uint64_t index = 0;     // in the relocation table: the lazy stub pushes it
   uint64_t r_offset = 0;  // the slot (GOT entry), before the load bias
   std::string symbol;
-  std::string version;    // "" when unversioned
+  std::string version;  // "" when unversioned
   bool weak = false;
 };
 

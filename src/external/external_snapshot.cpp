@@ -45,18 +45,18 @@ namespace {
 
 using image::kPageSize;
 
-constexpr uint64_t kChunkPages = 256;          // read and scanned at a time (1 MiB)
+constexpr uint64_t kChunkPages = 256;            // read and scanned at a time (1 MiB)
 constexpr uint64_t kStackScanBytes = 32 * 1024;  // above the stack pointer: the frames that are live now
-constexpr size_t kMaxFiles = 4096;             // FILE objects walked in _IO_list_all
+constexpr size_t kMaxFiles = 4096;               // FILE objects walked in _IO_list_all
 
 [[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
 
 // glibc's allocator entry points: a target stopped inside one of them may
 // hold an arena lock that every export calling malloc would wait for.
 constexpr const char* kMallocFunctions[] = {
-    "malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign", "aligned_alloc",
-    "valloc", "pvalloc", "malloc_trim", "malloc_usable_size", "malloc_info", "malloc_stats", "mallinfo",
-    "mallinfo2", "mallopt", "cfree"};
+    "malloc",         "free",          "calloc",   "realloc",   "reallocarray", "memalign",
+    "posix_memalign", "aligned_alloc", "valloc",   "pvalloc",   "malloc_trim",  "malloc_usable_size",
+    "malloc_info",    "malloc_stats",  "mallinfo", "mallinfo2", "mallopt",      "cfree"};
 
 struct Patch {
   uint64_t address = 0;
@@ -87,18 +87,20 @@ char process_state(pid_t pid) {
 }
 
 void check_options(const ExternalOptions& o) {
-  if (o.pid <= 0) throw Error(Errc::InvalidArgument, "snapshot --pid: " + std::to_string(o.pid) + " is not a process id");
+  if (o.pid <= 0)
+    throw Error(Errc::InvalidArgument, "snapshot --pid: " + std::to_string(o.pid) + " is not a process id");
   if (o.exports.empty())
     throw Error(Errc::InvalidArgument, "snapshot --pid: no exports named; give at least one --export NAME:SIGNATURE");
   for (size_t i = 0; i < o.exports.size(); ++i) {
     const auto& e = o.exports[i];
     if (e.name.empty() || e.name.size() > image::kMaxName ||
         std::any_of(e.name.begin(), e.name.end(), [](char c) { return c < 0x21 || c > 0x7e; }))
-      throw Error(Errc::InvalidArgument, "export name \"" + sys::printable(e.name) + "\": 1 to " + std::to_string(image::kMaxName) +
-                            " printable ASCII characters");
+      throw Error(Errc::InvalidArgument, "export name \"" + sys::printable(e.name) + "\": 1 to " +
+                                             std::to_string(image::kMaxName) + " printable ASCII characters");
     Signature sig;
     std::string why;
-    if (!parse_signature(e.signature, &sig, &why)) throw Error(Errc::InvalidArgument, "export \"" + e.name + "\": " + why);
+    if (!parse_signature(e.signature, &sig, &why))
+      throw Error(Errc::InvalidArgument, "export \"" + e.name + "\": " + why);
     for (size_t j = 0; j < i; ++j)
       if (o.exports[j].name == e.name) throw Error(Errc::InvalidArgument, "export \"" + e.name + "\" is named twice");
   }
@@ -111,10 +113,10 @@ bool after_call(const ProcessObjects& objs, uint64_t addr) {
   const LoadedObject* o = objs.object_at(addr);
   uint8_t b[7];
   if (!o || addr < o->bias + 7 || !o->elf->read_vaddr(addr - o->bias - 7, b, sizeof b)) return false;
-  if (b[2] == 0xe8) return true;                                   // call rel32
-  if (b[1] == 0xff && (b[2] & 0x38) == 0x10) return true;          // call *disp32(%rip) / [reg+disp32]
-  if (b[5] == 0xff && (b[6] & 0xf8) == 0xd0) return true;          // call *%reg
-  if (b[4] == 0x41 && b[5] == 0xff && (b[6] & 0xf8) == 0xd0) return true;  // call *%r8-15
+  if (b[2] == 0xe8) return true;                                                    // call rel32
+  if (b[1] == 0xff && (b[2] & 0x38) == 0x10) return true;                           // call *disp32(%rip) / [reg+disp32]
+  if (b[5] == 0xff && (b[6] & 0xf8) == 0xd0) return true;                           // call *%reg
+  if (b[4] == 0x41 && b[5] == 0xff && (b[6] & 0xf8) == 0xd0) return true;           // call *%r8-15
   if (b[4] == 0xff && (b[5] & 0x38) == 0x10 && (b[5] & 0xc0) == 0x40) return true;  // call *disp8(%reg)
   return false;
 }
@@ -162,7 +164,8 @@ void ExternalSnapshotter::read_maps() {
 void ExternalSnapshotter::check_registers() {
   const user_regs_struct& r = t_->regs();
   if (r.cs != 0x33)
-    refuse("the target runs 32-bit code (code segment " + sys::hex(r.cs) + "); subctx images hold x86-64 processes only");
+    refuse("the target runs 32-bit code (code segment " + sys::hex(r.cs) +
+           "); subctx images hold x86-64 processes only");
   uint64_t first = 0;
   if (!t_->read_value(r.fs_base, &first) || first != r.fs_base)
     refuse("the target's thread pointer " + sys::hex(r.fs_base) +
@@ -193,7 +196,8 @@ void ExternalSnapshotter::check_locks() {
   const std::string advice =
       "; an export calling malloc would wait for its lock for ever: snapshot the target while it waits elsewhere "
       "(in read(2), pause(), poll(2)), or try again";
-  if (const char* f = inside(r.rip)) refuse("the target is stopped inside " + std::string(f) + "() (at " + sys::hex(r.rip) + ")" + advice);
+  if (const char* f = inside(r.rip))
+    refuse("the target is stopped inside " + std::string(f) + "() (at " + sys::hex(r.rip) + ")" + advice);
   std::vector<uint64_t> words(kStackScanBytes / 8);
   const size_t got = t_->read(r.rsp, words.data(), kStackScanBytes) / 8;
   for (size_t i = 0; i < got; ++i)
@@ -213,7 +217,8 @@ void ExternalSnapshotter::check_locks() {
       int lock = 0;
       if (t_->read_value(reinterpret_cast<uint64_t>(f._lock), &lock) && lock != 0)
         refuse("the target is inside a stdio function: the lock of its FILE " + sys::hex(file) + " (descriptor " +
-               std::to_string(f._fileno) + ") is held (blocked in fgets() or scanf() on it, say); an export using that "
+               std::to_string(f._fileno) +
+               ") is held (blocked in fgets() or scanf() on it, say); an export using that "
                "stream would find it mid-operation: snapshot the target while it waits in read(2), pause() or poll(2) "
                "instead");
     }
@@ -243,9 +248,10 @@ void ExternalSnapshotter::record_thread() {
     if (f._IO_write_ptr > f._IO_write_base && f._IO_write_base) {
       const uint64_t pending = static_cast<uint64_t>(f._IO_write_ptr - f._IO_write_base);
       patches_.push_back({file + offsetof(FILE, _IO_write_ptr), 8, reinterpret_cast<uint64_t>(f._IO_write_base)});
-      const std::string which = file == info_.thread.stdout_file   ? "stdout"
-                                : file == info_.thread.stderr_file ? "stderr"
-                                                                   : "the FILE on descriptor " + std::to_string(f._fileno);
+      const std::string which = file == info_.thread.stdout_file ? "stdout"
+                                : file == info_.thread.stderr_file
+                                    ? "stderr"
+                                    : "the FILE on descriptor " + std::to_string(f._fileno);
       report_.notes.push_back(std::to_string(pending) + " bytes of output buffered in the target's " + which +
                               " are left to the target (it writes them when it flushes) and left out of the image");
     }
@@ -258,7 +264,9 @@ void ExternalSnapshotter::resolve_exports() {
     const uint64_t a = objs_->resolve_export(e.name);
     bool exec = false;
     for (const auto& m : maps_) exec |= a >= m.start && a < m.end && (m.prot & PROT_EXEC);
-    if (!exec) refuse("export \"" + e.name + "\" resolves to " + sys::hex(a) + ", which is not in executable memory of the target");
+    if (!exec)
+      refuse("export \"" + e.name + "\" resolves to " + sys::hex(a) +
+             ", which is not in executable memory of the target");
     image::ExportRecord r;
     r.name = e.name;
     r.address = a;
@@ -351,7 +359,8 @@ void ExternalSnapshotter::record_vdso() {
   for (const auto& m : maps_) {
     if (m.path != "[vdso]") continue;
     std::vector<uint8_t> bytes(m.end - m.start);
-    if (!t_->read_exact(m.start, bytes.data(), bytes.size())) refuse("cannot read the target's vDSO at " + sys::hex(m.start));
+    if (!t_->read_exact(m.start, bytes.data(), bytes.size()))
+      refuse("cannot read the target's vDSO at " + sys::hex(m.start));
     std::string why;
     info_.vdso.base = m.start;
     info_.vdso.size = m.end - m.start;
@@ -421,8 +430,9 @@ void ExternalSnapshotter::copy_segment(int fd, size_t index, const server::Segme
     const uint64_t pages = std::min<uint64_t>(kChunkPages, (seg.end() - chunk) / kPageSize);
     // Anonymous pages never touched read as zeros: not read (reading would
     // fault them in, in the target), not written.
-    const bool have_pm = plan.anonymous && pagemap_ &&
-                         sys::pread_exact(pagemap_.get(), pm.data(), pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
+    const bool have_pm =
+        plan.anonymous && pagemap_ &&
+        sys::pread_exact(pagemap_.get(), pm.data(), pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
     for (uint64_t k = 0; k < pages; ++k) present[k] = !have_pm || sys::pagemap::populated(pm[k]);
     for (uint64_t k = 0; k < pages;) {
       if (!present[k]) {
@@ -434,8 +444,9 @@ void ExternalSnapshotter::copy_segment(int fd, size_t index, const server::Segme
       const uint64_t addr = chunk + k * kPageSize, len = (e - k) * kPageSize;
       const size_t got = t_->read(addr, buf.data() + k * kPageSize, len);
       if (got != len)
-        refuse("cannot read the target's memory at " + sys::hex(addr + got) + " (mapping \"" + std::string(plan.origin) +
-               "\" " + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) + "): " + sys::errno_text(errno));
+        refuse("cannot read the target's memory at " + sys::hex(addr + got) + " (mapping \"" +
+               std::string(plan.origin) + "\" " + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) +
+               "): " + sys::errno_text(errno));
       k = e;
     }
     uint64_t run_start = 0, run_len = 0;  // pages of buf to write, from page run_start
@@ -455,7 +466,8 @@ void ExternalSnapshotter::copy_segment(int fd, size_t index, const server::Segme
       const uint64_t addr = chunk + k * kPageSize;
       uint8_t* page = buf.data() + k * kPageSize;
       for (const Patch& p : patches_)
-        if (p.address >= addr && p.address + p.size <= addr + kPageSize) std::memcpy(page + (p.address - addr), &p.value, p.size);
+        if (p.address >= addr && p.address + p.size <= addr + kPageSize)
+          std::memcpy(page + (p.address - addr), &p.value, p.size);
       digest.update(page, kPageSize);
       if (image::page_is_zero(page)) {
         flush();
@@ -486,7 +498,9 @@ void ExternalSnapshotter::write_image() {
   struct Remover {
     const std::string& p;
     bool armed = true;
-    ~Remover() { if (armed) unlink(p.c_str()); }
+    ~Remover() {
+      if (armed) unlink(p.c_str());
+    }
   } remover{tmp};
   const mode_t mask = umask(0);
   umask(mask);
@@ -509,7 +523,8 @@ ExternalReport ExternalSnapshotter::run() {
   const size_t threads = count_threads(opt_.pid);
   if (threads == 0) refuse("process " + std::to_string(opt_.pid) + " does not exist (no " + proc_ + "/task)");
   if (process_state(opt_.pid) == 'Z' || process_state(opt_.pid) == 'X')
-    refuse("process " + std::to_string(opt_.pid) + " has exited (a zombie its parent has not reaped); nothing to snapshot");
+    refuse("process " + std::to_string(opt_.pid) +
+           " has exited (a zombie its parent has not reaped); nothing to snapshot");
   const std::string thread_advice =
       " threads; an image is taken from a single-threaded moment: snapshot the program before it starts threads "
       "(or after it joins them)";
@@ -521,8 +536,9 @@ ExternalReport ExternalSnapshotter::run() {
   objs_ = std::make_unique<ProcessObjects>(opt_.pid, maps_);
   check_registers();
   if (!objs_->find("gnu_get_libc_version"))
-    refuse("the target does not use glibc's shared C library (statically linked, or another libc such as musl): "
-           "the image format records glibc's thread, stdio and malloc state");
+    refuse(
+        "the target does not use glibc's shared C library (statically linked, or another libc such as musl): "
+        "the image format records glibc's thread, stdio and malloc state");
   check_locks();
   resolve_exports();
   record_thread();
@@ -539,18 +555,17 @@ ExternalReport ExternalSnapshotter::run() {
   info_.identity = server::collect_identity(src, opt_.dropped_fds);
   info_.creator_path = objs_->executable().path;
   info_.build_id = objs_->executable().elf->build_id_hex();
-  info_.created_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                               std::chrono::system_clock::now().time_since_epoch()).count());
+  info_.created_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   utsname u{};
   uname(&u);
   info_.kernel = std::string(u.sysname) + " " + u.release;
   info_.cpu_features = host_cpu_features();
   place_gate_stack();
   write_image();
-  if (opt_.then == Then::Kill)
-    t_->kill();
-  else
-    t_->detach();
+  if (opt_.then == Then::Kill) t_->kill();
+  else t_->detach();
   return report_;
 }
 

@@ -27,7 +27,7 @@ struct ExternalOptions {
   std::string image_path;
   std::vector<ExternalExport> exports;
   Then then = Then::Continue;
-  std::vector<int> dropped_fds;             // descriptors declared dropped (EBADF inside)
+  std::vector<int> dropped_fds;  // descriptors declared dropped (EBADF inside)
   uint64_t gate_stack_size = uint64_t{8} << 20;
   unsigned mode = 0600;
 };
@@ -36,7 +36,7 @@ struct ExternalReport {
   size_t segments = 0;
   uint64_t virtual_size = 0;
   uint64_t file_size = 0;
-  uint64_t data_bytes = 0;      // non-zero pages written
+  uint64_t data_bytes = 0;  // non-zero pages written
   size_t plt_slots_resolved = 0;
   std::vector<std::string> notes;  // what the user should know (pending output left to the target, ...)
   std::vector<std::pair<std::string, uint64_t>> exports;  // name, address

@@ -18,7 +18,9 @@ namespace {
 
 [[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
 
-bool is_code_symbol(const ElfSymbol& s) { return s.type == STT_FUNC || s.type == STT_GNU_IFUNC || s.type == STT_NOTYPE; }
+bool is_code_symbol(const ElfSymbol& s) {
+  return s.type == STT_FUNC || s.type == STT_GNU_IFUNC || s.type == STT_NOTYPE;
+}
 
 // The distinct addresses `name` has in one object: .dynsym's default
 // versions and .symtab (a local function of the same name in two files
@@ -83,8 +85,7 @@ ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps
     o.path = std::string(m.path);
     o.lo = f.lo;
     o.hi = f.hi;
-    o.executable = have_exe && m.inode == exe_st.st_ino &&
-                   makedev(m.dev_major, m.dev_minor) == exe_st.st_dev;
+    o.executable = have_exe && m.inode == exe_st.st_ino && makedev(m.dev_major, m.dev_minor) == exe_st.st_dev;
     // The path may name another file now (replaced, deleted): then the
     // mapped file itself, through map_files.
     std::string open_path = o.path;

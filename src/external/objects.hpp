@@ -18,8 +18,8 @@
 namespace subctx::external {
 
 struct LoadedObject {
-  std::string path;   // as the target's maps name it
-  uint64_t bias = 0;  // add to the file's addresses
+  std::string path;         // as the target's maps name it
+  uint64_t bias = 0;        // add to the file's addresses
   uint64_t lo = 0, hi = 0;  // the range its mappings cover
   bool executable = false;  // the main program
   std::unique_ptr<ElfFile> elf;

@@ -74,8 +74,8 @@ std::string explain_ptrace_failure(pid_t pid, int err) {
   const std::string target_uid = first_word(uids);
   const bool privileged = has_cap_sys_ptrace();
   if (!privileged && !target_uid.empty() && target_uid != std::to_string(geteuid()))
-    return msg + "credentials: it runs as uid " + target_uid + " and this command as uid " +
-           std::to_string(geteuid()) + "; run it as the target's user or as root (CAP_SYS_PTRACE)";
+    return msg + "credentials: it runs as uid " + target_uid + " and this command as uid " + std::to_string(geteuid()) +
+           "; run it as the target's user or as root (CAP_SYS_PTRACE)";
   std::string scope;
   try {
     scope = sys::read_text_file("/proc/sys/kernel/yama/ptrace_scope");
@@ -87,13 +87,15 @@ std::string explain_ptrace_failure(pid_t pid, int err) {
     if (scope == "2")
       return msg + "Yama's kernel.yama.ptrace_scope is 2 (admin only): run this command as root (CAP_SYS_PTRACE)";
     if (!privileged)
-      return msg + "Yama's kernel.yama.ptrace_scope is 1: only a process's ancestors may trace it; run this command "
-                   "as root, or let the target allow it (prctl(PR_SET_PTRACER, ...)), or set the sysctl to 0";
+      return msg +
+             "Yama's kernel.yama.ptrace_scope is 1: only a process's ancestors may trace it; run this command "
+             "as root, or let the target allow it (prctl(PR_SET_PTRACER, ...)), or set the sysctl to 0";
   }
   if (!privileged && uids.find_first_not_of("0123456789 \t") == std::string::npos) {
     // All four uids equal ours, so the target is not dumpable (set-user-ID, or PR_SET_DUMPABLE 0).
-    return msg + "credentials: the target is not dumpable (a set-user-ID or set-group-ID program, changed "
-                 "credentials, or prctl(PR_SET_DUMPABLE, 0)); run this command as root";
+    return msg +
+           "credentials: the target is not dumpable (a set-user-ID or set-group-ID program, changed "
+           "credentials, or prctl(PR_SET_DUMPABLE, 0)); run this command as root";
   }
   return msg + "a security module (SELinux, AppArmor, seccomp) or the credentials forbid it";
 }
@@ -222,8 +224,9 @@ uint64_t Tracee::call(uint64_t fn, uint64_t a0, uint64_t a1, uint64_t a2, const 
   r.rax = 0;
   r.rsp = sp;
   r.orig_rax = static_cast<uint64_t>(-1);  // not in a system call: no restart on resume
-  r.eflags &= ~uint64_t{0x400};             // direction flag clear, as the ABI wants at a call
-  if (ptrace(PTRACE_SETREGS, pid_, nullptr, &r) != 0) refuse("cannot set the target's registers: " + sys::errno_text(errno));
+  r.eflags &= ~uint64_t{0x400};            // direction flag clear, as the ABI wants at a call
+  if (ptrace(PTRACE_SETREGS, pid_, nullptr, &r) != 0)
+    refuse("cannot set the target's registers: " + sys::errno_text(errno));
   auto restore = [&] {
     ptrace(PTRACE_SETREGS, pid_, nullptr, &regs_);
     if (have_xstate) ptrace(PTRACE_SETREGSET, pid_, reinterpret_cast<void*>(NT_X86_XSTATE), &xiov);

@@ -34,7 +34,9 @@ class Tracee {
   size_t read(uint64_t addr, void* out, size_t len);
   bool read_exact(uint64_t addr, void* out, size_t len) { return read(addr, out, len) == len; }
   template <class T>
-  bool read_value(uint64_t addr, T* out) { return read_exact(addr, out, sizeof *out); }
+  bool read_value(uint64_t addr, T* out) {
+    return read_exact(addr, out, sizeof *out);
+  }
   std::string read_c_string(uint64_t addr, size_t max);
 
   // Calls fn(a0, a1, a2) in the target on its own stack, below the red
@@ -57,7 +59,7 @@ class Tracee {
 
   pid_t pid_;
   bool attached_ = false;
-  user_regs_struct regs_ {};
+  user_regs_struct regs_{};
   int pending_signal_ = 0;  // a signal that arrived while stopped: delivered at detach
   sys::UniqueFd mem_;       // /proc/PID/mem, opened on first need
 };

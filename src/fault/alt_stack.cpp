@@ -35,9 +35,10 @@ void ensure_alt_stack_slow() {
   t_alt_stack_checked = true;
   note_thread_signal_mask();  // the thread's first call: also what it blocks
   stack_t current{};
-  if (sigaltstack(nullptr, &current) != 0 || !(current.ss_flags & SS_DISABLE)) return;  // the client's, or none possible
-  sys::Mapping m = sys::map_memory(nullptr, kGuard + kSize, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (sigaltstack(nullptr, &current) != 0 || !(current.ss_flags & SS_DISABLE))
+    return;  // the client's, or none possible
+  sys::Mapping m =
+      sys::map_memory(nullptr, kGuard + kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
   if (!m || mprotect(m.get(), kGuard, PROT_NONE) != 0) return;  // a stack overflow then ends the process
   stack_t ss{};
   ss.ss_sp = m.bytes() + kGuard;

@@ -16,8 +16,7 @@ namespace subctx::fault {
 // Walks the control messages in buf[0, len): fn(int* fd) for each
 // descriptor of an SCM_RIGHTS message; stops at the first nonzero result.
 template <class Fn>
-SUBCTX_SIGNAL_CONTEXT long each_right(unsigned char* buf,
-                                                                                         size_t len, Fn fn) {
+SUBCTX_SIGNAL_CONTEXT long each_right(unsigned char* buf, size_t len, Fn fn) {
   for (size_t at = 0; at + sizeof(struct cmsghdr) <= len;) {
     auto* h = reinterpret_cast<struct cmsghdr*>(buf + at);
     if (h->cmsg_len < sizeof(struct cmsghdr) || h->cmsg_len > len - at) return 0;

@@ -36,13 +36,13 @@ struct ThreadTimer {
 thread_local ThreadTimer t_timer;
 
 SUBCTX_SIGNAL_CONTEXT uint64_t monotonic_ns() {
-  struct timespec ts{};
+  struct timespec ts {};
   raw::syscall4(SYS_clock_gettime, CLOCK_MONOTONIC, reinterpret_cast<long>(&ts), 0, 0);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 uint64_t now_ns() {
-  struct timespec ts{};
+  struct timespec ts {};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
@@ -55,7 +55,7 @@ void make_timer() {
     take_over_signal(deadline_signal(), subctx_deadline_entry);
     pthread_atfork(nullptr, nullptr, forget_timer_in_child);
   });
-  struct sigevent ev{};
+  struct sigevent ev {};
   ev.sigev_notify = SIGEV_THREAD_ID;
   ev._sigev_un._tid = gettid();
   ev.sigev_signo = deadline_signal();
@@ -72,7 +72,7 @@ int deadline_signal() { return SIGRTMAX; }
 void CallDeadline::arm(uint32_t timeout_ms, gate::Frame& frame) {
   if (!t_timer.made) make_timer();
   frame.deadline_ns = now_ns() + uint64_t{timeout_ms} * 1000000u;
-  struct itimerspec when{};
+  struct itimerspec when {};
   when.it_value.tv_sec = timeout_ms / 1000;
   when.it_value.tv_nsec = static_cast<long>(timeout_ms % 1000) * 1000000;
   // Past the deadline the call is stopped; while the handler waits for the

@@ -141,7 +141,7 @@ SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const AddressMap* 
 [[noreturn]] SUBCTX_SIGNAL_CONTEXT void report_and_die(const sbc_violation& v, uint32_t pkru, const uint64_t* mask) {
   if (sbc_violation_handler h = g_violation_handler.load(std::memory_order_acquire)) {
     if (mask) raw::syscall4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, reinterpret_cast<long>(mask), 0, 8);
-    if (pkru != gate::kNoPkru) gate::pkru::write(pkru);  // client code: no subcontext key
+    if (pkru != gate::kNoPkru) gate::pkru::write(pkru);       // client code: no subcontext key
     h(&v, g_violation_user.load(std::memory_order_relaxed));  // it may leave by siglongjmp
   } else {
     Line l;
@@ -184,12 +184,14 @@ SUBCTX_SIGNAL_CONTEXT void fill_from_view(sbc_violation* out, const AddressMap* 
 // raises it on the calling thread).  Anything else someone sent with kill()
 // is the client's business.
 SUBCTX_SIGNAL_CONTEXT bool is_subcontext_fault(int sig, const siginfo_t* info) {
+  // clang-format off
   switch (sig) {
     case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP:
       return info->si_code > 0;
     case SIGABRT:
       return info->si_code <= 0 && info->si_pid == raw::syscall4(SYS_getpid, 0, 0, 0, 0);
   }
+  // clang-format on
   return false;
 }
 
@@ -301,8 +303,8 @@ static_assert(offsetof(FILE, _IO_write_ptr) == 40 && offsetof(FILE, _IO_write_ba
 // A fault in a probe: its caller gets -(signal | si_code << 8).
 SUBCTX_SIGNAL_CONTEXT bool recover_probe(int sig, const siginfo_t* info, ucontext_t* uc) {
   const auto pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  if (info->si_code <= 0 || (sig != SIGSEGV && sig != SIGBUS) ||
-      pc < reinterpret_cast<uint64_t>(subctx_probe_begin) || pc >= reinterpret_cast<uint64_t>(subctx_probe_end))
+  if (info->si_code <= 0 || (sig != SIGSEGV && sig != SIGBUS) || pc < reinterpret_cast<uint64_t>(subctx_probe_begin) ||
+      pc >= reinterpret_cast<uint64_t>(subctx_probe_end))
     return false;
   uc->uc_mcontext.gregs[REG_RAX] = -static_cast<greg_t>(sig | ((info->si_code & 0xffffff) << 8));
   uc->uc_mcontext.gregs[REG_RIP] = reinterpret_cast<greg_t>(&subctx_probe_fault_return);
@@ -331,8 +333,8 @@ SUBCTX_SIGNAL_CONTEXT Access classify_access(int sig, const siginfo_t* info, uco
     for (const ViewExport& e : view->exports)
       if (e.index == addr - view->raw_lo) v->nearest_export = e.name;
     return Access::Violation;
-  } else if (addr >= g_raw_lo.load(std::memory_order_relaxed) &&
-             addr < g_raw_hi.load(std::memory_order_relaxed) && fetch) {
+  } else if (addr >= g_raw_lo.load(std::memory_order_relaxed) && addr < g_raw_hi.load(std::memory_order_relaxed) &&
+             fetch) {
     v->kind = SBC_VIOLATION_STALE_CALL;
     v->region = "raw-call addresses of an unmapped subcontext";
     return Access::Violation;
@@ -427,9 +429,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
 }
 
 namespace subctx::fault {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 namespace {
 // Reserved at the first map, before the image is mapped.

@@ -75,5 +75,6 @@ struct subctx_raw_result {
 // The raw-call entry (gate.S) and what it calls with the argument registers.
 __attribute__((visibility("hidden"))) void subctx_raw_entry();
 // regs: rdi rsi rdx rcx r8 r9, then xmm0..xmm7 (as bits).
-__attribute__((visibility("hidden"))) subctx_raw_result subctx_raw_dispatch(uint64_t key, const uint64_t* regs) noexcept;
+__attribute__((visibility("hidden"))) subctx_raw_result subctx_raw_dispatch(uint64_t key,
+                                                                            const uint64_t* regs) noexcept;
 }

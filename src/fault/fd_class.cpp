@@ -13,6 +13,7 @@ namespace subctx::fault {
 namespace {
 
 // System calls after the ones Debian 12's headers know (Linux 6.1).
+// clang-format off
 constexpr long kCachestat = 451, kFchmodat2 = 452, kMapShadowStack = 453, kFutexWake = 454, kFutexWait = 455,
                kFutexRequeue = 456, kStatmount = 457, kListmount = 458, kLsmGetSelfAttr = 459,
                kLsmSetSelfAttr = 460, kLsmListModules = 461, kMseal = 462, kSetxattrat = 463, kGetxattrat = 464,
@@ -115,6 +116,7 @@ struct Tables {
   std::array<FdClass, kFdTableSize> cls{};
   std::array<FdSpec, kFdTableSize> plain{};
 };
+// clang-format on
 
 constexpr Tables build() {
   Tables t;

@@ -13,10 +13,10 @@ inline constexpr long kFdTableSize = 512;
 
 struct FdSpec {
   long nr = 0;
-  uint8_t fds = 0;       // bit i: argument i is a descriptor (EBADF unless the subcontext has it)
-  uint8_t dirfds = 0;    // bit i: argument i is a directory descriptor or AT_FDCWD
-  bool new_fd = false;   // the result is a new descriptor
-  int8_t cloexec_arg = -1;    // the argument whose cloexec_mask asks for close-on-exec
+  uint8_t fds = 0;          // bit i: argument i is a descriptor (EBADF unless the subcontext has it)
+  uint8_t dirfds = 0;       // bit i: argument i is a directory descriptor or AT_FDCWD
+  bool new_fd = false;      // the result is a new descriptor
+  int8_t cloexec_arg = -1;  // the argument whose cloexec_mask asks for close-on-exec
   uint32_t cloexec_mask = 0;
   int8_t mode_arg = -1;  // a creation mode the subcontext's umask applies to
 };

@@ -271,17 +271,13 @@ SUBCTX_SIGNAL_CONTEXT long fcntl(FdTable& t, SyscallCall& c, Args x) {
     case F_DUPFD_CLOEXEC:
       if (x.a[2] < 0 || x.a[2] >= kMaxFds) return -EINVAL;
       return dup_lowest(t, real, x.a[2], cmd == F_DUPFD_CLOEXEC);
-    case F_GETFD:
-      return t.entries[v].cloexec ? FD_CLOEXEC : 0;
-    case F_SETFD:
-      t.entries[v].cloexec = x.a[2] & FD_CLOEXEC;
-      return 0;
+    case F_GETFD: return t.entries[v].cloexec ? FD_CLOEXEC : 0;
+    case F_SETFD: t.entries[v].cloexec = x.a[2] & FD_CLOEXEC; return 0;
     case F_SETOWN:
     case F_SETOWN_EX:
       if (x.a[2]) return -EPERM;  // SIGIO to a process: signals to others are refused
       break;
-    case F_NOTIFY:
-      return -EPERM;  // dnotify signals the client process
+    case F_NOTIFY: return -EPERM;  // dnotify signals the client process
     case F_SETFL:
       if (t.entries[v].origin == FdOrigin::ClientStd) return -EPERM;  // the client's open file's status
       break;
@@ -294,8 +290,7 @@ SUBCTX_SIGNAL_CONTEXT long fcntl(FdTable& t, SyscallCall& c, Args x) {
       x.a[2] = other;
       break;
     }
-    default:
-      break;
+    default: break;
   }
   x.a[0] = real;
   return make(c, SYS_fcntl, x);
@@ -311,15 +306,15 @@ constexpr unsigned long kFioclex = 0x5451, kFionclex = 0x5450, kFionbio = 0x5421
 // structures: EXT4_IOC_MOVE_EXT, SIOCKCMCLONE, TUNSETFILTEREBPF, ...).
 constexpr unsigned long kIoctlAllowed[] = {
     // terminal attributes and sizes (not TIOCSTI, TIOCSCTTY, TIOCSPGRP, ...)
-    0x5401, 0x5402, 0x5403, 0x5404, 0x5405, 0x5406, 0x5407, 0x5408, 0x5409, 0x540A, 0x540B, 0x540F, 0x5411,
-    0x5413, 0x5414, 0x5415, 0x541B, 0x5424, 0x5425, 0x5429, 0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D,
-    0x80045430, 0x40045431, 0x5460 /* FIOQSIZE */,
+    0x5401, 0x5402, 0x5403, 0x5404, 0x5405, 0x5406, 0x5407, 0x5408, 0x5409, 0x540A, 0x540B, 0x540F, 0x5411, 0x5413,
+    0x5414, 0x5415, 0x541B, 0x5424, 0x5425, 0x5429, 0x802C542A, 0x402C542B, 0x402C542C, 0x402C542D, 0x80045430,
+    0x40045431, 0x5460 /* FIOQSIZE */,
     // sockets: queue sizes, timestamps, interface queries
-    0x8905, 0x8906, 0x8907, 0x894B, 0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921,
-    0x8927, 0x8933, 0x8942,
+    0x8905, 0x8906, 0x8907, 0x894B, 0x8910, 0x8912, 0x8913, 0x8915, 0x8917, 0x8919, 0x891B, 0x891D, 0x8921, 0x8927,
+    0x8933, 0x8942,
     // files: flags, version, extents, block sizes; block devices: sizes
-    0x80086601, 0x40086602, 0x80087601, 0x801C581F, 0x401C5820, 0xC020660B, 0x1, 0x2, 0x80081272, 0x1260,
-    0x1268, 0x80081270, 0x127B, 0x1278, 0x1279, 0x125E, 0x127C};
+    0x80086601, 0x40086602, 0x80087601, 0x801C581F, 0x401C5820, 0xC020660B, 0x1, 0x2, 0x80081272, 0x1260, 0x1268,
+    0x80081270, 0x127B, 0x1278, 0x1279, 0x125E, 0x127C};
 
 SUBCTX_SIGNAL_CONTEXT bool ioctl_allowed(unsigned long req) {
   for (unsigned long r : kIoctlAllowed)
@@ -432,9 +427,9 @@ SUBCTX_SIGNAL_CONTEXT long select(const FdTable& t, SyscallCall& c, long nr, con
   struct pollfd p[kMaxFds];
   int virt[kMaxFds], count = 0;
   for (int v = 0; v < n; ++v) {
-    const short ev = static_cast<short>((bit(s.in[0], v) ? POLLIN | POLLRDNORM | POLLRDBAND : 0) |
-                                        (bit(s.in[1], v) ? POLLOUT | POLLWRNORM | POLLWRBAND : 0) |
-                                        (bit(s.in[2], v) ? POLLPRI : 0));
+    const short ev =
+        static_cast<short>((bit(s.in[0], v) ? POLLIN | POLLRDNORM | POLLRDBAND : 0) |
+                           (bit(s.in[1], v) ? POLLOUT | POLLWRNORM | POLLWRBAND : 0) | (bit(s.in[2], v) ? POLLPRI : 0));
     if (!ev) continue;
     const int real = fd_real(t, v);
     if (real < 0) return -EBADF;
@@ -455,7 +450,8 @@ SUBCTX_SIGNAL_CONTEXT long select(const FdTable& t, SyscallCall& c, long nr, con
   }
   long mask[2] = {0, 0};  // pselect6: {const sigset_t *ss, size_t ss_len}
   if (nr == SYS_pselect6 && x.a[5] && !copy_in(mask, static_cast<uint64_t>(x.a[5]), sizeof mask)) return -EFAULT;
-  const long r = make(c, SYS_ppoll, {{reinterpret_cast<long>(p), count, reinterpret_cast<long>(tsp), mask[0], mask[1], 0}});
+  const long r =
+      make(c, SYS_ppoll, {{reinterpret_cast<long>(p), count, reinterpret_cast<long>(tsp), mask[0], mask[1], 0}});
   if (is_syscall_error(r)) return r;
   uint64_t out[3][kSetWords] = {};
   long ready = 0;
@@ -540,11 +536,11 @@ SUBCTX_SIGNAL_CONTEXT bool receive_prepare(uint64_t user, Received& r, unsigned 
 // fields the kernel writes back copied to the subcontext's msghdr.
 SUBCTX_SIGNAL_CONTEXT bool receive_finish(FdTable& t, uint64_t user, Received& r, bool cloexec) {
   if (r.user_controllen) rights_in(t, r.m, cloexec);
-  const bool ok = (!r.m.msg_controllen || copy_out(r.user_control, r.m.msg_control, r.m.msg_controllen)) &&
-                  copy_out(user + offsetof(struct msghdr, msg_namelen), &r.m.msg_namelen, sizeof r.m.msg_namelen) &&
-                  copy_out(user + offsetof(struct msghdr, msg_controllen), &r.m.msg_controllen,
-                           sizeof r.m.msg_controllen) &&
-                  copy_out(user + offsetof(struct msghdr, msg_flags), &r.m.msg_flags, sizeof r.m.msg_flags);
+  const bool ok =
+      (!r.m.msg_controllen || copy_out(r.user_control, r.m.msg_control, r.m.msg_controllen)) &&
+      copy_out(user + offsetof(struct msghdr, msg_namelen), &r.m.msg_namelen, sizeof r.m.msg_namelen) &&
+      copy_out(user + offsetof(struct msghdr, msg_controllen), &r.m.msg_controllen, sizeof r.m.msg_controllen) &&
+      copy_out(user + offsetof(struct msghdr, msg_flags), &r.m.msg_flags, sizeof r.m.msg_flags);
   return ok;
 }
 
@@ -690,24 +686,78 @@ SUBCTX_SIGNAL_CONTEXT long keyctl(SyscallCall& c, const Args& x) {
 SUBCTX_SIGNAL_CONTEXT bool as_at_form(long nr, const Args& x, long* at_nr, Args* y) {
   const long a = x.a[0], b = x.a[1], c = x.a[2], cwd = kAtFdcwd;
   switch (nr) {
-    case SYS_stat: *at_nr = SYS_newfstatat; *y = {{cwd, a, b, 0, 0, 0}}; return true;
-    case SYS_lstat: *at_nr = SYS_newfstatat; *y = {{cwd, a, b, AT_SYMLINK_NOFOLLOW, 0, 0}}; return true;
-    case SYS_access: *at_nr = SYS_faccessat; *y = {{cwd, a, b, 0, 0, 0}}; return true;
-    case SYS_mkdir: *at_nr = SYS_mkdirat; *y = {{cwd, a, b, 0, 0, 0}}; return true;
-    case SYS_rmdir: *at_nr = SYS_unlinkat; *y = {{cwd, a, AT_REMOVEDIR, 0, 0, 0}}; return true;
-    case SYS_unlink: *at_nr = SYS_unlinkat; *y = {{cwd, a, 0, 0, 0, 0}}; return true;
-    case SYS_rename: *at_nr = SYS_renameat; *y = {{cwd, a, cwd, b, 0, 0}}; return true;
-    case SYS_link: *at_nr = SYS_linkat; *y = {{cwd, a, cwd, b, 0, 0}}; return true;
-    case SYS_symlink: *at_nr = SYS_symlinkat; *y = {{a, cwd, b, 0, 0, 0}}; return true;
-    case SYS_readlink: *at_nr = SYS_readlinkat; *y = {{cwd, a, b, c, 0, 0}}; return true;
-    case SYS_chmod: *at_nr = SYS_fchmodat; *y = {{cwd, a, b, 0, 0, 0}}; return true;
-    case SYS_chown: *at_nr = SYS_fchownat; *y = {{cwd, a, b, c, 0, 0}}; return true;
-    case SYS_lchown: *at_nr = SYS_fchownat; *y = {{cwd, a, b, c, AT_SYMLINK_NOFOLLOW, 0}}; return true;
-    case SYS_mknod: *at_nr = SYS_mknodat; *y = {{cwd, a, b, c, 0, 0}}; return true;
-    case SYS_utimes: *at_nr = SYS_futimesat; *y = {{cwd, a, b, 0, 0, 0}}; return true;
-    case SYS_accept: *at_nr = SYS_accept4; *y = {{a, b, c, 0, 0, 0}}; return true;
-    case SYS_eventfd: *at_nr = SYS_eventfd2; *y = {{a, 0, 0, 0, 0, 0}}; return true;
-    case SYS_inotify_init: *at_nr = SYS_inotify_init1; *y = {{0, 0, 0, 0, 0, 0}}; return true;
+    case SYS_stat:
+      *at_nr = SYS_newfstatat;
+      *y = {{cwd, a, b, 0, 0, 0}};
+      return true;
+    case SYS_lstat:
+      *at_nr = SYS_newfstatat;
+      *y = {{cwd, a, b, AT_SYMLINK_NOFOLLOW, 0, 0}};
+      return true;
+    case SYS_access:
+      *at_nr = SYS_faccessat;
+      *y = {{cwd, a, b, 0, 0, 0}};
+      return true;
+    case SYS_mkdir:
+      *at_nr = SYS_mkdirat;
+      *y = {{cwd, a, b, 0, 0, 0}};
+      return true;
+    case SYS_rmdir:
+      *at_nr = SYS_unlinkat;
+      *y = {{cwd, a, AT_REMOVEDIR, 0, 0, 0}};
+      return true;
+    case SYS_unlink:
+      *at_nr = SYS_unlinkat;
+      *y = {{cwd, a, 0, 0, 0, 0}};
+      return true;
+    case SYS_rename:
+      *at_nr = SYS_renameat;
+      *y = {{cwd, a, cwd, b, 0, 0}};
+      return true;
+    case SYS_link:
+      *at_nr = SYS_linkat;
+      *y = {{cwd, a, cwd, b, 0, 0}};
+      return true;
+    case SYS_symlink:
+      *at_nr = SYS_symlinkat;
+      *y = {{a, cwd, b, 0, 0, 0}};
+      return true;
+    case SYS_readlink:
+      *at_nr = SYS_readlinkat;
+      *y = {{cwd, a, b, c, 0, 0}};
+      return true;
+    case SYS_chmod:
+      *at_nr = SYS_fchmodat;
+      *y = {{cwd, a, b, 0, 0, 0}};
+      return true;
+    case SYS_chown:
+      *at_nr = SYS_fchownat;
+      *y = {{cwd, a, b, c, 0, 0}};
+      return true;
+    case SYS_lchown:
+      *at_nr = SYS_fchownat;
+      *y = {{cwd, a, b, c, AT_SYMLINK_NOFOLLOW, 0}};
+      return true;
+    case SYS_mknod:
+      *at_nr = SYS_mknodat;
+      *y = {{cwd, a, b, c, 0, 0}};
+      return true;
+    case SYS_utimes:
+      *at_nr = SYS_futimesat;
+      *y = {{cwd, a, b, 0, 0, 0}};
+      return true;
+    case SYS_accept:
+      *at_nr = SYS_accept4;
+      *y = {{a, b, c, 0, 0, 0}};
+      return true;
+    case SYS_eventfd:
+      *at_nr = SYS_eventfd2;
+      *y = {{a, 0, 0, 0, 0, 0}};
+      return true;
+    case SYS_inotify_init:
+      *at_nr = SYS_inotify_init1;
+      *y = {{0, 0, 0, 0, 0, 0}};
+      return true;
   }
   return false;
 }
@@ -729,15 +779,21 @@ SUBCTX_SIGNAL_CONTEXT long special(FdTable& t, SyscallCall& c, long nr, const Ar
       const int real = fd_real(t, as_fd(x.a[0]));
       return real < 0 ? -EBADF : dup_lowest(t, real, 0, false);
     }
-    case SYS_dup2: case SYS_dup3: return dup2(t, nr, x);
+    case SYS_dup2:
+    case SYS_dup3: return dup2(t, nr, x);
     case SYS_fcntl: return fcntl(t, c, x);
     case SYS_ioctl: return ioctl(t, c, x);
     case SYS_pipe: return pipe2(t, c, x.a[0], 0);
     case SYS_pipe2: return pipe2(t, c, x.a[0], x.a[1]);
     case SYS_socketpair: return socketpair(t, c, x);
-    case SYS_poll: case SYS_ppoll: return poll(t, c, nr, x);
-    case SYS_select: case SYS_pselect6: return select(t, c, nr, x);
-    case SYS_sendmsg: case SYS_recvmsg: case SYS_sendmmsg: case SYS_recvmmsg: return messages(t, c, nr, x);
+    case SYS_poll:
+    case SYS_ppoll: return poll(t, c, nr, x);
+    case SYS_select:
+    case SYS_pselect6: return select(t, c, nr, x);
+    case SYS_sendmsg:
+    case SYS_recvmsg:
+    case SYS_sendmmsg:
+    case SYS_recvmmsg: return messages(t, c, nr, x);
     case SYS_setsockopt: return setsockopt(t, c, x);
     case SYS_getsockopt: return getsockopt(t, c, x);
     case SYS_keyctl: return keyctl(c, x);
@@ -755,9 +811,17 @@ SUBCTX_SIGNAL_CONTEXT long special(FdTable& t, SyscallCall& c, long nr, const Ar
     case SYS_signalfd4: return signalfd4(t, c, x);
     case SYS_perf_event_open: return perf_event_open(t, c, x);
     case SYS_waitid: return waitid(t, c, x);
-    case SYS_truncate: case SYS_statfs: case SYS_utime: case SYS_setxattr: case SYS_lsetxattr: case SYS_getxattr:
-    case SYS_lgetxattr: case SYS_listxattr: case SYS_llistxattr: case SYS_removexattr: case SYS_lremovexattr:
-      return with_resolved_path(t, c, nr, x, 0);
+    case SYS_truncate:
+    case SYS_statfs:
+    case SYS_utime:
+    case SYS_setxattr:
+    case SYS_lsetxattr:
+    case SYS_getxattr:
+    case SYS_lgetxattr:
+    case SYS_listxattr:
+    case SYS_llistxattr:
+    case SYS_removexattr:
+    case SYS_lremovexattr: return with_resolved_path(t, c, nr, x, 0);
     case SYS_inotify_add_watch: {
       const int real = fd_real(t, as_fd(x.a[0]));
       if (real < 0) return -EBADF;

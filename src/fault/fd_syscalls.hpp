@@ -11,8 +11,8 @@
 
 #include <cstdint>
 
-#include "fault/signal_context.h"
 #include "fault/fd_table.hpp"
+#include "fault/signal_context.h"
 #include "fault/syscall_make.hpp"
 
 namespace subctx::fault {

@@ -13,9 +13,8 @@
 // tests/unit/signal_context_allowlist.txt.
 #pragma once
 
-#define SUBCTX_SIGNAL_CONTEXT                                                     \
-  __attribute__((no_sanitize("address", "undefined"), no_stack_protector, nothrow, \
-                 section(".text.subctx_signal")))
+#define SUBCTX_SIGNAL_CONTEXT \
+  __attribute__((no_sanitize("address", "undefined"), no_stack_protector, nothrow, section(".text.subctx_signal")))
 // For constructors and destructors of classes in headers (GCC requires a
 // named section to match their aliases'), and small helpers: always inlined
 // into their signal-context callers instead.

@@ -12,8 +12,8 @@
 #include <sys/auxv.h>
 #include <ucontext.h>
 
-#include <cstddef>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include <atomic>
@@ -68,10 +68,11 @@ const struct sigaction* kept_action(const struct sigaction& a) {
   kept.push_back(new struct sigaction(a));
   return kept.back();
 }
-const struct sigaction g_default_action{};  // SIG_DFL is 0
+const struct sigaction g_default_action {};  // SIG_DFL is 0
 bool g_fsgsbase = false;
 
 bool wrappable(int sig) {
+  // clang-format off
   switch (sig) {
     case SIGKILL: case SIGSTOP:
     case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP: case SIGSYS: case SIGABRT:
@@ -79,11 +80,11 @@ bool wrappable(int sig) {
     default:
       return sig > 0 && sig < kMaxSignal && !(sig >= 32 && sig < SIGRTMIN);  // glibc's internal signals
   }
+  // clang-format on
 }
 
 bool is_custom(const struct sigaction& a) {
-  return (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction != nullptr
-                                   : (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
+  return (a.sa_flags & SA_SIGINFO) ? a.sa_sigaction != nullptr : (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
 }
 
 // The kernel's struct sigaction (x86-64).
@@ -128,7 +129,6 @@ SigactionFn real_sigaction() {
   return fn;
 }
 
-
 SUBCTX_SIGNAL_CONTEXT void write_fs(uint64_t v) {
   if (g_fsgsbase) {
     __asm__ volatile("wrfsbase %0" ::"r"(v) : "memory");
@@ -138,14 +138,12 @@ SUBCTX_SIGNAL_CONTEXT void write_fs(uint64_t v) {
   }
 }
 
-
 SUBCTX_SIGNAL_CONTEXT void set_signal_mask(const uint64_t* mask) {
   long ret;
   register long sigset_size __asm__("r10") = 8;
   __asm__ volatile("syscall"
                    : "=a"(ret)
-                   : "0"(14L /* rt_sigprocmask */), "D"(2L /* SIG_SETMASK */), "S"(mask), "d"(0L),
-                     "r"(sigset_size)
+                   : "0"(14L /* rt_sigprocmask */), "D"(2L /* SIG_SETMASK */), "S"(mask), "d"(0L), "r"(sigset_size)
                    : "rcx", "r11", "memory");
   (void)ret;
 }
@@ -165,10 +163,8 @@ SUBCTX_SIGNAL_CONTEXT void run_action(const struct sigaction* a, uint32_t sig, u
   if (!(a->sa_flags & SA_NODEFER)) mask |= uint64_t{1} << (sig - 1);
   set_signal_mask(&mask);
   if (pkru != gate::kNoPkru) gate::pkru::write(pkru);  // no subcontext key for client code
-  if (a->sa_flags & SA_SIGINFO)
-    a->sa_sigaction(static_cast<int>(sig), info, uc);
-  else
-    a->sa_handler(static_cast<int>(sig));
+  if (a->sa_flags & SA_SIGINFO) a->sa_sigaction(static_cast<int>(sig), info, uc);
+  else a->sa_handler(static_cast<int>(sig));
   if (pkru != gate::kNoPkru) gate::pkru::write(0);  // the trampoline's frame may carry a key
   const uint64_t all = ~uint64_t{0};
   set_signal_mask(&all);  // back to the trampoline's mask until sigreturn
@@ -343,13 +339,14 @@ int record_taken_action(int sig, const struct sigaction* act, struct sigaction* 
 void take_over_signal(int sig, void (*handler)(int, siginfo_t*, void*), bool on_alt_stack) {
   std::lock_guard lock(g_sigaction_mutex);
   if (g_taken[sig].load(std::memory_order_relaxed)) return;
-  struct sigaction ours{}, current{};
+  struct sigaction ours {
+  }, current{};
   ours.sa_sigaction = handler;
   // The alternate stack only for faults (a stack overflow leaves no other):
   // a handler that runs there must not leave it (see deliver()).
   // SA_RESTART: the client's own uses of the signal keep their restarts.
   ours.sa_flags = SA_SIGINFO | SA_RESTART | (on_alt_stack ? SA_ONSTACK : 0);
-  sigfillset(&ours.sa_mask);                // chain_to_client sets the client's own mask
+  sigfillset(&ours.sa_mask);  // chain_to_client sets the client's own mask
   if (real_sigaction()(sig, nullptr, &current) != 0) return;
   // A client handler already behind the trampoline is recorded as itself.
   if (const struct sigaction* wrapped = g_client_action[sig].load(std::memory_order_relaxed)) current = *wrapped;
@@ -367,14 +364,12 @@ SUBCTX_SIGNAL_CONTEXT uint64_t current_thread_pointer() {
   return v;
 }
 
-
 SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* sure) {
   *sure = true;
   if (g_fsgsbase) return view_of_current_thread();
   uint64_t own;
   __asm__ volatile("mov %%rsp, %0" : "=r"(own));
-  const auto interrupted =
-      static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]);
+  const auto interrupted = static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]);
   // The guard below a gate stack counts: a call that overflowed faults there.
   if (SubcontextView* v = view_on_stacks(interrupted, own)) return v->current_frame ? v : nullptr;
   *sure = false;
@@ -528,11 +523,13 @@ extern "C" SUBCTX_API int sigprocmask(int how, const sigset_t* set, sigset_t* ol
 
 extern "C" SUBCTX_API int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) noexcept {
   static const MaskFn real = next_mask_fn("pthread_sigmask");
-  const int rc = change_mask([](int h, const sigset_t* s, sigset_t* o) {
-    const int e = real(h, s, o);  // returns the error, not -1 + errno
-    if (e) errno = e;
-    return e ? -1 : 0;
-  }, how, set, old);
+  const int rc = change_mask(
+      [](int h, const sigset_t* s, sigset_t* o) {
+        const int e = real(h, s, o);  // returns the error, not -1 + errno
+        if (e) errno = e;
+        return e ? -1 : 0;
+      },
+      how, set, old);
   return rc == 0 ? 0 : errno;
 }
 
@@ -551,7 +548,8 @@ extern "C" SUBCTX_API int sigaction(int sig, const struct sigaction* act, struct
 extern "C" SUBCTX_API sighandler_t signal(int sig, sighandler_t handler) noexcept {
   // BSD semantics, as glibc's signal(): restart system calls, block sig
   // while its handler runs.
-  struct sigaction act{}, old{};
+  struct sigaction act {
+  }, old{};
   act.sa_handler = handler;
   act.sa_flags = SA_RESTART;
   sigemptyset(&act.sa_mask);

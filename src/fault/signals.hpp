@@ -36,10 +36,10 @@ void install_signal_forwarding();
 // The signals a call needs unblocked: the faults that end it, SIGSYS
 // (Syscall User Dispatch: blocked, the kernel kills the process instead)
 // and the deadline signal.  Bit sig-1, as in a kernel sigset.
-inline constexpr uint64_t kCallSignals =
-    (uint64_t{1} << (SIGSEGV - 1)) | (uint64_t{1} << (SIGBUS - 1)) | (uint64_t{1} << (SIGFPE - 1)) |
-    (uint64_t{1} << (SIGILL - 1)) | (uint64_t{1} << (SIGTRAP - 1)) | (uint64_t{1} << (SIGABRT - 1)) |
-    (uint64_t{1} << (SIGSYS - 1)) | (uint64_t{1} << (64 - 1)) /* SIGRTMAX */;
+inline constexpr uint64_t kCallSignals = (uint64_t{1} << (SIGSEGV - 1)) | (uint64_t{1} << (SIGBUS - 1)) |
+                                         (uint64_t{1} << (SIGFPE - 1)) | (uint64_t{1} << (SIGILL - 1)) |
+                                         (uint64_t{1} << (SIGTRAP - 1)) | (uint64_t{1} << (SIGABRT - 1)) |
+                                         (uint64_t{1} << (SIGSYS - 1)) | (uint64_t{1} << (64 - 1)) /* SIGRTMAX */;
 
 // RAII around a call: unblocks kCallSignals for it when this thread blocks
 // any of them (known from the interposed sigprocmask/pthread_sigmask and one

@@ -12,17 +12,17 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
-#include <iterator>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <mutex>
 
 #include "fault/fd_syscalls.hpp"
@@ -53,7 +53,6 @@ namespace {
 void forget_dispatch_in_child() { t_dispatch = 0; }  // fork: the kernel turned it off
 
 // ---- signal context -----------------------------------------------------
-
 
 SUBCTX_SIGNAL_CONTEXT bool overlaps(uint64_t a, uint64_t b, uint64_t lo, uint64_t hi) { return a < hi && lo < b; }
 
@@ -104,11 +103,13 @@ SUBCTX_SIGNAL_CONTEXT void track_remove(SubMappings& t, uint64_t lo, uint64_t hi
 
 // A signal the subcontext sends itself: what it would do to a process.
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
+  // clang-format off
   switch (sig) {
     case 0: case SIGCHLD: case SIGURG: case SIGWINCH: case SIGCONT:
     case SIGSTOP: case SIGTSTP: case SIGTTIN: case SIGTTOU:
       return false;
   }
+  // clang-format on
   return sig > 0 && sig < 65;
 }
 
@@ -141,6 +142,7 @@ SUBCTX_SIGNAL_CONTEXT long emulate_sigprocmask(gate::Frame* f, ucontext_t* uc, c
 // newfstatat with AT_EMPTY_PATH is glibc's fstat().
 SUBCTX_SIGNAL_CONTEXT bool never_blocks(long nr, long r10) {
   if (nr == SYS_newfstatat) return r10 & AT_EMPTY_PATH;
+  // clang-format off
   switch (nr) {
     case SYS_getpid: case SYS_gettid: case SYS_getuid: case SYS_geteuid: case SYS_getgid: case SYS_getegid:
     case SYS_getppid: case SYS_mmap: case SYS_munmap: case SYS_mremap: case SYS_mprotect: case SYS_madvise:
@@ -148,6 +150,7 @@ SUBCTX_SIGNAL_CONTEXT bool never_blocks(long nr, long r10) {
     case SYS_getrandom: case SYS_close: case SYS_brk: case SYS_getcpu: case SYS_uname:
       return true;
   }
+  // clang-format on
   return false;
 }
 
@@ -159,8 +162,8 @@ constexpr uint64_t kRaisedBySyscalls = (uint64_t{1} << (SIGPIPE - 1)) | (uint64_
 // that just failed with EPIPE or EFBIG); 0 if none.
 SUBCTX_SIGNAL_CONTEXT int take_raised_signal() {
   const struct timespec now = {0, 0};
-  const long sig = sys6(SYS_rt_sigtimedwait, reinterpret_cast<long>(&kRaisedBySyscalls), 0,
-                        reinterpret_cast<long>(&now), 8);
+  const long sig =
+      sys6(SYS_rt_sigtimedwait, reinterpret_cast<long>(&kRaisedBySyscalls), 0, reinterpret_cast<long>(&now), 8);
   return sig > 0 ? static_cast<int>(sig) : 0;
 }
 
@@ -171,6 +174,7 @@ SUBCTX_SIGNAL_CONTEXT int take_raised_signal() {
 SUBCTX_SIGNAL_CONTEXT bool may_have_raised(long nr, long r, long count) {
   if (r == -EPIPE || r == -EFBIG) return true;
   if (is_syscall_error(r)) return false;
+  // clang-format off
   switch (nr) {
     case SYS_write: case SYS_pwrite64: case SYS_sendto:
       return r < count;
@@ -178,6 +182,7 @@ SUBCTX_SIGNAL_CONTEXT bool may_have_raised(long nr, long r, long count) {
     case SYS_tee: case SYS_vmsplice: case SYS_sendfile: case SYS_copy_file_range:
       return true;
   }
+  // clang-format on
   return false;
 }
 
@@ -276,8 +281,7 @@ namespace {
 
 // What a successful mmap, munmap, mremap or mprotect of subcontext code did
 // to the memory a reset releases and the segments it must put back.
-SUBCTX_SIGNAL_CONTEXT void note_memory(SubcontextView& s, long nr, const greg_t* g, long result,
-                                       uint64_t len) {
+SUBCTX_SIGNAL_CONTEXT void note_memory(SubcontextView& s, long nr, const greg_t* g, long result, uint64_t len) {
   SubMappings& t = s.sub_maps;
   const uint64_t a = static_cast<uint64_t>(g[REG_RDI]);
   if (nr == SYS_mmap) {
@@ -376,8 +380,8 @@ SUBCTX_SIGNAL_CONTEXT bool on_signal(Intercepted& x, bool anyone, long* result, 
   const bool by_pid = x.nr == SYS_kill || x.nr == SYS_rt_sigqueueinfo;
   // pid_t and int arguments: the kernel reads their low 32 bits.
   const int pid = static_cast<int>(g[REG_RDI]);
-  const long target_sig = static_cast<int>(x.nr == SYS_tgkill || x.nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX]
-                                                                                                : g[REG_RSI]);
+  const long target_sig =
+      static_cast<int>(x.nr == SYS_tgkill || x.nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX] : g[REG_RSI]);
   *result = 0;
   if (by_pid && (pid == -1 || (!anyone && !is_itself(x.s, pid)))) {
     *result = -EPERM;
@@ -415,9 +419,9 @@ SUBCTX_SIGNAL_CONTEXT bool on_memory(Intercepted& x, long* result) {
   }
   if (x.nr == SYS_mmap && x.s.fds.active) {  // a file mapping names a descriptor of the subcontext's
     const long fd = translate_mmap_fd(x.s.fds, g[REG_R10], g[REG_R8]);
-    *result = is_syscall_error(fd) ? fd
-                                   : make_syscall(x.call, SYS_mmap, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10],
-                                                  fd, g[REG_R9]);
+    *result = is_syscall_error(fd)
+                  ? fd
+                  : make_syscall(x.call, SYS_mmap, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], fd, g[REG_R9]);
   } else {
     *result = make(x.call, x.nr, g);
   }
@@ -437,7 +441,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   greg_t* g = uc->uc_mcontext.gregs;
   SubcontextView* s = view_of_current_thread();
   AllowSyscalls allow(s ? s->current_frame : nullptr);  // before any system call
-  if (info->si_code != SYS_USER_DISPATCH) {  // seccomp's, or sent: the client's
+  if (info->si_code != SYS_USER_DISPATCH) {             // seccomp's, or sent: the client's
     chain_to_client(sig, info, ucv, pkru);
     return;
   }
@@ -457,17 +461,12 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   long result = 0;
   int ending = 0;
   switch (action) {
-    case kAllow:
-      result = on_allowed(x);
-      break;
-    case kDescriptors:
-      result = on_descriptors(x);
-      break;
+    case kAllow: result = on_allowed(x); break;
+    case kDescriptors: result = on_descriptors(x); break;
     case kEndCallExit:
       x.end.status = static_cast<int32_t>(g[REG_RDI] & 0xff);
       return end_call(x, allow, gate::AbortKind::Exit, 0, 0);
-    case kEndCall:
-      return end_call(x, allow, gate::AbortKind::Signal, SIGSYS, SYS_USER_DISPATCH);
+    case kEndCall: return end_call(x, allow, gate::AbortKind::Signal, SIGSYS, SYS_USER_DISPATCH);
     case kSelfSignal:
     case kSignalAnyone:
       if (on_signal(x, action == kSignalAnyone, &result, &ending))

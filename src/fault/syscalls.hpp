@@ -17,14 +17,14 @@ namespace subctx::fault {
 
 // The action codes in SubcontextView::syscall_action (view.hpp; the
 // defaults map onto them in the Matchmaker's syscall_table.cpp).
-inline constexpr int16_t kAllow = 0;        // > 0: deny with that errno
-inline constexpr int16_t kEndCallExit = -1; // exit, exit_group
-inline constexpr int16_t kTrackMemory = -2; // mmap, munmap, mremap, mprotect
-inline constexpr int16_t kSelfSignal = -3;  // tgkill, tkill, kill: its own pid (or the server's); others EPERM
-inline constexpr int16_t kEndCall = -4;     // a rule's Fault
-inline constexpr int16_t kSigreturn = -5;   // rt_sigreturn of a handler glibc installed
-inline constexpr int16_t kDescriptors = -6; // made in the subcontext's descriptor namespace (fd_syscalls.hpp)
-inline constexpr int16_t kSignalAnyone = -7; // kill allowed by a rule: other processes signalled as asked
+inline constexpr int16_t kAllow = 0;          // > 0: deny with that errno
+inline constexpr int16_t kEndCallExit = -1;   // exit, exit_group
+inline constexpr int16_t kTrackMemory = -2;   // mmap, munmap, mremap, mprotect
+inline constexpr int16_t kSelfSignal = -3;    // tgkill, tkill, kill: its own pid (or the server's); others EPERM
+inline constexpr int16_t kEndCall = -4;       // a rule's Fault
+inline constexpr int16_t kSigreturn = -5;     // rt_sigreturn of a handler glibc installed
+inline constexpr int16_t kDescriptors = -6;   // made in the subcontext's descriptor namespace (fd_syscalls.hpp)
+inline constexpr int16_t kSignalAnyone = -7;  // kill allowed by a rule: other processes signalled as asked
 
 // This thread's selector when dispatch is on (turned on here at the
 // thread's first call), or null: off by SUBCTX_SYSCALLS=off, or the kernel

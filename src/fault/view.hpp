@@ -37,7 +37,7 @@ namespace subctx::fault {
 // handler (fixed capacity, allocated at map).
 struct SubMappings {
   static constexpr uint32_t kMax = 4096;
-  std::unique_ptr<std::pair<uint64_t, uint64_t>[]> ranges{new std::pair<uint64_t, uint64_t>[kMax]};
+  std::unique_ptr<std::pair<uint64_t, uint64_t>[]> ranges { new std::pair<uint64_t, uint64_t>[ kMax ] };
   uint32_t count = 0;
   uint64_t bytes = 0, peak = 0;
   bool lost = false;            // the table overflowed: some mappings are not known
@@ -64,11 +64,11 @@ struct ViewExport {
 struct AddressMap {
   int handle = -1;
   const char* path = "";
-  uint64_t lo = 0, hi = 0;          // span of the ranges
-  std::vector<ViewRange> ranges;    // sorted
-  std::vector<ViewExport> exports;  // sorted by address
-  uint64_t raw_lo = 0, raw_hi = 0;  // raw-call addresses: raw_lo + export index
-  bool forward_export_addresses = false;  // a fetch at an export's address is a raw call
+  uint64_t lo = 0, hi = 0;                            // span of the ranges
+  std::vector<ViewRange> ranges;                      // sorted
+  std::vector<ViewExport> exports;                    // sorted by address
+  uint64_t raw_lo = 0, raw_hi = 0;                    // raw-call addresses: raw_lo + export index
+  bool forward_export_addresses = false;              // a fetch at an export's address is a raw call
   std::vector<std::unique_ptr<std::string>> strings;  // owns the text above
 
   const char* keep(std::string s) {
@@ -100,9 +100,9 @@ struct SubcontextView {
   sys::Segments segments;
   // Per system call number: kAllow, a positive errno, or an emulation.
   std::array<int16_t, kSyscallTableSize> syscall_action{};
-  SubMappings sub_maps;                          // mmap & co. of calls
-  FdTable fds;                                   // the descriptor namespace
-  std::atomic<uint64_t> max_mapped_bytes{0};     // 0: no quota
+  SubMappings sub_maps;                       // mmap & co. of calls
+  FdTable fds;                                // the descriptor namespace
+  std::atomic<uint64_t> max_mapped_bytes{0};  // 0: no quota
   // Signals the server ignored (bit sig-1), and its pid (kill() of it is
   // the subcontext itself).
   uint64_t ignored_signals = 0;

@@ -53,9 +53,9 @@ SUBCTX_SIGNAL_INLINE inline SubcontextView* matching(int i, Match match) {
   const uint32_t before = slot.seq.load(std::memory_order_acquire);
   if (before & 1) return nullptr;  // being written: never the caller's own call's
   SubcontextView* const v = slot.view.load(std::memory_order_relaxed);
-  const bool matched = v && match(slot.tcb.load(std::memory_order_relaxed), slot.stack_lo.load(std::memory_order_relaxed),
-                                  slot.stack_top.load(std::memory_order_relaxed),
-                                  slot.guard_lo.load(std::memory_order_relaxed));
+  const bool matched =
+      v && match(slot.tcb.load(std::memory_order_relaxed), slot.stack_lo.load(std::memory_order_relaxed),
+                 slot.stack_top.load(std::memory_order_relaxed), slot.guard_lo.load(std::memory_order_relaxed));
   std::atomic_thread_fence(std::memory_order_acquire);
   return matched && slot.seq.load(std::memory_order_relaxed) == before ? v : nullptr;
 }
@@ -77,8 +77,7 @@ SUBCTX_SIGNAL_CONTEXT SubcontextView* view_at(int i) { return g_slots[i].view.lo
 SUBCTX_SIGNAL_CONTEXT SubcontextView* view_with_tcb(uint64_t tcb) {
   const int used = views_used();
   for (int i = 0; i < used; ++i)
-    if (SubcontextView* v = matching(i, [tcb](uint64_t t, uint64_t, uint64_t, uint64_t) { return t == tcb; }))
-      return v;
+    if (SubcontextView* v = matching(i, [tcb](uint64_t t, uint64_t, uint64_t, uint64_t) { return t == tcb; })) return v;
   return nullptr;
 }
 

@@ -27,11 +27,11 @@ enum class ImportProblem : int32_t { NoSuchImport = 0, Unbound = 1, TooDeep = 2,
 struct AbortRecord {
   AbortKind kind = AbortKind::None;
   int32_t signal = 0;
-  int32_t code = 0;     // si_code
-  int32_t status = 0;   // exit status
+  int32_t code = 0;    // si_code
+  int32_t status = 0;  // exit status
   uint64_t address = 0;
   uint64_t pc = 0, sp = 0, bp = 0;  // the subcontext's registers at the fault
-  uint64_t value = 0;   // quota: the amount asked for
+  uint64_t value = 0;               // quota: the amount asked for
 };
 
 // Layout shared with the assembly (gate.S, the import stubs): offsets in
@@ -57,14 +57,14 @@ struct Frame {
   // slots (detail::CallResult, 16 bytes: rax, xmm0).  A single call points
   // them at ints and rax above.
   uint64_t batch_args;
-  uint64_t batch_results;  // 192
+  uint64_t batch_results;    // 192
   uint64_t batch_count = 0;  // 200: at least 1
   uint64_t batch_done = 0;   // 208: calls returned, their results stored (gate.S)
   // 216: where the image's import stubs jump (subctx_callback_entry_*), and
   // the subcontext the call is in; set by enter() for images with imports.
   uint64_t callback_entry = 0;
   void* state = nullptr;
-  AbortRecord abort;   // filled when the call is abandoned
+  AbortRecord abort;         // filled when the call is abandoned
   uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
   uint32_t timeout_ms = 0;
   // The client's signal mask, saved by the SIGSYS handler when subcontext
@@ -83,8 +83,10 @@ static_assert(offsetof(Frame, fn) == SUBCTX_FRAME_FN && offsetof(Frame, tcb) == 
               offsetof(Frame, stack_top) == SUBCTX_FRAME_STACK_TOP &&
               offsetof(Frame, f64s) - offsetof(Frame, ints) == SUBCTX_ARGS_F64S &&
               offsetof(Frame, xmm0) - offsetof(Frame, rax) == SUBCTX_RESULT_XMM0 &&
-              offsetof(Frame, client_fs) == SUBCTX_FRAME_CLIENT_FS && offsetof(Frame, client_sp) == SUBCTX_FRAME_CLIENT_SP &&
-              offsetof(Frame, selector) == SUBCTX_FRAME_SELECTOR && offsetof(Frame, client_mxcsr) == SUBCTX_FRAME_CLIENT_MXCSR &&
+              offsetof(Frame, client_fs) == SUBCTX_FRAME_CLIENT_FS &&
+              offsetof(Frame, client_sp) == SUBCTX_FRAME_CLIENT_SP &&
+              offsetof(Frame, selector) == SUBCTX_FRAME_SELECTOR &&
+              offsetof(Frame, client_mxcsr) == SUBCTX_FRAME_CLIENT_MXCSR &&
               offsetof(Frame, client_fpucw) == SUBCTX_FRAME_CLIENT_FPUCW &&
               offsetof(Frame, batch_args) == SUBCTX_FRAME_BATCH_ARGS &&
               offsetof(Frame, batch_results) == SUBCTX_FRAME_BATCH_RESULTS &&
@@ -96,27 +98,27 @@ static_assert(offsetof(Frame, fn) == SUBCTX_FRAME_FN && offsetof(Frame, tcb) == 
 // the subcontext's argument registers, where it called from, and the
 // result slots.  On the client's stack below the frame's client_sp.
 struct CallbackRecord {
-  uint64_t ints[6];   // rdi rsi rdx rcx r8 r9 (a CallArgs' layout)
-  double f64s[8];     // xmm0..xmm7
-  uint64_t rax;       // the callback's result
+  uint64_t ints[6];  // rdi rsi rdx rcx r8 r9 (a CallArgs' layout)
+  double f64s[8];    // xmm0..xmm7
+  uint64_t rax;      // the callback's result
   double xmm0;
-  uint64_t sub_sp;    // the subcontext's stack pointer: its return address on top
-  Frame* frame;       // the call the import was called in
-  uint32_t index;     // which import (the stub's number)
+  uint64_t sub_sp;     // the subcontext's stack pointer: its return address on top
+  Frame* frame;        // the call the import was called in
+  uint32_t index;      // which import (the stub's number)
   uint32_t sub_mxcsr;  // the subcontext's FPU control state, given back after
   uint16_t sub_fpucw;
   uint16_t pad[3];
-  uint64_t sub_bp;     // its frame pointer, for the report of a failed import call
+  uint64_t sub_bp;  // its frame pointer, for the report of a failed import call
   uint64_t pad2;
 };
 static_assert(SUBCTX_CB_INTS == SUBCTX_ARGS_INTS && SUBCTX_CB_F64S == SUBCTX_ARGS_F64S);
-static_assert(offsetof(CallbackRecord, f64s) == SUBCTX_CB_F64S && offsetof(CallbackRecord, rax) == SUBCTX_CB_RAX &&
-              offsetof(CallbackRecord, xmm0) == SUBCTX_CB_XMM0 && offsetof(CallbackRecord, sub_sp) == SUBCTX_CB_SUB_SP &&
-              offsetof(CallbackRecord, frame) == SUBCTX_CB_FRAME && offsetof(CallbackRecord, index) == SUBCTX_CB_INDEX &&
-              offsetof(CallbackRecord, sub_mxcsr) == SUBCTX_CB_MXCSR &&
-              offsetof(CallbackRecord, sub_fpucw) == SUBCTX_CB_FPUCW &&
-              offsetof(CallbackRecord, sub_bp) == SUBCTX_CB_SUB_BP && sizeof(CallbackRecord) == SUBCTX_CB_SIZE &&
-              SUBCTX_CB_SIZE % 16 == 0);
+static_assert(
+    offsetof(CallbackRecord, f64s) == SUBCTX_CB_F64S && offsetof(CallbackRecord, rax) == SUBCTX_CB_RAX &&
+    offsetof(CallbackRecord, xmm0) == SUBCTX_CB_XMM0 && offsetof(CallbackRecord, sub_sp) == SUBCTX_CB_SUB_SP &&
+    offsetof(CallbackRecord, frame) == SUBCTX_CB_FRAME && offsetof(CallbackRecord, index) == SUBCTX_CB_INDEX &&
+    offsetof(CallbackRecord, sub_mxcsr) == SUBCTX_CB_MXCSR && offsetof(CallbackRecord, sub_fpucw) == SUBCTX_CB_FPUCW &&
+    offsetof(CallbackRecord, sub_bp) == SUBCTX_CB_SUB_BP && sizeof(CallbackRecord) == SUBCTX_CB_SIZE &&
+    SUBCTX_CB_SIZE % 16 == 0);
 inline constexpr size_t kBatchArgsStride = SUBCTX_ARGS_STRIDE, kBatchArgsF64s = SUBCTX_ARGS_F64S,
                         kBatchResultStride = SUBCTX_RESULT_STRIDE;
 
@@ -148,7 +150,7 @@ __attribute__((always_inline)) inline uint64_t thread_pointer() {
   __asm__ volatile("mov %%fs:0, %0" : "=r"(v));
   return v;
 }
-}
+}  // namespace subctx::gate
 // The callback entries (gate.S): where an image's import stubs jump, on the
 // subcontext's stack with its thread pointer; they switch to the client's,
 // call subctx_callback_dispatch(record) and switch back.

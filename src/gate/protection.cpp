@@ -22,10 +22,8 @@ bool pkeys_available(std::string* why) {
   static int probe_errno = 0;
   std::call_once(once, [] {
     int key = pkey_alloc(0, 0);
-    if (key < 0)
-      probe_errno = errno ? errno : ENOSYS;
-    else
-      pkey_free(key);
+    if (key < 0) probe_errno = errno ? errno : ENOSYS;
+    else pkey_free(key);
   });
   if (probe_errno && why)
     *why = "pkey_alloc failed: " + sys::errno_text(probe_errno) +
@@ -70,8 +68,8 @@ bool Protection::apply(const std::vector<ProtectOp>& ops, int* failed_errno, Pro
   return ok;
 }
 
-void Protection::setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options,
-                                const std::string& path, uint64_t image_dev, uint64_t image_ino) {
+void Protection::setup_mprotect(const std::vector<Piece>& segments, const PlanOptions& options, const std::string& path,
+                                uint64_t image_dev, uint64_t image_ino) {
   backend_ = Backend::Mprotect;
   options_ = options;
   image_dev_ = image_dev;
@@ -104,10 +102,8 @@ void Protection::setup_pkey(const std::vector<Piece>& segments, int key, const s
   std::sort(runs.begin(), runs.end(), [](const Piece& a, const Piece& b) { return a.lo < b.lo; });
   size_t n = 0;
   for (const Piece& s : runs) {
-    if (n && runs[n - 1].hi == s.lo && runs[n - 1].prot == s.prot)
-      runs[n - 1].hi = s.hi;
-    else
-      runs[n++] = s;
+    if (n && runs[n - 1].hi == s.lo && runs[n - 1].prot == s.prot) runs[n - 1].hi = s.hi;
+    else runs[n++] = s;
   }
   runs.resize(n);
   for (const Piece& s : runs)
@@ -154,9 +150,9 @@ void Protection::repair() {
         if (lo >= hi) continue;
         const bool image_view = m.inode == image_ino_ && makedev(m.dev_major, m.dev_minor) == image_dev_ &&
                                 m.offset + (lo - m.start) == p.file_offset + (lo - p.lo);
-        const bool anonymous = (m.inode == 0 && m.dev_major == 0 && m.dev_minor == 0) ||
-                               (forwarder_ino_ && m.inode == forwarder_ino_ &&
-                                makedev(m.dev_major, m.dev_minor) == forwarder_dev_);
+        const bool anonymous =
+            (m.inode == 0 && m.dev_major == 0 && m.dev_minor == 0) ||
+            (forwarder_ino_ && m.inode == forwarder_ino_ && makedev(m.dev_major, m.dev_minor) == forwarder_dev_);
         // A piece's file part must still be that view; its anonymous part
         // (and a reserved gap) anonymous memory.
         const uint64_t split = std::clamp(p.file_end, lo, hi);

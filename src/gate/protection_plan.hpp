@@ -24,8 +24,8 @@ namespace subctx::gate {
 // One stretch of a subcontext's address space.
 struct Piece {
   uint64_t lo = 0, hi = 0;
-  int prot = 0;         // the segment's own permissions (PROT_*); 0 for guards
-  bool hole = false;    // a gap the Matchmaker reserved
+  int prot = 0;       // the segment's own permissions (PROT_*); 0 for guards
+  bool hole = false;  // a gap the Matchmaker reserved
   // [lo, file_end) is a view of the image file from file_offset on; the
   // rest is anonymous memory.  (How repair() recognizes its own mappings.)
   uint64_t file_end = 0;

@@ -39,10 +39,26 @@ class ByteWriter {
 class ByteReader {
  public:
   ByteReader(const uint8_t* data, size_t size) : p_(data), end_(data + size) {}
-  uint8_t u8() { uint8_t v = 0; raw(&v, 1); return v; }
-  uint16_t u16() { uint16_t v = 0; raw(&v, 2); return v; }
-  uint32_t u32() { uint32_t v = 0; raw(&v, 4); return v; }
-  uint64_t u64() { uint64_t v = 0; raw(&v, 8); return v; }
+  uint8_t u8() {
+    uint8_t v = 0;
+    raw(&v, 1);
+    return v;
+  }
+  uint16_t u16() {
+    uint16_t v = 0;
+    raw(&v, 2);
+    return v;
+  }
+  uint32_t u32() {
+    uint32_t v = 0;
+    raw(&v, 4);
+    return v;
+  }
+  uint64_t u64() {
+    uint64_t v = 0;
+    raw(&v, 8);
+    return v;
+  }
   std::string str(size_t max_len) {
     uint32_t n = u32();
     if (!ok_ || n > max_len || n > remaining()) {

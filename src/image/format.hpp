@@ -22,8 +22,8 @@ inline constexpr uint64_t kMaxNotesSize = uint64_t{64} << 20;
 // provenance, origins, system call names) to them, so that what it writes
 // is always read back.  Export and import names are never cut: the server
 // refuses longer ones when they are declared.
-inline constexpr size_t kMaxName = 255;        // export/import names and signatures, build id, kernel, libc, vDSO symbols
-inline constexpr size_t kMaxText = 4096;       // the creator's path, a segment's origin
+inline constexpr size_t kMaxName = 255;   // export/import names and signatures, build id, kernel, libc, vDSO symbols
+inline constexpr size_t kMaxText = 4096;  // the creator's path, a segment's origin
 inline constexpr size_t kMaxSyscallName = 64;  // a system call rule's name or number
 inline constexpr uint32_t kMaxVdsoSymbols = 256;
 
@@ -63,7 +63,7 @@ struct SegmentRecord {
   uint64_t filesz = 0;
   int prot = 0;  // PROT_READ | PROT_WRITE | PROT_EXEC
   SegmentKind kind = SegmentKind::Anon;
-  std::string origin;  // the server's mapping name ("/usr/lib/.../libc.so.6", "[heap]", "")
+  std::string origin;   // the server's mapping name ("/usr/lib/.../libc.so.6", "[heap]", "")
   uint64_t digest = 0;  // xxh3 of the segment's memsz bytes
 
   uint64_t end() const { return vaddr + memsz; }
@@ -102,7 +102,7 @@ struct ThreadRecord {
   uint64_t gate_stack_hi = 0;
   uint64_t stdout_file = 0;  // FILE* of the server's stdout (0: none)
   uint64_t stderr_file = 0;
-  uint64_t fflush_fn = 0;    // the server libc's fflush
+  uint64_t fflush_fn = 0;  // the server libc's fflush
 };
 
 struct VdsoSymbol {
@@ -144,7 +144,9 @@ enum class FdKind : uint8_t {
   Other = 7,  // epoll, timerfd, signalfd, inotify, pidfd, a terminal, ...
 };
 const char* fd_kind_name(FdKind kind);
-inline bool fd_kind_restorable(FdKind k) { return k == FdKind::File || k == FdKind::Directory || k == FdKind::CharDevice; }
+inline bool fd_kind_restorable(FdKind k) {
+  return k == FdKind::File || k == FdKind::Directory || k == FdKind::CharDevice;
+}
 // Character devices that mean the same in every client.
 inline constexpr const char* kRestorableDevices[] = {"/dev/null", "/dev/zero", "/dev/full", "/dev/random",
                                                      "/dev/urandom"};
@@ -156,7 +158,7 @@ inline constexpr uint32_t kMaxPathBytes = 4096;
 inline constexpr uint32_t kMaxSignalRecords = 8;
 
 struct FdRecord {
-  int32_t number = -1;   // the server's number: the subcontext's number for it
+  int32_t number = -1;  // the server's number: the subcontext's number for it
   FdKind kind = FdKind::Other;
   bool dropped = false;  // declared dropped at snapshot: EBADF inside the subcontext
   uint32_t flags = 0;    // open flags as /proc/self/fdinfo shows them (O_CLOEXEC included)
@@ -172,10 +174,10 @@ struct SignalRecord {
 };
 
 struct IdentityRecord {
-  std::string cwd;        // absolute
+  std::string cwd;  // absolute
   uint32_t umask = 022;
-  int32_t pid = 0;        // the server's pid: kill() of it is the subcontext itself
-  std::vector<FdRecord> fds;          // sorted by number, 0-2 never listed
+  int32_t pid = 0;            // the server's pid: kill() of it is the subcontext itself
+  std::vector<FdRecord> fds;  // sorted by number, 0-2 never listed
   std::vector<SignalRecord> signals;
 };
 

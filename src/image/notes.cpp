@@ -276,7 +276,8 @@ FdRecord decode_fd_record(ByteReader& r, const NoteContext& ctx, uint32_t index)
   f.same_as = static_cast<int32_t>(r.u32());
   f.path = r.str(kMaxNotesSize);
   if (!r.ok()) return f;  // the caller reports the truncation
-  const std::string what = "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
+  const std::string what =
+      "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
   if (kind > static_cast<uint8_t>(FdKind::Other)) ctx.bad(what + ": unknown kind " + std::to_string(kind));
   if (dropped > 1) ctx.bad(what + ": dropped flag " + std::to_string(dropped) + " is neither 0 nor 1");
   f.kind = static_cast<FdKind>(kind);

@@ -67,15 +67,18 @@ std::string opened_path(int fd, const struct stat& st, const std::string& shown)
   std::string path(PATH_MAX, '\0');
   const ssize_t n = readlink(link, path.data(), path.size());
   if (n < 0 || static_cast<size_t>(n) >= path.size())
-    throw PermissionDenied("cannot map image " + shown + ": cannot tell the path of the file opened (readlink " +
-                           link + ": " + (n < 0 ? sys::errno_text(errno) : std::string("longer than PATH_MAX")) +
+    throw PermissionDenied("cannot map image " + shown + ": cannot tell the path of the file opened (readlink " + link +
+                           ": " + (n < 0 ? sys::errno_text(errno) : std::string("longer than PATH_MAX")) +
                            "); the policy decides on that path, so the image is not mapped: keep images where "
-                           "their full path is shorter than " + std::to_string(PATH_MAX) + " bytes");
+                           "their full path is shorter than " +
+                           std::to_string(PATH_MAX) + " bytes");
   path.resize(static_cast<size_t>(n));
   struct stat now;
   if (path[0] != '/' || lstat(path.c_str(), &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino)
-    throw PermissionDenied("cannot map image " + shown + ": it was renamed, replaced or deleted while it was opened "
-                           "(the kernel's path of the file opened: " + sys::printable_path(path) +
+    throw PermissionDenied("cannot map image " + shown +
+                           ": it was renamed, replaced or deleted while it was opened "
+                           "(the kernel's path of the file opened: " +
+                           sys::printable_path(path) +
                            "); the policy decides on that path, so the image is not mapped: try again");
   return path;
 }
@@ -92,8 +95,8 @@ void check_directories(const std::string& canonical, const std::string& shown) {
       throw PermissionDenied("cannot map image " + shown + ": directory " + sys::printable_path(dir) + " (mode " +
                              mode_text(st.st_mode) +
                              ") is writable by others without the sticky bit: anyone could rename another file over "
-                             "the image; chmod o-w (or chmod +t) " + sys::printable_path(dir) +
-                             ", or move the image");
+                             "the image; chmod o-w (or chmod +t) " +
+                             sys::printable_path(dir) + ", or move the image");
     if (!slash) break;
   }
 }

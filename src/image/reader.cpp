@@ -70,9 +70,8 @@ class Parser {
   [[noreturn]] void bad(const std::string& msg) const { notes_ctx_.bad(msg); }
   void read_or_bad(uint64_t off, void* out, size_t len, const char* item) const {
     if (!src_.read(off, out, len))
-      bad(std::string("truncated: ") + item + " at offset " + std::to_string(off) + " (+" +
-          std::to_string(len) + " bytes) is past the end of the file (" + std::to_string(src_.size()) +
-          " bytes)");
+      bad(std::string("truncated: ") + item + " at offset " + std::to_string(off) + " (+" + std::to_string(len) +
+          " bytes) is past the end of the file (" + std::to_string(src_.size()) + " bytes)");
   }
   Elf64_Ehdr read_elf_header() const;
   uint64_t read_header_bytes(const Elf64_Ehdr& eh, const std::vector<Elf64_Phdr>& ph);
@@ -129,7 +128,8 @@ Elf64_Ehdr Parser::read_elf_header() const {
   if (eh.e_ehsize != sizeof(Elf64_Ehdr) || eh.e_phentsize != sizeof(Elf64_Phdr))
     bad("unexpected ELF header or program header size");
   if (eh.e_phoff != sizeof(Elf64_Ehdr)) bad("program headers not right after the ELF header");
-  if (eh.e_phnum < 2 || eh.e_phnum == PN_XNUM) bad("program header count " + std::to_string(eh.e_phnum) + " out of range");
+  if (eh.e_phnum < 2 || eh.e_phnum == PN_XNUM)
+    bad("program header count " + std::to_string(eh.e_phnum) + " out of range");
   const uint64_t nsegs = eh.e_phnum - 1u;
   if (nsegs > limits_.max_segments)
     throw LimitExceeded(what_ + ": image has " + std::to_string(nsegs) +
@@ -162,8 +162,8 @@ SegmentRecord Parser::segment_from(const Elf64_Phdr& p, uint64_t index) const {
   if (p.p_type != PT_LOAD) bad(name + ": program header type " + std::to_string(p.p_type) + " is not PT_LOAD");
   if (p.p_flags & ~uint32_t(PF_R | PF_W | PF_X)) bad(name + ": unknown flags " + hex(p.p_flags));
   if (p.p_vaddr % kPageSize || p.p_offset % kPageSize || p.p_memsz % kPageSize || p.p_memsz == 0)
-    bad(name + ": address, offset or size not page-aligned (vaddr " + hex(p.p_vaddr) + ", offset " +
-        hex(p.p_offset) + ", memsz " + hex(p.p_memsz) + ")");
+    bad(name + ": address, offset or size not page-aligned (vaddr " + hex(p.p_vaddr) + ", offset " + hex(p.p_offset) +
+        ", memsz " + hex(p.p_memsz) + ")");
   if (p.p_vaddr >= kUserSpaceEnd || p.p_memsz > kUserSpaceEnd - p.p_vaddr)
     bad(name + ": range " + hex(p.p_vaddr) + "+" + hex(p.p_memsz) + " is outside user space");
   if (p.p_vaddr == 0) bad(name + ": maps page zero");
@@ -190,8 +190,8 @@ void Parser::check_segment_layout() const {
     const auto& s = info_.segments[i];
     if (i > 0 && s.vaddr < info_.segments[i - 1].end())
       bad("segments " + std::to_string(i - 1) + " and " + std::to_string(i) + " overlap or are out of order (" +
-          hex(info_.segments[i - 1].vaddr) + "-" + hex(info_.segments[i - 1].end()) + " and " + hex(s.vaddr) +
-          "-" + hex(s.end()) + ")");
+          hex(info_.segments[i - 1].vaddr) + "-" + hex(info_.segments[i - 1].end()) + " and " + hex(s.vaddr) + "-" +
+          hex(s.end()) + ")");
     total += s.memsz;
   }
   if (total > limits_.max_image_size)
@@ -212,7 +212,8 @@ void Parser::parse_notes(const std::vector<uint8_t>& notes, uint64_t notes_off) 
     const uint64_t desc_at = name_at + ((uint64_t{namesz} + 3) & ~uint64_t{3});
     const uint64_t next = desc_at + ((uint64_t{descsz} + 3) & ~uint64_t{3});
     if (next > notes.size()) bad("note at offset " + std::to_string(notes_off + pos) + " runs past the notes");
-    const bool ours = namesz == sizeof kNoteOwner && std::memcmp(notes.data() + name_at, kNoteOwner, sizeof kNoteOwner) == 0;
+    const bool ours =
+        namesz == sizeof kNoteOwner && std::memcmp(notes.data() + name_at, kNoteOwner, sizeof kNoteOwner) == 0;
     if (ours) {
       if (!seen_.insert(type).second) bad("duplicate SUBCTX note " + sys::hex(type));
       if (type == kNoteDigests) {
@@ -240,7 +241,8 @@ void Parser::check_entry(const char* kind, const std::string& name, const std::s
   if (!seen.insert(name).second) bad(k + " \"" + sys::printable(name) + "\" appears twice");
   Signature sig;
   std::string why;
-  if (!parse_signature(signature, &sig, &why)) bad(k + " \"" + sys::printable(name) + "\": " + sys::printable(why, 400));
+  if (!parse_signature(signature, &sig, &why))
+    bad(k + " \"" + sys::printable(name) + "\": " + sys::printable(why, 400));
 }
 
 // After every note is read: what the notes say, against each other and the
@@ -271,8 +273,10 @@ void Parser::validate_thread() const {
   // pthread, its rseq area at the end): all of it in the one segment.
   if (!tcb->contains(t.tcb, kThreadRecordSize))
     bad("thread record " + hex(t.tcb) + "-" + hex(t.tcb + kThreadRecordSize) + " (" +
-        std::to_string(kThreadRecordSize) + " bytes: glibc's struct pthread and its rseq area) runs past the end of "
-        "its segment " + hex(tcb->vaddr) + "-" + hex(tcb->end()));
+        std::to_string(kThreadRecordSize) +
+        " bytes: glibc's struct pthread and its rseq area) runs past the end of "
+        "its segment " +
+        hex(tcb->vaddr) + "-" + hex(tcb->end()));
   // glibc's TCB starts with its own address (the thread pointer is read
   // from there); a zero page or any other value is not a thread record.
   uint64_t self = 0;
@@ -305,7 +309,8 @@ void Parser::validate_entries() const {
   std::set<std::string> names;
   for (const auto& e : info_.exports) {
     check_entry("export", e.name, e.signature, names);
-    if (e.visibility > 1) bad("export \"" + sys::printable(e.name) + "\": unknown visibility " + std::to_string(e.visibility));
+    if (e.visibility > 1)
+      bad("export \"" + sys::printable(e.name) + "\": unknown visibility " + std::to_string(e.visibility));
     const SegmentRecord* s = info_.segment_at(e.address);
     if (!s || !(s->prot & PROT_EXEC))
       bad("export \"" + sys::printable(e.name) + "\" at " + hex(e.address) + " is outside every executable segment");
@@ -319,8 +324,8 @@ void Parser::validate_entries() const {
 void Parser::validate_vdso() const {
   const auto& v = info_.vdso;
   if (!v.base) return;  // the server had no vDSO
-  if (v.base % kPageSize || v.size == 0 || v.size % kPageSize || v.size > 64 * kPageSize ||
-      v.base >= kUserSpaceEnd || v.size > kUserSpaceEnd - v.base)
+  if (v.base % kPageSize || v.size == 0 || v.size % kPageSize || v.size > 64 * kPageSize || v.base >= kUserSpaceEnd ||
+      v.size > kUserSpaceEnd - v.base)
     bad("vdso range " + hex(v.base) + "+" + hex(v.size) + " is malformed");
   for (const auto& s : info_.segments)
     if (s.vaddr < v.base + v.size && v.base < s.end()) bad("vdso range overlaps a segment");
@@ -334,8 +339,8 @@ void Parser::validate_hot_pages() const {
   uint64_t total = 0, prev_end = 0;
   for (size_t i = 0; i < info_.hot_pages.size(); ++i) {
     const HotRun& run = info_.hot_pages[i];
-    const std::string what = "hot-pages run " + std::to_string(i) + " (" + hex(run.vaddr) + ", " +
-                             std::to_string(run.pages) + " pages)";
+    const std::string what =
+        "hot-pages run " + std::to_string(i) + " (" + hex(run.vaddr) + ", " + std::to_string(run.pages) + " pages)";
     if (run.pages == 0 || run.vaddr % kPageSize) bad(what + ": empty or not page-aligned");
     const uint64_t len = uint64_t{run.pages} * kPageSize;
     const SegmentRecord* s = info_.segment_at(run.vaddr);
@@ -355,7 +360,8 @@ void Parser::validate_hot_pages() const {
 void Parser::validate_path(const std::string& path, const std::string& what) const {
   if (path.empty()) bad(what + ": the path is empty");
   if (path.size() > kMaxPathBytes)
-    bad(what + ": the path is " + std::to_string(path.size()) + " bytes (at most " + std::to_string(kMaxPathBytes) + ")");
+    bad(what + ": the path is " + std::to_string(path.size()) + " bytes (at most " + std::to_string(kMaxPathBytes) +
+        ")");
   if (path.find('\0') != std::string::npos) bad(what + ": the path \"" + sys::printable(path) + "\" holds a NUL byte");
   if (path[0] != '/') bad(what + ": the path \"" + sys::printable(path) + "\" is not absolute");
 }
@@ -381,14 +387,16 @@ void Parser::validate_identity() const {
 void Parser::validate_fd_record(size_t index) const {
   const auto& fds = info_.identity.fds;
   const FdRecord& f = fds[index];
-  const std::string what = "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
+  const std::string what =
+      "identity: descriptor record " + std::to_string(index) + " (fd " + std::to_string(f.number) + ")";
   if (f.number < 3 || f.number >= static_cast<int32_t>(kMaxFds))
     bad(what + ": number outside 3.." + std::to_string(kMaxFds - 1));
   if (index > 0 && f.number <= fds[index - 1].number)
     bad(what + ": numbers are not strictly increasing (the record before is fd " +
         std::to_string(fds[index - 1].number) + ")");
   if (f.path.size() > kMaxPathBytes)
-    bad(what + ": the path is " + std::to_string(f.path.size()) + " bytes (at most " + std::to_string(kMaxPathBytes) + ")");
+    bad(what + ": the path is " + std::to_string(f.path.size()) + " bytes (at most " + std::to_string(kMaxPathBytes) +
+        ")");
   if (f.dropped) {
     if (f.same_as != -1) bad(what + ": a dropped descriptor shares with fd " + std::to_string(f.same_as));
     return;  // its path is only shown by `subctx inspect`
@@ -397,8 +405,8 @@ void Parser::validate_fd_record(size_t index) const {
     bad(what + ": " + fd_kind_name(f.kind) + " not marked dropped (only files, directories and harmless " +
         "character devices can be reopened)");
   validate_path(f.path, what);
-  if (f.kind == FdKind::CharDevice &&
-      std::none_of(std::begin(kRestorableDevices), std::end(kRestorableDevices), [&](const char* d) { return f.path == d; }))
+  if (f.kind == FdKind::CharDevice && std::none_of(std::begin(kRestorableDevices), std::end(kRestorableDevices),
+                                                   [&](const char* d) { return f.path == d; }))
     bad(what + ": character device \"" + sys::printable(f.path) + "\" is not one that is reopened");
   if (f.same_as == -1) return;
   // Only the first record of a shared open file description is named, so a
@@ -426,7 +434,8 @@ std::string verify_segments(const ByteSource& src, const ImageInfo& info) {
     for (uint64_t done = 0; done < s.filesz;) {
       size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), s.filesz - done));
       if (!src.read(s.offset + done, buf.data(), n))
-        return "segment " + std::to_string(i) + ": cannot read " + std::to_string(n) + " bytes at offset " + hex(s.offset + done);
+        return "segment " + std::to_string(i) + ": cannot read " + std::to_string(n) + " bytes at offset " +
+               hex(s.offset + done);
       d.update(buf.data(), n);
       done += n;
     }
@@ -436,8 +445,9 @@ std::string verify_segments(const ByteSource& src, const ImageInfo& info) {
       z += n;
     }
     if (d.value() != s.digest)
-      return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ") (" + sys::printable(s.origin) +
-             "): digest mismatch (stored " + hex(s.digest) + ", computed " + hex(d.value()) + ")";
+      return "segment " + std::to_string(i) + " [" + hex(s.vaddr) + "-" + hex(s.end()) + ") (" +
+             sys::printable(s.origin) + "): digest mismatch (stored " + hex(s.digest) + ", computed " + hex(d.value()) +
+             ")";
   }
   return {};
 }

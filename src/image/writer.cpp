@@ -53,8 +53,7 @@ std::vector<uint8_t> encode_notes(const ImageInfo& info, size_t* digests_desc) {
 }
 
 uint32_t elf_flags(int prot) {
-  return ((prot & PROT_READ) ? PF_R : 0) | ((prot & PROT_WRITE) ? PF_W : 0) |
-         ((prot & PROT_EXEC) ? PF_X : 0);
+  return ((prot & PROT_READ) ? PF_R : 0) | ((prot & PROT_WRITE) ? PF_W : 0) | ((prot & PROT_EXEC) ? PF_X : 0);
 }
 
 void put_elf_header(uint8_t* out, size_t phnum) {

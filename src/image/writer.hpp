@@ -13,7 +13,7 @@ struct EncodedHeader {
   std::vector<uint8_t> bytes;       // file offset 0 .. end of notes
   size_t header_digest_offset = 0;  // of the u64 header digest in bytes
   size_t segment_digests_offset = 0;
-  uint64_t data_start = 0;          // first page after the header
+  uint64_t data_start = 0;  // first page after the header
 };
 
 // Assigns page-aligned file offsets to the segments (in order, after the

@@ -50,16 +50,14 @@ class CodeMap {
     std::erase_if(ranges, [](const CodeRange& r) { return r.lo >= r.hi; });
     std::sort(ranges.begin(), ranges.end(), [](const CodeRange& a, const CodeRange& b) { return a.lo < b.lo; });
     for (const CodeRange& r : ranges) {
-      if (!ranges_.empty() && r.lo <= ranges_.back().hi)
-        ranges_.back().hi = std::max(ranges_.back().hi, r.hi);
-      else
-        ranges_.push_back(r);
+      if (!ranges_.empty() && r.lo <= ranges_.back().hi) ranges_.back().hi = std::max(ranges_.back().hi, r.hi);
+      else ranges_.push_back(r);
     }
   }
 
   const CodeRange* find(uint64_t addr) const {
-    auto it = std::upper_bound(ranges_.begin(), ranges_.end(), addr,
-                               [](uint64_t a, const CodeRange& r) { return a < r.lo; });
+    auto it =
+        std::upper_bound(ranges_.begin(), ranges_.end(), addr, [](uint64_t a, const CodeRange& r) { return a < r.lo; });
     if (it == ranges_.begin()) return nullptr;
     --it;
     return addr < it->hi ? &*it : nullptr;
@@ -79,7 +77,7 @@ size_t call_rm64_length(uint8_t modrm, uint8_t sib) {
   if (mod == 3) return 2;
   const bool has_sib = rm == 4;
   size_t disp = mod == 1 ? 1 : mod == 2 ? 4 : 0;
-  if (mod == 0 && rm == 5) disp = 4;                   // rip-relative
+  if (mod == 0 && rm == 5) disp = 4;                    // rip-relative
   if (mod == 0 && has_sib && (sib & 7) == 5) disp = 4;  // SIB without a base
   return 2 + (has_sib ? 1 : 0) + disp;
 }

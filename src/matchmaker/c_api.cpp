@@ -224,8 +224,8 @@ int sbc_memory(int sc, sbc_memory_info* info) {
   return c_call([&] {
     if (!info) throw Error(Errc::InvalidArgument, "sbc_memory: info is NULL");
     const subctx::MemoryInfo m = Matchmaker::instance().find(sc).memory();
-    *info = {m.dirty_pages, m.peak_dirty_pages, m.mapped_bytes, m.peak_mapped_bytes,
-             m.quota.max_dirty_pages, m.quota.max_mapped_bytes, m.faults, m.resets};
+    *info = {m.dirty_pages,           m.peak_dirty_pages,       m.mapped_bytes, m.peak_mapped_bytes,
+             m.quota.max_dirty_pages, m.quota.max_mapped_bytes, m.faults,       m.resets};
     return 0;
   });
 }

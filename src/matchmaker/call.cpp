@@ -12,8 +12,8 @@
 #include <string>
 
 #include "fault/alt_stack.hpp"
-#include "fault/fault_handler.hpp"
 #include "fault/deadline.hpp"
+#include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
 #include "gate/gate.hpp"

@@ -1,15 +1,15 @@
 #include "matchmaker/call_fault.hpp"
 
 #include <signal.h>
-#include <sys/mman.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <exception>
 
 #include "matchmaker/backtrace.hpp"
-#include "matchmaker/symbolize.hpp"
 #include "matchmaker/reset.hpp"
+#include "matchmaker/symbolize.hpp"
 #include "sys/io.hpp"
 
 namespace subctx::matchmaker {
@@ -62,15 +62,13 @@ std::string describe_import(const detail::SubcontextState& s, const gate::AbortR
 
 std::string describe(const detail::SubcontextState& s, const gate::AbortRecord& why) {
   switch (why.kind) {
-    case gate::AbortKind::Exit:
-      return "called exit(" + std::to_string(why.status) + ")";
+    case gate::AbortKind::Exit: return "called exit(" + std::to_string(why.status) + ")";
     case gate::AbortKind::Timeout:
       return "ran past its deadline of " + std::to_string(why.value) + " ms and was stopped";
-    case gate::AbortKind::Import:
-      return describe_import(s, why);
+    case gate::AbortKind::Import: return describe_import(s, why);
     case gate::AbortKind::Quota:
-      return "went over the memory quota: " + std::to_string(why.value) + (why.code ? " dirty pages" : " bytes mapped") +
-             " (limit " +
+      return "went over the memory quota: " + std::to_string(why.value) +
+             (why.code ? " dirty pages" : " bytes mapped") + " (limit " +
              std::to_string(why.code ? s.max_dirty_pages.load() : s.max_mapped_bytes.load()) + ")";
     default: break;
   }
@@ -196,8 +194,7 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
   if (why.kind == gate::AbortKind::Import) d.import_name = import_name(s, why);
   d.frames = std::move(frames);
   const std::string what = describe(s, why);
-  std::string message =
-      "export \"" + d.export_name + "\" of " + detail::subcontext_name(s) + " " + what;
+  std::string message = "export \"" + d.export_name + "\" of " + detail::subcontext_name(s) + " " + what;
   if (!d.frames.empty()) message += "; in " + d.frames.front().symbol;
   if (batch) {
     d.completed = batch->call;
@@ -208,8 +205,9 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
   }
   const bool nested = s.call_depth > 1;  // called from a callback of this subcontext
   if (nested) {
-    message += "; the call of this subcontext waiting in the callback fails too (the fault policy applies when the "
-               "outermost call ends)";
+    message +=
+        "; the call of this subcontext waiting in the callback fails too (the fault policy applies when the "
+        "outermost call ends)";
   } else {
     s.faults.fetch_add(1, std::memory_order_relaxed);
     message += apply_fault_policy(s, "export \"" + d.export_name + "\" " + what, &d.reset_done);

@@ -22,11 +22,9 @@ void CallLock::wait_and_take(uint64_t flags) {
       if (word_.compare_exchange_weak(seen, me | flags | kWaiters, std::memory_order_acquire)) return;
       continue;
     }
-    if (!(seen & kWaiters) &&
-        !word_.compare_exchange_weak(seen, seen | kWaiters, std::memory_order_relaxed))
-      continue;
-    syscall(SYS_futex, low_half(word_), FUTEX_WAIT_PRIVATE, static_cast<uint32_t>(seen | kWaiters), nullptr,
-            nullptr, 0);
+    if (!(seen & kWaiters) && !word_.compare_exchange_weak(seen, seen | kWaiters, std::memory_order_relaxed)) continue;
+    syscall(SYS_futex, low_half(word_), FUTEX_WAIT_PRIVATE, static_cast<uint32_t>(seen | kWaiters), nullptr, nullptr,
+            0);
   }
 }
 

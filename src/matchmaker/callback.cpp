@@ -86,9 +86,9 @@ class ClientRights {
       pkey_ = true;
       saved_pkru_ = gate::pkru::read();
       const int key = s.protection.pkey();
-      const uint32_t closed = s.protection.readable()
-                                  ? gate::pkru::allow(saved_pkru_, key) | gate::pkru::bits(key, gate::pkru::kWriteDisable)
-                                  : gate::pkru::deny(saved_pkru_, key);
+      const uint32_t closed = s.protection.readable() ? gate::pkru::allow(saved_pkru_, key) |
+                                                            gate::pkru::bits(key, gate::pkru::kWriteDisable)
+                                                      : gate::pkru::deny(saved_pkru_, key);
       gate::pkru::write(closed);
     }
     if (f.mask_changed) [[unlikely]]
@@ -145,7 +145,7 @@ Outcome run_callback(SubcontextState& s, gate::CallbackRecord& r) {
   CallbackScope scope(s, r, b.user);
   // What the subcontext printed before the import comes out before the callback's output.
   if (!flush_subcontext_output(s, &f)) return Outcome::Abandon;
-  const void* args = &r;  // ints at 0, f64s at 48: a CallArgs' layout
+  const void* args = &r;            // ints at 0, f64s at 48: a CallArgs' layout
   std::optional<StrCopies> copied;  // built only where the callback cannot read them
   if (needs_str_copies(s, b)) [[unlikely]] {
     if (!copy_str_args(b, r, copied.emplace(), f)) return Outcome::Abandon;

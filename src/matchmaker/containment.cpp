@@ -56,8 +56,8 @@ void read_environment(Registry& r) {
 void setup_containment(const Registry& r, detail::SubcontextState& s, const MapOptions& options) {
   const OnFault policy = options.on_fault.value_or(r.on_fault_default);
   if (policy != OnFault::Reset && policy != OnFault::Poison && policy != OnFault::Keep)
-    throw Error(Errc::InvalidArgument, "cannot map image " + s.path + ": unknown fault policy " +
-                                           std::to_string(static_cast<int>(policy)));
+    throw Error(Errc::InvalidArgument,
+                "cannot map image " + s.path + ": unknown fault policy " + std::to_string(static_cast<int>(policy)));
   s.on_fault = static_cast<uint8_t>(policy);
   s.call_timeout_ms = options.call_timeout_ms.value_or(r.call_timeout_default);
   const Quota q = options.quota.value_or(r.quota_default);
@@ -66,8 +66,10 @@ void setup_containment(const Registry& r, detail::SubcontextState& s, const MapO
   build_syscall_table(s.syscall_action, s.path, s.info.syscall_rules, options.syscalls);
   std::string why;
   if (!options.syscalls.empty() && !fault::syscall_dispatch_available(&why))
-    throw Unsupported("cannot map image " + s.path + " with system call rules: subcontext code's system calls are "
-                      "not mediated here (" + why + ")");
+    throw Unsupported("cannot map image " + s.path +
+                      " with system call rules: subcontext code's system calls are "
+                      "not mediated here (" +
+                      why + ")");
 }
 
 void refuse_from_inside_call(const detail::SubcontextState& s, const char* what) {
@@ -122,8 +124,8 @@ MemoryInfo Subcontext::memory() const {
 
 void Subcontext::set_on_fault(OnFault policy) const {
   if (policy != OnFault::Reset && policy != OnFault::Poison && policy != OnFault::Keep)
-    throw Error(Errc::InvalidArgument, "unknown fault policy " + std::to_string(static_cast<int>(policy)) +
-                                           " (reset, poison or keep)");
+    throw Error(Errc::InvalidArgument,
+                "unknown fault policy " + std::to_string(static_cast<int>(policy)) + " (reset, poison or keep)");
   state_of(state_).on_fault = static_cast<uint8_t>(policy);
 }
 

@@ -25,8 +25,8 @@ namespace {
 // Open flags that mean the same on a reopen.  Not O_CREAT, O_EXCL, O_TRUNC
 // (a reopen must neither make nor empty the file) nor O_NOFOLLOW (the path
 // is the one the descriptor resolved to).
-constexpr uint32_t kReopenFlags = O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_NOATIME |
-                                  O_DIRECTORY | O_PATH | O_LARGEFILE;
+constexpr uint32_t kReopenFlags =
+    O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_NOATIME | O_DIRECTORY | O_PATH | O_LARGEFILE;
 // What F_SETFL can put back.
 constexpr uint32_t kStatusFlags = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
 
@@ -38,8 +38,8 @@ std::string access_text(uint32_t flags) {
 }
 
 std::string describe(const image::FdRecord& r) {
-  return "descriptor " + std::to_string(r.number) + " (" + image::fd_kind_name(r.kind) + " " +
-         sys::printable(r.path) + ", " + access_text(r.flags) + ")";
+  return "descriptor " + std::to_string(r.number) + " (" + image::fd_kind_name(r.kind) + " " + sys::printable(r.path) +
+         ", " + access_text(r.flags) + ")";
 }
 
 bool kind_matches(image::FdKind kind, mode_t mode) {
@@ -76,7 +76,8 @@ detail::RestoredFd reopen(const detail::SubcontextState& s, const image::FdRecor
   for (const auto& earlier : done)
     if (earlier.number == rec.same_as) {
       out.fd = sys::UniqueFd(fcntl(earlier.fd.get(), F_DUPFD_CLOEXEC, 0));
-      if (!out.fd) throw SystemError("cannot map image " + s.path + ": dup of a reopened descriptor: " + sys::errno_text(errno));
+      if (!out.fd)
+        throw SystemError("cannot map image " + s.path + ": dup of a reopened descriptor: " + sys::errno_text(errno));
       out.offset = earlier.offset;
       out.status_flags = earlier.status_flags;
       out.seekable = earlier.seekable;
@@ -101,8 +102,8 @@ detail::RestoredFd reopen(const detail::SubcontextState& s, const image::FdRecor
     throw_reopen_failed(s, describe(rec), errno);
   out.status_flags = static_cast<uint32_t>(flags) & kStatusFlags;  // as opened (map cost: no F_GETFL)
   // Files at their offset; directories too (a DIR* the server was reading).
-  out.seekable = (rec.kind == image::FdKind::File || rec.kind == image::FdKind::Directory) &&
-                 !(rec.flags & (O_APPEND | O_PATH));
+  out.seekable =
+      (rec.kind == image::FdKind::File || rec.kind == image::FdKind::Directory) && !(rec.flags & (O_APPEND | O_PATH));
   out.offset = rec.offset;
   if (out.seekable && rec.offset && lseek(out.fd.get(), static_cast<off_t>(rec.offset), SEEK_SET) < 0)
     throw_reopen_failed(s, describe(rec) + " at offset " + std::to_string(rec.offset), errno);
@@ -149,8 +150,8 @@ void check_unisolated(const detail::SubcontextState& s, const MapOptions& option
 std::atomic<uint64_t> g_forks{0};
 
 bool forks_counted() {  // registers the handler once; false: forks cannot be counted
-  static const bool ok =
-      pthread_atfork(+[] { g_forks.fetch_add(1, std::memory_order_relaxed); }, nullptr, nullptr) == 0;
+  static const bool ok = pthread_atfork(
+                             +[] { g_forks.fetch_add(1, std::memory_order_relaxed); }, nullptr, nullptr) == 0;
   return ok;
 }
 
@@ -215,8 +216,7 @@ DescriptorReset reset_descriptors(detail::SubcontextState& s) {
   // may move them at any time (a duplicate sent away or claimed by the
   // client; a fork since the map shares them with another process).
   const bool may_have_moved = t.restored_used || t.restored_shared || !forks_counted() ||
-                              g_forks.load(std::memory_order_relaxed) != s.forks_at_map ||
-                              this_pid() != s.pid_at_map;
+                              g_forks.load(std::memory_order_relaxed) != s.forks_at_map || this_pid() != s.pid_at_map;
   for (const auto& r : s.restored_fds) {
     if (may_have_moved) {
       if (r.seekable) lseek(r.fd.get(), static_cast<off_t>(r.offset), SEEK_SET);
@@ -263,8 +263,8 @@ detail::SubcontextState& open_namespace(const std::shared_ptr<detail::Subcontext
 int subcontext_real(const detail::SubcontextState& s, int number, const char* what) {
   const int real = fault::fd_real(s.fds, number);
   if (real < 0)
-    throw Error(Errc::InvalidArgument, std::string(what) + ": " + detail::subcontext_name(s) +
-                                           " has no descriptor " + std::to_string(number));
+    throw Error(Errc::InvalidArgument,
+                std::string(what) + ": " + detail::subcontext_name(s) + " has no descriptor " + std::to_string(number));
   return real;
 }
 
@@ -302,7 +302,9 @@ int Subcontext::claim_fd(int number) const {
   // The client's duplicate shares the open file: a restored descriptor's
   // offset may move at any time from now on (reset_descriptors).
   if (s.fds.entries[number].origin == fault::FdOrigin::Restored) s.fds.restored_shared = true;
-  if (d < 0) throw SystemError("claim_fd: cannot duplicate descriptor " + std::to_string(number) + ": " + sys::errno_text(errno));
+  if (d < 0)
+    throw SystemError("claim_fd: cannot duplicate descriptor " + std::to_string(number) + ": " +
+                      sys::errno_text(errno));
   return d;
 }
 

@@ -30,8 +30,8 @@ enum class MapPhase : uint8_t {
 };
 
 inline constexpr const char* kMapPhaseNames[] = {
-    "open",     "read",       "decide",       "prepare",      "segments",   "vdso",      "prefetch", "state",
-    "containment", "identity", "protection", "unmap_layout", "unmap_memory", "unmap_rest"};
+    "open",  "read",        "decide",   "prepare",    "segments",     "vdso",         "prefetch",
+    "state", "containment", "identity", "protection", "unmap_layout", "unmap_memory", "unmap_rest"};
 static_assert(sizeof kMapPhaseNames / sizeof *kMapPhaseNames == static_cast<size_t>(MapPhase::Count));
 
 struct MapPhaseTimes {

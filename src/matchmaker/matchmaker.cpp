@@ -14,9 +14,9 @@
 
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
-#include "matchmaker/symbolize.hpp"
 #include "fault/syscalls.hpp"
 #include "matchmaker/registry.hpp"
+#include "matchmaker/symbolize.hpp"
 
 namespace subctx {
 
@@ -242,8 +242,8 @@ void Matchmaker::set_limits(const Limits& limits) {
   if (!limits.subcontexts || !limits.image_size || !limits.exports || !limits.segments)
     throw Error(Errc::InvalidArgument, "limits must be positive");
   if (limits.subcontexts > static_cast<uint64_t>(fault::kMaxViews))
-    throw Error(Errc::InvalidArgument, "Limits::subcontexts is " + std::to_string(limits.subcontexts) +
-                                           "; at most " + std::to_string(fault::kMaxViews) +
+    throw Error(Errc::InvalidArgument, "Limits::subcontexts is " + std::to_string(limits.subcontexts) + "; at most " +
+                                           std::to_string(fault::kMaxViews) +
                                            " subcontexts can be mapped at once (the signal handlers' table)");
   auto& r = registry();
   std::lock_guard lock(r.mutex);

@@ -265,8 +265,7 @@ std::optional<uid_t> lookup_user(std::string_view name) {
   return result->pw_uid;
 }
 
-bool parse_policy(std::string_view text, const std::string& origin, Policy* out, std::string* why,
-                  UserLookup users) {
+bool parse_policy(std::string_view text, const std::string& origin, Policy* out, std::string* why, UserLookup users) {
   if (text.size() > kMaxPolicyBytes) {
     if (why) *why = origin + ": " + std::to_string(text.size()) + " bytes; a policy has at most 1 MiB";
     return false;

@@ -47,15 +47,15 @@ enum class RuleKind { Map, Call, Reopen };
 struct Rule {
   bool allow = false;
   RuleKind kind = RuleKind::Map;
-  std::string path = "*";       // path pattern over the image's canonical path (path_glob)
-  std::optional<uid_t> owner;   // the image file's owner
+  std::string path = "*";          // path pattern over the image's canonical path (path_glob)
+  std::optional<uid_t> owner;      // the image file's owner
   std::optional<uint64_t> digest;  // the image's header digest
   std::string export_name = "*";   // fnmatch pattern; call rules only
   std::string file = "*";          // path pattern over the absolute path to reopen; reopen rules only
   // allow map rules: quotas for what they allow (docs/containment.md).
   std::optional<uint64_t> max_dirty_pages, max_mapped_bytes;
   int line = 0;
-  std::string text;             // the rule as written, for messages
+  std::string text;  // the rule as written, for messages
 };
 
 struct Policy {

@@ -27,7 +27,8 @@ std::string read_policy_text(const std::string& path, const std::string& shown) 
   sys::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK));
   if (!fd) throw IoError("cannot read the policy: cannot open " + shown + ": " + sys::errno_text(errno));
   struct stat st;
-  if (fstat(fd.get(), &st) != 0) throw IoError("cannot read the policy: cannot stat " + shown + ": " + sys::errno_text(errno));
+  if (fstat(fd.get(), &st) != 0)
+    throw IoError("cannot read the policy: cannot stat " + shown + ": " + sys::errno_text(errno));
   if (!S_ISREG(st.st_mode))
     throw NotRegularFile("cannot read the policy: " + shown + " is " + image::file_kind(st.st_mode) +
                          ", not a regular file; give the path of a policy file");
@@ -80,8 +81,7 @@ void verify_pinned_image(const policy::Policy& p, const policy::Rule& rule, int 
                          const std::string& what) {
   struct stat st;
   if (fstat(fd, &st) != 0) throw IoError(what + ": cannot stat the image: " + sys::errno_text(errno));
-  const std::string mismatch =
-      image::verify_segments(image::FileSource(fd, static_cast<uint64_t>(st.st_size)), info);
+  const std::string mismatch = image::verify_segments(image::FileSource(fd, static_cast<uint64_t>(st.st_size)), info);
   if (!mismatch.empty())
     throw DigestMismatch(what + ": " + p.origin + " line " + std::to_string(rule.line) + " (" + rule.text +
                          ") names its header digest, so its whole contents were checked, and " + mismatch +

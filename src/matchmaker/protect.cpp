@@ -9,8 +9,8 @@
 
 #include "fault/fault_handler.hpp"
 #include "image/format.hpp"
-#include "sys/env.hpp"
 #include "matchmaker/registry.hpp"
+#include "sys/env.hpp"
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
 
@@ -29,7 +29,6 @@ const char* protection_name(Protection p) {
 namespace matchmaker {
 
 namespace {
-
 
 std::vector<gate::Piece> pieces_of(const detail::SubcontextState& s) {
   std::vector<gate::Piece> out;

@@ -16,8 +16,7 @@ namespace subctx::detail {
 
 void* raw_address(const SubcontextState* state, std::string_view name, const Signature* expected) {
   if (!state) throw NoSuchSubcontext("raw lookup on an empty Subcontext");
-  const uint32_t index =
-      expected ? resolve_index(state, name, *expected) : matchmaker::find_export_index(*state, name);
+  const uint32_t index = expected ? resolve_index(state, name, *expected) : matchmaker::find_export_index(*state, name);
   // A denied export is refused here already; the call is checked again
   // (the policy may change in between).
   matchmaker::ensure_call_allowed(const_cast<SubcontextState&>(*state), index);

@@ -32,9 +32,9 @@ struct Registry {
   Limits limits;
   int next_handle = 0;
   std::map<int, std::shared_ptr<detail::SubcontextState>> subcontexts;
-  std::optional<HostVdso> host_vdso;  // read on first map
-  std::vector<ForwarderFile> forwarder_files;  // the last few made, newest last
-  bool forwarder_files_refused = false;        // no memfd, or not executable here: pages are written
+  std::optional<HostVdso> host_vdso;             // read on first map
+  std::vector<ForwarderFile> forwarder_files;    // the last few made, newest last
+  bool forwarder_files_refused = false;          // no memfd, or not executable here: pages are written
   std::shared_ptr<const policy::Policy> policy;  // null: none installed
   // SUBCTX_PROTECTION, SUBCTX_ON_FAULT, SUBCTX_CALL_TIMEOUT_MS,
   // SUBCTX_QUOTA_*, read at init (sys/env.hpp).

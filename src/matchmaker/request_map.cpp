@@ -146,7 +146,7 @@ void check_stack_room(const std::string& path, const image::ImageInfo& info) {
   static const uint64_t stack_top = client_stack().second;  // read once: a fork keeps it, an exec starts afresh
   static const uint64_t guard = stack_guard_gap_bytes();
   if (!stack_top) return;
-  struct rlimit rl{};
+  struct rlimit rl {};
   // Unlimited counts as the usual 8 MiB: the kernel then lays mappings out
   // bottom-up, far below the stack.
   const uint64_t limit =
@@ -161,7 +161,8 @@ void check_stack_room(const std::string& path, const image::ImageInfo& info) {
                           hex(now_hi) + ") may grow down to " + hex(stack_top - limit) + " (RLIMIT_STACK " +
                           std::to_string(limit >> 10) + " KiB) and the kernel keeps " + std::to_string(guard >> 10) +
                           " KiB (stack_guard_gap) free below it, so no image may map anything in [" + hex(room_lo) +
-                          "-" + hex(stack_top) + "): ordinary stack growth would crash the client later; snapshot the "
+                          "-" + hex(stack_top) +
+                          "): ordinary stack growth would crash the client later; snapshot the "
                           "server again, or lower the client's stack limit (ulimit -s)");
   };
   for (size_t i = 0; i < info.segments.size(); ++i)
@@ -266,7 +267,9 @@ void map_vdso_forwarder(Registry& r, detail::SubcontextState& state, const image
                         const std::vector<uint8_t>& vdso_page, bool* forwarder_armed, const std::string& path,
                         std::vector<sys::Mapping>& maps, std::vector<bool>& from_file) {
   if (!info.vdso.base) return;
-  auto name = [&] { return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")"; };
+  auto name = [&] {
+    return "vDSO forwarder [" + hex(info.vdso.base) + "-" + hex(info.vdso.base + info.vdso.size) + ")";
+  };
   // A private view of the forwarder's memfd where one can be made and
   // mapped executable here (nothing written, no page touched); else an
   // anonymous page written here.
@@ -353,8 +356,7 @@ void refuse_missing_cpu_features(const image::ImageInfo& info, const std::string
 
 // The state of a subcontext about to be mapped: its names and its file.
 std::shared_ptr<detail::SubcontextState> new_state(const std::string& path, const std::string& given,
-                                                   const std::string& canonical, const struct stat& st,
-                                                   bool verified) {
+                                                   const std::string& canonical, const struct stat& st, bool verified) {
   auto state = std::make_shared<detail::SubcontextState>();
   state->path = path;
   state->given_path = given;
@@ -477,7 +479,8 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   // What subcontext code mapped during calls goes with it.
   for (uint32_t i = 0; i < s.sub_maps.count; ++i)
     sys::Mapping(reinterpret_cast<void*>(s.sub_maps.ranges[i].first),
-                 s.sub_maps.ranges[i].second - s.sub_maps.ranges[i].first).reset();
+                 s.sub_maps.ranges[i].second - s.sub_maps.ranges[i].first)
+        .reset();
   s.sub_maps.count = 0;
   s.sub_maps.bytes = 0;
   clock.mark(MapPhase::UnmapMemory);

@@ -43,8 +43,7 @@ struct PageRegion {
   uint64_t start, end, categories;
 };
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
-constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapped = 1u << 4,
-                   kPageIsPfnZero = 1u << 5;
+constexpr uint64_t kPageIsFile = 1u << 2, kPageIsPresent = 1u << 3, kPageIsSwapped = 1u << 4, kPageIsPfnZero = 1u << 5;
 // /proc/PID/pagemap entry bits.
 
 }  // namespace
@@ -85,15 +84,14 @@ int pagemap_fd() {
     }
   }
   // The parent's descriptor, inherited by this child: ours now replaces it.
-  if (seen && static_cast<int32_t>(static_cast<uint32_t>(seen)) >= 0) close(static_cast<int32_t>(static_cast<uint32_t>(seen)));
+  if (seen && static_cast<int32_t>(static_cast<uint32_t>(seen)) >= 0)
+    close(static_cast<int32_t>(static_cast<uint32_t>(seen)));
   return fd;
 }
 
 void add_run(std::vector<std::pair<uint64_t, uint64_t>>* runs, uint64_t lo, uint64_t hi) {
-  if (!runs->empty() && runs->back().second == lo)
-    runs->back().second = hi;
-  else
-    runs->emplace_back(lo, hi);
+  if (!runs->empty() && runs->back().second == lo) runs->back().second = hi;
+  else runs->emplace_back(lo, hi);
 }
 
 // Anonymous (written, or swapped out) pages in [lo, hi).  Returns false when
@@ -154,10 +152,8 @@ Ranges segment_ranges(const detail::SubcontextState& s) {
   std::sort(ranges.begin(), ranges.end());
   Ranges merged;
   for (const auto& r : ranges) {
-    if (!merged.empty() && merged.back().second == r.first)
-      merged.back().second = r.second;
-    else
-      merged.push_back(r);
+    if (!merged.empty() && merged.back().second == r.first) merged.back().second = r.second;
+    else merged.push_back(r);
   }
   return merged;
 }
@@ -188,8 +184,7 @@ Ranges scan_spans(const detail::SubcontextState& s, const Ranges& segments) {
   for (const auto& r : segments) {
     if (!spans.empty() && (r.first - spans.back().second <= kBridge || covered(own, spans.back().second, r.first)))
       spans.back().second = r.second;
-    else
-      spans.push_back(r);
+    else spans.push_back(r);
   }
   return spans;
 }
@@ -243,8 +238,8 @@ void restore_layout(detail::SubcontextState& s) {
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
       if (p != reinterpret_cast<void*>(lo)) {
         if (p != MAP_FAILED) munmap(p, end - lo);
-        throw SystemError(who + ": cannot map [" + sys::hex(lo) + "-" + sys::hex(end) + ") back: " +
-                          sys::errno_text(errno));
+        throw SystemError(who + ": cannot map [" + sys::hex(lo) + "-" + sys::hex(end) +
+                          ") back: " + sys::errno_text(errno));
       }
       if (end < hi) {  // the anonymous tail of the segment
         void* q = mmap(reinterpret_cast<void*>(end), hi - end, seg.prot,
@@ -348,8 +343,8 @@ std::string image_change(const detail::SubcontextState& s) {
     what = "its size went from " + std::to_string(was.size) + " to " + std::to_string(now.size) + " bytes";
   } else if (!same_time(now.mtime, was.mtime)) {
     what = "it was written: its modification time moved";
-  } else if (!same_time(now.ctime, was.ctime) && now.nlink == was.nlink && now.mode == was.mode &&
-             now.uid == was.uid && now.gid == was.gid) {
+  } else if (!same_time(now.ctime, was.ctime) && now.nlink == was.nlink && now.mode == was.mode && now.uid == was.uid &&
+             now.gid == was.gid) {
     what = "its status change time moved with its links, mode and owner unchanged";
   } else {
     return "";
@@ -364,8 +359,8 @@ ResetInfo reset_state(detail::SubcontextState& s) {
   // The pages a reset drops come back from the file: from a changed file
   // they would be the new image's bytes under the old layout.
   if (const std::string changed = image_change(s); !changed.empty())
-    throw BadImage("cannot reset " + detail::subcontext_name(s) +
-                   " onto its image: " + changed + "; unmap it and map the image again");
+    throw BadImage("cannot reset " + detail::subcontext_name(s) + " onto its image: " + changed +
+                   "; unmap it and map the image again");
   ResetInfo info;
   release_sub_mappings(s, &info);
   const DescriptorReset d = reset_descriptors(s);
@@ -387,9 +382,8 @@ ResetInfo reset_state(detail::SubcontextState& s) {
   const DirtyScan dirty = only_calls_write && !gate_stack_written(s) ? DirtyScan{} : scan_dirty(s);
   for (const auto& [lo, hi] : dirty.runs)
     if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0)
-      throw SystemError("cannot reset " + detail::subcontext_name(s) +
-                        ": madvise(MADV_DONTNEED) of [" + sys::hex(lo) + "-" + sys::hex(hi) +
-                        ") failed: " + sys::errno_text(errno));
+      throw SystemError("cannot reset " + detail::subcontext_name(s) + ": madvise(MADV_DONTNEED) of [" + sys::hex(lo) +
+                        "-" + sys::hex(hi) + ") failed: " + sys::errno_text(errno));
   info.pages_restored = dirty.pages;
   s.dirty_pages.store(0, std::memory_order_relaxed);
   s.poisoned.clear();

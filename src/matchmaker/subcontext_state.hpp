@@ -3,10 +3,10 @@
 
 #include <sys/types.h>
 
-#include <cstdio>
-#include <ctime>
 #include <array>
 #include <atomic>
+#include <cstdio>
+#include <ctime>
 #include <exception>
 #include <map>
 #include <memory>
@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "fault/view.hpp"
-#include "matchmaker/call_lock.hpp"
-#include "matchmaker/export_index.hpp"
 #include "gate/gate.hpp"
 #include "gate/protection.hpp"
 #include "image/format.hpp"
+#include "matchmaker/call_lock.hpp"
+#include "matchmaker/export_index.hpp"
 #include "subctx/signature.hpp"
 #include "subctx/subctx.hpp"
 #include "sys/mapping.hpp"
@@ -41,9 +41,9 @@ struct ImportBinding {
   std::string name;
   std::string signature_text;
   Signature signature;
-  uint32_t str_args = 0;  // bit i: integer argument register i carries a str
-  void* fn = nullptr;     // null: unbound
-  void* user = nullptr;   // sbc_callback_user() while it runs
+  uint32_t str_args = 0;        // bit i: integer argument register i carries a str
+  void* fn = nullptr;           // null: unbound
+  void* user = nullptr;         // sbc_callback_user() while it runs
   std::shared_ptr<void> owner;  // a bound C++ callable, kept while bound
 };
 
@@ -103,17 +103,17 @@ struct SubcontextState : fault::SubcontextView {
 
   // Calls into one subcontext are serialized: it has one server thread.
   CallLock call_lock;
-  bool mapped = true;                  // guarded by call_lock
+  bool mapped = true;  // guarded by call_lock
   // Outlives the segments (~SubcontextState unmaps them first).
   gate::Protection protection;  // opened and closed under call_lock
-  uint64_t raw_lo = 0;                 // raw-call address of export 0
-  sys::UniqueFd image_fd;              // read-only: a reset maps given-up views back
+  uint64_t raw_lo = 0;          // raw-call address of export 0
+  sys::UniqueFd image_fd;       // read-only: a reset maps given-up views back
   // The vDSO forwarder's sealed memfd (ForwarderFile); 0: anonymous memory.
   uint64_t forwarder_dev = 0, forwarder_ino = 0;
 
   // Callbacks (docs/callbacks.md), all under call_lock (its holder's thread).
   std::vector<ImportBinding> imports;
-  uint64_t import_slot = 0;  // gate_stack_hi - kImportSlotBelowTop; 0: the image has no imports
+  uint64_t import_slot = 0;    // gate_stack_hi - kImportSlotBelowTop; 0: the image has no imports
   uint32_t call_depth = 0;     // calls in progress, nested through callbacks
   uint32_t callbacks_out = 0;  // callbacks running (the subcontext waits in an import)
   uint64_t callback_sp = 0;    // its stack pointer at the innermost one: nested calls enter below it
@@ -133,7 +133,7 @@ struct SubcontextState : fault::SubcontextView {
   std::atomic<uint64_t> max_dirty_pages{0};  // max_mapped_bytes: the view's
   std::atomic<uint64_t> faults{0}, resets{0};
   std::atomic<uint64_t> dirty_pages{0}, peak_dirty_pages{0};  // as of the last scan
-  std::string poisoned;  // why further calls fail; empty: they don't (call_lock)
+  std::string poisoned;                                       // why further calls fail; empty: they don't (call_lock)
   // sub_maps and fds (the view's): under call_lock, and the SIGSYS handler
   // of the thread holding it.  The server's descriptors as reopened at map,
   // its working directory, and what resets put back (docs/identity.md).

@@ -116,8 +116,9 @@ std::string build_id_of(const ElfFile& file, const std::vector<Elf64_Phdr>& segm
 }
 
 bool same_hex(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) { return std::tolower(x) == std::tolower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](unsigned char x, unsigned char y) {
+           return std::tolower(x) == std::tolower(y);
+         });
 }
 
 struct Symbol {
@@ -128,9 +129,9 @@ struct Symbol {
 
 // What one module's file says: its layout and function symbols.
 struct Table {
-  bool has_layout = false;  // the file was read and is the expected one
-  uint64_t bias = 0;        // address in the subcontext - link-time address
-  std::string strings;      // the string table, ending in '\0'
+  bool has_layout = false;      // the file was read and is the expected one
+  uint64_t bias = 0;            // address in the subcontext - link-time address
+  std::string strings;          // the string table, ending in '\0'
   std::vector<Symbol> symbols;  // sorted by start, one per start
 
   const Symbol* find(uint64_t vaddr) const {
@@ -194,7 +195,8 @@ Table load_table(const Module& m) {
   std::vector<Elf64_Phdr> segments;
   if (!file.open(m.path) || !read_elf_header(file, &eh) || !file.read_array(eh.e_phoff, eh.e_phnum, &segments))
     return t;
-  auto first_load = std::find_if(segments.begin(), segments.end(), [](const Elf64_Phdr& p) { return p.p_type == PT_LOAD; });
+  auto first_load =
+      std::find_if(segments.begin(), segments.end(), [](const Elf64_Phdr& p) { return p.p_type == PT_LOAD; });
   if (first_load == segments.end()) return t;
   // A rebuilt executable's symbols would name the wrong code.
   if (!m.build_id.empty() && !same_hex(build_id_of(file, segments), m.build_id)) return t;
@@ -252,7 +254,8 @@ Symbolizer& Symbolizer::operator=(Symbolizer&&) noexcept = default;
 
 std::string Symbolizer::name(uint64_t addr) const {
   try {
-    auto m = std::find_if(modules_.begin(), modules_.end(), [addr](const Module& x) { return x.lo <= addr && addr < x.hi; });
+    auto m =
+        std::find_if(modules_.begin(), modules_.end(), [addr](const Module& x) { return x.lo <= addr && addr < x.hi; });
     if (m == modules_.end() || !cache_) return "??";
     const Table& t = cache_->table(static_cast<size_t>(m - modules_.begin()), *m);
     const uint64_t vaddr = addr - t.bias;

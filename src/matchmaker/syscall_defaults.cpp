@@ -20,6 +20,7 @@ using enum SyscallSet;
 //   {set, listed numbers, action, errno, "system call" cell, what happens}
 // (the cell "" for the listed names).  Edit here; the unit test
 // SyscallDefaults.DocsTableIsThisTable prints the new markdown for the docs.
+// clang-format off
 constexpr SyscallDefaultRow kSyscallDefaults[] = {
     {Listed, {SYS_exit, SYS_exit_group}, EndCall, 0,
      "",
@@ -93,6 +94,7 @@ constexpr SyscallDefaultRow kSyscallDefaults[] = {
      "everything else",
      "made as asked; `getpid`/`gettid` return the calling thread's ids"},
 };
+// clang-format on
 
 // The first row that covers a number decides: rows listing numbers first,
 // and each number listed once (a second listing would never apply).

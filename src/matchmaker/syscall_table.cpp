@@ -28,9 +28,7 @@ bool class_covers(SyscallSet set, long nr) {
 
 // Whether the default lets the system call through (made, perhaps tracked,
 // translated or emulated) rather than refusing it or ending the call.
-bool lets_through(SyscallDefault a) {
-  return a != SyscallDefault::EndCall && a != SyscallDefault::Deny;
-}
+bool lets_through(SyscallDefault a) { return a != SyscallDefault::EndCall && a != SyscallDefault::Deny; }
 
 // What an allowed system call does: what the defaults do when they let it
 // through, else what its descriptors allow.  kill and rt_sigqueueinfo may
@@ -38,8 +36,7 @@ bool lets_through(SyscallDefault a) {
 // the namespace cannot follow, or a number this Matchmaker does not know).
 int allowed_action(long nr) {
   if (nr == SYS_kill || nr == SYS_rt_sigqueueinfo) return fault::kSignalAnyone;
-  if (const SyscallDefaultRow& row = syscall_default_row(nr); lets_through(row.action))
-    return syscall_action_code(row);
+  if (const SyscallDefaultRow& row = syscall_default_row(nr); lets_through(row.action)) return syscall_action_code(row);
   switch (fault::fd_class(nr)) {
     case fault::FdClass::None: return fault::kAllow;
     case fault::FdClass::Translated: return fault::kDescriptors;
@@ -102,8 +99,8 @@ void build_syscall_table(std::span<int16_t> table, const std::string& image_path
   for (const auto& r : image_rules) {
     const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};
     if (rule.action == SyscallRule::Action::Allow)  // the reader refuses these; never trust one
-      throw BadImage("image " + image_path + ": its system call rule \"allow " + r.syscall + "\": " +
-                     image::kImageRulesNarrowOnly);
+      throw BadImage("image " + image_path + ": its system call rule \"allow " + r.syscall +
+                     "\": " + image::kImageRulesNarrowOnly);
     if (std::string why = apply_rule(table, rule); !why.empty())
       throw BadImage("image " + image_path + ": its system call rule: " + why);
   }

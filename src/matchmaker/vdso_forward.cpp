@@ -8,9 +8,9 @@
 namespace subctx::matchmaker {
 
 namespace {
-constexpr size_t kStubSize = 14;     // jmp *0(%rip); .quad target
+constexpr size_t kStubSize = 14;         // jmp *0(%rip); .quad target
 constexpr uint64_t kHeaderArea = 0x100;  // stays zero: the ELF header and program headers
-}
+}  // namespace
 
 bool build_vdso_forwarder(const image::VdsoRecord& v, const HostVdso& host, uint8_t* buf, std::string* why) {
   auto fail = [&](const image::VdsoSymbol& s, const char* what) {

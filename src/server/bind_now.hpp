@@ -10,8 +10,8 @@ namespace subctx::server {
 
 struct BindNowResult {
   size_t slots_checked = 0;
-  size_t slots_resolved = 0;              // lazy slots this call resolved
-  std::vector<std::string> unresolved;    // "object: symbol@version"
+  size_t slots_resolved = 0;            // lazy slots this call resolved
+  std::vector<std::string> unresolved;  // "object: symbol@version"
 };
 
 BindNowResult bind_all_plt_slots();

@@ -21,8 +21,7 @@ std::vector<image::ExportRecord>& registry() {
 }
 }  // namespace
 
-void export_function(const std::string& name, void* fn, const Signature& signature,
-                     ExportVisibility visibility) {
+void export_function(const std::string& name, void* fn, const Signature& signature, ExportVisibility visibility) {
   server::check_name("export", name);
   if (!fn) throw Error(Errc::InvalidArgument, "export \"" + name + "\": function pointer is null");
   std::lock_guard lock(registry_mutex());
@@ -52,7 +51,8 @@ std::vector<image::ExportRecord> registered_exports() {
 
 extern "C" int sbc_export(const char* name, void* fn, const char* signature) {
   return subctx::detail::c_call([&] {
-    if (!name || !signature) throw subctx::Error(subctx::Errc::InvalidArgument, "sbc_export: name and signature are required");
+    if (!name || !signature)
+      throw subctx::Error(subctx::Errc::InvalidArgument, "sbc_export: name and signature are required");
     subctx::Signature sig;
     std::string why;
     if (!subctx::parse_signature(signature, &sig, &why))

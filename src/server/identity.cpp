@@ -94,8 +94,9 @@ bool read_link(const std::string& path, std::string* out) {
 std::vector<int> open_fds(const IdentitySource& src) {
   const std::string dir = src.proc_dir + "/fd";
   DIR* d = opendir(dir.c_str());
-  if (!d) refuse("cannot list " + std::string(src.self ? "this process's" : "the target's") + " descriptors: " + dir + ": " +
-                 sys::errno_text(errno) + " (is /proc mounted?)");
+  if (!d)
+    refuse("cannot list " + std::string(src.self ? "this process's" : "the target's") + " descriptors: " + dir + ": " +
+           sys::errno_text(errno) + " (is /proc mounted?)");
   std::vector<int> fds;
   const int own = dirfd(d);
   while (dirent* e = readdir(d)) {
@@ -135,8 +136,8 @@ std::string why_not_restorable(const FdRecord& f, const struct stat& st) {
 
 // "fd 5: pipe (pipe:[12345])", with the reason when the kind alone does not say it.
 std::string describe(const FdRecord& f, const std::string& why) {
-  std::string s = "fd " + std::to_string(f.number) + ": " + image::fd_kind_name(f.kind) + " (" +
-                  sys::printable(f.path) + ")";
+  std::string s =
+      "fd " + std::to_string(f.number) + ": " + image::fd_kind_name(f.kind) + " (" + sys::printable(f.path) + ")";
   return why.empty() ? s : s + ": " + why;
 }
 
@@ -237,8 +238,10 @@ std::string working_directory(const IdentitySource& src) {
   if (!read_link(src.proc_dir + "/cwd", &cwd))
     refuse("cannot read the working directory (" + src.proc_dir + "/cwd): " + sys::errno_text(errno));
   if (ends_with(cwd, kDeleted))
-    refuse("the working directory " + sys::printable(cwd) + " was removed; chdir() to an existing directory "
-           "before " + src.moment);
+    refuse("the working directory " + sys::printable(cwd) +
+           " was removed; chdir() to an existing directory "
+           "before " +
+           src.moment);
   if (cwd.empty() || cwd[0] != '/' || cwd.size() > kMaxPathBytes)
     refuse("the working directory \"" + sys::printable(cwd) + "\" has no absolute path of at most " +
            std::to_string(kMaxPathBytes) + " bytes (outside this process's root?); chdir() elsewhere before " +
@@ -252,7 +255,8 @@ uint32_t current_umask(const IdentitySource& src) {
     if (parse_status_umask(sys::read_text_file(src.proc_dir + "/status"), &mask)) return mask;
   } catch (const Error&) {
   }
-  if (!src.self) refuse("cannot read the target's umask from " + src.proc_dir + "/status (Linux 4.7 or later prints it)");
+  if (!src.self)
+    refuse("cannot read the target's umask from " + src.proc_dir + "/status (Linux 4.7 or later prints it)");
   const mode_t old = umask(022);  // the only way to read it: set, then put back
   umask(old);
   return static_cast<uint32_t>(old) & 0777;
@@ -264,8 +268,8 @@ std::vector<image::SignalRecord> signal_dispositions_of(const IdentitySource& sr
   std::string_view ign, cgt;
   uint64_t ignored = 0, caught = 0;
   const std::string status = sys::read_text_file(src.proc_dir + "/status");
-  if (!find_field(status, "SigIgn:", &ign) || !find_field(status, "SigCgt:", &cgt) ||
-      !parse_hex_mask(ign, &ignored) || !parse_hex_mask(cgt, &caught))
+  if (!find_field(status, "SigIgn:", &ign) || !find_field(status, "SigCgt:", &cgt) || !parse_hex_mask(ign, &ignored) ||
+      !parse_hex_mask(cgt, &caught))
     refuse("cannot read the target's signal dispositions from " + src.proc_dir + "/status");
   for (int sig : {SIGPIPE, SIGXFSZ}) {
     const uint64_t bit = uint64_t{1} << (sig - 1);

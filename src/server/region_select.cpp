@@ -28,8 +28,8 @@ bool is_writable_shared_file(const sys::MapEntry& m) {
 }
 }  // namespace
 
-bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in,
-                     std::vector<SegmentPlan>& out, std::string* why) {
+bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in, std::vector<SegmentPlan>& out,
+                     std::string* why) {
   out.clear();
   auto emit = [&](const sys::MapEntry& m, uint64_t lo, uint64_t hi, image::SegmentKind kind) {
     if (lo >= hi) return true;
@@ -59,12 +59,15 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
       continue;
     }
     if (!(m.prot & PROT_READ)) {
-      if (why) *why = "mapping \"" + std::string(m.line) + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot";
+      if (why)
+        *why = "mapping \"" + std::string(m.line) +
+               "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot";
       return false;
     }
     if (is_writable_shared_file(m)) {
       if (why)
-        *why = "mapping \"" + std::string(m.line) + "\" is a writable shared mapping of the file " + std::string(m.path) +
+        *why = "mapping \"" + std::string(m.line) + "\" is a writable shared mapping of the file " +
+               std::string(m.path) +
                ": in a client its writes would go to a private copy, never to the file; unmap it before the snapshot "
                "(or map it MAP_PRIVATE)";
       return false;

@@ -25,19 +25,19 @@ struct SegmentPlan {
 };
 
 struct SelectInput {
-  uint64_t stack_pointer = 0;      // the used part of [stack] starts below it
-  uint64_t gate_stack_lo = 0;      // [lo, hi): the gate stack mapping
+  uint64_t stack_pointer = 0;  // the used part of [stack] starts below it
+  uint64_t gate_stack_lo = 0;  // [lo, hi): the gate stack mapping
   uint64_t gate_stack_hi = 0;
-  uint64_t gate_guard = 0;         // its PROT_NONE guard, below it
+  uint64_t gate_guard = 0;  // its PROT_NONE guard, below it
   uint64_t gate_guard_size = image::kPageSize;
-  uint64_t exclude_lo = 0;         // the snapshot's own scratch memory, cut out
-  uint64_t exclude_hi = 0;         // of whatever mapping the kernel merged it with
+  uint64_t exclude_lo = 0;  // the snapshot's own scratch memory, cut out
+  uint64_t exclude_hi = 0;  // of whatever mapping the kernel merged it with
 };
 
 // Returns false (and sets *why) when a mapping cannot be copied or out is
 // full.  Never allocates beyond out's capacity (why only on failure).
-bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in,
-                     std::vector<SegmentPlan>& out, std::string* why);
+bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in, std::vector<SegmentPlan>& out,
+                     std::string* why);
 
 // The image's segment records for a plan: address, size, permissions, kind
 // and origin; the gate stack's guard has no file part (p_filesz = 0).  The

@@ -37,8 +37,8 @@
 #include "server/region_select.hpp"
 #include "subctx/server.hpp"
 #include "sys/io.hpp"
-#include "sys/pagemap.hpp"
 #include "sys/mapping.hpp"
+#include "sys/pagemap.hpp"
 #include "sys/proc_maps.hpp"
 #include "sys/unique_fd.hpp"
 
@@ -51,9 +51,9 @@ namespace {
 
 using image::kPageSize;
 
-constexpr size_t kMaxSegments = 16000;       // below the ELF program header count limit (65535)
-constexpr size_t kMapsBufferSize = 8u << 20;  // /proc/self/maps text
-constexpr size_t kPagemapEntries = 64 * 1024; // pagemap entries read per chunk
+constexpr size_t kMaxSegments = 16000;         // below the ELF program header count limit (65535)
+constexpr size_t kMapsBufferSize = 8u << 20;   // /proc/self/maps text
+constexpr size_t kPagemapEntries = 64 * 1024;  // pagemap entries read per chunk
 constexpr int kPrepareAttempts = 5;
 
 [[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
@@ -167,7 +167,8 @@ void Snapshotter::check_process() {
   size_t threads = count_threads();
   if (threads == 0) refuse("cannot count this process's threads: /proc/self/task is unreadable (is /proc mounted?)");
   if (threads != 1)
-    refuse(std::to_string(threads) + " threads are running; an image is taken from a single-threaded moment: "
+    refuse(std::to_string(threads) +
+           " threads are running; an image is taken from a single-threaded moment: "
            "join or stop the other threads before snapshot()");
   // Output buffered now must not be lost, nor printed again by each client.
   std::cout.flush();
@@ -194,8 +195,8 @@ void Snapshotter::prepare_metadata() {
     if (std::string why = syscall_rule_problem(r); !why.empty()) refuse("system call rule: " + why);
     if (r.action == SyscallRule::Action::Allow)
       refuse("system call rule \"allow " + r.syscall + "\": " + image::kImageRulesNarrowOnly);
-    info_.syscall_rules.push_back(
-        {r.syscall, static_cast<uint8_t>(r.action), static_cast<uint32_t>(r.action == SyscallRule::Action::Deny ? r.error : 0)});
+    info_.syscall_rules.push_back({r.syscall, static_cast<uint8_t>(r.action),
+                                   static_cast<uint32_t>(r.action == SyscallRule::Action::Deny ? r.error : 0)});
   }
   // First, while every open descriptor is the server's own: the snapshot's
   // files (the image, pagemap) are opened later.
@@ -204,8 +205,9 @@ void Snapshotter::prepare_metadata() {
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   info_.creator_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   info_.build_id = build_id_of_main();
-  info_.created_ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                std::chrono::system_clock::now().time_since_epoch()).count());
+  info_.created_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   utsname u{};
   uname(&u);
   info_.kernel = std::string(u.sysname) + " " + u.release;
@@ -225,7 +227,8 @@ void Snapshotter::prepare_metadata() {
 
 void Snapshotter::prepare_gate_stack() {
   size_t size = image::page_round_up(options_.gate_stack_size < 64 * 1024 ? 64 * 1024 : options_.gate_stack_size);
-  gate_stack_ = sys::map_memory(nullptr, size + image::kGateGuardSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  gate_stack_ =
+      sys::map_memory(nullptr, size + image::kGateGuardSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   if (!gate_stack_) refuse("cannot allocate the gate stack: " + sys::errno_text(errno));
   if (mprotect(gate_stack_.get(), image::kGateGuardSize, PROT_NONE) != 0) refuse("cannot protect the gate stack guard");
   select_.gate_guard = gate_stack_.begin();
@@ -277,7 +280,8 @@ void Snapshotter::prepare_layout() {
   select_.stack_pointer = sp;
   select_.exclude_lo = scratch_.begin();
   select_.exclude_hi = scratch_.end();
-  if (!read_maps()) refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
+  if (!read_maps())
+    refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
   std::string why;
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
   server::segment_records(plan_, info_.segments);
@@ -333,7 +337,9 @@ void Snapshotter::run() {
   struct TmpRemover {
     const std::string& path;
     bool armed = true;
-    ~TmpRemover() { if (armed) unlink(path.c_str()); }
+    ~TmpRemover() {
+      if (armed) unlink(path.c_str());
+    }
   } remover{tmp};
 
   bool stable = false;
@@ -378,8 +384,8 @@ void Snapshotter::copy_segment(int fd, size_t index) {
   const bool use_pagemap = plan.anonymous && pagemap_fd_;
   for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kPagemapEntries * kPageSize) {
     const uint64_t pages = std::min<uint64_t>(kPagemapEntries, (seg.end() - chunk) / kPageSize);
-    bool have_pagemap = use_pagemap &&
-                        sys::raw_pread_exact(pagemap_fd_.get(), pagemap_, pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
+    bool have_pagemap = use_pagemap && sys::raw_pread_exact(pagemap_fd_.get(), pagemap_, pages * 8,
+                                                            static_cast<off_t>(chunk / kPageSize * 8));
     for (uint64_t k = 0; k < pages; ++k) {
       const uint64_t addr = chunk + k * kPageSize;
       // Bit 63: present, bit 62: swapped.  An anonymous page with neither was
@@ -420,9 +426,7 @@ void Snapshotter::copy_segment(int fd, size_t index) {
 
 }  // namespace
 
-void snapshot(const std::string& image_path, const SnapshotOptions& options) {
-  Snapshotter(image_path, options).run();
-}
+void snapshot(const std::string& image_path, const SnapshotOptions& options) { Snapshotter(image_path, options).run(); }
 
 void snapshot_and_exit(const std::string& image_path, const SnapshotOptions& options) {
   try {

@@ -6,8 +6,8 @@
 
 namespace subctx::sys::pagemap {
 
-inline constexpr uint64_t kPresent = uint64_t{1} << 63;   // in RAM
-inline constexpr uint64_t kSwapped = uint64_t{1} << 62;   // in swap
+inline constexpr uint64_t kPresent = uint64_t{1} << 63;       // in RAM
+inline constexpr uint64_t kSwapped = uint64_t{1} << 62;       // in swap
 inline constexpr uint64_t kFileOrShared = uint64_t{1} << 61;  // file page or shared anonymous
 inline constexpr uint64_t kEntryBytes = 8;
 

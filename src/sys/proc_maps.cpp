@@ -54,18 +54,22 @@ void skip_spaces(std::string_view& s) {
 
 bool parse_line(std::string_view line, MapEntry* e) {
   std::string_view s = line;
-  if (!parse_hex(s, &e->start) || !expect(s, '-') || !parse_hex(s, &e->end) || !expect(s, ' '))
-    return false;
+  if (!parse_hex(s, &e->start) || !expect(s, '-') || !parse_hex(s, &e->end) || !expect(s, ' ')) return false;
   if (e->end <= e->start || s.size() < 4) return false;
   e->prot = 0;
-  if (s[0] == 'r') e->prot |= PROT_READ; else if (s[0] != '-') return false;
-  if (s[1] == 'w') e->prot |= PROT_WRITE; else if (s[1] != '-') return false;
-  if (s[2] == 'x') e->prot |= PROT_EXEC; else if (s[2] != '-') return false;
-  if (s[3] == 's') e->shared = true; else if (s[3] == 'p') e->shared = false; else return false;
+  if (s[0] == 'r') e->prot |= PROT_READ;
+  else if (s[0] != '-') return false;
+  if (s[1] == 'w') e->prot |= PROT_WRITE;
+  else if (s[1] != '-') return false;
+  if (s[2] == 'x') e->prot |= PROT_EXEC;
+  else if (s[2] != '-') return false;
+  if (s[3] == 's') e->shared = true;
+  else if (s[3] == 'p') e->shared = false;
+  else return false;
   s.remove_prefix(4);
   uint64_t major, minor;
-  if (!expect(s, ' ') || !parse_hex(s, &e->offset) || !expect(s, ' ') || !parse_hex(s, &major) ||
-      !expect(s, ':') || !parse_hex(s, &minor) || !expect(s, ' ') || !parse_dec(s, &e->inode))
+  if (!expect(s, ' ') || !parse_hex(s, &e->offset) || !expect(s, ' ') || !parse_hex(s, &major) || !expect(s, ':') ||
+      !parse_hex(s, &minor) || !expect(s, ' ') || !parse_dec(s, &e->inode))
     return false;
   e->dev_major = static_cast<uint32_t>(major);
   e->dev_minor = static_cast<uint32_t>(minor);
@@ -82,8 +86,7 @@ bool parse_line(std::string_view line, MapEntry* e) {
 
 }  // namespace
 
-bool parse_proc_maps(std::string_view text, std::vector<MapEntry>& out, size_t max_entries,
-                     std::string* why) {
+bool parse_proc_maps(std::string_view text, std::vector<MapEntry>& out, size_t max_entries, std::string* why) {
   size_t line_no = 0;
   while (!text.empty()) {
     size_t nl = text.find('\n');
@@ -97,7 +100,8 @@ bool parse_proc_maps(std::string_view text, std::vector<MapEntry>& out, size_t m
     }
     MapEntry e;
     if (!parse_line(line, &e)) {
-      if (why) *why = "malformed maps line " + std::to_string(line_no) + ": \"" + std::string(line.substr(0, 200)) + "\"";
+      if (why)
+        *why = "malformed maps line " + std::to_string(line_no) + ": \"" + std::string(line.substr(0, 200)) + "\"";
       return false;
     }
     out.push_back(e);

@@ -30,8 +30,7 @@ struct MapEntry {
 // Never appends more than max_entries in total (so a caller that reserved
 // that many never allocates).  Returns false and sets *why on a malformed
 // line or when max_entries is reached.
-bool parse_proc_maps(std::string_view text, std::vector<MapEntry>& out, size_t max_entries,
-                     std::string* why);
+bool parse_proc_maps(std::string_view text, std::vector<MapEntry>& out, size_t max_entries, std::string* why);
 
 // "7f00-7f10 r-xp ... /path" of the entry overlapping [lo, hi), or "" if none.
 std::string describe_overlap(const std::vector<MapEntry>& maps, uint64_t lo, uint64_t hi);

@@ -41,8 +41,7 @@ Segments::Ranges Segments::ranges_to_unmap(bool intact, const Ranges& extra) con
       continue;
     }
     for (const MapEntry& v : self.entries)
-      if (v.overlaps(m.begin(), m.end()) && v.inode == ino_ && v.dev_major == major(dev_) &&
-          v.dev_minor == minor(dev_))
+      if (v.overlaps(m.begin(), m.end()) && v.inode == ino_ && v.dev_major == major(dev_) && v.dev_minor == minor(dev_))
         out.emplace_back(std::max<uint64_t>(v.start, m.begin()), std::min<uint64_t>(v.end, m.end()));
   }
   std::sort(out.begin(), out.end());
@@ -50,8 +49,7 @@ Segments::Ranges Segments::ranges_to_unmap(bool intact, const Ranges& extra) con
   for (const auto& r : out) {
     if (!merged.empty() && r.first <= merged.back().second)
       merged.back().second = std::max(merged.back().second, r.second);
-    else
-      merged.push_back(r);
+    else merged.push_back(r);
   }
   return merged;
 }

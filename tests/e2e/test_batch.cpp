@@ -174,8 +174,9 @@ TEST_P(BatchTest, AFaultEndsTheBatchAndSaysWhichCall) {
     EXPECT_EQ(e.signal(), SIGFPE) << e.what();
     EXPECT_EQ(e.completed(), 1200u) << e.what();
     EXPECT_EQ(e.export_name(), "divide");
-    EXPECT_NE(std::string(e.what()).find("in call 1201 of a batch of 1500 (the results of the 1200 before it are stored)"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("in call 1201 of a batch of 1500 (the results of the 1200 before it are stored)"),
+        std::string::npos)
         << e.what();
   }
   for (int i = 0; i < 1200; ++i) ASSERT_EQ(out[i], (1000 + i) / 7) << "call " << i;
@@ -350,7 +351,8 @@ void on_alarm(int) { g_alarms.fetch_add(1, std::memory_order_relaxed); }
 TEST_P(BatchTest, SignalsDuringABatchReachTheClientAndTheBatchCompletes) {
   subctx::Subcontext sc = map(fault_image());
   auto spin = sc.function<int64_t(int64_t)>("spin");
-  struct sigaction sa {}, old {};
+  struct sigaction sa {
+  }, old{};
   sa.sa_handler = on_alarm;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;

@@ -20,11 +20,11 @@ TEST_F(CApi, CClientCallsCServer) {
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out.find("FAIL"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("\ndone, 0 failures\n"), std::string::npos) << r.out;
-  for (const char* check : {"ok add i64(i64,i64)", "ok i32 result is sign-extended", "ok u32 result is zero-extended",
-                            "ok f64(i64,f64,ptr) with f64 bit patterns", "ok pointer to client memory written",
-                            "ok wrong nargs (1 of 2)", "ok unknown export", "ok map after finalize",
-                            "ok fresh state after remap", "ok batch of f64(i64,f64,ptr) rows",
-                            "ok batch: i32 results sign-extended", "ok another thread's call after the unmap"})
+  for (const char* check :
+       {"ok add i64(i64,i64)", "ok i32 result is sign-extended", "ok u32 result is zero-extended",
+        "ok f64(i64,f64,ptr) with f64 bit patterns", "ok pointer to client memory written", "ok wrong nargs (1 of 2)",
+        "ok unknown export", "ok map after finalize", "ok fresh state after remap", "ok batch of f64(i64,f64,ptr) rows",
+        "ok batch: i32 results sign-extended", "ok another thread's call after the unmap"})
     EXPECT_NE(r.out.find(check), std::string::npos) << check << "\n" << r.out;
   // Every check of the C client ran.
   std::istringstream lines(r.out);

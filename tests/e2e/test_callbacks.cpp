@@ -261,7 +261,10 @@ TEST_P(CallbackTest, AnotherThreadWaitsWhileACallbackRuns) {
   std::thread t;
   sc.bind<I64>("square", [&](int64_t x) {
     if (x == 0) {
-      t = std::thread([&] { other = sc.call<I64>("plus_one", 1); phase = 2; });
+      t = std::thread([&] {
+        other = sc.call<I64>("plus_one", 1);
+        phase = 2;
+      });
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       EXPECT_EQ(phase.load(), 0) << "the other thread's call ran inside this callback";
     }
@@ -298,8 +301,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, CallbackTest, ::testing::Values("none", "mpro
 TEST(CallbackServer, AnImportCalledInTheServerProcessEndsItWithAMessage) {
   ProcessResult r = run({paths::kCallbackServer, temp_path("early.img"), "--early"});
   EXPECT_EQ(r.signal, SIGABRT) << r.describe();
-  EXPECT_NE(r.err.find("import \"square\" (i64(i64)) was called outside a client's call"), std::string::npos)
-      << r.err;
+  EXPECT_NE(r.err.find("import \"square\" (i64(i64)) was called outside a client's call"), std::string::npos) << r.err;
 }
 
 TEST(CallbackServer, InspectListsTheImports) {

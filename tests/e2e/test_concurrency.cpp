@@ -48,8 +48,8 @@ TEST_F(Concurrency, EightClientsMapOneImageAtOnce) {
   // Every client has both images mapped before any of them calls.
   for (int id = 0; id < kClients; ++id) {
     std::string line;
-    ASSERT_TRUE(clients[id].read_line(&line, Millis(20000))) << "client " << id << " did not map: "
-                                                             << clients[id].finish(Millis(1000)).describe();
+    ASSERT_TRUE(clients[id].read_line(&line, Millis(20000)))
+        << "client " << id << " did not map: " << clients[id].finish(Millis(1000)).describe();
     EXPECT_EQ(line, "mapped " + std::to_string(id));
   }
   for (auto& c : clients) c.close_stdin();

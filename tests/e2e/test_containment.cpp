@@ -16,14 +16,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
-#include <cerrno>
 #include <cstring>
 #include <thread>
 
-#include "support/e2e_test.hpp"
 #include "protection_names.hpp"
+#include "support/e2e_test.hpp"
 #include "temp_dir.hpp"
 
 namespace e2e {
@@ -87,12 +87,10 @@ TEST_P(ContainmentTest, EveryFaultKindEndsTheCallAndTheSubcontextIsReset) {
     EXPECT_EQ(sc.call<int64_t(int64_t)>("bump", 5), 105);
     subctx::SubcontextFault f = expect_fault(
         [&] {
-          if (std::string(c.export_name) == "divide")
-            sc.call<int64_t(int64_t, int64_t)>("divide", 1, 0);
+          if (std::string(c.export_name) == "divide") sc.call<int64_t(int64_t, int64_t)>("divide", 1, 0);
           else if (c.arg || std::string(c.export_name) == "crash_null" || std::string(c.export_name) == "recurse")
             sc.call<int64_t(int64_t)>(c.export_name, c.arg);
-          else
-            sc.call<int64_t()>(c.export_name);
+          else sc.call<int64_t()>(c.export_name);
         },
         Errc::Fault, {c.words, std::string("export \"") + c.export_name + "\"", "reset to its snapshot"});
     EXPECT_EQ(f.signal(), c.signal);
@@ -159,10 +157,8 @@ TEST_P(ContainmentTest, ResetLeavesTheClientsPageInAGapBetweenSegments) {
   subctx::Subcontext sc = map();
   std::vector<Range> ranges;
   for (const Range& r : read_layout(fault_image()).segments()) {
-    if (!ranges.empty() && ranges.back().hi == r.lo)
-      ranges.back().hi = r.hi;
-    else
-      ranges.push_back(r);
+    if (!ranges.empty() && ranges.back().hi == r.lo) ranges.back().hi = r.hi;
+    else ranges.push_back(r);
   }
   volatile uint8_t* page = nullptr;
   for (size_t i = 1; i < ranges.size() && !page; ++i)
@@ -225,7 +221,7 @@ TEST_P(ContainmentTest, ResetFaultAndUnmapCloseTheDescriptorsCallsOpened) {
   const int before_map = open_fd_count();
   const int null_before = dev_null_count();
   subctx::Subcontext sc = map();
-  sc.memory();  // opens this process's pagemap, kept for later scans
+  sc.memory();                         // opens this process's pagemap, kept for later scans
   const int mapped = open_fd_count();  // with the image's own descriptor
   auto close_fd = [&](int64_t fd) { return sc.call<int64_t(int64_t)>("close_fd", fd); };
   const int64_t last = sc.call<int64_t(int64_t)>("open_null", 5);
@@ -456,7 +452,8 @@ TEST_P(ContainmentTest, StaleThreadIdsFromTheSnapshotAreNeverSignalled) {
   subctx::Subcontext sc = map();
   const auto stale = static_cast<pid_t>(sc.call<int64_t()>("snapshot_pid"));
   ASSERT_NE(stale, getpid());
-  struct sigaction ignore {}, old {};
+  struct sigaction ignore {
+  }, old{};
   ignore.sa_handler = SIG_IGN;
   sigaction(SIGUSR2, &ignore, &old);
   EXPECT_EQ(sc.call<int64_t(int64_t)>("signal_snapshot_thread", 0), 0);  // "is it there": the caller is

@@ -94,7 +94,7 @@ struct Target {
 };
 
 const std::vector<std::string> kExports = {
-    "count_primes_below:i64(i64)", "nth_prime:i64(i64)",  "data_file_size:i64()",  "span_length:i64(str)",
+    "count_primes_below:i64(i64)", "nth_prime:i64(i64)",           "data_file_size:i64()", "span_length:i64(str)",
     "parse_and_add:i64(str,i64)",  "sum_of_first_primes:i64(i64)", "greeting_length:i64()"};
 
 ProcessResult snapshot(pid_t pid, const std::string& image, const std::vector<std::string>& exports,
@@ -211,7 +211,8 @@ TEST_F(ExternalSnapshot, DescriptorsAClientCannotReopenAreRefusedUnlessDropped) 
   const std::string image = temp_path("ext-pipe.img");
   ProcessResult r = snapshot(t.pid(), image, {"nth_prime:i64(i64)"});
   EXPECT_EQ(r.exit_code, 1) << r.describe();
-  for (const char* w : {"snapshot refused: 2 descriptors cannot be restored", "fd 4: pipe", "fd 5: pipe", "--drop-fd N"})
+  for (const char* w :
+       {"snapshot refused: 2 descriptors cannot be restored", "fd 4: pipe", "fd 5: pipe", "--drop-fd N"})
     EXPECT_NE(r.err.find(w), std::string::npos) << "lacks \"" << w << "\": " << r.err;
   r = snapshot(t.pid(), image, {"nth_prime:i64(i64)"}, {"--drop-fd", "4", "--drop-fd", "5"});
   ASSERT_TRUE(r.ok()) << r.describe();
@@ -248,7 +249,8 @@ TEST_F(ExternalSnapshot, AgreesWithTheSameProgramSnapshottingItself) {
     }
     out->push_back(sc.call<int64_t()>("data_file_size"));
     out->push_back(sc.call<int64_t()>("greeting_length"));
-    for (const char* s : {"", "a,b", "abc;", "no separators"}) out->push_back(sc.call<int64_t(const char*)>("span_length", s));
+    for (const char* s : {"", "a,b", "abc;", "no separators"})
+      out->push_back(sc.call<int64_t(const char*)>("span_length", s));
     out->push_back(sc.call<int64_t(const char*, int64_t)>("parse_and_add", "-17", 5));
   };
   answers(ext, &from_ext);
@@ -301,8 +303,9 @@ TEST_F(ExternalSnapshot, SqliteProgramWithAPopulatedDatabase) {
     ASSERT_TRUE(target.read_line(&line, Millis(30000))) << "the SQLite target did not say ready";
     ASSERT_EQ(line, "ready");
     const std::string image = temp_path("ext-sqlite.img");
-    ProcessResult tool = snapshot(target.pid(), image,
-                                  {"count_prefix:i64(str)", "population_between:i64(i64,i64)", "insert_and_count:i64(i64)"});
+    ProcessResult tool =
+        snapshot(target.pid(), image,
+                 {"count_prefix:i64(str)", "population_between:i64(i64,i64)", "insert_and_count:i64(i64)"});
     ASSERT_TRUE(tool.ok()) << tool.describe();
     try {
       subctx::Subcontext sc = mm().request_map(image);
@@ -399,10 +402,11 @@ TEST_F(ExternalSnapshot, RefusesATargetItMayNotTrace) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to run the command as another user";
   if (access("/usr/bin/setpriv", X_OK) != 0) GTEST_SKIP() << "no setpriv";
   struct stat st;
-  if (stat(paths::kSubctxTool, &st) != 0 || !(st.st_mode & S_IXOTH)) GTEST_SKIP() << "the tool is not executable by others";
+  if (stat(paths::kSubctxTool, &st) != 0 || !(st.st_mode & S_IXOTH))
+    GTEST_SKIP() << "the tool is not executable by others";
   Target t("pause");
-  ProcessResult probe = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", paths::kSubctxTool,
-                             "--help"});
+  ProcessResult probe =
+      run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", paths::kSubctxTool, "--help"});
   if (!probe.ok()) GTEST_SKIP() << "the tool does not run as nobody here: " << probe.describe();
   expect_refused(t, {"nth_prime:i64(i64)"}, {"not allowed to trace process", "credentials", "uid 0", "uid 65534"},
                  {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"});
@@ -461,7 +465,8 @@ TEST_F(ExternalSnapshot, BadCommandLinesAreUsageErrors) {
            "continue"});
   EXPECT_EQ(r.exit_code, 1) << r.describe();
   EXPECT_NE(r.err.find("export \"f\""), std::string::npos) << r.err;
-  r = run({paths::kSubctxTool, "snapshot", "--pid", "1", "-o", temp_path("x.img"), "--export", "f:i64()", "--then", "stop"});
+  r = run({paths::kSubctxTool, "snapshot", "--pid", "1", "-o", temp_path("x.img"), "--export", "f:i64()", "--then",
+           "stop"});
   EXPECT_EQ(r.exit_code, 2) << r.describe();
 }
 

@@ -45,8 +45,8 @@ int64_t expected_alloc_sum(int64_t size) {
 }
 
 TEST_F(Features, MallocAndFreeSmallAndAboveTheMmapThreshold) {
-  for (int64_t size : {int64_t{1}, int64_t{24}, int64_t{1000}, int64_t{100} << 10, int64_t{200} << 10,
-                       int64_t{1} << 20, int64_t{16} << 20, int64_t{64} << 20})
+  for (int64_t size : {int64_t{1}, int64_t{24}, int64_t{1000}, int64_t{100} << 10, int64_t{200} << 10, int64_t{1} << 20,
+                       int64_t{16} << 20, int64_t{64} << 20})
     EXPECT_EQ((call<int64_t(int64_t)>("alloc_sum", size)), expected_alloc_sum(size)) << "size " << size;
   // The same sizes again: freed memory is reused, mmapped blocks come back.
   for (int i = 0; i < 20; ++i)

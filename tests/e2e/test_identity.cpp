@@ -115,7 +115,6 @@ std::string line_starting(const std::string& text, const std::string& prefix) {
   return "";
 }
 
-
 class IdentityTest : public E2eTest {
  protected:
   subctx::Subcontext map(const std::string& mode) { return mm().request_map(identity_image(mode)); }
@@ -299,7 +298,9 @@ TEST_F(IdentityTest, RelativePathsResolveAgainstTheServersWorkingDirectory) {
   ASSERT_EQ(chdir(decoy.c_str()), 0);
 
   subctx::Subcontext sc = mm().request_map(image);
-  auto open_relative = [&](const char* name) { return std::string(sc.call<const char*(const char*)>("open_relative", name)); };
+  auto open_relative = [&](const char* name) {
+    return std::string(sc.call<const char*(const char*)>("open_relative", name));
+  };
   auto get_cwd = [&] { return std::string(sc.call<const char*()>("get_cwd")); };
   EXPECT_EQ(open_relative("name.txt"), "server file") << "fopen of a relative path opened the client's decoy";
   EXPECT_EQ(get_cwd(), server);
@@ -345,7 +346,9 @@ TEST_F(IdentityTest, ClientNumbersAreEbadfInsideUntilGrantedAndAfterRevoke) {
   const std::string path = temp_path("granted.txt");
   const int mine = open_client_file(path, "client data\n");
   ASSERT_GE(mine, 3);
-  auto write_fd = [&](int64_t fd, const char* text) { return sc.call<int64_t(int64_t, const char*)>("write_fd", fd, text); };
+  auto write_fd = [&](int64_t fd, const char* text) {
+    return sc.call<int64_t(int64_t, const char*)>("write_fd", fd, text);
+  };
   EXPECT_EQ(write_fd(mine, "evil\n"), -EBADF);
   EXPECT_EQ(read_file(path), "client data\n");
   EXPECT_TRUE(fd_open(mine));
@@ -439,9 +442,10 @@ TEST_F(IdentityTest, PipeAndSocketOpenAtSnapshotRefuseIt) {
   int rd = -1, wr = -1, so = -1;
   ASSERT_EQ(std::sscanf(r.out.c_str(), "pipe %d %d socket %d", &rd, &wr, &so), 3) << r.describe();
   for (const std::string& w :
-       {std::string("subctx: snapshot refused"), std::string("3 descriptors"), "fd " + std::to_string(rd) + ": pipe (pipe:[",
-        "fd " + std::to_string(wr) + ": pipe (pipe:[", "fd " + std::to_string(so) + ": socket (socket:[",
-        std::string("dropped"), std::string("dropped_fds"), std::string("sbc_snapshot_drop_fd")})
+       {std::string("subctx: snapshot refused"), std::string("3 descriptors"),
+        "fd " + std::to_string(rd) + ": pipe (pipe:[", "fd " + std::to_string(wr) + ": pipe (pipe:[",
+        "fd " + std::to_string(so) + ": socket (socket:[", std::string("dropped"), std::string("dropped_fds"),
+        std::string("sbc_snapshot_drop_fd")})
     EXPECT_NE(r.err.find(w), std::string::npos) << "message lacks \"" << w << "\": " << r.err;
   EXPECT_FALSE(std::filesystem::exists(image)) << "a refused snapshot wrote an image";
 }
@@ -493,7 +497,8 @@ TEST_F(IdentityTest, WritableSharedFileMappingRefusesTheSnapshot) {
   const std::string image = temp_path("shared-map.img");
   const ProcessResult r = run({paths::kIdentityServer, "shared-map", temp_path("shared-map"), image});
   EXPECT_TRUE(r.exited && r.exit_code == 1) << r.describe();
-  for (const std::string& w : {std::string("snapshot refused"), std::filesystem::canonical(temp_path("shared-map")).string() + "/shared.bin"})
+  for (const std::string& w :
+       {std::string("snapshot refused"), std::filesystem::canonical(temp_path("shared-map")).string() + "/shared.bin"})
     EXPECT_NE(r.err.find(w), std::string::npos) << "message lacks \"" << w << "\": " << r.err;
   EXPECT_FALSE(std::filesystem::exists(image));
 }
@@ -726,7 +731,8 @@ TEST_F(IdentityTest, SigpipeFollowsTheServersDisposition) {
 volatile sig_atomic_t g_alarms = 0;
 
 TEST_F(IdentityTest, TimersInsideCallsArePermissionDenied) {
-  struct sigaction count {}, old {};
+  struct sigaction count {
+  }, old{};
   count.sa_handler = [](int) { g_alarms = g_alarms + 1; };
   sigaction(SIGALRM, &count, &old);
   g_alarms = 0;

@@ -53,8 +53,8 @@ TEST_F(Lifecycle, UnmapLeavesClientMemoryInHolesTheSubcontextMade) {
   // Still the client's, still its data.
   EXPECT_EQ(static_cast<unsigned char*>(mine)[0], 0x33);
   EXPECT_EQ(static_cast<unsigned char*>(mine)[(1 << 20) - 1], 0x33);
-  EXPECT_NE(join(lines_overlapping(read_self_maps(), {{reinterpret_cast<uint64_t>(mine),
-                                                       reinterpret_cast<uint64_t>(mine) + (1 << 20)}})),
+  EXPECT_NE(join(lines_overlapping(read_self_maps(),
+                                   {{reinterpret_cast<uint64_t>(mine), reinterpret_cast<uint64_t>(mine) + (1 << 20)}})),
             "");
   munmap(mine, 1 << 20);
 }

@@ -42,7 +42,8 @@ TEST_F(Limits, EnvironmentVariablesAreReadAtInit) {
   const std::vector<Case> cases = {
       {"SUBCTX_MAX_SEGMENTS", std::to_string(nsegs - 1), "segments=" + std::to_string(nsegs - 1),
        "limit 'segments per image' (SUBCTX_MAX_SEGMENTS) is " + std::to_string(nsegs - 1)},
-      {"SUBCTX_MAX_EXPORTS", "3", "exports=3", "image has 4 exports; limit 'exports per image' (SUBCTX_MAX_EXPORTS) is 3"},
+      {"SUBCTX_MAX_EXPORTS", "3", "exports=3",
+       "image has 4 exports; limit 'exports per image' (SUBCTX_MAX_EXPORTS) is 3"},
       {"SUBCTX_MAX_IMAGE_SIZE", "1048576", "image_size=1048576",
        "limit 'image size' (SUBCTX_MAX_IMAGE_SIZE) is 1048576"},
   };
@@ -55,7 +56,8 @@ TEST_F(Limits, EnvironmentVariablesAreReadAtInit) {
     EXPECT_NE(r.out.find(c.words), std::string::npos) << r.out;
   }
   // At the limit exactly, the image maps.
-  ProcessResult at = limits_client(basic_image(), {"SUBCTX_MAX_SEGMENTS=" + std::to_string(nsegs), "SUBCTX_MAX_EXPORTS=4"});
+  ProcessResult at =
+      limits_client(basic_image(), {"SUBCTX_MAX_SEGMENTS=" + std::to_string(nsegs), "SUBCTX_MAX_EXPORTS=4"});
   ASSERT_TRUE(at.ok()) << at.describe();
   EXPECT_NE(at.out.find("map ok square=81"), std::string::npos) << at.out;
 }

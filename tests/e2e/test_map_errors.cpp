@@ -198,7 +198,8 @@ TEST_F(MapErrors, ExportOutsideAnExecutableSegment) {
   for (size_t i = 1; i < layout_.phdrs.size() && !data_addr; ++i)
     if (!(layout_.phdrs[i].p_flags & PF_X) && (layout_.phdrs[i].p_flags & PF_W)) data_addr = layout_.phdrs[i].p_vaddr;
   ASSERT_NE(data_addr, 0u);
-  const uint64_t first = layout_.notes.at(fmt::kNoteExports).desc_offset + 4;  // u32 count, then {u64 address, u8, str name, ...}
+  const uint64_t first =
+      layout_.notes.at(fmt::kNoteExports).desc_offset + 4;  // u32 count, then {u64 address, u8, str name, ...}
   const uint32_t name_len = read_value<uint32_t>(basic_image(), first + 9);
   ASSERT_LT(name_len, 64u);
   std::string name(name_len, '\0');
@@ -250,8 +251,8 @@ TEST_F(MapErrors, LimitExceeded) {
   subctx::Limits l = mm().limits();
   l.segments = 3;
   mm().set_limits(l);
-  expect_map_refused(basic_image(), Errc::Limit,
-                     {basic_image(), "segments per image", "SUBCTX_MAX_SEGMENTS", "is 3"}, ranges_);
+  expect_map_refused(basic_image(), Errc::Limit, {basic_image(), "segments per image", "SUBCTX_MAX_SEGMENTS", "is 3"},
+                     ranges_);
 }
 
 // ---- address conflicts: a client mapping in the way ----

@@ -53,13 +53,16 @@ TEST_F(Policy, WithoutAPolicyPublicExportsOnly) {
 }
 
 TEST_F(Policy, DeniedMapNamesTheRuleAndLeavesTheClientAsItWas) {
-  mm().set_policy("allow map path=/nowhere/*\n"
-                  "deny map path=" + canonical(policy_image()) + "\n");
+  mm().set_policy(
+      "allow map path=/nowhere/*\n"
+      "deny map path=" +
+      canonical(policy_image()) + "\n");
   expect_map_refused(policy_image(), Errc::Policy, {"policy set by the API line 2", "deny map path="},
                      read_layout(policy_image()).all_ranges());
   // No rule at all for it: denied by default, with the rule to add.
   mm().set_policy("allow map path=/nowhere/*\n");
-  expect_map_refused(policy_image(), Errc::Policy, {"no rule of policy set by the API allows mapping it", "allow map path="},
+  expect_map_refused(policy_image(), Errc::Policy,
+                     {"no rule of policy set by the API allows mapping it", "allow map path="},
                      read_layout(policy_image()).all_ranges());
 }
 
@@ -103,8 +106,8 @@ TEST_F(Policy, MalformedPolicyIsRefusedAndTheOldOneStays) {
 }
 
 TEST_F(Policy, LoadedFromAFileThroughTheCApi) {
-  const std::string file = write_policy("deny.policy", "# nothing from here\ndeny map path=" +
-                                                           canonical(temp_dir()) + "/*\n");
+  const std::string file =
+      write_policy("deny.policy", "# nothing from here\ndeny map path=" + canonical(temp_dir()) + "/*\n");
   ASSERT_EQ(sbc_load_policy(file.c_str()), 0) << sbc_last_error();
   EXPECT_EQ(sbc_request_map(policy_image().c_str()), -SBC_E_POLICY);
   EXPECT_NE(std::string(sbc_last_error()).find("policy file " + file + " line 2"), std::string::npos)

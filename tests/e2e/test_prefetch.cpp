@@ -122,7 +122,8 @@ class PrefetchBackends : public E2eTest, public ::testing::WithParamInterface<Pr
 // under every backend.
 TEST_P(PrefetchBackends, MapOfAnEvictedImagePopulatesTheHotPages) {
   if (GetParam() == Protection::Pkey && !pkeys_work())
-    GTEST_SKIP() << "pkey_alloc fails here: no protection keys (the pkey backend is covered on machines that have them)";
+    GTEST_SKIP()
+        << "pkey_alloc fails here: no protection keys (the pkey backend is covered on machines that have them)";
   subctx::MapOptions o;
   o.protection = GetParam();
   const fmt::ImageInfo info = read_info(trained_image());
@@ -144,14 +145,16 @@ TEST_P(PrefetchBackends, MapOfAnEvictedImagePopulatesTheHotPages) {
   mm().unmap(sc);
 }
 
-INSTANTIATE_TEST_SUITE_P(, PrefetchBackends, ::testing::Values(Protection::None, Protection::Mprotect, Protection::Pkey),
+INSTANTIATE_TEST_SUITE_P(, PrefetchBackends,
+                         ::testing::Values(Protection::None, Protection::Mprotect, Protection::Pkey),
                          [](const auto& info) { return std::string(subctx::protection_name(info.param)); });
 
 // SUBCTX_PREFETCH=always populates the hot pages of an image in the page
 // cache too (the default leaves them to the first call's faults).
 TEST_P(PrefetchBackends, AlwaysPopulatesAWarmImage) {
   if (GetParam() == Protection::Pkey && !pkeys_work())
-    GTEST_SKIP() << "pkey_alloc fails here: no protection keys (the pkey backend is covered on machines that have them)";
+    GTEST_SKIP()
+        << "pkey_alloc fails here: no protection keys (the pkey backend is covered on machines that have them)";
   subctx::MapOptions o;
   o.protection = GetParam();
   const std::vector<fmt::HotRun> runs = read_info(trained_image()).hot_pages;
@@ -160,7 +163,8 @@ TEST_P(PrefetchBackends, AlwaysPopulatesAWarmImage) {
     ~Always() { reinstall(nullptr); }
     static void reinstall(const char* mode) {
       mm().finalize();
-      if (mode) setenv("SUBCTX_PREFETCH", mode, 1); else unsetenv("SUBCTX_PREFETCH");
+      if (mode) setenv("SUBCTX_PREFETCH", mode, 1);
+      else unsetenv("SUBCTX_PREFETCH");
       mm().init();
     }
   } always;
@@ -183,7 +187,8 @@ TEST_F(Prefetch, EnvironmentSwitch) {
   env.env = {"SUBCTX_PREFETCH=yes"};
   const ProcessResult bad = run({paths::kSubctxTool, "call", trained_image(), "square", "9"}, env);
   EXPECT_EQ(bad.exit_code, 1) << bad.describe();
-  EXPECT_NE(bad.err.find("SUBCTX_PREFETCH=yes is not a prefetch mode; use on, off or always"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("SUBCTX_PREFETCH=yes is not a prefetch mode; use on, off or always"), std::string::npos)
+      << bad.err;
 }
 
 // A bad note is refused by name, with the run or the limit.

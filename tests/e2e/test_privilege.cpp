@@ -37,7 +37,8 @@ std::string canonical(const std::string& path) {
 std::string digest_hex(const std::string& image) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "0x%llx",
-                static_cast<unsigned long long>(read_value<uint64_t>(image, read_layout(image).header_digest_offset())));
+                static_cast<unsigned long long>(read_value<uint64_t>(image,
+                                                                     read_layout(image).header_digest_offset())));
   return buf;
 }
 
@@ -269,7 +270,8 @@ TEST_F(SetuidTest, SetuidRootClientRefusesTheInvokersImage) {
   ASSERT_TRUE(r.ok()) << r.describe();
   if (r.out.find("secure=1") == std::string::npos) GTEST_SKIP() << "setuid has no effect here: " << r.out;
   EXPECT_EQ(r.out.rfind("uid=65534 euid=0 secure=1\n", 0), 0u) << r.out;
-  EXPECT_NE(r.out.find("refused Permission: image " + users + " is owned by uid 65534; images must belong to "
+  EXPECT_NE(r.out.find("refused Permission: image " + users +
+                       " is owned by uid 65534; images must belong to "
                        "the user this process runs as (effective uid 0) or root"),
             std::string::npos)
       << r.out;
@@ -311,7 +313,7 @@ TEST_F(SetuidTest, SetuidClientIgnoresSubctxEnvironment) {
 // ---- the image file and its directories ----
 
 mode_t mode_of(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   EXPECT_EQ(stat(path.c_str(), &st), 0) << path;
   return st.st_mode & 07777;
 }
@@ -348,7 +350,8 @@ TEST_F(PrivilegeTest, WorldWritableDirectoryWithoutStickyBitIsRefused) {
                      read_layout(image).all_ranges());
   // Deeper down: the open directory is still on the path.
   const std::string deeper = copy_into(basic_image(), make_dir(dir + "/sub", 0755), "y.img");
-  expect_map_refused(deeper, Errc::Permission, {"directory " + shown + " (mode 0777)"}, read_layout(deeper).all_ranges());
+  expect_map_refused(deeper, Errc::Permission, {"directory " + shown + " (mode 0777)"},
+                     read_layout(deeper).all_ranges());
   ASSERT_EQ(chmod(dir.c_str(), 01777), 0);  // sticky: others cannot rename what is not theirs
   mm().unmap(mm().request_map(image));
   ASSERT_EQ(chmod(dir.c_str(), 0755), 0);
@@ -386,8 +389,9 @@ TEST_F(PrivilegeTest, PolicyFileMustBeARegularFileOfBoundedSize) {
 }
 
 TEST_F(PrivilegeTest, PolicyFileWithUtf8CommentsAndCrlfLineEnds) {
-  const std::string utf8 = write_file(temp_path("utf8.policy"), "# Größe ✓ — für alle\nallow map path=" +
-                                                                    canonical(temp_dir()) + "/*  # ünïcödé\n");
+  const std::string utf8 =
+      write_file(temp_path("utf8.policy"),
+                 "# Größe ✓ — für alle\nallow map path=" + canonical(temp_dir()) + "/*  # ünïcödé\n");
   ProcessResult r = map_report({"SUBCTX_POLICY=" + utf8});
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out, "mapped; open_door(2) = 2\n") << r.describe();
@@ -405,14 +409,16 @@ TEST_F(PrivilegeTest, PathsWithControlCharactersAreEscapedInMessages) {
                                        {"evil\\x0asubctx: all is well.img", "allow map path="});
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   const std::string missing = temp_path("no\nsuch\x1b[31m.img");
-  const std::string gone = expect_error([&] { mm().request_map(missing); }, Errc::NotFound, {"no\\x0asuch\\x1b[31m.img"});
+  const std::string gone =
+      expect_error([&] { mm().request_map(missing); }, Errc::NotFound, {"no\\x0asuch\\x1b[31m.img"});
   EXPECT_EQ(gone.find_first_of("\n\x1b"), std::string::npos) << gone;
   // The API gives the path back as it was given.
   mm().clear_policy();
   subctx::Subcontext sc = mm().request_map(evil);
   EXPECT_EQ(sc.path(), evil);
   mm().set_policy("allow map\ndeny call export=open_door\n");
-  const std::string call = expect_error([&] { sc.call<int64_t(int64_t)>("open_door", 1); }, Errc::Policy, {"evil\\x0a"});
+  const std::string call =
+      expect_error([&] { sc.call<int64_t(int64_t)>("open_door", 1); }, Errc::Policy, {"evil\\x0a"});
   EXPECT_EQ(call.find('\n'), std::string::npos) << call;
 }
 
@@ -428,7 +434,8 @@ TEST_F(PrivilegeTest, MalformedEnvironmentValuesFailEveryMapAlike) {
       {"SUBCTX_PAGEMAP_SCAN=no", "SUBCTX_PAGEMAP_SCAN=no is not a switch; use on or off"},
       {"SUBCTX_ON_FAULT=", "SUBCTX_ON_FAULT= (empty) is not a fault policy; use reset, poison or keep"},
       {"SUBCTX_CALL_TIMEOUT_MS=10ms", "SUBCTX_CALL_TIMEOUT_MS=10ms is not a number from 0 to 4294967295"},
-      {"SUBCTX_PROTECTION=bogus", "SUBCTX_PROTECTION=bogus is not a protection backend; use pkey, mprotect, none or auto"},
+      {"SUBCTX_PROTECTION=bogus",
+       "SUBCTX_PROTECTION=bogus is not a protection backend; use pkey, mprotect, none or auto"},
   };
   for (const auto& [setting, words] : cases) {
     SCOPED_TRACE(setting);

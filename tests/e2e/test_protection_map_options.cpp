@@ -209,7 +209,8 @@ TEST_F(ProtectionApi, ProtectionKeysRunOutExplicitPkeyFailsAutoFallsBackToMprote
   // Unmapping gives a key back.
   mm().unmap(mapped.back());
   mapped.pop_back();
-  subctx::Subcontext again = mm().request_map(build_image(paths::kBasicServer, "keys-again.img"), with(Protection::Pkey));
+  subctx::Subcontext again =
+      mm().request_map(build_image(paths::kBasicServer, "keys-again.img"), with(Protection::Pkey));
   EXPECT_EQ(again.protection().backend, Protection::Pkey);
   EXPECT_EQ(again.call<int64_t(int64_t)>("square", 5), 25);
   mm().unmap(again);

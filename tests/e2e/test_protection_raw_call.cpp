@@ -28,8 +28,8 @@ TEST_P(ProtectionRawCall, ResultsArgumentsOutputOrderAndThreads) {
             "square 49 144\n"
             "bump 101 111\n"
             "hyp 25.000 2.500\n"
-            "before say\n"             // the client's, flushed before the call
-            "server says: raw hello\n" // the subcontext's, by the time the call returned
+            "before say\n"              // the client's, flushed before the call
+            "server says: raw hello\n"  // the subcontext's, by the time the call returned
             "after say 23\n"
             "sbc_lookup 0 same 1 square 81\n"
             "threads wrong 0\n"

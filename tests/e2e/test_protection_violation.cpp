@@ -33,8 +33,10 @@ TEST_P(ProtectionViolation, FaultInsideACallIsAnErrorAtTheCallSite) {
   ASSERT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(r.out.find("value"), r.out.find("after value") + 6) << "the faulting call returned: " << r.out;
   EXPECT_TRUE(violation_lines(r.err).empty()) << r.err;
-  expect_contains(r.out, "caught SubcontextFault: export \"data_byte\" of subcontext 0 (" + protection_image() +
-                             ") faulted: SIGSEGV (address not mapped) at 0x", "stdout");
+  expect_contains(r.out,
+                  "caught SubcontextFault: export \"data_byte\" of subcontext 0 (" + protection_image() +
+                      ") faulted: SIGSEGV (address not mapped) at 0x",
+                  "stdout");
   expect_contains(r.out, "reset to its snapshot", "stdout");
   expect_contains(r.out, "after value 80", "stdout");
 }
@@ -104,9 +106,9 @@ TEST_P(ProtectionViolation, JumpIntoCodeThatIsNoExport) {
   } else {  // pkey: fetches are allowed; its first access to the image's data faults
     // (The fault is at some pc inside the function: same nearest export,
     // same side of it, another offset.)
-    expect_violation_death(
-        r, {"client jump to 0x", "in subcontext " + e.handle + " (" + protection_image() + ")",
-            "nearest export \"" + e.nearest + "\" " + e.offset.substr(0, 3), "subcontext code ran outside a call"});
+    expect_violation_death(r, {"client jump to 0x", "in subcontext " + e.handle + " (" + protection_image() + ")",
+                               "nearest export \"" + e.nearest + "\" " + e.offset.substr(0, 3),
+                               "subcontext code ran outside a call"});
   }
   EXPECT_EQ(r.out.find("result"), std::string::npos) << r.out;
 }
@@ -151,7 +153,8 @@ TEST_P(ProtectionViolation, RawCallAddressWrittenAsData) {
   const ProcessResult r = go("raw-write");
   const std::string raw = field(r.out, "raw");
   ASSERT_NE(raw, "") << r.describe();
-  expect_violation_death(r, {"client write at " + raw + " (pc 0x", "(" + protection_image() + ")", "raw-call addresses"});
+  expect_violation_death(r,
+                         {"client write at " + raw + " (pc 0x", "(" + protection_image() + ")", "raw-call addresses"});
   EXPECT_EQ(r.out.find("wrote"), std::string::npos) << r.out;
 }
 

@@ -266,10 +266,10 @@ TEST_P(TruncatedImage, CutUnderTheStdoutStreamFailsTheCall) {
     subctx::Subcontext sc = mm().request_map(path, with(backend_));
     r.expect(sc.call<int64_t(int64_t)>("bump", 1) == 101, "bump(1) before the cut");
     r.expect(truncate(path.c_str(), static_cast<off_t>(cut)) == 0, "truncate");
-    expect_throws<subctx::SubcontextFault>(
-        r, "call after the cut", Errc::Fault,
-        {path, "SIGBUS", "reading the subcontext's stdout stream after the call", "changed on disk", "rename"},
-        [&] { sc.call<int64_t(int64_t)>("bump", 1); });
+    expect_throws<subctx::SubcontextFault>(r, "call after the cut", Errc::Fault,
+                                           {path, "SIGBUS", "reading the subcontext's stdout stream after the call",
+                                            "changed on disk", "rename"},
+                                           [&] { sc.call<int64_t(int64_t)>("bump", 1); });
     expect_throws<subctx::SubcontextPoisoned>(r, "next call", Errc::Poisoned, {"changed on disk"},
                                               [&] { sc.call<int64_t(int64_t)>("bump", 1); });
     mm().unmap(sc);
@@ -395,7 +395,8 @@ TEST_F(HostileThreadRecord, ThreadPointerOnAZeroPageIsRefused) {
     }
   }
   ASSERT_NE(zero_at, 0u) << "no zero page in a writable segment";
-  const std::string p = patched("tcb-zero.img", [&](const std::string& f) { patch_value<uint64_t>(f, note_.at, zero_at); });
+  const std::string p =
+      patched("tcb-zero.img", [&](const std::string& f) { patch_value<uint64_t>(f, note_.at, zero_at); });
   expect_map_refused(p, Errc::BadImage, {p, "thread record", "does not start with its own address (it holds 0x0)"},
                      layout_.all_ranges());
 }
@@ -467,7 +468,7 @@ class StackRoom : public E2eTest {
 // client crashed when its stack later grew there.  Refused now; the
 // client's stack still grows.
 TEST_F(StackRoom, SegmentInTheStacksGrowthRoomIsRefused) {
-  struct rlimit rl{};
+  struct rlimit rl {};
   ASSERT_EQ(getrlimit(RLIMIT_STACK, &rl), 0);
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (uint64_t{8} << 20))
     GTEST_SKIP() << "RLIMIT_STACK is below 8 MiB here";
@@ -485,7 +486,7 @@ TEST_F(StackRoom, SegmentInTheStacksGrowthRoomIsRefused) {
 // Just below the growth room, inside the kernel's guard gap (256 pages by
 // default): growing the stack to its limit would fail there.
 TEST_F(StackRoom, SegmentInTheGuardGapIsRefused) {
-  struct rlimit rl{};
+  struct rlimit rl {};
   ASSERT_EQ(getrlimit(RLIMIT_STACK, &rl), 0);
   const uint64_t limit = rl.rlim_cur == RLIM_INFINITY ? uint64_t{8} << 20 : rl.rlim_cur;
   const Range stack = own_stack();
@@ -516,10 +517,10 @@ TEST_F(ForkDuringCall, ChildGetsAPoisonedSubcontextNotADeadlock) {
   std::this_thread::sleep_for(Millis(300));  // the caller is inside spin() now
   const ChildOutcome o = in_child(
       [&](Report& r) {
-        expect_throws<subctx::SubcontextPoisoned>(
-            r, "call in the child", Errc::Poisoned,
-            {fault_image(), "poisoned in this child process", "inside a call of it", "reset()"},
-            [&] { sc.call<int64_t(int64_t)>("bump", 1); });
+        expect_throws<subctx::SubcontextPoisoned>(r, "call in the child", Errc::Poisoned,
+                                                  {fault_image(), "poisoned in this child process",
+                                                   "inside a call of it", "reset()"},
+                                                  [&] { sc.call<int64_t(int64_t)>("bump", 1); });
         const subctx::ResetInfo info = sc.reset();
         r.text += "reset restored " + std::to_string(info.pages_restored) + " pages\n";
         r.expect(sc.call<int64_t(int64_t)>("bump", 5) == 105, "bump(5) after the reset");

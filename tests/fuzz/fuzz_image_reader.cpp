@@ -14,10 +14,10 @@
 // address near a segment boundary, where the reader's range checks decide.
 #include <elf.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <random>
@@ -40,12 +40,12 @@ using namespace subctx::image;
 // Small enough that verify_segments hashes at most this much memory per input.
 const ReadLimits kLimits{/*max_segments=*/512, /*max_exports=*/512, /*max_image_size=*/uint64_t{64} << 20};
 
-#define PROMISE(cond)                                                         \
-  do {                                                                        \
-    if (!(cond)) {                                                            \
+#define PROMISE(cond)                                                                \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
       std::fprintf(stderr, "read_image accepted an image that breaks: %s\n", #cond); \
-      std::abort();                                                           \
-    }                                                                         \
+      std::abort();                                                                  \
+    }                                                                                \
   } while (0)
 
 const SegmentRecord* segment_at(const ImageInfo& info, uint64_t a, uint64_t len) {

@@ -66,8 +66,9 @@ TEST_F(ToolTest, InspectListsTheExportsWithSignatures) {
   ASSERT_EQ(r.exit_code, 0) << describe(r);
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(contains(r.out, "exports (4):")) << r.out;
-  for (const char* line : {R"(square\s+0x[0-9a-f]+\s+i64\(i64\)\s+public)", R"(bump\s+0x[0-9a-f]+\s+i64\(i64\)\s+public)",
-                           R"(hyp\s+0x[0-9a-f]+\s+f64\(f64,f64\)\s+public)", R"(say\s+0x[0-9a-f]+\s+i32\(str\)\s+public)"})
+  for (const char* line :
+       {R"(square\s+0x[0-9a-f]+\s+i64\(i64\)\s+public)", R"(bump\s+0x[0-9a-f]+\s+i64\(i64\)\s+public)",
+        R"(hyp\s+0x[0-9a-f]+\s+f64\(f64,f64\)\s+public)", R"(say\s+0x[0-9a-f]+\s+i32\(str\)\s+public)"})
     EXPECT_TRUE(std::regex_search(r.out, std::regex(line))) << "no line matching " << line << " in\n" << r.out;
 }
 
@@ -86,12 +87,12 @@ TEST_F(ToolTest, InspectListsEverySegment) {
 TEST_F(ToolTest, InspectShowsMetadataThreadVdsoAndTotals) {
   const CommandResult r = subctx({"inspect", image_});
   ASSERT_EQ(r.exit_code, 0) << describe(r);
-  for (const char* re : {R"(format:\s+version 3)", R"(creator:\s+\S*basic_server \(build-id [0-9a-f]+\))",
-                         R"(created:\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC)", R"(kernel:\s+Linux )",
-                         R"(libc:\s+glibc )", R"(thread pointer\s+0x[0-9a-f]+ \(segment \d+\))",
-                         R"(gate stack\s+0x[0-9a-f]+-0x[0-9a-f]+)", R"(vdso:\s+(0x|none))",
-                         R"(virtual size\s+\S+ \S+ \(\d+ bytes\) in \d+ segments)", R"(on disk\s+\S+ \S+ \(\d+ bytes\))",
-                         R"(file size\s+\S+ \S+ \(\d+ bytes\))"})
+  for (const char* re :
+       {R"(format:\s+version 3)", R"(creator:\s+\S*basic_server \(build-id [0-9a-f]+\))",
+        R"(created:\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC)", R"(kernel:\s+Linux )", R"(libc:\s+glibc )",
+        R"(thread pointer\s+0x[0-9a-f]+ \(segment \d+\))", R"(gate stack\s+0x[0-9a-f]+-0x[0-9a-f]+)",
+        R"(vdso:\s+(0x|none))", R"(virtual size\s+\S+ \S+ \(\d+ bytes\) in \d+ segments)",
+        R"(on disk\s+\S+ \S+ \(\d+ bytes\))", R"(file size\s+\S+ \S+ \(\d+ bytes\))"})
     EXPECT_TRUE(std::regex_search(r.out, std::regex(re))) << "no match for " << re << " in\n" << r.out;
   const auto size = std::filesystem::file_size(image_);
   EXPECT_TRUE(contains(r.out, "(" + std::to_string(size) + " bytes)")) << r.out;
@@ -144,14 +145,15 @@ TEST_F(ToolTest, CallWritesStayPrivateAndTheImageIsUnchanged) {
 }
 
 TEST_F(ToolTest, CallWithTooFewOrTooManyArgumentsIsAUsageError) {
-  for (const auto& [args, got] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{}, "got 0"}, {{"1", "2"}, "got 2"}}) {
+  for (const auto& [args, got] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{{{}, "got 0"}, {{"1", "2"}, "got 2"}}) {
     std::vector<std::string> cmd = {"call", image_, "square"};
     cmd.insert(cmd.end(), args.begin(), args.end());
     const CommandResult r = subctx(cmd);
     EXPECT_EQ(r.exit_code, kExitUsage) << describe(r);
     EXPECT_EQ(r.out, "");
-    EXPECT_TRUE(contains(r.err, "export \"square\" of " + image_ + " has signature i64(i64): it takes 1 argument, " + got))
+    EXPECT_TRUE(contains(r.err,
+                         "export \"square\" of " + image_ + " has signature i64(i64): it takes 1 argument, " + got))
         << describe(r);
     EXPECT_TRUE(contains(r.err, "usage: subctx call [--memory] IMAGE EXPORT [ARGS...]")) << describe(r);
   }
@@ -168,13 +170,15 @@ TEST_F(ToolTest, CallWithAnUnparsableNumberIsAUsageError) {
 
   r = subctx({"call", image_, "hyp", "3", "four"});
   EXPECT_EQ(r.exit_code, kExitUsage) << describe(r);
-  EXPECT_TRUE(contains(r.err, "argument 2 of \"hyp\" (f64 in f64(f64,f64)): \"four\" is not a valid f64")) << describe(r);
+  EXPECT_TRUE(contains(r.err, "argument 2 of \"hyp\" (f64 in f64(f64,f64)): \"four\" is not a valid f64"))
+      << describe(r);
 }
 
 TEST_F(ToolTest, CallOfAnUnknownExportListsTheExports) {
   const CommandResult r = subctx({"call", image_, "cube", "2"});
   EXPECT_EQ(r.exit_code, kExitError) << describe(r);
-  EXPECT_TRUE(contains(r.err, "subctx: image " + image_ + " has no export \"cube\"; its exports are: square, bump, hyp, say"))
+  EXPECT_TRUE(contains(r.err,
+                       "subctx: image " + image_ + " has no export \"cube\"; its exports are: square, bump, hyp, say"))
       << describe(r);
 }
 
@@ -192,9 +196,9 @@ TEST_F(ToolTest, QuotedTextIsEscapedForTheTerminal) {
 
 TEST_F(ToolTest, MissingImageSaysSoForEveryCommand) {
   const std::string missing = dir_->path() + "/missing.img";
-  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"call", missing, "square", "1"},
-                                              std::vector<std::string>{"inspect", missing},
-                                              std::vector<std::string>{"verify", missing}}) {
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"call", missing, "square", "1"}, std::vector<std::string>{"inspect", missing},
+        std::vector<std::string>{"verify", missing}}) {
     const CommandResult r = subctx(cmd);
     EXPECT_EQ(r.exit_code, kExitError) << describe(r);
     EXPECT_TRUE(contains(r.err, "subctx: image " + missing + " does not exist")) << describe(r);
@@ -262,10 +266,9 @@ TEST_F(ToolTest, AFileThatIsNotAnImageIsRefused) {
 // ---- usage -----------------------------------------------------------------
 
 TEST_F(ToolTest, UsageErrorsExitWithTwo) {
-  for (const std::vector<std::string>& cmd : {std::vector<std::string>{}, std::vector<std::string>{"frobnicate"},
-                                              std::vector<std::string>{"inspect"},
-                                              std::vector<std::string>{"verify", "a.img", "b.img"},
-                                              std::vector<std::string>{"call", "a.img"}}) {
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{}, std::vector<std::string>{"frobnicate"}, std::vector<std::string>{"inspect"},
+        std::vector<std::string>{"verify", "a.img", "b.img"}, std::vector<std::string>{"call", "a.img"}}) {
     const CommandResult r = subctx(cmd);
     EXPECT_EQ(r.exit_code, kExitUsage) << describe(r);
     EXPECT_EQ(r.out, "");
@@ -277,7 +280,8 @@ TEST_F(ToolTest, UsageErrorsExitWithTwo) {
 TEST_F(ToolTest, HelpGoesToStdout) {
   const CommandResult r = subctx({"--help"});
   EXPECT_EQ(r.exit_code, 0) << describe(r);
-  for (const char* what : {"usage: subctx COMMAND", "inspect IMAGE", "call [--memory] IMAGE EXPORT [ARGS...]", "verify IMAGE"})
+  for (const char* what :
+       {"usage: subctx COMMAND", "inspect IMAGE", "call [--memory] IMAGE EXPORT [ARGS...]", "verify IMAGE"})
     EXPECT_TRUE(contains(r.out, what)) << r.out;
   EXPECT_EQ(subctx({"call", "--help"}).out, "usage: subctx call [--memory] IMAGE EXPORT [ARGS...]\n");
 }

@@ -141,20 +141,21 @@ TEST(Backtrace, ScanKeepsWordsAfterCallsInOrder) {
   FakeStack s;
   const uint64_t direct = return_address_of_direct_call(), indirect = return_address_of_indirect_call();
   s.words[1] = direct;
-  s.words[2] = 0x1234;                       // not code
-  s.words[3] = addr(subctx_bt_not_nops);     // code, but no call before it
-  s.words[4] = s.at(10);                     // a stack pointer
+  s.words[2] = 0x1234;                    // not code
+  s.words[3] = addr(subctx_bt_not_nops);  // code, but no call before it
+  s.words[4] = s.at(10);                  // a stack pointer
   s.words[6] = indirect;
   s.words[9] = addr(subctx_bt_after_ff_15);  // rip-relative call *disp32(%rip)
   s.words[63] = addr(subctx_bt_after_e8);    // the last word of the stack
-  EXPECT_EQ(subcontext_frames(s.input()), (Frames{kPc, direct, indirect, addr(subctx_bt_after_ff_15), addr(subctx_bt_after_e8)}));
+  EXPECT_EQ(subcontext_frames(s.input()),
+            (Frames{kPc, direct, indirect, addr(subctx_bt_after_ff_15), addr(subctx_bt_after_e8)}));
 }
 
 TEST(Backtrace, EveryCallFormIsFoundAndOthersAreNot) {
-  const uint8_t* const calls[] = {subctx_bt_after_e8,       subctx_bt_after_ff_d0,       subctx_bt_after_rex_ff_d3,
-                                  subctx_bt_after_ff_10,    subctx_bt_after_ff_14_24,    subctx_bt_after_ff_55_08,
-                                  subctx_bt_after_ff_54_24_08, subctx_bt_after_ff_15,   subctx_bt_after_ff_90,
-                                  subctx_bt_after_ff_94_24, subctx_bt_after_ff_14_25};
+  const uint8_t* const calls[] = {subctx_bt_after_e8,          subctx_bt_after_ff_d0,    subctx_bt_after_rex_ff_d3,
+                                  subctx_bt_after_ff_10,       subctx_bt_after_ff_14_24, subctx_bt_after_ff_55_08,
+                                  subctx_bt_after_ff_54_24_08, subctx_bt_after_ff_15,    subctx_bt_after_ff_90,
+                                  subctx_bt_after_ff_94_24,    subctx_bt_after_ff_14_25};
   const uint8_t* const others[] = {subctx_bt_not_nops, subctx_bt_not_jmp_ff_e0, subctx_bt_not_ff_15_short,
                                    subctx_bt_not_call_far_ff_18, subctx_bt_not_e8_short};
   FakeStack s;
@@ -176,23 +177,23 @@ TEST(Backtrace, EndsWithCallForms) {
       {{0xe8, 1, 2, 3, 4}, true},
       {{0x90, 0xe8, 1, 2, 3, 4}, true},
       {{0xe8, 1, 2, 3}, false},
-      {{0xff, 0xd0}, true},              // call *%rax
-      {{0xff, 0xd7}, true},              // call *%rdi
-      {{0xff, 0xe0}, false},             // jmp *%rax
-      {{0xff, 0xc0}, false},             // inc %eax
-      {{0xff, 0x10}, true},              // call *(%rax)
-      {{0xff, 0x15}, false},             // rip-relative needs a disp32
-      {{0xff, 0x15, 1, 2, 3, 4}, true},  // call *disp32(%rip)
-      {{0xff, 0x14}, false},             // needs a SIB byte
-      {{0xff, 0x14, 0x24}, true},        // call *(%rsp)
+      {{0xff, 0xd0}, true},                    // call *%rax
+      {{0xff, 0xd7}, true},                    // call *%rdi
+      {{0xff, 0xe0}, false},                   // jmp *%rax
+      {{0xff, 0xc0}, false},                   // inc %eax
+      {{0xff, 0x10}, true},                    // call *(%rax)
+      {{0xff, 0x15}, false},                   // rip-relative needs a disp32
+      {{0xff, 0x15, 1, 2, 3, 4}, true},        // call *disp32(%rip)
+      {{0xff, 0x14}, false},                   // needs a SIB byte
+      {{0xff, 0x14, 0x24}, true},              // call *(%rsp)
       {{0xff, 0x14, 0x25, 1, 2, 3, 4}, true},  // call *disp32 (SIB without base)
       {{0x90, 0xff, 0x14, 0x25}, false},
-      {{0xff, 0x50, 8}, true},                  // call *8(%rax)
-      {{0xff, 0x54, 0x24, 8}, true},            // call *8(%rsp)
-      {{0xff, 0x90, 1, 2, 3, 4}, true},         // call *disp32(%rax)
-      {{0xff, 0x94, 0x24, 1, 2, 3, 4}, true},   // call *disp32(%rsp)
-      {{0xff, 0x18}, false},                    // lcall *(%rax) is ff /3
-      {{0x41, 0xff, 0xd3}, true},               // call *%r11
+      {{0xff, 0x50, 8}, true},                 // call *8(%rax)
+      {{0xff, 0x54, 0x24, 8}, true},           // call *8(%rsp)
+      {{0xff, 0x90, 1, 2, 3, 4}, true},        // call *disp32(%rax)
+      {{0xff, 0x94, 0x24, 1, 2, 3, 4}, true},  // call *disp32(%rsp)
+      {{0xff, 0x18}, false},                   // lcall *(%rax) is ff /3
+      {{0x41, 0xff, 0xd3}, true},              // call *%r11
       {{}, false},
       {{0xff}, false},
   };
@@ -224,7 +225,7 @@ TEST(Backtrace, FollowsTheRbpChain) {
 TEST(Backtrace, ChainAndScanMergeInStackOrder) {
   ChainStack s;
   const uint64_t direct = return_address_of_direct_call();
-  s.words[1] = direct;                     // a frameless leaf's caller, below rbp
+  s.words[1] = direct;                        // a frameless leaf's caller, below rbp
   s.words[15] = addr(subctx_bt_after_ff_10);  // between two records
   EXPECT_EQ(subcontext_frames(s.input(s.at(4))), (Frames{kPc, direct, s.a, s.b, addr(subctx_bt_after_ff_10), s.c}));
 }
@@ -280,8 +281,8 @@ TEST(Backtrace, ScanIsBoundedAndStartsAtSp) {
   FakeStack s;
   s.words.assign((kMaxStackScanBytes + 4096) / 8, 0);
   const uint64_t direct = return_address_of_direct_call(), indirect = return_address_of_indirect_call();
-  s.words[0] = indirect;                          // below sp
-  s.words[8] = direct;                            // sp's word
+  s.words[0] = indirect;  // below sp
+  s.words[8] = direct;    // sp's word
   const uint64_t last = addr(subctx_bt_after_e8);
   s.words[kMaxStackScanBytes / 8 + 7] = last;      // the last word scanned
   s.words[kMaxStackScanBytes / 8 + 8] = indirect;  // one past the bound
@@ -336,9 +337,9 @@ TEST(Backtrace, UnmappedStackGivesAShortResult) {
   HoleyStack s;
   const uint64_t direct = return_address_of_direct_call(), indirect = return_address_of_indirect_call();
   s.put(64, direct);
-  s.put(HoleyStack::kPage - 8, indirect);          // the last word before the hole
-  s.put(HoleyStack::kPage + 64, direct);           // in the hole
-  s.put(2 * HoleyStack::kPage + 64, indirect);     // after the hole
+  s.put(HoleyStack::kPage - 8, indirect);       // the last word before the hole
+  s.put(HoleyStack::kPage + 64, direct);        // in the hole
+  s.put(2 * HoleyStack::kPage + 64, indirect);  // after the hole
   s.punch();
   EXPECT_EQ(subcontext_frames(s.input(s.at(0))), (Frames{kPc, direct, indirect}));
   // sp in the hole: nothing readable from there.

@@ -43,7 +43,9 @@ struct Control {
     return at;
   }
   size_t rights(std::vector<int> fds) { return add(SOL_SOCKET, SCM_RIGHTS, fds.data(), fds.size() * sizeof(int)); }
-  struct cmsghdr* at(size_t offset) { return reinterpret_cast<struct cmsghdr*>(buf + offset); }
+  struct cmsghdr* at(size_t offset) {
+    return reinterpret_cast<struct cmsghdr*>(buf + offset);
+  }
   int fd(size_t offset, size_t i) {
     int v;
     std::memcpy(&v, buf + offset + CMSG_LEN(0) + i * sizeof(int), sizeof v);
@@ -54,10 +56,11 @@ struct Control {
 // Every descriptor each_right hands to its function, in order.
 std::vector<int> walk(unsigned char* buf, size_t len) {
   std::vector<int> seen;
-  EXPECT_EQ(each_right(buf, len, [&](int* fd) -> long {
-              seen.push_back(*fd);
-              return 0;
-            }),
+  EXPECT_EQ(each_right(buf, len,
+                       [&](int* fd) -> long {
+                         seen.push_back(*fd);
+                         return 0;
+                       }),
             0);
   return seen;
 }
@@ -65,7 +68,7 @@ std::vector<int> walk(Control& c) { return walk(c.buf, c.len); }
 
 // The same with libc's CMSG_FIRSTHDR / CMSG_NXTHDR, for comparison.
 std::vector<int> libc_walk(unsigned char* buf, size_t len) {
-  struct msghdr m{};
+  struct msghdr m {};
   m.msg_control = buf;
   m.msg_controllen = len;
   std::vector<int> seen;
@@ -101,10 +104,11 @@ TEST(CmsgRights, TheFunctionRewritesTheDescriptorsInPlace) {
   Control c;
   const size_t first = c.rights({0, 1, 2});
   const size_t second = c.rights({5});
-  EXPECT_EQ(each_right(c.buf, c.len, [](int* fd) -> long {
-              *fd += 100;
-              return 0;
-            }),
+  EXPECT_EQ(each_right(c.buf, c.len,
+                       [](int* fd) -> long {
+                         *fd += 100;
+                         return 0;
+                       }),
             0);
   EXPECT_EQ(c.fd(first, 0), 100);
   EXPECT_EQ(c.fd(first, 1), 101);
@@ -236,7 +240,7 @@ TEST(CmsgRights, TheKernelsOwnControlData) {
   struct iovec iov = {&byte, 1};
   Control out;
   out.add(SOL_SOCKET, SCM_RIGHTS, sent, sizeof sent);
-  struct msghdr m{};
+  struct msghdr m {};
   m.msg_iov = &iov;
   m.msg_iovlen = 1;
   m.msg_control = out.buf;
@@ -244,7 +248,7 @@ TEST(CmsgRights, TheKernelsOwnControlData) {
   ASSERT_EQ(sendmsg(sv[0], &m, 0), 1);
 
   Control in;
-  struct msghdr r{};
+  struct msghdr r {};
   r.msg_iov = &iov;
   r.msg_iovlen = 1;
   r.msg_control = in.buf;
@@ -263,7 +267,7 @@ TEST(CmsgRights, TheKernelsOwnControlData) {
     EXPECT_NE(got[i], sent[i]);
   }
   // The credentials came first: the rights were found past them.
-  struct msghdr first{};
+  struct msghdr first {};
   first.msg_control = in.buf;
   first.msg_controllen = r.msg_controllen;
   ASSERT_NE(CMSG_FIRSTHDR(&first), nullptr);

@@ -63,8 +63,8 @@ TEST(FdClass, DescriptorArgumentsAreWhereTheKernelReadsThem) {
 }
 
 TEST(FdClass, EmulatedCallsHaveNoPlainSpec) {
-  for (long nr : {SYS_open, SYS_openat, SYS_close, SYS_dup2, SYS_fcntl, SYS_poll, SYS_select, SYS_recvmsg,
-                  SYS_getcwd, SYS_chdir, SYS_umask, SYS_ioctl, SYS_close_range, SYS_openat2}) {
+  for (long nr : {SYS_open, SYS_openat, SYS_close, SYS_dup2, SYS_fcntl, SYS_poll, SYS_select, SYS_recvmsg, SYS_getcwd,
+                  SYS_chdir, SYS_umask, SYS_ioctl, SYS_close_range, SYS_openat2}) {
     EXPECT_EQ(fd_class(nr), FdClass::Translated) << subctx::syscall_name(nr);
     EXPECT_EQ(plain_fd_spec(nr), nullptr) << subctx::syscall_name(nr);
   }

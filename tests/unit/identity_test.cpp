@@ -64,10 +64,10 @@ TEST(Identity, ParseFdinfo) {
 }
 
 TEST(Identity, ParseFdinfoRefusesMalformedText) {
-  for (const char* text : {"", "pos:\t0\n", "flags:\t02\n", "pos:\t\nflags:\t02\n", "pos:\t0\nflags:\t\n",
-                           "pos:\t-1\nflags:\t02\n", "pos:\t18446744073709551616\nflags:\t02\n",
-                           "pos:\t0\nflags:\t089\n", "pos:\t0\nflags:\t040000000000\n", "pos:\t1x\nflags:\t02\n",
-                           " pos:\t0\n flags:\t02\n", "pos:\t0 1\nflags:\t02\n"}) {
+  for (const char* text :
+       {"", "pos:\t0\n", "flags:\t02\n", "pos:\t\nflags:\t02\n", "pos:\t0\nflags:\t\n", "pos:\t-1\nflags:\t02\n",
+        "pos:\t18446744073709551616\nflags:\t02\n", "pos:\t0\nflags:\t089\n", "pos:\t0\nflags:\t040000000000\n",
+        "pos:\t1x\nflags:\t02\n", " pos:\t0\n flags:\t02\n", "pos:\t0 1\nflags:\t02\n"}) {
     SCOPED_TRACE(text);
     uint64_t pos = 7;
     uint32_t flags = 7;
@@ -201,7 +201,8 @@ TEST(Identity, RecordsFilesDirectoriesAndDevices) {
 }
 
 TEST(Identity, SignalDispositions) {
-  struct sigaction ign {}, old {};
+  struct sigaction ign {
+  }, old{};
   ign.sa_handler = SIG_IGN;
   ASSERT_EQ(sigaction(SIGPIPE, &ign, &old), 0);
   const IdentityRecord id = collect_identity(already_open());
@@ -226,7 +227,8 @@ TEST(Identity, PipesAndSocketsAreRefusedUnlessDropped) {
 
   std::vector<int> dropped = before;
   dropped.push_back(rd.get());
-  EXPECT_NE(refusal(dropped).find("snapshot refused: 1 descriptor cannot be restored in a client:\n  fd "), std::string::npos);
+  EXPECT_NE(refusal(dropped).find("snapshot refused: 1 descriptor cannot be restored in a client:\n  fd "),
+            std::string::npos);
   dropped.push_back(wr.get());
   dropped.push_back(999);  // not open: ignored
   const IdentityRecord id = collect_identity(dropped);

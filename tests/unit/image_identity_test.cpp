@@ -29,7 +29,9 @@ constexpr char kWhat[] = "id.img";
 
 TestImage sample() { return build_image(sample_info()); }
 
-ImageInfo read(const TestImage& t) { return image::read_image(image::MemorySource(t.bytes.data(), t.bytes.size()), kWhat); }
+ImageInfo read(const TestImage& t) {
+  return image::read_image(image::MemorySource(t.bytes.data(), t.bytes.size()), kWhat);
+}
 
 TestImage sample_with(const std::function<void(ImageInfo&)>& change) {
   ImageInfo info = sample_info();
@@ -129,7 +131,10 @@ TEST(ImageIdentity, EmptyIdentityAndLimitsAccepted) {
   EXPECT_TRUE(got.identity.signals.empty());
   const std::string longest = "/" + std::string(image::kMaxPathBytes - 1, 'p');
   EXPECT_NO_THROW(read(sample_with([&](ImageInfo& i) { i.identity.cwd = longest; })));
-  EXPECT_NO_THROW(read(sample_with([&](ImageInfo& i) { i.identity.fds[0].path = longest; i.identity.fds[2].path = longest; })));
+  EXPECT_NO_THROW(read(sample_with([&](ImageInfo& i) {
+    i.identity.fds[0].path = longest;
+    i.identity.fds[2].path = longest;
+  })));
   EXPECT_NO_THROW(read(sample_with([](ImageInfo& i) { i.identity.fds.back().number = image::kMaxFds - 1; })));
   EXPECT_NO_THROW(read(sample_with([](ImageInfo& i) { i.identity.umask = 0777; })));
   // A dropped record's path is informational: anything within the bound.
@@ -206,8 +211,8 @@ TEST(ImageIdentity, KindsAndDroppedFlag) {
                       "descriptor record 4 (fd 7): pipe not marked dropped"));
   for (FdKind k : {FdKind::Socket, FdKind::Eventfd, FdKind::Memfd, FdKind::Other}) {
     SCOPED_TRACE(image::fd_kind_name(k));
-    EXPECT_TRUE(Refused([&](I& i) { i.identity.fds[0].kind = k; }, std::string("(fd 3): ") + image::fd_kind_name(k) +
-                                                                    " not marked dropped"));
+    EXPECT_TRUE(Refused([&](I& i) { i.identity.fds[0].kind = k; },
+                        std::string("(fd 3): ") + image::fd_kind_name(k) + " not marked dropped"));
   }
   // The dropped byte is 0 or 1: written as a bool, so patch it in the bytes.
   TestImage t = sample();
@@ -227,7 +232,12 @@ TEST(ImageIdentity, SameAs) {
   EXPECT_TRUE(Refused([](I& i) { i.identity.fds[2].same_as = 5; }, want));
   EXPECT_TRUE(Refused([](I& i) { i.identity.fds[2].same_as = -2; }, want));
   EXPECT_TRUE(Refused([](I& i) { i.identity.fds[2].same_as = 4; }, want));  // the directory: another path
-  EXPECT_TRUE(Refused([](I& i) { i.identity.fds[1].path = i.identity.fds[0].path; i.identity.fds[1].same_as = 3; }, want));
+  EXPECT_TRUE(Refused(
+      [](I& i) {
+        i.identity.fds[1].path = i.identity.fds[0].path;
+        i.identity.fds[1].same_as = 3;
+      },
+      want));
   EXPECT_TRUE(Refused([](I& i) { i.identity.fds[0].dropped = true; }, "(fd 5): same_as 3"));
   EXPECT_TRUE(Refused([](I& i) { i.identity.fds[4].same_as = 3; }, "(fd 7): a dropped descriptor shares with fd 3"));
   EXPECT_TRUE(Refused(
@@ -242,9 +252,11 @@ TEST(ImageIdentity, SameAs) {
 
 TEST(ImageIdentity, WorkingDirectoryUmaskPid) {
   using I = ImageInfo;
-  EXPECT_TRUE(Refused([](I& i) { i.identity.cwd = "srv"; }, "identity: working directory: the path \"srv\" is not absolute"));
+  EXPECT_TRUE(Refused([](I& i) { i.identity.cwd = "srv"; },
+                      "identity: working directory: the path \"srv\" is not absolute"));
   EXPECT_TRUE(Refused([](I& i) { i.identity.cwd = ""; }, "identity: working directory: the path is empty"));
-  EXPECT_TRUE(Refused([](I& i) { i.identity.cwd = std::string("/a\0", 3); }, "working directory: the path \"/a\\x00\" holds a NUL byte"));
+  EXPECT_TRUE(Refused([](I& i) { i.identity.cwd = std::string("/a\0", 3); },
+                      "working directory: the path \"/a\\x00\" holds a NUL byte"));
   EXPECT_TRUE(Refused([](I& i) { i.identity.cwd = "/" + std::string(image::kMaxPathBytes, 'c'); },
                       "working directory: the path is 4097 bytes (at most 4096)"));
   EXPECT_TRUE(Refused([](I& i) { i.identity.umask = 01000; }, "identity: umask 01000 has bits outside 0777"));
@@ -259,9 +271,13 @@ TEST(ImageIdentity, Signals) {
                       "identity: disposition of signal 9: only SIGPIPE and SIGXFSZ are recorded"));
   EXPECT_TRUE(Refused([](I& i) { i.identity.signals[0].signal = 200; }, "only SIGPIPE and SIGXFSZ"));
   EXPECT_TRUE(Refused([](I& i) { i.identity.signals[1].action = 3; }, "disposition of signal 25: unknown action 3"));
-  EXPECT_TRUE(Refused([](I& i) { i.identity.signals[1] = i.identity.signals[0]; }, "disposition of signal 13: recorded twice"));
-  EXPECT_TRUE(Refused([](I& i) { i.identity.signals.assign(9, {SIGPIPE, 0}); },
-                      "identity note lists 9 signal dispositions (at most 8)"));
+  EXPECT_TRUE(Refused([](I& i) { i.identity.signals[1] = i.identity.signals[0]; },
+                      "disposition of signal 13: recorded twice"));
+  EXPECT_TRUE(Refused(
+      [](I& i) {
+        i.identity.signals.assign(9, {SIGPIPE, 0});
+      },
+      "identity note lists 9 signal dispositions (at most 8)"));
 }
 
 TEST(ImageIdentity, MalformedNote) {

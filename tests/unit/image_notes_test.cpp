@@ -16,11 +16,10 @@ using image::ByteWriter;
 using image::ImageInfo;
 using image::NoteCodec;
 
-constexpr uint32_t kAllTypes[] = {image::kNoteVersion,  image::kNoteCreator,  image::kNoteProvenance,
-                                  image::kNoteCpu,      image::kNoteThread,   image::kNoteExports,
-                                  image::kNoteVdso,     image::kNoteSegments, image::kNoteDigests,
-                                  image::kNoteSyscalls, image::kNoteIdentity, image::kNoteImports,
-                                  image::kNoteHotPages};
+constexpr uint32_t kAllTypes[] = {
+    image::kNoteVersion,  image::kNoteCreator, image::kNoteProvenance, image::kNoteCpu,     image::kNoteThread,
+    image::kNoteExports,  image::kNoteVdso,    image::kNoteSegments,   image::kNoteDigests, image::kNoteSyscalls,
+    image::kNoteIdentity, image::kNoteImports, image::kNoteHotPages};
 
 // Every note the format has, with something in it.
 ImageInfo full_info() {

@@ -18,7 +18,6 @@
 
 #include <gtest/gtest.h>
 
-
 #include "image/reader.hpp"
 #include "image/writer.hpp"
 #include "subctx/error.hpp"
@@ -196,27 +195,34 @@ TEST(ImageReader, SyscallRulesRoundTripAndAreChecked) {
   EXPECT_EQ(got.syscall_rules[1].action, 2);
   EXPECT_EQ(got.syscall_rules[2].syscall, "257");
   // An image's rules narrow the defaults; allowing is the client's alone.
-  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"exit_group", 0, 0}}; }),
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {
+                                i.syscall_rules = {{"exit_group", 0, 0}};
+                              }),
                               "system call rule 0 (allow exit_group): an image's rules may only deny or fault"));
   EXPECT_TRUE(read(sample()).syscall_rules.empty()) << "the note is optional";
-  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 7, 0}}; }),
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {
+                                i.syscall_rules = {{"openat", 7, 0}};
+                              }),
                               "system call rule 0: unknown action"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 1, 0}}; }),
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {
+                                i.syscall_rules = {{"openat", 1, 0}};
+                              }),
                               "errno 0 is not in 1..4095"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.syscall_rules = {{"openat", 1, 5000}}; }),
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {
+                                i.syscall_rules = {{"openat", 1, 5000}};
+                              }),
                               "errno 5000 is not in 1..4095"));
-  EXPECT_TRUE(Fails<BadImage>(
-      sample_with([](ImageInfo& i) { i.syscall_rules.assign(image::kMaxSyscallRules + 1, {"read", 2, 0}); }),
-      "syscalls note lists 513 rules (at most 512)"));
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {
+                                i.syscall_rules.assign(image::kMaxSyscallRules + 1, {"read", 2, 0});
+                              }),
+                              "syscalls note lists 513 rules (at most 512)"));
 }
 
 // The imports note (docs/callbacks.md): optional, bounded, names and
 // signatures checked as exports' are.
 TEST(ImageReader, ImportsRoundTripAndAreChecked) {
   using Imports = std::vector<image::ImportRecord>;
-  auto with = [](Imports imports) {
-    return sample_with([&](ImageInfo& i) { i.imports = imports; });
-  };
+  auto with = [](Imports imports) { return sample_with([&](ImageInfo& i) { i.imports = imports; }); };
   EXPECT_TRUE(read(sample()).imports.empty()) << "the note is optional";
   const ImageInfo got = read(with({{"square", "i64(i64)"}, {"host_log", "void(str,f64)"}}));
   ASSERT_EQ(got.imports.size(), 2u);
@@ -230,7 +236,8 @@ TEST(ImageReader, ImportsRoundTripAndAreChecked) {
   many.pop_back();
   EXPECT_EQ(read(with(many)).imports.size(), image::kMaxImports);
   EXPECT_TRUE(Fails<BadImage>(with({{"", "void()"}}), "an import has an empty name"));
-  EXPECT_TRUE(Fails<BadImage>(with({{"a b", "void()"}}), "import name \"a b\" has a character outside printable ASCII"));
+  EXPECT_TRUE(Fails<BadImage>(with({{"a b", "void()"}}),
+                              "import name \"a b\" has a character outside printable ASCII"));
   EXPECT_TRUE(Fails<BadImage>(with({{"a", "void()"}, {"a", "void()"}}), "import \"a\" appears twice"));
   EXPECT_TRUE(Fails<BadImage>(with({{"a", "i64(banana)"}}), "import \"a\": "));
   TestImage cut = with({{"square", "i64(i64)"}});
@@ -283,7 +290,7 @@ TEST(ImageReader, ReadsFromAFile) {
 
 TEST(ImageReader, FileSourceShorterThanDeclared) {
   TestImage t = sample();
-  sys::UniqueFd fd = memfd_holding(t, 100);        // the file really has 100 bytes
+  sys::UniqueFd fd = memfd_holding(t, 100);  // the file really has 100 bytes
   ASSERT_TRUE(fd);
   image::FileSource src(fd.get(), t.bytes.size());  // but fstat said more
   expect_truncated_table(src);
@@ -314,7 +321,7 @@ TEST(ImageReader, PrefetchedFileSourceReadsAsTheFile) {
 
 TEST(ImageReader, PrefetchedFileSourceShorterThanDeclared) {
   TestImage t = sample();
-  sys::UniqueFd fd = memfd_holding(t, 100);                  // the file really has 100 bytes
+  sys::UniqueFd fd = memfd_holding(t, 100);  // the file really has 100 bytes
   ASSERT_TRUE(fd);
   image::PrefetchedFileSource src(fd.get(), t.bytes.size());  // but fstat said more
   expect_truncated_table(src);
@@ -327,7 +334,7 @@ TEST(ImageReader, TruncatedAtEveryByteOfTheHeader) {
   const size_t phdr_end = 64 + 7 * 56;
   for (size_t len = 0; len < t.header_size; ++len) {
     SCOPED_TRACE("length " + std::to_string(len));
-    std::string want = len < 64 ? "truncated: file is " + std::to_string(len) + " bytes"
+    std::string want = len < 64         ? "truncated: file is " + std::to_string(len) + " bytes"
                        : len < phdr_end ? std::string("truncated: program header table")
                                         : std::string("truncated: notes");
     ASSERT_TRUE(Fails<BadImage>(t.bytes, want, {}, len));
@@ -453,12 +460,13 @@ TEST(ImageReader, UncheckedElfFieldsAreCoveredByTheHeaderDigest) {
     const char* name;
     size_t off;
   };
-  for (Case c : {Case{"osabi", EI_OSABI}, Case{"ident padding", EI_PAD}, Case{"e_entry", offsetof(Elf64_Ehdr, e_entry)},
-                 Case{"e_shoff", offsetof(Elf64_Ehdr, e_shoff)}, Case{"e_flags", offsetof(Elf64_Ehdr, e_flags)},
-                 Case{"e_shnum", offsetof(Elf64_Ehdr, e_shnum)}, Case{"note p_align", phdr(0, offsetof(Elf64_Phdr, p_align))},
-                 Case{"note p_vaddr", phdr(0, offsetof(Elf64_Phdr, p_vaddr))},
-                 Case{"load p_paddr", seg(2, offsetof(Elf64_Phdr, p_paddr))},
-                 Case{"load p_align", seg(2, offsetof(Elf64_Phdr, p_align))}}) {
+  for (Case c :
+       {Case{"osabi", EI_OSABI}, Case{"ident padding", EI_PAD}, Case{"e_entry", offsetof(Elf64_Ehdr, e_entry)},
+        Case{"e_shoff", offsetof(Elf64_Ehdr, e_shoff)}, Case{"e_flags", offsetof(Elf64_Ehdr, e_flags)},
+        Case{"e_shnum", offsetof(Elf64_Ehdr, e_shnum)}, Case{"note p_align", phdr(0, offsetof(Elf64_Phdr, p_align))},
+        Case{"note p_vaddr", phdr(0, offsetof(Elf64_Phdr, p_vaddr))},
+        Case{"load p_paddr", seg(2, offsetof(Elf64_Phdr, p_paddr))},
+        Case{"load p_align", seg(2, offsetof(Elf64_Phdr, p_align))}}) {
     SCOPED_TRACE(c.name);
     TestImage t = sample();
     t.bytes[c.off] ^= 0x40;
@@ -473,10 +481,8 @@ TEST(ImageReader, UncheckedElfFieldsAreCoveredByTheHeaderDigest) {
 TEST(ImageReader, CorruptedNoteProgramHeader) {
   auto note = [](size_t field, uint64_t v) {
     return [=](TestImage& t) {
-      if (field == offsetof(Elf64_Phdr, p_type))
-        t.put<uint32_t>(phdr(0, field), static_cast<uint32_t>(v));
-      else
-        t.put<uint64_t>(phdr(0, field), v);
+      if (field == offsetof(Elf64_Phdr, p_type)) t.put<uint32_t>(phdr(0, field), static_cast<uint32_t>(v));
+      else t.put<uint64_t>(phdr(0, field), v);
     };
   };
   const size_t notes_off = 64 + 7 * 56;
@@ -513,8 +519,12 @@ TEST(ImageReader, CorruptedNoteProgramHeader) {
 }
 
 TEST(ImageReader, CorruptedLoadProgramHeaders) {
-  auto set32 = [](size_t k, size_t field, uint32_t v) { return [=](TestImage& t) { t.put<uint32_t>(seg(k, field), v); }; };
-  auto set64 = [](size_t k, size_t field, uint64_t v) { return [=](TestImage& t) { t.put<uint64_t>(seg(k, field), v); }; };
+  auto set32 = [](size_t k, size_t field, uint32_t v) {
+    return [=](TestImage& t) { t.put<uint32_t>(seg(k, field), v); };
+  };
+  auto set64 = [](size_t k, size_t field, uint64_t v) {
+    return [=](TestImage& t) { t.put<uint64_t>(seg(k, field), v); };
+  };
   auto add64 = [](size_t k, size_t field, uint64_t v) {
     return [=](TestImage& t) { t.put<uint64_t>(seg(k, field), t.get<uint64_t>(seg(k, field)) + v); };
   };
@@ -534,24 +544,25 @@ TEST(ImageReader, CorruptedLoadProgramHeaders) {
       {"vaddr 0", set64(0, vaddr, 0), "segment 0: maps page zero"},
       {"vaddr at 2^47", set64(5, vaddr, kEnd), "segment 5: range 0x800000000000+0x2000 is outside user space"},
       {"vaddr kernel", set64(5, vaddr, 0xffffffffff600000), "is outside user space"},
-      {"end past 2^47",
-       [=](TestImage& t) {
-         t.put<uint64_t>(seg(5, vaddr), kEnd - 0x1000);
-       },
+      {"end past 2^47", [=](TestImage& t) { t.put<uint64_t>(seg(5, vaddr), kEnd - 0x1000); },
        "segment 5: range 0x7ffffffff000+0x2000 is outside user space"},
       {"memsz wraps", set64(5, memsz, 0xfffffffffffff000), "is outside user space"},
       {"filesz > memsz", set64(1, filesz, 0x2000), "segment 1: file size larger than memory size"},
-      {"offset past the file", add64(5, offset, 0x100000), "segment 5 [0x7ffd00000000-0x7ffd00002000) lies outside the file"},
-      {"offset wraps", set64(5, offset, 0xfffffffffffff000), "segment 5 [0x7ffd00000000-0x7ffd00002000) lies outside the file"},
+      {"offset past the file", add64(5, offset, 0x100000),
+       "segment 5 [0x7ffd00000000-0x7ffd00002000) lies outside the file"},
+      {"offset wraps", set64(5, offset, 0xfffffffffffff000),
+       "segment 5 [0x7ffd00000000-0x7ffd00002000) lies outside the file"},
       {"filesz past the file",
        [=](TestImage& t) {
          t.put<uint64_t>(seg(5, memsz), 0x3000);
          t.put<uint64_t>(seg(5, filesz), 0x3000);
        },
        "lies outside the file"},
-      {"gate guard offset past the file", add64(3, offset, 0x10000), "segment 3 [0x7f0000000000-0x7f0000001000) lies outside the file"},
+      {"gate guard offset past the file", add64(3, offset, 0x10000),
+       "segment 3 [0x7f0000000000-0x7f0000001000) lies outside the file"},
       {"data in the header", set64(0, offset, 0), "segment 0: data overlaps the header"},
-      {"overlapping", set64(1, vaddr, 0x401000), "segments 0 and 1 overlap or are out of order (0x400000-0x402000 and 0x401000-0x402000)"},
+      {"overlapping", set64(1, vaddr, 0x401000),
+       "segments 0 and 1 overlap or are out of order (0x400000-0x402000 and 0x401000-0x402000)"},
       {"same address", set64(4, vaddr, 0x7f0000000000), "segments 3 and 4 overlap or are out of order"},
       {"out of order", set64(2, vaddr, 0x300000), "segments 1 and 2 overlap or are out of order"},
       {"contained", [=](TestImage& t) { t.put<uint64_t>(seg(2, memsz), 0x7f0000010000 - 0x600000); },
@@ -617,8 +628,8 @@ TEST(ImageReader, DuplicateNote) {
 }
 
 TEST(ImageReader, MissingRequiredNote) {
-  for (uint32_t type : {image::kNoteVersion, image::kNoteThread, image::kNoteExports, image::kNoteSegments,
-                        image::kNoteIdentity}) {
+  for (uint32_t type :
+       {image::kNoteVersion, image::kNoteThread, image::kNoteExports, image::kNoteSegments, image::kNoteIdentity}) {
     SCOPED_TRACE(type);
     TestImage t = sample();
     t.put<uint32_t>(t.note(type) + 8, 0x77);  // an unknown type: ignored
@@ -648,10 +659,18 @@ TEST(ImageReader, OptionalNotesMayBeAbsent) {
     std::erase_if(notes, [&](const RawNote& n) { return n.type == type; });
     write_notes(t, notes);
     ImageInfo got = read(t);
-    if (type == image::kNoteCreator) { EXPECT_EQ(got.creator_path, ""); }
-    if (type == image::kNoteProvenance) { EXPECT_EQ(got.created_ns, 0u); }
-    if (type == image::kNoteCpu) { EXPECT_EQ(got.cpu_features, 0u); }
-    if (type == image::kNoteVdso) { EXPECT_EQ(got.vdso.base, 0u); }
+    if (type == image::kNoteCreator) {
+      EXPECT_EQ(got.creator_path, "");
+    }
+    if (type == image::kNoteProvenance) {
+      EXPECT_EQ(got.created_ns, 0u);
+    }
+    if (type == image::kNoteCpu) {
+      EXPECT_EQ(got.cpu_features, 0u);
+    }
+    if (type == image::kNoteVdso) {
+      EXPECT_EQ(got.vdso.base, 0u);
+    }
   }
 }
 
@@ -700,7 +719,8 @@ TEST(ImageReader, UnsupportedVersion) {
     TestImage t = sample();
     t.put<uint32_t>(t.desc(image::kNoteVersion), v);
     // Refused by name even before the digest is checked ...
-    EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version " + std::to_string(v) + "; this subctx reads version 3"));
+    EXPECT_TRUE(Fails<UnsupportedVersion>(t, "image format version " + std::to_string(v) +
+                                                 "; this subctx reads version 3"));
     t.reseal();  // ... and after.
     EXPECT_TRUE(Fails<UnsupportedVersion>(t, "(rewrite the image with a matching subctx server library)"));
   }
@@ -718,11 +738,12 @@ TEST(ImageReader, MalformedNotes) {
     uint32_t type;
     const char* want;
   };
-  for (Case c : {Case{image::kNoteVersion, "malformed version note"}, Case{image::kNoteCreator, "malformed creator note"},
-                 Case{image::kNoteProvenance, "malformed provenance note"}, Case{image::kNoteCpu, "malformed cpu note"},
-                 Case{image::kNoteThread, "malformed thread note"}, Case{image::kNoteExports, "malformed exports note"},
-                 Case{image::kNoteVdso, "malformed vdso note"}, Case{image::kNoteSegments, "malformed segments note"},
-                 Case{image::kNoteIdentity, "malformed identity note"}, Case{image::kNoteDigests, "malformed digests note"}}) {
+  for (Case c :
+       {Case{image::kNoteVersion, "malformed version note"}, Case{image::kNoteCreator, "malformed creator note"},
+        Case{image::kNoteProvenance, "malformed provenance note"}, Case{image::kNoteCpu, "malformed cpu note"},
+        Case{image::kNoteThread, "malformed thread note"}, Case{image::kNoteExports, "malformed exports note"},
+        Case{image::kNoteVdso, "malformed vdso note"}, Case{image::kNoteSegments, "malformed segments note"},
+        Case{image::kNoteIdentity, "malformed identity note"}, Case{image::kNoteDigests, "malformed digests note"}}) {
     for (size_t cut : {size_t{1}, size_t{4}, size_t{8}}) {
       SCOPED_TRACE(std::string(c.want) + ", " + std::to_string(cut) + " bytes short");
       TestImage t = sample();
@@ -757,10 +778,12 @@ TEST(ImageReader, StringsAtAndOverTheirLimits) {
   EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.kernel = name256; })).kernel, name255);
   EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.libc = name256; })).libc, name255);
   EXPECT_TRUE(Reads(sample_with([&](ImageInfo& i) { i.exports[0].name = name255; })));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.exports[0].name = name256; }), "malformed exports note"));
+  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.exports[0].name = name256; }),
+                              "malformed exports note"));
   EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.exports[1].signature = "i32(" + name256 + ")"; }),
                               "malformed exports note"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.vdso.symbols[0].name = name256; }), "malformed vdso note"));
+  EXPECT_TRUE(Fails<BadImage>(sample_with([&](ImageInfo& i) { i.vdso.symbols[0].name = name256; }),
+                              "malformed vdso note"));
   EXPECT_TRUE(Reads(sample_with([&](ImageInfo& i) { i.segments[0].origin = path4096; })));
   EXPECT_EQ(read(sample_with([&](ImageInfo& i) { i.segments[0].origin = path4097; })).segments[0].origin, path4096);
 }
@@ -777,7 +800,8 @@ TEST(ImageReader, CountsInsideNotes) {
     SCOPED_TRACE("exports count huge");
     TestImage t = sample();
     t.put<uint32_t>(t.desc(image::kNoteExports), 0xffffffff);
-    EXPECT_TRUE(Fails<LimitExceeded>(t, "image has 4294967295 exports; limit 'exports per image' (SUBCTX_MAX_EXPORTS) is 4096"));
+    EXPECT_TRUE(Fails<LimitExceeded>(
+        t, "image has 4294967295 exports; limit 'exports per image' (SUBCTX_MAX_EXPORTS) is 4096"));
   }
   {
     SCOPED_TRACE("vdso symbol count");
@@ -903,7 +927,8 @@ TEST(ImageReader, ThreadPointerOutsideAWritableSegment) {
                        uint64_t{0x7f0000000800}, ~uint64_t{0}}) {
     SCOPED_TRACE(tcb);
     char want[80];
-    snprintf(want, sizeof want, "thread pointer 0x%llx is not inside a writable segment", static_cast<unsigned long long>(tcb));
+    snprintf(want, sizeof want, "thread pointer 0x%llx is not inside a writable segment",
+             static_cast<unsigned long long>(tcb));
     EXPECT_TRUE(Fails<BadImage>(sample_with([=](ImageInfo& i) { i.thread.tcb = tcb; }), want));
   }
   EXPECT_TRUE(Reads(sample_with([](ImageInfo& i) { i.thread.tcb = 0x600ff8; })));  // the last 8 bytes of its file page
@@ -961,12 +986,14 @@ TEST(ImageReader, GateStackOutsideOneWritableSegment) {
     const char* name;
     uint64_t lo, hi;
   };
-  for (Case c : {Case{"read-only", 0x402000, 0x403000}, Case{"executable", 0x400000, 0x401000},
-                 Case{"in the guard", 0x7f0000000000, 0x7f0000001000}, Case{"spans guard and stack", 0x7f0000000000, 0x7f0000005000},
-                 Case{"past the end", 0x7f0000001000, 0x7f0000006000}, Case{"empty", 0x7f0000002000, 0x7f0000002000},
-                 Case{"inverted", 0x7f0000003000, 0x7f0000002000}, Case{"top unaligned", 0x7f0000001000, 0x7f0000004ff8},
-                 Case{"unmapped", 0x500000, 0x501000}, Case{"zero", 0, 0}, Case{"hi wraps", 0x7f0000001000, ~uint64_t{0xf}},
-                 Case{"two writable segments", 0x602000, 0x7ffd00001000}}) {
+  for (Case c :
+       {Case{"read-only", 0x402000, 0x403000}, Case{"executable", 0x400000, 0x401000},
+        Case{"in the guard", 0x7f0000000000, 0x7f0000001000},
+        Case{"spans guard and stack", 0x7f0000000000, 0x7f0000005000},
+        Case{"past the end", 0x7f0000001000, 0x7f0000006000}, Case{"empty", 0x7f0000002000, 0x7f0000002000},
+        Case{"inverted", 0x7f0000003000, 0x7f0000002000}, Case{"top unaligned", 0x7f0000001000, 0x7f0000004ff8},
+        Case{"unmapped", 0x500000, 0x501000}, Case{"zero", 0, 0}, Case{"hi wraps", 0x7f0000001000, ~uint64_t{0xf}},
+        Case{"two writable segments", 0x602000, 0x7ffd00001000}}) {
     SCOPED_TRACE(c.name);
     TestImage t = sample_with([&](ImageInfo& i) {
       i.thread.gate_stack_lo = c.lo;
@@ -990,8 +1017,9 @@ TEST(ImageReader, FileSizeMustBeWholePages) {
 TEST(ImageReader, StdioAndFflushOutsideTheirSegments) {
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.stdout_file = 0x500000; }),
                               "stdio stream 0x500000 is not inside a readable and writable segment"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.stderr_file = 0x602fa0; }),
-                              "stdio stream 0x602fa0 is not inside a readable and writable segment"));  // 216 bytes would run past
+  EXPECT_TRUE(Fails<BadImage>(
+      sample_with([](ImageInfo& i) { i.thread.stderr_file = 0x602fa0; }),
+      "stdio stream 0x602fa0 is not inside a readable and writable segment"));  // 216 bytes would run past
   // The gate reads these streams after every call: a read-only or
   // inaccessible segment would crash the client, so it is refused.
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.thread.stdout_file = i.segments[0].vaddr; }),
@@ -1022,7 +1050,8 @@ TEST(ImageReader, BadExports) {
        "export \"greet\" at 0x300000 is outside every executable segment"},
       {"just past the code", [](ImageInfo& i) { i.exports[2].address = 0x402000; }, "outside every executable segment"},
       {"null", [](ImageInfo& i) { i.exports[2].address = 0; }, "export \"pi\" at 0x0 is outside"},
-      {"in the gate guard", [](ImageInfo& i) { i.exports[2].address = 0x7f0000000010; }, "outside every executable segment"},
+      {"in the gate guard", [](ImageInfo& i) { i.exports[2].address = 0x7f0000000010; },
+       "outside every executable segment"},
       {"bad signature", [](ImageInfo& i) { i.exports[1].signature = "i32(foo)"; },
        "export \"greet\": bad signature \"i32(foo)\": unknown argument type 'foo'"},
       {"empty signature", [](ImageInfo& i) { i.exports[1].signature = ""; }, "export \"greet\": bad signature"},
@@ -1075,7 +1104,9 @@ TEST(ImageReader, UntrustedNamesAreQuotedSafely) {
                                 i.exports[2].name = "\x7f";
                               }),
                               "export name \"\\x7f\" has a character outside printable ASCII"));
-  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.vdso.symbols[0] = {0x4000, "t\x01me"}; }),
+  EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) {
+                                i.vdso.symbols[0] = {0x4000, "t\x01me"};
+                              }),
                               "vdso symbol \"t\\x01me\" is outside the vdso"));
   EXPECT_TRUE(Fails<BadImage>(sample_with([](ImageInfo& i) { i.exports[0].signature = std::string("i64(\0)", 6); }),
                               "export \"square\": bad signature \"i64(\\x00)\": unknown argument type '\\x00'"));
@@ -1134,7 +1165,8 @@ TEST(ImageReader, Limits) {
   TestImage t = sample();
   ReadLimits l;
   l.max_segments = 5;
-  EXPECT_TRUE(Fails<LimitExceeded>(t, "image has 6 segments; limit 'segments per image' (SUBCTX_MAX_SEGMENTS) is 5", l));
+  EXPECT_TRUE(Fails<LimitExceeded>(t, "image has 6 segments; limit 'segments per image' (SUBCTX_MAX_SEGMENTS) is 5",
+                                   l));
   l.max_segments = 6;
   EXPECT_TRUE(Reads(t, l));
 
@@ -1147,9 +1179,11 @@ TEST(ImageReader, Limits) {
   l = {};
   const uint64_t vsize = t.info.virtual_size();
   l.max_image_size = vsize - 1;
-  EXPECT_TRUE(Fails<LimitExceeded>(
-      t, "image is " + std::to_string(vsize) + " bytes of memory; limit 'image size' (SUBCTX_MAX_IMAGE_SIZE) is " + std::to_string(vsize - 1),
-      l));
+  EXPECT_TRUE(Fails<LimitExceeded>(t,
+                                   "image is " + std::to_string(vsize) +
+                                       " bytes of memory; limit 'image size' (SUBCTX_MAX_IMAGE_SIZE) is " +
+                                       std::to_string(vsize - 1),
+                                   l));
   l.max_image_size = vsize;
   EXPECT_TRUE(Reads(t, l));
 
@@ -1173,8 +1207,10 @@ TEST(ImageReader, HotPagesRoundTripAndAreChecked) {
   }
   EXPECT_TRUE(read(sample()).hot_pages.empty()) << "the note is optional";
   auto with = [&](std::vector<HotRun> r) { return sample_with([&](ImageInfo& i) { i.hot_pages = std::move(r); }); };
-  EXPECT_TRUE(Fails<BadImage>(with({{0x400000, 3}}), "hot-pages run 0 (0x400000, 3 pages): not inside the file part of one segment"));
-  EXPECT_TRUE(Fails<BadImage>(with({{0x601000, 1}}), "not inside the file part of one segment")) << "a zero page past filesz";
+  EXPECT_TRUE(Fails<BadImage>(with({{0x400000, 3}}),
+                              "hot-pages run 0 (0x400000, 3 pages): not inside the file part of one segment"));
+  EXPECT_TRUE(Fails<BadImage>(with({{0x601000, 1}}), "not inside the file part of one segment"))
+      << "a zero page past filesz";
   EXPECT_TRUE(Fails<BadImage>(with({{0x500000, 1}}), "not inside the file part")) << "between segments";
   EXPECT_TRUE(Fails<BadImage>(with({{0x7f0000000000, 1}}), "not inside the file part")) << "the gate guard";
   EXPECT_TRUE(Fails<BadImage>(with({{0x400800, 1}}), "empty or not page-aligned"));

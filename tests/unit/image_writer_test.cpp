@@ -42,8 +42,8 @@ TEST(ImageWriter, ElfHeaderAndProgramHeaders) {
     EXPECT_EQ(ph.p_offset, s.offset);
     EXPECT_EQ(ph.p_align, image::kPageSize);
     EXPECT_EQ(ph.p_offset % image::kPageSize, 0u);
-    const uint32_t flags = ((s.prot & PROT_READ) ? PF_R : 0) | ((s.prot & PROT_WRITE) ? PF_W : 0) |
-                           ((s.prot & PROT_EXEC) ? PF_X : 0);
+    const uint32_t flags =
+        ((s.prot & PROT_READ) ? PF_R : 0) | ((s.prot & PROT_WRITE) ? PF_W : 0) | ((s.prot & PROT_EXEC) ? PF_X : 0);
     EXPECT_EQ(ph.p_flags, flags);
   }
 }
@@ -52,8 +52,8 @@ TEST(ImageWriter, NotesAreOwnedBySubctxAndTheDigestNoteIsLast) {
   TestImage t = build_image(sample_info());
   auto notes = read_notes(t);
   // In type order, except: syscalls (optional) absent, identity before the digests.
-  const uint32_t want[] = {image::kNoteVersion, image::kNoteCreator, image::kNoteProvenance, image::kNoteCpu,
-                           image::kNoteThread,  image::kNoteExports, image::kNoteVdso,       image::kNoteSegments,
+  const uint32_t want[] = {image::kNoteVersion,  image::kNoteCreator, image::kNoteProvenance, image::kNoteCpu,
+                           image::kNoteThread,   image::kNoteExports, image::kNoteVdso,       image::kNoteSegments,
                            image::kNoteIdentity, image::kNoteDigests};
   ASSERT_EQ(notes.size(), std::size(want));
   for (size_t i = 0; i < notes.size(); ++i) {
@@ -75,7 +75,8 @@ TEST(ImageWriter, HeaderDigestSkipsItsOwnBytes) {
   EXPECT_EQ(image::compute_header_digest(t.bytes.data(), t.header_size, t.header_digest_offset), d);
   // ... and it equals xxh3 over the header with the digest bytes left out.
   std::vector<uint8_t> rest(t.bytes.begin(), t.bytes.begin() + static_cast<long>(t.header_size));
-  rest.erase(rest.begin() + static_cast<long>(t.header_digest_offset), rest.begin() + static_cast<long>(t.header_digest_offset + 8));
+  rest.erase(rest.begin() + static_cast<long>(t.header_digest_offset),
+             rest.begin() + static_cast<long>(t.header_digest_offset + 8));
   EXPECT_EQ(image::digest_of(rest.data(), rest.size()), d);
   // Any other byte changes it.
   t.bytes[0] ^= 1;

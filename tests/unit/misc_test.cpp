@@ -53,15 +53,24 @@ TEST(Errors, CodesNamesAndTypes) {
     const char* name;
   };
   const Case cases[] = {
-      {Errc::InvalidArgument, "InvalidArgument"}, {Errc::NotInitialized, "NotInitialized"},
-      {Errc::NotFound, "NotFound"},               {Errc::NotRegular, "NotRegular"},
-      {Errc::Permission, "Permission"},           {Errc::BadImage, "BadImage"},
-      {Errc::Version, "Version"},                 {Errc::Digest, "Digest"},
-      {Errc::Cpu, "Cpu"},                         {Errc::Limit, "LimitExceeded"},
-      {Errc::Conflict, "AddressConflict"},        {Errc::AlreadyMapped, "AlreadyMapped"},
-      {Errc::NoSubcontext, "NoSubcontext"},       {Errc::NoExport, "NoExport"},
-      {Errc::Signature, "SignatureMismatch"},     {Errc::Snapshot, "SnapshotRefused"},
-      {Errc::Io, "Io"},                           {Errc::System, "System"},
+      {Errc::InvalidArgument, "InvalidArgument"},
+      {Errc::NotInitialized, "NotInitialized"},
+      {Errc::NotFound, "NotFound"},
+      {Errc::NotRegular, "NotRegular"},
+      {Errc::Permission, "Permission"},
+      {Errc::BadImage, "BadImage"},
+      {Errc::Version, "Version"},
+      {Errc::Digest, "Digest"},
+      {Errc::Cpu, "Cpu"},
+      {Errc::Limit, "LimitExceeded"},
+      {Errc::Conflict, "AddressConflict"},
+      {Errc::AlreadyMapped, "AlreadyMapped"},
+      {Errc::NoSubcontext, "NoSubcontext"},
+      {Errc::NoExport, "NoExport"},
+      {Errc::Signature, "SignatureMismatch"},
+      {Errc::Snapshot, "SnapshotRefused"},
+      {Errc::Io, "Io"},
+      {Errc::System, "System"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -65,7 +65,8 @@ TEST(Policy, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(parse_error("allow map =x"), "test.policy line 1: expected key=value, found '=x'");
   EXPECT_EQ(parse_error("allow map path="), "test.policy line 1: expected key=value, found 'path='");
   EXPECT_EQ(parse_error("allow map colour=red"),
-            "test.policy line 1: unknown key 'colour' (keys: path owner digest export file max-dirty-pages max-mapped-bytes)");
+            "test.policy line 1: unknown key 'colour' (keys: path owner digest export file max-dirty-pages "
+            "max-mapped-bytes)");
   EXPECT_EQ(parse_error("allow map path=/a path=/b"), "test.policy line 1: path= given twice");
   EXPECT_EQ(parse_error("allow map owner=bob"), "test.policy line 1: owner 'bob' is neither a uid nor a known user");
   EXPECT_EQ(parse_error("allow map owner=-1"), "test.policy line 1: owner '-1' is neither a uid nor a known user");
@@ -281,7 +282,7 @@ TEST(Policy, PathPatternsDoNotCrossSlashesOrDotDot) {
   EXPECT_TRUE(path_glob("/opt/*.img", "/opt/a.img"));
   EXPECT_FALSE(path_glob("/opt/*.img", "/opt/sub/a.img"));
   EXPECT_FALSE(path_glob("/opt/*", "/opt"));
-  EXPECT_FALSE(path_glob("/opt/*", "/opt/"));      // a trailing / is an empty component
+  EXPECT_FALSE(path_glob("/opt/*", "/opt/"));  // a trailing / is an empty component
   EXPECT_FALSE(path_glob("/opt/*/x", "/opt//x"));
   EXPECT_TRUE(path_glob("/opt/**", "/opt"));
   EXPECT_TRUE(path_glob("/opt/**", "/opt/a/b/c.img"));
@@ -327,7 +328,8 @@ TEST(Policy, Utf8IsWelcomeControlCharactersAreNamed) {
   EXPECT_TRUE(decide_map(&p, {"/opt/bilder/größe/a.img", 0, 1}).allowed);
   EXPECT_EQ(parse_error("allow map\r\n"),
             "test.policy line 1: carriage return (CRLF line end?) at column 10: save the file with LF line ends");
-  EXPECT_EQ(parse_error("# fine\ndeny map # \x1b[31m red\n"), "test.policy line 2: control character 0x1b at column 12");
+  EXPECT_EQ(parse_error("# fine\ndeny map # \x1b[31m red\n"),
+            "test.policy line 2: control character 0x1b at column 12");
   EXPECT_EQ(parse_error("deny map # \x7f"), "test.policy line 1: control character 0x7f at column 12");
   EXPECT_EQ(parse_error("deny map # \xff"),
             "test.policy line 1: byte 0xff at column 12 is not part of a printable UTF-8 character");

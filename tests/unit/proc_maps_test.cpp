@@ -9,7 +9,6 @@
 
 #include <gtest/gtest.h>
 
-
 #include "sys/io.hpp"
 #include "sys/proc_maps.hpp"
 

@@ -17,8 +17,11 @@ constexpr uint64_t P = 0x1000;
 
 // A library as ld.so maps it: header, text, rodata, relro, data.
 std::vector<Piece> library_at(uint64_t base) {
-  return {{base, base + 2 * P, R}, {base + 2 * P, base + 10 * P, R | X}, {base + 10 * P, base + 12 * P, R},
-          {base + 12 * P, base + 13 * P, R}, {base + 13 * P, base + 14 * P, R | W}};
+  return {{base, base + 2 * P, R},
+          {base + 2 * P, base + 10 * P, R | X},
+          {base + 10 * P, base + 12 * P, R},
+          {base + 12 * P, base + 13 * P, R},
+          {base + 13 * P, base + 14 * P, R | W}};
 }
 
 struct Reserver {
@@ -48,8 +51,8 @@ TEST(ProtectionPlan, ExactPermissionsOpenOneCallPerRunOfEqualPermissions) {
   o.exact = true;
   ProtectionPlan plan = build_protection_plan(library_at(0), o, r.fn());
   // r-- | r-x | r-- r-- (one run) | rw-
-  EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{0, 2 * P, R}, {2 * P, 10 * P, R | X}, {10 * P, 13 * P, R},
-                                               {13 * P, 14 * P, R | W}}));
+  EXPECT_EQ(plan.open, (std::vector<ProtectOp>{
+                           {0, 2 * P, R}, {2 * P, 10 * P, R | X}, {10 * P, 13 * P, R}, {13 * P, 14 * P, R | W}}));
   EXPECT_EQ(plan.close, (std::vector<ProtectOp>{{0, 14 * P, PROT_NONE}}));
 }
 

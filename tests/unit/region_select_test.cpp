@@ -18,19 +18,20 @@ using image::SegmentKind;
 // A server process at snapshot time, with the snapshot's gate stack (guard +
 // stack) and scratch buffer.
 const char kMaps[] =
-    "55d0c4e00000-55d0c4e02000 r--p 00000000 fd:01 1835023                    /opt/srv/server\n"   // 0 file
-    "55d0c4e02000-55d0c4e07000 r-xp 00002000 fd:01 1835023                    /opt/srv/server\n"   // 1 file
-    "55d0c4e07000-55d0c4e08000 rw-p 00007000 fd:01 1835023                    /opt/srv/server\n"   // 2 file
-    "55d0c5a1e000-55d0c5a3f000 rw-p 00000000 00:00 0                          [heap]\n"            // 3 heap
+    "55d0c4e00000-55d0c4e02000 r--p 00000000 fd:01 1835023                    /opt/srv/server\n"  // 0 file
+    "55d0c4e02000-55d0c4e07000 r-xp 00002000 fd:01 1835023                    /opt/srv/server\n"  // 1 file
+    "55d0c4e07000-55d0c4e08000 rw-p 00007000 fd:01 1835023                    /opt/srv/server\n"  // 2 file
+    "55d0c5a1e000-55d0c5a3f000 rw-p 00000000 00:00 0                          [heap]\n"           // 3 heap
     "7f3a1c000000-7f3a1c021000 rw-p 00000000 00:00 0 \n"                                          // 4 anon
-    "7f3a1c021000-7f3a20000000 ---p 00000000 00:00 0 \n"                                          // 5 reservation: skipped
+    "7f3a1c021000-7f3a20000000 ---p 00000000 00:00 0 \n"  // 5 reservation: skipped
     "7f3a20a00000-7f3a20a28000 r--p 00000000 fd:01 1840211                    /usr/lib/libc.so.6\n"  // 6 file
-    "7f3a20a28000-7f3a20a29000 ---p 00028000 fd:01 1840211                    /usr/lib/libc.so.6\n"  // 7 PROT_NONE: skipped
-    "7f3a20b00000-7f3a20b01000 ---p 00000000 00:00 0 \n"                                          // 8 gate guard
-    "7f3a20b01000-7f3a20c01000 rw-p 00000000 00:00 0 \n"                                          // 9 gate stack
-    "7f3a20d00000-7f3a20d40000 rw-p 00000000 00:00 0 \n"                                          // 10 scratch: excluded
+    "7f3a20a28000-7f3a20a29000 ---p 00028000 fd:01 1840211                    /usr/lib/libc.so.6\n"  // 7 PROT_NONE:
+                                                                                                     // skipped
+    "7f3a20b00000-7f3a20b01000 ---p 00000000 00:00 0 \n"                                             // 8 gate guard
+    "7f3a20b01000-7f3a20c01000 rw-p 00000000 00:00 0 \n"                                             // 9 gate stack
+    "7f3a20d00000-7f3a20d40000 rw-p 00000000 00:00 0 \n"  // 10 scratch: excluded
     "7f3a20e00000-7f3a20e01000 rw-s 00000000 00:05 4242                       /dev/shm/x (deleted)\n"  // 11 file
-    "7ffc8d500000-7ffc8d5c4000 rw-p 00000000 00:00 0                          [stack]\n"           // 12 stack
+    "7ffc8d500000-7ffc8d5c4000 rw-p 00000000 00:00 0                          [stack]\n"               // 12 stack
     "7ffc8d5f0000-7ffc8d5f4000 r--p 00000000 00:00 0                          [vvar]\n"
     "7ffc8d5f4000-7ffc8d5f5000 r--p 00000000 00:00 0                          [vvar_vclock]\n"
     "7ffc8d5f5000-7ffc8d5f7000 r-xp 00000000 00:00 0                          [vdso]\n"
@@ -150,7 +151,8 @@ TEST(RegionSelect, UnreadableMappingIsRefused) {
     out.reserve(8);
     std::string why;
     EXPECT_FALSE(select_segments(m, SelectInput{}, out, &why));
-    EXPECT_EQ(why, "mapping \"" + line + "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot");
+    EXPECT_EQ(why, "mapping \"" + line +
+                       "\" is not readable, so it cannot be copied; make it readable or unmap it before the snapshot");
   }
   // An unreadable [vsyscall] or excluded range is not a problem (the
   // exclusion is cut out of a mapping, so it must cover the unreadable one).
@@ -170,16 +172,18 @@ TEST(RegionSelect, UnreadableMappingIsRefused) {
 TEST(RegionSelect, WritableSharedFileMappingIsRefused) {
   for (const char* perms : {"rw-s", "rwxs"}) {
     SCOPED_TRACE(perms);
-    const std::string line = std::string("7f3a20e00000-7f3a20e01000 ") + perms + " 00000000 fd:01 4242 /var/lib/app/counters";
+    const std::string line =
+        std::string("7f3a20e00000-7f3a20e01000 ") + perms + " 00000000 fd:01 4242 /var/lib/app/counters";
     const std::string text = "55d0c4e00000-55d0c4e02000 r--p 00000000 fd:01 1 /a\n" + line + "\n";
     const auto m = maps(text);
     std::vector<SegmentPlan> out;
     out.reserve(8);
     std::string why;
     EXPECT_FALSE(select_segments(m, SelectInput{}, out, &why));
-    EXPECT_EQ(why, "mapping \"" + line + "\" is a writable shared mapping of the file /var/lib/app/counters: in a "
-                   "client its writes would go to a private copy, never to the file; unmap it before the snapshot "
-                   "(or map it MAP_PRIVATE)");
+    EXPECT_EQ(why, "mapping \"" + line +
+                       "\" is a writable shared mapping of the file /var/lib/app/counters: in a "
+                       "client its writes would go to a private copy, never to the file; unmap it before the snapshot "
+                       "(or map it MAP_PRIVATE)");
     out.clear();
     EXPECT_FALSE(select_segments(m, SelectInput{}, out, nullptr));  // and without a message (the copy phase)
   }

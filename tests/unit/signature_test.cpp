@@ -26,7 +26,8 @@ std::string parse_fails(std::string_view text) {
   std::string why;
   EXPECT_FALSE(parse_signature(text, &s, &why)) << "accepted \"" << text << "\"";
   EXPECT_EQ(s, before) << "output changed on failure";
-  EXPECT_NE(why.find("format: ret(arg,...), types void i32 i64 u32 u64 f64 ptr str, no spaces"), std::string::npos) << why;
+  EXPECT_NE(why.find("format: ret(arg,...), types void i32 i64 u32 u64 f64 ptr str, no spaces"), std::string::npos)
+      << why;
   return why;
 }
 
@@ -137,7 +138,8 @@ TEST(Signature, ArgumentCountLimits) {
   Signature s = parse_ok("f64(f64,f64,f64,f64,f64,f64,f64,f64)");
   EXPECT_EQ(s.f64_args(), 8);
   EXPECT_EQ(s.int_args(), 0);
-  EXPECT_NE(parse_fails("f64(f64,f64,f64,f64,f64,f64,f64,f64,f64)").find("more than 8 f64 arguments"), std::string::npos);
+  EXPECT_NE(parse_fails("f64(f64,f64,f64,f64,f64,f64,f64,f64,f64)").find("more than 8 f64 arguments"),
+            std::string::npos);
   // Both register classes full at once: 14 arguments.
   s = parse_ok("void(i64,f64,i64,f64,i64,f64,i64,f64,i64,f64,i64,f64,f64,f64)");
   EXPECT_EQ(s.int_args(), 6);

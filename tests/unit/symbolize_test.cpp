@@ -394,12 +394,11 @@ TEST_F(SymbolizeElfFile, BuildId) {
 }
 
 TEST_F(SymbolizeElfFile, NamesArePrintableAndBounded) {
-  const std::string b = build_elf({0,
-                                   {{SHT_SYMTAB,
-                                     {{"bad\x1b[2Jname\xff", 0x1000, 0x10},
-                                      {std::string(10000, 'x'), 0x2000, 0x10},
-                                      {"_Zgarbage", 0x3000, 0x10}}}},
-                                   ""});
+  const std::string b = build_elf(
+      {0,
+       {{SHT_SYMTAB,
+         {{"bad\x1b[2Jname\xff", 0x1000, 0x10}, {std::string(10000, 'x'), 0x2000, 0x10}, {"_Zgarbage", 0x3000, 0x10}}}},
+       ""});
   EXPECT_EQ(name_in(b, kLo + 0x1000), "bad\\x1b[2Jname\\xff+0x0 (synthetic.elf)");
   const std::string long_name = name_in(b, kLo + 0x2000);
   EXPECT_LT(long_name.size(), 4200u);
@@ -428,7 +427,8 @@ TEST_F(SymbolizeElfFile, CorruptFieldsGiveNoSymbols) {
       {"big endian", [](std::string* b) { (*b)[EI_DATA] = ELFDATA2MSB; }},
       {"phoff past the end", [](std::string* b) { patch<Elf64_Ehdr>(b, 0, [](auto& e) { e.e_phoff = ~0ull - 8; }); }},
       {"phentsize", [](std::string* b) { patch<Elf64_Ehdr>(b, 0, [](auto& e) { e.e_phentsize = 32; }); }},
-      {"no PT_LOAD", [](std::string* b) { patch<Elf64_Phdr>(b, sizeof(Elf64_Ehdr), [](auto& p) { p.p_type = PT_NULL; }); }},
+      {"no PT_LOAD",
+       [](std::string* b) { patch<Elf64_Phdr>(b, sizeof(Elf64_Ehdr), [](auto& p) { p.p_type = PT_NULL; }); }},
       {"phnum huge", [](std::string* b) { patch<Elf64_Ehdr>(b, 0, [](auto& e) { e.e_phnum = 0xffff; }); }},
   };
   for (const auto& [what, edit] : edits) {
@@ -465,7 +465,8 @@ TEST_F(SymbolizeElfFile, CorruptFieldsGiveNoSymbols) {
          const uint64_t size = get<Elf64_Shdr>(*b, shdr_at(*b, strtab)).sh_size;
          patch<Elf64_Sym>(b, sym_at(*b, symtab, 1), [&](auto& s) { s.st_name = static_cast<Elf64_Word>(size); });
        }},
-      {"size overflowing", [&](std::string* b) {
+      {"size overflowing",
+       [&](std::string* b) {
          patch<Elf64_Sym>(b, sym_at(*b, symtab, 1), [](auto& s) { s.st_value = ~0ull - 1, s.st_size = ~0ull; });
        }},
   };

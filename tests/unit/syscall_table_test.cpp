@@ -77,7 +77,9 @@ int16_t expected_code(const SyscallDefaultRow& row) {
     case SyscallDefault::TrackMemory: return kTrackMemory;
     case SyscallDefault::Sigreturn: return kSigreturn;
     case SyscallDefault::Descriptors: return kDescriptors;
-    case SyscallDefault::Allow: case SyscallDefault::Emulated: case SyscallDefault::DenyByArgument: return kAllow;
+    case SyscallDefault::Allow:
+    case SyscallDefault::Emulated:
+    case SyscallDefault::DenyByArgument: return kAllow;
   }
   return -100;
 }
@@ -92,8 +94,8 @@ TEST(SyscallDefaults, BuiltTableFollowsTheRowsForEveryNumber) {
         break;
       }
     ASSERT_NE(decides, nullptr) << nr << " is in no row";
-    EXPECT_EQ(t[nr], expected_code(*decides)) << nr << " (" << subctx::syscall_name(nr) << "), row "
-                                              << syscall_default_cell(*decides);
+    EXPECT_EQ(t[nr], expected_code(*decides))
+        << nr << " (" << subctx::syscall_name(nr) << "), row " << syscall_default_cell(*decides);
   }
 }
 
@@ -146,14 +148,17 @@ TEST(SyscallDefaults, KnownDefaults) {
 TEST(SyscallTable, ClientRulesOverTheDefaults) {
   using namespace subctx::fault;
   using Action = SyscallRule::Action;
-  const ActionTable t = built({{"openat", Action::Deny, EACCES}, {"socket", Action::Fault, 0},
-                               {"kill", Action::Allow, 0}, {"9", Action::Allow, 0}, {"exit", Action::Allow, 0}});
+  const ActionTable t = built({{"openat", Action::Deny, EACCES},
+                               {"socket", Action::Fault, 0},
+                               {"kill", Action::Allow, 0},
+                               {"9", Action::Allow, 0},
+                               {"exit", Action::Allow, 0}});
   EXPECT_EQ(t[SYS_openat], EACCES);
   EXPECT_EQ(t[SYS_socket], kEndCall);
   EXPECT_EQ(t[SYS_kill], kSignalAnyone);  // allowed: other processes too
   EXPECT_EQ(t[SYS_mmap], kTrackMemory);   // allowed: still tracked
   EXPECT_EQ(t[SYS_exit], kAllow);
-  EXPECT_EQ(t[SYS_read], kDescriptors);   // untouched
+  EXPECT_EQ(t[SYS_read], kDescriptors);  // untouched
 }
 
 void expect_refused(const std::vector<SyscallRule>& client, const std::vector<subctx::image::SyscallRuleRecord>& image,

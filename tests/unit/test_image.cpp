@@ -17,8 +17,7 @@ using image::SegmentRecord;
 
 namespace {
 
-SegmentRecord segment(uint64_t vaddr, uint64_t memsz, uint64_t filesz, int prot, SegmentKind kind,
-                      const char* origin) {
+SegmentRecord segment(uint64_t vaddr, uint64_t memsz, uint64_t filesz, int prot, SegmentKind kind, const char* origin) {
   SegmentRecord s;
   s.vaddr = vaddr;
   s.memsz = memsz;
@@ -37,7 +36,8 @@ image::IdentityRecord sample_identity() {
   id.cwd = "/srv/data";
   id.umask = 027;
   id.pid = 4242;
-  auto fd = [](int32_t n, FdKind kind, bool dropped, uint32_t flags, uint64_t offset, int32_t same_as, const char* path) {
+  auto fd = [](int32_t n, FdKind kind, bool dropped, uint32_t flags, uint64_t offset, int32_t same_as,
+               const char* path) {
     image::FdRecord f;
     f.number = n;
     f.kind = kind;
@@ -200,7 +200,9 @@ RawNote subctx_note(uint32_t type, std::vector<uint8_t> desc) {
 void write_notes(TestImage& t, const std::vector<RawNote>& notes) {
   const uint64_t off = t.get<uint64_t>(TestImage::phdr(0) + offsetof(Elf64_Phdr, p_offset));
   std::vector<uint8_t> enc;
-  auto u32 = [&](uint32_t v) { enc.insert(enc.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4); };
+  auto u32 = [&](uint32_t v) {
+    enc.insert(enc.end(), reinterpret_cast<uint8_t*>(&v), reinterpret_cast<uint8_t*>(&v) + 4);
+  };
   for (const auto& n : notes) {
     u32(static_cast<uint32_t>(n.name.size()));
     u32(static_cast<uint32_t>(n.desc.size()));

@@ -89,8 +89,6 @@ RawNote subctx_note(uint32_t type, std::vector<uint8_t> desc);
 void write_notes(TestImage& t, const std::vector<RawNote>& notes);
 
 // The pattern byte at offset i of segment k's file data.
-inline uint8_t pattern_byte(size_t k, uint64_t i) {
-  return static_cast<uint8_t>(0x11 * (k + 1) + (i * 7) + (i >> 8));
-}
+inline uint8_t pattern_byte(size_t k, uint64_t i) { return static_cast<uint8_t>(0x11 * (k + 1) + (i * 7) + (i >> 8)); }
 
 }  // namespace subctx::test

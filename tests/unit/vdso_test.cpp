@@ -15,7 +15,6 @@
 
 #include <gtest/gtest.h>
 
-
 #include "common/vdso.hpp"
 #include "matchmaker/vdso_forward.hpp"
 #include "sys/io.hpp"
@@ -185,17 +184,21 @@ TEST(Vdso, CorruptedFields) {
        "vdso: no dynamic symbol table"},
       {"sh_link huge", [&](auto& b) { put<uint32_t>(b, s.dynsym + offsetof(Elf64_Shdr, sh_link), 0xffffffff); },
        "vdso: no string table"},
-      {"strtab offset huge", [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_offset), ~uint64_t{0}); },
+      {"strtab offset huge",
+       [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_offset), ~uint64_t{0}); },
        "vdso: string table outside the image"},
-      {"strtab size huge", [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_size), ~uint64_t{0} - 4); },
+      {"strtab size huge",
+       [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_size), ~uint64_t{0} - 4); },
        "vdso: string table outside the image"},
       {"symbol size", [&](auto& b) { put<uint64_t>(b, s.dynsym + offsetof(Elf64_Shdr, sh_entsize), 16); },
        "vdso: bad symbol size"},
-      {"symtab offset huge", [&](auto& b) { put<uint64_t>(b, s.dynsym + offsetof(Elf64_Shdr, sh_offset), ~uint64_t{0} - 8); },
+      {"symtab offset huge",
+       [&](auto& b) { put<uint64_t>(b, s.dynsym + offsetof(Elf64_Shdr, sh_offset), ~uint64_t{0} - 8); },
        "vdso: symbol table truncated"},
       {"symtab size huge", [&](auto& b) { put<uint64_t>(b, s.dynsym + offsetof(Elf64_Shdr, sh_size), ~uint64_t{0}); },
        "vdso: symbol table truncated"},
-      {"strtab shrunk to nothing", [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_size), 0); }, nullptr},
+      {"strtab shrunk to nothing", [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_size), 0); },
+       nullptr},
       {"strtab cut mid-name", [&](auto& b) { put<uint64_t>(b, s.dynstr + offsetof(Elf64_Shdr, sh_size), 5); }, nullptr},
       {"symtab empty", [&](auto& b) { put<uint64_t>(b, s.dynsym + offsetof(Elf64_Shdr, sh_size), 0); }, nullptr},
   };
@@ -322,12 +325,14 @@ TEST(VdsoForward, NoRoomForAStub) {
   std::string why;
   {
     std::vector<uint8_t> buf(0x2000, 0);
-    EXPECT_FALSE(build_vdso_forwarder(record({{0x900, "__vdso_clock_gettime"}, {0x90d, "time"}}), host, buf.data(), &why));
+    EXPECT_FALSE(build_vdso_forwarder(record({{0x900, "__vdso_clock_gettime"}, {0x90d, "time"}}), host, buf.data(),
+                                      &why));
     EXPECT_EQ(why, "vdso symbol __vdso_clock_gettime at offset 0x900 leaves no room for a forwarding stub");
   }
   {
     std::vector<uint8_t> buf(0x2000, 0);
-    EXPECT_TRUE(build_vdso_forwarder(record({{0x90e, "time"}, {0x900, "__vdso_clock_gettime"}}), host, buf.data(), &why))
+    EXPECT_TRUE(build_vdso_forwarder(record({{0x90e, "time"}, {0x900, "__vdso_clock_gettime"}}), host, buf.data(),
+                                     &why))
         << why;  // exactly 14 bytes, listed out of order
     expect_jump(buf, 0x900, kHostBase + 0x100);
     expect_jump(buf, 0x90e, kHostBase + 0x280);

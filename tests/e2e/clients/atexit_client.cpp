@@ -11,11 +11,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <subctx/subctx.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <subctx/subctx.h>
 #include <subctx/subctx.hpp>
 
 namespace {
@@ -32,7 +32,8 @@ size_t read_maps() {
   if (fd < 0) return 0;
   size_t len = 0;
   ssize_t n;
-  while (len < sizeof g_maps - 1 && (n = read(fd, g_maps + len, sizeof g_maps - 1 - len)) > 0) len += static_cast<size_t>(n);
+  while (len < sizeof g_maps - 1 && (n = read(fd, g_maps + len, sizeof g_maps - 1 - len)) > 0)
+    len += static_cast<size_t>(n);
   close(fd);
   g_maps[len] = '\0';
   return len;

@@ -86,8 +86,8 @@ int main(int argc, char **argv) {
   check(sbc_request_call(sc, "negate32", &one, 1, &ret) == 0 && ret == (uint64_t)(int64_t)-5,
         "i32 result is sign-extended", sbc_last_error());
   one = 5;
-  check(sbc_request_call(sc, "high_bit32", &one, 1, &ret) == 0 && ret == 0x80000005u,
-        "u32 result is zero-extended", sbc_last_error());
+  check(sbc_request_call(sc, "high_bit32", &one, 1, &ret) == 0 && ret == 0x80000005u, "u32 result is zero-extended",
+        sbc_last_error());
 
   double c = 0.25;
   uint64_t mix_args[3] = {3, f64_bits(1.5), (uint64_t)(uintptr_t)&c};
@@ -99,8 +99,15 @@ int main(int argc, char **argv) {
 
   /* A batch: three rows of mix's arguments; i32 results sign-extended. */
   double cs[3] = {0.25, 1.0, -2.0};
-  uint64_t rows[9] = {3, f64_bits(1.5), (uint64_t)(uintptr_t)&cs[0], 2, f64_bits(2.0), (uint64_t)(uintptr_t)&cs[1],
-                      (uint64_t)-1, f64_bits(0.5), (uint64_t)(uintptr_t)&cs[2]};
+  uint64_t rows[9] = {3,
+                      f64_bits(1.5),
+                      (uint64_t)(uintptr_t)&cs[0],
+                      2,
+                      f64_bits(2.0),
+                      (uint64_t)(uintptr_t)&cs[1],
+                      (uint64_t)-1,
+                      f64_bits(0.5),
+                      (uint64_t)(uintptr_t)&cs[2]};
   uint64_t rets[3] = {0, 0, 0};
   size_t done = 99;
   check(sbc_request_call_batch(sc, "mix", rows, 3, 3, rets, &done) == 0 && done == 3 && bits_f64(rets[0]) == 4.75 &&
@@ -114,8 +121,8 @@ int main(int argc, char **argv) {
   uint8_t buf[200];
   memset(buf, 0xee, sizeof buf);
   uint64_t fill_args[2] = {(uint64_t)(uintptr_t)buf, 100};
-  int filled = sbc_request_call(sc, "fill", fill_args, 2, &ret) == 0 && ret == 4950 && buf[0] == 0 &&
-               buf[99] == 99 && buf[100] == 0xee;
+  int filled = sbc_request_call(sc, "fill", fill_args, 2, &ret) == 0 && ret == 4950 && buf[0] == 0 && buf[99] == 99 &&
+               buf[100] == 0xee;
   check(filled, "pointer to client memory written by the subcontext", sbc_last_error());
 
   const char *text = "subcontext";
@@ -129,8 +136,7 @@ int main(int argc, char **argv) {
   check(sbc_request_call(sc, "get_counter", NULL, 0, &ret) == 0 && ret == 77, "global written", sbc_last_error());
 
   one = 1 << 20;
-  check(sbc_request_call(sc, "c_alloc", &one, 1, &ret) == 0 && ret != 0, "ptr result (calloc 1 MiB)",
-        sbc_last_error());
+  check(sbc_request_call(sc, "c_alloc", &one, 1, &ret) == 0 && ret != 0, "ptr result (calloc 1 MiB)", sbc_last_error());
   uint64_t block = ret;
   check(sbc_request_call(sc, "c_free", &block, 1, &ret) == 0 && ret == 0, "free it", sbc_last_error());
 
@@ -173,8 +179,7 @@ int main(int argc, char **argv) {
   check(around.before == 0, "another thread's call before the unmap", NULL);
   check(around.after == -SBC_E_NO_SUBCONTEXT && strstr(around.after_error, "handle") != NULL,
         "another thread's call after the unmap", around.after_error);
-  check_error(sbc_request_call(sc, "get_counter", NULL, 0, &ret), SBC_E_NO_SUBCONTEXT, "handle",
-              "call after unmap");
+  check_error(sbc_request_call(sc, "get_counter", NULL, 0, &ret), SBC_E_NO_SUBCONTEXT, "handle", "call after unmap");
   check_error(sbc_unmap(sc), SBC_E_NO_SUBCONTEXT, "handle", "unmap twice");
 
   /* finalize: everything unmapped, nothing can be mapped until sbc_init. */

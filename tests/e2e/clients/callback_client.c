@@ -37,9 +37,7 @@ static int64_t counted_square(int64_t x) {
 
 static int64_t plain_square(int64_t x) { return x * x; }
 
-static void say_during(void) {
-  printf("client: during\n");
-}
+static void say_during(void) { printf("client: during\n"); }
 
 static volatile int *nowhere;
 static int64_t faulting_square(int64_t x) {
@@ -67,7 +65,8 @@ static int mode_user(int sc) {
   if (call1(sc, "sum_squares", 10) != 285 || t.calls != 10 || t.sum != 45) fail("sum_squares through a bound user");
   if (sbc_bind(sc, "square", (void *)plain_square, "i64(f64)") != -SBC_E_SIGNATURE) fail("a wrong signature bound");
   if (!strstr(sbc_last_error(), "i64(i64)")) fail("the signature error does not name the import's");
-  if (sbc_bind(sc, "no_such_import", (void *)plain_square, "i64(i64)") != -SBC_E_NO_EXPORT) fail("an unknown import bound");
+  if (sbc_bind(sc, "no_such_import", (void *)plain_square, "i64(i64)") != -SBC_E_NO_EXPORT)
+    fail("an unknown import bound");
   if (sbc_bind(sc, "square", (void *)plain_square, "i64(i64)") != 0) fail("sbc_bind");
   if (call1(sc, "sum_squares", 4) != 14 || t.calls != 10) fail("rebinding did not take effect");
   uint64_t r = 0;
@@ -87,7 +86,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *mode = argv[1], *backend = argv[3];
-  int protection = strcmp(backend, "none") == 0 ? SBC_PROTECT_NONE
+  int protection = strcmp(backend, "none") == 0   ? SBC_PROTECT_NONE
                    : strcmp(backend, "pkey") == 0 ? SBC_PROTECT_PKEY
                                                   : SBC_PROTECT_MPROTECT;
   int sc = sbc_request_map_with(argv[2], protection, 0);

@@ -22,13 +22,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <subctx/subctx.h>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
-#include <subctx/subctx.h>
 #include <subctx/subctx.hpp>
 
 namespace {

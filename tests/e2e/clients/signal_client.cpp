@@ -58,7 +58,7 @@ void on_usr1(int, siginfo_t*, void*) {
 }
 
 __attribute__((constructor(101))) void install_early_handler() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = on_usr1;
   sa.sa_flags = SA_SIGINFO | SA_RESTART;
   sigemptyset(&sa.sa_mask);

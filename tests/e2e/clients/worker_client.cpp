@@ -16,16 +16,16 @@
 //       maps both images, calls, and returns from main with them mapped
 #include <unistd.h>
 
-#include <cinttypes>
+#include <subctx/subctx.h>
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
-#include <thread>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
-#include <subctx/subctx.h>
 #include <subctx/subctx.hpp>
+#include <thread>
 
 namespace {
 
@@ -113,15 +113,13 @@ int mode_peek(const std::string& basic, const std::string& feature) {
   auto& mm = subctx::Matchmaker::instance();
   auto b = mm.request_map(basic);
   auto f = mm.request_map(feature);
-  std::printf("counter=%" PRId64 " map_size=%" PRId64 " rows=%" PRId64 "\n",
-              b.call<int64_t(int64_t)>("bump", 0), f.call<int64_t()>("map_size"),
-              f.call<int64_t(const char*)>("sql_int", "SELECT count(*) FROM t"));
+  std::printf("counter=%" PRId64 " map_size=%" PRId64 " rows=%" PRId64 "\n", b.call<int64_t(int64_t)>("bump", 0),
+              f.call<int64_t()>("map_size"), f.call<int64_t(const char*)>("sql_int", "SELECT count(*) FROM t"));
   b.call<int64_t(int64_t)>("bump", 7);
   f.call<int64_t(const char*, int64_t)>("map_put", "peek", 1);
   f.call<int64_t(const char*)>("sql_exec", "DELETE FROM t WHERE a <= 5000");
-  std::printf("after: counter=%" PRId64 " map_size=%" PRId64 " rows=%" PRId64 "\n",
-              b.call<int64_t(int64_t)>("bump", 0), f.call<int64_t()>("map_size"),
-              f.call<int64_t(const char*)>("sql_int", "SELECT count(*) FROM t"));
+  std::printf("after: counter=%" PRId64 " map_size=%" PRId64 " rows=%" PRId64 "\n", b.call<int64_t(int64_t)>("bump", 0),
+              f.call<int64_t()>("map_size"), f.call<int64_t(const char*)>("sql_int", "SELECT count(*) FROM t"));
   return 0;
 }
 

@@ -28,7 +28,8 @@ long count_prefix(const char* prefix) {
 long population_between(long lo, long hi) {
   sqlite3_stmt* st = NULL;
   long sum = -1;
-  if (sqlite3_prepare_v2(db, "SELECT total(population) FROM city WHERE id BETWEEN ?1 AND ?2", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db, "SELECT total(population) FROM city WHERE id BETWEEN ?1 AND ?2", -1, &st, NULL) !=
+      SQLITE_OK)
     return -1;
   sqlite3_bind_int64(st, 1, lo);
   sqlite3_bind_int64(st, 2, hi);

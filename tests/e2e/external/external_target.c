@@ -55,7 +55,8 @@ long count_primes_below(long n) {
   long lo = 0, hi = prime_count;
   while (lo < hi) {
     long mid = (lo + hi) / 2;
-    if (primes[mid] < n) lo = mid + 1; else hi = mid;
+    if (primes[mid] < n) lo = mid + 1;
+    else hi = mid;
   }
   return lo;
 }

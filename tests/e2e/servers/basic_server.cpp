@@ -5,7 +5,10 @@
 
 static int64_t counter = 0;
 int64_t square(int64_t x) { return x * x; }
-int64_t bump(int64_t by) { counter += by; return counter; }
+int64_t bump(int64_t by) {
+  counter += by;
+  return counter;
+}
 double hyp(double a, double b) { return a * a + b * b; }
 int32_t say(const char* s) { return std::printf("server says: %s\n", s); }
 SUBCTX_EXPORT(square);

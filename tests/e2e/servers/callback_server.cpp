@@ -7,14 +7,14 @@
 #include <subctx/server.hpp>
 
 namespace {
-auto square = subctx::import<int64_t(int64_t)>("square");
-auto host_log = subctx::import<int64_t(const char*)>("host_log");
-auto recurse_host = subctx::import<int64_t(int64_t)>("recurse_host");
-auto host_mix = subctx::import<double(double, int64_t, double)>("host_mix");
-auto never_bound = subctx::import<int64_t()>("never_bound");
-auto host_print = subctx::import<void()>("host_print");
-auto host_other = subctx::import<int64_t(int64_t)>("host_other");
-auto host_name = subctx::import<const char*(int64_t)>("host_name");
+auto square = subctx::import <int64_t(int64_t)>("square");
+auto host_log = subctx::import <int64_t(const char*)>("host_log");
+auto recurse_host = subctx::import <int64_t(int64_t)>("recurse_host");
+auto host_mix = subctx::import <double(double, int64_t, double)>("host_mix");
+auto never_bound = subctx::import <int64_t()>("never_bound");
+auto host_print = subctx::import <void()>("host_print");
+auto host_other = subctx::import <int64_t(int64_t)>("host_other");
+auto host_name = subctx::import <const char*(int64_t)>("host_name");
 
 int64_t calls = 0;  // 0 in the image: a reset puts it back
 }  // namespace

@@ -2,6 +2,8 @@
 // change and reset (a global counter, a heap structure, an SQLite table, a
 // block malloc'd before the snapshot), every kind of fault, runaway calls,
 // memory use, and the system calls the Matchmaker mediates.
+#include <fcntl.h>
+#include <fenv.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -9,8 +11,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <fcntl.h>
-#include <fenv.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -56,7 +56,8 @@ static int64_t sql_int(const char* sql) {
 }
 int64_t sql_insert(int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    std::string sql = "INSERT INTO kv(k, v) VALUES(" + std::to_string(100000 + i) + ", 'new row " + std::to_string(i) + "')";
+    std::string sql =
+        "INSERT INTO kv(k, v) VALUES(" + std::to_string(100000 + i) + ", 'new row " + std::to_string(i) + "')";
     if (sqlite3_exec(g_db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) return -1;
   }
   sqlite3_exec(g_db, "UPDATE kv SET v = 'changed' WHERE k < 10", nullptr, nullptr, nullptr);
@@ -351,8 +352,7 @@ int main(int argc, char** argv) {
   if (flag == "--syscall-rules")  // the image's own rules
     options.syscalls = {{"openat", subctx::SyscallRule::Action::Deny, EACCES},
                         {"getppid", subctx::SyscallRule::Action::Fault, 0}};
-  if (flag == "--bad-syscall-rule")
-    options.syscalls = {{"no_such_call", subctx::SyscallRule::Action::Deny, EPERM}};
+  if (flag == "--bad-syscall-rule") options.syscalls = {{"no_such_call", subctx::SyscallRule::Action::Deny, EPERM}};
   if (flag == "--allow-rule")  // widening: only a client may allow
     options.syscalls = {{"exit_group", subctx::SyscallRule::Action::Allow, 0}};
   subctx::snapshot_and_exit(argv[argc - 1], options);

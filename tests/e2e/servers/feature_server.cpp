@@ -270,10 +270,8 @@ int64_t lua_int(const char* expr) {
 int64_t lua_str(const char* expr, void* out, int64_t cap) {
   std::string code = std::string("return ") + expr;
   std::string s;
-  if (luaL_dostring(L, code.c_str()) != LUA_OK)
-    s = std::string("error: ") + lua_tostring(L, -1);
-  else
-    s = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(nil)";
+  if (luaL_dostring(L, code.c_str()) != LUA_OK) s = std::string("error: ") + lua_tostring(L, -1);
+  else s = lua_tostring(L, -1) ? lua_tostring(L, -1) : "(nil)";
   lua_pop(L, 1);
   return copy_out(s, out, cap);
 }

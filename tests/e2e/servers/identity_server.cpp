@@ -43,8 +43,8 @@
 #include <ctime>
 #include <string>
 
-#include <subctx/server.hpp>
 #include <subctx/subctx.h>
+#include <subctx/server.hpp>
 
 // ---- state --------------------------------------------------------------
 static FILE* g_log = nullptr;

@@ -14,6 +14,7 @@ SUBCTX_EXPORT_RESTRICTED(admin_reset);
 
 int main(int argc, char** argv) {
   subctx::SnapshotOptions options;
-  if (argc == 4 && !std::strcmp(argv[1], "--mode")) options.mode = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 8));
+  if (argc == 4 && !std::strcmp(argv[1], "--mode"))
+    options.mode = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 8));
   subctx::snapshot_and_exit(argv[argc - 1], options);
 }

@@ -23,10 +23,11 @@ int64_t triple(int64_t x) { return 3 * x; }
 // A thread that waits until released.
 class Sleeper {
  public:
-  Sleeper() : thread_([this] {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return released_; });
-  }) {}
+  Sleeper()
+      : thread_([this] {
+          std::unique_lock lock(mutex_);
+          cv_.wait(lock, [this] { return released_; });
+        }) {}
   void release_and_join() {
     {
       std::lock_guard lock(mutex_);

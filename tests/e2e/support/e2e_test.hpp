@@ -4,9 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <subctx/subctx.h>
 #include <initializer_list>
 #include <string>
-#include <subctx/subctx.h>
 #include <subctx/subctx.hpp>
 #include <vector>
 
@@ -32,8 +32,8 @@ std::string expect_error(Fn&& fn, subctx::Errc code, std::initializer_list<std::
   } catch (const subctx::Error& e) {
     EXPECT_EQ(subctx::errc_name(e.code()), std::string(subctx::errc_name(code))) << e.what();
     EXPECT_TRUE(is_error_class(e, code)) << "exception class does not match code " << subctx::errc_name(code);
-    for (const auto& w : words) EXPECT_NE(std::string(e.what()).find(w), std::string::npos)
-        << "message lacks \"" << w << "\": " << e.what();
+    for (const auto& w : words)
+      EXPECT_NE(std::string(e.what()).find(w), std::string::npos) << "message lacks \"" << w << "\": " << e.what();
     return e.what();
   }
   ADD_FAILURE() << "no error thrown; expected " << subctx::errc_name(code);

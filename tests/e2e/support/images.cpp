@@ -91,7 +91,7 @@ std::string build_image(const std::string& server, const std::string& name, cons
     if (overlaps.empty()) {
       Range stack;
       std::sscanf(line_containing(maps, "[stack]").c_str(), "%" SCNx64 "-%" SCNx64, &stack.lo, &stack.hi);
-      struct rlimit rl{};
+      struct rlimit rl {};
       const uint64_t limit =
           getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : uint64_t{8} << 20;
       const uint64_t room_lo = stack.hi > limit + (uint64_t{4} << 20) ? stack.hi - limit - (uint64_t{4} << 20) : 0;

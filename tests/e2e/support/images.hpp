@@ -41,15 +41,15 @@ struct NoteLocation {
 
 struct ImageLayout {
   uint64_t file_size = 0;
-  std::vector<Elf64_Phdr> phdrs;             // [0] is the PT_NOTE
-  uint64_t header_end = 0;                   // end of the notes
-  std::map<uint32_t, NoteLocation> notes;    // SUBCTX notes by type (image/format.hpp)
-  Range vdso;                                // the vDSO forwarder's range; {0,0} if none
+  std::vector<Elf64_Phdr> phdrs;           // [0] is the PT_NOTE
+  uint64_t header_end = 0;                 // end of the notes
+  std::map<uint32_t, NoteLocation> notes;  // SUBCTX notes by type (image/format.hpp)
+  Range vdso;                              // the vDSO forwarder's range; {0,0} if none
 
   static uint64_t phdr_offset(size_t i) { return sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr); }
-  std::vector<Range> segments() const;       // the PT_LOAD ranges, in order
-  std::vector<Range> all_ranges() const;     // segments and the vDSO forwarder
-  uint64_t header_digest_offset() const;     // first field of the digests note
+  std::vector<Range> segments() const;    // the PT_LOAD ranges, in order
+  std::vector<Range> all_ranges() const;  // segments and the vDSO forwarder
+  uint64_t header_digest_offset() const;  // first field of the digests note
 };
 
 ImageLayout read_layout(const std::string& path);

@@ -35,8 +35,9 @@ int remaining_ms(Clock::time_point deadline) {
 }  // namespace
 
 std::string ProcessResult::describe() const {
-  std::string s = timed_out ? "timed out (killed)" : exited ? "exit " + std::to_string(exit_code)
-                                                            : "killed by signal " + std::to_string(signal);
+  std::string s = timed_out ? "timed out (killed)"
+                  : exited  ? "exit " + std::to_string(exit_code)
+                            : "killed by signal " + std::to_string(signal);
   s += "\n--- stdout ---\n" + out.substr(0, 4000) + "\n--- stderr ---\n" + err.substr(0, 4000);
   return s;
 }
@@ -49,12 +50,9 @@ Child::Child(const std::vector<std::string>& argv, const SpawnOptions& options) 
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  if (options.stdin_pipe)
-    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
-  else
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  if (options.stdout_file.empty())
-    posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
+  if (options.stdin_pipe) posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+  else posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  if (options.stdout_file.empty()) posix_spawn_file_actions_adddup2(&fa, out[1], STDOUT_FILENO);
   else
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);

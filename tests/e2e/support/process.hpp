@@ -16,10 +16,10 @@ using Millis = std::chrono::milliseconds;
 struct ProcessResult {
   bool exited = false;  // normal exit (exit_code valid)
   int exit_code = -1;
-  int signal = 0;       // killed by this signal
+  int signal = 0;  // killed by this signal
   bool timed_out = false;
-  std::string out;      // stdout (empty when it went to a file)
-  std::string err;      // stderr
+  std::string out;  // stdout (empty when it went to a file)
+  std::string err;  // stderr
 
   bool ok() const { return exited && exit_code == 0 && !timed_out; }
   // "exit 0" / "signal 11" / "timed out", then the output: for failure messages.

@@ -24,11 +24,11 @@ namespace e2e {
 const std::string& protection_image();  // hits pure_add helper_addr data_addr data_byte motto
 const std::string& policy_image();      // open_door, restricted admin_reset
 
-#define SKIP_WITHOUT_PKEYS(backend)                                                        \
-  do {                                                                                     \
-    if (std::string(backend).rfind("pkey", 0) == 0 && !pkeys_work())                       \
-      GTEST_SKIP() << "pkey_alloc fails here: no protection keys (the pkey backend is "    \
-                      "covered on machines that have them)";                               \
+#define SKIP_WITHOUT_PKEYS(backend)                                                     \
+  do {                                                                                  \
+    if (std::string(backend).rfind("pkey", 0) == 0 && !pkeys_work())                    \
+      GTEST_SKIP() << "pkey_alloc fails here: no protection keys (the pkey backend is " \
+                      "covered on machines that have them)";                            \
   } while (0)
 
 using subctx::testing::protection_named;

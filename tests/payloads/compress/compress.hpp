@@ -13,10 +13,10 @@ namespace compress_payload {
 
 // Results of the exports: a size (>= 0) or one of these.
 enum Code : int64_t {
-  kDstTooSmall = -1,  // the output did not fit in the client's buffer
-  kCorrupt = -2,      // the input is not valid compressed data
-  kBadArgument = -3,  // null pointer, bad level
-  kLibraryError = -4, // anything else the library reported
+  kDstTooSmall = -1,   // the output did not fit in the client's buffer
+  kCorrupt = -2,       // the input is not valid compressed data
+  kBadArgument = -3,   // null pointer, bad level
+  kLibraryError = -4,  // anything else the library reported
 };
 
 // The zstd level the prebuilt CDict was made at.

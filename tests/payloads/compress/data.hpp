@@ -24,10 +24,10 @@ struct Lcg {
 };
 
 inline constexpr std::string_view kWords[] = {
-    "the",    "quick",  "brown",   "fox",     "jumps",   "over",   "lazy",    "dog",     "subcontext",
-    "memory", "image",  "snapshot", "client", "server",  "page",   "mapping", "kernel",  "deflate",
-    "inflate", "window", "dictionary", "frame", "block", "literal", "match",  "offset",  "length",
-    "Zürich", "naïve",  "café",    "über",    "of",      "and",    "a",       "in",      "to"};
+    "the",     "quick",  "brown",      "fox",    "jumps",  "over",    "lazy",    "dog",    "subcontext",
+    "memory",  "image",  "snapshot",   "client", "server", "page",    "mapping", "kernel", "deflate",
+    "inflate", "window", "dictionary", "frame",  "block",  "literal", "match",   "offset", "length",
+    "Zürich",  "naïve",  "café",       "über",   "of",     "and",     "a",       "in",     "to"};
 inline constexpr std::string_view kCities[] = {"Berlin", "Paris", "Lisbon", "Oslo", "Kyiv", "Porto", "Lyon", "Graz"};
 inline constexpr std::string_view kTags[] = {"admin", "beta", "trial", "vip", "legacy", "mobile", "eu", "us"};
 
@@ -60,12 +60,11 @@ inline std::string record(Lcg& r) {
   const uint32_t id = r.below(1000000);
   std::string s = "{\"id\":" + std::to_string(id) + ",\"user\":\"user" + std::to_string(r.below(5000)) +
                   "\",\"email\":\"u" + std::to_string(r.below(5000)) + "@example.org\",\"city\":\"" +
-                  std::string(kCities[r.below(std::size(kCities))]) + "\",\"score\":" +
-                  std::to_string(r.below(100000)) + ",\"active\":" + (r.below(2) ? "true" : "false") +
+                  std::string(kCities[r.below(std::size(kCities))]) +
+                  "\",\"score\":" + std::to_string(r.below(100000)) + ",\"active\":" + (r.below(2) ? "true" : "false") +
                   ",\"tags\":[";
   const uint32_t n = r.below(4);
-  for (uint32_t i = 0; i < n; ++i)
-    s += (i ? ",\"" : "\"") + std::string(kTags[r.below(std::size(kTags))]) + "\"";
+  for (uint32_t i = 0; i < n; ++i) s += (i ? ",\"" : "\"") + std::string(kTags[r.below(std::size(kTags))]) + "\"";
   return s + "]}\n";
 }
 

@@ -4,9 +4,9 @@
 // and dictionary built before the snapshot (payload.cpp).  Each returns
 // the output size, or a negative compress_payload::Code; last_error() says
 // what the library said.
+#include <zstd_errors.h>
 #include <climits>
 #include <cstring>
-#include <zstd_errors.h>
 #include <subctx/server.hpp>
 
 #include "compress.hpp"

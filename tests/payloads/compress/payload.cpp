@@ -63,7 +63,8 @@ uint32_t crc(std::string_view s) {
 int64_t to_int(std::string_view s, const char* what) {
   int64_t v = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) throw Failure(std::string("bad ") + what + " '" + std::string(s) + "'");
+  if (ec != std::errc() || end != s.data() + s.size())
+    throw Failure(std::string("bad ") + what + " '" + std::string(s) + "'");
   return v;
 }
 
@@ -99,7 +100,8 @@ struct Command {
 std::string data_of(const Command& c, size_t first) {
   const std::string& kind = c.word(first, "KIND");
   const int64_t size = to_int(c.word(first + 1, "SIZE"), "size");
-  if (size < 0 || static_cast<size_t>(size) > kMaxSize) throw Failure("size out of range (0.." + std::to_string(kMaxSize) + ")");
+  if (size < 0 || static_cast<size_t>(size) > kMaxSize)
+    throw Failure("size out of range (0.." + std::to_string(kMaxSize) + ")");
   std::string out;
   if (!compress_data::make(kind, static_cast<size_t>(size), static_cast<uint64_t>(c.option("seed", 1)), &out))
     throw Failure("unknown kind '" + kind + "'");
@@ -196,7 +198,8 @@ std::string zstd_compress(const Command& c, int level, std::string_view in, bool
   } else {
     zstd_check(ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters), "reset");
     zstd_check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level), "level");
-    zstd_check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, static_cast<int>(c.option("checksum", 0))), "checksum");
+    zstd_check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, static_cast<int>(c.option("checksum", 0))),
+               "checksum");
     if (c.options.count("window"))
       zstd_check(ZSTD_CCtx_setParameter(cctx, ZSTD_c_windowLog, static_cast<int>(c.option("window", 0))), "window");
     const size_t chunk = static_cast<size_t>(c.option("chunk", 0));
@@ -326,12 +329,13 @@ std::string printable(std::string_view s, size_t max) {
 std::string run_command(const Command& c) {
   const std::string& cmd = c.word(0, "command");
   const size_t chunk = static_cast<size_t>(c.option("chunk", 0));
-  if (cmd == "zlib" || cmd == "gzip" || cmd == "raw" || cmd == "zstd" || cmd == "zstd-dict" ||
-      cmd == "zlib-stream" || cmd == "zstd-stream") {
+  if (cmd == "zlib" || cmd == "gzip" || cmd == "raw" || cmd == "zstd" || cmd == "zstd-dict" || cmd == "zlib-stream" ||
+      cmd == "zstd-stream") {
     if (cmd.ends_with("-stream") && chunk == 0) throw Failure("streaming needs chunk=N");
     Compressed r = compress_command(c, 0);
     std::string s = describe_roundtrip(r, decompress_of(cmd, r.output, r.input.size(), chunk));
-    if (cmd == "zstd-dict") s += "\ndict_id=" + std::to_string(ZSTD_getDictID_fromFrame(r.output.data(), r.output.size()));
+    if (cmd == "zstd-dict")
+      s += "\ndict_id=" + std::to_string(ZSTD_getDictID_fromFrame(r.output.data(), r.output.size()));
     return s;
   }
   if (cmd == "corrupt" || cmd == "truncate") {
@@ -359,7 +363,8 @@ std::string run_command(const Command& c) {
   }
   if (cmd == "checksum") {
     const std::string d = data_of(c, 1);
-    const std::string_view a = std::string_view(d).substr(0, d.size() / 3), b = std::string_view(d).substr(d.size() / 3);
+    const std::string_view a = std::string_view(d).substr(0, d.size() / 3),
+                           b = std::string_view(d).substr(d.size() / 3);
     const uLong combined = crc32_combine(crc(a), crc(b), static_cast<z_off_t>(b.size()));
     const uLong adler = adler32(1, reinterpret_cast<const Bytef*>(d.data()), static_cast<uInt>(d.size()));
     return "crc32=" + hex32(crc(d)) + " adler32=" + hex32(static_cast<uint32_t>(adler)) +
@@ -377,8 +382,8 @@ std::string run_command(const Command& c) {
            " dict_id=" + std::to_string(ZSTD_getDictID_fromFrame(r.output.data(), r.output.size()));
   }
   if (cmd == "dict") {
-    return "size=" + std::to_string(g_dictionary.size()) + " id=" +
-           std::to_string(ZDICT_getDictID(g_dictionary.data(), g_dictionary.size())) +
+    return "size=" + std::to_string(g_dictionary.size()) +
+           " id=" + std::to_string(ZDICT_getDictID(g_dictionary.data(), g_dictionary.size())) +
            " crc32=" + hex32(crc(g_dictionary)) + " samples=" + std::to_string(compress_data::kDictSamples);
   }
   if (cmd == "bound") {

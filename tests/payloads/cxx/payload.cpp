@@ -50,11 +50,11 @@ class PayloadError : public std::runtime_error {
   using std::runtime_error::runtime_error;
   virtual const char* kind() const noexcept = 0;
 };
-#define DEFINE_ERROR(Name)                                              \
-  class Name : public PayloadError {                                    \
-   public:                                                              \
-    using PayloadError::PayloadError;                                   \
-    const char* kind() const noexcept override { return #Name; }        \
+#define DEFINE_ERROR(Name)                                       \
+  class Name : public PayloadError {                             \
+   public:                                                       \
+    using PayloadError::PayloadError;                            \
+    const char* kind() const noexcept override { return #Name; } \
   };
 DEFINE_ERROR(UsageError)
 DEFINE_ERROR(ParseError)
@@ -133,14 +133,14 @@ struct Lcg {
 constexpr int kVocabulary = 900;
 constexpr int kDocuments = 3000;
 
-std::vector<std::string> vocabulary;                           // word id -> word
-std::unordered_map<std::string, int> word_ids;                 // word -> id
-std::vector<std::vector<int>> documents;                       // doc -> word ids
-std::unordered_map<std::string, std::vector<int>> postings;    // word -> sorted doc ids
-std::unordered_map<std::string, int64_t> occurrences;          // word -> total count
+std::vector<std::string> vocabulary;                         // word id -> word
+std::unordered_map<std::string, int> word_ids;               // word -> id
+std::vector<std::vector<int>> documents;                     // doc -> word ids
+std::unordered_map<std::string, std::vector<int>> postings;  // word -> sorted doc ids
+std::unordered_map<std::string, int64_t> occurrences;        // word -> total count
 
 void build_corpus() {
-  static const char* const syllables[] = {"ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo",
+  static const char* const syllables[] = {"ka", "lo", "mi", "ne", "ru",  "sa",  "ti", "vo",
                                           "ze", "pa", "do", "fu", "gri", "sho", "an", "el"};
   Lcg rng{42};
   std::unordered_set<std::string> seen;
@@ -180,8 +180,7 @@ std::vector<int> docs_with_all(const std::vector<std::string>& words) {
       continue;
     }
     std::vector<int> both;
-    std::set_intersection(result.begin(), result.end(), it->second.begin(), it->second.end(),
-                          std::back_inserter(both));
+    std::set_intersection(result.begin(), result.end(), it->second.begin(), it->second.end(), std::back_inserter(both));
     result.swap(both);
   }
   return result;
@@ -505,7 +504,8 @@ std::string cmd_rank(const std::vector<std::string>& w) {
   std::sort(scored.begin(), scored.end());
   std::ostringstream os = classic_stream();
   os << std::fixed << std::setprecision(5);
-  for (size_t i = 0; i < scored.size() && i < 5; ++i) os << (i ? "\n" : "") << "doc " << scored[i].second << " " << -scored[i].first;
+  for (size_t i = 0; i < scored.size() && i < 5; ++i)
+    os << (i ? "\n" : "") << "doc " << scored[i].second << " " << -scored[i].first;
   return scored.empty() ? "no documents" : os.str();
 }
 
@@ -526,7 +526,8 @@ std::string cmd_top(const std::vector<std::string>& w) {
   std::ostringstream os = classic_stream();
   os << std::left << std::setw(10) << "word" << std::right << std::setw(8) << "count" << std::setw(7) << "docs";
   for (size_t i = 0; i < counts.size() && i < k; ++i)
-    os << "\n" << std::left << std::setw(10) << counts[i].second << std::right << std::setw(8) << -counts[i].first
+    os << "\n"
+       << std::left << std::setw(10) << counts[i].second << std::right << std::setw(8) << -counts[i].first
        << std::setw(7) << postings.at(counts[i].second).size();
   return os.str();
 }
@@ -576,7 +577,8 @@ std::string cmd_regexes() {
   std::ostringstream os = classic_stream();
   os << "compiled at init: " << regexes_compiled_at_init << ", compiled since: " << regexes_compiled_later;
   for (const auto& [name, r] : regexes)
-    os << "\n" << std::left << std::setw(8) << name << " " << std::setw(20) << r.flags << " marks=" << r.re.mark_count();
+    os << "\n"
+       << std::left << std::setw(8) << name << " " << std::setw(20) << r.flags << " marks=" << r.re.mark_count();
   return os.str();
 }
 

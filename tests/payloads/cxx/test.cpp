@@ -168,8 +168,7 @@ TEST_P(CxxInProcess, RegexesCompiledBeforeTheSnapshotAreUsed) {
   const std::string listing = run("regexes");
   EXPECT_EQ(listing.substr(0, listing.find('\n')), "compiled at init: 12, compiled since: 0");
   EXPECT_NE(listing.find("\nhello    ECMAScript|icase     marks=0"), std::string::npos) << listing;
-  EXPECT_EQ(run("regex date due 2024-01-15 or later"),
-            "match at 4: \"2024-01-15\" [1]=\"2024\" [2]=\"01\" [3]=\"15\"");
+  EXPECT_EQ(run("regex date due 2024-01-15 or later"), "match at 4: \"2024-01-15\" [1]=\"2024\" [2]=\"01\" [3]=\"15\"");
   EXPECT_EQ(run("regex hello Well, BonJour there"), "match at 6: \"BonJour\"");
   EXPECT_EQ(run("regex-all hex 0x1F and 0XAB but not x12"), "2 matches: 0x1F | 0XAB");
   EXPECT_EQ(run("replace date $3/$2/$1 from 2024-01-15 to 2025-12-31"), "from 15/01/2024 to 31/12/2025");

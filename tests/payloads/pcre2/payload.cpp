@@ -163,8 +163,9 @@ std::vector<std::string> group_names(const pcre2_code* re) {
 
 std::string option_names(uint32_t options) {
   static const std::pair<uint32_t, const char*> kNames[] = {
-      {PCRE2_CASELESS, "caseless"}, {PCRE2_MULTILINE, "multiline"}, {PCRE2_DOTALL, "dotall"},
-      {PCRE2_EXTENDED, "extended"}, {PCRE2_UTF, "utf"},             {PCRE2_UCP, "ucp"},
+      {PCRE2_CASELESS, "caseless"}, {PCRE2_MULTILINE, "multiline"},
+      {PCRE2_DOTALL, "dotall"},     {PCRE2_EXTENDED, "extended"},
+      {PCRE2_UTF, "utf"},           {PCRE2_UCP, "ucp"},
   };
   std::string out;
   for (const auto& [bit, name] : kNames)
@@ -245,7 +246,8 @@ std::string match_report(std::string_view subject, const std::vector<std::string
   const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(g_match_data);
   std::string out = span(ovector, subject);
   for (size_t g = 1; g < names.size(); ++g) {
-    out += "\n  " + std::to_string(g) + (names[g].empty() ? "" : " " + names[g]) + ": " + span(ovector + 2 * g, subject);
+    out +=
+        "\n  " + std::to_string(g) + (names[g].empty() ? "" : " " + names[g]) + ": " + span(ovector + 2 * g, subject);
   }
   return out;
 }
@@ -255,9 +257,7 @@ std::string cmd_match(const Line& line) {
   const std::string subject = unescape(line.rest_after(1));
   const std::vector<std::string> names = group_names(code(index));
   std::string body;
-  const int64_t n = each_match(index, subject, [&] {
-    body += "\n" + match_report(subject, names);
-  });
+  const int64_t n = each_match(index, subject, [&] { body += "\n" + match_report(subject, names); });
   if (n < 0) fail_pcre2(n);
   if (n == 0) return "no match";
   return std::to_string(n) + (n == 1 ? " match" : " matches") + body;
@@ -312,9 +312,10 @@ std::string cmd_replace(const Line& line, bool global) {
   std::string out(subject.size() * 2 + 64, '\0');
   for (int attempt = 0; attempt < 2; ++attempt) {
     PCRE2_SIZE length = out.size();
-    const int rc = pcre2_substitute(code(index), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, options,
-                                    g_match_data, g_match_context, reinterpret_cast<PCRE2_SPTR>(replacement.data()),
-                                    replacement.size(), reinterpret_cast<PCRE2_UCHAR*>(out.data()), &length);
+    const int rc =
+        pcre2_substitute(code(index), reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), 0, options,
+                         g_match_data, g_match_context, reinterpret_cast<PCRE2_SPTR>(replacement.data()),
+                         replacement.size(), reinterpret_cast<PCRE2_UCHAR*>(out.data()), &length);
     if (rc == PCRE2_ERROR_NOMEMORY && attempt == 0) {
       out.resize(length);
       continue;
@@ -345,8 +346,8 @@ std::string cmd_info(const Line& line) {
 std::string cmd_list() {
   std::string out = std::to_string(compiled_count()) + " patterns";
   for (int32_t i = 0; i < kPatternCount; ++i)
-    out += "\n  " + std::to_string(i) + " " + kPatterns[i].name + " captures=" +
-           std::to_string(info_u32(code(i), PCRE2_INFO_CAPTURECOUNT));
+    out += "\n  " + std::to_string(i) + " " + kPatterns[i].name +
+           " captures=" + std::to_string(info_u32(code(i), PCRE2_INFO_CAPTURECOUNT));
   return out;
 }
 
@@ -374,9 +375,7 @@ std::string run_line(std::string_view text) {
 
 }  // namespace
 
-const pcre2_code* code(int32_t index) {
-  return index >= 0 && index < kPatternCount ? g_patterns[index].code : nullptr;
-}
+const pcre2_code* code(int32_t index) { return index >= 0 && index < kPatternCount ? g_patterns[index].code : nullptr; }
 
 bool jit_compiled(int32_t index) { return index >= 0 && index < kPatternCount && g_patterns[index].jit; }
 
@@ -430,8 +429,8 @@ void payload::init() {
     const pp::PatternDef& def = pp::kPatterns[i];
     int error = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code* re =
-        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(def.regex), PCRE2_ZERO_TERMINATED, def.options, &error, &offset, nullptr);
+    pcre2_code* re = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(def.regex), PCRE2_ZERO_TERMINATED, def.options, &error,
+                                   &offset, nullptr);
     if (!re)
       throw std::runtime_error(std::string("pattern ") + def.name + " at offset " + std::to_string(offset) + ": " +
                                pp::error_message(error));
@@ -455,7 +454,8 @@ void payload::init() {
   // the image.
   const std::string_view warm = "warm-up 2024-01-02 12:34 x@y.io (a(b)c) aaa";
   for (int i = 0; i < pp::kPatternCount; ++i) {
-    if (pp::count_matches(i, warm) < 0) throw std::runtime_error(std::string("warm-up match failed: ") + pp::kPatterns[i].name);
+    if (pp::count_matches(i, warm) < 0)
+      throw std::runtime_error(std::string("warm-up match failed: ") + pp::kPatterns[i].name);
   }
 }
 

@@ -110,8 +110,8 @@ int64_t native_count(int index, const std::string& subject) {
   std::string out(subject.size() + 1, '\0');  // an empty replacement only shortens
   PCRE2_SIZE length = out.size();
   const int rc = pcre2_substitute(native().codes[index], reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(),
-                                  0, PCRE2_SUBSTITUTE_GLOBAL, md, native().context, reinterpret_cast<PCRE2_SPTR>(""),
-                                  0, reinterpret_cast<PCRE2_UCHAR*>(out.data()), &length);
+                                  0, PCRE2_SUBSTITUTE_GLOBAL, md, native().context, reinterpret_cast<PCRE2_SPTR>(""), 0,
+                                  reinterpret_cast<PCRE2_UCHAR*>(out.data()), &length);
   pcre2_match_data_free(md);
   return rc;
 }
@@ -169,10 +169,12 @@ TEST_P(Pcre2Exports, PatternsWereCompiledBeforeTheSnapshot) {
     EXPECT_NE(info.find("\n  captures: " + std::to_string(native().captures(i)) + "\n"), std::string::npos) << info;
     EXPECT_NE(info.find(std::string("\n  jit: ") + (native().jit[i] ? "yes" : "no")), std::string::npos) << info;
   }
-  EXPECT_EQ(run("info email"), "pattern 0 email: " R"re("(?<user>[A-Za-z0-9._%+-]+)@(?<domain>[A-Za-z0-9.-]+\\.[A-Za-z]{2,})")re"
-                               "\n  options: none\n  captures: 2\n  names: user=1 domain=2\n  min_length: 6"
-                               "\n  backref_max: 0\n  jit: " +
-                                   std::string(native().jit[0] ? "yes" : "no"));
+  EXPECT_EQ(run("info email"),
+            "pattern 0 email: "
+            R"re("(?<user>[A-Za-z0-9._%+-]+)@(?<domain>[A-Za-z0-9.-]+\\.[A-Za-z]{2,})")re"
+            "\n  options: none\n  captures: 2\n  names: user=1 domain=2\n  min_length: 6"
+            "\n  backref_max: 0\n  jit: " +
+                std::string(native().jit[0] ? "yes" : "no"));
 }
 
 // Every pattern on every subject from several start offsets (mid-character

@@ -23,8 +23,8 @@
 
 namespace {
 
-auto host_add = subctx::import<int64_t(int64_t, int64_t)>("host_add");
-auto host_log = subctx::import<int64_t(const char*)>("host_log");
+auto host_add = subctx::import <int64_t(int64_t, int64_t)>("host_add");
+auto host_log = subctx::import <int64_t(const char*)>("host_log");
 
 PyObject* py_add(PyObject*, PyObject* args) {
   long long a = 0, b = 0;
@@ -47,8 +47,15 @@ PyMethodDef kMethods[] = {
 };
 
 PyModuleDef kModule = {
-    PyModuleDef_HEAD_INIT, "host", "Functions of the client that mapped this image.", -1, kMethods,
-    nullptr, nullptr, nullptr, nullptr,
+    PyModuleDef_HEAD_INIT,
+    "host",
+    "Functions of the client that mapped this image.",
+    -1,
+    kMethods,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 }  // namespace
@@ -66,12 +73,17 @@ void payload::server_init() {
 const char* py_host_sum(int64_t n) {
   static std::string result;
   const std::string count = std::to_string(n);
-  result = payload::run("import host\n"
-                        "total = 0\n"
-                        "for i in range(" + count + "):\n"
-                        "    total = host.add(total, i)\n"
-                        "host.log('sum below " + count + ": %d' % total)\n"
-                        "result = total\n");
+  result = payload::run(
+      "import host\n"
+      "total = 0\n"
+      "for i in range(" +
+      count +
+      "):\n"
+      "    total = host.add(total, i)\n"
+      "host.log('sum below " +
+      count +
+      ": %d' % total)\n"
+      "result = total\n");
   return result.c_str();
 }
 SUBCTX_EXPORT(py_host_sum);

@@ -172,9 +172,10 @@ void init() {
   // The test of the snapshot's refusal: a server whose interpreter runs a
   // second thread (a daemon threading.Thread) cannot be snapshotted.
   if (std::getenv("SUBCTX_PAYLOAD_PYTHON_THREAD")) {
-    PyObject* t = PyRun_String("import threading, time\n"
-                               "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
-                               Py_file_input, globals, globals);
+    PyObject* t = PyRun_String(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n",
+        Py_file_input, globals, globals);
     if (!t) throw std::runtime_error("python: cannot start the thread: " + fetch_python_error());
     Py_DECREF(t);
   }

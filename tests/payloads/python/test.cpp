@@ -5,8 +5,8 @@
 // private to the client, and a reset brings the snapshot's interpreter back.
 #include <gtest/gtest.h>
 
-#include <cerrno>
 #include <unistd.h>
+#include <cerrno>
 
 #include <fstream>
 #include <string>
@@ -46,7 +46,8 @@ TEST_F(PythonInProcess, ExceptionsAreResultsAndTheInterpreterGoesOn) {
   EXPECT_EQ(py(sc_, "1 / 0"), "error: ZeroDivisionError: division by zero");
   EXPECT_EQ(py(sc_, "raise SystemExit(7)"), "error: SystemExit: 7");
   EXPECT_EQ(py(sc_, "def f(:"), "error: SyntaxError: invalid syntax (<input>, line 1)");
-  EXPECT_EQ(py(sc_, "def down(n): return down(n + 1)\ndown(0)"), "error: RecursionError: maximum recursion depth exceeded");
+  EXPECT_EQ(py(sc_, "def down(n): return down(n + 1)\ndown(0)"),
+            "error: RecursionError: maximum recursion depth exceeded");
   EXPECT_EQ(py(sc_, "6 * 7"), "42");
 }
 
@@ -127,7 +128,9 @@ TEST_F(PythonInProcess, StateIsPrivateToTheClientAndResetBringsTheSnapshotBack) 
   std::ofstream(inputs) << "visit()\n%%\n'answer' in globals(), len(PRIMES)\n%%\nDecimal(1) / 7\n";
   e2e::ProcessResult r = payload::testing::run_client("mprotect", {PAYLOAD_CLIENT, image(), inputs});
   ASSERT_TRUE(r.ok()) << r.describe();
-  EXPECT_EQ(payload::parse_outputs(r.out), (std::vector<std::string>{"1", "[false, 9592]", R"("0.14285714285714285714285714285714285714285714285714")"}));
+  EXPECT_EQ(payload::parse_outputs(r.out),
+            (std::vector<std::string>{"1", "[false, 9592]",
+                                      R"("0.14285714285714285714285714285714285714285714285714")"}));
   // Ours goes on, until a reset.
   EXPECT_EQ(py(sc_, "visit(), answer, len(PRIMES), Decimal(1) / 7"), R"([3, 42, 0, "0.14286"])");
   sc_.reset();

@@ -83,12 +83,10 @@ TEST_P(SqliteCallbacks, AScalarFunctionOfTheClientEqualsSqlitesUpper) {
   EXPECT_EQ(upper_names(5), expected);
   EXPECT_EQ(upper_calls_, 5);
   // One callback a row, 20,000 rows, each equal to SQLite's own result.
-  EXPECT_EQ(sql("SELECT count(*) FROM customers WHERE host_upper(first_name) = upper(first_name)"),
-            "count(*)\n20000");
+  EXPECT_EQ(sql("SELECT count(*) FROM customers WHERE host_upper(first_name) = upper(first_name)"), "count(*)\n20000");
   EXPECT_EQ(upper_calls_, 20005);
   // The client's bytes come back whole (UTF-8 untouched, as upper() does); NULL stays NULL unasked.
-  EXPECT_EQ(sql("SELECT host_upper('Łucja and José') AS u, host_upper(NULL) IS NULL AS n"),
-            "u\tn\nŁUCJA AND JOSé\t1");
+  EXPECT_EQ(sql("SELECT host_upper('Łucja and José') AS u, host_upper(NULL) IS NULL AS n"), "u\tn\nŁUCJA AND JOSé\t1");
   EXPECT_EQ(upper_calls_, 20006);
 }
 

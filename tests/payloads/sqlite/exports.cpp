@@ -21,10 +21,10 @@
 
 namespace {
 
-auto host_upper = subctx::import<const char*(const char*)>("host_upper");
-auto host_compare = subctx::import<int64_t(const char*, const char*)>("host_compare");
-auto host_group_step = subctx::import<int64_t(void*, const char*)>("host_group_step");
-auto host_group_final = subctx::import<const char*(void*)>("host_group_final");
+auto host_upper = subctx::import <const char*(const char*)>("host_upper");
+auto host_compare = subctx::import <int64_t(const char*, const char*)>("host_compare");
+auto host_group_step = subctx::import <int64_t(void*, const char*)>("host_group_step");
+auto host_group_final = subctx::import <const char*(void*)>("host_group_final");
 
 const char* text_arg(sqlite3_value* v) { return reinterpret_cast<const char*>(sqlite3_value_text(v)); }
 
@@ -91,8 +91,7 @@ std::string first_column(const char* sql, int64_t param) {
 // Not SQLITE_DETERMINISTIC: a client may rebind host_upper between calls.
 void payload::server_init() {
   sqlite3* db = sqlite_payload::database();
-  check(sqlite3_create_function(db, "host_upper", 1, SQLITE_UTF8, nullptr, upper_fn, nullptr, nullptr),
-        "host_upper");
+  check(sqlite3_create_function(db, "host_upper", 1, SQLITE_UTF8, nullptr, upper_fn, nullptr, nullptr), "host_upper");
   check(sqlite3_create_collation(db, "HOST", SQLITE_UTF8, nullptr, compare_fn), "COLLATE HOST");
   check(sqlite3_create_function(db, "host_group", 1, SQLITE_UTF8, nullptr, nullptr, group_step, group_final),
         "host_group");

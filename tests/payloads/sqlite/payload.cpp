@@ -49,33 +49,32 @@ class Lcg {
   uint64_t s_;
 };
 
-const char* const kFirst[] = {"Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jonas",
-                              "Karla", "Leo", "Mia", "Noah", "Olga", "Paul", "Quinn", "Rosa", "Sven", "Tara",
-                              "Uwe", "Vera", "Walt", "Xenia", "Yuri", "Zoe", "Ömer", "José", "Łucja", "Chloé"};
-const char* const kLast[] = {"Smith", "Müller", "Garcia", "Rossi", "Novak", "Dubois", "Jensen", "Kowalski",
-                             "Silva", "Tanaka", "Nguyen", "O'Brien", "Schmidt", "Moreau", "Larsen", "Berg",
-                             "Costa", "Fischer", "Weber", "Young"};
+const char* const kFirst[] = {"Anna",  "Ben",  "Clara", "David", "Emma", "Felix", "Greta", "Hugo", "Ida",   "Jonas",
+                              "Karla", "Leo",  "Mia",   "Noah",  "Olga", "Paul",  "Quinn", "Rosa", "Sven",  "Tara",
+                              "Uwe",   "Vera", "Walt",  "Xenia", "Yuri", "Zoe",   "Ömer",  "José", "Łucja", "Chloé"};
+const char* const kLast[] = {"Smith",    "Müller", "Garcia", "Rossi",   "Novak",   "Dubois",  "Jensen",
+                             "Kowalski", "Silva",  "Tanaka", "Nguyen",  "O'Brien", "Schmidt", "Moreau",
+                             "Larsen",   "Berg",   "Costa",  "Fischer", "Weber",   "Young"};
 struct City {
   const char* name;
   const char* country;
 };
-const City kCities[] = {{"Berlin", "DE"},  {"Hamburg", "DE"},   {"Munich", "DE"},    {"Paris", "FR"},
-                        {"Lyon", "FR"},    {"Madrid", "ES"},    {"Seville", "ES"},   {"Rome", "IT"},
-                        {"Milan", "IT"},   {"Vienna", "AT"},    {"Zurich", "CH"},    {"Oslo", "NO"},
-                        {"Warsaw", "PL"},  {"Krakow", "PL"},    {"Lisbon", "PT"},    {"Porto", "PT"},
-                        {"Tokyo", "JP"},   {"Osaka", "JP"},     {"Austin", "US"},    {"Boston", "US"},
-                        {"Denver", "US"},  {"Toronto", "CA"},   {"Dublin", "IE"},    {"Prague", "CZ"}};
+const City kCities[] = {{"Berlin", "DE"}, {"Hamburg", "DE"}, {"Munich", "DE"}, {"Paris", "FR"},  {"Lyon", "FR"},
+                        {"Madrid", "ES"}, {"Seville", "ES"}, {"Rome", "IT"},   {"Milan", "IT"},  {"Vienna", "AT"},
+                        {"Zurich", "CH"}, {"Oslo", "NO"},    {"Warsaw", "PL"}, {"Krakow", "PL"}, {"Lisbon", "PT"},
+                        {"Porto", "PT"},  {"Tokyo", "JP"},   {"Osaka", "JP"},  {"Austin", "US"}, {"Boston", "US"},
+                        {"Denver", "US"}, {"Toronto", "CA"}, {"Dublin", "IE"}, {"Prague", "CZ"}};
 const char* const kTiers[] = {"bronze", "bronze", "bronze", "silver", "silver", "gold", "platinum"};
-const char* const kAdjectives[] = {"Compact", "Deluxe", "Eco", "Heavy", "Light", "Mini", "Pro", "Smart",
-                                   "Classic", "Rugged", "Silent", "Turbo"};
-const char* const kNouns[] = {"Lamp", "Kettle", "Drill", "Chair", "Desk", "Backpack", "Router", "Speaker",
-                              "Blender", "Jacket", "Tent", "Monitor", "Keyboard", "Mug", "Bottle", "Scale"};
+const char* const kAdjectives[] = {"Compact", "Deluxe", "Eco",     "Heavy",  "Light",  "Mini",
+                                   "Pro",     "Smart",  "Classic", "Rugged", "Silent", "Turbo"};
+const char* const kNouns[] = {"Lamp",    "Kettle", "Drill", "Chair",   "Desk",     "Backpack", "Router", "Speaker",
+                              "Blender", "Jacket", "Tent",  "Monitor", "Keyboard", "Mug",      "Bottle", "Scale"};
 const char* const kColors[] = {"red", "green", "blue", "black", "white", "silver"};
 const char* const kStatus[] = {"delivered", "delivered", "delivered", "delivered", "shipped",
-                               "shipped", "pending", "cancelled", "returned"};
+                               "shipped",   "pending",   "cancelled", "returned"};
 const char* const kChannels[] = {"web", "web", "app", "app", "phone", "store"};
-const char* const kReviewWords[] = {"great", "solid", "cheap", "broken", "fast", "slow", "quiet", "loud",
-                                    "sturdy", "flimsy", "value", "returned", "recommend", "disappointing"};
+const char* const kReviewWords[] = {"great", "solid",  "cheap",  "broken", "fast",     "slow",      "quiet",
+                                    "loud",  "sturdy", "flimsy", "value",  "returned", "recommend", "disappointing"};
 const char* const kDepts[] = {"sales", "support", "engineering", "logistics", "finance"};
 
 // Days since 1970-01-01 → "YYYY-MM-DD" (H. Hinnant's civil_from_days).
@@ -189,8 +188,10 @@ void fill_customers(Lcg& g) {
     const City& city = kCities[g.below(static_cast<int>(std::size(kCities)))];
     ins.i(id).t(first).t(last).t("user" + std::to_string(id) + "@" + (g.below(3) == 0 ? "example.org" : "mail.test"));
     ins.t(city.name).t(city.country).t(date_of(kDay2019 + g.below(730))).t(g.pick(kTiers)).i(1940 + g.below(66));
-    if (id > 100 && g.below(4) == 0) ins.i(1 + g.below(id - 1)); else ins.null();
-    if (g.below(10) == 0) ins.t(std::string("VIP; prefers ") + g.pick(kChannels)); else ins.null();
+    if (id > 100 && g.below(4) == 0) ins.i(1 + g.below(id - 1));
+    else ins.null();
+    if (g.below(10) == 0) ins.t(std::string("VIP; prefers ") + g.pick(kChannels));
+    else ins.null();
     ins.row();
   }
 }
@@ -204,9 +205,9 @@ void fill_products(Lcg& g) {
     std::snprintf(sku, sizeof sku, "%c%c-%05d", 'A' + g.below(26), 'A' + g.below(26), id);
     const std::string name = std::string(g.pick(kAdjectives)) + " " + g.pick(kNouns) + " " + std::to_string(id % 97);
     const int cents = 199 + g.below(49800);
-    const std::string attrs = std::string("{\"color\":\"") + g.pick(kColors) + "\",\"weight_g\":" +
-                              std::to_string(50 + g.below(5000)) + ",\"tags\":[\"" + g.pick(kReviewWords) +
-                              "\",\"" + g.pick(kReviewWords) + "\"]}";
+    const std::string attrs = std::string("{\"color\":\"") + g.pick(kColors) +
+                              "\",\"weight_g\":" + std::to_string(50 + g.below(5000)) + ",\"tags\":[\"" +
+                              g.pick(kReviewWords) + "\",\"" + g.pick(kReviewWords) + "\"]}";
     ins.i(id).t(sku).t(name).i(2 + g.below(15)).d(cents / 100.0).d((cents * (40 + g.below(40)) / 100) / 100.0);
     ins.i(g.below(500)).t(attrs).i(g.below(20) == 0 ? 1 : 0).row();
   }
@@ -250,7 +251,8 @@ void fill_employees(Lcg& g) {
   for (int id = 1; id <= kEmployees; ++id) {
     ins.i(id).t(std::string(g.pick(kFirst)) + " " + g.pick(kLast));
     // A tree: each employee reports to someone hired earlier (id 1 is the root).
-    if (id == 1) ins.null(); else ins.i(id <= 6 ? 1 : 1 + g.below(id / 2 + 1));
+    if (id == 1) ins.null();
+    else ins.i(id <= 6 ? 1 : 1 + g.below(id / 2 + 1));
     ins.t(kDepts[id % std::size(kDepts)]).i(40000 + 500 * g.below(200)).t(date_of(kDay2019 - 3000 + g.below(3700)));
     ins.row();
   }
@@ -290,9 +292,7 @@ void create_indexes_and_views() {
 // One result value as text: SQLite's own conversion; NULL and blobs spelled out.
 void append_value(std::string& out, sqlite3_stmt* st, int col) {
   switch (sqlite3_column_type(st, col)) {
-    case SQLITE_NULL:
-      out += "NULL";
-      return;
+    case SQLITE_NULL: out += "NULL"; return;
     case SQLITE_BLOB: {
       const auto* p = static_cast<const unsigned char*>(sqlite3_column_blob(st, col));
       const int n = sqlite3_column_bytes(st, col);

@@ -51,7 +51,8 @@ TEST_F(SqliteInProcess, TheDatabaseWasBuiltBeforeTheSnapshot) {
 TEST_F(SqliteInProcess, SqlErrorsAreResultsAndTheDatabaseGoesOn) {
   EXPECT_EQ(sql(sc_, "SELECT * FROM no_such_table"), "error: no such table: no_such_table");
   EXPECT_EQ(sql(sc_, "INSERT INTO reviews (id, rating) VALUES (1, 3)"), "error: UNIQUE constraint failed: reviews.id");
-  EXPECT_EQ(sql(sc_, "INSERT INTO reviews (rating) VALUES (9)"), "error: CHECK constraint failed: rating BETWEEN 1 AND 5");
+  EXPECT_EQ(sql(sc_, "INSERT INTO reviews (rating) VALUES (9)"),
+            "error: CHECK constraint failed: rating BETWEEN 1 AND 5");
   EXPECT_EQ(sql(sc_, "SELEC 1"), "error: near \"SELEC\": syntax error");
   EXPECT_EQ(sql(sc_, "SELECT 6 * 7 AS answer"), "answer\n42");
 }

@@ -52,14 +52,15 @@ std::vector<std::string> parse_outputs(std::string_view framed) {
   while (pos < framed.size()) {
     const std::string header = "### " + std::to_string(outputs.size()) + "\n";
     if (framed.substr(pos, header.size()) != header)
-      throw std::runtime_error("output " + std::to_string(outputs.size()) + ": no \"" + header.substr(0, header.size() - 1) +
-                               "\" header at byte " + std::to_string(pos));
+      throw std::runtime_error("output " + std::to_string(outputs.size()) + ": no \"" +
+                               header.substr(0, header.size() - 1) + "\" header at byte " + std::to_string(pos));
     pos += header.size();
     // The output runs to the next header of the following index, or the end.
     const std::string next = "\n### " + std::to_string(outputs.size() + 1) + "\n";
     size_t end = framed.find(next, pos);
     if (end == std::string_view::npos) {
-      if (framed.empty() || framed.back() != '\n') throw std::runtime_error("output stream does not end with a newline");
+      if (framed.empty() || framed.back() != '\n')
+        throw std::runtime_error("output stream does not end with a newline");
       end = framed.size() - 1;
     }
     outputs.emplace_back(framed.substr(pos, end - pos));

@@ -74,8 +74,10 @@ void expect_same_outputs(const std::vector<std::string>& native, const std::vect
   int shown = 0;
   for (size_t i = 0; i < native.size(); ++i)
     if (client[i] != native[i] && shown++ < 5)
-      ADD_FAILURE() << "input " << i << ":\n" << inputs()[i] << "\n--- native ---\n" << native[i]
-                    << "\n--- client ---\n" << client[i];
+      ADD_FAILURE() << "input " << i << ":\n"
+                    << inputs()[i] << "\n--- native ---\n"
+                    << native[i] << "\n--- client ---\n"
+                    << client[i];
   EXPECT_EQ(shown, 0) << shown << " of " << native.size() << " outputs differ";
 }
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "pkeys.hpp"
-#include "protection_names.hpp"
 #include "process.hpp"
+#include "protection_names.hpp"
 
 namespace payload::testing {
 
@@ -63,12 +63,12 @@ class MappedImageTest : public ::testing::TestWithParam<const char*> {
 
 // The comparison every payload has: for each backend, a real client
 // process's outputs equal a fresh native process's, byte for byte.
-#define PAYLOAD_COMPARISON_TESTS(Suite)                                                                   \
-  class Suite : public ::testing::TestWithParam<const char*> {};                                          \
-  TEST_P(Suite, ClientOutputsEqualANativeProcess) {                                                     \
-    PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());                                                        \
-    ::payload::testing::expect_same_outputs(::payload::testing::native_outputs(),                        \
-                                            ::payload::testing::client_outputs(GetParam()));             \
-  }                                                                                                       \
-  INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::Values("none", "mprotect", "pkey"),               \
+#define PAYLOAD_COMPARISON_TESTS(Suite)                                                      \
+  class Suite : public ::testing::TestWithParam<const char*> {};                             \
+  TEST_P(Suite, ClientOutputsEqualANativeProcess) {                                          \
+    PAYLOAD_SKIP_UNLESS_BACKEND_WORKS(GetParam());                                           \
+    ::payload::testing::expect_same_outputs(::payload::testing::native_outputs(),            \
+                                            ::payload::testing::client_outputs(GetParam())); \
+  }                                                                                          \
+  INSTANTIATE_TEST_SUITE_P(Backends, Suite, ::testing::Values("none", "mprotect", "pkey"),   \
                            [](const auto& info) { return std::string(info.param); })

@@ -32,13 +32,13 @@ __attribute__((constructor(101))) void install_early_handlers() {
 }
 
 bool is_client_handler(int sig) {
-  struct sigaction old{};
+  struct sigaction old {};
   if (sigaction(sig, nullptr, &old) != 0) return false;
   return (old.sa_flags & SA_SIGINFO) && old.sa_sigaction == client_handler;
 }
 
 bool is_default(int sig) {
-  struct sigaction old{};
+  struct sigaction old {};
   if (sigaction(sig, nullptr, &old) != 0) return false;
   return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
 }
@@ -124,6 +124,5 @@ int dfl_mode(const std::string& backend, const std::string& image) {
   say("survived\n");
   return 0;
 }
-
 
 }  // namespace prot_client

@@ -170,7 +170,7 @@ void client_handler(int sig, siginfo_t* info, void*) {
 }
 
 struct sigaction client_action(int extra_flags) {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = client_handler;
   sa.sa_flags = SA_SIGINFO | extra_flags;
   sigemptyset(&sa.sa_mask);

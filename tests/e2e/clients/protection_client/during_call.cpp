@@ -113,7 +113,7 @@ int reentry_mode(const std::string& how, const std::string& backend, const std::
   g_add_raw = sc.raw<int64_t(int64_t, int64_t)>("pure_add");
   say("raw 0x%" PRIxPTR " %d\n", reinterpret_cast<uintptr_t>(g_add_raw), sc.handle());
   if (how == "raw-handler") Matchmaker::instance().set_violation_handler(jumping_handler, nullptr);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = how == "call" ? reenter_by_call : reenter_by_raw;
   sigemptyset(&sa.sa_mask);
   if (sigaction(SIGALRM, &sa, nullptr) != 0) fail("sigaction");
@@ -168,7 +168,7 @@ void segv_sent(int sig, siginfo_t* info, void*) {
 int sent_segv_mode(const std::string& backend, const std::string& image) {
   t_marker = kMarker;
   g_main_stack = e2e_client::find_main_stack();
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = segv_sent;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
@@ -219,7 +219,7 @@ int context_mode(const std::string& backend, const std::string& image) {
   t_marker = kMarker;
   g_main_stack = e2e_client::find_main_stack();
   Subcontext sc = map(image, backend);
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_sigaction = read_context;
   sa.sa_flags = SA_SIGINFO;
   sigemptyset(&sa.sa_mask);
@@ -231,7 +231,8 @@ int context_mode(const std::string& backend, const std::string& image) {
   std::thread kicker(kick_twice, pthread_self());
   const int64_t r = long_call(sc);
   kicker.join();
-  for (const auto& [name, s] : {std::pair<const char*, const Seen*>{"SIGUSR1", &g_seen_usr1}, {"SIGALRM", &g_seen_alrm}}) {
+  for (const auto& [name, s] :
+       {std::pair<const char*, const Seen*>{"SIGUSR1", &g_seen_usr1}, {"SIGALRM", &g_seen_alrm}}) {
     say("%s: runs %d client thread pointer %d client stack %d si_signo %d SI_TKILL %d fpregs %d mxcsr-default %d "
         "uc_sigmask %d\n",
         name, static_cast<int>(s->runs), static_cast<int>(s->tls_ok), static_cast<int>(s->stack_ok),

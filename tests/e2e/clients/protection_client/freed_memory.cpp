@@ -134,7 +134,8 @@ int freed_exit_mode(const std::string& backend, const std::string& image) {
   Subcontext sc = map(image, backend);
   uintptr_t block = 0;
   if (!free_while_the_client_maps(sc, &block)) return 0;
-  say("pure_add %" PRId64 "; exiting with the subcontext mapped\n", sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3));
+  say("pure_add %" PRId64 "; exiting with the subcontext mapped\n",
+      sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3));
   return 0;
 }
 

@@ -22,20 +22,17 @@ int handler_mode(const std::string& backend, const std::string& image) {
     int op;  // 0 read, 1 write, 2 jump
   };
   const uintptr_t raw = reinterpret_cast<uintptr_t>(sc.raw<int64_t(int64_t)>("hits"));
-  std::vector<Probe> probes = {{"read", data + 8, 0}, {"write", data + 16, 1}, {"read-code", code + 2, 0},
-                               {"raw-read", raw, 0}};
+  std::vector<Probe> probes = {
+      {"read", data + 8, 0}, {"write", data + 16, 1}, {"read-code", code + 2, 0}, {"raw-read", raw, 0}};
   if (backend != "none") probes.push_back({"jump-data", data + 64, 2});
   for (const Probe& p : probes) {
     std::memset(&g_rec, 0, sizeof g_rec);
     std::printf("%s ", p.what);
     print_expectation(sc, p.address);
     int64_t value = 0;
-    if (!try_access(p.op, p.address, &value))
-      print_record(p.what, p.address);
-    else if (p.op == 1)
-      say("%s: no violation\n", p.what);
-    else
-      say("%s: no violation, %s %" PRId64 "\n", p.what, p.op == 0 ? "value" : "result", value);
+    if (!try_access(p.op, p.address, &value)) print_record(p.what, p.address);
+    else if (p.op == 1) say("%s: no violation\n", p.what);
+    else say("%s: no violation, %s %" PRId64 "\n", p.what, p.op == 0 ? "value" : "result", value);
   }
   say("violations %d handle %d\n", g_violations.load(), sc.handle());
   // The subcontext is fine and its memory is still closed.
@@ -54,6 +51,5 @@ int handler_returns_mode(const std::string& backend, const std::string& image) {
   say("value %d\n", read_byte(data));
   return 0;
 }
-
 
 }  // namespace prot_client

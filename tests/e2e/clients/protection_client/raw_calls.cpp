@@ -16,8 +16,7 @@ int raw_mode(const std::string& backend, const std::string& image) {
   auto* bump = sc.raw<int64_t(int64_t)>("bump");
   auto* hyp = sc.raw<double(double, double)>("hyp");
   auto* talk = sc.raw<int32_t(const char*)>("say");
-  say("raw is not the export address %d\n",
-      reinterpret_cast<uintptr_t>(square) != export_address(sc, "square"));
+  say("raw is not the export address %d\n", reinterpret_cast<uintptr_t>(square) != export_address(sc, "square"));
   say("square %" PRId64 " %" PRId64 "\n", square(7), square(-12));
   const int64_t b1 = bump(1);
   const int64_t b2 = bump(10);

@@ -16,8 +16,7 @@ namespace prot_client {
 int threads_mode(const std::string& backend, const std::string& basic, const std::string& prot) {
   Subcontext b = map(basic, backend);
   Subcontext p = map(prot, backend);
-  const uintptr_t targets[2] = {export_address(b, "square"),
-                                reinterpret_cast<uintptr_t>(p.call<void*()>("data_addr"))};
+  const uintptr_t targets[2] = {export_address(b, "square"), reinterpret_cast<uintptr_t>(p.call<void*()>("data_addr"))};
   Matchmaker::instance().set_violation_handler(jumping_handler, nullptr);
   // Per subcontext: calls started and finished.  A call's protection window
   // opens after `started` moves and closes before `finished` does.
