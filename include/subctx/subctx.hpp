@@ -93,6 +93,7 @@ struct MemoryInfo {
   uint64_t open_fds = 0;      // file descriptors subcontext code opened and has not closed
   uint64_t granted_fds = 0;   // descriptors the client granted (grant_fd) still open
   uint64_t restored_fds = 0;  // the server's descriptors, reopened at map
+  uint64_t threads = 0;       // threads subcontext code started that still run (docs/threads.md)
 };
 
 // What one reset did.
@@ -133,6 +134,7 @@ struct Limits {
   uint64_t image_size = uint64_t{64} << 30;  // SUBCTX_MAX_IMAGE_SIZE (bytes)
   uint64_t exports = 4096;                   // SUBCTX_MAX_EXPORTS
   uint64_t segments = 4096;                  // SUBCTX_MAX_SEGMENTS
+  uint64_t threads = 64;                     // SUBCTX_MAX_THREADS: per subcontext, at most 1024 (docs/threads.md)
 };
 
 namespace detail {

@@ -14,6 +14,7 @@
 #include "fault/signal_context.h"
 #include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
+#include "fault/threads.hpp"
 #include "fault/view.hpp"
 #include "subctx/error.hpp"
 #include "sys/io.hpp"
@@ -50,11 +51,7 @@ uint64_t now_ns() {
 void forget_timer_in_child() { t_timer.made = false; }  // fork: timers are not inherited
 
 void make_timer() {
-  static std::once_flag once;  // the handler is in place before any timer can fire
-  std::call_once(once, [] {
-    take_over_signal(deadline_signal(), subctx_deadline_entry);
-    pthread_atfork(nullptr, nullptr, forget_timer_in_child);
-  });
+  install_deadline_handler();  // in place before any timer can fire
   struct sigevent ev {};
   ev.sigev_notify = SIGEV_THREAD_ID;
   ev._sigev_un._tid = gettid();
@@ -68,6 +65,14 @@ void make_timer() {
 }  // namespace
 
 int deadline_signal() { return SIGRTMAX; }
+
+void install_deadline_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    take_over_signal(deadline_signal(), subctx_deadline_entry);
+    pthread_atfork(nullptr, nullptr, forget_timer_in_child);
+  });
+}
 
 void CallDeadline::arm(uint32_t timeout_ms, gate::Frame& frame) {
   if (!t_timer.made) make_timer();
@@ -122,6 +127,12 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       return;  // an expiry of an earlier call's deadline
     }
     chain_to_client(sig, info, ucv, pkru);
+    return;
+  }
+  // A thread subcontext code started: the signal stops it (stop_threads);
+  // it has no client side to chain to.
+  if (SubcontextThread* th = current_subcontext_thread()) {
+    if (th->stop.load(std::memory_order_acquire)) end_thread(*th, 0);
     return;
   }
   if (!ours) chain_to_client(sig, info, ucv, pkru);

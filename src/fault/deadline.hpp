@@ -37,7 +37,11 @@ class CallDeadline {
   struct itimerspec previous_ {};
 };
 
-// The signal deadlines use.
+// The signal deadlines use; it also stops subcontext threads
+// (fault/threads.hpp).
 int deadline_signal();
+// Its handler, installed once (the first deadline, the first stop of
+// threads); idempotent.
+void install_deadline_handler();
 
 }  // namespace subctx::fault

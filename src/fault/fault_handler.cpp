@@ -20,6 +20,7 @@
 #include "fault/signal_context.h"
 #include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
+#include "fault/threads.hpp"
 #include "fault/view.hpp"
 #include "gate/gate.hpp"
 #include "gate/pkru.hpp"
@@ -362,6 +363,26 @@ SUBCTX_SIGNAL_CONTEXT Access classify_access(int sig, const siginfo_t* info, uco
   return Access::Neither;
 }
 
+// A fault in a thread subcontext code started: its failure, which the next
+// call reports (threads.hpp); the thread ends, the client goes on.
+[[noreturn]] SUBCTX_SIGNAL_CONTEXT void in_thread(SubcontextThread& th, int sig, const siginfo_t* info,
+                                                  const ucontext_t* uc) {
+  gate::AbortRecord why;
+  why.kind = gate::AbortKind::Signal;
+  why.signal = sig;
+  why.code = info->si_code;
+  why.address = reinterpret_cast<uint64_t>(info->si_addr);
+  why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+  if (sig == SIGILL && why.pc == reinterpret_cast<uint64_t>(&subctx_callback_refused)) {
+    why.kind = gate::AbortKind::Import;  // an import called from this thread
+    why.code = static_cast<int32_t>(gate::ImportProblem::OtherThread);
+    why.value = static_cast<uint32_t>(uc->uc_mcontext.gregs[REG_R11]);
+  }
+  thread_failed(th, why);
+}
+
 }  // namespace
 }  // namespace subctx::fault
 
@@ -390,6 +411,10 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     in_call(*s, sig, info, ucv, pkru);
     return;
   }
+  // A thread subcontext code started (a fetch at an address may be a raw
+  // call of the client's: asked below, once it is known not to be).
+  if (!fetch_at_address)
+    if (SubcontextThread* th = current_subcontext_thread()) in_thread(*th, sig, info, uc);
   if (!kernel_fault || (sig != SIGSEGV && sig != SIGBUS)) {  // violations are memory accesses
     chain_to_client(sig, info, ucv, pkru);
     return;
@@ -409,6 +434,11 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     ViewReader reading;
     const Access access = classify_access(sig, info, uc, &v);
     if (access == Access::Forwarded) return;
+    if (fetch_at_address)
+      if (SubcontextThread* th = current_subcontext_thread()) {
+        reading.leave();
+        in_thread(*th, sig, info, uc);
+      }
     violation = access == Access::Violation;
     // Not a raw call after all: a jump inside a call, off the gate stack?
     // (A kernel fault: the call is abandoned, no client handler runs.)

@@ -55,21 +55,76 @@ SUBCTX_SIGNAL_CONTEXT long dir_real(const FdTable& t, long v) {
   return r >= 0 ? r : -1;
 }
 
+// ---- writing the table while threads run (fd_table.hpp) ----------------
+
+// Its writers' lock, held only while threads run; never across a system
+// call that may block.
+class TableWrite {
+ public:
+  SUBCTX_SIGNAL_INLINE explicit TableWrite(FdTable& t)
+      : lock_(t.threaded.load(std::memory_order_acquire) ? &t.lock : nullptr) {
+    if (lock_)
+      while (lock_->exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
+  }
+  SUBCTX_SIGNAL_INLINE ~TableWrite() {
+    if (lock_) lock_->store(0, std::memory_order_release);
+  }
+  TableWrite(const TableWrite&) = delete;
+  TableWrite& operator=(const TableWrite&) = delete;
+
+ private:
+  std::atomic<int>* lock_;
+};
+
+// A real descriptor the subcontext no longer has (table lock held): closed;
+// while threads run, made dead and kept for the next new one.
+SUBCTX_SIGNAL_CONTEXT void release_real(FdTable& t, int real) {
+  if (!t.threaded.load(std::memory_order_relaxed) || t.n_dead >= static_cast<uint32_t>(kMaxFds)) {
+    sys6(SYS_close, real);
+    return;
+  }
+  // Out of descriptors, it stays open as it is (its number is what matters;
+  // a pipe's reader then sees no end of file until the number is reused).
+  const long dead = sys6(SYS_openat, kAtFdcwd, reinterpret_cast<long>("/"), O_PATH | O_CLOEXEC, 0);
+  if (!is_syscall_error(dead)) {
+    sys6(SYS_dup3, dead, real, O_CLOEXEC);
+    sys6(SYS_close, dead);
+  }
+  t.dead[t.n_dead++] = real;
+}
+
+// A new real descriptor the subcontext keeps (table lock held): while
+// threads run, moved onto a dead number it owns, if it has one.
+SUBCTX_SIGNAL_CONTEXT int adopt_real(FdTable& t, int real) {
+  if (t.n_dead == 0) return real;
+  const int number = t.dead[t.n_dead - 1];
+  if (is_syscall_error(sys6(SYS_dup3, real, number, O_CLOEXEC))) return real;
+  --t.n_dead;
+  sys6(SYS_close, real);  // new: no translation of the subcontext's can hold it
+  return number;
+}
+
 // A new real descriptor becomes the subcontext's lowest free number.
 SUBCTX_SIGNAL_CONTEXT long install(FdTable& t, long real, bool cloexec) {
   if (is_syscall_error(real)) return real;
+  TableWrite w(t);
   const int v = fd_lowest_free(t, 0);
   if (v < 0) {
     sys6(SYS_close, real);
     return -EMFILE;
   }
-  fd_set(t, v, static_cast<int>(real), FdOrigin::Opened, cloexec);
+  fd_set(t, v, adopt_real(t, static_cast<int>(real)), FdOrigin::Opened, cloexec);
   return v;
 }
 
-SUBCTX_SIGNAL_CONTEXT void close_taken(FdTable& t, int v) {
+SUBCTX_SIGNAL_CONTEXT void close_taken_locked(FdTable& t, int v) {
   const int r = fd_take(t, v);
-  if (r >= 0) sys6(SYS_close, r);
+  if (r >= 0) release_real(t, r);
+}
+
+SUBCTX_SIGNAL_CONTEXT void close_taken(FdTable& t, int v) {
+  TableWrite w(t);
+  close_taken_locked(t, v);
 }
 
 SUBCTX_SIGNAL_CONTEXT long plain(FdTable& t, SyscallCall& c, long nr, const FdSpec& s, Args x) {
@@ -168,8 +223,9 @@ SUBCTX_SIGNAL_CONTEXT long set_cwd(FdTable& t, long dir) {
     sys6(SYS_close, dir);
     return ok;
   }
-  if (t.cwd_owned) sys6(SYS_close, t.cwd);
-  t.cwd = static_cast<int32_t>(dir);
+  TableWrite w(t);
+  if (t.cwd_owned) release_real(t, t.cwd);
+  t.cwd = adopt_real(t, static_cast<int>(dir));
   t.cwd_owned = true;
   return 0;
 }
@@ -217,11 +273,19 @@ SUBCTX_SIGNAL_CONTEXT long with_resolved_path(const FdTable& t, SyscallCall& c, 
 
 // ---- duplicating and closing -------------------------------------------
 
-SUBCTX_SIGNAL_CONTEXT long dup_to(FdTable& t, int real, int v, bool cloexec) {
+// real duplicated as the subcontext's number v, or (v < 0) its lowest free
+// one from min, chosen under the table's lock.
+SUBCTX_SIGNAL_CONTEXT long dup_to(FdTable& t, int real, int v, long min, bool cloexec) {
   const long d = sys6(SYS_fcntl, real, F_DUPFD_CLOEXEC, 0);
   if (is_syscall_error(d)) return d;
-  close_taken(t, v);
-  fd_set(t, v, static_cast<int>(d), FdOrigin::Opened, cloexec);
+  TableWrite w(t);
+  if (v < 0) v = fd_lowest_free(t, min);
+  if (v < 0) {
+    sys6(SYS_close, d);
+    return -EMFILE;
+  }
+  close_taken_locked(t, v);
+  fd_set(t, v, adopt_real(t, static_cast<int>(d)), FdOrigin::Opened, cloexec);
   return v;
 }
 
@@ -236,13 +300,11 @@ SUBCTX_SIGNAL_CONTEXT long dup2(FdTable& t, long nr, const Args& x) {
   } else if (from == to) {
     return to;
   }
-  return dup_to(t, real, to, nr == SYS_dup3 && (x.a[2] & O_CLOEXEC));
+  return dup_to(t, real, to, 0, nr == SYS_dup3 && (x.a[2] & O_CLOEXEC));
 }
 
 SUBCTX_SIGNAL_CONTEXT long dup_lowest(FdTable& t, int real, long min, bool cloexec) {
-  const int v = fd_lowest_free(t, min);
-  if (v < 0) return -EMFILE;
-  return dup_to(t, real, v, cloexec);
+  return dup_to(t, real, -1, min, cloexec);
 }
 
 SUBCTX_SIGNAL_CONTEXT long close_range(FdTable& t, const Args& x) {
@@ -252,11 +314,12 @@ SUBCTX_SIGNAL_CONTEXT long close_range(FdTable& t, const Args& x) {
   if (first > last) return -EINVAL;
   // CLOSE_RANGE_UNSHARE would unshare the client's descriptor table: the
   // subcontext's is its own already.
+  TableWrite w(t);
   for (unsigned v = first; v <= last && v < static_cast<unsigned>(kMaxFds); ++v) {
     FdEntry& e = t.entries[v];
     if (e.origin == FdOrigin::Free) continue;
     if (flags & CLOSE_RANGE_CLOEXEC) e.cloexec = true;
-    else close_taken(t, static_cast<int>(v));
+    else close_taken_locked(t, static_cast<int>(v));
   }
   return 0;
 }
@@ -770,9 +833,11 @@ SUBCTX_SIGNAL_CONTEXT long special(FdTable& t, SyscallCall& c, long nr, const Ar
     case SYS_openat2: return openat2(t, c, x);
     case SYS_close: {
       const int v = as_fd(x.a[0]);
+      TableWrite w(t);
       if (fd_real(t, v) < 0) return -EBADF;
       const int r = fd_take(t, v);
-      return r >= 0 ? sys6(SYS_close, r) : 0;
+      if (r >= 0) release_real(t, r);
+      return 0;
     }
     case SYS_close_range: return close_range(t, x);
     case SYS_dup: {
@@ -843,6 +908,12 @@ SUBCTX_SIGNAL_CONTEXT long descriptor_syscall_args(FdTable& t, SyscallCall& c, l
 
 SUBCTX_SIGNAL_CONTEXT long descriptor_syscall(FdTable& t, SyscallCall& c, long nr, const greg_t* g) {
   return descriptor_syscall_args(t, c, nr, args_of(g));
+}
+
+void stop_sharing_descriptors(FdTable& t) {
+  for (uint32_t i = 0; i < t.n_dead; ++i) sys6(SYS_close, t.dead[i]);
+  t.n_dead = 0;
+  t.threaded.store(false, std::memory_order_release);
 }
 
 SUBCTX_SIGNAL_CONTEXT long translate_mmap_fd(const FdTable& t, long flags, long fd) {

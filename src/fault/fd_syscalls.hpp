@@ -32,4 +32,9 @@ SUBCTX_SIGNAL_CONTEXT long descriptor_syscall(FdTable& t, SyscallCall& c, long n
 // mmap's descriptor (file mappings): the real one, or -EBADF.
 SUBCTX_SIGNAL_CONTEXT long translate_mmap_fd(const FdTable& t, long flags, long fd);
 
+// Normal code, once the subcontext's threads are stopped: closes the dead
+// descriptors kept while they ran (fd_table.hpp) and ends the table's
+// locking.
+void stop_sharing_descriptors(FdTable& t);
+
 }  // namespace subctx::fault

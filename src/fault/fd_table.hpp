@@ -9,9 +9,11 @@
 //
 // Written by the SIGSYS handler of the thread holding the call mutex, and
 // by normal code under the call mutex (map, reset, grants, unmap): fixed
-// size, no allocation, no locks.
+// size, no allocation.  While subcontext threads run, the handlers of
+// several threads write it, under its lock (below).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "image/format.hpp"
@@ -54,6 +56,18 @@ struct FdTable {
   // others at any time (sent away by SCM_RIGHTS, claimed by the client).
   mutable bool restored_used = false;
   mutable bool restored_shared = false;
+  // While subcontext threads run (threaded; fault/threads.hpp), a number one
+  // thread closes may be in another's system call, translated just before
+  // the close.  So its real descriptor is never closed then: it is made a
+  // dead one (an O_PATH descriptor of "/", by dup3: EBADF for I/O) and kept
+  // in dead[], and the next new descriptor of the subcontext takes its
+  // number.  A stale translation thus reaches only the subcontext's own
+  // files, never a number the client gets back.  The dead ones are closed
+  // when the threads are stopped (reset, unmap).  Writers hold lock.
+  std::atomic<bool> threaded{false};
+  std::atomic<int> lock{0};
+  int32_t dead[kMaxFds];
+  uint32_t n_dead = 0;
 
   bool is_reserved(int v) const { return (reserved[v / 64] >> (v % 64)) & 1; }
   void reserve(int v) { reserved[v / 64] |= uint64_t{1} << (v % 64); }

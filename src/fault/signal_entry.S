@@ -3,6 +3,7 @@
  * client handler, and the range Syscall User Dispatch always allows.  All
  * of it runs in signal context. */
 #include "gate/asm.h"
+#include "fault/thread_abi.h"
         .section .text.subctx_signal,"ax",@progbits
 /* Signal handler entries.  Under the pkey backend the kernel runs a handler
  * with its default PKRU, which denies every subcontext's key -- and a signal
@@ -60,6 +61,81 @@
         ret
         .cfi_endproc
         .size   subctx_call_on_stack, .-subctx_call_on_stack
+
+/* long subctx_clone_thread(flags, stack, ptid, ctid, tls, start): the
+ * clone of a thread for subcontext code (fault/threads.cpp), made by the
+ * SIGSYS handler.  The child's first instructions are these: its system
+ * calls go through subctx_allowed_syscall (Syscall User Dispatch, if the
+ * kernel let the child keep its parent's, would otherwise read the
+ * parent's selector) until it has turned dispatch on with its own
+ * selector; then its signal mask, PKRU and MXCSR; then the registers
+ * subcontext code had at the clone (rax 0, rsp its new stack), and on
+ * where glibc's clone wrapper expects the child. */
+        HIDDEN_FUNCTION subctx_clone_thread
+        .cfi_startproc
+        pushq   %r12
+        .cfi_adjust_cfa_offset 8
+        .cfi_offset %r12, -16
+        movq    %r9, %r12
+        movq    %rcx, %r10
+        movl    $56, %eax               /* clone(flags, stack, ptid, ctid, tls) */
+        syscall
+        testq   %rax, %rax
+        jz      1f
+        popq    %r12
+        .cfi_adjust_cfa_offset -8
+        ret
+1:      andq    $-16, %rsp              /* the child, on its new stack; r12 = start */
+        movl    $186, %edi              /* gettid */
+        call    subctx_allowed_syscall
+        movl    %eax, SUBCTX_START_TID(%r12)
+        movl    $157, %edi              /* prctl(PR_SET_SYSCALL_USER_DISPATCH, ON, range, len, selector) */
+        movl    $59, %esi
+        movl    $1, %edx
+        leaq    subctx_allowed_begin(%rip), %rcx
+        leaq    subctx_allowed_end(%rip), %r8
+        subq    %rcx, %r8
+        leaq    SUBCTX_START_SELECTOR(%r12), %r9
+        call    subctx_allowed_syscall
+        testq   %rax, %rax
+        jnz     9f
+        movl    $14, %edi               /* rt_sigprocmask(SIG_SETMASK, &start->mask, 0, 8) */
+        movl    $2, %esi
+        leaq    SUBCTX_START_MASK(%r12), %rdx
+        xorl    %ecx, %ecx
+        movl    $8, %r8d
+        call    subctx_allowed_syscall
+        movl    SUBCTX_START_PKRU(%r12), %eax
+        cmpl    $-1, %eax
+        je      2f
+        xorl    %ecx, %ecx
+        xorl    %edx, %edx
+        .byte   0x0f, 0x01, 0xef        /* wrpkru */
+2:      ldmxcsr SUBCTX_START_MXCSR(%r12)
+        movq    SUBCTX_START_RSP(%r12), %rsp
+        pushq   SUBCTX_START_RIP(%r12)  /* below its stack pointer: nothing of the subcontext's there */
+        movq    SUBCTX_START_R8(%r12), %r8
+        movq    SUBCTX_START_R9(%r12), %r9
+        movq    SUBCTX_START_R10(%r12), %r10
+        movq    SUBCTX_START_R11(%r12), %r11
+        movq    SUBCTX_START_R13(%r12), %r13
+        movq    SUBCTX_START_R14(%r12), %r14
+        movq    SUBCTX_START_R15(%r12), %r15
+        movq    SUBCTX_START_RDI(%r12), %rdi
+        movq    SUBCTX_START_RSI(%r12), %rsi
+        movq    SUBCTX_START_RBP(%r12), %rbp
+        movq    SUBCTX_START_RBX(%r12), %rbx
+        movq    SUBCTX_START_RDX(%r12), %rdx
+        movq    SUBCTX_START_RCX(%r12), %rcx
+        xorl    %eax, %eax
+        movq    SUBCTX_START_R12(%r12), %r12
+        ret
+9:      movl    $60, %edi               /* dispatch refused: it ends before running any code of the subcontext's */
+        movl    $1, %esi
+        call    subctx_allowed_syscall
+        ud2
+        .cfi_endproc
+        .size   subctx_clone_thread, .-subctx_clone_thread
 
 /* The system calls Syscall User Dispatch always lets through: the restorer
  * of the Matchmaker's signal handlers (a handler that returns into the

@@ -25,4 +25,9 @@ extern "C" void subctx_syscall_entry(int, siginfo_t*, void*);
 // Calls fn(a, b, c) with %rsp = stack (16-byte aligned), then switches back:
 // a client's signal handler runs on the client's stack, not the gate stack
 // it interrupted.
+// clone(flags, stack, ptid, ctid, tls) from the SIGSYS handler for
+// subcontext code; the child starts from start (a fault::ThreadStart,
+// thread_abi.h).  Returns the child's id, or -errno.
+extern "C" long subctx_clone_thread(uint64_t flags, uint64_t stack, uint64_t ptid, uint64_t ctid, uint64_t tls,
+                                    void* start) noexcept;
 extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack) noexcept;

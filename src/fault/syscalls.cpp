@@ -30,6 +30,7 @@
 #include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscall_make.hpp"
+#include "fault/threads.hpp"
 #include "fault/view.hpp"
 #include "gate/gate.hpp"
 #include "sys/io.hpp"
@@ -310,9 +311,12 @@ SUBCTX_SIGNAL_CONTEXT bool raised_blocked(const ucontext_t* uc, int sig) {
   return (mask >> (sig - 1)) & 1;
 }
 
-// One intercepted system call of subcontext code.
+// One intercepted system call of subcontext code: of a call (frame: the
+// call's), or of a thread subcontext code started (thread; frame: its own).
 struct Intercepted {
   SubcontextView& s;
+  gate::Frame* frame;
+  SubcontextThread* thread;
   ucontext_t* uc;
   greg_t* g;
   long nr;
@@ -320,14 +324,36 @@ struct Intercepted {
   gate::AbortRecord end;  // where the subcontext is, for an abandoned call
 };
 
+// The call is abandoned; a thread's failure is recorded and ends it (exit
+// ends only it).
 SUBCTX_SIGNAL_CONTEXT void end_call(Intercepted& x, AllowSyscalls& allow, gate::AbortKind kind, int32_t signal,
                                     int32_t code) {
   x.end.kind = kind;
   x.end.signal = signal;
   x.end.code = code;
   allow.keep_allowed();
-  abandon_call(x.s, x.uc, x.end);
+  if (!x.thread) return abandon_call(x.s, x.uc, x.end);
+  if (kind == gate::AbortKind::Exit && x.nr == SYS_exit) end_thread(*x.thread, x.end.status);
+  thread_failed(*x.thread, x.end);
 }
+
+// The view's tables of memory calls made (sub_maps) while threads run.
+class MemoryTableLock {
+ public:
+  SUBCTX_SIGNAL_INLINE explicit MemoryTableLock(SubcontextView& s)
+      : lock_(s.threads_ran.load(std::memory_order_acquire) ? &s.tables_lock : nullptr) {
+    if (lock_)
+      while (lock_->exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
+  }
+  SUBCTX_SIGNAL_INLINE ~MemoryTableLock() {
+    if (lock_) lock_->store(0, std::memory_order_release);
+  }
+  MemoryTableLock(const MemoryTableLock&) = delete;
+  MemoryTableLock& operator=(const MemoryTableLock&) = delete;
+
+ private:
+  std::atomic<int>* lock_;
+};
 
 // prctl options that would turn mediation off or change the process.
 SUBCTX_SIGNAL_CONTEXT bool prctl_refused(long option) {
@@ -336,13 +362,14 @@ SUBCTX_SIGNAL_CONTEXT bool prctl_refused(long option) {
 
 SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {
   const greg_t* g = x.g;
-  if (x.nr == SYS_rt_sigprocmask) return emulate_sigprocmask(x.s.current_frame, x.uc, g);
+  if (x.nr == SYS_rt_sigprocmask)
+    return x.thread ? thread_sigprocmask(*x.thread, g) : emulate_sigprocmask(x.frame, x.uc, g);
   // The thread pointer is how the Matchmaker knows a call is in progress.
   if (x.nr == SYS_arch_prctl && (g[REG_RDI] == 0x1002 /* ARCH_SET_FS */ || g[REG_RDI] == 0x1001 /* GS */))
     return -EPERM;
   if (x.nr == SYS_prctl && prctl_refused(g[REG_RDI])) return -EPERM;
   // Where the subcontext is while it waits: a deadline reports this.
-  gate::Frame* f = x.s.current_frame;
+  gate::Frame* f = x.frame;
   f->syscall_pc = x.end.pc;
   f->syscall_sp = x.end.sp;
   f->syscall_bp = x.end.bp;
@@ -353,7 +380,7 @@ SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {
 
 // In the subcontext's descriptor namespace (or, unisolated, as asked).
 SUBCTX_SIGNAL_CONTEXT long on_descriptors(Intercepted& x) {
-  gate::Frame* f = x.s.current_frame;
+  gate::Frame* f = x.frame;
   f->syscall_pc = x.end.pc;  // where the subcontext waits: a deadline reports this
   f->syscall_sp = x.end.sp;
   f->syscall_bp = x.end.bp;
@@ -404,6 +431,7 @@ SUBCTX_SIGNAL_CONTEXT bool on_signal(Intercepted& x, bool anyone, long* result, 
 // mapped-bytes quota ends the call (x.end.value: the bytes asked for).
 SUBCTX_SIGNAL_CONTEXT bool on_memory(Intercepted& x, long* result) {
   const greg_t* g = x.g;
+  MemoryTableLock locked(x.s);  // mmap and co. do not block: held across
   SubMappings& t = x.s.sub_maps;
   const uint64_t len = page_up(static_cast<uint64_t>(g[REG_RSI]));
   const uint64_t max = x.s.max_mapped_bytes.load(std::memory_order_relaxed);
@@ -439,21 +467,28 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   using namespace subctx::fault;
   auto* uc = static_cast<ucontext_t*>(ucv);
   greg_t* g = uc->uc_mcontext.gregs;
-  SubcontextView* s = view_of_current_thread();
-  AllowSyscalls allow(s ? s->current_frame : nullptr);  // before any system call
-  if (info->si_code != SYS_USER_DISPATCH) {             // seccomp's, or sent: the client's
-    chain_to_client(sig, info, ucv, pkru);
+  uint64_t tp = 0;
+  SubcontextView* s = view_of_current_thread(&tp);
+  gate::Frame* frame = s ? s->current_frame : nullptr;
+  SubcontextThread* thread = s ? nullptr : current_subcontext_thread(tp);
+  if (thread) {
+    s = view_of(*thread);
+    frame = &thread->frame;
+  }
+  AllowSyscalls allow(frame);                            // before any system call
+  if (info->si_code != SYS_USER_DISPATCH) {              // seccomp's, or sent: the client's
+    if (!thread) chain_to_client(sig, info, ucv, pkru);  // a subcontext thread has no client side
     return;
   }
   const long nr = info->si_syscall;
-  SyscallCall call{uc, s ? s->current_frame : nullptr, 0};
+  SyscallCall call{uc, frame, 0};
   if (!s) {  // not inside a call (cannot happen: the gate allows on the way out)
     g[REG_RAX] = make(call, nr, g);
     return;
   }
   // x32 system calls (bit 30) have their own numbers: none for subcontexts.
   const int16_t action = nr >= 0 && nr < kSyscallTableSize ? s->syscall_action[nr] : ENOSYS;
-  Intercepted x{*s, uc, g, nr, call, {}};
+  Intercepted x{*s, frame, thread, uc, g, nr, call, {}};
   x.end.pc = static_cast<uint64_t>(g[REG_RIP]);
   x.end.sp = static_cast<uint64_t>(g[REG_RSP]);
   x.end.bp = static_cast<uint64_t>(g[REG_RBP]);
@@ -475,6 +510,12 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     case kTrackMemory:
       if (!on_memory(x, &result)) return end_call(x, allow, gate::AbortKind::Quota, 0, 0 /* mapped bytes */);
       break;
+    case kThreads: {
+      uint64_t mask;
+      __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
+      result = start_thread(*s, nr, uc, thread ? thread->mask : mask);
+      break;
+    }
     case kSigreturn:
       // rt_sigreturn of a handler installed behind the Matchmaker's back
       // (glibc's own): made from the allowed range, on the same stack.

@@ -77,6 +77,12 @@ struct AddressMap {
   }
 };
 
+// What ended a subcontext thread that faulted (the next call's report).
+struct ThreadFault {
+  gate::AbortRecord why;
+  int32_t tid = 0;
+};
+
 struct SubcontextView {
   SubcontextView() = default;
   SubcontextView(const SubcontextView&) = delete;
@@ -110,6 +116,23 @@ struct SubcontextView {
 
   // For violation reports (set_address_map); null until set.
   std::atomic<const AddressMap*> address_map{nullptr};
+
+  // Threads subcontext code starts (fault/threads.hpp), set at map:
+  // max_threads 0 refuses clone (EPERM), thread_pkru is their PKRU
+  // (gate::kNoPkru: none).
+  uint32_t max_threads = 0;
+  uint32_t thread_pkru = ~uint32_t{0};
+  std::atomic<uint32_t> threads{0};      // running
+  std::atomic<bool> threads_ran{false};  // since the map or the last reset: they may have written anywhere
+  // While threads run, their memory and descriptor system calls and the
+  // call's take this lock for the tables above (sub_maps, fds): a spin
+  // lock, held only around table updates, never across a blocking call.
+  std::atomic<int> tables_lock{0};
+  // A thread's failure (fault/threads.hpp): written by the first thread
+  // that fails (thread_fault_state 0 -> 1), then published (2); the next
+  // call reports it, a reset clears it (0).
+  ThreadFault thread_fault;
+  std::atomic<int> thread_fault_state{0};
 };
 
 // The most subcontexts mapped at once (the view table's size); the

@@ -21,6 +21,7 @@
 /* Where an import stub jumps: the client's callback entry.  Part of the
  * image format (version 3): a server library's stubs read it. */
 #define SUBCTX_FRAME_CALLBACK_ENTRY 216
+#define SUBCTX_FRAME_STACK_LO 232
 
 /* A call's argument record (detail::CallArgs: ints, then f64s) and result
  * slot (detail::CallResult: rax, xmm0), as the gate's loop walks them. */

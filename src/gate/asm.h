@@ -4,7 +4,15 @@
 
 /* A function only this library calls: global for the linker, hidden from
  * other objects, 16-byte aligned. */
-.macro HIDDEN_FUNCTION name.globl  \name.hidden \name.type   \name, @function.p2align 4
-\name :.endm
+/* Assembler, not C: */
+/* clang-format off */
+.macro HIDDEN_FUNCTION name
+        .globl  \name
+        .hidden \name
+        .type   \name, @function
+        .p2align 4
+\name:
+.endm
+/* clang-format on */
 
 #endif

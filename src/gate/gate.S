@@ -243,6 +243,10 @@
         HIDDEN_FUNCTION \name
         .cfi_startproc
         .cfi_undefined rip              /* unwinders stop here: above are the subcontext's frames */
+        cmpq    SUBCTX_FRAME_STACK_LO(%rax), %rsp
+        jb      subctx_callback_refused /* not the call's thread: a thread subcontext code started */
+        cmpq    SUBCTX_FRAME_STACK_TOP(%rax), %rsp
+        jae     subctx_callback_refused
         movq    %rsp, %r10
         movq    SUBCTX_FRAME_CLIENT_SP(%rax), %rsp
         subq    $SUBCTX_CB_SIZE, %rsp
@@ -282,6 +286,14 @@
 
         CALLBACK_ENTRY subctx_callback_entry_fsgsbase, FS_TO_CLIENT_FSGSBASE, FS_TO_SUBCONTEXT_FSGSBASE
         CALLBACK_ENTRY subctx_callback_entry_syscall, FS_TO_CLIENT_SYSCALL, FS_TO_SUBCONTEXT_SYSCALL
+
+/* An import called on another stack than the call's: from a thread that
+ * subcontext code started (docs/threads.md), which must not run client
+ * code on the call's client stack.  It faults here (%r11d: the import),
+ * and the fault handler makes that the thread's failure. */
+        HIDDEN_FUNCTION subctx_callback_refused
+        ud2
+        .size   subctx_callback_refused, .-subctx_callback_refused
 
 /* [[noreturn]] subctx_callback_abandon(Frame *f): the dispatcher gives up
  * the call (a callback threw, an import could not run): as a signal

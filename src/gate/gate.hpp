@@ -20,7 +20,8 @@ namespace subctx::gate {
 // Callback: a callback threw, or a nested call of the same subcontext
 // failed; the subcontext's callback_failure is what the call site gets.
 enum class AbortKind : uint32_t { None = 0, Signal = 1, Exit = 2, Timeout = 3, Quota = 4, Import = 5, Callback = 6 };
-enum class ImportProblem : int32_t { NoSuchImport = 0, Unbound = 1, TooDeep = 2, Unreadable = 3 };
+// OtherThread: called from a thread subcontext code started, not the call's.
+enum class ImportProblem : int32_t { NoSuchImport = 0, Unbound = 1, TooDeep = 2, Unreadable = 3, OtherThread = 4 };
 
 // Written by a signal handler on the calling thread before it sends the
 // thread to subctx_gate_abort.
@@ -64,6 +65,10 @@ struct Frame {
   // the subcontext the call is in; set by enter() for images with imports.
   uint64_t callback_entry = 0;
   void* state = nullptr;
+  // 232: the gate stack's low end: the callback entry serves only a caller
+  // on [stack_lo, stack_top), the call's own thread (a thread subcontext
+  // code started shares the import slot but not the stack).
+  uint64_t stack_lo = 0;
   AbortRecord abort;         // filled when the call is abandoned
   uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; 0: none (fault/deadline.hpp)
   uint32_t timeout_ms = 0;
@@ -92,7 +97,8 @@ static_assert(offsetof(Frame, fn) == SUBCTX_FRAME_FN && offsetof(Frame, tcb) == 
               offsetof(Frame, batch_results) == SUBCTX_FRAME_BATCH_RESULTS &&
               offsetof(Frame, batch_count) == SUBCTX_FRAME_BATCH_COUNT &&
               offsetof(Frame, batch_done) == SUBCTX_FRAME_BATCH_DONE &&
-              offsetof(Frame, callback_entry) == SUBCTX_FRAME_CALLBACK_ENTRY);
+              offsetof(Frame, callback_entry) == SUBCTX_FRAME_CALLBACK_ENTRY &&
+              offsetof(Frame, stack_lo) == SUBCTX_FRAME_STACK_LO);
 
 // An import call as the callback entry (gate.S) hands it to the Matchmaker:
 // the subcontext's argument registers, where it called from, and the
@@ -156,6 +162,9 @@ __attribute__((always_inline)) inline uint64_t thread_pointer() {
 // call subctx_callback_dispatch(record) and switch back.
 extern "C" void subctx_callback_entry_fsgsbase();
 extern "C" void subctx_callback_entry_syscall();
+// Where the callback entries send an import call from another thread than
+// the call's (a ud2: the fault handler reports it).
+extern "C" void subctx_callback_refused();
 // Leaves a callback for good: the call it was made in is abandoned (the
 // frame's abort record says why), as a signal handler abandons one.
 extern "C" [[noreturn]] void subctx_callback_abandon(subctx::gate::Frame* frame);

@@ -194,6 +194,8 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
   LockedForCall lock(s);
   if (!s.mapped || !s.poisoned.empty() || s.failure_in_callback) [[unlikely]]
     throw_not_callable(s);
+  if (s.thread_fault_state.load(std::memory_order_acquire) == 2) [[unlikely]]
+    matchmaker::thread_failed(s, index);
   f.selector = fault::syscall_selector();
   // Its descriptor numbers are translated only where its system calls reach
   // the Matchmaker: never run it on a thread where they would not.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "fault/threads.hpp"
 #include "matchmaker/backtrace.hpp"
 #include "matchmaker/reset.hpp"
 #include "matchmaker/symbolize.hpp"
@@ -54,6 +55,9 @@ std::string describe_import(const detail::SubcontextState& s, const gate::AbortR
            std::to_string(s.imports.size()) + "): the image is damaged";
   const detail::ImportBinding& b = s.imports[why.value];
   const std::string name = "import \"" + b.name + "\" (" + b.signature_text + ")";
+  if (static_cast<gate::ImportProblem>(why.code) == gate::ImportProblem::OtherThread)
+    return "called " + name +
+           ": imports run only on the thread of a call, not on threads its code starts (docs/threads.md)";
   if (static_cast<gate::ImportProblem>(why.code) == gate::ImportProblem::TooDeep)
     return "called " + name + " with " + std::to_string(SBC_MAX_CALLBACK_DEPTH) +
            " callbacks already running on this thread, the limit (SBC_MAX_CALLBACK_DEPTH)";
@@ -220,6 +224,32 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
   }
   if (nested) s.failure_in_callback = e;
   std::rethrow_exception(e);
+}
+
+void thread_failed(detail::SubcontextState& s, uint32_t index) {
+  const fault::ThreadFault& failed = s.thread_fault;
+  const gate::AbortRecord why = failed.why;
+  SubcontextFault::Details d;
+  d.signal = why.kind == gate::AbortKind::Signal ? why.signal : 0;
+  d.exit_status = why.kind == gate::AbortKind::Exit ? why.status : -1;
+  d.address = why.address;
+  d.pc = why.pc;
+  d.export_name = s.exports[index].record.name;
+  if (why.pc) {
+    if (!s.symbolizer) s.symbolizer = make_symbolizer(s);
+    d.frames.push_back({why.pc, s.symbolizer->name(why.pc)});
+  }
+  const std::string what =
+      why.kind == gate::AbortKind::Exit ? "called exit_group(" + std::to_string(why.status) + ")" : describe(s, why);
+  std::string message = "a thread " + detail::subcontext_name(s) + "'s code started (thread id " +
+                        std::to_string(failed.tid) + ") " + what;
+  if (!d.frames.empty()) message += "; in " + d.frames.front().symbol;
+  message += "; export \"" + d.export_name + "\" was not called";
+  s.faults.fetch_add(1, std::memory_order_relaxed);
+  s.thread_fault_state.store(0, std::memory_order_release);  // reported once
+  message += apply_fault_policy(s, "a thread of its code " + what, &d.reset_done);
+  if (!s.poisoned.empty()) fault::stop_threads(s);  // a poisoned subcontext runs none of its code
+  throw SubcontextFault(message, std::move(d));
 }
 
 void check_dirty_quota(detail::SubcontextState& s, uint32_t index, const BatchPlace* batch) {

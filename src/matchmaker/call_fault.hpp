@@ -27,6 +27,13 @@ struct BatchPlace {
 [[noreturn]] void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
                                  std::vector<FaultFrame> frames, const BatchPlace* batch = nullptr);
 
+// A thread subcontext code started failed (fault/threads.hpp: a fault, a
+// signal that ends a process, exit_group, a rule's fault, the quota): the
+// next call, export index, is not made; the fault policy applies (a
+// poisoned subcontext's threads are stopped) and SubcontextFault says what
+// the thread did.  Call mutex held.  Never returns.
+[[noreturn]] void thread_failed(detail::SubcontextState& s, uint32_t index);
+
 // After a call, with a dirty-page quota set: over it, the call fails as
 // call_abandoned() with QuotaExceeded.
 void check_dirty_quota(detail::SubcontextState& s, uint32_t index, const BatchPlace* batch = nullptr);

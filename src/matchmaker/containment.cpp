@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "fault/syscalls.hpp"
+#include "fault/threads.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
 #include "matchmaker/syscall_table.hpp"
@@ -119,6 +120,7 @@ MemoryInfo Subcontext::memory() const {
   m.open_fds = s.fds.opened;
   m.granted_fds = s.fds.granted;
   m.restored_fds = s.restored_fds.size();
+  m.threads = fault::thread_count(s);
   return m;
 }
 

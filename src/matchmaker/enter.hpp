@@ -48,6 +48,7 @@ inline bool enter(SubcontextState& s, gate::Frame& f) {
   f.abort.kind = gate::AbortKind::None;
   gate::Frame* const outer = s.callbacks_out ? s.current_frame : nullptr;
   f.stack_top = s.callbacks_out ? (s.callback_sp & ~uint64_t{15}) : s.stack_top;
+  f.stack_lo = s.stack_lo;
   s.current_frame = &f;
   if (s.import_slot) [[unlikely]]
     publish_frame_for_imports(s, &f);

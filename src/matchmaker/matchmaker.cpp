@@ -15,6 +15,7 @@
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
+#include "fault/threads.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/symbolize.hpp"
 
@@ -245,6 +246,10 @@ void Matchmaker::set_limits(const Limits& limits) {
     throw Error(Errc::InvalidArgument, "Limits::subcontexts is " + std::to_string(limits.subcontexts) + "; at most " +
                                            std::to_string(fault::kMaxViews) +
                                            " subcontexts can be mapped at once (the signal handlers' table)");
+  if (limits.threads > static_cast<uint64_t>(fault::kMaxThreadSlots))
+    throw Error(Errc::InvalidArgument, "Limits::threads is " + std::to_string(limits.threads) + "; at most " +
+                                           std::to_string(fault::kMaxThreadSlots) +
+                                           " threads of subcontext code can run at once (the signal handlers' table)");
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   r.limits = limits;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "fault/fault_handler.hpp"
+#include "gate/pkru.hpp"
 #include "image/format.hpp"
 #include "matchmaker/registry.hpp"
 #include "sys/env.hpp"
@@ -52,6 +53,22 @@ void read_protection_environment(Registry& r) {
   r.protection_default = kByWord[word];
 }
 
+namespace {
+
+// Threads of subcontext code (docs/threads.md): at most the limit, with the
+// rights client threads have (PKRU as this thread's now) plus the
+// subcontext's own key, if it has one.
+void allow_threads(const Registry& r, detail::SubcontextState& s, int key) {
+  s.max_threads = static_cast<uint32_t>(r.limits.threads);
+  s.thread_pkru = gate::kNoPkru;
+  if (gate::pkeys_available(nullptr)) {
+    const uint32_t client = gate::pkru::read();
+    s.thread_pkru = key >= 0 ? gate::pkru::allow(client, key) : client;
+  }
+}
+
+}  // namespace
+
 void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOptions& options) {
   Protection want = options.protection;
   const char* chosen_by = "the map options";
@@ -74,6 +91,7 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     const int key = pkey_alloc(0, PKEY_DISABLE_ACCESS);
     if (key >= 0) {
       s.protection.setup_pkey(pieces_of(s), key, s.path);
+      allow_threads(r, s, key);
       return;
     }
     if (!automatic)
@@ -89,9 +107,13 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     po.exact = options.exact_permissions;
     s.protection.set_forwarder_file(s.forwarder_dev, s.forwarder_ino);
     s.protection.setup_mprotect(pieces_of(s), po, s.path, s.dev, s.ino);
+    // Its memory closes when a call returns, under any thread still running
+    // there: no threads (clone is EPERM; docs/threads.md).
+    s.max_threads = 0;
     return;
   }
   s.protection.setup_none();
+  allow_threads(r, s, -1);
 }
 
 void set_address_map(detail::SubcontextState& s) {

@@ -18,6 +18,7 @@
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
+#include "fault/threads.hpp"
 #include "image/open_image.hpp"
 #include "image/reader.hpp"
 #include "matchmaker/identity.hpp"
@@ -461,6 +462,8 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   if (!s.mapped) return true;
   PhaseClock clock;
   s.mapped = false;
+  // Its threads end first: they run its code and their handlers read its view.
+  fault::stop_threads(s);
   // The handlers forget the subcontext before its ranges are free for others.
   fault::withdraw_view(s);
   // The reserved gaps go in the same munmap calls as their neighbours.

@@ -5,6 +5,7 @@
 // (PAGEMAP_SCAN, else /proc/self/pagemap), so the cost follows the dirtied
 // pages, not the image's size.
 #include "matchmaker/reset.hpp"
+#include "fault/threads.hpp"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -362,6 +363,11 @@ ResetInfo reset_state(detail::SubcontextState& s) {
     throw BadImage("cannot reset " + detail::subcontext_name(s) + " onto its image: " + changed +
                    "; unmap it and map the image again");
   ResetInfo info;
+  // Its threads end first (they may be anywhere in its code); whatever they
+  // wrote, outside calls too, is scanned below.
+  const bool threads_ran = s.threads_ran.load(std::memory_order_acquire);
+  fault::stop_threads(s);
+  s.thread_fault_state.store(0, std::memory_order_release);
   release_sub_mappings(s, &info);
   const DescriptorReset d = reset_descriptors(s);
   info.fds_closed = d.closed;
@@ -379,7 +385,7 @@ ResetInfo reset_state(detail::SubcontextState& s) {
   // the map or the last reset, no page is to drop, and one page scanned
   // stands for the scan of them all.
   const bool only_calls_write = s.protection.backend() != gate::Backend::None;
-  const DirtyScan dirty = only_calls_write && !gate_stack_written(s) ? DirtyScan{} : scan_dirty(s);
+  const DirtyScan dirty = only_calls_write && !threads_ran && !gate_stack_written(s) ? DirtyScan{} : scan_dirty(s);
   for (const auto& [lo, hi] : dirty.runs)
     if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0)
       throw SystemError("cannot reset " + detail::subcontext_name(s) + ": madvise(MADV_DONTNEED) of [" + sys::hex(lo) +

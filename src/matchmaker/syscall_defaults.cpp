@@ -24,14 +24,21 @@ using enum SyscallSet;
 constexpr SyscallDefaultRow kSyscallDefaults[] = {
     {Listed, {SYS_exit, SYS_exit_group}, EndCall, 0,
      "",
-     "the call fails with `SubcontextFault` (`exit_status()`); the client goes on"},
+     "the call fails with `SubcontextFault` (`exit_status()`); the client goes on. In a thread subcontext code "
+     "started, `exit` ends that thread and `exit_group` is its failure, which the next call reports "
+     "(docs/threads.md)"},
     {Listed, {SYS_brk}, Deny, ENOMEM,
      "",
      "`ENOMEM`: the subcontext's malloc uses mmap, never the client's heap (the snapshot already makes its "
      "`sbrk` fail)"},
-    {Listed, {SYS_clone, SYS_clone3, SYS_fork, SYS_vfork, SYS_execve, SYS_execveat}, Deny, EPERM,
+    {Listed, {SYS_clone, SYS_clone3}, Threads, 0,
      "",
-     "`EPERM`: a subcontext runs on its caller's thread and starts no threads, processes or programs"},
+     "a thread (`CLONE_VM`, `CLONE_THREAD`, `CLONE_SETTLS`: `pthread_create`) runs as part of the subcontext, "
+     "mediated from its first instruction, up to `SUBCTX_MAX_THREADS` (`EAGAIN` past it; docs/threads.md); under "
+     "the mprotect backend, and for anything but a thread (a process), `EPERM`"},
+    {Listed, {SYS_fork, SYS_vfork, SYS_execve, SYS_execveat}, Deny, EPERM,
+     "",
+     "`EPERM`: a subcontext starts no processes or programs"},
     {Listed, {SYS_rt_sigaction}, Deny, EPERM,
      "",
      "`EPERM`: signal dispositions belong to the client"},

@@ -77,6 +77,7 @@ int16_t expected_code(const SyscallDefaultRow& row) {
     case SyscallDefault::TrackMemory: return kTrackMemory;
     case SyscallDefault::Sigreturn: return kSigreturn;
     case SyscallDefault::Descriptors: return kDescriptors;
+    case SyscallDefault::Threads: return kThreads;
     case SyscallDefault::Allow:
     case SyscallDefault::Emulated:
     case SyscallDefault::DenyByArgument: return kAllow;
@@ -127,7 +128,9 @@ TEST(SyscallDefaults, KnownDefaults) {
   EXPECT_EQ(t[SYS_exit], kEndCallExit);
   EXPECT_EQ(t[SYS_exit_group], kEndCallExit);
   EXPECT_EQ(t[SYS_brk], ENOMEM);
-  EXPECT_EQ(t[SYS_clone], EPERM);
+  EXPECT_EQ(t[SYS_clone], kThreads);  // a thread; the handler refuses processes (EPERM)
+  EXPECT_EQ(t[SYS_clone3], kThreads);
+  EXPECT_EQ(t[SYS_fork], EPERM);
   EXPECT_EQ(t[SYS_execveat], EPERM);  // listed before its class (untranslatable: ENOSYS)
   EXPECT_EQ(t[SYS_landlock_restrict_self], EPERM);
   EXPECT_EQ(t[SYS_timer_create], EPERM);

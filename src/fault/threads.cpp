@@ -1,0 +1,257 @@
+// Threads started by subcontext code (threads.hpp).
+#include "fault/threads.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include <cerrno>
+
+#include "fault/deadline.hpp"
+#include "fault/fd_syscalls.hpp"
+#include "fault/signal_context.h"
+#include "fault/signal_entry.hpp"
+#include "fault/signals.hpp"
+#include "fault/syscall_make.hpp"
+
+namespace subctx::fault {
+
+namespace {
+
+// Constant-initialized (in .bss, no constructor at load: 1,024 slots
+// would otherwise touch their pages in every client's start-up).
+constinit SubcontextThread g_threads[kMaxThreadSlots];
+constinit std::atomic<int> g_threads_used{0};  // slots ever used: lookups scan only these
+
+// The deadline signal (SIGRTMAX; the macro calls libc) stops a thread.
+constexpr int kStopSignal = 64;
+
+// What clone must ask for to make a thread, and what else it may ask.
+constexpr uint64_t kThreadNeeds = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SETTLS;
+constexpr uint64_t kThreadMay = kThreadNeeds | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM | CLONE_PARENT_SETTID |
+                                CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
+
+struct CloneRequest {
+  uint64_t flags = 0, stack = 0, ptid = 0, ctid = 0, tls = 0;
+};
+
+// The kernel's struct clone_args up to cgroup (CLONE_ARGS_SIZE_VER2).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+// A thread of the subcontext's, as glibc's pthread_create asks for one:
+// 0, or -errno (EPERM: not a thread -- a process, which subcontexts cannot
+// start yet).
+SUBCTX_SIGNAL_CONTEXT long parse_clone(long nr, const greg_t* g, CloneRequest* rq) {
+  uint64_t exit_signal;
+  if (nr == SYS_clone) {
+    rq->flags = static_cast<uint64_t>(g[REG_RDI]) & ~uint64_t{0xff};
+    exit_signal = static_cast<uint64_t>(g[REG_RDI]) & 0xff;
+    rq->stack = static_cast<uint64_t>(g[REG_RSI]);
+    rq->ptid = static_cast<uint64_t>(g[REG_RDX]);
+    rq->ctid = static_cast<uint64_t>(g[REG_R10]);
+    rq->tls = static_cast<uint64_t>(g[REG_R8]);
+  } else {
+    const auto size = static_cast<uint64_t>(g[REG_RSI]);
+    if (size < 64) return -EINVAL;
+    if (size > sizeof(CloneArgs)) return -E2BIG;
+    CloneArgs a;
+    zero_bytes(&a, sizeof a);
+    if (!copy_in(&a, static_cast<uint64_t>(g[REG_RDI]), size)) return -EFAULT;
+    // pidfd is read only with CLONE_PIDFD (glibc fills it in anyway).
+    if (a.set_tid_size) return -EPERM;
+    if (!a.stack || !a.stack_size) return -EINVAL;
+    rq->flags = a.flags;
+    exit_signal = a.exit_signal;
+    rq->stack = a.stack + a.stack_size;
+    rq->ptid = a.parent_tid;
+    rq->ctid = a.child_tid;
+    rq->tls = a.tls;
+  }
+  if ((rq->flags & kThreadNeeds) != kThreadNeeds || (rq->flags & ~kThreadMay) || exit_signal) return -EPERM;
+  if (!rq->stack || !rq->tls) return -EINVAL;
+  return 0;
+}
+
+SUBCTX_SIGNAL_CONTEXT bool thread_gone(int32_t tid) {
+  return tid > 0 && sys6(SYS_tgkill, sys6(SYS_getpid), tid, 0) == -ESRCH;
+}
+
+// A free slot, marked taken (state Exited -> Free for threads the kernel
+// has let go: slots are reused); null when all are in use.
+SUBCTX_SIGNAL_CONTEXT SubcontextThread* claim_slot() {
+  for (int i = 0; i < kMaxThreadSlots; ++i) {
+    SubcontextThread& th = g_threads[i];
+    ThreadState st = th.state.load(std::memory_order_acquire);
+    if (st == ThreadState::Exited && thread_gone(th.tid.load(std::memory_order_relaxed)))
+      th.state.compare_exchange_strong(st, ThreadState::Free);
+    st = ThreadState::Free;
+    if (!th.state.compare_exchange_strong(st, ThreadState::Claimed, std::memory_order_acq_rel)) continue;
+    int used = g_threads_used.load(std::memory_order_relaxed);
+    while (used <= i && !g_threads_used.compare_exchange_weak(used, i + 1, std::memory_order_release)) {
+    }
+    return &th;
+  }
+  return nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextView& v, const ucontext_t* uc,
+                                         const CloneRequest& rq, uint64_t parent_mask) {
+  ThreadStart& s = th.start;
+  copy_bytes(s.regs, uc->uc_mcontext.gregs, sizeof s.regs);
+  s.regs[REG_RAX] = 0;  // the child's clone result
+  s.regs[REG_RSP] = rq.stack;
+  s.mask = thread_signal_mask();
+  s.pkru = v.thread_pkru;
+  s.mxcsr = uc->uc_mcontext.fpregs ? uc->uc_mcontext.fpregs->mxcsr : 0x1f80;
+  s.tid = 0;
+  s.selector = 1;
+  th.tid.store(0, std::memory_order_relaxed);
+  th.tls = rq.tls;
+  th.mask = parent_mask;
+  th.stop.store(false, std::memory_order_relaxed);
+  zero_bytes(&th.frame, sizeof th.frame);
+  th.frame.selector = &s.selector;
+  set_view(th, const_cast<SubcontextView*>(&v));
+}
+
+SUBCTX_SIGNAL_CONTEXT void free_slot(SubcontextThread& th) {
+  th.tls = 0;
+  set_view(th, nullptr);
+  th.state.store(ThreadState::Free, std::memory_order_release);
+}
+
+}  // namespace
+
+SUBCTX_SIGNAL_CONTEXT uint64_t thread_signal_mask() { return ~kCallSignals; }
+
+SUBCTX_SIGNAL_CONTEXT SubcontextThread* thread_with_tls(uint64_t tp) {
+  if (!tp) return nullptr;
+  const int used = g_threads_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    SubcontextThread& th = g_threads[i];
+    const ThreadState st = th.state.load(std::memory_order_acquire);
+    if ((st == ThreadState::Starting || st == ThreadState::Running) && th.tls == tp) return &th;
+  }
+  return nullptr;
+}
+
+SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread(uint64_t tp) {
+  if (g_threads_used.load(std::memory_order_acquire) == 0) return nullptr;  // no system call while none ever ran
+  return thread_with_tls(tp ? tp : current_thread_pointer());
+}
+
+SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask) {
+  CloneRequest rq;
+  if (const long bad = parse_clone(nr, uc->uc_mcontext.gregs, &rq)) return bad;
+  if (!v.max_threads) return -EPERM;
+  // Its thread pointer names it: never one a call or another thread has.
+  if (view_with_tcb(rq.tls) || thread_with_tls(rq.tls)) return -EINVAL;
+  if (v.threads.fetch_add(1, std::memory_order_acq_rel) >= v.max_threads) {
+    v.threads.fetch_sub(1, std::memory_order_relaxed);
+    return -EAGAIN;  // pthread_create: "insufficient resources"
+  }
+  SubcontextThread* th = claim_slot();
+  if (!th) {
+    v.threads.fetch_sub(1, std::memory_order_relaxed);
+    return -EAGAIN;
+  }
+  prepare_start(*th, v, uc, rq, parent_mask);
+  v.threads_ran.store(true, std::memory_order_relaxed);
+  v.fds.threaded.store(true, std::memory_order_seq_cst);  // before a second thread can touch the table
+  th->state.store(ThreadState::Starting, std::memory_order_release);
+  const long r = subctx_clone_thread(rq.flags, rq.stack, rq.ptid, rq.ctid, rq.tls, &th->start);
+  if (r < 0) {
+    v.threads.fetch_sub(1, std::memory_order_relaxed);
+    free_slot(*th);
+    return r;
+  }
+  th->tid.store(static_cast<int32_t>(r), std::memory_order_release);
+  ThreadState st = ThreadState::Starting;
+  th->state.compare_exchange_strong(st, ThreadState::Running, std::memory_order_acq_rel);  // unless it ended already
+  return r;
+}
+
+SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t* g) {
+  const long how = g[REG_RDI];
+  const auto set = static_cast<uint64_t>(g[REG_RSI]), old = static_cast<uint64_t>(g[REG_RDX]);
+  if (g[REG_R10] != 8) return -EINVAL;
+  uint64_t mask = th.mask, given = 0;
+  if (set) {
+    if (!copy_in(&given, set, 8)) return -EFAULT;
+    if (how == SIG_BLOCK) mask |= given;
+    else if (how == SIG_UNBLOCK) mask &= ~given;
+    else if (how == SIG_SETMASK) mask = given;
+    else return -EINVAL;
+  }
+  if (old && !copy_out(old, &th.mask, 8)) return -EFAULT;
+  th.mask = mask & ~((uint64_t{1} << (SIGKILL - 1)) | (uint64_t{1} << (SIGSTOP - 1)));
+  return 0;
+}
+
+SUBCTX_SIGNAL_CONTEXT void end_thread(SubcontextThread& th, int status) {
+  if (SubcontextView* v = view_of(th)) v->threads.fetch_sub(1, std::memory_order_acq_rel);
+  th.tls = 0;  // its TLS may be reused by the next thread glibc starts
+  th.state.store(ThreadState::Exited, std::memory_order_release);
+  for (;;) sys6(SYS_exit, status);
+}
+
+SUBCTX_SIGNAL_CONTEXT void thread_failed(SubcontextThread& th, const gate::AbortRecord& why) {
+  if (SubcontextView* v = view_of(th)) {
+    int none = 0;
+    if (v->thread_fault_state.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) {
+      copy_bytes(&v->thread_fault.why, &why, sizeof why);
+      v->thread_fault.tid = static_cast<int32_t>(sys6(SYS_gettid));
+      v->thread_fault_state.store(2, std::memory_order_release);
+    }
+  }
+  end_thread(th, 0);
+}
+
+// ---- normal code ---------------------------------------------------------
+
+uint32_t thread_count(const SubcontextView& v) { return v.threads.load(std::memory_order_acquire); }
+
+void stop_threads(SubcontextView& v) {
+  if (!v.threads_ran.load(std::memory_order_acquire)) return;
+  install_deadline_handler();  // kStopSignal's handler ends them
+  const long pid = sys6(SYS_getpid);
+  const int used = g_threads_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i)
+    if (view_of(g_threads[i]) == &v) g_threads[i].stop.store(true, std::memory_order_release);
+  // Each is signalled until the kernel has let it go (tgkill: ESRCH); the
+  // signal is sent again now and then, in case subcontext code waited for
+  // it (sigtimedwait) instead of taking it.
+  for (int round = 0;; ++round) {
+    bool running = false;
+    for (int i = 0; i < used; ++i) {
+      SubcontextThread& th = g_threads[i];
+      if (view_of(th) != &v) continue;
+      const ThreadState st = th.state.load(std::memory_order_acquire);
+      if (st == ThreadState::Free || st == ThreadState::Claimed) continue;
+      int32_t tid = th.tid.load(std::memory_order_acquire);
+      if (!tid) tid = static_cast<volatile const int32_t&>(th.start.tid);
+      if (!tid) {  // its parent is still in clone, and it has not run yet
+        running = true;
+        continue;
+      }
+      if (sys6(SYS_tgkill, pid, tid, 0) == -ESRCH) {
+        free_slot(th);
+        continue;
+      }
+      running = true;
+      if (st != ThreadState::Exited && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
+    }
+    if (!running) break;
+    const struct timespec pause = {0, 100 * 1000};
+    nanosleep(&pause, nullptr);
+  }
+  v.threads.store(0, std::memory_order_release);
+  v.threads_ran.store(false, std::memory_order_release);
+  stop_sharing_descriptors(v.fds);
+}
+
+}  // namespace subctx::fault

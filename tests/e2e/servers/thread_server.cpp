@@ -1,0 +1,217 @@
+// Threads inside a subcontext (docs/threads.md): exports that start
+// threads with the subcontext's own pthread_create.  test_threads.cpp uses it.
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <subctx/server.hpp>
+
+namespace {
+
+auto host_add = subctx::import <int64_t(int64_t)>("host_add");
+
+struct Part {
+  int64_t lo = 0, hi = 0, sum = 0;
+};
+
+void* sum_part(void* p) {
+  auto* part = static_cast<Part*>(p);
+  for (int64_t i = part->lo; i < part->hi; ++i) part->sum += i;
+  return nullptr;
+}
+
+// A pool started by the first call that needs it and reused by later ones.
+constexpr int kMaxPool = 16;
+pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t work_ready = PTHREAD_COND_INITIALIZER;
+pthread_cond_t work_done = PTHREAD_COND_INITIALIZER;
+int pool_threads = 0;  // 0 in the image: a reset puts it back
+int64_t job_n = 0, job_generation = 0, parts_done = 0;
+Part job_parts[kMaxPool];
+
+void* pool_worker(void* arg) {
+  const int me = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+  int64_t seen = 0;
+  pthread_mutex_lock(&pool_mutex);
+  for (;;) {
+    while (job_generation == seen) pthread_cond_wait(&work_ready, &pool_mutex);
+    seen = job_generation;
+    Part part{job_n * me / pool_threads, job_n * (me + 1) / pool_threads, 0};
+    pthread_mutex_unlock(&pool_mutex);
+    sum_part(&part);
+    pthread_mutex_lock(&pool_mutex);
+    job_parts[me] = part;
+    if (++parts_done == pool_threads) pthread_cond_signal(&work_done);
+  }
+}
+
+void* spin(void*) {
+  std::atomic<uint64_t> turns{0};
+  for (;;) turns.fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+void* block(void*) {
+  static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  static pthread_cond_t never = PTHREAD_COND_INITIALIZER;
+  pthread_mutex_lock(&m);
+  for (;;) pthread_cond_wait(&never, &m);
+  return nullptr;
+}
+
+// A store to address 16: SIGSEGV (the address comes from outside the
+// compiler's sight, so it cannot prove the fault and drop it).
+volatile uintptr_t fault_address = 16;
+void* fault(void*) {
+  *reinterpret_cast<volatile int*>(fault_address) = 1;
+  return nullptr;
+}
+
+void* end_process(void*) { _exit(3); }
+
+void* call_import(void* arg) {
+  *static_cast<int64_t*>(arg) = host_add(1);
+  return nullptr;
+}
+
+// Pipes opened, written, read and closed in a loop: the descriptor table
+// written by several threads at once.  Returns the bytes that came back.
+void* pipe_churn(void* arg) {
+  const int64_t rounds = *static_cast<int64_t*>(arg);
+  int64_t got = 0;
+  for (int64_t i = 0; i < rounds; ++i) {
+    int fds[2];
+    if (pipe(fds) != 0) continue;
+    char b = static_cast<char>('a' + i % 26), c = 0;
+    if (write(fds[1], &b, 1) == 1 && read(fds[0], &c, 1) == 1 && c == b) ++got;
+    close(fds[0]);
+    close(fds[1]);
+  }
+  *static_cast<int64_t*>(arg) = got;
+  return nullptr;
+}
+
+int64_t start_detached(void* (*fn)(void*), int64_t k) {
+  int64_t started = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, fn, nullptr) != 0) break;
+    pthread_detach(t);
+    ++started;
+  }
+  return started;
+}
+
+}  // namespace
+
+// Eight threads sum disjoint parts of 0..n-1; -errno when one cannot start.
+int64_t parallel_sum(int64_t n) {
+  constexpr int kThreads = 8;
+  Part parts[kThreads];
+  pthread_t threads[kThreads];
+  for (int i = 0; i < kThreads; ++i) {
+    parts[i] = {n * i / kThreads, n * (i + 1) / kThreads, 0};
+    if (const int err = pthread_create(&threads[i], nullptr, sum_part, &parts[i])) {
+      for (int j = 0; j < i; ++j) pthread_join(threads[j], nullptr);
+      return -err;
+    }
+  }
+  int64_t sum = 0;
+  for (int i = 0; i < kThreads; ++i) {
+    pthread_join(threads[i], nullptr);
+    sum += parts[i].sum;
+  }
+  return sum;
+}
+
+// The sum of 0..n-1 by a pool of k threads started in the first call.
+int64_t pool_sum(int64_t n, int64_t k) {
+  pthread_mutex_lock(&pool_mutex);
+  while (pool_threads < k && pool_threads < kMaxPool) {
+    pthread_t t;
+    if (const int err = pthread_create(&t, nullptr, pool_worker, reinterpret_cast<void*>(intptr_t{pool_threads}))) {
+      pthread_mutex_unlock(&pool_mutex);
+      return -err;
+    }
+    pthread_detach(t);
+    ++pool_threads;
+  }
+  job_n = n;
+  parts_done = 0;
+  ++job_generation;
+  pthread_cond_broadcast(&work_ready);
+  while (parts_done < pool_threads) pthread_cond_wait(&work_done, &pool_mutex);
+  int64_t sum = 0;
+  for (int i = 0; i < pool_threads; ++i) sum += job_parts[i].sum;
+  pthread_mutex_unlock(&pool_mutex);
+  return sum;
+}
+
+int64_t pool_size() { return pool_threads; }
+int64_t spin_threads(int64_t k) { return start_detached(spin, k); }
+int64_t block_threads(int64_t k) { return start_detached(block, k); }
+// Threads started and joined one after another until one cannot start.
+int64_t threads_at_once(int64_t k) {
+  pthread_t threads[64];
+  int64_t started = 0;
+  while (started < k && started < 64 && pthread_create(&threads[started], nullptr, block, nullptr) == 0) ++started;
+  return started;  // they stay (blocked): the limit counts running threads
+}
+int64_t fault_in_thread() {
+  pthread_t t;
+  if (const int err = pthread_create(&t, nullptr, fault, nullptr)) return -err;
+  pthread_join(t, nullptr);  // the kernel wakes the join when the thread ends
+  return 1;
+}
+int64_t exit_in_thread() {
+  pthread_t t;
+  if (const int err = pthread_create(&t, nullptr, end_process, nullptr)) return -err;
+  pthread_join(t, nullptr);
+  return 1;
+}
+// Four threads churn pipes; the round trips that worked.
+int64_t pipes_in_threads(int64_t rounds) {
+  pthread_t threads[4];
+  int64_t counts[4];
+  for (int i = 0; i < 4; ++i) {
+    counts[i] = rounds;
+    if (const int err = pthread_create(&threads[i], nullptr, pipe_churn, &counts[i])) return -err;
+  }
+  int64_t total = 0;
+  for (int i = 0; i < 4; ++i) {
+    pthread_join(threads[i], nullptr);
+    total += counts[i];
+  }
+  return total;
+}
+int64_t plus_one(int64_t x) { return x + 1; }
+// An import called in the call (works), then from a thread (its failure).
+int64_t add_in_call(int64_t x) { return host_add(x); }
+int64_t import_in_thread() {
+  int64_t got = -1;
+  pthread_t t;
+  if (const int err = pthread_create(&t, nullptr, call_import, &got)) return -err;
+  pthread_join(t, nullptr);
+  return got;  // -1: the thread ended before its import returned
+}
+
+SUBCTX_EXPORT(parallel_sum);
+SUBCTX_EXPORT(pool_sum);
+SUBCTX_EXPORT(pool_size);
+SUBCTX_EXPORT(spin_threads);
+SUBCTX_EXPORT(block_threads);
+SUBCTX_EXPORT(threads_at_once);
+SUBCTX_EXPORT(fault_in_thread);
+SUBCTX_EXPORT(exit_in_thread);
+SUBCTX_EXPORT(pipes_in_threads);
+SUBCTX_EXPORT(plus_one);
+SUBCTX_EXPORT(add_in_call);
+SUBCTX_EXPORT(import_in_thread);
+
+int main(int argc, char** argv) { subctx::snapshot_and_exit(argc > 1 ? argv[1] : "thread.img"); }
