@@ -12,8 +12,8 @@ __thread bool t_alt_stack_checked = false;
 
 namespace {
 
-constexpr size_t kGuard = 4096;
-constexpr size_t kSize = 128 * 1024;  // the kernel's frame with xsave state, then the handlers
+constexpr size_t kGuard = kAltStackGuard;
+constexpr size_t kSize = kAltStackSize;
 
 struct ThreadAltStack {
   sys::Mapping memory;  // guard page, then the stack

@@ -5,6 +5,12 @@
 
 namespace subctx::fault {
 
+// The alternate signal stack's size (without its guard page): the kernel's
+// frame with xsave state, then the handlers.  Threads of subcontext code
+// get one of the same size (fault/threads.cpp).
+inline constexpr unsigned long kAltStackSize = 128 * 1024;
+inline constexpr unsigned long kAltStackGuard = 4096;
+
 // Gives this thread an alternate signal stack unless it has one (the
 // client's own is kept).  Once per thread; the stack goes with the thread.
 void ensure_alt_stack_slow();

@@ -99,7 +99,13 @@
         call    subctx_allowed_syscall
         testq   %rax, %rax
         jnz     9f
-        movl    $14, %edi               /* rt_sigprocmask(SIG_SETMASK, &start->mask, 0, 8) */
+        cmpq    $0, SUBCTX_START_ALTSTACK(%r12)
+        je      3f
+        movl    $131, %edi              /* sigaltstack(&start->ss, 0): faults of an overflowed stack */
+        leaq    SUBCTX_START_ALTSTACK(%r12), %rsi
+        xorl    %edx, %edx
+        call    subctx_allowed_syscall
+3:      movl    $14, %edi               /* rt_sigprocmask(SIG_SETMASK, &start->mask, 0, 8) */
         movl    $2, %esi
         leaq    SUBCTX_START_MASK(%r12), %rdx
         xorl    %ecx, %ecx

@@ -27,5 +27,7 @@
 #define SUBCTX_START_MXCSR 148
 #define SUBCTX_START_TID 152
 #define SUBCTX_START_SELECTOR 156
+/* A stack_t for sigaltstack (ss_sp 0: none). */
+#define SUBCTX_START_ALTSTACK 160
 
 #endif

@@ -3,12 +3,14 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
 
 #include <cerrno>
 
+#include "fault/alt_stack.hpp"
 #include "fault/deadline.hpp"
 #include "fault/fd_syscalls.hpp"
 #include "fault/signal_context.h"
@@ -109,6 +111,14 @@ SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextV
   s.mxcsr = uc->uc_mcontext.fpregs ? uc->uc_mcontext.fpregs->mxcsr : 0x1f80;
   s.tid = 0;
   s.selector = 1;
+  if (!s.ss_sp) {  // the slot's first thread: its alternate signal stack, a guard page below
+    const long m = sys6(SYS_mmap, 0, kAltStackGuard + kAltStackSize, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!is_syscall_error(m) &&
+        !is_syscall_error(sys6(SYS_mprotect, m + kAltStackGuard, kAltStackSize, PROT_READ | PROT_WRITE))) {
+      s.ss_sp = static_cast<uint64_t>(m) + kAltStackGuard;
+      s.ss_size = kAltStackSize;
+    }
+  }
   th.tid.store(0, std::memory_order_relaxed);
   th.tls = rq.tls;
   th.mask = parent_mask;

@@ -40,6 +40,13 @@ struct ThreadStart {
   uint32_t mxcsr = 0;
   int32_t tid = 0;                // written by the thread itself, first thing
   volatile uint8_t selector = 1;  // its Syscall User Dispatch selector: 1 blocks
+  // Its alternate signal stack (a stack_t; ss_sp 0: none): a fault of a
+  // thread that overflowed its stack needs one to be handled at all.  Made
+  // once per slot, kept for the next thread in it.
+  uint64_t ss_sp = 0;
+  int32_t ss_flags = 0;
+  int32_t ss_pad = 0;
+  uint64_t ss_size = 0;
 };
 static_assert(offsetof(ThreadStart, regs) == SUBCTX_START_R8 &&
               offsetof(ThreadStart, regs) + 8 * REG_RIP == SUBCTX_START_RIP &&
@@ -47,7 +54,8 @@ static_assert(offsetof(ThreadStart, regs) == SUBCTX_START_R8 &&
               offsetof(ThreadStart, regs) + 8 * REG_R12 == SUBCTX_START_R12 &&
               offsetof(ThreadStart, mask) == SUBCTX_START_MASK && offsetof(ThreadStart, pkru) == SUBCTX_START_PKRU &&
               offsetof(ThreadStart, mxcsr) == SUBCTX_START_MXCSR && offsetof(ThreadStart, tid) == SUBCTX_START_TID &&
-              offsetof(ThreadStart, selector) == SUBCTX_START_SELECTOR);
+              offsetof(ThreadStart, selector) == SUBCTX_START_SELECTOR &&
+              offsetof(ThreadStart, ss_sp) == SUBCTX_START_ALTSTACK);
 
 // Free -> Claimed (being filled) -> Starting (cloned or about to be) ->
 // Running -> Exited (its exit made; the slot is free once the kernel let

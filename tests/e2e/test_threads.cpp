@@ -127,6 +127,14 @@ TEST_P(ThreadTest, AThreadsFaultIsReportedByTheNextCallAndTheClientGoesOn) {
   EXPECT_EQ(sc.memory().faults, 1u);
 }
 
+TEST_P(ThreadTest, AThreadThatOverflowsItsStackFailsAloneOnItsAlternateStack) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<int64_t()>("overflow_in_thread"), 1);
+  expect_fault([&] { sc.call<I64>("plus_one", 1); }, Errc::Fault, {"a thread", "SIGSEGV", "deeper"});
+  EXPECT_EQ(sc.call<I64>("parallel_sum", 100), sum_below(100));
+}
+
 TEST_P(ThreadTest, AThreadsFaultPoisonsUnderThePoisonPolicy) {
   if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
   subctx::Subcontext sc = map(subctx::OnFault::Poison);

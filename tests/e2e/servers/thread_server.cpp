@@ -75,6 +75,17 @@ void* fault(void*) {
 
 void* end_process(void*) { _exit(3); }
 
+// Recursion until the thread's stack runs out (its guard page faults).
+int64_t deeper(int64_t n) {
+  volatile char pad[256];
+  pad[0] = static_cast<char>(n);
+  return n <= 0 ? pad[0] : deeper(n - 1) + pad[0];
+}
+void* overflow(void*) {
+  deeper(1 << 30);
+  return nullptr;
+}
+
 void* call_import(void* arg) {
   *static_cast<int64_t*>(arg) = host_add(1);
   return nullptr;
@@ -169,6 +180,17 @@ int64_t fault_in_thread() {
   pthread_join(t, nullptr);  // the kernel wakes the join when the thread ends
   return 1;
 }
+int64_t overflow_in_thread() {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t t;
+  const int err = pthread_create(&t, &attr, overflow, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err) return -err;
+  pthread_join(t, nullptr);
+  return 1;
+}
 int64_t exit_in_thread() {
   pthread_t t;
   if (const int err = pthread_create(&t, nullptr, end_process, nullptr)) return -err;
@@ -209,6 +231,7 @@ SUBCTX_EXPORT(block_threads);
 SUBCTX_EXPORT(threads_at_once);
 SUBCTX_EXPORT(fault_in_thread);
 SUBCTX_EXPORT(exit_in_thread);
+SUBCTX_EXPORT(overflow_in_thread);
 SUBCTX_EXPORT(pipes_in_threads);
 SUBCTX_EXPORT(plus_one);
 SUBCTX_EXPORT(add_in_call);

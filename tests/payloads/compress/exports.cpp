@@ -84,6 +84,20 @@ int64_t zstd_compress(const void* src, uint64_t n, void* dst, uint64_t cap, int3
   return zstd_result(ZSTD_compressCCtx(cp::zstd_cctx(), dst, cap, src, n, level));
 }
 
+// With zstd's own worker threads (ZSTD_c_nbWorkers; docs/threads.md) at
+// level 3: the bytes a native ZSTD_compress2 with the same parameters
+// gives.  The workers stay in the context (a pool) for the next such call.
+int64_t zstd_compress_workers(const void* src, uint64_t n, void* dst, uint64_t cap, int32_t workers) {
+  if (bad_buffers(src, n, dst, cap)) return fail(cp::kBadArgument, "bad buffer");
+  ZSTD_CCtx* cctx = cp::zstd_cctx();
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
+  size_t r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 3);
+  if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, workers);
+  if (!ZSTD_isError(r)) r = ZSTD_compress2(cctx, dst, cap, src, n);
+  ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);  // the other exports compress on this thread
+  return zstd_result(r);
+}
+
 int64_t zstd_decompress(const void* src, uint64_t n, void* dst, uint64_t cap) {
   if (bad_buffers(src, n, dst, cap)) return fail(cp::kBadArgument, "bad buffer");
   ZSTD_DCtx* dctx = cp::zstd_dctx();
@@ -130,6 +144,7 @@ SUBCTX_EXPORT(zlib_compress);
 SUBCTX_EXPORT(zlib_decompress);
 SUBCTX_EXPORT(zstd_compress);
 SUBCTX_EXPORT(zstd_decompress);
+SUBCTX_EXPORT(zstd_compress_workers);
 SUBCTX_EXPORT(zstd_compress_dict);
 SUBCTX_EXPORT(zstd_compress_cdict);
 SUBCTX_EXPORT(zstd_decompress_dict);

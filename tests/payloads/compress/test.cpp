@@ -122,6 +122,37 @@ TEST_P(CompressExports, ZstdCompressGivesTheBytesOfANativeZstdCompressAndRoundTr
   }
 }
 
+// zstd's worker threads run inside the subcontext (docs/threads.md): four
+// workers give the bytes of a native compress with four workers, call
+// after call (the pool stays in the context); the mprotect backend
+// refuses threads, which zstd reports as its error.
+TEST_P(CompressExports, ZstdWithFourWorkerThreadsGivesTheNativeBytes) {
+  const Bytes src = data("text", 4 << 20, 7);
+  ZSTD_CCtx* native_cctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(native_cctx, ZSTD_c_compressionLevel, 3);
+  ZSTD_CCtx_setParameter(native_cctx, ZSTD_c_nbWorkers, 4);
+  Bytes native(ZSTD_compressBound(src.size()));
+  const size_t n = ZSTD_compress2(native_cctx, native.data(), native.size(), src.data(), src.size());
+  ZSTD_freeCCtx(native_cctx);
+  ASSERT_FALSE(ZSTD_isError(n)) << ZSTD_getErrorName(n);
+  native.resize(n);
+  for (int round = 0; round < 3; ++round) {
+    Bytes packed(ZSTD_compressBound(src.size()));
+    const int64_t r = codec("zstd_compress_workers", src, packed, 4);
+    if (std::string(GetParam()) == "mprotect") {
+      EXPECT_LT(r, 0) << "threads under mprotect";
+      return;
+    }
+    ASSERT_EQ(r, static_cast<int64_t>(n)) << last_error();
+    EXPECT_EQ(packed, native) << "round " << round;
+    EXPECT_EQ(sc_.memory().threads, 4u) << "zstd's pool, kept between calls";
+  }
+  Bytes back(src.size());
+  ASSERT_EQ(plain("zstd_decompress", bytes_of(std::string(native.begin(), native.end())), back),
+            static_cast<int64_t>(src.size()));
+  EXPECT_EQ(back, src);
+}
+
 // Large buffers: the contexts' workspaces grow inside the call (malloc's
 // mmap in the subcontext), reading and writing megabytes of client memory.
 TEST_P(CompressExports, MegabyteBuffersAtHighLevels) {

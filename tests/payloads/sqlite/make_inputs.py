@@ -394,6 +394,14 @@ q("VACUUM")
 q("SELECT count(*), sum(quantity) FROM order_items")
 q("PRAGMA integrity_check")
 q("SELECT count(*) FROM customers WHERE tier = 'diamond'")
+# SQLite's sorter with worker threads (docs/threads.md): a sort that spills
+# past a small cache merges its runs on up to 4 threads inside the
+# subcontext (under mprotect, which refuses threads, SQLite sorts on the
+# calling thread: the same rows).
+q("PRAGMA threads = 4; PRAGMA cache_size = -64; "
+  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) "
+  "SELECT count(*), sum(rn * x) % 1000000007 FROM (SELECT x, row_number() OVER (ORDER BY x, i) AS rn "
+  "FROM (SELECT i, (i * 7919) % 300007 AS x FROM n)); PRAGMA threads = 0; PRAGMA cache_size = -2000")
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "inputs.txt")
 with open(out, "w", encoding="utf-8") as f:
