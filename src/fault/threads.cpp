@@ -1,6 +1,7 @@
 // Threads started by subcontext code (threads.hpp).
 #include "fault/threads.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -9,6 +10,7 @@
 #include <ucontext.h>
 
 #include <cerrno>
+#include <mutex>
 
 #include "fault/alt_stack.hpp"
 #include "fault/deadline.hpp"
@@ -224,6 +226,24 @@ SUBCTX_SIGNAL_CONTEXT void thread_failed(SubcontextThread& th, const gate::Abort
 // ---- normal code ---------------------------------------------------------
 
 uint32_t thread_count(const SubcontextView& v) { return v.threads.load(std::memory_order_acquire); }
+
+namespace {
+void forget_threads_in_child() {
+  const int used = g_threads_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    if (SubcontextView* v = view_of(g_threads[i])) {
+      v->threads.store(0, std::memory_order_relaxed);
+      v->fds.threaded.store(false, std::memory_order_relaxed);  // one thread now; the dead descriptors stay until reset
+    }
+    free_slot(g_threads[i]);
+  }
+}
+}  // namespace
+
+void prepare_threads() {
+  static std::once_flag once;
+  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, forget_threads_in_child); });
+}
 
 void stop_threads(SubcontextView& v) {
   if (!v.threads_ran.load(std::memory_order_acquire)) return;

@@ -112,5 +112,8 @@ SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t
 void stop_threads(SubcontextView& v);
 // Live threads of v.
 uint32_t thread_count(const SubcontextView& v);
+// When a subcontext that may start threads is mapped: the fork handler
+// that forgets them in a child process (it has none of them).  Idempotent.
+void prepare_threads();
 
 }  // namespace subctx::fault

@@ -63,6 +63,14 @@ void registry_after_fork_in_parent() { registry().mutex.unlock(); }
 void registry_after_fork_in_child() {
   auto& r = registry();
   for (auto& [handle, s] : r.subcontexts) {
+    // Threads its code started are not here either (a fork keeps only the
+    // forking thread; fault/threads.cpp's own fork handler, registered at
+    // the first map and so run after this one, forgets them): what they
+    // were doing, and a pool its code counts on, are gone.
+    if (const uint32_t threads = fault::thread_count(*s))
+      s->poisoned = detail::subcontext_name(*s) + " is poisoned in this child process: the " + std::to_string(threads) +
+                    " threads its code started do not exist here (a fork keeps only the forking thread), and its "
+                    "memory is as they left it; reset() it (sbc_reset) or unmap it";
     // A client signal handler that forked inside a call of its own thread:
     // that call goes on in the child.
     if (s->call_lock.held_by_this_thread()) continue;

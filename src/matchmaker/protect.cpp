@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "fault/fault_handler.hpp"
+#include "fault/threads.hpp"
 #include "gate/pkru.hpp"
 #include "image/format.hpp"
 #include "matchmaker/registry.hpp"
@@ -60,6 +61,7 @@ namespace {
 // subcontext's own key, if it has one.
 void allow_threads(const Registry& r, detail::SubcontextState& s, int key) {
   s.max_threads = static_cast<uint32_t>(r.limits.threads);
+  if (s.max_threads) fault::prepare_threads();
   s.thread_pkru = gate::kNoPkru;
   if (gate::pkeys_available(nullptr)) {
     const uint32_t client = gate::pkru::read();

@@ -6,6 +6,7 @@
 // per backend (mprotect refuses threads).
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -171,6 +172,31 @@ TEST_P(ThreadTest, AnImportCalledFromAThreadIsItsFailureNotAClientCallback) {
   expect_fault([&] { sc.call<I64>("plus_one", 1); }, Errc::Fault,
                {"a thread", "import \"host_add\"", "imports run only on the thread of a call"});
   EXPECT_EQ(sc.call<I64>("add_in_call", 2), 102);
+}
+
+TEST_P(ThreadTest, AForkedClientGetsAPoisonedSubcontextWithoutItsThreads) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<I64x2>("pool_sum", 1000, 2), sum_below(1000));
+  const pid_t child = fork();
+  if (child == 0) {
+    int code = 0;
+    if (sc.memory().threads != 0) code |= 1;
+    try {
+      sc.call<I64x2>("pool_sum", 1000, 2);  // would wait for a pool that is not here
+      code |= 2;
+    } catch (const subctx::Error& e) {
+      if (std::string(e.what()).find("threads its code started do not exist here") == std::string::npos) code |= 4;
+    }
+    sc.reset();  // the image's state: no pool; a new one starts here
+    if (sc.call<I64x2>("pool_sum", 1000, 2) != sum_below(1000)) code |= 8;
+    _exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "bits: 1 threads counted, 2 not poisoned, 4 message, 8 after reset";
+  EXPECT_EQ(sc.call<I64x2>("pool_sum", 2000, 2), sum_below(2000));  // the parent's pool goes on
 }
 
 TEST_P(ThreadTest, TheThreadLimitHoldsAndItsNameIsInTheDocs) {
