@@ -103,6 +103,12 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   using namespace subctx;
   using namespace subctx::fault;
   const bool ours = info->si_code == SI_TIMER && info->si_value.sival_ptr == &g_deadline_marker;
+  // A thread subcontext code started (by thread id: its registers may pose
+  // as a call's): the signal stops it (stop_threads); it has no client side.
+  if (SubcontextThread* th = any_subcontext_threads() ? current_subcontext_thread() : nullptr) {
+    if (th->stop.load(std::memory_order_acquire)) end_thread(*th, 0);
+    return;
+  }
   if (SubcontextView* s = view_of_current_thread()) {
     gate::Frame* f = s->current_frame;
     AllowSyscalls allow(f);
@@ -127,12 +133,6 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       return;  // an expiry of an earlier call's deadline
     }
     chain_to_client(sig, info, ucv, pkru);
-    return;
-  }
-  // A thread subcontext code started: the signal stops it (stop_threads);
-  // it has no client side to chain to.
-  if (SubcontextThread* th = current_subcontext_thread()) {
-    if (th->stop.load(std::memory_order_acquire)) end_thread(*th, 0);
     return;
   }
   if (!ours) chain_to_client(sig, info, ucv, pkru);

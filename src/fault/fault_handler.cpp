@@ -407,14 +407,15 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     s = view_of_current_thread();
     sure = true;
   }
+  // A thread subcontext code started, whatever its registers say (they may
+  // pose as a call's); a fetch at an address may be a raw call of the
+  // client's: asked below, once it is known not to be.
+  if ((s || !fetch_at_address) && any_subcontext_threads())
+    if (SubcontextThread* th = current_subcontext_thread()) in_thread(*th, sig, info, uc);
   if (s) {
     in_call(*s, sig, info, ucv, pkru);
     return;
   }
-  // A thread subcontext code started (a fetch at an address may be a raw
-  // call of the client's: asked below, once it is known not to be).
-  if (!fetch_at_address)
-    if (SubcontextThread* th = current_subcontext_thread()) in_thread(*th, sig, info, uc);
   if (!kernel_fault || (sig != SIGSEGV && sig != SIGBUS)) {  // violations are memory accesses
     chain_to_client(sig, info, ucv, pkru);
     return;

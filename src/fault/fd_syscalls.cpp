@@ -85,7 +85,8 @@ SUBCTX_SIGNAL_CONTEXT void release_real(FdTable& t, int real) {
   }
   // Out of descriptors, it stays open as it is (its number is what matters;
   // a pipe's reader then sees no end of file until the number is reused).
-  const long dead = sys6(SYS_openat, kAtFdcwd, reinterpret_cast<long>("/"), O_PATH | O_CLOEXEC, 0);
+  // /dev/null, not a directory: a stale directory argument resolves nothing.
+  const long dead = sys6(SYS_openat, kAtFdcwd, reinterpret_cast<long>("/dev/null"), O_PATH | O_CLOEXEC, 0);
   if (!is_syscall_error(dead)) {
     sys6(SYS_dup3, dead, real, O_CLOEXEC);
     sys6(SYS_close, dead);
@@ -908,6 +909,20 @@ SUBCTX_SIGNAL_CONTEXT long descriptor_syscall_args(FdTable& t, SyscallCall& c, l
 
 SUBCTX_SIGNAL_CONTEXT long descriptor_syscall(FdTable& t, SyscallCall& c, long nr, const greg_t* g) {
   return descriptor_syscall_args(t, c, nr, args_of(g));
+}
+
+int fd_grant(FdTable& t, int real) {
+  TableWrite w(t);
+  const int v = fd_lowest_free(t, 0, /*skip_reserved=*/true);
+  if (v >= 0) fd_set(t, v, adopt_real(t, real), FdOrigin::Granted, false);
+  return v;
+}
+
+bool fd_revoke(FdTable& t, int v) {
+  TableWrite w(t);
+  if (fd_real(t, v) < 0) return false;
+  close_taken_locked(t, v);
+  return true;
 }
 
 void stop_sharing_descriptors(FdTable& t) {

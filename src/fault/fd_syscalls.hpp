@@ -32,6 +32,14 @@ SUBCTX_SIGNAL_CONTEXT long descriptor_syscall(FdTable& t, SyscallCall& c, long n
 // mmap's descriptor (file mappings): the real one, or -EBADF.
 SUBCTX_SIGNAL_CONTEXT long translate_mmap_fd(const FdTable& t, long flags, long fd);
 
+// Normal code (grants, revocations) while its threads may run: takes the
+// table's lock and keeps the rules of fd_table.hpp.  fd_grant puts real at
+// the lowest free number no reset takes (-1: none free; real is the
+// caller's then); fd_revoke empties v and lets its real descriptor go
+// (made dead while threads run); false when v is not there.
+int fd_grant(FdTable& t, int real);
+bool fd_revoke(FdTable& t, int v);
+
 // Normal code, once the subcontext's threads are stopped: closes the dead
 // descriptors kept while they ran (fd_table.hpp) and ends the table's
 // locking.

@@ -59,7 +59,8 @@ struct FdTable {
   // While subcontext threads run (threaded; fault/threads.hpp), a number one
   // thread closes may be in another's system call, translated just before
   // the close.  So its real descriptor is never closed then: it is made a
-  // dead one (an O_PATH descriptor of "/", by dup3: EBADF for I/O) and kept
+  // dead one (an O_PATH descriptor of /dev/null, by dup3: EBADF for I/O,
+  // ENOTDIR as a directory) and kept
   // in dead[], and the next new descriptor of the subcontext takes its
   // number.  A stale translation thus reaches only the subcontext's own
   // files, never a number the client gets back.  The dead ones are closed

@@ -64,13 +64,14 @@
 
 /* long subctx_clone_thread(flags, stack, ptid, ctid, tls, start): the
  * clone of a thread for subcontext code (fault/threads.cpp), made by the
- * SIGSYS handler.  The child's first instructions are these: its system
- * calls go through subctx_allowed_syscall (Syscall User Dispatch, if the
- * kernel let the child keep its parent's, would otherwise read the
- * parent's selector) until it has turned dispatch on with its own
- * selector; then its signal mask, PKRU and MXCSR; then the registers
- * subcontext code had at the clone (rax 0, rsp its new stack), and on
- * where glibc's clone wrapper expects the child. */
+ * SIGSYS handler.  The child's first instructions are these, on the
+ * Matchmaker's stack for the thread (the slot's alternate signal stack):
+ * its system calls go through subctx_allowed_syscall (Syscall User
+ * Dispatch, if the kernel let the child keep its parent's, would otherwise
+ * read the parent's selector) until it has turned dispatch on with its own
+ * selector; then its alternate stack, signal mask, PKRU and MXCSR; then the
+ * registers subcontext code had at the clone (rax 0, rsp its new stack),
+ * and on where glibc's clone wrapper expects the child. */
         HIDDEN_FUNCTION subctx_clone_thread
         .cfi_startproc
         pushq   %r12
@@ -85,7 +86,10 @@
         popq    %r12
         .cfi_adjust_cfa_offset -8
         ret
-1:      andq    $-16, %rsp              /* the child, on its new stack; r12 = start */
+1:      movq    SUBCTX_START_ALTSTACK(%r12), %rsp   /* the child (r12 = start), on the Matchmaker's */
+        addq    SUBCTX_START_ALTSTACK+16(%r12), %rsp /* stack (its slot's alternate signal stack): */
+        andq    $-16, %rsp              /* nothing written where the subcontext said until PKRU is its */
+        subq    $16, %rsp               /* subctx_allowed_syscall reads a seventh argument above its return address */
         movl    $186, %edi              /* gettid */
         call    subctx_allowed_syscall
         movl    %eax, SUBCTX_START_TID(%r12)
@@ -146,7 +150,8 @@
 /* The system calls Syscall User Dispatch always lets through: the restorer
  * of the Matchmaker's signal handlers (a handler that returns into the
  * subcontext re-blocks system calls first, and its rt_sigreturn must still
- * pass) and one generic system call for handlers.  Nothing else goes here. */
+ * pass), the end of a subcontext thread, and one generic system call for
+ * handlers.  Nothing else goes here. */
         .section .text.subctx_allowed,"ax",@progbits
         .globl  subctx_allowed_begin
         .hidden subctx_allowed_begin
@@ -161,6 +166,26 @@ subctx_sigreturn:
         .byte   0x0f, 0x05
         ud2
         .size   subctx_sigreturn, .-subctx_sigreturn
+
+/* [[noreturn]] subctx_thread_exit(ctid, status): the last instructions of
+ * a thread subcontext code started (fault/threads.cpp).  Its thread id is
+ * cleared at ctid (if not 0) and its joiner woken -- after which glibc may
+ * reuse the thread's stack for the next thread -- then it exits: neither
+ * step touches the stack, and both pass whatever its selector says. */
+        HIDDEN_FUNCTION subctx_thread_exit
+        movl    %esi, %r8d
+        testq   %rdi, %rdi
+        jz      1f
+        movl    $0, (%rdi)
+        movl    $1, %esi                /* futex(ctid, FUTEX_WAKE, INT_MAX) */
+        movl    $0x7fffffff, %edx
+        movl    $202, %eax
+        syscall
+1:      movl    %r8d, %edi
+        movl    $60, %eax               /* exit(status): this thread only */
+        syscall
+        jmp     1b
+        .size   subctx_thread_exit, .-subctx_thread_exit
 
 /* long subctx_allowed_syscall(nr, a, b, c, d, e, f) */
         HIDDEN_FUNCTION subctx_allowed_syscall

@@ -30,4 +30,6 @@ extern "C" void subctx_syscall_entry(int, siginfo_t*, void*);
 // thread_abi.h).  Returns the child's id, or -errno.
 extern "C" long subctx_clone_thread(uint64_t flags, uint64_t stack, uint64_t ptid, uint64_t ctid, uint64_t tls,
                                     void* start) noexcept;
+// Clears the thread id at ctid (0: none), wakes its joiner, exits the thread.
+extern "C" [[noreturn]] void subctx_thread_exit(uint64_t ctid, int status) noexcept;
 extern "C" void subctx_call_on_stack(void* fn, uint64_t a, uint64_t b, uint64_t c, uint64_t stack) noexcept;

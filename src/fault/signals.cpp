@@ -366,7 +366,7 @@ SUBCTX_SIGNAL_CONTEXT uint64_t current_thread_pointer() {
 
 SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* sure) {
   *sure = true;
-  if (g_fsgsbase) return view_of_current_thread(nullptr);
+  if (g_fsgsbase) return view_of_current_thread();
   uint64_t own;
   __asm__ volatile("mov %%rsp, %0" : "=r"(own));
   const auto interrupted = static_cast<uint64_t>(static_cast<const ucontext_t*>(ucv)->uc_mcontext.gregs[REG_RSP]);
@@ -376,7 +376,7 @@ SUBCTX_SIGNAL_CONTEXT SubcontextView* view_from_stacks(const void* ucv, bool* su
   return nullptr;
 }
 
-SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread(uint64_t* tp) {
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread() {
   SubcontextView* v = nullptr;
   if (!g_fsgsbase) {
     // Without FSGSBASE the thread pointer costs a system call (arch_prctl,
@@ -386,11 +386,7 @@ SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread(uint64_t* tp) {
     __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
     v = view_on_stacks(~uint64_t{0}, sp);
   }
-  if (!v) {
-    const uint64_t fs = current_thread_pointer();
-    if (tp) *tp = fs;
-    v = view_with_tcb(fs);
-  }
+  if (!v) v = view_with_tcb(current_thread_pointer());
   return v && v->current_frame ? v : nullptr;
 }
 

@@ -72,9 +72,7 @@ void note_thread_signal_mask();
 //
 // Signal-safe: the view of the subcontext this thread is inside a call of,
 // or null (found by its gate stack, else its thread pointer).
-// tp, when given, gets the thread pointer if it was read (else 0): a
-// thread of subcontext code's own is found by it (fault/threads.hpp).
-SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread(uint64_t* tp = nullptr);
+SUBCTX_SIGNAL_CONTEXT SubcontextView* view_of_current_thread();
 
 // Signal-safe, no system call: the subcontext the interrupted thread (ucv:
 // its ucontext) is inside a call of, where that is certain: always with

@@ -467,10 +467,11 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   using namespace subctx::fault;
   auto* uc = static_cast<ucontext_t*>(ucv);
   greg_t* g = uc->uc_mcontext.gregs;
-  uint64_t tp = 0;
-  SubcontextView* s = view_of_current_thread(&tp);
+  SubcontextView* s = view_of_current_thread();
   gate::Frame* frame = s ? s->current_frame : nullptr;
-  SubcontextThread* thread = s ? nullptr : current_subcontext_thread(tp);
+  // A thread subcontext code started can set its thread pointer or stack
+  // pointer to a call's: once any ran, the thread id decides what it is.
+  SubcontextThread* thread = any_subcontext_threads() ? current_subcontext_thread() : nullptr;
   if (thread) {
     s = view_of(*thread);
     frame = &thread->frame;
@@ -527,7 +528,9 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
   }
   // SIGPIPE or SIGXFSZ the call raised: the server's disposition (blocked by
   // subcontext code itself: it would have stayed pending, harmless).
-  if (x.call.raised && !((s->ignored_signals >> (x.call.raised - 1)) & 1) && !raised_blocked(uc, x.call.raised))
+  // (A thread's mask is the one its code set: its real one blocks it always.)
+  if (x.call.raised && !((s->ignored_signals >> (x.call.raised - 1)) & 1) &&
+      !(thread ? (thread->mask >> (x.call.raised - 1)) & 1 : raised_blocked(uc, x.call.raised)))
     return end_call(x, allow, gate::AbortKind::Signal, x.call.raised, SI_KERNEL);
   g[REG_RAX] = result;
 }

@@ -27,7 +27,8 @@
 #define SUBCTX_START_MXCSR 148
 #define SUBCTX_START_TID 152
 #define SUBCTX_START_SELECTOR 156
-/* A stack_t for sigaltstack (ss_sp 0: none). */
+/* A stack_t for sigaltstack (ss_sp, ss_flags, ss_size at +16); the child's
+ * first instructions run on it too. */
 #define SUBCTX_START_ALTSTACK 160
 
 #endif

@@ -10,6 +10,7 @@
 #include <ucontext.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <mutex>
 
 #include "fault/alt_stack.hpp"
@@ -33,9 +34,12 @@ constinit std::atomic<int> g_threads_used{0};  // slots ever used: lookups scan 
 constexpr int kStopSignal = 64;
 
 // What clone must ask for to make a thread, and what else it may ask.
-constexpr uint64_t kThreadNeeds = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SETTLS;
-constexpr uint64_t kThreadMay = kThreadNeeds | CLONE_FS | CLONE_FILES | CLONE_SYSVSEM | CLONE_PARENT_SETTID |
-                                CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
+// CLONE_FILES and CLONE_FS too: a thread with a table of descriptors (or a
+// working directory) of its own would give the shared namespace numbers
+// that mean other files in the client's table.
+constexpr uint64_t kThreadNeeds = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLONE_SETTLS | CLONE_FILES | CLONE_FS;
+constexpr uint64_t kThreadMay =
+    kThreadNeeds | CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
 
 struct CloneRequest {
   uint64_t flags = 0, stack = 0, ptid = 0, ctid = 0, tls = 0;
@@ -80,19 +84,23 @@ SUBCTX_SIGNAL_CONTEXT long parse_clone(long nr, const greg_t* g, CloneRequest* r
   return 0;
 }
 
-SUBCTX_SIGNAL_CONTEXT bool thread_gone(int32_t tid) {
-  return tid > 0 && sys6(SYS_tgkill, sys6(SYS_getpid), tid, 0) == -ESRCH;
+// Frees th if it is in state `from` (and, for Exited, its parent is done).
+SUBCTX_SIGNAL_CONTEXT bool free_slot_from(SubcontextThread& th, ThreadState from) {
+  if (from == ThreadState::Exited && !th.parent_done.load(std::memory_order_acquire)) return false;
+  if (!th.state.compare_exchange_strong(from, ThreadState::Claimed, std::memory_order_acq_rel)) return false;
+  th.tls = 0;
+  set_view(th, nullptr);
+  th.state.store(ThreadState::Free, std::memory_order_release);
+  return true;
 }
 
-// A free slot, marked taken (state Exited -> Free for threads the kernel
-// has let go: slots are reused); null when all are in use.
+// A free slot, marked taken (an Exited one is freed first: nothing of its
+// thread runs or touches memory any more, end_thread); null when all are in use.
 SUBCTX_SIGNAL_CONTEXT SubcontextThread* claim_slot() {
   for (int i = 0; i < kMaxThreadSlots; ++i) {
     SubcontextThread& th = g_threads[i];
-    ThreadState st = th.state.load(std::memory_order_acquire);
-    if (st == ThreadState::Exited && thread_gone(th.tid.load(std::memory_order_relaxed)))
-      th.state.compare_exchange_strong(st, ThreadState::Free);
-    st = ThreadState::Free;
+    if (th.state.load(std::memory_order_acquire) == ThreadState::Exited) free_slot_from(th, ThreadState::Exited);
+    ThreadState st = ThreadState::Free;
     if (!th.state.compare_exchange_strong(st, ThreadState::Claimed, std::memory_order_acq_rel)) continue;
     int used = g_threads_used.load(std::memory_order_relaxed);
     while (used <= i && !g_threads_used.compare_exchange_weak(used, i + 1, std::memory_order_release)) {
@@ -122,7 +130,9 @@ SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextV
     }
   }
   th.tid.store(0, std::memory_order_relaxed);
+  th.parent_done.store(false, std::memory_order_relaxed);
   th.tls = rq.tls;
+  th.ctid = (rq.flags & CLONE_CHILD_CLEARTID) ? rq.ctid : 0;
   th.mask = parent_mask;
   th.stop.store(false, std::memory_order_relaxed);
   zero_bytes(&th.frame, sizeof th.frame);
@@ -130,7 +140,8 @@ SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextV
   set_view(th, const_cast<SubcontextView*>(&v));
 }
 
-SUBCTX_SIGNAL_CONTEXT void free_slot(SubcontextThread& th) {
+// The parent's slot after a failed clone (state Starting, nobody else's).
+SUBCTX_SIGNAL_CONTEXT void release_unstarted(SubcontextThread& th) {
   th.tls = 0;
   set_view(th, nullptr);
   th.state.store(ThreadState::Free, std::memory_order_release);
@@ -140,28 +151,69 @@ SUBCTX_SIGNAL_CONTEXT void free_slot(SubcontextThread& th) {
 
 SUBCTX_SIGNAL_CONTEXT uint64_t thread_signal_mask() { return ~kCallSignals; }
 
-SUBCTX_SIGNAL_CONTEXT SubcontextThread* thread_with_tls(uint64_t tp) {
-  if (!tp) return nullptr;
+namespace {
+
+SUBCTX_SIGNAL_CONTEXT bool live(ThreadState st) { return st == ThreadState::Starting || st == ThreadState::Running; }
+
+SUBCTX_SIGNAL_CONTEXT int32_t tid_of(const SubcontextThread& th) {
+  const int32_t tid = th.tid.load(std::memory_order_acquire);
+  return tid ? tid : static_cast<const volatile int32_t&>(th.start.tid);  // the child writes it first thing
+}
+
+// A thread pointer no call and no live subcontext thread has.
+SUBCTX_SIGNAL_CONTEXT bool tls_taken(uint64_t tls) {
+  if (view_with_tcb(tls)) return true;
+  const int used = g_threads_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i)
+    if (live(g_threads[i].state.load(std::memory_order_acquire)) && g_threads[i].tls == tls) return true;
+  return false;
+}
+
+// Whether [lo, hi) lies in memory of v's: its segments, or what its code
+// mapped (the kernel writes there for clone, under the handler's rights).
+SUBCTX_SIGNAL_CONTEXT bool owned_by(SubcontextView& v, uint64_t lo, uint64_t hi) {
+  for (const sys::Mapping& m : v.segments.mappings())
+    if (lo >= m.begin() && hi <= m.end()) return true;
+  const std::pair<uint64_t, uint64_t>* ranges = v.sub_maps.ranges.get();
+  for (uint32_t i = 0; i < v.sub_maps.count; ++i)
+    if (lo >= ranges[i].first && hi <= ranges[i].second) return true;
+  return false;
+}
+
+SUBCTX_SIGNAL_CONTEXT bool owned_or_null(SubcontextView& v, uint64_t at, uint64_t size) {
+  return at == 0 || owned_by(v, at, at + size);
+}
+
+// What of a clone the kernel writes or the thread runs on: memory of the
+// subcontext's only (the parent's handler runs with every key open).
+SUBCTX_SIGNAL_CONTEXT bool addresses_owned(SubcontextView& v, const CloneRequest& rq) {
+  while (v.tables_lock.exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
+  const bool ok = owned_by(v, rq.stack - 64, rq.stack) && owned_by(v, rq.tls, rq.tls + 8) &&
+                  owned_or_null(v, rq.ptid, 4) && owned_or_null(v, rq.ctid, 4);
+  v.tables_lock.store(0, std::memory_order_release);
+  return ok;
+}
+
+}  // namespace
+
+SUBCTX_SIGNAL_CONTEXT bool any_subcontext_threads() { return g_threads_used.load(std::memory_order_acquire) != 0; }
+
+SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread() {
+  if (!any_subcontext_threads()) return nullptr;  // no system call while none ever ran
+  const auto tid = static_cast<int32_t>(sys6(SYS_gettid));
   const int used = g_threads_used.load(std::memory_order_acquire);
   for (int i = 0; i < used; ++i) {
     SubcontextThread& th = g_threads[i];
-    const ThreadState st = th.state.load(std::memory_order_acquire);
-    if ((st == ThreadState::Starting || st == ThreadState::Running) && th.tls == tp) return &th;
+    if (live(th.state.load(std::memory_order_acquire)) && tid_of(th) == tid) return &th;
   }
   return nullptr;
-}
-
-SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread(uint64_t tp) {
-  if (g_threads_used.load(std::memory_order_acquire) == 0) return nullptr;  // no system call while none ever ran
-  return thread_with_tls(tp ? tp : current_thread_pointer());
 }
 
 SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask) {
   CloneRequest rq;
   if (const long bad = parse_clone(nr, uc->uc_mcontext.gregs, &rq)) return bad;
   if (!v.max_threads) return -EPERM;
-  // Its thread pointer names it: never one a call or another thread has.
-  if (view_with_tcb(rq.tls) || thread_with_tls(rq.tls)) return -EINVAL;
+  if (tls_taken(rq.tls) || !addresses_owned(v, rq)) return -EINVAL;
   if (v.threads.fetch_add(1, std::memory_order_acq_rel) >= v.max_threads) {
     v.threads.fetch_sub(1, std::memory_order_relaxed);
     return -EAGAIN;  // pthread_create: "insufficient resources"
@@ -174,16 +226,21 @@ SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const uconte
   prepare_start(*th, v, uc, rq, parent_mask);
   v.threads_ran.store(true, std::memory_order_relaxed);
   v.fds.threaded.store(true, std::memory_order_seq_cst);  // before a second thread can touch the table
-  th->state.store(ThreadState::Starting, std::memory_order_release);
-  const long r = subctx_clone_thread(rq.flags, rq.stack, rq.ptid, rq.ctid, rq.tls, &th->start);
+  th->state.store(ThreadState::Starting, std::memory_order_seq_cst);
+  // Against stop_threads: it raises threads_stopping, then scans; this
+  // publishes the slot, then looks (both seq_cst): one of the two sees the other.
+  long r = -EAGAIN;
+  if (th->start.ss_sp && !v.threads_stopping.load(std::memory_order_seq_cst))
+    r = subctx_clone_thread(rq.flags, rq.stack, rq.ptid, rq.ctid, rq.tls, &th->start);
   if (r < 0) {
     v.threads.fetch_sub(1, std::memory_order_relaxed);
-    free_slot(*th);
+    release_unstarted(*th);
     return r;
   }
   th->tid.store(static_cast<int32_t>(r), std::memory_order_release);
   ThreadState st = ThreadState::Starting;
   th->state.compare_exchange_strong(st, ThreadState::Running, std::memory_order_acq_rel);  // unless it ended already
+  th->parent_done.store(true, std::memory_order_release);
   return r;
 }
 
@@ -205,10 +262,21 @@ SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t
 }
 
 SUBCTX_SIGNAL_CONTEXT void end_thread(SubcontextThread& th, int status) {
+  // Nothing of the thread touches memory once it is Exited, so reset and
+  // unmap need not wait for the kernel to let it go (nor trust a thread id
+  // that may be reused): no robust list is walked, and the kernel's clearing
+  // of the child tid, which glibc's join waits on, is done by the last
+  // instructions (subctx_thread_exit: after it the joiner may reuse this
+  // stack), where the word is still writable (the subcontext may have
+  // unmapped it: a fault there would end the process).
+  uint64_t ctid = th.ctid;
+  int32_t word;
+  if (ctid && !(copy_in(&word, ctid, sizeof word) && copy_out(ctid, &word, sizeof word))) ctid = 0;
+  sys6(SYS_set_tid_address, 0);
+  sys6(SYS_set_robust_list, 0, 24 /* sizeof(struct robust_list_head) */);
   if (SubcontextView* v = view_of(th)) v->threads.fetch_sub(1, std::memory_order_acq_rel);
-  th.tls = 0;  // its TLS may be reused by the next thread glibc starts
   th.state.store(ThreadState::Exited, std::memory_order_release);
-  for (;;) sys6(SYS_exit, status);
+  subctx_thread_exit(ctid, status);
 }
 
 SUBCTX_SIGNAL_CONTEXT void thread_failed(SubcontextThread& th, const gate::AbortRecord& why) {
@@ -231,11 +299,16 @@ namespace {
 void forget_threads_in_child() {
   const int used = g_threads_used.load(std::memory_order_acquire);
   for (int i = 0; i < used; ++i) {
-    if (SubcontextView* v = view_of(g_threads[i])) {
+    SubcontextThread& th = g_threads[i];
+    if (SubcontextView* v = view_of(th)) {
       v->threads.store(0, std::memory_order_relaxed);
       v->fds.threaded.store(false, std::memory_order_relaxed);  // one thread now; the dead descriptors stay until reset
+      v->fds.lock.store(0, std::memory_order_relaxed);          // perhaps held by a thread that is not here
+      v->tables_lock.store(0, std::memory_order_relaxed);
     }
-    free_slot(g_threads[i]);
+    th.tls = 0;
+    set_view(th, nullptr);
+    th.state.store(ThreadState::Free, std::memory_order_relaxed);
   }
 }
 }  // namespace
@@ -248,32 +321,26 @@ void prepare_threads() {
 void stop_threads(SubcontextView& v) {
   if (!v.threads_ran.load(std::memory_order_acquire)) return;
   install_deadline_handler();  // kStopSignal's handler ends them
+  v.threads_stopping.store(true, std::memory_order_seq_cst);
   const long pid = sys6(SYS_getpid);
-  const int used = g_threads_used.load(std::memory_order_acquire);
-  for (int i = 0; i < used; ++i)
-    if (view_of(g_threads[i]) == &v) g_threads[i].stop.store(true, std::memory_order_release);
-  // Each is signalled until the kernel has let it go (tgkill: ESRCH); the
-  // signal is sent again now and then, in case subcontext code waited for
-  // it (sigtimedwait) instead of taking it.
+  // Until every thread of v has ended (Exited, its parent done): each is
+  // marked and signalled, again now and then (subcontext code may have
+  // waited for the signal instead of taking it); slots are read afresh
+  // each round (a thread being started meanwhile is seen here or sees
+  // threads_stopping).
   for (int round = 0;; ++round) {
     bool running = false;
+    const int used = g_threads_used.load(std::memory_order_seq_cst);
     for (int i = 0; i < used; ++i) {
       SubcontextThread& th = g_threads[i];
       if (view_of(th) != &v) continue;
       const ThreadState st = th.state.load(std::memory_order_acquire);
-      if (st == ThreadState::Free || st == ThreadState::Claimed) continue;
-      int32_t tid = th.tid.load(std::memory_order_acquire);
-      if (!tid) tid = static_cast<volatile const int32_t&>(th.start.tid);
-      if (!tid) {  // its parent is still in clone, and it has not run yet
-        running = true;
-        continue;
-      }
-      if (sys6(SYS_tgkill, pid, tid, 0) == -ESRCH) {
-        free_slot(th);
-        continue;
-      }
+      if (st == ThreadState::Free || st == ThreadState::Claimed || free_slot_from(th, ThreadState::Exited)) continue;
       running = true;
-      if (st != ThreadState::Exited && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
+      if (st == ThreadState::Exited) continue;  // its parent is finishing the clone
+      th.stop.store(true, std::memory_order_seq_cst);
+      const int32_t tid = tid_of(th);
+      if (tid && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
     }
     if (!running) break;
     const struct timespec pause = {0, 100 * 1000};
@@ -281,6 +348,7 @@ void stop_threads(SubcontextView& v) {
   }
   v.threads.store(0, std::memory_order_release);
   v.threads_ran.store(false, std::memory_order_release);
+  v.threads_stopping.store(false, std::memory_order_release);
   stop_sharing_descriptors(v.fds);
 }
 

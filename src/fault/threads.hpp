@@ -9,9 +9,8 @@
 // and PKRU, and only then load the registers subcontext code had at the
 // clone and continue where glibc expects the child.
 //
-// A subcontext thread is found by its thread pointer (the TLS its libc gave
-// clone; subcontext code cannot change it: arch_prctl(ARCH_SET_FS) is
-// refused).  It has no client side: its real signal mask blocks everything
+// A subcontext thread is found by its thread id (never by its registers,
+// which its code controls).  It has no client side: its real signal mask blocks everything
 // but the signals the Matchmaker handles (faults, SIGSYS, the deadline
 // signal, which also stops it), and the mask subcontext code sets is
 // emulated.  Its fault, or its exit_group, is recorded in the view
@@ -55,7 +54,8 @@ static_assert(offsetof(ThreadStart, regs) == SUBCTX_START_R8 &&
               offsetof(ThreadStart, mask) == SUBCTX_START_MASK && offsetof(ThreadStart, pkru) == SUBCTX_START_PKRU &&
               offsetof(ThreadStart, mxcsr) == SUBCTX_START_MXCSR && offsetof(ThreadStart, tid) == SUBCTX_START_TID &&
               offsetof(ThreadStart, selector) == SUBCTX_START_SELECTOR &&
-              offsetof(ThreadStart, ss_sp) == SUBCTX_START_ALTSTACK);
+              offsetof(ThreadStart, ss_sp) == SUBCTX_START_ALTSTACK &&
+              offsetof(ThreadStart, ss_size) == SUBCTX_START_ALTSTACK + 16);
 
 // Free -> Claimed (being filled) -> Starting (cloned or about to be) ->
 // Running -> Exited (its exit made; the slot is free once the kernel let
@@ -68,8 +68,12 @@ struct SubcontextThread {
   std::atomic<ThreadState> state{ThreadState::Free};
   SubcontextView* view = nullptr;  // read and written through view_of / set_view
   std::atomic<int32_t> tid{0};     // the kernel's (the parent's clone result)
-  uint64_t tls = 0;                // its thread pointer
-  uint64_t mask = 0;               // the signal mask subcontext code set (emulated)
+  // The parent is done with the slot (its clone returned): only then may an
+  // Exited slot be freed (the parent still writes tid and state).
+  std::atomic<bool> parent_done{false};
+  uint64_t tls = 0;   // its thread pointer
+  uint64_t ctid = 0;  // CLONE_CHILD_CLEARTID's address (glibc's join waits on it), or 0
+  uint64_t mask = 0;  // the signal mask subcontext code set (emulated)
   std::atomic<bool> stop{false};
   gate::Frame frame{};  // what handler code reads of "the call": its selector
 };
@@ -90,11 +94,12 @@ inline constexpr int kMaxThreadSlots = 1024;
 SUBCTX_SIGNAL_CONTEXT uint64_t thread_signal_mask();
 
 // ---- signal context ------------------------------------------------------
-// The subcontext thread whose thread pointer is tp, or null.
-SUBCTX_SIGNAL_CONTEXT SubcontextThread* thread_with_tls(uint64_t tp);
-// The calling thread, if it is a subcontext thread (tp: its thread
-// pointer if known, else 0).
-SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread(uint64_t tp = 0);
+// The calling thread, if it is a subcontext thread: by its thread id (a
+// system call), never by registers its code controls (with FSGSBASE it can
+// set its thread pointer to a call's; its stack pointer anywhere).
+SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread();
+// Whether subcontext threads may exist in the process (no system call).
+SUBCTX_SIGNAL_CONTEXT bool any_subcontext_threads();
 // clone/clone3 of subcontext code (g: its registers; parent_mask: its
 // signal mask as subcontext code set it): the new thread's id or -errno.
 SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask);

@@ -122,8 +122,9 @@ struct SubcontextView {
   // (gate::kNoPkru: none).
   uint32_t max_threads = 0;
   uint32_t thread_pkru = ~uint32_t{0};
-  std::atomic<uint32_t> threads{0};      // running
-  std::atomic<bool> threads_ran{false};  // since the map or the last reset: they may have written anywhere
+  std::atomic<uint32_t> threads{0};           // running
+  std::atomic<bool> threads_ran{false};       // since the map or the last reset: they may have written anywhere
+  std::atomic<bool> threads_stopping{false};  // stop_threads runs: no new thread starts
   // While threads run, their memory and descriptor system calls and the
   // call's take this lock for the tables above (sub_maps, fds): a spin
   // lock, held only around table updates, never across a blocking call.

@@ -194,7 +194,9 @@ void around_call(SubcontextState& s, uint32_t index, gate::Frame& f, matchmaker:
   LockedForCall lock(s);
   if (!s.mapped || !s.poisoned.empty() || s.failure_in_callback) [[unlikely]]
     throw_not_callable(s);
-  if (s.thread_fault_state.load(std::memory_order_acquire) == 2) [[unlikely]]
+  // (Reported by the outermost call: a nested one, from a callback, must not
+  // reset the memory the call waiting in the callback runs on.)
+  if (s.thread_fault_state.load(std::memory_order_acquire) == 2 && s.call_depth == 1) [[unlikely]]
     matchmaker::thread_failed(s, index);
   f.selector = fault::syscall_selector();
   // Its descriptor numbers are translated only where its system calls reach

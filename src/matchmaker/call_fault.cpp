@@ -141,7 +141,7 @@ namespace {
 
 // The fault policy, applied by the outermost call of the subcontext on this
 // thread; returns what to add to the message.  reason: why, for a poison.
-std::string apply_fault_policy(detail::SubcontextState& s, const std::string& reason, bool* reset_done) {
+std::string fault_policy_outcome(detail::SubcontextState& s, const std::string& reason, bool* reset_done) {
   const auto policy = static_cast<OnFault>(s.on_fault.load(std::memory_order_relaxed));
   const std::string name = detail::subcontext_name(s);
   // A truncated or overwritten image file faults calls where its pages went;
@@ -166,6 +166,14 @@ std::string apply_fault_policy(detail::SubcontextState& s, const std::string& re
     return "; the subcontext is poisoned until reset";
   }
   return "; the subcontext was kept as the fault left it";
+}
+
+// A poisoned subcontext runs none of its code: the threads its code started
+// are stopped too (docs/threads.md).
+std::string apply_fault_policy(detail::SubcontextState& s, const std::string& reason, bool* reset_done) {
+  std::string outcome = fault_policy_outcome(s, reason, reset_done);
+  if (!s.poisoned.empty()) fault::stop_threads(s);
+  return outcome;
 }
 
 // A callback threw, or a call of this subcontext from a callback failed
@@ -248,7 +256,6 @@ void thread_failed(detail::SubcontextState& s, uint32_t index) {
   s.faults.fetch_add(1, std::memory_order_relaxed);
   s.thread_fault_state.store(0, std::memory_order_release);  // reported once
   message += apply_fault_policy(s, "a thread of its code " + what, &d.reset_done);
-  if (!s.poisoned.empty()) fault::stop_threads(s);  // a poisoned subcontext runs none of its code
   throw SubcontextFault(message, std::move(d));
 }
 

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "fault/fd_syscalls.hpp"
 #include "fault/syscalls.hpp"
 #include "matchmaker/registry.hpp"
 #include "matchmaker/reset.hpp"
@@ -273,10 +274,6 @@ int subcontext_real(const detail::SubcontextState& s, int number, const char* wh
 int Subcontext::grant_fd(int fd) const {
   std::unique_lock<detail::CallLock> lock;
   detail::SubcontextState& s = open_namespace(state_, "grant_fd", lock);
-  const int v = fault::fd_lowest_free(s.fds, 0, /*skip_reserved=*/true);
-  if (v < 0)
-    throw LimitExceeded("grant_fd: " + detail::subcontext_name(s) + " has no free number: " +
-                        std::to_string(fault::kMaxFds) + " descriptors is the most a subcontext has");
   sys::UniqueFd d(fcntl(fd, F_DUPFD_CLOEXEC, 0));
   if (!d) {
     const int err = errno;
@@ -284,7 +281,12 @@ int Subcontext::grant_fd(int fd) const {
       throw Error(Errc::InvalidArgument, "grant_fd: descriptor " + std::to_string(fd) + " is not open in this client");
     throw SystemError("grant_fd: cannot duplicate descriptor " + std::to_string(fd) + ": " + sys::errno_text(err));
   }
-  fault::fd_set(s.fds, v, d.release(), fault::FdOrigin::Granted, false);
+  // Under the table's lock: the subcontext's threads may be opening files.
+  const int v = fault::fd_grant(s.fds, d.get());
+  if (v < 0)
+    throw LimitExceeded("grant_fd: " + detail::subcontext_name(s) + " has no free number: " +
+                        std::to_string(fault::kMaxFds) + " descriptors is the most a subcontext has");
+  d.release();
   return v;
 }
 
@@ -292,7 +294,9 @@ void Subcontext::revoke_fd(int number) const {
   std::unique_lock<detail::CallLock> lock;
   detail::SubcontextState& s = open_namespace(state_, "revoke_fd", lock);
   subcontext_real(s, number, "revoke_fd");
-  sys::UniqueFd(fault::fd_take(s.fds, number)).reset();
+  // Its real descriptor may be in a system call of one of the subcontext's
+  // threads right now: made dead, not closed, while they run (fd_table.hpp).
+  fault::fd_revoke(s.fds, number);
 }
 
 int Subcontext::claim_fd(int number) const {

@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
+#include <thread>
 
 #include "protection_names.hpp"
 #include "support/e2e_test.hpp"
@@ -102,6 +104,31 @@ TEST_P(ThreadTest, ResetStopsBlockedAndSpinningThreads) {
   EXPECT_EQ(sc.call<I64>("parallel_sum", 800), sum_below(800));
 }
 
+TEST_P(ThreadTest, ResetAndUnmapStopAThreadThatKeepsStartingThreads) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  const int before = process_threads();
+  subctx::Subcontext sc = map();
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_EQ(sc.call<int64_t()>("start_spawner"), 1);
+    usleep(2000);
+    sc.reset();
+    ASSERT_EQ(sc.memory().threads, 0u) << "round " << round;
+    ASSERT_EQ(process_threads(), before) << "round " << round;
+  }
+  ASSERT_EQ(sc.call<int64_t()>("start_spawner"), 1);
+  usleep(2000);
+  mm().unmap(sc);
+  EXPECT_EQ(process_threads(), before);
+}
+
+TEST_P(ThreadTest, ClonesThatAreNotThreadsAreRefused) {
+  subctx::Subcontext sc = map();
+  // Without CLONE_FILES: EPERM (it would have a descriptor table of its
+  // own); a process: EPERM (docs/threads.md: not yet).
+  EXPECT_EQ(sc.call<int64_t()>("odd_clones"), EPERM * 1000 + EPERM);
+  EXPECT_EQ(sc.memory().threads, 0u);
+}
+
 TEST_P(ThreadTest, UnmapStopsThreads) {
   if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
   const int before = process_threads();
@@ -146,6 +173,16 @@ TEST_P(ThreadTest, AThreadsFaultPoisonsUnderThePoisonPolicy) {
   expect_error([&] { sc.call<I64>("plus_one", 1); }, Errc::Poisoned, {"poisoned"});
   sc.reset();
   EXPECT_EQ(sc.call<I64>("plus_one", 1), 2);
+}
+
+TEST_P(ThreadTest, ACallsFaultUnderPoisonStopsTheThreads) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map(subctx::OnFault::Poison);
+  const int before = process_threads();
+  EXPECT_EQ(sc.call<I64>("spin_threads", 2), 2);
+  expect_fault([&] { sc.call<int64_t()>("crash_in_call"); }, Errc::Fault, {"SIGSEGV", "poisoned"});
+  EXPECT_EQ(sc.memory().threads, 0u);
+  EXPECT_EQ(process_threads(), before);
 }
 
 TEST_P(ThreadTest, ExitGroupInAThreadIsItsFailureNotTheClients) {
@@ -222,8 +259,26 @@ TEST_P(ThreadTest, ThreadsShareTheDescriptorNamespaceSafely) {
   const int mine = mkstemp(path);
   ASSERT_GE(mine, 0);
   unlink(path);
+  // The client opens and closes files meanwhile (the numbers a stale
+  // translation of the subcontext's could reach): none gets a byte.
+  std::atomic<bool> done{false};
+  std::atomic<int> written{0};
+  std::thread opener([&] {
+    while (!done) {
+      char p2[] = "/tmp/subctx-threads-XXXXXX";
+      const int f = mkstemp(p2);
+      if (f < 0) continue;
+      unlink(p2);
+      usleep(50);
+      if (lseek(f, 0, SEEK_END) != 0) ++written;
+      close(f);
+    }
+  });
   EXPECT_EQ(sc.call<I64>("pipes_in_threads", 500), 4 * 500);
   EXPECT_EQ(sc.call<I64>("pipes_in_threads", 500), 4 * 500);
+  done = true;
+  opener.join();
+  EXPECT_EQ(written.load(), 0) << "a subcontext write reached a client file";
   EXPECT_EQ(lseek(mine, 0, SEEK_END), 0) << "a subcontext write reached the client's file";
   EXPECT_EQ(sc.memory().open_fds, 0u);
   close(mine);

@@ -2,7 +2,10 @@
 // threads with the subcontext's own pthread_create.  test_threads.cpp uses it.
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +24,7 @@ struct Part {
 };
 
 void* sum_part(void* p) {
+  if (!p) return nullptr;
   auto* part = static_cast<Part*>(p);
   for (int64_t i = part->lo; i < part->hi; ++i) part->sum += i;
   return nullptr;
@@ -180,6 +184,32 @@ int64_t fault_in_thread() {
   pthread_join(t, nullptr);  // the kernel wakes the join when the thread ends
   return 1;
 }
+// Clones a thread must not be: without CLONE_FILES (a table of its own
+// would give the shared namespace other files' numbers), and a process.
+// Both -errno, nothing started.
+int64_t odd_clones() {
+  static char stack[64 * 1024];
+  const long no_files = syscall(SYS_clone, CLONE_VM | CLONE_FS | CLONE_SIGHAND | CLONE_THREAD | CLONE_SETTLS,
+                                stack + sizeof stack, nullptr, nullptr, stack);
+  const int e1 = no_files < 0 ? errno : 0;
+  const long process = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  const int e2 = process < 0 ? errno : 0;
+  return e1 * 1000 + e2;
+}
+// A thread that starts and joins threads without end: a reset or unmap
+// must stop it and every thread it is starting.
+void* spawn_forever(void*) {
+  for (;;) {
+    pthread_t t;
+    if (pthread_create(&t, nullptr, sum_part, nullptr) == 0) pthread_join(t, nullptr);
+  }
+  return nullptr;
+}
+int64_t start_spawner() { return start_detached(spawn_forever, 1); }
+int64_t crash_in_call() {
+  fault(nullptr);
+  return 1;
+}
 int64_t overflow_in_thread() {
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -232,6 +262,9 @@ SUBCTX_EXPORT(threads_at_once);
 SUBCTX_EXPORT(fault_in_thread);
 SUBCTX_EXPORT(exit_in_thread);
 SUBCTX_EXPORT(overflow_in_thread);
+SUBCTX_EXPORT(crash_in_call);
+SUBCTX_EXPORT(odd_clones);
+SUBCTX_EXPORT(start_spawner);
 SUBCTX_EXPORT(pipes_in_threads);
 SUBCTX_EXPORT(plus_one);
 SUBCTX_EXPORT(add_in_call);
