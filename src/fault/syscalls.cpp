@@ -197,7 +197,45 @@ SUBCTX_SIGNAL_CONTEXT long sys6(long nr, long a, long b, long c, long d, long e,
   return subctx_allowed_syscall(nr, a, b, c, d, e, f);
 }
 
+namespace {
+
+// A signal mask or set at *arg, copied to *local without the Matchmaker's
+// signals (kCallSignals), *arg pointed at the copy; false: unreadable.
+SUBCTX_SIGNAL_CONTEXT bool without_call_signals(long* arg, uint64_t* local) {
+  if (!*arg) return true;
+  if (!copy_in(local, static_cast<uint64_t>(*arg), sizeof *local)) return false;
+  *local &= ~kCallSignals;
+  *arg = reinterpret_cast<long>(local);
+  return true;
+}
+
+}  // namespace
+
 SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b, long d, long r10, long r8, long r9) {
+  // The masks subcontext code has the kernel apply while it waits, and the
+  // set sigtimedwait takes signals from, never hold the Matchmaker's
+  // signals: a wait with the deadline signal blocked, or taking it, would
+  // hold up a deadline or the stop of its threads (docs/threads.md).
+  uint64_t stripped = 0;
+  struct {
+    long set, size;
+  } pselect_mask{0, 0};
+  bool readable = true;
+  switch (nr) {
+    case SYS_rt_sigsuspend:
+    case SYS_rt_sigtimedwait: readable = without_call_signals(&a, &stripped); break;
+    case SYS_ppoll: readable = without_call_signals(&r10, &stripped); break;
+    case SYS_epoll_pwait:
+    case SYS_epoll_pwait2: readable = without_call_signals(&r8, &stripped); break;
+    case SYS_pselect6:
+      if (r9) {
+        readable = copy_in(&pselect_mask, static_cast<uint64_t>(r9), sizeof pselect_mask) &&
+                   without_call_signals(&pselect_mask.set, &stripped);
+        r9 = reinterpret_cast<long>(&pselect_mask);
+      }
+      break;
+  }
+  if (!readable) return -EFAULT;
   long r;
   if (never_blocks(nr, r10)) {
     r = sys6(nr, a, b, d, r10, r8, r9);

@@ -121,6 +121,17 @@ TEST_P(ThreadTest, ResetAndUnmapStopAThreadThatKeepsStartingThreads) {
   EXPECT_EQ(process_threads(), before);
 }
 
+TEST_P(ThreadTest, ResetStopsThreadsThatWaitWithEverySignalBlocked) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  const int before = process_threads();
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<int64_t()>("start_waiters"), 3);  // sigsuspend, sigwait, ppoll: all signals
+  usleep(5000);
+  sc.reset();
+  EXPECT_EQ(sc.memory().threads, 0u);
+  EXPECT_EQ(process_threads(), before);
+}
+
 TEST_P(ThreadTest, ClonesThatAreNotThreadsAreRefused) {
   subctx::Subcontext sc = map();
   // Without CLONE_FILES: EPERM (it would have a descriptor table of its

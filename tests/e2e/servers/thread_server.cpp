@@ -1,6 +1,7 @@
 // Threads inside a subcontext (docs/threads.md): exports that start
 // threads with the subcontext's own pthread_create.  test_threads.cpp uses it.
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -206,6 +207,33 @@ void* spawn_forever(void*) {
   return nullptr;
 }
 int64_t start_spawner() { return start_detached(spawn_forever, 1); }
+// Threads that wait with every signal blocked, or for every signal: a
+// reset must still stop them.
+void* suspend_all(void*) {
+  sigset_t all;
+  sigfillset(&all);
+  for (;;) sigsuspend(&all);
+  return nullptr;
+}
+void* wait_all(void*) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  for (;;) {
+    int sig;
+    sigwait(&all, &sig);
+  }
+  return nullptr;
+}
+void* ppoll_all(void*) {
+  sigset_t all;
+  sigfillset(&all);
+  for (;;) ppoll(nullptr, 0, nullptr, &all);
+  return nullptr;
+}
+int64_t start_waiters() {
+  return start_detached(suspend_all, 1) + start_detached(wait_all, 1) + start_detached(ppoll_all, 1);
+}
 int64_t crash_in_call() {
   fault(nullptr);
   return 1;
@@ -265,6 +293,7 @@ SUBCTX_EXPORT(overflow_in_thread);
 SUBCTX_EXPORT(crash_in_call);
 SUBCTX_EXPORT(odd_clones);
 SUBCTX_EXPORT(start_spawner);
+SUBCTX_EXPORT(start_waiters);
 SUBCTX_EXPORT(pipes_in_threads);
 SUBCTX_EXPORT(plus_one);
 SUBCTX_EXPORT(add_in_call);
