@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Prints the table of ratios from the JSON files bench/run.sh wrote.
 
-usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, warm.json, protection.json,
-                                   containment.json, identity.json, start.json, payload_<name>.json,
+usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, external_snapshot.json, warm.json,
+                                   protection.json, containment.json, identity.json, start.json, payload_<name>.json,
                                    payload_pss.json)
 
 Every ratio divides two numbers measured in the same run of the same binary.
@@ -124,6 +124,21 @@ def snapshot_table(rows):
             continue
         print(f"  {mode:12s} {time_in(row, 'ms'):11.0f} {row['heap_MB_per_s']:10.0f} {row['floor_s'] * 1e3:9.0f}"
               f" {row['vs_floor']:8.2f} {row['file_MB']:8.0f} {row['disk_MB']:8.0f} {row['disk_per_file']:9.3f}")
+
+
+def external_snapshot_table(rows):
+    print("External snapshot (subctx snapshot --pid) of a heap, half zero pages, vs the in-process snapshot of the same"
+          " heap and process_vm_readv of the same ranges (docs/external-snapshot.md)")
+    print(f"  {'zero pages':12s} {'heap MB':>8s} {'ext MB/s':>9s} {'inproc MB/s':>11s} {'ext/inproc':>10s}"
+          f" {'readv MB/s':>10s} {'ext file MB':>11s} {'ext disk MB':>11s}")
+    for mode in ["untouched", "touched"]:
+        row = find(rows, f"external_snapshot/{mode}")
+        if not row or "error" in row:
+            print(f"  {mode:12s} {row['error'] if row else 'missing'}")
+            continue
+        print(f"  {mode:12s} {row['heap_MB']:8.0f} {row['ext_MB_per_s']:9.0f} {row['inproc_MB_per_s']:11.0f}"
+              f" {row['ext_vs_inproc']:10.2f} {row['readv_MB_per_s']:10.0f} {row['ext_file_MB']:11.0f}"
+              f" {row['ext_disk_MB']:11.0f}")
 
 
 def warm_table(rows):
@@ -484,9 +499,9 @@ def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "."
     context = None
     for name, table in [("call", call_table), ("map", map_table), ("snapshot", snapshot_table),
-                        ("warm", warm_table), ("protection", protection_table),
-                        ("containment", containment_table), ("identity", identity_table),
-                        ("start", start_table)]:
+                        ("external_snapshot", external_snapshot_table), ("warm", warm_table),
+                        ("protection", protection_table), ("containment", containment_table),
+                        ("identity", identity_table), ("start", start_table)]:
         ctx, rows = load(directory, name)
         if ctx is None:
             print(f"{name}: no results")

@@ -5,6 +5,7 @@
 //   subctx verify IMAGE                recompute every digest
 //   subctx train IMAGE --call EXPORT[:ARG...]...  record the pages first calls touch
 //   subctx snapshot --pid PID -o IMAGE --export NAME:SIG...  image of a running process
+//   subctx snapshot -o IMAGE --export NAME:SIG... --after S -- PROGRAM ARGS...  (or one started for it)
 //
 // Exit status: 0 success, 1 error (bad image, refused map, failed call,
 // digest mismatch), 2 bad command line.
@@ -45,9 +46,12 @@ constexpr Command kCommands[] = {
      run_train},
     {"snapshot",
      "snapshot --pid PID -o IMAGE --export NAME:SIGNATURE [--export ...] [--then continue|kill] [--drop-fd N] [--mode "
-     "0600]",
+     "0600]\n"
+     "  subctx snapshot -o IMAGE --export NAME:SIGNATURE [...] (--after SECONDS | --on-signal SIG | --ready-fd N\n"
+     "    [--ready-text TEXT]) [--timeout SECONDS] [--then kill|continue] -- PROGRAM ARGS...",
      "stop a running process (ptrace), write its image with the named functions as exports, then let it go on\n"
-     "    (or kill it); the program needs no subctx code (docs/external-snapshot.md)",
+     "    (or kill it); or start PROGRAM, wait until it is ready, snapshot it and kill it (--then kill, the\n"
+     "    default there); the program needs no subctx code (docs/external-snapshot.md)",
      run_snapshot},
 };
 

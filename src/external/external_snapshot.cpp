@@ -1,13 +1,14 @@
 // snapshot_process(): the image of another process, from outside.
 //
 // Order: check the thread count, attach (the target stops where it is),
-// read its registers and maps, find its ELF objects, refuse a target
-// stopped inside malloc or holding a stdio lock, resolve the exports and
-// the libc symbols, resolve lazily bound PLT slots by calling the target's
-// own dlsym (the only step that runs target code; before anything is
-// copied), then copy every page with process_vm_readv while the target is
-// stopped, and let it go (or kill it).  Nothing is written to the target's
-// memory but the injected calls' stack frames, below its stack pointer.
+// read its registers and maps, find its ELF objects (in the dynamic
+// linker's order), refuse a target stopped inside malloc or holding a stdio
+// lock, resolve the exports and the libc symbols, resolve lazily bound PLT
+// slots by calling the target's own dlsym (the only step that runs target
+// code; before anything is copied), read the maps again, then copy every
+// page with process_vm_readv while the target is stopped, and let it go (or
+// kill it).  Nothing of the target's own memory is written: the calls run
+// on a scratch mapping the command adds for them and removes after them.
 #include "external/external_snapshot.hpp"
 
 #include <dirent.h>
@@ -26,11 +27,13 @@
 
 #include "common/cpu_features.hpp"
 #include "common/vdso.hpp"
+#include "external/chunk_reader.hpp"
 #include "external/objects.hpp"
 #include "external/tracee.hpp"
 #include "image/digest.hpp"
 #include "image/writer.hpp"
 #include "server/identity.hpp"
+#include "server/refuse.hpp"
 #include "server/region_select.hpp"
 #include "subctx/error.hpp"
 #include "subctx/signature.hpp"
@@ -45,11 +48,12 @@ namespace {
 
 using image::kPageSize;
 
-constexpr uint64_t kChunkPages = 256;            // read and scanned at a time (1 MiB)
 constexpr uint64_t kStackScanBytes = 32 * 1024;  // above the stack pointer: the frames that are live now
 constexpr size_t kMaxFiles = 4096;               // FILE objects walked in _IO_list_all
+constexpr size_t kMaxLinkMaps = 4096;            // link_map entries followed in _r_debug's chain
+constexpr size_t kSlotsPerBatch = 256;           // lazy PLT slots resolved per batch of calls in the target
 
-[[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
+using server::refuse;
 
 // glibc's allocator entry points: a target stopped inside one of them may
 // hold an arena lock that every export calling malloc would wait for.
@@ -130,18 +134,32 @@ class ExternalSnapshotter {
   void read_maps();
   void check_registers();
   void check_locks();
+  template <class Fn>
+  void for_each_file(Fn&& fn);
   void record_thread();
   void resolve_exports();
+  struct Lazy {  // a lazily bound PLT slot
+    const LoadedObject* object;
+    const PltSlot* slot;
+    uint64_t address;
+  };
   void resolve_plt();
+  void resolve_batch(const std::vector<Lazy>& lazy, size_t from, size_t to, uint64_t dlsym, uint64_t dlvsym,
+                     std::vector<uint64_t>* targets);
   void prepare_patches();
   void record_vdso();
   void place_gate_stack();
   void write_image();
-  void copy_segment(int fd, size_t index, const server::SegmentPlan& plan, uint64_t* digest_out);
+  std::vector<ChunkReader::Job> copy_jobs() const;
+  void copy_segment(int fd, size_t index, ChunkReader& reader, uint64_t* digest_out);
   std::string libc_version();
+  void find_syscall_instruction();
+  void order_objects();
+  void take_image();
 
   const ExternalOptions& opt_;
   std::string proc_;
+  StopRequests stop_;  // declared before t_: the target is let go before this process's mask is put back
   std::unique_ptr<Tracee> t_;
   std::string maps_text_;
   std::vector<sys::MapEntry> maps_;
@@ -158,7 +176,8 @@ void ExternalSnapshotter::read_maps() {
   maps_text_ = sys::read_text_file(proc_ + "/maps");
   std::string why;
   maps_.clear();
-  if (!sys::parse_proc_maps(maps_text_, maps_, 1u << 22, &why)) refuse("cannot parse " + proc_ + "/maps: " + why);
+  if (!sys::parse_proc_maps(maps_text_, maps_, 1u << 22, &why))
+    refuse("cannot parse " + proc_ + "/maps: " + why + "; is /proc mounted as usual (not hidepid)?");
 }
 
 void ExternalSnapshotter::check_registers() {
@@ -205,13 +224,8 @@ void ExternalSnapshotter::check_locks() {
       refuse("the target is stopped inside " + std::string(f) + "() (a return address into it, " + sys::hex(words[i]) +
              ", lies " + std::to_string(i * 8) + " bytes above its stack pointer)" + advice);
 
-  // Every FILE glibc knows (_IO_list_all): a held lock is a stdio function in progress.
-  uint64_t list = objs_->find("_IO_list_all");
-  uint64_t file = 0;
-  if (!list || !t_->read_value(list, &file)) return;
-  for (size_t n = 0; file && n < kMaxFiles; ++n) {
-    FILE f;
-    if (!t_->read_exact(file, &f, sizeof f)) break;
+  // Every FILE glibc knows: a held lock is a stdio function in progress.
+  for_each_file([&](uint64_t file, const FILE& f) {
     constexpr int kUserLock = 0x8000;  // _IO_USER_LOCK: the FILE has no lock (__fsetlocking)
     if (!(f._flags & kUserLock) && f._lock) {
       int lock = 0;
@@ -222,6 +236,20 @@ void ExternalSnapshotter::check_locks() {
                "stream would find it mid-operation: snapshot the target while it waits in read(2), pause() or poll(2) "
                "instead");
     }
+  });
+}
+
+// fn(address, copy) for every FILE in glibc's _IO_list_all of the target,
+// up to kMaxFiles (a damaged chain must not keep the target stopped).
+template <class Fn>
+void ExternalSnapshotter::for_each_file(Fn&& fn) {
+  const uint64_t list = objs_->find("_IO_list_all");
+  uint64_t file = 0;
+  if (!list || !t_->read_value(list, &file)) return;
+  for (size_t n = 0; file && n < kMaxFiles; ++n) {
+    FILE f;
+    if (!t_->read_exact(file, &f, sizeof f)) break;
+    fn(file, f);
     file = reinterpret_cast<uint64_t>(f._chain);
   }
 }
@@ -240,23 +268,17 @@ void ExternalSnapshotter::record_thread() {
   // Output still buffered in the target stays the target's: it writes it
   // when it flushes.  The image's copy of each buffer is emptied (write
   // pointer back to the base) so that no client prints it again.
-  uint64_t list = objs_->find("_IO_list_all"), file = 0;
-  if (!list || !t_->read_value(list, &file)) return;
-  for (size_t n = 0; file && n < kMaxFiles; ++n) {
-    FILE f;
-    if (!t_->read_exact(file, &f, sizeof f)) break;
-    if (f._IO_write_ptr > f._IO_write_base && f._IO_write_base) {
-      const uint64_t pending = static_cast<uint64_t>(f._IO_write_ptr - f._IO_write_base);
-      patches_.push_back({file + offsetof(FILE, _IO_write_ptr), 8, reinterpret_cast<uint64_t>(f._IO_write_base)});
-      const std::string which = file == info_.thread.stdout_file ? "stdout"
-                                : file == info_.thread.stderr_file
-                                    ? "stderr"
-                                    : "the FILE on descriptor " + std::to_string(f._fileno);
-      report_.notes.push_back(std::to_string(pending) + " bytes of output buffered in the target's " + which +
-                              " are left to the target (it writes them when it flushes) and left out of the image");
-    }
-    file = reinterpret_cast<uint64_t>(f._chain);
-  }
+  for_each_file([&](uint64_t file, const FILE& f) {
+    if (f._IO_write_ptr <= f._IO_write_base || !f._IO_write_base) return;
+    const uint64_t pending = static_cast<uint64_t>(f._IO_write_ptr - f._IO_write_base);
+    patches_.push_back({file + offsetof(FILE, _IO_write_ptr), 8, reinterpret_cast<uint64_t>(f._IO_write_base)});
+    const std::string which = file == info_.thread.stdout_file ? "stdout"
+                              : file == info_.thread.stderr_file
+                                  ? "stderr"
+                                  : "the FILE on descriptor " + std::to_string(f._fileno);
+    report_.notes.push_back(std::to_string(pending) + " bytes of output buffered in the target's " + which +
+                            " are left to the target (it writes them when it flushes) and left out of the image");
+  });
 }
 
 void ExternalSnapshotter::resolve_exports() {
@@ -281,12 +303,36 @@ void ExternalSnapshotter::resolve_exports() {
 // dlsym/dlvsym in its global scope, as the in-process snapshot's bind-now
 // does (src/server/bind_now.cpp); the image gets the address, the target's
 // slot is left as it was.
+// dlsym(RTLD_DEFAULT, name) or dlvsym(RTLD_DEFAULT, name, version) of the
+// slots [from, to), called in the target in one batch (one by one where
+// the batch cannot run); *targets gets the addresses, 0 where none.
+void ExternalSnapshotter::resolve_batch(const std::vector<Lazy>& lazy, size_t from, size_t to, uint64_t dlsym,
+                                        uint64_t dlvsym, std::vector<uint64_t>* targets) {
+  std::string names;
+  std::vector<size_t> offsets;
+  for (size_t i = from; i < to; ++i) {
+    offsets.push_back(names.size());
+    names += lazy[i].slot->symbol + '\0' + lazy[i].slot->version + '\0';
+  }
+  const uint64_t base = t_->batch_data_address(to - from, names.size());
+  std::vector<Tracee::Call> calls;
+  for (size_t i = from; i < to; ++i) {
+    const uint64_t name = base + offsets[i - from];
+    const bool versioned = !lazy[i].slot->version.empty();
+    calls.push_back({versioned ? dlvsym : dlsym, 0 /* RTLD_DEFAULT */, name, name + lazy[i].slot->symbol.size() + 1});
+  }
+  std::vector<uint64_t> got = t_->call_each(calls, names);
+  if (got.empty()) {  // the batch loop may not run here: one call each
+    for (size_t i = from; i < to; ++i) {
+      const std::string data = lazy[i].slot->symbol + '\0' + lazy[i].slot->version + '\0';
+      const uint64_t at = t_->data_address(data.size());
+      got.push_back(t_->call(calls[i - from].fn, 0, at, at + lazy[i].slot->symbol.size() + 1, data));
+    }
+  }
+  std::copy(got.begin(), got.end(), targets->begin() + static_cast<long>(from));
+}
+
 void ExternalSnapshotter::resolve_plt() {
-  struct Lazy {
-    const LoadedObject* object;
-    const PltSlot* slot;
-    uint64_t address;
-  };
   std::vector<Lazy> lazy;
   for (const auto& o : objs_->objects()) {
     if (o.elf->bind_now()) continue;
@@ -306,24 +352,20 @@ void ExternalSnapshotter::resolve_plt() {
   }
   if (lazy.empty()) return;
   const uint64_t dlsym = objs_->find("dlsym"), dlvsym = objs_->find("dlvsym");
+  std::vector<uint64_t> targets(lazy.size());
+  if (dlsym && dlvsym)
+    for (size_t at = 0; at < lazy.size(); at += kSlotsPerBatch)
+      resolve_batch(lazy, at, std::min(lazy.size(), at + kSlotsPerBatch), dlsym, dlvsym, &targets);
   std::vector<std::string> unresolved;
-  for (const Lazy& l : lazy) {
-    const std::string& name = l.slot->symbol;
-    const std::string& version = l.slot->version;
-    uint64_t target = 0;
-    const uint64_t fn = version.empty() ? dlsym : dlvsym;
-    if (fn) {
-      std::string data = name + '\0' + version + '\0';
-      const uint64_t at = t_->data_address(data.size());
-      target = t_->call(fn, 0 /* RTLD_DEFAULT */, at, at + name.size() + 1, data);
-    }
-    if (!target) {
-      if (l.slot->weak && fn) continue;  // weak and absent: calling it fails either way
-      unresolved.push_back((l.object->executable ? std::string("main executable") : l.object->path) + ": " + name +
-                           (version.empty() ? "" : "@" + version));
+  for (size_t i = 0; i < lazy.size(); ++i) {
+    const Lazy& l = lazy[i];
+    if (!targets[i]) {
+      if (l.slot->weak && dlsym && dlvsym) continue;  // weak and absent: calling it fails either way
+      unresolved.push_back((l.object->executable ? std::string("main executable") : l.object->path) + ": " +
+                           l.slot->symbol + (l.slot->version.empty() ? "" : "@" + l.slot->version));
       continue;
     }
-    patches_.push_back({l.address, 8, target});
+    patches_.push_back({l.address, 8, targets[i]});
     ++report_.plt_slots_resolved;
   }
   if (!unresolved.empty()) {
@@ -360,11 +402,13 @@ void ExternalSnapshotter::record_vdso() {
     if (m.path != "[vdso]") continue;
     std::vector<uint8_t> bytes(m.end - m.start);
     if (!t_->read_exact(m.start, bytes.data(), bytes.size()))
-      refuse("cannot read the target's vDSO at " + sys::hex(m.start));
+      refuse("cannot read the target's vDSO at " + sys::hex(m.start) + " (" + sys::errno_text(errno) +
+             "); a security module may forbid reading it: run this command as root");
     std::string why;
     info_.vdso.base = m.start;
     info_.vdso.size = m.end - m.start;
-    if (!parse_vdso_symbols(bytes.data(), bytes.size(), &info_.vdso.symbols, &why)) refuse("the target's " + why);
+    if (!parse_vdso_symbols(bytes.data(), bytes.size(), &info_.vdso.symbols, &why))
+      refuse("the target's " + why + "; its kernel's vDSO is not one subctx can record: report it");
   }
 }
 
@@ -395,7 +439,10 @@ void ExternalSnapshotter::place_gate_stack() {
     }
     hi = clash;
   }
-  if (!lo) refuse("no room in the target's address space below " + sys::hex(top) + " for the gate stack");
+  if (!lo)
+    refuse("no room in the target's address space below " + sys::hex(top) + " for the " + std::to_string(total >> 20) +
+           " MiB gate stack the image needs (the calls run on it): the target has mapped nearly all of it; "
+           "snapshot it before it maps that much (earlier in its start-up)");
   select_.gate_guard = lo;
   select_.gate_guard_size = image::kGateGuardSize;
   select_.gate_stack_lo = lo + image::kGateGuardSize;
@@ -414,71 +461,59 @@ void ExternalSnapshotter::place_gate_stack() {
   maps_.insert(at + 1, stack);
 }
 
-void ExternalSnapshotter::copy_segment(int fd, size_t index, const server::SegmentPlan& plan, uint64_t* digest_out) {
-  static const uint8_t kZeroPage[kPageSize] = {};
+// Whether segment `index` is copied from the target (the others are zeros:
+// the gate stack's guard has no file part, and the gate stack is new).
+bool copied(const image::SegmentRecord& seg, const server::SegmentPlan& plan) {
+  return seg.filesz != 0 && plan.kind != image::SegmentKind::GateStack;
+}
+
+// The reads of every copied segment, in order, in chunks of up to 1 MiB.
+std::vector<ChunkReader::Job> ExternalSnapshotter::copy_jobs() const {
+  std::vector<ChunkReader::Job> jobs;
+  for (size_t i = 0; i < info_.segments.size(); ++i) {
+    const image::SegmentRecord& seg = info_.segments[i];
+    if (!copied(seg, plan_[i])) continue;
+    for (uint64_t at = seg.vaddr; at < seg.end(); at += ChunkReader::kChunkPages * kPageSize)
+      jobs.push_back({at, std::min<uint64_t>(ChunkReader::kChunkPages, (seg.end() - at) / kPageSize),
+                      plan_[i].anonymous});
+  }
+  return jobs;
+}
+
+void ExternalSnapshotter::copy_segment(int fd, size_t index, ChunkReader& reader, uint64_t* digest_out) {
   const image::SegmentRecord& seg = info_.segments[index];
-  image::Digest digest;
-  // The gate stack's guard has no file part, and the gate stack is new: zeros.
-  if (seg.filesz == 0 || plan.kind == image::SegmentKind::GateStack) {
+  const server::SegmentPlan& plan = plan_[index];
+  if (!copied(seg, plan)) {
     *digest_out = image::zero_segment_digest(seg.memsz);
     return;
   }
-  std::vector<uint8_t> buf(kChunkPages * kPageSize);
-  std::vector<uint64_t> pm(kChunkPages);
-  std::vector<bool> present(kChunkPages);
-  for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kChunkPages * kPageSize) {
-    const uint64_t pages = std::min<uint64_t>(kChunkPages, (seg.end() - chunk) / kPageSize);
-    // Anonymous pages never touched read as zeros: not read (reading would
-    // fault them in, in the target), not written.
-    const bool have_pm =
-        plan.anonymous && pagemap_ &&
-        sys::pread_exact(pagemap_.get(), pm.data(), pages * 8, static_cast<off_t>(chunk / kPageSize * 8));
-    for (uint64_t k = 0; k < pages; ++k) present[k] = !have_pm || sys::pagemap::populated(pm[k]);
-    for (uint64_t k = 0; k < pages;) {
-      if (!present[k]) {
-        ++k;
-        continue;
-      }
-      uint64_t e = k;
-      while (e < pages && present[e]) ++e;
-      const uint64_t addr = chunk + k * kPageSize, len = (e - k) * kPageSize;
-      const size_t got = t_->read(addr, buf.data() + k * kPageSize, len);
-      if (got != len)
-        refuse("cannot read the target's memory at " + sys::hex(addr + got) + " (mapping \"" +
-               std::string(plan.origin) + "\" " + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) +
-               "): " + sys::errno_text(errno));
-      k = e;
-    }
-    uint64_t run_start = 0, run_len = 0;  // pages of buf to write, from page run_start
-    auto flush = [&] {
-      if (run_len && !sys::pwrite_exact(fd, buf.data() + run_start * kPageSize, run_len * kPageSize,
-                                        static_cast<off_t>(seg.offset + (chunk - seg.vaddr) + run_start * kPageSize)))
-        throw IoError("cannot write the image: " + sys::errno_text(errno));
-      report_.data_bytes += run_len * kPageSize;
-      run_len = 0;
-    };
-    for (uint64_t k = 0; k < pages; ++k) {
-      if (!present[k]) {
-        flush();
-        digest.update(kZeroPage, kPageSize);
+  image::SegmentWriter out(fd, seg.offset, opt_.image_path);
+  for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += ChunkReader::kChunkPages * kPageSize) {
+    stop_.check();
+    const ChunkReader::Chunk* c = reader.next();
+    if (!c || c->job->addr != chunk)
+      throw Error(Errc::System, "external snapshot: the copy's chunks came out of order (a bug)");
+    if (c->failed_at)
+      refuse("cannot read the target's memory at " + sys::hex(c->failed_at) + " (mapping \"" +
+             std::string(plan.origin) + "\" " + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) +
+             "): " + sys::errno_text(c->err));
+    uint8_t* buf = const_cast<uint8_t*>(c->data.data());  // the slot is this thread's until the next next()
+    for (uint64_t k = 0; k < c->job->pages; ++k) {
+      if (!c->present[k]) {
+        out.hole();
         continue;
       }
       const uint64_t addr = chunk + k * kPageSize;
-      uint8_t* page = buf.data() + k * kPageSize;
+      uint8_t* page = buf + k * kPageSize;
       for (const Patch& p : patches_)
         if (p.address >= addr && p.address + p.size <= addr + kPageSize)
           std::memcpy(page + (p.address - addr), &p.value, p.size);
-      digest.update(page, kPageSize);
-      if (image::page_is_zero(page)) {
-        flush();
-        continue;
-      }
-      if (run_len == 0) run_start = k;
-      ++run_len;
+      out.page(page, addr - seg.vaddr);
     }
-    flush();
+    out.flush();  // the chunk's buffer goes back to the reader
   }
-  *digest_out = digest.value();
+  *digest_out = out.finish();
+  report_.data_bytes += out.data_bytes();
 }
 
 void ExternalSnapshotter::write_image() {
@@ -491,31 +526,52 @@ void ExternalSnapshotter::write_image() {
   const uint64_t file_size = image::layout_segments(info_, header.data_start);
   header = image::encode_header(info_);
 
-  const std::string& path = opt_.image_path;
-  std::string tmp = path + ".tmp.XXXXXX";
-  sys::UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd) throw IoError("cannot create a temporary file beside " + path + ": " + sys::errno_text(errno));
-  struct Remover {
-    const std::string& p;
-    bool armed = true;
-    ~Remover() {
-      if (armed) unlink(p.c_str());
-    }
-  } remover{tmp};
-  const mode_t mask = umask(0);
-  umask(mask);
-  if (fchmod(fd.get(), static_cast<mode_t>(opt_.mode) & ~mask) != 0)
-    throw IoError("cannot set the mode of " + tmp + ": " + sys::errno_text(errno));
+  image::TempImageFile file(opt_.image_path, opt_.mode);
   pagemap_ = sys::UniqueFd(open((proc_ + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
   std::vector<uint64_t> digests(info_.segments.size());
-  for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd.get(), i, plan_[i], &digests[i]);
-  image::finish_image_file(fd.get(), tmp, header, digests.data(), digests.size(), file_size);
-  if (rename(tmp.c_str(), path.c_str()) != 0)
-    throw IoError("cannot rename " + tmp + " to " + path + ": " + sys::errno_text(errno));
-  remover.armed = false;
+  {
+    ChunkReader reader(*t_, pagemap_ ? pagemap_.get() : -1, copy_jobs());
+    for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file.fd(), i, reader, &digests[i]);
+  }
+  image::finish_image_file(file.fd(), file.temp_path(), header, digests.data(), digests.size(), file_size);
+  file.commit();
   report_.segments = info_.segments.size();
   report_.virtual_size = info_.virtual_size();
   report_.file_size = file_size;
+}
+
+// The global scope's order, as the dynamic linker searches it: the
+// link_map chain of _r_debug (the executable, preloaded libraries, then
+// the needed ones breadth first).  Lookups by name (malloc for the lock
+// checks, stdout, dlsym) then find what the program itself calls, an
+// interposed malloc included, rather than the lowest-addressed definition.
+void ExternalSnapshotter::order_objects() {
+  const uint64_t r_debug = objs_->find("_r_debug");
+  uint64_t map = 0;
+  if (!r_debug || !t_->read_value(r_debug + 8, &map)) return;  // r_version, then r_map
+  std::vector<uint64_t> dynamic;
+  for (size_t n = 0; map && n < kMaxLinkMaps; ++n) {
+    uint64_t lm[4];  // l_addr, l_name, l_ld, l_next
+    if (!t_->read_exact(map, lm, sizeof lm)) break;
+    dynamic.push_back(lm[2]);
+    map = lm[3];
+  }
+  objs_->order_by(dynamic);
+}
+
+// The libc's `syscall` function holds a `syscall` instruction: the injected
+// system calls are made there, and the injected calls return to it.
+void ExternalSnapshotter::find_syscall_instruction() {
+  const LoadedObject* libc = nullptr;
+  const LoadedObject* where = nullptr;
+  uint64_t size = 0;
+  objs_->find("gnu_get_libc_version", nullptr, &libc);
+  const uint64_t fn = objs_->find("syscall", &size, &where);
+  if (!fn || where != libc || size < 2 || size > 256) return;
+  uint8_t code[256];
+  if (!t_->read_exact(fn, code, size)) return;
+  for (uint64_t i = 0; i + 1 < size; ++i)
+    if (code[i] == 0x0f && code[i + 1] == 0x05) return t_->set_syscall_instruction(fn + i);
 }
 
 ExternalReport ExternalSnapshotter::run() {
@@ -530,8 +586,25 @@ ExternalReport ExternalSnapshotter::run() {
       "(or after it joins them)";
   if (threads > 1) refuse("process " + std::to_string(opt_.pid) + " has " + std::to_string(threads) + thread_advice);
   t_ = std::make_unique<Tracee>(opt_.pid);
-  if (const size_t n = count_threads(opt_.pid); n != 1)
-    refuse("process " + std::to_string(opt_.pid) + " has " + std::to_string(n) + thread_advice);
+  try {
+    if (const size_t n = count_threads(opt_.pid); n != 1)
+      refuse("process " + std::to_string(opt_.pid) + " has " + std::to_string(n) + thread_advice);
+    take_image();
+  } catch (const Error&) {
+    // Whatever failed first (a /proc file, a read, a call), a target that
+    // has exited meanwhile is the reason to report.
+    std::string how;
+    if (t_->gone(&how))
+      refuse("process " + std::to_string(opt_.pid) + " exited during the snapshot (" + how + "); no image was written");
+    throw;
+  }
+  if (opt_.then == Then::Kill) t_->kill();
+  else t_->detach();
+  return report_;
+}
+
+void ExternalSnapshotter::take_image() {
+  stop_.check();
   read_maps();
   objs_ = std::make_unique<ProcessObjects>(opt_.pid, maps_);
   check_registers();
@@ -539,11 +612,18 @@ ExternalReport ExternalSnapshotter::run() {
     refuse(
         "the target does not use glibc's shared C library (statically linked, or another libc such as musl): "
         "the image format records glibc's thread, stdio and malloc state");
+  order_objects();
+  find_syscall_instruction();
   check_locks();
   resolve_exports();
   record_thread();
   resolve_plt();
   info_.libc = libc_version();
+  // The calls are over: their stack leaves the target, and the maps are
+  // read again (dlsym may have grown the heap).
+  t_->end_calls();
+  stop_.check();
+  read_maps();
   prepare_patches();
   record_vdso();
   server::IdentitySource src;
@@ -564,9 +644,6 @@ ExternalReport ExternalSnapshotter::run() {
   info_.cpu_features = host_cpu_features();
   place_gate_stack();
   write_image();
-  if (opt_.then == Then::Kill) t_->kill();
-  else t_->detach();
-  return report_;
 }
 
 }  // namespace

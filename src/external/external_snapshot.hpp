@@ -44,8 +44,11 @@ struct ExternalReport {
 
 // Attaches, checks, writes the image (renamed into place when complete),
 // then detaches (the target goes on) or kills the target.  Throws
-// SnapshotRefused (a refusal, the target left running), IoError,
-// InvalidArgument (bad options).
+// SnapshotRefused (a refusal, the target left running; or it exited),
+// IoError, InvalidArgument (bad options), Interrupted (SIGINT, SIGTERM or
+// SIGHUP reached this process: blocked meanwhile, taken at safe points,
+// the target given back as it was first).  Signals sent to the target
+// meanwhile are not lost (docs/external-snapshot.md, "Signals").
 ExternalReport snapshot_process(const ExternalOptions& options);
 
 }  // namespace subctx::external

@@ -1,6 +1,7 @@
 #include "external/objects.hpp"
 
 #include <elf.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <map>
 
+#include "server/refuse.hpp"
 #include "subctx/error.hpp"
 #include "sys/io.hpp"
 
@@ -16,7 +18,7 @@ namespace subctx::external {
 
 namespace {
 
-[[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
+using server::refuse;
 
 bool is_code_symbol(const ElfSymbol& s) {
   return s.type == STT_FUNC || s.type == STT_GNU_IFUNC || s.type == STT_NOTYPE;
@@ -47,6 +49,25 @@ std::vector<uint64_t> definitions(const LoadedObject& o, const std::string& name
   return out;
 }
 
+// An object whose file could not be loaded: the executable, or a file the
+// target runs code from (its symbols and lazily bound slots are needed), is
+// a refusal; a data file that is not ELF is skipped.
+void refuse_unreadable(const LoadedObject& o, bool code, uint64_t lo, uint64_t hi, const std::string& why) {
+  if (o.executable) {
+    if (o.elf->machine() != 0 && o.elf->machine() != EM_X86_64)
+      refuse("the target " + o.path + " is not an x86-64 program (ELF machine " + std::to_string(o.elf->machine()) +
+             "); subctx images hold x86-64 processes only");
+    if (!o.elf->is_64() && o.elf->machine() != 0)
+      refuse("the target " + o.path + " is a 32-bit program; subctx images hold x86-64 processes only");
+    refuse("cannot read the target's executable: " + why);
+  }
+  if (code && why.find("is not an ELF file") == std::string::npos)
+    refuse("cannot read " + o.path + ", from which the target runs code (mapped at " + sys::hex(lo) + "-" +
+           sys::hex(hi) + "): " + why +
+           "; its symbol tables are needed: run this command as the target's user or as root (reading a "
+           "replaced file through /proc/PID/map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE)");
+}
+
 }  // namespace
 
 ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps) {
@@ -63,6 +84,7 @@ ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps
     uint64_t lo = 0, hi = 0;
     bool has_header = false;
     uint64_t header_start = 0;
+    bool code = false;  // mapped executable: code the target runs
   };
   std::vector<Pending> files;
   for (const auto& m : maps) {
@@ -73,6 +95,7 @@ ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps
     Pending& f = files[it->second];
     f.lo = std::min(f.lo, m.start);
     f.hi = std::max(f.hi, m.end);
+    f.code |= (m.prot & PROT_EXEC) != 0;
     if (m.offset == 0 && !f.has_header) {
       f.has_header = true;
       f.header_start = m.start;
@@ -90,7 +113,8 @@ ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps
     // mapped file itself, through map_files.
     std::string open_path = o.path;
     struct stat st {};
-    if (m.deleted || stat(open_path.c_str(), &st) != 0 || st.st_ino != m.inode) {
+    if (m.deleted || stat(open_path.c_str(), &st) != 0 || st.st_ino != m.inode ||
+        st.st_dev != makedev(m.dev_major, m.dev_minor)) {
       char range[64];
       std::snprintf(range, sizeof range, "/map_files/%llx-%llx", static_cast<unsigned long long>(m.start),
                     static_cast<unsigned long long>(m.end));
@@ -99,14 +123,7 @@ ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps
     o.elf = std::make_unique<ElfFile>();
     std::string why;
     if (!o.elf->load(open_path, &why)) {
-      if (o.executable) {
-        if (o.elf->machine() != 0 && o.elf->machine() != EM_X86_64)
-          refuse("the target " + o.path + " is not an x86-64 program (ELF machine " + std::to_string(o.elf->machine()) +
-                 "); subctx images hold x86-64 processes only");
-        if (!o.elf->is_64() && o.elf->machine() != 0)
-          refuse("the target " + o.path + " is a 32-bit program; subctx images hold x86-64 processes only");
-        refuse("cannot read the target's executable: " + why);
-      }
+      refuse_unreadable(o, f.code, f.lo, f.hi, why);
       continue;  // a data file mapped by the program
     }
     if (o.elf->type() != ET_EXEC && o.elf->type() != ET_DYN) continue;
@@ -119,7 +136,9 @@ ProcessObjects::ProcessObjects(pid_t pid, const std::vector<sys::MapEntry>& maps
     o.bias = f.header_start - o.elf->first_load_vaddr();
     (o.executable ? exe : libs).push_back(std::move(o));
   }
-  if (exe.empty()) refuse("cannot find the target's executable among its mappings (" + proc + "/exe)");
+  if (exe.empty())
+    refuse("cannot find the target's executable among its mappings (" + proc +
+           "/exe names none of them: was the file replaced, or is it run by an interpreter?)");
   objects_.push_back(std::move(exe.front()));
   for (auto& l : libs) objects_.push_back(std::move(l));
 }
@@ -178,6 +197,16 @@ uint64_t ProcessObjects::find(const std::string& name, uint64_t* size, const Loa
     }
   }
   return 0;
+}
+
+void ProcessObjects::order_by(const std::vector<uint64_t>& dynamic) {
+  auto rank = [&](const LoadedObject& o) {
+    for (size_t i = 0; i < dynamic.size(); ++i)
+      if (dynamic[i] >= o.lo && dynamic[i] < o.hi) return i;
+    return dynamic.size();
+  };
+  std::stable_sort(objects_.begin() + 1, objects_.end(),
+                   [&](const LoadedObject& a, const LoadedObject& b) { return rank(a) < rank(b); });
 }
 
 const LoadedObject* ProcessObjects::object_at(uint64_t addr) const {

@@ -1,5 +1,6 @@
 // The ELF objects another process has loaded (its executable first, then its
-// libraries in address order), found in its /proc/PID/maps, each with its
+// libraries in address order, or in the dynamic linker's search order once
+// order_by() has read it), found in its /proc/PID/maps, each with its
 // load bias and symbol tables read from the file, and the lookups the
 // external snapshot makes in them: exports by name, the libc symbols it
 // needs (stdout, fflush, __curbrk, dlsym, ...), the function an address is in.
@@ -47,6 +48,12 @@ class ProcessObjects {
 
   // The object holding addr, or nullptr.
   const LoadedObject* object_at(uint64_t addr) const;
+
+  // Puts the objects in the order the dynamic linker searches its global
+  // scope: `dynamic` holds each link_map's l_ld (the address of its
+  // dynamic section), from _r_debug's chain.  Objects outside the chain keep
+  // their order, after it.  Called before any pointer to an object is kept.
+  void order_by(const std::vector<uint64_t>& dynamic);
 
  private:
   std::vector<LoadedObject> objects_;

@@ -1,7 +1,10 @@
 #include "image/writer.hpp"
 
 #include <elf.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -177,6 +180,69 @@ const char* fd_kind_name(FdKind kind) {
     case FdKind::Other: return "other";
   }
   return "?";
+}
+
+void SegmentWriter::page(const uint8_t* p, uint64_t offset) {
+  digest_.update(p, kPageSize);
+  if (page_is_zero(p)) {
+    flush();  // all-zero page: a hole in the file
+    return;
+  }
+  if (run_len_ && p == run_ + run_len_ && offset == run_offset_ + run_len_) {
+    run_len_ += kPageSize;
+    return;
+  }
+  flush();
+  run_ = p;
+  run_offset_ = offset;
+  run_len_ = kPageSize;
+}
+
+void SegmentWriter::hole() {
+  static const uint8_t kZeroPage[kPageSize] = {};
+  flush();
+  digest_.update(kZeroPage, kPageSize);
+}
+
+void SegmentWriter::write_now(const uint8_t* p, uint64_t offset) {
+  flush();
+  digest_.update(p, kPageSize);
+  write(p, kPageSize, offset);
+}
+
+void SegmentWriter::flush() {
+  if (run_len_) write(run_, run_len_, run_offset_);
+  run_len_ = 0;
+}
+
+void SegmentWriter::write(const uint8_t* p, uint64_t len, uint64_t offset) {
+  if (!sys::raw_pwrite_exact(fd_, p, len, static_cast<off_t>(file_offset_ + offset)))
+    throw IoError("cannot write " + path_ + ": " + sys::errno_text(errno));
+  data_bytes_ += len;
+}
+
+TempImageFile::TempImageFile(const std::string& path, unsigned mode) : path_(path), tmp_(path + ".tmp.XXXXXX") {
+  fd_ = sys::UniqueFd(mkostemp(tmp_.data(), O_CLOEXEC));
+  if (!fd_)
+    throw IoError("cannot create a temporary file beside " + path + ": " + sys::errno_text(errno) +
+                  "; check that its folder exists and is writable");
+  const mode_t mask = umask(0);
+  umask(mask);
+  if (fchmod(fd_.get(), static_cast<mode_t>(mode) & ~mask) != 0) {  // mkostemp makes it 0600
+    const int err = errno;
+    unlink(tmp_.c_str());
+    throw IoError("cannot set the mode of " + tmp_ + ": " + sys::errno_text(err));
+  }
+}
+
+TempImageFile::~TempImageFile() {
+  if (!committed_) unlink(tmp_.c_str());
+}
+
+void TempImageFile::commit() {
+  if (rename(tmp_.c_str(), path_.c_str()) != 0)
+    throw IoError("cannot rename " + tmp_ + " to " + path_ + ": " + sys::errno_text(errno));
+  committed_ = true;
 }
 
 }  // namespace subctx::image

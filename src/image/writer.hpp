@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "image/digest.hpp"
 #include "image/format.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace subctx::image {
 
@@ -31,6 +33,59 @@ void seal_header(EncodedHeader& header, const uint64_t* segment_digests, size_t 
 // in-process snapshot calls it in its copy phase).
 void finish_image_file(int fd, const std::string& tmp, EncodedHeader& header, const uint64_t* segment_digests,
                        size_t count, uint64_t file_size);
+
+// The pages of one segment, in order, as both snapshots copy them: each
+// hashed into the segment's digest, an all-zero one a hole in the file, and
+// runs of the others (contiguous in memory and in the file) written with
+// one pwrite each.  Allocates only for an error's message: the in-process
+// snapshot uses it in its copy phase.
+class SegmentWriter {
+ public:
+  // fd: the image; file_offset: the segment's; path: for errors.
+  SegmentWriter(int fd, uint64_t file_offset, const std::string& path)
+      : fd_(fd), file_offset_(file_offset), path_(path) {}
+  // The page at `offset` in the segment (increasing), its bytes at p: they
+  // must stay as they are until flush(), which page() calls itself when a
+  // page does not continue the pending run.
+  void page(const uint8_t* p, uint64_t offset);
+  void hole();                                        // a page never touched: hashed as zeros, not written
+  void write_now(const uint8_t* p, uint64_t offset);  // hashed and written at once (a copy about to change)
+  void flush();                                       // writes the pending run
+  uint64_t finish() {                                 // flushes; the segment's digest
+    flush();
+    return digest_.value();
+  }
+  uint64_t data_bytes() const { return data_bytes_; }  // written so far
+
+ private:
+  void write(const uint8_t* p, uint64_t len, uint64_t offset);
+  int fd_;
+  uint64_t file_offset_;
+  const std::string& path_;
+  Digest digest_;
+  const uint8_t* run_ = nullptr;
+  uint64_t run_offset_ = 0, run_len_ = 0, data_bytes_ = 0;
+};
+
+// The file both snapshots (in-process and external) write an image to: a
+// unique temporary beside `path` (mkostemp), its mode `mode` less the
+// umask, renamed over `path` by commit() and removed by the destructor
+// otherwise, so that no client ever sees a half-written image.
+class TempImageFile {
+ public:
+  TempImageFile(const std::string& path, unsigned mode);  // throws IoError
+  ~TempImageFile();
+  TempImageFile(const TempImageFile&) = delete;
+  TempImageFile& operator=(const TempImageFile&) = delete;
+  int fd() const { return fd_.get(); }
+  const std::string& temp_path() const { return tmp_; }
+  void commit();  // renames it into place; throws IoError
+
+ private:
+  std::string path_, tmp_;
+  sys::UniqueFd fd_;
+  bool committed_ = false;
+};
 
 // True when the page (kPageSize bytes, 8-byte aligned) is all zeros: such a
 // page is a hole in the file, never written (docs/format.md, "Holes").

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <string>
 
+#include "server/refuse.hpp"
 #include "subctx/error.hpp"
 #include "sys/io.hpp"
 
@@ -26,8 +27,6 @@ using image::kMaxPathBytes;
 
 constexpr size_t kMaxListed = 20;  // descriptors named in one refusal; the rest are counted
 constexpr std::string_view kDeleted = " (deleted)";
-
-[[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
 
 bool ends_with(std::string_view s, std::string_view tail) {
   return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;

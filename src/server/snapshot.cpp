@@ -34,6 +34,7 @@
 #include "server/bind_now.hpp"
 #include "server/exports.hpp"
 #include "server/identity.hpp"
+#include "server/refuse.hpp"
 #include "server/region_select.hpp"
 #include "subctx/server.hpp"
 #include "sys/io.hpp"
@@ -56,7 +57,7 @@ constexpr size_t kMapsBufferSize = 8u << 20;   // /proc/self/maps text
 constexpr size_t kPagemapEntries = 64 * 1024;  // pagemap entries read per chunk
 constexpr int kPrepareAttempts = 5;
 
-[[noreturn]] void refuse(const std::string& msg) { throw SnapshotRefused("snapshot refused: " + msg); }
+using server::refuse;
 
 // sbc_snapshot_drop_fd()'s list: C servers have no SnapshotOptions.  Kept
 // for every later snapshot, like the exports.
@@ -140,7 +141,6 @@ class Snapshotter {
   bool layout_unchanged();
   void copy_segments(int fd);
   void copy_segment(int fd, size_t index);
-  void write_run(int fd, uint64_t file_off, uint64_t addr, uint64_t len);
 
   const std::string& path_;
   std::string tmp_path_;
@@ -326,21 +326,8 @@ void Snapshotter::run() {
     refuse("SnapshotOptions::mode " + sys::octal(options_.mode) +
            " is not a mode for an image: the owner reads (and may write) it, group and others may at most read "
            "it (clients refuse images others can write); use 0600 (the default), 0640 or 0644");
-  std::string tmp = path_ + ".tmp.XXXXXX";
-  sys::UniqueFd fd(mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd) throw IoError("cannot create a temporary file beside " + path_ + ": " + sys::errno_text(errno));
-  const mode_t mask = umask(0);
-  umask(mask);
-  if (fchmod(fd.get(), static_cast<mode_t>(options_.mode) & ~mask) != 0)  // mkostemp makes it 0600
-    throw IoError("cannot set the mode of " + tmp + ": " + sys::errno_text(errno));
-  tmp_path_ = tmp;
-  struct TmpRemover {
-    const std::string& path;
-    bool armed = true;
-    ~TmpRemover() {
-      if (armed) unlink(path.c_str());
-    }
-  } remover{tmp};
+  image::TempImageFile file(path_, options_.mode);
+  tmp_path_ = file.temp_path();
 
   bool stable = false;
   for (int attempt = 0; attempt < kPrepareAttempts && !stable; ++attempt) {
@@ -350,37 +337,24 @@ void Snapshotter::run() {
   }
   if (!stable) refuse("the process's mappings kept changing while the snapshot was prepared");
 
-  copy_segments(fd.get());
-  image::finish_image_file(fd.get(), tmp, header_, digests_, info_.segments.size(), file_size_);
+  copy_segments(file.fd());
+  image::finish_image_file(file.fd(), tmp_path_, header_, digests_, info_.segments.size(), file_size_);
   // ---- end of copy phase ----
-  if (rename(tmp.c_str(), path_.c_str()) != 0)
-    throw IoError("cannot rename " + tmp + " to " + path_ + ": " + sys::errno_text(errno));
-  remover.armed = false;
+  file.commit();
 }
 
 void Snapshotter::copy_segments(int fd) {
   for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd, i);
 }
 
-void Snapshotter::write_run(int fd, uint64_t file_off, uint64_t addr, uint64_t len) {
-  if (len && !sys::raw_pwrite_exact(fd, reinterpret_cast<const void*>(addr), len, static_cast<off_t>(file_off)))
-    throw IoError("cannot write " + tmp_path_ + ": " + sys::errno_text(errno));
-}
-
 void Snapshotter::copy_segment(int fd, size_t index) {
-  static const uint8_t kZeroPage[kPageSize] = {};
   const image::SegmentRecord& seg = info_.segments[index];
   const server::SegmentPlan& plan = plan_[index];
-  image::Digest digest;
   if (seg.filesz == 0) {
     digests_[index] = image::zero_segment_digest(seg.memsz);
     return;
   }
-  uint64_t run_start = 0, run_len = 0;  // pending run of non-zero pages
-  auto flush = [&] {
-    write_run(fd, seg.offset + (run_start - seg.vaddr), run_start, run_len);
-    run_len = 0;
-  };
+  image::SegmentWriter out(fd, seg.offset, tmp_path_);
   const bool use_pagemap = plan.anonymous && pagemap_fd_;
   for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kPagemapEntries * kPageSize) {
     const uint64_t pages = std::min<uint64_t>(kPagemapEntries, (seg.end() - chunk) / kPageSize);
@@ -391,8 +365,7 @@ void Snapshotter::copy_segment(int fd, size_t index) {
       // Bit 63: present, bit 62: swapped.  An anonymous page with neither was
       // never touched and reads as zero: skip it without faulting it in.
       if (have_pagemap && !sys::pagemap::populated(pagemap_[k])) {
-        flush();
-        digest.update(kZeroPage, kPageSize);
+        out.hole();
         continue;
       }
       const auto* page = reinterpret_cast<const uint8_t*>(addr);
@@ -401,27 +374,17 @@ void Snapshotter::copy_segment(int fd, size_t index) {
       // The stack holds this very function's frames, which change between
       // hashing and writing: hash and write one stable copy of such pages.
       if (patched || plan.kind == image::SegmentKind::Stack) {
-        flush();
         std::memcpy(patch_page_, page, kPageSize);
         for (const auto& p : patches_)
           if (p.address >= addr && p.address + p.size <= addr + kPageSize)
             std::memcpy(patch_page_ + (p.address - addr), &p.value, p.size);
-        digest.update(patch_page_, kPageSize);
-        if (!sys::raw_pwrite_exact(fd, patch_page_, kPageSize, static_cast<off_t>(seg.offset + (addr - seg.vaddr))))
-          throw IoError("cannot write " + tmp_path_ + ": " + sys::errno_text(errno));
+        out.write_now(patch_page_, addr - seg.vaddr);
         continue;
       }
-      digest.update(page, kPageSize);
-      if (image::page_is_zero(page)) {
-        flush();  // all-zero page: a hole in the file
-        continue;
-      }
-      if (run_len == 0) run_start = addr;
-      run_len += kPageSize;
+      out.page(page, addr - seg.vaddr);  // written from where it is, in runs
     }
   }
-  flush();
-  digests_[index] = digest.value();
+  digests_[index] = out.finish();
 }
 
 }  // namespace

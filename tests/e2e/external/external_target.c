@@ -12,6 +12,20 @@
  *         fgets    wait in fgets() on stdin (holds stdin's lock)
  *         malloc   block inside malloc_stats() (holds the arena lock),
  *                  writing to a full pipe on stderr
+ *         signals  count SIGUSR1 and SIGRTMIN deliveries (and their
+ *                  sigqueue values) while waiting in read(2) on stdin;
+ *                  at its end print "usr1 N last V rt N sum S"
+ *         altstack wait inside a signal handler running on a small
+ *                  sigaltstack, just above a canary; on SIGUSR1 write
+ *                  "canary intact" or "canary damaged"
+ *         exit-early      exit with status 3 without saying ready
+ *         exit-after-ready say ready, then exit at once
+ *
+ * Environment: EXTERNAL_TARGET_HEAP_MB=N  fill N MiB of heap first (a
+ * snapshot that takes a while); EXTERNAL_TARGET_READY_SIGNAL=1  also send
+ * SIGUSR1 to the parent when ready; EXTERNAL_TARGET_READY_FD=N  also write
+ * "loading\nstatus: all ready\n" to descriptor N when ready, then close it
+ * (the launcher form of `subctx snapshot`).
  *   FILE  opened read-only and kept open (a descriptor the image records)
  *
  * Built with lazy binding: strcspn and strtoll are first called by the
@@ -24,6 +38,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +108,82 @@ long greeting_length(void) { return (long)strlen(greeting); }
 __attribute__((noinline, used)) static long helper(long x) { return x * 2; }
 long twice(long x) { return helper(x); }
 
+static volatile sig_atomic_t usr1_count, usr1_last, rt_count, rt_sum;
+
+static void on_usr1(int sig, siginfo_t* si, void* uc) {
+  (void)sig, (void)uc;
+  usr1_count++;
+  usr1_last = si->si_code == SI_QUEUE ? si->si_value.sival_int : -1;
+}
+
+static void on_rt(int sig, siginfo_t* si, void* uc) {
+  (void)sig, (void)uc;
+  rt_count++;
+  rt_sum += si->si_code == SI_QUEUE ? si->si_value.sival_int : 0;
+}
+
+/* Waits in read(2) on stdin, the signal handlers counting; at EOF prints the counts. */
+static int count_signals(void) {
+  char c;
+  while (read(0, &c, 1) > 0) {
+  }
+  char out[128];
+  int n = snprintf(out, sizeof out, "usr1 %ld last %ld rt %ld sum %ld\n", (long)usr1_count, (long)usr1_last,
+                   (long)rt_count, (long)rt_sum);
+  return write(1, out, (size_t)n) == n ? 0 : 1;
+}
+
+/* The altstack mode: a canary below a small sigaltstack, both in one heap block. */
+#define CANARY_SIZE (64 * 1024)
+static unsigned char* canary;
+
+static void say(const char* s) { (void)!write(1, s, strlen(s)); }
+
+static void check_canary(void) {
+  for (size_t i = 0; i < CANARY_SIZE; ++i)
+    if (canary[i] != (unsigned char)(i * 7 + 1)) {
+      say("canary damaged\n");
+      return;
+    }
+  say("canary intact\n");
+}
+
+/* On the altstack, most of it used: the stack pointer ends up about 3 KiB
+ * above the altstack's base, the canary just below.  SIGUSR1 (blocked) is
+ * taken with sigwaitinfo, without a signal frame of its own. */
+static void wait_on_altstack(int sig) {
+  (void)sig;
+  volatile char pad[8192 - 3072];
+  pad[0] = 1;
+  (void)pad[0];
+  say("ready\n");
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGUSR1);
+  for (;;)
+    if (sigwaitinfo(&s, NULL) == SIGUSR1) check_canary();
+}
+
+static int altstack_mode(void) {
+  size_t stack_size = (size_t)sysconf(_SC_MINSIGSTKSZ) + 8192;
+  canary = malloc(CANARY_SIZE + stack_size);
+  if (!canary) return 1;
+  for (size_t i = 0; i < CANARY_SIZE; ++i) canary[i] = (unsigned char)(i * 7 + 1);
+  stack_t ss = {.ss_sp = canary + CANARY_SIZE, .ss_size = stack_size, .ss_flags = 0};
+  if (sigaltstack(&ss, NULL) != 0) return 1;
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  sigprocmask(SIG_BLOCK, &usr1, NULL);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = wait_on_altstack;
+  sa.sa_flags = SA_ONSTACK;
+  sigaction(SIGUSR2, &sa, NULL);
+  raise(SIGUSR2);
+  return 1;
+}
+
 static void* sleeper(void* arg) {
   (void)arg;
   for (;;) pause();
@@ -107,9 +198,19 @@ int main(int argc, char** argv) {
   /* Where Yama's ptrace_scope is 1, a sibling (the subctx command the test
    * starts) may trace this process only if it says so. */
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+  const char* ready_fd_text = getenv("EXTERNAL_TARGET_READY_FD");
+  const int ready_fd = ready_fd_text ? atoi(ready_fd_text) : -1;
   /* Descriptors the test runner leaked to us are not ours to keep. */
-  for (int fd = 3; fd < 1024; ++fd) close(fd);
+  for (int fd = 3; fd < 1024; ++fd)
+    if (fd != ready_fd) close(fd);
   build_table();
+  const char* heap_mb = getenv("EXTERNAL_TARGET_HEAP_MB");
+  if (heap_mb) {
+    size_t size = (size_t)atol(heap_mb) << 20;
+    unsigned char* heap = malloc(size);
+    if (!heap) return 1;
+    for (size_t i = 0; i < size; ++i) heap[i] = (unsigned char)(i | 1);
+  }
   snprintf(greeting, sizeof greeting, "%ld primes below %d", prime_count, LIMIT);
   data_fd = open(argv[2], O_RDONLY | O_CLOEXEC);
   if (data_fd < 0) {
@@ -160,8 +261,27 @@ int main(int argc, char** argv) {
     malloc_stats(); /* blocks writing to the full pipe, inside malloc_stats */
     return 0;
   }
+  if (strcmp(mode, "exit-early") == 0) return 3;
+  if (strcmp(mode, "altstack") == 0) return altstack_mode();
+  if (strcmp(mode, "signals") == 0) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
+    sa.sa_sigaction = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_sigaction = on_rt;
+    sigaction(SIGRTMIN, &sa, NULL);
+  }
   printf("ready\n");
   fflush(stdout);
+  if (getenv("EXTERNAL_TARGET_READY_SIGNAL")) kill(getppid(), SIGUSR1);
+  if (ready_fd >= 0) {
+    const char msg[] = "loading\nstatus: all ready\n";
+    (void)!write(ready_fd, msg, sizeof msg - 1);
+    close(ready_fd);
+  }
+  if (strcmp(mode, "exit-after-ready") == 0) return 0;
+  if (strcmp(mode, "signals") == 0) return count_signals();
   if (strcmp(mode, "pending") == 0) printf("pending output");
   if (strcmp(mode, "pipe") == 0) {
     int p[2];
