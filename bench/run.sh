@@ -18,7 +18,7 @@ build=$(realpath -m "${1:-$root/build-bench}")
 out=$(realpath -m "${BENCH_OUT:-$build/bench-results}")
 set_=${BENCH_SET:-all}
 programs=()
-[ "$set_" != payloads ] && programs+=(call callback map snapshot external_snapshot warm protection containment identity start icount)
+[ "$set_" != payloads ] && programs+=(call callback map snapshot external_snapshot thread warm protection containment identity start icount)
 
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 # The payloads whose targets this configuration has (tests/payloads/<name>
@@ -65,6 +65,7 @@ if [ "$set_" != payloads ]; then
   run map --benchmark_repetitions=3 --benchmark_min_time=0.1
   run snapshot
   run external_snapshot
+  run thread --benchmark_repetitions=3
   run warm
   run protection --benchmark_repetitions=5 --benchmark_min_time=0.1
   run containment --benchmark_repetitions=3 --benchmark_min_time=0.1

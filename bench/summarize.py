@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the table of ratios from the JSON files bench/run.sh wrote.
 
-usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, external_snapshot.json, warm.json,
+usage: summarize.py RESULTS_DIR   (call.json, map.json, snapshot.json, external_snapshot.json, thread.json, warm.json,
                                    protection.json, containment.json, identity.json, start.json, payload_<name>.json,
                                    payload_pss.json)
 
@@ -139,6 +139,20 @@ def external_snapshot_table(rows):
         print(f"  {mode:12s} {row['heap_MB']:8.0f} {row['ext_MB_per_s']:9.0f} {row['inproc_MB_per_s']:11.0f}"
               f" {row['ext_vs_inproc']:10.2f} {row['readv_MB_per_s']:10.0f} {row['ext_file_MB']:11.0f}"
               f" {row['ext_disk_MB']:11.0f}")
+
+
+def thread_table(rows):
+    print("Threads of subcontext code vs the same code natively, same run (docs/threads.md)")
+    print(f"  {'backend':8s} {'create+join ns':>14s} {'native ns':>10s} {'x native':>8s}"
+          f" {'pool call us':>12s} {'native us':>10s} {'x native':>8s}")
+    for backend in ["none", "pkey"]:
+        create, pool = find(rows, f"BM_thread_create/{backend}"), find(rows, f"BM_pool_call/{backend}")
+        if not create or not pool or "error" in create or "error" in pool:
+            reason = (create or pool or {}).get("error", "missing")
+            print(f"  {backend:8s} {reason}")
+            continue
+        print(f"  {backend:8s} {create['sub_ns']:14.0f} {create['native_ns']:10.0f} {create['x_native']:8.2f}"
+              f" {pool['sub_us']:12.1f} {pool['native_us']:10.1f} {pool['x_native']:8.2f}")
 
 
 def warm_table(rows):
@@ -499,7 +513,8 @@ def main():
     directory = sys.argv[1] if len(sys.argv) > 1 else "."
     context = None
     for name, table in [("call", call_table), ("map", map_table), ("snapshot", snapshot_table),
-                        ("external_snapshot", external_snapshot_table), ("warm", warm_table),
+                        ("external_snapshot", external_snapshot_table), ("thread", thread_table),
+                        ("warm", warm_table),
                         ("protection", protection_table), ("containment", containment_table),
                         ("identity", identity_table), ("start", start_table)]:
         ctx, rows = load(directory, name)

@@ -169,7 +169,9 @@ void Snapshotter::check_process() {
   if (threads != 1)
     refuse(std::to_string(threads) +
            " threads are running; an image is taken from a single-threaded moment: "
-           "join or stop the other threads before snapshot()");
+           "join or stop the other threads before snapshot() (their kernel state cannot be restored); a pool "
+           "the exports need can start lazily, in the first call: threads started inside calls run as part of "
+           "the subcontext (docs/threads.md)");
   // Output buffered now must not be lost, nor printed again by each client.
   std::cout.flush();
   std::cerr.flush();
