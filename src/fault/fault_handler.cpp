@@ -234,6 +234,19 @@ SUBCTX_SIGNAL_CONTEXT void forward_raw_call(ucontext_t* uc, uint64_t key) {
   uc->uc_mcontext.gregs[REG_R11] = static_cast<greg_t>(key);
 }
 
+// What a fault signal says of where the subcontext was.
+SUBCTX_SIGNAL_CONTEXT gate::AbortRecord fault_record(int sig, const siginfo_t* info, const ucontext_t* uc) {
+  gate::AbortRecord why;
+  why.kind = gate::AbortKind::Signal;
+  why.signal = sig;
+  why.code = info->si_code;
+  why.address = reinterpret_cast<uint64_t>(info->si_addr);
+  why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
+  why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+  return why;
+}
+
 // A signal on a thread inside a call of s: the subcontext's fault ends the
 // call; anything else someone sent goes to the client.
 SUBCTX_SIGNAL_CONTEXT void in_call(SubcontextView& s, int sig, siginfo_t* info, void* ucv, uint32_t pkru) {
@@ -243,14 +256,7 @@ SUBCTX_SIGNAL_CONTEXT void in_call(SubcontextView& s, int sig, siginfo_t* info, 
     chain_to_client(sig, info, ucv, pkru);
     return;
   }
-  gate::AbortRecord why;
-  why.kind = gate::AbortKind::Signal;
-  why.signal = sig;
-  why.code = info->si_code;
-  why.address = reinterpret_cast<uint64_t>(info->si_addr);
-  why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
-  why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+  gate::AbortRecord why = fault_record(sig, info, uc);
   allow.keep_allowed();
   abandon_call(s, ucv, why);
 }
@@ -367,14 +373,7 @@ SUBCTX_SIGNAL_CONTEXT Access classify_access(int sig, const siginfo_t* info, uco
 // call reports (threads.hpp); the thread ends, the client goes on.
 [[noreturn]] SUBCTX_SIGNAL_CONTEXT void in_thread(SubcontextThread& th, int sig, const siginfo_t* info,
                                                   const ucontext_t* uc) {
-  gate::AbortRecord why;
-  why.kind = gate::AbortKind::Signal;
-  why.signal = sig;
-  why.code = info->si_code;
-  why.address = reinterpret_cast<uint64_t>(info->si_addr);
-  why.pc = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RIP]);
-  why.sp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RSP]);
-  why.bp = static_cast<uint64_t>(uc->uc_mcontext.gregs[REG_RBP]);
+  gate::AbortRecord why = fault_record(sig, info, uc);
   if (sig == SIGILL && why.pc == reinterpret_cast<uint64_t>(&subctx_callback_refused)) {
     why.kind = gate::AbortKind::Import;  // an import called from this thread
     why.code = static_cast<int32_t>(gate::ImportProblem::OtherThread);

@@ -194,15 +194,23 @@ std::string apply_fault_policy(detail::SubcontextState& s, const std::string& re
 
 }  // namespace
 
-void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
-                    std::vector<FaultFrame> frames, const BatchPlace* batch) {
-  if (why.kind == gate::AbortKind::Callback) callback_failed(s, index);
+namespace {
+// What a SubcontextFault carries of why, for a call of export index.
+SubcontextFault::Details fault_details(const detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why) {
   SubcontextFault::Details d;
   d.signal = why.kind == gate::AbortKind::Signal ? why.signal : 0;
   d.exit_status = why.kind == gate::AbortKind::Exit ? why.status : -1;
   d.address = why.address;
   d.pc = why.pc;
   d.export_name = s.exports[index].record.name;
+  return d;
+}
+}  // namespace
+
+void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::AbortRecord& why,
+                    std::vector<FaultFrame> frames, const BatchPlace* batch) {
+  if (why.kind == gate::AbortKind::Callback) callback_failed(s, index);
+  SubcontextFault::Details d = fault_details(s, index, why);
   if (why.kind == gate::AbortKind::Import) d.import_name = import_name(s, why);
   d.frames = std::move(frames);
   const std::string what = describe(s, why);
@@ -237,12 +245,7 @@ void call_abandoned(detail::SubcontextState& s, uint32_t index, const gate::Abor
 void thread_failed(detail::SubcontextState& s, uint32_t index) {
   const fault::ThreadFault& failed = s.thread_fault;
   const gate::AbortRecord why = failed.why;
-  SubcontextFault::Details d;
-  d.signal = why.kind == gate::AbortKind::Signal ? why.signal : 0;
-  d.exit_status = why.kind == gate::AbortKind::Exit ? why.status : -1;
-  d.address = why.address;
-  d.pc = why.pc;
-  d.export_name = s.exports[index].record.name;
+  SubcontextFault::Details d = fault_details(s, index, why);
   if (why.pc) {
     if (!s.symbolizer) s.symbolizer = make_symbolizer(s);
     d.frames.push_back({why.pc, s.symbolizer->name(why.pc)});
