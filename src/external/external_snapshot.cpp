@@ -52,6 +52,7 @@ constexpr uint64_t kStackScanBytes = 32 * 1024;  // above the stack pointer: the
 constexpr size_t kMaxFiles = 4096;               // FILE objects walked in _IO_list_all
 constexpr size_t kMaxLinkMaps = 4096;            // link_map entries followed in _r_debug's chain
 constexpr size_t kSlotsPerBatch = 256;           // lazy PLT slots resolved per batch of calls in the target
+constexpr size_t kBatchNameBytes = 32 * 1024;    // and their names (+ records) per batch: half the data area
 
 using server::refuse;
 
@@ -61,6 +62,11 @@ constexpr const char* kMallocFunctions[] = {
     "malloc",         "free",          "calloc",   "realloc",   "reallocarray", "memalign",
     "posix_memalign", "aligned_alloc", "valloc",   "pvalloc",   "malloc_trim",  "malloc_usable_size",
     "malloc_info",    "malloc_stats",  "mallinfo", "mallinfo2", "mallopt",      "cfree"};
+// The dynamic linker's entry points that change its list of objects: a
+// dlsym injected while one runs would read it half built (its lock is
+// recursive, and the injected call runs on the same thread: it never waits).
+constexpr const char* kLoaderFunctions[] = {"dlopen", "dlmopen", "dlclose"};
+constexpr uint64_t kRDebugStateOffset = 24;  // struct r_debug's r_state; RT_CONSISTENT is 0
 
 struct Patch {
   uint64_t address = 0;
@@ -151,7 +157,7 @@ class ExternalSnapshotter {
   void place_gate_stack();
   void write_image();
   std::vector<ChunkReader::Job> copy_jobs() const;
-  void copy_segment(int fd, size_t index, ChunkReader& reader, uint64_t* digest_out);
+  void copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader, uint64_t* digest_out);
   std::string libc_version();
   void find_syscall_instruction();
   void order_objects();
@@ -202,10 +208,20 @@ void ExternalSnapshotter::check_locks() {
     uint64_t lo, hi;
   };
   std::vector<Range> ranges;
-  for (const char* name : kMallocFunctions) {
+  auto add = [&](const char* name) {
     uint64_t size = 0;
     const uint64_t a = objs_->find(name, &size);
     if (a && size) ranges.push_back({name, a, a + size});
+  };
+  for (const char* name : kMallocFunctions) add(name);
+  for (const char* name : kLoaderFunctions) add(name);
+  if (const uint64_t r_debug = objs_->find("_r_debug")) {
+    int32_t state = 0;
+    if (t_->read_value(r_debug + kRDebugStateOffset, &state) && state != 0)
+      refuse(
+          "the target is inside dlopen() or dlclose(): its _r_debug says the dynamic linker is changing its list of "
+          "objects, which the snapshot's own lookups (dlsym) would read half built; snapshot the target while it "
+          "waits elsewhere (in read(2), pause(), poll(2)), or try again");
   }
   auto inside = [&](uint64_t a) -> const char* {
     for (const auto& rg : ranges)
@@ -213,7 +229,8 @@ void ExternalSnapshotter::check_locks() {
     return nullptr;
   };
   const std::string advice =
-      "; an export calling malloc would wait for its lock for ever: snapshot the target while it waits elsewhere "
+      "; an export calling malloc would wait for its lock for ever, and the snapshot's own dlsym calls would read "
+      "the dynamic linker's state half built: snapshot the target while it waits elsewhere "
       "(in read(2), pause(), poll(2)), or try again";
   if (const char* f = inside(r.rip))
     refuse("the target is stopped inside " + std::string(f) + "() (at " + sys::hex(r.rip) + ")" + advice);
@@ -354,8 +371,16 @@ void ExternalSnapshotter::resolve_plt() {
   const uint64_t dlsym = objs_->find("dlsym"), dlvsym = objs_->find("dlvsym");
   std::vector<uint64_t> targets(lazy.size());
   if (dlsym && dlvsym)
-    for (size_t at = 0; at < lazy.size(); at += kSlotsPerBatch)
-      resolve_batch(lazy, at, std::min(lazy.size(), at + kSlotsPerBatch), dlsym, dlvsym, &targets);
+    for (size_t at = 0, end; at < lazy.size(); at = end) {
+      // At most kSlotsPerBatch slots, and names that fit the call's data
+      // area with room to spare (long C++ names).
+      size_t bytes = 0;
+      for (end = at; end < lazy.size() && end - at < kSlotsPerBatch; ++end) {
+        bytes += lazy[end].slot->symbol.size() + lazy[end].slot->version.size() + 2 + 32;
+        if (bytes > kBatchNameBytes && end > at) break;
+      }
+      resolve_batch(lazy, at, end, dlsym, dlvsym, &targets);
+    }
   std::vector<std::string> unresolved;
   for (size_t i = 0; i < lazy.size(); ++i) {
     const Lazy& l = lazy[i];
@@ -480,14 +505,15 @@ std::vector<ChunkReader::Job> ExternalSnapshotter::copy_jobs() const {
   return jobs;
 }
 
-void ExternalSnapshotter::copy_segment(int fd, size_t index, ChunkReader& reader, uint64_t* digest_out) {
+void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader,
+                                       uint64_t* digest_out) {
   const image::SegmentRecord& seg = info_.segments[index];
   const server::SegmentPlan& plan = plan_[index];
   if (!copied(seg, plan)) {
     *digest_out = image::zero_segment_digest(seg.memsz);
     return;
   }
-  image::SegmentWriter out(fd, seg.offset, opt_.image_path);
+  image::SegmentWriter out(file.fd(), seg.offset, file.temp_path());  // errors name the file written
   for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += ChunkReader::kChunkPages * kPageSize) {
     stop_.check();
     const ChunkReader::Chunk* c = reader.next();
@@ -505,9 +531,11 @@ void ExternalSnapshotter::copy_segment(int fd, size_t index, ChunkReader& reader
       }
       const uint64_t addr = chunk + k * kPageSize;
       uint8_t* page = buf + k * kPageSize;
-      for (const Patch& p : patches_)
-        if (p.address >= addr && p.address + p.size <= addr + kPageSize)
-          std::memcpy(page + (p.address - addr), &p.value, p.size);
+      // patches_ is sorted by address (write_image): only the page's own.
+      auto p = std::lower_bound(patches_.begin(), patches_.end(), addr,
+                                [](const Patch& q, uint64_t a) { return q.address < a; });
+      for (; p != patches_.end() && p->address < addr + kPageSize; ++p)
+        if (p->address + p->size <= addr + kPageSize) std::memcpy(page + (p->address - addr), &p->value, p->size);
       out.page(page, addr - seg.vaddr);
     }
     out.flush();  // the chunk's buffer goes back to the reader
@@ -526,12 +554,15 @@ void ExternalSnapshotter::write_image() {
   const uint64_t file_size = image::layout_segments(info_, header.data_start);
   header = image::encode_header(info_);
 
+  // Each copied page looks up only its own patches (about 1,100 PLT slots
+  // in a typical program: a scan of them all per page cost ~0.2 s a GiB).
+  std::sort(patches_.begin(), patches_.end(), [](const Patch& a, const Patch& b) { return a.address < b.address; });
   image::TempImageFile file(opt_.image_path, opt_.mode);
   pagemap_ = sys::UniqueFd(open((proc_ + "/pagemap").c_str(), O_RDONLY | O_CLOEXEC));
   std::vector<uint64_t> digests(info_.segments.size());
   {
     ChunkReader reader(*t_, pagemap_ ? pagemap_.get() : -1, copy_jobs());
-    for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file.fd(), i, reader, &digests[i]);
+    for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file, i, reader, &digests[i]);
   }
   image::finish_image_file(file.fd(), file.temp_path(), header, digests.data(), digests.size(), file_size);
   file.commit();

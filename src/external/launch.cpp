@@ -67,6 +67,9 @@ int parse_signal(const std::string& text) {
 }
 
 Launched::Launched(const LaunchOptions& o, StopRequests& stop) : name_(o.argv.at(0)) {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  chld_set_ = sigaction(SIGCHLD, &dfl, &old_chld_) == 0;
   int ready_write = -1;
   if (o.ready == LaunchOptions::Ready::Fd) {
     int p[2];
@@ -115,6 +118,8 @@ void Launched::cleanup() {
     pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
     ready_signal_ = 0;
   }
+  if (chld_set_) sigaction(SIGCHLD, &old_chld_, nullptr);
+  chld_set_ = false;
 }
 
 // fork + execvp, with a close-on-exec pipe that carries execvp's errno back.
@@ -131,6 +136,7 @@ void Launched::start(const LaunchOptions& o, int ready_write, const sigset_t& ch
   if (pid_ < 0) throw IoError("cannot start " + name_ + ": fork: " + sys::errno_text(errno));
   if (pid_ == 0) {
     pthread_sigmask(SIG_SETMASK, &child_mask, nullptr);               // as this process's was before the snapshot
+    if (chld_set_) sigaction(SIGCHLD, &old_chld_, nullptr);           // and SIGCHLD's disposition
     if (ready_w && ready_w.get() != o.fd) dup2(ready_w.get(), o.fd);  // without close-on-exec
     if (ready_w && ready_w.get() == o.fd) fcntl(o.fd, F_SETFD, 0);
     execvp(argv[0], argv.data());

@@ -57,6 +57,11 @@ class Launched {
   std::string ready_buf_;  // what was read from it, not yet a whole line
   int ready_signal_ = 0;   // --on-signal's, blocked in this process meanwhile
   sigset_t old_mask_{};    // this process's, before it was blocked
+  // SIGCHLD's disposition before (SIG_IGN, inherited, would have the kernel
+  // reap the program: its exit unseen, its pid perhaps reused): SIG_DFL
+  // while it runs; the program gets the original.
+  struct sigaction old_chld_ {};
+  bool chld_set_ = false;
 };
 
 // "USR1", "SIGUSR1", "RTMIN+2", "10": a signal number, or 0.

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -103,7 +104,15 @@ StopRequests::StopRequests() {
   pthread_sigmask(SIG_BLOCK, &requests_, &old_);
 }
 
-StopRequests::~StopRequests() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+// A request that came after the last check() is too late to act on (the
+// image is written, the target let go, or the command is failing anyway):
+// taken here, so it cannot end the command after its work is done.
+StopRequests::~StopRequests() {
+  const timespec now{};
+  while (sigtimedwait(&requests_, nullptr, &now) > 0) {
+  }
+  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+}
 
 void StopRequests::check() {
   const timespec now{};
@@ -187,7 +196,8 @@ Tracee::Tracee(pid_t pid) : pid_(pid) {
       refuse("cannot stop process " + std::to_string(pid) + ": " + sys::errno_text(errno));
     // A signal arriving first goes back to the target's queue (pass_back).
     if (!wait_event_stop(kHoldTimeoutMs))
-      refuse("process " + std::to_string(pid) + " did not stop within 5 s of PTRACE_INTERRUPT");
+      refuse("process " + std::to_string(pid) + " did not stop within " + std::to_string(kHoldTimeoutMs / 1000) +
+             " s of PTRACE_INTERRUPT");
     if (ptrace(PTRACE_GETREGS, pid, nullptr, &regs_) != 0)
       refuse("cannot read the registers of process " + std::to_string(pid) + ": " + sys::errno_text(errno));
   } catch (...) {
@@ -234,8 +244,47 @@ int Tracee::wait_stop(int timeout_ms) {
   }
 }
 
+namespace {
+
+// Whether pid may be on its way out: no /proc entry, exiting (PF_EXITING,
+// the ninth field of its stat), a zombie, or SIGKILL pending -- else a
+// failure is the snapshot's own, reported at once.
+bool may_be_exiting(pid_t pid) {
+  try {
+    const std::string stat = sys::read_text_file("/proc/" + std::to_string(pid) + "/stat");
+    const size_t paren = stat.rfind(')');
+    if (paren != std::string::npos) {
+      const char* p = stat.c_str() + paren + 1;
+      for (int field = 3; field < 9 && *p; ++field) p = std::strchr(p + 1, ' ') ? std::strchr(p + 1, ' ') : "";
+      constexpr unsigned long kPfExiting = 0x4;
+      if (*p && (std::strtoul(p, nullptr, 10) & kPfExiting)) return true;
+    }
+  } catch (const Error&) {
+    return true;
+  }
+  std::string status;
+  try {
+    status = sys::read_text_file("/proc/" + std::to_string(pid) + "/status");
+  } catch (const Error&) {
+    return true;
+  }
+  const size_t state = status.find("\nState:\t");
+  if (state != std::string::npos && state + 8 < status.size() && (status[state + 8] == 'Z' || status[state + 8] == 'X'))
+    return true;
+  for (const char* key : {"\nShdPnd:\t", "\nSigPnd:\t"}) {
+    const size_t at = status.find(key);
+    if (at == std::string::npos) continue;
+    const uint64_t pending = std::strtoull(status.c_str() + at + std::strlen(key), nullptr, 16);
+    if (pending & (uint64_t{1} << (SIGKILL - 1))) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool Tracee::gone(std::string* how) {
   if (!attached_) return false;
+  if (!may_be_exiting(pid_)) return false;  // alive: no wait for an exit report
   // A process being killed can fail a read or a /proc file a moment before
   // its exit is reported: give the report that moment.
   const int64_t deadline = now_ms() + kExitReportMs;
@@ -290,6 +339,13 @@ void Tracee::set_sigmask(uint64_t mask) {
 void Tracee::pass_back(int sig, __ptrace_request request) {
   siginfo_t info{};
   ptrace(PTRACE_GETSIGINFO, pid_, nullptr, &info);
+  // The target's own fault (the kernel's, outside a call of ours): its
+  // handler runs now, as it would have (re-sent later, the instruction would
+  // fault again and the handler see a second, sent signal).
+  if (request == PTRACE_CONT && (bit(sig) & kSynchronous) && info.si_code > 0) {
+    resume(request, sig);
+    return;
+  }
   if (sig == SIGSTOP || (bit(sig) & kSynchronous)) {
     kept_.push_back(info);
     resume(request, 0);
@@ -329,7 +385,9 @@ void Tracee::interrupt_and_hold() {
   if (ptrace(PTRACE_INTERRUPT, pid_, nullptr, nullptr) != 0)
     refuse("cannot stop process " + std::to_string(pid_) + ": " + sys::errno_text(errno));
   if (!running_) resume(PTRACE_CONT, 0);
-  if (!wait_event_stop(kHoldTimeoutMs)) refuse("process " + std::to_string(pid_) + " did not stop again within 5 s");
+  if (!wait_event_stop(kHoldTimeoutMs))
+    refuse("process " + std::to_string(pid_) + " did not stop again within " + std::to_string(kHoldTimeoutMs / 1000) +
+           " s");
 }
 
 size_t Tracee::read(uint64_t addr, void* out, size_t len) {
@@ -400,7 +458,9 @@ uint64_t Tracee::inject_syscall(long nr, uint64_t a0, uint64_t a1, uint64_t a2, 
   bool entered = false;
   while (true) {
     const int status = wait_stop(kHoldTimeoutMs);
-    if (status < 0) refuse("a system call (" + std::to_string(nr) + ") made in the target did not end within 5 s");
+    if (status < 0)
+      refuse("a system call (" + std::to_string(nr) + ") made in the target did not end within " +
+             std::to_string(kHoldTimeoutMs / 1000) + " s");
     if (is_syscall_stop(status)) {
       user_regs_struct out{};
       ptrace(PTRACE_GETREGS, pid_, nullptr, &out);
@@ -510,7 +570,7 @@ uint64_t Tracee::call(uint64_t fn, uint64_t a0, uint64_t a1, uint64_t a2, const 
     const int status = wait_stop(static_cast<int>(std::max<int64_t>(0, deadline - now_ms())));
     if (status < 0)
       refuse(what + " did not return within " + std::to_string(timeout_ms) +
-             " ms; is the target holding a lock (the dynamic linker's, inside dlopen)? Snapshot it at another moment");
+             " ms; is the target holding a lock one of its functions needs? Snapshot it at another moment");
     if (is_syscall_stop(status)) {
       user_regs_struct out{};
       ptrace(PTRACE_GETREGS, pid_, nullptr, &out);

@@ -43,7 +43,7 @@ class Interrupted : public std::runtime_error {
 class StopRequests {
  public:
   StopRequests();
-  ~StopRequests();  // the old mask back (a request taken by check() is not delivered again)
+  ~StopRequests();  // the old mask back; a request not taken by check() by then is dropped (too late)
   StopRequests(const StopRequests&) = delete;
   StopRequests& operator=(const StopRequests&) = delete;
   // Throws Interrupted if one of the three is pending (and takes it).

@@ -373,6 +373,13 @@ TEST_F(ExternalSnapshot, RefusesATargetInsideMalloc) {
   expect_refused(t, {"nth_prime:i64(i64)"}, {"stopped inside malloc_stats()", "an export calling malloc"});
 }
 
+TEST_F(ExternalSnapshot, RefusesATargetInsideDlopen) {
+  // A library's constructor waits: the dynamic linker's list of objects is
+  // half built, which the snapshot's own dlsym calls would read.
+  Target t("dlopen");
+  expect_refused(t, {"nth_prime:i64(i64)"}, {"inside dlopen()", "try again"});
+}
+
 TEST_F(ExternalSnapshot, RefusesAProcessThatDoesNotExist) {
   // A child that has exited and been reaped: its pid names no process.
   pid_t pid = 0;

@@ -35,6 +35,7 @@
  * with subctx_server): MODE "self" IMAGE exports the same functions and
  * snapshots itself, so that the test compares the two images' answers. */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -235,6 +236,9 @@ int main(int argc, char** argv) {
     }
     sbc_snapshot_and_exit(image);
   }
+#endif
+#ifdef EXTERNAL_BLOCKING_LIB
+  if (strcmp(mode, "dlopen") == 0) return dlopen(EXTERNAL_BLOCKING_LIB, RTLD_NOW) == NULL; /* says ready inside */
 #endif
   if (strcmp(mode, "threads") == 0) {
     pthread_t t;
