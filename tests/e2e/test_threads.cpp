@@ -247,6 +247,32 @@ TEST_P(ThreadTest, AForkedClientGetsAPoisonedSubcontextWithoutItsThreads) {
   EXPECT_EQ(sc.call<I64x2>("pool_sum", 2000, 2), sum_below(2000));  // the parent's pool goes on
 }
 
+TEST_P(ThreadTest, AThreadOverTheMappedBytesQuotaFailsAndTheNextCallSaysSo) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map();
+  sc.set_quota({0, 64u << 20});
+  EXPECT_EQ(sc.call<I64>("map_in_thread", 1 << 20), 0);  // within it
+  sc.call<I64>("map_in_thread", int64_t{256} << 20);     // the thread ends at its mmap
+  expect_fault([&] { sc.call<I64>("plus_one", 1); }, Errc::Fault,
+               {"a thread", "over the memory quota", "bytes mapped"});
+  EXPECT_EQ(sc.call<I64>("plus_one", 1), 2);
+}
+
+TEST_P(ThreadTest, ACallDeadlineStopsTheCallNotItsPool) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map(subctx::OnFault::Keep);
+  EXPECT_EQ(sc.call<I64x2>("pool_sum", 1000, 2), sum_below(1000));
+  EXPECT_EQ(sc.call<I64>("block_threads", 1), 1);  // a thread that never wakes on its own
+  sc.set_call_timeout(100);
+  // parallel_sum of a huge n runs past the deadline on its 8 threads; the
+  // call is stopped, the threads it started finish or are stopped later.
+  expect_error([&] { sc.call<I64>("parallel_sum", int64_t{1} << 40); }, Errc::Timeout, {"deadline of 100 ms"});
+  sc.set_call_timeout(0);
+  sc.reset();  // stops whatever still runs
+  EXPECT_EQ(sc.memory().threads, 0u);
+  EXPECT_EQ(sc.call<I64x2>("pool_sum", 1000, 2), sum_below(1000));
+}
+
 TEST_P(ThreadTest, TheThreadLimitHoldsAndItsNameIsInTheDocs) {
   if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
   LimitsGuard guard;

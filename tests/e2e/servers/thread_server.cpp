@@ -234,6 +234,19 @@ void* ppoll_all(void*) {
 int64_t start_waiters() {
   return start_detached(suspend_all, 1) + start_detached(wait_all, 1) + start_detached(ppoll_all, 1);
 }
+// A thread that maps more than the mapped-bytes quota allows.
+void* map_much(void* arg) {
+  const size_t n = static_cast<size_t>(*static_cast<int64_t*>(arg));
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  *static_cast<int64_t*>(arg) = p == MAP_FAILED ? -errno : 0;
+  return nullptr;
+}
+int64_t map_in_thread(int64_t bytes) {
+  pthread_t t;
+  if (const int err = pthread_create(&t, nullptr, map_much, &bytes)) return -err;
+  pthread_join(t, nullptr);
+  return bytes;
+}
 int64_t crash_in_call() {
   fault(nullptr);
   return 1;
@@ -291,6 +304,7 @@ SUBCTX_EXPORT(fault_in_thread);
 SUBCTX_EXPORT(exit_in_thread);
 SUBCTX_EXPORT(overflow_in_thread);
 SUBCTX_EXPORT(crash_in_call);
+SUBCTX_EXPORT(map_in_thread);
 SUBCTX_EXPORT(odd_clones);
 SUBCTX_EXPORT(start_spawner);
 SUBCTX_EXPORT(start_waiters);
