@@ -666,13 +666,7 @@ void ExternalSnapshotter::take_image() {
   info_.identity = server::collect_identity(src, opt_.dropped_fds);
   info_.creator_path = objs_->executable().path;
   info_.build_id = objs_->executable().elf->build_id_hex();
-  info_.created_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-  utsname u{};
-  uname(&u);
-  info_.kernel = std::string(u.sysname) + " " + u.release;
-  info_.cpu_features = host_cpu_features();
+  server::stamp_machine(info_);
   place_gate_stack();
   write_image();
 }

@@ -57,23 +57,10 @@ SUBCTX_SIGNAL_CONTEXT long dir_real(const FdTable& t, long v) {
 
 // ---- writing the table while threads run (fd_table.hpp) ----------------
 
-// Its writers' lock, held only while threads run; never across a system
-// call that may block.
-class TableWrite {
- public:
+// Its writers' lock, held only while threads run.
+struct TableWrite : SpinGuard {
   SUBCTX_SIGNAL_INLINE explicit TableWrite(FdTable& t)
-      : lock_(t.threaded.load(std::memory_order_acquire) ? &t.lock : nullptr) {
-    if (lock_)
-      while (lock_->exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
-  }
-  SUBCTX_SIGNAL_INLINE ~TableWrite() {
-    if (lock_) lock_->store(0, std::memory_order_release);
-  }
-  TableWrite(const TableWrite&) = delete;
-  TableWrite& operator=(const TableWrite&) = delete;
-
- private:
-  std::atomic<int>* lock_;
+      : SpinGuard(t.threaded.load(std::memory_order_acquire) ? &t.lock : nullptr) {}
 };
 
 // A real descriptor the subcontext no longer has (table lock held): closed;

@@ -2,8 +2,10 @@
 // context: no libc, no TLS; fault/syscalls.cpp).
 #pragma once
 
+#include <sys/syscall.h>
 #include <ucontext.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -23,6 +25,25 @@ struct SyscallCall {
 
 // A system call from the Matchmaker's allowed range, as asked.
 SUBCTX_SIGNAL_CONTEXT long sys6(long nr, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0);
+
+// A spin lock held for its scope (null: none), for the tables several
+// subcontext threads' handlers update (fault/threads.hpp); held only around
+// updates, never across a system call that may block.
+class SpinGuard {
+ public:
+  SUBCTX_SIGNAL_INLINE explicit SpinGuard(std::atomic<int>* lock) : lock_(lock) {
+    if (lock_)
+      while (lock_->exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
+  }
+  SUBCTX_SIGNAL_INLINE ~SpinGuard() {
+    if (lock_) lock_->store(0, std::memory_order_release);
+  }
+  SpinGuard(const SpinGuard&) = delete;
+  SpinGuard& operator=(const SpinGuard&) = delete;
+
+ private:
+  std::atomic<int>* lock_;
+};
 
 // The system call subcontext code asked for: blocking ones with the
 // interrupted signal mask (a deadline or a client timer may interrupt

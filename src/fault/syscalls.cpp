@@ -376,21 +376,9 @@ SUBCTX_SIGNAL_CONTEXT void end_call(Intercepted& x, AllowSyscalls& allow, gate::
 }
 
 // The view's tables of memory calls made (sub_maps) while threads run.
-class MemoryTableLock {
- public:
+struct MemoryTableLock : SpinGuard {
   SUBCTX_SIGNAL_INLINE explicit MemoryTableLock(SubcontextView& s)
-      : lock_(s.threads_ran.load(std::memory_order_acquire) ? &s.tables_lock : nullptr) {
-    if (lock_)
-      while (lock_->exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
-  }
-  SUBCTX_SIGNAL_INLINE ~MemoryTableLock() {
-    if (lock_) lock_->store(0, std::memory_order_release);
-  }
-  MemoryTableLock(const MemoryTableLock&) = delete;
-  MemoryTableLock& operator=(const MemoryTableLock&) = delete;
-
- private:
-  std::atomic<int>* lock_;
+      : SpinGuard(s.threads_ran.load(std::memory_order_acquire) ? &s.tables_lock : nullptr) {}
 };
 
 // prctl options that would turn mediation off or change the process.

@@ -187,10 +187,9 @@ SUBCTX_SIGNAL_CONTEXT bool owned_or_null(SubcontextView& v, uint64_t at, uint64_
 // What of a clone the kernel writes or the thread runs on: memory of the
 // subcontext's only (the parent's handler runs with every key open).
 SUBCTX_SIGNAL_CONTEXT bool addresses_owned(SubcontextView& v, const CloneRequest& rq) {
-  while (v.tables_lock.exchange(1, std::memory_order_acquire)) sys6(SYS_sched_yield);
+  SpinGuard locked(&v.tables_lock);
   const bool ok = owned_by(v, rq.stack - 64, rq.stack) && owned_by(v, rq.tls, rq.tls + 8) &&
                   owned_or_null(v, rq.ptid, 4) && owned_or_null(v, rq.ctid, 4);
-  v.tables_lock.store(0, std::memory_order_release);
   return ok;
 }
 

@@ -5,13 +5,16 @@
 #include <linux/kcmp.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <string>
 
+#include "common/cpu_features.hpp"
 #include "server/refuse.hpp"
 #include "subctx/error.hpp"
 #include "sys/io.hpp"
@@ -321,6 +324,16 @@ image::IdentityRecord collect_identity(const IdentitySource& src, const std::vec
 
 image::IdentityRecord collect_identity(const std::vector<int>& dropped) {
   return collect_identity(IdentitySource{}, dropped);
+}
+
+void stamp_machine(image::ImageInfo& info) {
+  info.created_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  utsname u{};
+  uname(&u);
+  info.kernel = std::string(u.sysname) + " " + u.release;
+  info.cpu_features = host_cpu_features();
 }
 
 }  // namespace subctx::server

@@ -22,6 +22,10 @@ namespace subctx::server {
 // dropped = true; numbers in `dropped` that are not open are ignored.
 image::IdentityRecord collect_identity(const std::vector<int>& dropped);
 
+// The image's creation time, the kernel and this CPU's features (both
+// snapshots; the libc is each one's own to name).
+void stamp_machine(image::ImageInfo& info);
+
 // Whose identity: this process (the default), or another one read through
 // /proc/PID (`subctx snapshot --pid`, src/external/: its descriptors stat()ed
 // through their /proc links, its dispositions from SigIgn/SigCgt).  The

@@ -207,14 +207,8 @@ void Snapshotter::prepare_metadata() {
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
   info_.creator_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   info_.build_id = build_id_of_main();
-  info_.created_ns = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-          .count());
-  utsname u{};
-  uname(&u);
-  info_.kernel = std::string(u.sysname) + " " + u.release;
+  server::stamp_machine(info_);
   info_.libc = std::string("glibc ") + gnu_get_libc_version();
-  info_.cpu_features = host_cpu_features();
   uint64_t tcb;
   __asm__("mov %%fs:0, %0" : "=r"(tcb));
   info_.thread.tcb = tcb;
