@@ -39,6 +39,10 @@ void print_metadata(const ImageFile& f, const image::ImageInfo& info) {
   std::printf("libc:      %s\n", sys::printable(info.libc, sys::kNoLimit).c_str());
   const std::string cpu = cpu_feature_names(info.cpu_features);
   std::printf("cpu needs: %s\n", cpu.empty() ? "(no optional features)" : cpu.c_str());
+  std::printf("programs:  %s\n",
+              (info.flags & image::kFlagSpawns)
+                  ? "declares that it starts programs (allowed unless a client policy denies it)"
+                  : "does not declare that it starts programs (only a client policy rule allows it)");
   std::printf("digest:    0x%016" PRIx64 " (header)\n", info.header_digest);
 }
 

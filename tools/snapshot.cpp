@@ -1,6 +1,7 @@
 // `subctx snapshot`: the image of another, unmodified process
 // (src/external/, docs/external-snapshot.md), running already
 //   subctx snapshot --pid PID -o IMAGE --export NAME:SIGNATURE [...] [--then continue|kill] [--drop-fd N ...]
+//                   [--spawns]
 // or started for it (the launcher form)
 //   subctx snapshot -o IMAGE --export ... (--after S | --on-signal SIG | --ready-fd N [--ready-text T])
 //                   [--timeout S] [--then kill|continue] -- PROGRAM ARGS...
@@ -78,6 +79,8 @@ bool parse_option(Command& c, const std::vector<std::string>& args, size_t& i) {
     else if (v == "kill") c.o.then = external::Then::Kill;
     else throw UsageError("snapshot", "--then \"" + sys::printable(v) + "\": give continue or kill");
     c.have_then = true;
+  } else if (a == "--spawns") {
+    c.o.spawns = true;
   } else if (a == "--drop-fd") {
     c.o.dropped_fds.push_back(static_cast<int>(parse_number(a, value(), 3, 1 << 20)));
   } else if (a == "--mode") {

@@ -47,6 +47,7 @@ constexpr Command kCommands[] = {
     {"snapshot",
      "snapshot --pid PID -o IMAGE --export NAME:SIGNATURE [--export ...] [--then continue|kill] [--drop-fd N] [--mode "
      "0600]\n"
+     "    [--spawns]\n"
      "  subctx snapshot -o IMAGE --export NAME:SIGNATURE [...] (--after SECONDS | --on-signal SIG | --ready-fd N\n"
      "    [--ready-text TEXT]) [--timeout SECONDS] [--then kill|continue] -- PROGRAM ARGS...",
      "stop a running process (ptrace), write its image with the named functions as exports, then let it go on\n"

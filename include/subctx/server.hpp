@@ -37,6 +37,11 @@ struct SnapshotOptions {
   // or 0644 let clients of other users map it; group and others may never
   // write an image (clients refuse it).
   unsigned mode = 0600;
+  // The image's code starts programs (posix_spawn, vfork + exec, Python's
+  // subprocess): clients allow it unless their policy denies it; without
+  // it, only a client policy rule allows it (docs/threads.md,
+  // docs/policy.md).  sbc_snapshot_declare_spawns() sets it in C.
+  bool spawns = false;
 };
 
 // Declares an export (what SUBCTX_EXPORT expands to).  Throws Error on a bad

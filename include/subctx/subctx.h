@@ -246,6 +246,12 @@ SUBCTX_API void *sbc_import(const char *name, const char *signature);
  * refusing the snapshot; inside the subcontext its number is EBADF. */
 SUBCTX_API int sbc_snapshot_drop_fd(int fd);
 
+/* Declares that the image's code starts programs (posix_spawn, vfork +
+ * exec): clients allow it unless their policy denies it (docs/policy.md).
+ * Applies to every later sbc_snapshot*; returns 0.  SnapshotOptions::spawns
+ * in C++. */
+SUBCTX_API int sbc_snapshot_declare_spawns(void);
+
 /* Writes the image of this process to image_path and returns 0. */
 SUBCTX_API int sbc_snapshot(const char *image_path);
 

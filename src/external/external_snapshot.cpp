@@ -667,6 +667,7 @@ void ExternalSnapshotter::take_image() {
   info_.creator_path = objs_->executable().path;
   info_.build_id = objs_->executable().elf->build_id_hex();
   server::stamp_machine(info_);
+  if (opt_.spawns) info_.flags |= image::kFlagSpawns;
   place_gate_stack();
   write_image();
 }

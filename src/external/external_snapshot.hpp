@@ -30,6 +30,7 @@ struct ExternalOptions {
   std::vector<int> dropped_fds;  // descriptors declared dropped (EBADF inside)
   uint64_t gate_stack_size = uint64_t{8} << 20;
   unsigned mode = 0600;
+  bool spawns = false;  // the target starts programs: image::kFlagSpawns (SnapshotOptions::spawns)
 };
 
 struct ExternalReport {

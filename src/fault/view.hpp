@@ -77,6 +77,19 @@ struct AddressMap {
   }
 };
 
+// Child processes subcontext code started (fault/children.hpp) and has not
+// waited for yet: only these its wait4/waitid/kill may name.
+struct ChildRecord {
+  int32_t pid = 0;
+  int32_t pidfd = -1;  // the Matchmaker's (never in the subcontext's namespace): a wait for any child polls these
+};
+struct ChildTable {
+  static constexpr uint32_t kMax = 64;  // past it, vfork/posix_spawn fail with EAGAIN (docs/threads.md)
+  ChildRecord list[kMax];
+  uint32_t count = 0;
+  std::atomic<int> lock{0};  // a spin lock: calls and the subcontext's threads spawn and wait at once
+};
+
 // What ended a subcontext thread that faulted (the next call's report).
 struct ThreadFault {
   gate::AbortRecord why;
@@ -134,6 +147,13 @@ struct SubcontextView {
   // call reports it, a reset clears it (0).
   ThreadFault thread_fault;
   std::atomic<int> thread_fault_state{0};
+
+  // Child processes (fault/children.hpp): may_spawn is the policy's
+  // decision (a spawn rule, else the image's declaration), set at map and
+  // again at the first call after the policy changed; false refuses vfork
+  // and posix_spawn (EPERM).
+  std::atomic<bool> may_spawn{false};
+  ChildTable children;
 };
 
 // The most subcontexts mapped at once (the view table's size); the

@@ -12,6 +12,13 @@ namespace subctx::image {
 // 2: the identity note (descriptors, working directory); 3: imports (the
 // import note, the frame slot at the gate stack's top: docs/callbacks.md).
 inline constexpr uint32_t kFormatVersion = 3;
+// Bits of the version note's flags (ImageInfo::flags).  The reader keeps
+// bits it does not know: they are covered by the header digest like every
+// note, and old images have none set.
+// The image's code starts programs (posix_spawn, vfork + execve): clients
+// allow it unless their policy denies it (SnapshotOptions::spawns,
+// docs/policy.md).
+inline constexpr uint32_t kFlagSpawns = 1;
 inline constexpr char kNoteOwner[] = "SUBCTX";  // 6 chars + NUL
 inline constexpr uint64_t kPageSize = 4096;
 inline constexpr uint64_t kUserSpaceEnd = uint64_t{1} << 47;
@@ -195,7 +202,7 @@ inline constexpr uint64_t kMaxHotPages = 65536;  // 256 MiB
 
 struct ImageInfo {
   uint32_t version = kFormatVersion;
-  uint32_t flags = 0;
+  uint32_t flags = 0;  // kFlag* bits
   std::string creator_path;
   std::string build_id;  // hex, "" if the executable has none
   uint64_t created_ns = 0;

@@ -108,16 +108,17 @@ std::optional<RuleKind> parse_kind(std::string_view word) {
   if (word == "map") return RuleKind::Map;
   if (word == "call") return RuleKind::Call;
   if (word == "reopen") return RuleKind::Reopen;
+  if (word == "spawn") return RuleKind::Spawn;
   return std::nullopt;
 }
 
-// "allow|deny map|call|reopen"; returns an error, empty if none.
+// "allow|deny map|call|reopen|spawn"; returns an error, empty if none.
 std::string parse_head(const std::vector<std::string_view>& w, Rule* r) {
   if (w[0] == "allow") r->allow = true;
   else if (w[0] != "deny") return "expected 'allow' or 'deny', found '" + sys::printable(w[0], 40) + "'";
-  if (w.size() < 2) return "expected 'map', 'call' or 'reopen' after '" + std::string(w[0]) + "'";
+  if (w.size() < 2) return "expected 'map', 'call', 'reopen' or 'spawn' after '" + std::string(w[0]) + "'";
   std::optional<RuleKind> kind = parse_kind(w[1]);
-  if (!kind) return "expected 'map', 'call' or 'reopen', found '" + sys::printable(w[1], 40) + "'";
+  if (!kind) return "expected 'map', 'call', 'reopen' or 'spawn', found '" + sys::printable(w[1], 40) + "'";
   r->kind = *kind;
   return {};
 }
@@ -329,6 +330,20 @@ Decision decide_reopen(const Policy* policy, const ImageFacts& image, std::strin
         return decided_by(*policy, r);
   }
   return {};  // no rule decides: reopens are allowed
+}
+
+Decision decide_spawn(const Policy* policy, const ImageFacts& image, bool declared) {
+  if (policy) {
+    for (const Rule& r : policy->rules)
+      if (r.kind == RuleKind::Spawn && image_matches(r, image)) return decided_by(*policy, r);
+  }
+  Decision d;  // no rule decides: the image's declaration does
+  d.allowed = declared;
+  if (!declared)
+    d.why = "the image does not declare that it starts programs (SnapshotOptions::spawns) and " +
+            (policy ? "no rule of " + policy->origin : std::string("no policy")) +
+            " allows it; add e.g. \"allow spawn path=" + sys::printable_path(image.path) + "\"";
+  return d;
 }
 
 }  // namespace subctx::policy

@@ -1,7 +1,8 @@
-// The client policy: which images may be mapped, which exports called and
-// which files an image may reopen.  Parsed from text (a policy file is
-// untrusted input: bounded lines, bounded rule count, every error names its
-// line); decisions are pure functions.  docs/policy.md.
+// The client policy: which images may be mapped, which exports called,
+// which files an image may reopen and which images may start programs.
+// Parsed from text (a policy file is untrusted input: bounded lines,
+// bounded rule count, every error names its line); decisions are pure
+// functions.  docs/policy.md.
 //
 //   # comment
 //   allow map  path=/opt/images/*.img owner=root
@@ -12,6 +13,7 @@
 //   allow call path=/opt/images/cities.img export=admin_reset   # a grant
 //   allow reopen file=/var/lib/app/*
 //   deny  reopen path=/tmp/*.img file=/etc/*
+//   allow spawn path=/opt/images/report.img
 //
 // Map: the first matching map rule decides; with a policy installed and no
 // rule matching, the map is denied.  Call: the first matching call rule
@@ -21,9 +23,12 @@
 // files, directories and devices the server had open, and its working
 // directory; each path goes through decide_reopen.  The first reopen rule
 // whose image keys and file= match decides; with none, the reopen is
-// allowed (a map-only policy keeps working).  Without any policy: every
-// image may be mapped, public exports called, restricted ones not, every
-// file reopened.
+// allowed (a map-only policy keeps working).  Spawn: may the image's code
+// start programs (posix_spawn, vfork + execve)?  The first spawn rule
+// whose image keys match decides; with none, the image's declaration
+// (image::kFlagSpawns) does.  Without any policy: every image may be
+// mapped, public exports called, restricted ones not, every file reopened,
+// and an image starts programs if it declares that it does.
 #pragma once
 
 #include <sys/types.h>
@@ -40,9 +45,9 @@ inline constexpr size_t kMaxPolicyBytes = 1 << 20;
 inline constexpr size_t kMaxLineBytes = 4096;
 inline constexpr size_t kMaxRules = 10000;
 
-// What a rule decides: mapping an image, calling one of its exports, or
-// reopening one of its files at map.
-enum class RuleKind { Map, Call, Reopen };
+// What a rule decides: mapping an image, calling one of its exports,
+// reopening one of its files at map, or letting its code start programs.
+enum class RuleKind { Map, Call, Reopen, Spawn };
 
 struct Rule {
   bool allow = false;
@@ -88,6 +93,10 @@ Decision decide_call(const Policy* policy, const ImageFacts& image, std::string_
 // May the image reopen `file` (absolute: a descriptor's path, or the working
 // directory) at map?  Allowed unless a reopen rule denies it.
 Decision decide_reopen(const Policy* policy, const ImageFacts& image, std::string_view file);
+// May the image's code start programs (posix_spawn, vfork + execve)?  The
+// first spawn rule whose keys match decides; with none (or no policy),
+// `declared` (the image's kFlagSpawns) does.
+Decision decide_spawn(const Policy* policy, const ImageFacts& image, bool declared);
 
 // The first rule whose digest= is this image's header digest, of any kind;
 // null if none.  A digest rule pins the whole image: the Matchmaker checks

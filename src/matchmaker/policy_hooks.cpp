@@ -89,17 +89,32 @@ void verify_pinned_image(const policy::Policy& p, const policy::Rule& rule, int 
                          "snapshot the server again, or fix the rule");
 }
 
+void update_may_spawn(Registry& r, detail::SubcontextState& s, const std::string& what) {
+  const policy::Decision d = policy::decide_spawn(r.policy.get(), {s.canonical_path, s.owner, s.info.header_digest},
+                                                  (s.info.flags & image::kFlagSpawns) != 0);
+  if (d.allowed && d.rule && d.rule->digest && !s.segments_verified.load(std::memory_order_acquire)) {
+    s.may_spawn.store(false, std::memory_order_relaxed);  // until the image is the one the rule names
+    verify_pinned_image(*r.policy, *d.rule, s.image_fd.get(), s.info, what);
+    s.segments_verified.store(true, std::memory_order_release);
+  }
+  s.may_spawn.store(d.allowed, std::memory_order_relaxed);
+  s.spawn_decided_generation.store(g_policy_generation.load(std::memory_order_relaxed), std::memory_order_relaxed);
+}
+
 void check_call_policy(detail::SubcontextState& s, uint32_t index) {
   auto& r = registry();
+  const auto& e = s.exports[index].record;
+  const std::string what = "cannot call export \"" + sys::printable(e.name) + "\" of image " + s.path;
   std::shared_ptr<const policy::Policy> p;
   uint64_t generation;
   {
     std::lock_guard lock(r.mutex);
     p = r.policy;
     generation = g_policy_generation.load(std::memory_order_relaxed);
+    // The first call after a policy change decides spawning again, before
+    // this call's own decision (a denied call leaves it current too).
+    if (s.spawn_decided_generation.load(std::memory_order_relaxed) != generation) update_may_spawn(r, s, what);
   }
-  const auto& e = s.exports[index].record;
-  const std::string what = "cannot call export \"" + sys::printable(e.name) + "\" of image " + s.path;
   policy::Decision d = policy::decide_call(p.get(), {s.canonical_path, s.owner, s.info.header_digest}, e.name,
                                            e.visibility == static_cast<uint8_t>(Visibility::Restricted));
   if (!d.allowed) throw PolicyDenied(what + ": " + d.why);

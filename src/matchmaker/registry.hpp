@@ -71,6 +71,13 @@ std::shared_ptr<const policy::Policy> read_policy_file(const std::string& path);
 // Checks a call against the policy; caches an allowed decision.  A digest
 // rule that allows it checks the whole image first (once).
 void check_call_policy(detail::SubcontextState& s, uint32_t index);
+// Sets s.may_spawn from policy::decide_spawn (the first spawn rule that
+// matches the image, else its declaration, image::kFlagSpawns) and records
+// the policy generation it was made at; r.mutex held.  At map, and again
+// by check_call_policy at the first call after the policy changed.  An
+// allowing rule that names the image's digest checks the whole image first
+// (once): DigestMismatch names the rule, what starts it.
+void update_may_spawn(Registry& r, detail::SubcontextState& s, const std::string& what);
 // Checks every segment's data in the image open as fd against the digests
 // in info (the header digest covers them): rule of p names the image's
 // header digest.  Throws DigestMismatch naming the rule; what starts it

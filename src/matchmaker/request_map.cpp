@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/cpu_features.hpp"
+#include "fault/children.hpp"
 #include "fault/fault_handler.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
@@ -448,6 +449,8 @@ std::shared_ptr<detail::SubcontextState> map_image(Registry& r, const std::strin
   clock.mark(MapPhase::Protection);
   forwarder_made.armed = false;
   state->image_fd = std::move(fd);
+  // A digest rule that names it verified the image above: this never reads it.
+  update_may_spawn(r, *state, "cannot map image " + path);
   return state;
 }
 
@@ -464,6 +467,7 @@ bool unmap_state(detail::SubcontextState& s, bool wait_for_call) {
   s.mapped = false;
   // Its threads end first: they run its code and their handlers read its view.
   fault::stop_threads(s);
+  fault::stop_children(s);  // none is left to the client, a zombie or running
   // The handlers forget the subcontext before its ranges are free for others.
   fault::withdraw_view(s);
   // The reserved gaps go in the same munmap calls as their neighbours.

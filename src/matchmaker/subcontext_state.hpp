@@ -100,6 +100,10 @@ struct SubcontextState : fault::SubcontextView {
   // decides.
   std::atomic<bool> segments_verified{false};
   std::unique_ptr<std::atomic<uint64_t>[]> call_allowed_generation;
+  // The policy generation of may_spawn's decision (the view's): at map, and
+  // again by the first call after the policy changed (update_may_spawn,
+  // under the registry's mutex).
+  std::atomic<uint64_t> spawn_decided_generation{0};
 
   // Calls into one subcontext are serialized: it has one server thread.
   CallLock call_lock;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -75,6 +76,10 @@ std::vector<int> dropped_fds(const SnapshotOptions& options) {
   all.insert(all.end(), g_dropped_fds.begin(), g_dropped_fds.end());
   return all;
 }
+
+// sbc_snapshot_declare_spawns(): C servers have no SnapshotOptions.  Kept
+// for every later snapshot, like the dropped descriptors.
+std::atomic<bool> g_declared_spawns{false};
 
 size_t count_threads() {
   DIR* d = opendir("/proc/self/task");
@@ -208,6 +213,7 @@ void Snapshotter::prepare_metadata() {
   info_.creator_path = n > 0 ? std::string(exe, static_cast<size_t>(n)) : "";
   info_.build_id = build_id_of_main();
   server::stamp_machine(info_);
+  if (options_.spawns || g_declared_spawns.load(std::memory_order_relaxed)) info_.flags |= image::kFlagSpawns;
   info_.libc = std::string("glibc ") + gnu_get_libc_version();
   uint64_t tcb;
   __asm__("mov %%fs:0, %0" : "=r"(tcb));
@@ -417,6 +423,11 @@ extern "C" int sbc_snapshot_drop_fd(int fd) {
     subctx::add_dropped_fd(fd);
     return 0;
   });
+}
+
+extern "C" int sbc_snapshot_declare_spawns(void) {
+  subctx::g_declared_spawns.store(true, std::memory_order_relaxed);
+  return 0;
 }
 
 extern "C" void sbc_snapshot_and_exit(const char* image_path) {

@@ -225,6 +225,23 @@ TEST_F(ExternalSnapshot, DescriptorsAClientCannotReopenAreRefusedUnlessDropped) 
   EXPECT_NE(inspect.out.find("dropped"), std::string::npos) << inspect.out;
 }
 
+// --spawns: the image declares that its code starts programs (docs/policy.md, "Spawn").
+TEST_F(ExternalSnapshot, SpawnsDeclaresThatTheImageStartsPrograms) {
+  Target t("pause");
+  const std::string image = temp_path("ext-spawns.img");
+  for (const bool spawns : {true, false}) {
+    ProcessResult r = snapshot(t.pid(), image, {"nth_prime:i64(i64)"},
+                               spawns ? std::vector<std::string>{"--spawns"} : std::vector<std::string>{});
+    ASSERT_TRUE(r.ok()) << r.describe();
+    ProcessResult inspect = run({paths::kSubctxTool, "inspect", image});
+    ASSERT_TRUE(inspect.ok()) << inspect.describe();
+    EXPECT_NE(inspect.out.find(spawns ? "programs:  declares that it starts programs"
+                                      : "programs:  does not declare that it starts programs"),
+              std::string::npos)
+        << inspect.out;
+  }
+}
+
 TEST_F(ExternalSnapshot, ThenKillEndsTheTarget) {
   Target t("pause");
   ProcessResult tool = snapshot(t.pid(), temp_path("ext-kill.img"), {"nth_prime:i64(i64)"}, {"--then", "kill"});

@@ -1,9 +1,15 @@
 // The client policy (docs/policy.md): which images may be mapped, which
 // exports called, restricted exports only by grant; set through the API, the
 // C API and SUBCTX_POLICY; a change takes effect on the next call.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 
+#include "image/format.hpp"
+#include "image/reader.hpp"
 #include "support/e2e_test.hpp"
+#include "sys/unique_fd.hpp"
 
 namespace e2e {
 namespace {
@@ -98,7 +104,7 @@ TEST_F(Policy, RestrictedExportNeedsAGrantByName) {
 TEST_F(Policy, MalformedPolicyIsRefusedAndTheOldOneStays) {
   mm().set_policy("deny map path=" + canonical(policy_image()) + "\n");
   expect_error([&] { mm().set_policy("allow map\nallow mop\n"); }, Errc::InvalidArgument,
-               {"policy set by the API line 2", "expected 'map', 'call' or 'reopen'"});
+               {"policy set by the API line 2", "expected 'map', 'call', 'reopen' or 'spawn'"});
   expect_error([&] { mm().request_map(policy_image()); }, Errc::Policy, {"line 1"});
   EXPECT_EQ(sbc_set_policy("allow nothing"), -SBC_E_INVALID_ARGUMENT);
   EXPECT_EQ(sbc_set_policy(nullptr), 0);  // removes it
@@ -135,6 +141,43 @@ TEST_F(Policy, SubctxPolicyEnvironmentVariableAtStartUp) {
   EXPECT_EQ(r.out.rfind("refused PolicyDenied: ", 0), 0u) << r.out;
   EXPECT_NE(r.out.find("unusable"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("line 2: unknown key 'colour'"), std::string::npos) << r.err;
+}
+
+// Starting programs (docs/policy.md, "Spawn"): the image's declaration is
+// a flag of its version note, which `subctx inspect` shows; spawn rules
+// parse, and neither a map nor a call depends on them (a denial only makes
+// the subcontext's vfork and posix_spawn fail).
+subctx::image::ImageInfo read_info(const std::string& path) {
+  subctx::sys::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw std::runtime_error("cannot open " + path);
+  const off_t size = lseek(fd.get(), 0, SEEK_END);
+  return subctx::image::read_image(subctx::image::FileSource(fd.get(), static_cast<uint64_t>(size)), path);
+}
+
+TEST_F(Policy, AnImageDeclaresThatItStartsPrograms) {
+  static const std::string spawning = build_image(paths::kPolicyServer, "policy-spawns.img", {"--spawns"});
+  EXPECT_EQ(read_info(spawning).flags, subctx::image::kFlagSpawns);
+  EXPECT_EQ(read_info(policy_image()).flags, 0u);
+  ProcessResult r = run({paths::kSubctxTool, "inspect", spawning});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.out.find("programs:  declares that it starts programs"), std::string::npos) << r.out;
+  r = run({paths::kSubctxTool, "inspect", policy_image()});
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_NE(r.out.find("programs:  does not declare that it starts programs"), std::string::npos) << r.out;
+}
+
+TEST_F(Policy, SpawnRulesDecideNeitherMapsNorCalls) {
+  mm().set_policy("allow map\ndeny spawn path=" + canonical(policy_image()) + "\n");
+  subctx::Subcontext sc = mm().request_map(policy_image());
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("open_door", 1), 1);
+  // A change is decided again at the next call; that call goes on.
+  mm().set_policy("allow map\nallow spawn digest=" + digest_hex(policy_image()) + "\n");
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("open_door", 1), 2);
+  mm().clear_policy();
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("open_door", 1), 3);
+  expect_error([&] { mm().set_policy("allow spawn export=open_door\n"); }, Errc::InvalidArgument,
+               {"policy set by the API line 1", "export= belongs in 'call' rules"});
+  mm().unmap(sc);
 }
 
 }  // namespace

@@ -94,6 +94,7 @@ TEST_F(ToolTest, InspectShowsMetadataThreadVdsoAndTotals) {
         R"(vdso:\s+(0x|none))", R"(virtual size\s+\S+ \S+ \(\d+ bytes\) in \d+ segments)",
         R"(on disk\s+\S+ \S+ \(\d+ bytes\))", R"(file size\s+\S+ \S+ \(\d+ bytes\))"})
     EXPECT_TRUE(std::regex_search(r.out, std::regex(re))) << "no match for " << re << " in\n" << r.out;
+  EXPECT_TRUE(contains(r.out, "\nprograms:  does not declare that it starts programs")) << r.out;
   const auto size = std::filesystem::file_size(image_);
   EXPECT_TRUE(contains(r.out, "(" + std::to_string(size) + " bytes)")) << r.out;
 }

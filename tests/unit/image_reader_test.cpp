@@ -218,6 +218,17 @@ TEST(ImageReader, SyscallRulesRoundTripAndAreChecked) {
                               "syscalls note lists 513 rules (at most 512)"));
 }
 
+// The version note's flags: kFlagSpawns (the image starts programs) is
+// written and read back, and covered by the header digest.
+TEST(ImageReader, SpawnsFlagRoundTrips) {
+  EXPECT_EQ(read(sample()).flags & image::kFlagSpawns, 0u) << "not declared by default";
+  TestImage t = sample_with([](ImageInfo& i) { i.flags |= image::kFlagSpawns; });
+  ImageInfo got = read(t);
+  EXPECT_EQ(got.flags, image::kFlagSpawns);
+  expect_same(got, t.info);
+  EXPECT_NE(got.header_digest, read(sample()).header_digest);
+}
+
 // The imports note (docs/callbacks.md): optional, bounded, names and
 // signatures checked as exports' are.
 TEST(ImageReader, ImportsRoundTripAndAreChecked) {

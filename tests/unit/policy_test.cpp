@@ -1,5 +1,5 @@
 // The policy parser (untrusted text: every error names its line) and the
-// map, call and reopen decisions.
+// map, call, reopen and spawn decisions.
 #include "matchmaker/policy.hpp"
 
 #include <gtest/gtest.h>
@@ -59,8 +59,8 @@ TEST(Policy, ParsesRulesCommentsAndBlankLines) {
 
 TEST(Policy, ErrorsNameTheLineAndWhatIsWrong) {
   EXPECT_EQ(parse_error("allow map\npermit map"), "test.policy line 2: expected 'allow' or 'deny', found 'permit'");
-  EXPECT_EQ(parse_error("allow"), "test.policy line 1: expected 'map', 'call' or 'reopen' after 'allow'");
-  EXPECT_EQ(parse_error("deny mop"), "test.policy line 1: expected 'map', 'call' or 'reopen', found 'mop'");
+  EXPECT_EQ(parse_error("allow"), "test.policy line 1: expected 'map', 'call', 'reopen' or 'spawn' after 'allow'");
+  EXPECT_EQ(parse_error("deny mop"), "test.policy line 1: expected 'map', 'call', 'reopen' or 'spawn', found 'mop'");
   EXPECT_EQ(parse_error("allow map path"), "test.policy line 1: expected key=value, found 'path'");
   EXPECT_EQ(parse_error("allow map =x"), "test.policy line 1: expected key=value, found '=x'");
   EXPECT_EQ(parse_error("allow map path="), "test.policy line 1: expected key=value, found 'path='");
@@ -194,7 +194,8 @@ TEST(Policy, ReopenKeyErrorsNameTheLine) {
             "test.policy line 1: file= is matched against absolute paths: start it with '/' or '*', e.g. file=/etc/*");
   EXPECT_EQ(parse_error("deny reopen file"), "test.policy line 1: expected key=value, found 'file'");
   EXPECT_EQ(parse_error("deny reopen owner=bob"), "test.policy line 1: owner 'bob' is neither a uid nor a known user");
-  EXPECT_EQ(parse_error("deny reopened"), "test.policy line 1: expected 'map', 'call' or 'reopen', found 'reopened'");
+  EXPECT_EQ(parse_error("deny reopened"),
+            "test.policy line 1: expected 'map', 'call', 'reopen' or 'spawn', found 'reopened'");
 }
 
 TEST(Policy, NoPolicyReopensEverything) {
@@ -347,6 +348,90 @@ TEST(Policy, RuleNamingADigest) {
   EXPECT_EQ(rule_naming_digest(&p, 7), &p.rules[2]);
   EXPECT_EQ(rule_naming_digest(&p, 6), nullptr);
   EXPECT_EQ(rule_naming_digest(nullptr, 5), nullptr);
+}
+
+TEST(Policy, ParsesSpawnRules) {
+  Policy p = parse_ok(
+      "allow map\n"
+      "allow spawn path=/opt/images/*.img owner=alice digest=0x5b472d61229ed6a5   # the report service\n"
+      "deny  spawn\n");
+  ASSERT_EQ(p.rules.size(), 3u);
+  EXPECT_EQ(p.rules[1].kind, RuleKind::Spawn);
+  EXPECT_TRUE(p.rules[1].allow);
+  EXPECT_EQ(p.rules[1].path, "/opt/images/*.img");
+  EXPECT_EQ(p.rules[1].owner, 1000u);
+  EXPECT_EQ(p.rules[1].digest, 0x5b472d61229ed6a5u);
+  EXPECT_EQ(p.rules[1].line, 2);
+  EXPECT_EQ(p.rules[1].text, "allow spawn path=/opt/images/*.img owner=alice digest=0x5b472d61229ed6a5");
+  EXPECT_EQ(p.rules[2].kind, RuleKind::Spawn);
+  EXPECT_FALSE(p.rules[2].allow);
+  EXPECT_EQ(p.rules[2].path, "*");
+  EXPECT_EQ(rule_naming_digest(&p, 0x5b472d61229ed6a5), &p.rules[1]);  // pins the image as other digest rules
+}
+
+TEST(Policy, SpawnKeyErrorsNameTheLine) {
+  EXPECT_EQ(parse_error("allow map\nallow spawn export=f"), "test.policy line 2: export= belongs in 'call' rules");
+  EXPECT_EQ(parse_error("deny spawn file=/bin/*"), "test.policy line 1: file= belongs in 'reopen' rules");
+  EXPECT_EQ(parse_error("allow spawn max-dirty-pages=5"),
+            "test.policy line 1: max-dirty-pages= belongs in 'allow map' rules");
+  EXPECT_EQ(parse_error("allow spawn max-mapped-bytes=5"),
+            "test.policy line 1: max-mapped-bytes= belongs in 'allow map' rules");
+  EXPECT_EQ(parse_error("allow spawn path=bin/*"),
+            "test.policy line 1: path= is matched against the image's absolute path: start it with '/' or '*', e.g. "
+            "path=/opt/images/*");
+  EXPECT_EQ(parse_error("deny spawn owner=1 owner=2"), "test.policy line 1: owner= given twice");
+  EXPECT_EQ(parse_error("deny spawns"),
+            "test.policy line 1: expected 'map', 'call', 'reopen' or 'spawn', found 'spawns'");
+}
+
+// Without a spawn rule that matches (or without a policy) the image's
+// declaration decides.
+TEST(Policy, SpawnDeclarationDecidesWithoutARule) {
+  Decision d = decide_spawn(nullptr, kImage, true);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.rule, nullptr);
+  EXPECT_TRUE(d.why.empty());
+  d = decide_spawn(nullptr, kImage, false);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, nullptr);
+  EXPECT_NE(d.why.find("does not declare that it starts programs"), std::string::npos) << d.why;
+  EXPECT_NE(d.why.find("allow spawn path=/opt/images/cities.img"), std::string::npos) << d.why;
+  // Rules of other kinds and spawn rules for other images do not decide.
+  Policy p = parse_ok(
+      "allow map\n"
+      "deny call\n"
+      "deny reopen file=*\n"
+      "deny spawn path=/srv/*\n"
+      "allow spawn owner=0\n"
+      "deny spawn digest=0x1\n");
+  EXPECT_TRUE(decide_spawn(&p, kImage, true).allowed);
+  d = decide_spawn(&p, kImage, false);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_EQ(d.rule, nullptr);
+  EXPECT_NE(d.why.find("no rule of test.policy allows it"), std::string::npos) << d.why;
+}
+
+TEST(Policy, SpawnFirstMatchingRuleDecides) {
+  Policy p = parse_ok(
+      "allow map\n"
+      "deny  spawn path=/opt/images/cities.img\n"
+      "allow spawn path=/opt/images/*\n");
+  Decision d = decide_spawn(&p, kImage, true);  // a deny rule wins over the declaration
+  EXPECT_FALSE(d.allowed);
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 2);
+  EXPECT_EQ(d.why, "denied by test.policy line 2 (deny spawn path=/opt/images/cities.img)");
+  const ImageFacts other{"/opt/images/roads.img", 1000, 7};
+  d = decide_spawn(&p, other, false);  // an allow rule allows an image that does not declare it
+  EXPECT_TRUE(d.allowed);
+  ASSERT_NE(d.rule, nullptr);
+  EXPECT_EQ(d.rule->line, 3);
+  Policy by_digest = parse_ok("allow spawn digest=0x5b472d61229ed6a5\ndeny spawn\n");
+  EXPECT_TRUE(decide_spawn(&by_digest, kImage, false).allowed);
+  EXPECT_FALSE(decide_spawn(&by_digest, other, true).allowed);
+  Policy by_owner = parse_ok("deny spawn owner=alice\n");
+  EXPECT_FALSE(decide_spawn(&by_owner, kImage, true).allowed);
+  EXPECT_TRUE(decide_spawn(&by_owner, {"/opt/x.img", 0, 1}, true).allowed);
 }
 
 // Paths go into messages escaped: a newline cannot forge a log line.

@@ -1,5 +1,6 @@
 // A server with a public and a restricted export, for the policy tests.
-//   e2e_policy_server [--mode OCTAL] IMAGE   (--mode: SnapshotOptions::mode)
+//   e2e_policy_server [--mode OCTAL] [--spawns] IMAGE
+// (--mode: SnapshotOptions::mode; --spawns: SnapshotOptions::spawns)
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -14,7 +15,10 @@ SUBCTX_EXPORT_RESTRICTED(admin_reset);
 
 int main(int argc, char** argv) {
   subctx::SnapshotOptions options;
-  if (argc == 4 && !std::strcmp(argv[1], "--mode"))
-    options.mode = static_cast<unsigned>(std::strtoul(argv[2], nullptr, 8));
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (!std::strcmp(argv[i], "--mode") && i + 2 < argc)
+      options.mode = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 8));
+    else if (!std::strcmp(argv[i], "--spawns")) options.spawns = true;
+  }
   subctx::snapshot_and_exit(argv[argc - 1], options);
 }
