@@ -63,8 +63,9 @@
         .size   subctx_call_on_stack, .-subctx_call_on_stack
 
 /* long subctx_clone_thread(flags, stack, ptid, ctid, tls, start): the
- * clone of a thread for subcontext code (fault/threads.cpp), made by the
- * SIGSYS handler.  The child's first instructions are these, on the
+ * clone of a thread for subcontext code (fault/threads.cpp), or of a child
+ * process (fault/children.cpp: start->prepare set, the parent's stack
+ * saved and put back around the clone), made by the SIGSYS handler.  The child's first instructions are these, on the
  * Matchmaker's stack for the thread (the slot's alternate signal stack):
  * its system calls go through subctx_allowed_syscall (Syscall User
  * Dispatch, if the kernel let the child keep its parent's, would otherwise
@@ -79,13 +80,45 @@
         .cfi_offset %r12, -16
         movq    %r9, %r12
         movq    %rcx, %r10
-        movl    $56, %eax               /* clone(flags, stack, ptid, ctid, tls) */
+        movq    $0, SUBCTX_START_SAVE_LEN(%r12)
+        movq    SUBCTX_START_SAVE_HI(%r12), %rcx
+        testq   %rcx, %rcx
+        jz      5f
+        subq    %rsp, %rcx              /* a child process: the parent's live stack [rsp, save_hi), */
+        jbe     8f                      /* where it may write, saved in the Matchmaker's memory */
+        cmpq    SUBCTX_START_SAVE_CAP(%r12), %rcx
+        ja      8f
+        movq    %rdi, %r11
+        movq    %rsi, %rax
+        movq    %rcx, SUBCTX_START_SAVE_LEN(%r12)
+        movq    %rsp, SUBCTX_START_SAVE_LO(%r12)
+        movq    %rsp, %rsi
+        movq    SUBCTX_START_SAVE_BUF(%r12), %rdi
+        rep movsb
+        movq    %r11, %rdi
+        movq    %rax, %rsi
+5:      movl    $56, %eax               /* clone(flags, stack, ptid, ctid, tls) */
         syscall
         testq   %rax, %rax
         jz      1f
+        jl      6f
+        cmpq    $0, SUBCTX_START_SAVE_LEN(%r12)
+        je      6f
+        movq    %rax, %r8               /* the parent, after its child's exec or exit: its stack */
+        movq    SUBCTX_START_SAVE_LO(%r12), %rdi    /* back before it is read (the return */
+        movq    SUBCTX_START_SAVE_BUF(%r12), %rsi   /* address, r12, the signal frame) */
+        movq    SUBCTX_START_SAVE_LEN(%r12), %rcx
+        rep movsb
+        movq    %r8, %rax
+6:      popq    %r12
+        .cfi_adjust_cfa_offset -8
+        ret
+        .cfi_adjust_cfa_offset 8
+8:      movq    $-11, %rax              /* -EAGAIN: more stack than the save area holds */
         popq    %r12
         .cfi_adjust_cfa_offset -8
         ret
+        .cfi_adjust_cfa_offset 8
 1:      movq    SUBCTX_START_ALTSTACK(%r12), %rsp   /* the child (r12 = start), on the Matchmaker's */
         addq    SUBCTX_START_ALTSTACK+16(%r12), %rsp /* stack (its slot's alternate signal stack): */
         andq    $-16, %rsp              /* nothing written where the subcontext said until PKRU is its */
@@ -109,7 +142,14 @@
         leaq    SUBCTX_START_ALTSTACK(%r12), %rsi
         xorl    %edx, %edx
         call    subctx_allowed_syscall
-3:      movl    $14, %edi               /* rt_sigprocmask(SIG_SETMASK, &start->mask, 0, 8) */
+3:      movq    SUBCTX_START_PREPARE(%r12), %rax
+        testq   %rax, %rax
+        jz      4f
+        movq    %r12, %rdi              /* a child process: the subcontext's view made real in it */
+        call    *%rax
+        testq   %rax, %rax
+        jnz     7f
+4:      movl    $14, %edi               /* rt_sigprocmask(SIG_SETMASK, &start->mask, 0, 8) */
         movl    $2, %esi
         leaq    SUBCTX_START_MASK(%r12), %rdx
         xorl    %ecx, %ecx
@@ -142,6 +182,10 @@
         ret
 9:      movl    $60, %edi               /* dispatch refused: it ends before running any code of the subcontext's */
         movl    $1, %esi
+        call    subctx_allowed_syscall
+        ud2
+7:      movl    $231, %edi              /* a child that could not be prepared: exit_group(127) */
+        movl    $127, %esi
         call    subctx_allowed_syscall
         ud2
         .cfi_endproc

@@ -52,6 +52,9 @@ SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b,
 
 SUBCTX_SIGNAL_INLINE inline bool is_syscall_error(long r) { return r < 0 && r > -4096; }
 
+// Whether signal sig, sent to a process that does not handle it, ends it.
+SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig);
+
 // Copies between the handler's memory and subcontext memory named by a
 // system call argument, through the kernel (process_vm_readv/writev): a bad
 // pointer is EFAULT, as for the real call, never a fault in the handler.

@@ -25,6 +25,7 @@
 #include <iterator>
 #include <mutex>
 
+#include "fault/children.hpp"
 #include "fault/fd_syscalls.hpp"
 #include "fault/signal_context.h"
 #include "fault/signal_entry.hpp"
@@ -102,7 +103,8 @@ SUBCTX_SIGNAL_CONTEXT void track_remove(SubMappings& t, uint64_t lo, uint64_t hi
   }
 }
 
-// A signal the subcontext sends itself: what it would do to a process.
+}  // namespace
+
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
   // clang-format off
   switch (sig) {
@@ -113,6 +115,8 @@ SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
   // clang-format on
   return sig > 0 && sig < 65;
 }
+
+namespace {
 
 // rt_sigprocmask of subcontext code: applied to the mask the thread gets
 // back when the handler returns (made here, it would be undone then).  The
@@ -436,12 +440,14 @@ SUBCTX_SIGNAL_CONTEXT bool on_signal(Intercepted& x, bool anyone, long* result, 
   const long target_sig =
       static_cast<int>(x.nr == SYS_tgkill || x.nr == SYS_rt_tgsigqueueinfo ? g[REG_RDX] : g[REG_RSI]);
   *result = 0;
-  if (by_pid && (pid == -1 || (!anyone && !is_itself(x.s, pid)))) {
+  // Its own children (children.hpp) it may signal; other processes only
+  // when a rule allows kill.
+  if (by_pid && (pid == -1 || (!anyone && !is_itself(x.s, pid) && !is_child_of(x.s, pid)))) {
     *result = -EPERM;
     return false;
   }
   if (by_pid && !is_itself(x.s, pid)) {
-    *result = make(x.call, x.nr, g);
+    *result = !anyone && is_child_of(x.s, pid) ? signal_child(x.s, x.call, x.nr, g) : make(x.call, x.nr, g);
     return false;
   }
   if (target_sig < 0 || target_sig >= 65) {
@@ -513,6 +519,11 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     g[REG_RAX] = make(call, nr, g);
     return;
   }
+  // A child process before its exec: a table of its own (children.hpp).
+  if (thread && thread->kind == SlotKind::Child && nr != SYS_rt_sigreturn) {
+    g[REG_RAX] = child_syscall(*thread, *s, call, nr, g);
+    return;
+  }
   // x32 system calls (bit 30) have their own numbers: none for subcontexts.
   const int16_t action = nr >= 0 && nr < kSyscallTableSize ? s->syscall_action[nr] : ENOSYS;
   Intercepted x{*s, frame, thread, uc, g, nr, call, {}};
@@ -537,6 +548,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     case kTrackMemory:
       if (!on_memory(x, &result)) return end_call(x, allow, gate::AbortKind::Quota, 0, 0 /* mapped bytes */);
       break;
+    case kChildren: result = wait_children(*s, x.call, nr, g); break;
     case kThreads: {
       uint64_t mask;
       __builtin_memcpy(&mask, &uc->uc_sigmask, 8);

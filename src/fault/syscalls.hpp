@@ -25,7 +25,8 @@ inline constexpr int16_t kEndCall = -4;       // a rule's Fault
 inline constexpr int16_t kSigreturn = -5;     // rt_sigreturn of a handler glibc installed
 inline constexpr int16_t kDescriptors = -6;   // made in the subcontext's descriptor namespace (fd_syscalls.hpp)
 inline constexpr int16_t kSignalAnyone = -7;  // kill allowed by a rule: other processes signalled as asked
-inline constexpr int16_t kThreads = -8;       // clone, clone3: a thread of the subcontext (fault/threads.hpp)
+inline constexpr int16_t kThreads = -8;       // clone, clone3, vfork: a thread, or a child process (fault/children.hpp)
+inline constexpr int16_t kChildren = -9;      // wait4, waitid: its own children only (fault/children.hpp)
 
 // This thread's selector when dispatch is on (turned on here at the
 // thread's first call), or null: off by SUBCTX_SYSCALLS=off, or the kernel

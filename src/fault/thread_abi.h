@@ -30,5 +30,15 @@
 /* A stack_t for sigaltstack (ss_sp, ss_flags, ss_size at +16); the child's
  * first instructions run on it too. */
 #define SUBCTX_START_ALTSTACK 160
+/* A child process (fault/children.hpp): a function its first instructions
+ * call with the ThreadStart (0: a thread), and the parent's stack
+ * [save_lo, save_hi) saved in save_buf (save_cap bytes; save_len made)
+ * across the child's run (save_hi 0: nothing saved). */
+#define SUBCTX_START_PREPARE 184
+#define SUBCTX_START_SAVE_HI 192
+#define SUBCTX_START_SAVE_LO 200
+#define SUBCTX_START_SAVE_LEN 208
+#define SUBCTX_START_SAVE_BUF 216
+#define SUBCTX_START_SAVE_CAP 224
 
 #endif

@@ -14,12 +14,17 @@
 #include <mutex>
 
 #include "fault/alt_stack.hpp"
+#include "fault/children.hpp"
 #include "fault/deadline.hpp"
 #include "fault/fd_syscalls.hpp"
 #include "fault/signal_context.h"
 #include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscall_make.hpp"
+
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL  // clone3 only (Linux 5.5); glibc 2.36's sched.h lacks it
+#endif
 
 namespace subctx::fault {
 
@@ -41,21 +46,28 @@ constexpr uint64_t kThreadNeeds = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD | CLON
 constexpr uint64_t kThreadMay =
     kThreadNeeds | CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED;
 
-struct CloneRequest {
-  uint64_t flags = 0, stack = 0, ptid = 0, ctid = 0, tls = 0;
-};
-
 // The kernel's struct clone_args up to cgroup (CLONE_ARGS_SIZE_VER2).
 struct CloneArgs {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
-// A thread of the subcontext's, as glibc's pthread_create asks for one:
-// 0, or -errno (EPERM: not a thread -- a process, which subcontexts cannot
-// start yet).
+// What a child process must ask for (posix_spawn, vfork), and what else it
+// may: it shares the memory and runs only until its exec or exit, the
+// parent waiting (children.hpp).  Its own descriptor table and working
+// directory: the subcontext's are made real in it.
+constexpr uint64_t kChildNeeds = CLONE_VM | CLONE_VFORK;
+constexpr uint64_t kChildMay = kChildNeeds | CLONE_CLEAR_SIGHAND;
+
+// A thread of the subcontext's, as glibc's pthread_create asks for one, or
+// a child process, as posix_spawn and vfork ask for one: 0, or -errno
+// (EPERM: neither; a fork).
 SUBCTX_SIGNAL_CONTEXT long parse_clone(long nr, const greg_t* g, CloneRequest* rq) {
-  uint64_t exit_signal;
-  if (nr == SYS_clone) {
+  uint64_t& exit_signal = rq->exit_signal;
+  if (nr == SYS_vfork) {
+    rq->flags = kChildNeeds;
+    exit_signal = SIGCHLD;
+    rq->stack = static_cast<uint64_t>(g[REG_RSP]);
+  } else if (nr == SYS_clone) {
     rq->flags = static_cast<uint64_t>(g[REG_RDI]) & ~uint64_t{0xff};
     exit_signal = static_cast<uint64_t>(g[REG_RDI]) & 0xff;
     rq->stack = static_cast<uint64_t>(g[REG_RSI]);
@@ -71,13 +83,20 @@ SUBCTX_SIGNAL_CONTEXT long parse_clone(long nr, const greg_t* g, CloneRequest* r
     if (!copy_in(&a, static_cast<uint64_t>(g[REG_RDI]), size)) return -EFAULT;
     // pidfd is read only with CLONE_PIDFD (glibc fills it in anyway).
     if (a.set_tid_size) return -EPERM;
-    if (!a.stack || !a.stack_size) return -EINVAL;
+    if (!a.stack != !a.stack_size) return -EINVAL;
     rq->flags = a.flags;
     exit_signal = a.exit_signal;
-    rq->stack = a.stack + a.stack_size;
+    rq->stack = a.stack ? a.stack + a.stack_size : 0;
     rq->ptid = a.parent_tid;
     rq->ctid = a.child_tid;
     rq->tls = a.tls;
+  }
+  if ((rq->flags & kChildNeeds) == kChildNeeds && !(rq->flags & CLONE_THREAD)) {
+    // No other exit signal: the kernel would send it to the client.
+    if ((rq->flags & ~kChildMay) || (exit_signal != 0 && exit_signal != SIGCHLD)) return -EPERM;
+    rq->child = true;
+    if (!rq->stack) rq->stack = static_cast<uint64_t>(g[REG_RSP]);  // the parent's, as vfork
+    return 0;
   }
   if ((rq->flags & kThreadNeeds) != kThreadNeeds || (rq->flags & ~kThreadMay) || exit_signal) return -EPERM;
   if (!rq->stack || !rq->tls) return -EINVAL;
@@ -93,6 +112,8 @@ SUBCTX_SIGNAL_CONTEXT bool free_slot_from(SubcontextThread& th, ThreadState from
   th.state.store(ThreadState::Free, std::memory_order_release);
   return true;
 }
+
+}  // namespace
 
 // A free slot, marked taken (an Exited one is freed first: nothing of its
 // thread runs or touches memory any more, end_thread); null when all are in use.
@@ -133,6 +154,9 @@ SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextV
   th.parent_done.store(false, std::memory_order_relaxed);
   th.tls = rq.tls;
   th.ctid = (rq.flags & CLONE_CHILD_CLEARTID) ? rq.ctid : 0;
+  th.kind = SlotKind::Thread;
+  s.prepare = 0;
+  s.save_hi = s.save_lo = s.save_len = s.save_buf = s.save_cap = 0;
   th.mask = parent_mask;
   th.stop.store(false, std::memory_order_relaxed);
   zero_bytes(&th.frame, sizeof th.frame);
@@ -146,8 +170,6 @@ SUBCTX_SIGNAL_CONTEXT void release_unstarted(SubcontextThread& th) {
   set_view(th, nullptr);
   th.state.store(ThreadState::Free, std::memory_order_release);
 }
-
-}  // namespace
 
 SUBCTX_SIGNAL_CONTEXT uint64_t thread_signal_mask() { return ~kCallSignals; }
 
@@ -211,6 +233,7 @@ SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread() {
 SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask) {
   CloneRequest rq;
   if (const long bad = parse_clone(nr, uc->uc_mcontext.gregs, &rq)) return bad;
+  if (rq.child) return start_child(v, rq, uc, parent_mask);
   if (!v.max_threads) return -EPERM;
   if (tls_taken(rq.tls) || !addresses_owned(v, rq)) return -EINVAL;
   if (v.threads.fetch_add(1, std::memory_order_acq_rel) >= v.max_threads) {
@@ -261,6 +284,7 @@ SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t
 }
 
 SUBCTX_SIGNAL_CONTEXT void end_thread(SubcontextThread& th, int status) {
+  if (th.kind == SlotKind::Child) child_exits(status);  // a process of its own: the parent frees the slot
   // Nothing of the thread touches memory once it is Exited, so reset and
   // unmap need not wait for the kernel to let it go (nor trust a thread id
   // that may be reused): no robust list is walked, and the kernel's clearing
@@ -279,6 +303,7 @@ SUBCTX_SIGNAL_CONTEXT void end_thread(SubcontextThread& th, int status) {
 }
 
 SUBCTX_SIGNAL_CONTEXT void thread_failed(SubcontextThread& th, const gate::AbortRecord& why) {
+  if (th.kind == SlotKind::Child) child_failed(why);  // as a process of its own would: the parent sees it
   if (SubcontextView* v = view_of(th)) {
     int none = 0;
     if (v->thread_fault_state.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) {
@@ -309,6 +334,7 @@ void forget_threads_in_child() {
     set_view(th, nullptr);
     th.state.store(ThreadState::Free, std::memory_order_relaxed);
   }
+  forget_children_in_child();
 }
 }  // namespace
 
@@ -339,7 +365,10 @@ void stop_threads(SubcontextView& v) {
       if (st == ThreadState::Exited) continue;  // its parent is finishing the clone
       th.stop.store(true, std::memory_order_seq_cst);
       const int32_t tid = tid_of(th);
-      if (tid && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
+      // A child (before its exec: its parent, a thread, waits for it) is
+      // killed; the parent frees the slot.
+      if (tid && th.kind == SlotKind::Child) sys6(SYS_kill, tid, SIGKILL);
+      else if (tid && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
     }
     if (!running) break;
     const struct timespec pause = {0, 100 * 1000};

@@ -46,25 +46,43 @@ struct ThreadStart {
   int32_t ss_flags = 0;
   int32_t ss_pad = 0;
   uint64_t ss_size = 0;
+  // A child process's (children.hpp; 0 for a thread): long prepare(ThreadStart*),
+  // called on the Matchmaker's stack before any code of the subcontext's
+  // (non-zero: the child exits with 127); the parent's live stack, saved
+  // before the clone and put back after it (the child runs on memory of
+  // the subcontext's, where the parent's signal frame lies).
+  uint64_t prepare = 0;
+  uint64_t save_hi = 0, save_lo = 0, save_len = 0, save_buf = 0, save_cap = 0;
 };
-static_assert(offsetof(ThreadStart, regs) == SUBCTX_START_R8 &&
-              offsetof(ThreadStart, regs) + 8 * REG_RIP == SUBCTX_START_RIP &&
-              offsetof(ThreadStart, regs) + 8 * REG_RSP == SUBCTX_START_RSP &&
-              offsetof(ThreadStart, regs) + 8 * REG_R12 == SUBCTX_START_R12 &&
-              offsetof(ThreadStart, mask) == SUBCTX_START_MASK && offsetof(ThreadStart, pkru) == SUBCTX_START_PKRU &&
-              offsetof(ThreadStart, mxcsr) == SUBCTX_START_MXCSR && offsetof(ThreadStart, tid) == SUBCTX_START_TID &&
-              offsetof(ThreadStart, selector) == SUBCTX_START_SELECTOR &&
-              offsetof(ThreadStart, ss_sp) == SUBCTX_START_ALTSTACK &&
-              offsetof(ThreadStart, ss_size) == SUBCTX_START_ALTSTACK + 16);
+static_assert(
+    offsetof(ThreadStart, regs) == SUBCTX_START_R8 && offsetof(ThreadStart, regs) + 8 * REG_RIP == SUBCTX_START_RIP &&
+    offsetof(ThreadStart, regs) + 8 * REG_RSP == SUBCTX_START_RSP &&
+    offsetof(ThreadStart, regs) + 8 * REG_R12 == SUBCTX_START_R12 && offsetof(ThreadStart, mask) == SUBCTX_START_MASK &&
+    offsetof(ThreadStart, pkru) == SUBCTX_START_PKRU && offsetof(ThreadStart, mxcsr) == SUBCTX_START_MXCSR &&
+    offsetof(ThreadStart, tid) == SUBCTX_START_TID && offsetof(ThreadStart, selector) == SUBCTX_START_SELECTOR &&
+    offsetof(ThreadStart, ss_sp) == SUBCTX_START_ALTSTACK &&
+    offsetof(ThreadStart, ss_size) == SUBCTX_START_ALTSTACK + 16 &&
+    offsetof(ThreadStart, prepare) == SUBCTX_START_PREPARE && offsetof(ThreadStart, save_hi) == SUBCTX_START_SAVE_HI &&
+    offsetof(ThreadStart, save_lo) == SUBCTX_START_SAVE_LO &&
+    offsetof(ThreadStart, save_len) == SUBCTX_START_SAVE_LEN &&
+    offsetof(ThreadStart, save_buf) == SUBCTX_START_SAVE_BUF &&
+    offsetof(ThreadStart, save_cap) == SUBCTX_START_SAVE_CAP);
 
 // Free -> Claimed (being filled) -> Starting (cloned or about to be) ->
 // Running -> Exited (its exit made; the slot is free once the kernel let
 // it go).
 enum class ThreadState : uint32_t { Free = 0, Claimed = 1, Starting = 2, Running = 3, Exited = 4 };
 
+// A slot's task: a thread of the subcontext, or a child process it started
+// that has not yet made its exec (children.hpp).
+enum class SlotKind : uint8_t { Thread = 0, Child = 1 };
+struct ChildArea;
+
 // One thread of one subcontext, in a process-wide table (kMaxThreadSlots).
 struct SubcontextThread {
   ThreadStart start;
+  SlotKind kind = SlotKind::Thread;
+  ChildArea* child = nullptr;  // made on the slot's first child, kept
   std::atomic<ThreadState> state{ThreadState::Free};
   SubcontextView* view = nullptr;  // read and written through view_of / set_view
   std::atomic<int32_t> tid{0};     // the kernel's (the parent's clone result)
@@ -110,6 +128,19 @@ SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t
 // Records why the calling subcontext thread fails (the first such record
 // stands until a reset) and ends it.
 [[noreturn]] SUBCTX_SIGNAL_CONTEXT void thread_failed(SubcontextThread& th, const gate::AbortRecord& why);
+
+// The slots, for children.cpp: a free one claimed (null: all in use); its
+// fields for a new task from the clone's registers (stack: the task's stack
+// pointer, tls its thread pointer or 0); one the parent gives back.
+struct CloneRequest {
+  uint64_t flags = 0, stack = 0, ptid = 0, ctid = 0, tls = 0;
+  uint64_t exit_signal = 0;
+  bool child = false;  // CLONE_VM | CLONE_VFORK without CLONE_THREAD: a process until its exec
+};
+SUBCTX_SIGNAL_CONTEXT SubcontextThread* claim_slot();
+SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextView& v, const ucontext_t* uc,
+                                         const CloneRequest& rq, uint64_t parent_mask);
+SUBCTX_SIGNAL_CONTEXT void release_unstarted(SubcontextThread& th);
 
 // ---- normal code ---------------------------------------------------------
 // Stops every thread of v and waits until none runs (reset, unmap, a

@@ -61,7 +61,7 @@ namespace {
 // subcontext's own key, if it has one.
 void allow_threads(const Registry& r, detail::SubcontextState& s, int key) {
   s.max_threads = static_cast<uint32_t>(r.limits.threads);
-  if (s.max_threads) fault::prepare_threads();
+  fault::prepare_threads();  // its fork handler forgets children too (docs/threads.md)
   s.thread_pkru = gate::kNoPkru;
   if (gate::pkeys_available(nullptr)) {
     const uint32_t client = gate::pkru::read();

@@ -5,6 +5,7 @@
 // (PAGEMAP_SCAN, else /proc/self/pagemap), so the cost follows the dirtied
 // pages, not the image's size.
 #include "matchmaker/reset.hpp"
+#include "fault/children.hpp"
 #include "fault/threads.hpp"
 
 #include <fcntl.h>
@@ -367,6 +368,7 @@ ResetInfo reset_state(detail::SubcontextState& s) {
   // wrote, outside calls too, is scanned below.
   const bool threads_ran = s.threads_ran.load(std::memory_order_acquire);
   fault::stop_threads(s);
+  fault::stop_children(s);  // programs it started are not in its snapshot either
   s.thread_fault_state.store(0, std::memory_order_release);
   release_sub_mappings(s, &info);
   const DescriptorReset d = reset_descriptors(s);

@@ -31,14 +31,19 @@ constexpr SyscallDefaultRow kSyscallDefaults[] = {
      "",
      "`ENOMEM`: the subcontext's malloc uses mmap, never the client's heap (the snapshot already makes its "
      "`sbrk` fail)"},
-    {Listed, {SYS_clone, SYS_clone3}, Threads, 0,
+    {Listed, {SYS_clone, SYS_clone3, SYS_vfork}, Threads, 0,
      "",
      "a thread (`CLONE_VM`, `CLONE_THREAD`, `CLONE_SETTLS`: `pthread_create`) runs as part of the subcontext, "
-     "mediated from its first instruction, up to `SUBCTX_MAX_THREADS` (`EAGAIN` past it; docs/threads.md); under "
-     "the mprotect backend, and for anything but a thread (a process), `EPERM`"},
-    {Listed, {SYS_fork, SYS_vfork, SYS_execve, SYS_execveat}, Deny, EPERM,
+     "mediated from its first instruction, up to `SUBCTX_MAX_THREADS` (`EAGAIN` past it; under the mprotect "
+     "backend `EPERM`); a child process (`CLONE_VM`, `CLONE_VFORK`: `posix_spawn`, `vfork`) runs until its "
+     "exec with the subcontext's descriptors and working directory made real, if the policy lets the image "
+     "start programs (`EPERM` if not; docs/threads.md); any other clone (a fork) `EPERM`"},
+    {Listed, {SYS_fork}, Deny, EPERM,
      "",
-     "`EPERM`: a subcontext starts no processes or programs"},
+     "`EPERM`: a fork would copy the client; use `posix_spawn` (or `vfork` + `execve`)"},
+    {Listed, {SYS_execve, SYS_execveat}, Deny, EPERM,
+     "",
+     "`EPERM`: it would replace the client; a child process the subcontext started makes its exec"},
     {Listed, {SYS_rt_sigaction}, Deny, EPERM,
      "",
      "`EPERM`: signal dispositions belong to the client"},
@@ -60,7 +65,7 @@ constexpr SyscallDefaultRow kSyscallDefaults[] = {
      "the call (`SubcontextFault` with that signal); ignored-by-default and stop signals, and signal 0, "
      "return 0. A subcontext has one thread, so any thread id it holds is its own or stale from the "
      "snapshot: a stale id is never signalled. `kill(-1)` and other processes: `EPERM` (a rule allowing "
-     "`kill` lets other processes be signalled)"},
+     "`kill` lets other processes be signalled), but for its own children (docs/threads.md)"},
     {Listed, {SYS_alarm, SYS_setitimer, SYS_getitimer, SYS_timer_create, SYS_timer_settime, SYS_timer_gettime,
               SYS_timer_getoverrun, SYS_timer_delete}, Deny, EPERM,
      "",
@@ -76,9 +81,10 @@ constexpr SyscallDefaultRow kSyscallDefaults[] = {
               SYS_kcmp, SYS_mq_notify}, Deny, EPERM,
      "",
      "`EPERM`: other processes are not the subcontext's to signal or inspect"},
-    {Listed, {SYS_wait4, SYS_waitid}, Deny, ECHILD,
+    {Listed, {SYS_wait4, SYS_waitid}, Children, 0,
      "",
-     "`ECHILD`: the client's children are not the subcontext's"},
+     "wait for the subcontext's own children only (`ECHILD` when it has none): the client's children stay "
+     "invisible to it"},
     {Listed, {SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect}, TrackMemory, 0,
      "",
      "made; tracked for reset and the mapped-bytes quota (a file mapping's descriptor is translated)"},

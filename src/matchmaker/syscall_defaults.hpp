@@ -32,7 +32,8 @@ enum class SyscallDefault : uint8_t {
   Allow,           // made as asked
   Emulated,        // allowed in the table; the SIGSYS handler does it its own way
   DenyByArgument,  // allowed in the table; the handler refuses some arguments with the row's errno
-  Threads,         // a thread of the subcontext (fault/threads.hpp); other clones: EPERM
+  Threads,         // a thread of the subcontext (fault/threads.hpp), a child process (fault/children.hpp); forks: EPERM
+  Children,        // waits for the subcontext's own children only
 };
 
 // Which system calls a row covers.  The first row that covers a number

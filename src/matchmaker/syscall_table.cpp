@@ -84,6 +84,7 @@ int16_t syscall_action_code(const SyscallDefaultRow& row) {
     case SyscallDefault::Sigreturn: return fault::kSigreturn;
     case SyscallDefault::Descriptors: return fault::kDescriptors;
     case SyscallDefault::Threads: return fault::kThreads;
+    case SyscallDefault::Children: return fault::kChildren;
     case SyscallDefault::Allow:
     case SyscallDefault::Emulated:        // rt_sigprocmask: the handler's allowed path emulates it
     case SyscallDefault::DenyByArgument:  // the handler's allowed path refuses those arguments

@@ -78,6 +78,7 @@ int16_t expected_code(const SyscallDefaultRow& row) {
     case SyscallDefault::Sigreturn: return kSigreturn;
     case SyscallDefault::Descriptors: return kDescriptors;
     case SyscallDefault::Threads: return kThreads;
+    case SyscallDefault::Children: return kChildren;
     case SyscallDefault::Allow:
     case SyscallDefault::Emulated:
     case SyscallDefault::DenyByArgument: return kAllow;
@@ -128,13 +129,16 @@ TEST(SyscallDefaults, KnownDefaults) {
   EXPECT_EQ(t[SYS_exit], kEndCallExit);
   EXPECT_EQ(t[SYS_exit_group], kEndCallExit);
   EXPECT_EQ(t[SYS_brk], ENOMEM);
-  EXPECT_EQ(t[SYS_clone], kThreads);  // a thread; the handler refuses processes (EPERM)
+  EXPECT_EQ(t[SYS_clone], kThreads);  // a thread or a child process; the handler refuses forks (EPERM)
   EXPECT_EQ(t[SYS_clone3], kThreads);
+  EXPECT_EQ(t[SYS_vfork], kThreads);
   EXPECT_EQ(t[SYS_fork], EPERM);
+  EXPECT_EQ(t[SYS_execve], EPERM);    // a child makes it (its own table); a call or a thread may not
   EXPECT_EQ(t[SYS_execveat], EPERM);  // listed before its class (untranslatable: ENOSYS)
   EXPECT_EQ(t[SYS_landlock_restrict_self], EPERM);
   EXPECT_EQ(t[SYS_timer_create], EPERM);
-  EXPECT_EQ(t[SYS_wait4], ECHILD);
+  EXPECT_EQ(t[SYS_wait4], kChildren);
+  EXPECT_EQ(t[SYS_waitid], kChildren);
   EXPECT_EQ(t[SYS_kill], kSelfSignal);
   EXPECT_EQ(t[SYS_tgkill], kSelfSignal);
   EXPECT_EQ(t[SYS_mmap], kTrackMemory);

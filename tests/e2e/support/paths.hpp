@@ -16,6 +16,7 @@ inline constexpr const char* kIdentityClient = E2E_IDENTITY_CLIENT;
 inline constexpr const char* kCallbackServer = E2E_CALLBACK_SERVER;
 inline constexpr const char* kCallbackClient = E2E_CALLBACK_CLIENT;
 inline constexpr const char* kThreadServer = E2E_THREAD_SERVER;
+inline constexpr const char* kChildrenServer = E2E_CHILDREN_SERVER;
 inline constexpr const char* kSubctxTool = E2E_SUBCTX_TOOL;
 inline constexpr const char* kVanishEmptyDir = E2E_VANISH_EMPTY_DIR;
 inline constexpr const char* kWorkerClient = E2E_WORKER_CLIENT;

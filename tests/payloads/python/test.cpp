@@ -105,6 +105,29 @@ TEST(PythonThreads, AThreadStartedAndJoinedInsideACall) {
   }
 }
 
+// Issue 19: subprocess.run inside a call (vfork + execve of the
+// interpreter's own _posixsubprocess) when the policy lets the image start
+// programs; PermissionError when it does not (the image does not declare it).
+TEST(PythonChildren, SubprocessRunGivesTheProgramsOutput) {
+  const char* const code =
+      "import subprocess; p = subprocess.run(['/bin/echo', 'x'], capture_output=True); "
+      "result = p.stdout.decode(), p.returncode";
+  subctx::Matchmaker& mm = subctx::Matchmaker::instance();
+  for (const char* backend : {"none", "pkey", "mprotect"}) {
+    SCOPED_TRACE(backend);
+    if (std::string(backend) == "pkey" && !subctx::testing::pkeys_work()) continue;
+    subctx::MapOptions o;
+    o.protection = subctx::testing::protection_named(backend);
+    mm.set_policy("allow spawn\nallow map\n");
+    subctx::Subcontext sc = mm.request_map(image(), o);
+    EXPECT_EQ(py(sc, code), "[\"x\\n\", 0]");
+    EXPECT_EQ(py(sc, "subprocess.run(['/bin/sh', '-c', 'exit 3']).returncode"), "3");
+    mm.clear_policy();
+    EXPECT_EQ(py(sc, code).rfind("error: PermissionError", 0), 0u) << py(sc, code);
+    mm.unmap(sc);
+  }
+}
+
 // A server whose interpreter runs a second thread at snapshot time is
 // refused, with the reason, and writes no image.
 TEST(PythonServer, AThreadRunningAtSnapshotTimeIsRefused) {
