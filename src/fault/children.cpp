@@ -74,13 +74,12 @@ SUBCTX_SIGNAL_CONTEXT bool reserve_child(ChildTable& t) {
   return true;
 }
 
-// Fills a reserved place with pid (pid <= 0: gives it back).
-SUBCTX_SIGNAL_CONTEXT void note_child(ChildTable& t, int pid) {
-  const long pidfd = pid > 0 ? sys6(SYS_pidfd_open, pid, 0) : -1;  // close-on-exec, the Matchmaker's
+// Fills a reserved place with the child (pid <= 0: gives it back).
+SUBCTX_SIGNAL_CONTEXT void note_child(ChildTable& t, int pid, int pidfd, int died_of) {
   SpinGuard locked(&t.lock);
   for (uint32_t i = 0; i < t.count; ++i)
     if (t.list[i].pid == 0) {
-      if (pid > 0) t.list[i] = {pid, is_syscall_error(pidfd) ? -1 : static_cast<int32_t>(pidfd)};
+      if (pid > 0) t.list[i] = {pid, pidfd, died_of};
       else t.list[i] = t.list[--t.count];
       return;
     }
@@ -90,7 +89,7 @@ SUBCTX_SIGNAL_CONTEXT void forget_child(ChildTable& t, int pid) {
   SpinGuard locked(&t.lock);
   for (uint32_t i = 0; i < t.count; ++i)
     if (t.list[i].pid == pid) {
-      if (t.list[i].pidfd >= 0) sys6(SYS_close, t.list[i].pidfd);
+      sys6(SYS_close, t.list[i].pidfd);
       t.list[i] = t.list[--t.count];
       return;
     }
@@ -148,7 +147,20 @@ SUBCTX_SIGNAL_CONTEXT long prepare_child(ThreadStart* start) {
 
 // ---- the child's system calls -------------------------------------------
 
-[[noreturn]] SUBCTX_SIGNAL_CONTEXT void die_by(int sig) {
+// Signals whose default action dumps core: the dump of a process sharing
+// the client's memory would be the client's whole memory (and kernels
+// before 5.16 kill every process sharing it).
+constexpr uint64_t kDumpsCore = bit(SIGQUIT) | bit(SIGILL) | bit(SIGTRAP) | bit(SIGABRT) | bit(SIGBUS) | bit(SIGFPE) |
+                                bit(SIGSEGV) | bit(SIGXCPU) | bit(SIGXFSZ) | bit(SIGSYS);
+
+// The child ends as the signal would end a process of its own; one that
+// would dump core is recorded (the parent's waits report it) and the child
+// dies of SIGKILL instead, which dumps nothing.
+[[noreturn]] SUBCTX_SIGNAL_CONTEXT void die_by(ChildArea& a, int sig) {
+  if (kDumpsCore & bit(sig)) {
+    a.died_of = sig;
+    sig = SIGKILL;
+  }
   const KernelSigaction dfl{};
   sys6(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
   const uint64_t set = bit(sig);
@@ -185,7 +197,7 @@ SUBCTX_SIGNAL_CONTEXT long child_signal(SubcontextThread& th, long nr, const gre
   if (!(target == self || (by_pid && target == 0))) return -EPERM;
   if (sig < 0 || sig > 64) return -EINVAL;
   if (!ends_a_process(sig) || th.child->handler[sig] == kSigIgn || (th.mask & bit(sig))) return 0;
-  die_by(static_cast<int>(sig));
+  die_by(*th.child, static_cast<int>(sig));
 }
 
 // execve/execveat: the program starts with the dispositions and mask the
@@ -236,7 +248,7 @@ SUBCTX_SIGNAL_CONTEXT long child_dispatch(SubcontextThread& th, SubcontextView& 
     gate::AbortRecord why;
     why.kind = gate::AbortKind::Signal;
     why.signal = SIGSYS;
-    child_failed(why);
+    child_failed(th, why);
   }
   if (action != kAllow && action != kDescriptors) return -EPERM;
   // Its descriptors, working directory and umask are real: made as asked.
@@ -245,13 +257,29 @@ SUBCTX_SIGNAL_CONTEXT long child_dispatch(SubcontextThread& th, SubcontextView& 
 
 // ---- waiting -------------------------------------------------------------
 
-// A child's pidfd (-1: none), or -ECHILD when pid is not one of v's.
-SUBCTX_SIGNAL_CONTEXT long pidfd_of(SubcontextView& v, int pid) {
-  if (pid <= 0) return -ECHILD;
+// A child's pidfd, duplicated under the lock (another thread's wait may
+// close the table's meanwhile, and its number be another's then): closed
+// with the ChildRef.  -ECHILD when pid is not one of v's.
+struct ChildRef {
+  long pidfd = -ECHILD;
+  int32_t died_of = 0;
+  SUBCTX_SIGNAL_CONTEXT ChildRef() = default;
+  ChildRef(const ChildRef&) = delete;
+  ChildRef& operator=(const ChildRef&) = delete;
+  SUBCTX_SIGNAL_CONTEXT ~ChildRef() {
+    if (pidfd >= 0) sys6(SYS_close, pidfd);
+  }
+};
+
+SUBCTX_SIGNAL_CONTEXT void find_child(SubcontextView& v, int pid, ChildRef* ref) {
+  if (pid <= 0) return;
   SpinGuard locked(&v.children.lock);
   for (uint32_t i = 0; i < v.children.count; ++i)
-    if (v.children.list[i].pid == pid) return v.children.list[i].pidfd;
-  return -ECHILD;
+    if (v.children.list[i].pid == pid) {
+      ref->pidfd = sys6(SYS_fcntl, v.children.list[i].pidfd, F_DUPFD_CLOEXEC, 0);
+      ref->died_of = v.children.list[i].died_of;
+      return;
+    }
 }
 
 // The wait status wait4 reports for what waitid said.
@@ -267,75 +295,85 @@ SUBCTX_SIGNAL_CONTEXT int wait_status(const siginfo_t& info) {
   return 0;
 }
 
+// waitid's options for a wait4 or waitid of subcontext code (extra added).
+SUBCTX_SIGNAL_CONTEXT long waitid_options(long nr, const greg_t* g, long extra) {
+  long options = static_cast<int>(nr == SYS_wait4 ? g[REG_RDX] : g[REG_R10]) | extra | __WALL;
+  if (nr == SYS_wait4)
+    options = (options & ~(WUNTRACED | WCONTINUED)) | WEXITED | (options & WUNTRACED ? WSTOPPED : 0) |
+              (options & WCONTINUED ? WCONTINUED : 0);
+  return options;
+}
+
 // wait4 or waitid of one child (extra: options added, WNOHANG for a scan):
 // the result, *reported when there was something to report.  Through its
 // pidfd (P_PIDFD), never its pid: the client may have reaped it, and its
 // pid may be another process's now -- a child of the client's, even.
 SUBCTX_SIGNAL_CONTEXT long wait_one(SubcontextView& v, SyscallCall& c, long nr, int pid, const greg_t* g, long extra,
                                     bool* reported) {
-  const long pidfd = pidfd_of(v, pid);
-  const bool by_wait4 = nr == SYS_wait4;
-  long options = static_cast<int>(by_wait4 ? g[REG_RDX] : g[REG_R10]) | extra | __WALL;
-  if (by_wait4)
-    options = (options & ~(WUNTRACED | WCONTINUED)) | WEXITED | (options & WUNTRACED ? WSTOPPED : 0) |
-              (options & WCONTINUED ? WCONTINUED : 0);
-  const long rusage = by_wait4 ? g[REG_R10] : g[REG_R8];
+  *reported = false;
+  ChildRef child;
+  find_child(v, pid, &child);
+  if (child.pidfd < 0) return child.pidfd;  // not its child (ECHILD), or no descriptor left for the dup
+  const long options = waitid_options(nr, g, extra);
   siginfo_t info;
   zero_bytes(&info, sizeof info);
-  const long r = pidfd == -ECHILD ? -ECHILD
-                 : pidfd >= 0
-                     ? make_syscall(c, SYS_waitid, kByPidfd, pidfd, reinterpret_cast<long>(&info), options, rusage, 0)
-                     : make_syscall(c, SYS_waitid, P_PID, pid, reinterpret_cast<long>(&info), options, rusage, 0);
+  const long rusage = nr == SYS_wait4 ? g[REG_R10] : g[REG_R8];
+  const long r = make_syscall(c, SYS_waitid, kByPidfd, child.pidfd, reinterpret_cast<long>(&info), options, rusage, 0);
   *reported = (r != 0 && r != -ECHILD) || (r == 0 && info.si_pid != 0);
+  if (r == 0 && child.died_of && info.si_code == CLD_KILLED && info.si_status == SIGKILL)
+    info.si_status = child.died_of;  // what it died of (die_by)
   const bool ended = info.si_code == CLD_EXITED || info.si_code == CLD_KILLED || info.si_code == CLD_DUMPED;
   if (r == -ECHILD || (r == 0 && info.si_pid == pid && ended && !(options & WNOWAIT))) forget_child(v.children, pid);
-  if (r != 0 || !*reported) return r == 0 && by_wait4 ? 0 : r;
-  if (by_wait4) {
-    const int status = wait_status(info);
-    if (g[REG_RSI] && !copy_out(static_cast<uint64_t>(g[REG_RSI]), &status, sizeof status)) return -EFAULT;
-    return pid;
-  }
-  if (g[REG_RDX] && !copy_out(static_cast<uint64_t>(g[REG_RDX]), &info, sizeof info)) return -EFAULT;
-  return 0;
+  if (r != 0) return r;
+  if (nr == SYS_waitid)  // nothing to report (WNOHANG): a zeroed siginfo, as the kernel writes
+    return g[REG_RDX] && !copy_out(static_cast<uint64_t>(g[REG_RDX]), &info, sizeof info) ? -EFAULT : 0;
+  if (!*reported) return 0;
+  const int status = wait_status(info);
+  if (g[REG_RSI] && !copy_out(static_cast<uint64_t>(g[REG_RSI]), &status, sizeof status)) return -EFAULT;
+  return pid;
 }
 
-// Its children's pids and pidfds now (places being filled skipped).
-SUBCTX_SIGNAL_CONTEXT uint32_t children_now(ChildTable& t, int32_t* pids, struct pollfd* polls) {
+// Its children's pids and pidfds now (duplicates: the caller closes them);
+// *starting: places being filled (a child its other thread is starting).
+SUBCTX_SIGNAL_CONTEXT uint32_t children_now(ChildTable& t, int32_t* pids, struct pollfd* polls, uint32_t* starting) {
   SpinGuard locked(&t.lock);
   uint32_t n = 0;
-  for (uint32_t i = 0; i < t.count; ++i)
-    if (t.list[i].pid > 0) {
-      pids[n] = t.list[i].pid;
-      polls[n] = {t.list[i].pidfd, POLLIN, 0};
-      ++n;
+  *starting = 0;
+  for (uint32_t i = 0; i < t.count; ++i) {
+    if (t.list[i].pid <= 0) {
+      ++*starting;
+      continue;
     }
+    pids[n] = t.list[i].pid;
+    polls[n] = {static_cast<int>(sys6(SYS_fcntl, t.list[i].pidfd, F_DUPFD_CLOEXEC, 0)), POLLIN, 0};
+    ++n;
+  }
   return n;
 }
 
 // A wait for any of its children: each asked in turn (WNOHANG); then, unless
-// WNOHANG, their pidfds polled (a tenth of a second at most: a child reaped
-// by someone else, or one without a pidfd), and again.
+// WNOHANG, their pidfds polled for an exit (a pidfd says nothing of a stop)
+// a tenth of a second at most, and again.
 SUBCTX_SIGNAL_CONTEXT long wait_any(SubcontextView& v, SyscallCall& c, long nr, const greg_t* g) {
-  const long options = static_cast<int>(nr == SYS_wait4 ? g[REG_RDX] : g[REG_R10]);
+  const long options = waitid_options(nr, g, 0);
   int32_t pids[ChildTable::kMax];
   struct pollfd polls[ChildTable::kMax];
   for (;;) {
-    const uint32_t n = children_now(v.children, pids, polls);
-    if (n == 0) return -ECHILD;
-    for (uint32_t i = 0; i < n; ++i) {
-      bool reported = false;
-      const long r = wait_one(v, c, nr, pids[i], g, WNOHANG, &reported);
-      if (reported) return r;
+    uint32_t starting;
+    const uint32_t n = children_now(v.children, pids, polls, &starting);
+    long found = 0;
+    bool reported = false;
+    for (uint32_t i = 0; i < n && !reported; ++i) found = wait_one(v, c, nr, pids[i], g, WNOHANG, &reported);
+    if (!reported && !(options & WNOHANG) && (n || starting)) {
+      const struct timespec tenth = {0, 100 * 1000 * 1000};
+      if ((options & WEXITED) && n) make_syscall(c, SYS_poll, reinterpret_cast<long>(polls), n, 100, 0, 0, 0);
+      else make_syscall(c, SYS_nanosleep, reinterpret_cast<long>(&tenth), 0, 0, 0, 0, 0);
     }
-    if (options & WNOHANG) {
-      if (nr == SYS_waitid && g[REG_RDX]) {
-        siginfo_t none;
-        zero_bytes(&none, sizeof none);
-        if (!copy_out(static_cast<uint64_t>(g[REG_RDX]), &none, sizeof none)) return -EFAULT;
-      }
-      return 0;
-    }
-    make_syscall(c, SYS_poll, reinterpret_cast<long>(polls), n, 100, 0, 0, 0);
+    for (uint32_t i = 0; i < n; ++i)
+      if (polls[i].fd >= 0) sys6(SYS_close, polls[i].fd);
+    if (reported) return found;
+    if (n == 0 && starting == 0) return -ECHILD;
+    if (options & WNOHANG) return found;  // 0; a waitid's siginfo zeroed by wait_one
   }
 }
 
@@ -351,7 +389,7 @@ SUBCTX_SIGNAL_CONTEXT long start_child(SubcontextView& v, const CloneRequest& rq
   ChildArea* a = th ? child_area(*th) : nullptr;
   if (!th || !a) {
     if (th) release_unstarted(*th);
-    note_child(v.children, 0);
+    note_child(v.children, 0, -1, 0);
     return th ? -ENOMEM : -EAGAIN;
   }
   CloneRequest own = rq;
@@ -365,20 +403,27 @@ SUBCTX_SIGNAL_CONTEXT long start_child(SubcontextView& v, const CloneRequest& rq
   s.save_buf = reinterpret_cast<uint64_t>(a->saved_stack);
   s.save_cap = ChildArea::kSavedStack;
   th->state.store(ThreadState::Starting, std::memory_order_seq_cst);
+  a->pidfd = -1;
+  a->died_of = 0;
   long r = -EAGAIN;
+  // Its pidfd made with it (CLONE_PIDFD, written at ptid): waits and kills
+  // never name it by a pid the client may have reaped and another process
+  // taken since.
   if (s.ss_sp && !v.threads_stopping.load(std::memory_order_seq_cst))
-    r = subctx_clone_thread(CLONE_VM | CLONE_VFORK | own.exit_signal, own.stack, 0, 0, 0, &s);
+    r = subctx_clone_thread(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | own.exit_signal, own.stack,
+                            reinterpret_cast<uint64_t>(&a->pidfd), 0, 0, &s);
   // Returned: the child made its exec or ended (CLONE_VFORK), and the
   // parent's stack is as it was.  Nothing of the child runs here any more.
+  const int pidfd = a->pidfd, died_of = a->died_of;
   release_unstarted(*th);
-  note_child(v.children, r > 0 ? static_cast<int>(r) : 0);
+  note_child(v.children, r > 0 ? static_cast<int>(r) : 0, pidfd, died_of);
   return r;
 }
 
 SUBCTX_SIGNAL_CONTEXT long child_syscall(SubcontextThread& th, SubcontextView& v, SyscallCall& c, long nr, greg_t* g) {
   const long r = child_dispatch(th, v, c, nr, g);
   // SIGPIPE, SIGXFSZ the call raised: what they would do to the process.
-  if (c.raised && th.child->handler[c.raised] != kSigIgn && !(th.mask & bit(c.raised))) die_by(c.raised);
+  if (c.raised && th.child->handler[c.raised] != kSigIgn && !(th.mask & bit(c.raised))) die_by(*th.child, c.raised);
   return r;
 }
 
@@ -386,19 +431,26 @@ SUBCTX_SIGNAL_CONTEXT void child_exits(int status) {
   for (;;) sys6(SYS_exit_group, status);
 }
 
-SUBCTX_SIGNAL_CONTEXT void child_failed(const gate::AbortRecord& why) {
-  if (why.kind == gate::AbortKind::Signal && why.signal > 0 && why.signal < 65) die_by(why.signal);
+SUBCTX_SIGNAL_CONTEXT void child_failed(SubcontextThread& th, const gate::AbortRecord& why) {
+  if (why.kind == gate::AbortKind::Signal && why.signal > 0 && why.signal < 65) die_by(*th.child, why.signal);
   child_exits(127);
 }
 
-SUBCTX_SIGNAL_CONTEXT bool is_child_of(SubcontextView& v, int pid) { return pidfd_of(v, pid) != -ECHILD; }
+SUBCTX_SIGNAL_CONTEXT bool is_child_of(SubcontextView& v, int pid) {
+  if (pid <= 0) return false;
+  SpinGuard locked(&v.children.lock);
+  for (uint32_t i = 0; i < v.children.count; ++i)
+    if (v.children.list[i].pid == pid) return true;
+  return false;
+}
 
 SUBCTX_SIGNAL_CONTEXT long signal_child(SubcontextView& v, SyscallCall& c, long nr, const greg_t* g) {
-  const long pidfd = pidfd_of(v, static_cast<int>(g[REG_RDI]));
-  if (pidfd == -ECHILD) return -ESRCH;
+  ChildRef child;
+  find_child(v, static_cast<int>(g[REG_RDI]), &child);
+  if (child.pidfd == -ECHILD) return -ESRCH;
+  if (child.pidfd < 0) return child.pidfd;
   const long info = nr == SYS_rt_sigqueueinfo ? g[REG_RDX] : 0;
-  if (pidfd >= 0) return make_syscall(c, SYS_pidfd_send_signal, pidfd, g[REG_RSI], info, 0, 0, 0);
-  return make_syscall(c, nr, g[REG_RDI], g[REG_RSI], g[REG_RDX], 0, 0, 0);
+  return make_syscall(c, SYS_pidfd_send_signal, child.pidfd, g[REG_RSI], info, 0, 0, 0);
 }
 
 SUBCTX_SIGNAL_CONTEXT long wait_children(SubcontextView& v, SyscallCall& c, long nr, const greg_t* g) {
@@ -411,6 +463,8 @@ SUBCTX_SIGNAL_CONTEXT long wait_children(SubcontextView& v, SyscallCall& c, long
     if (pid <= 0 && idtype == P_PID) return -EINVAL;
   } else {
     pid = static_cast<int>(g[REG_RDI]);  // -1, 0, -pgid: any of its children
+    if (g[REG_RDX] & ~static_cast<long>(WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WCLONE | __WALL))
+      return -EINVAL;  // as the kernel's wait4 (WNOWAIT is waitid's)
   }
   if (pid <= 0) return wait_any(v, c, nr, g);
   if (!is_child_of(v, pid)) return -ECHILD;
@@ -425,18 +479,14 @@ void stop_children(SubcontextView& v) {
   SpinGuard locked(&t.lock);  // its threads are stopped: nobody else spawns or waits now
   for (uint32_t i = 0; i < t.count; ++i) {
     const ChildRecord& c = t.list[i];
-    siginfo_t info;
+    if (c.pid <= 0) continue;
     // By pidfd: the client may have reaped it and its pid be another's now.
-    if (c.pidfd >= 0) {
-      syscall(SYS_pidfd_send_signal, c.pidfd, SIGKILL, nullptr, 0);
-      while (waitid(static_cast<idtype_t>(kByPidfd), static_cast<id_t>(c.pidfd), &info, WEXITED | __WALL) < 0 &&
-             errno == EINTR) {
-      }
-      close(c.pidfd);
-    } else if (c.pid > 0 && kill(c.pid, SIGKILL) == 0) {
-      while (waitid(P_PID, static_cast<id_t>(c.pid), &info, WEXITED | __WALL) < 0 && errno == EINTR) {
-      }
+    syscall(SYS_pidfd_send_signal, c.pidfd, SIGKILL, nullptr, 0);
+    siginfo_t info;
+    while (waitid(static_cast<idtype_t>(kByPidfd), static_cast<id_t>(c.pidfd), &info, WEXITED | __WALL) < 0 &&
+           errno == EINTR) {
     }
+    close(c.pidfd);
   }
   t.count = 0;
 }
@@ -445,7 +495,7 @@ void forget_children_in_child() {
   for (int i = 0; i < views_used(); ++i)
     if (SubcontextView* v = view_at(i)) {
       for (uint32_t k = 0; k < v->children.count; ++k)
-        if (v->children.list[k].pidfd >= 0) close(v->children.list[k].pidfd);
+        if (v->children.list[k].pid > 0) close(v->children.list[k].pidfd);
       v->children.count = 0;
       v->children.lock.store(0, std::memory_order_relaxed);
     }

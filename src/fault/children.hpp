@@ -52,6 +52,8 @@ struct ChildArea {
   // but for the signals the server ignored.
   uint64_t handler[65];
   int32_t scratch[kMaxFds + 1];  // prepare_child's sorted real descriptors
+  int32_t pidfd = -1;            // the kernel's CLONE_PIDFD, made with the child: never its pid alone
+  int32_t died_of = 0;           // a signal that would dump core ended it: recorded here, and it died of SIGKILL
   // The parent's stack while the child runs (save_buf).
   static constexpr uint64_t kSavedStack = 64 * 1024;
   alignas(64) uint8_t saved_stack[kSavedStack];
@@ -67,7 +69,7 @@ SUBCTX_SIGNAL_CONTEXT long start_child(SubcontextView& v, const CloneRequest& rq
 SUBCTX_SIGNAL_CONTEXT long child_syscall(SubcontextThread& th, SubcontextView& v, SyscallCall& c, long nr, greg_t* g);
 // The child ends: with status, or as its failure (a fault: killed by that signal).
 [[noreturn]] SUBCTX_SIGNAL_CONTEXT void child_exits(int status);
-[[noreturn]] SUBCTX_SIGNAL_CONTEXT void child_failed(const gate::AbortRecord& why);
+[[noreturn]] SUBCTX_SIGNAL_CONTEXT void child_failed(SubcontextThread& th, const gate::AbortRecord& why);
 // wait4/waitid of subcontext code: its own children only (ECHILD when it
 // has none; the client's stay invisible).
 SUBCTX_SIGNAL_CONTEXT long wait_children(SubcontextView& v, SyscallCall& c, long nr, const greg_t* g);

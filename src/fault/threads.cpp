@@ -77,10 +77,19 @@ SUBCTX_SIGNAL_CONTEXT long parse_clone(long nr, const greg_t* g, CloneRequest* r
   } else {
     const auto size = static_cast<uint64_t>(g[REG_RSI]);
     if (size < 64) return -EINVAL;
-    if (size > sizeof(CloneArgs)) return -E2BIG;
+    if (size > 4096) return -E2BIG;  // the kernel's limit: a page
     CloneArgs a;
     zero_bytes(&a, sizeof a);
-    if (!copy_in(&a, static_cast<uint64_t>(g[REG_RDI]), size)) return -EFAULT;
+    const uint64_t known = size < sizeof a ? size : sizeof a;
+    if (!copy_in(&a, static_cast<uint64_t>(g[REG_RDI]), known)) return -EFAULT;
+    // A newer libc's larger struct: as the kernel, E2BIG unless the fields
+    // this Matchmaker does not know (a shadow stack, say) are zero.
+    for (uint64_t at = known; at < size; at += 8) {
+      uint64_t word = 0;
+      const uint64_t n = size - at < 8 ? size - at : 8;
+      if (!copy_in(&word, static_cast<uint64_t>(g[REG_RDI]) + at, n)) return -EFAULT;
+      if (word) return -E2BIG;
+    }
     // pidfd is read only with CLONE_PIDFD (glibc fills it in anyway).
     if (a.set_tid_size) return -EPERM;
     if (!a.stack != !a.stack_size) return -EINVAL;
@@ -303,7 +312,7 @@ SUBCTX_SIGNAL_CONTEXT void end_thread(SubcontextThread& th, int status) {
 }
 
 SUBCTX_SIGNAL_CONTEXT void thread_failed(SubcontextThread& th, const gate::AbortRecord& why) {
-  if (th.kind == SlotKind::Child) child_failed(why);  // as a process of its own would: the parent sees it
+  if (th.kind == SlotKind::Child) child_failed(th, why);  // as a process of its own would: the parent sees it
   if (SubcontextView* v = view_of(th)) {
     int none = 0;
     if (v->thread_fault_state.compare_exchange_strong(none, 1, std::memory_order_acq_rel)) {
@@ -367,8 +376,10 @@ void stop_threads(SubcontextView& v) {
       const int32_t tid = tid_of(th);
       // A child (before its exec: its parent, a thread, waits for it) is
       // killed; the parent frees the slot.
-      if (tid && th.kind == SlotKind::Child) sys6(SYS_kill, tid, SIGKILL);
-      else if (tid && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
+      if (tid && th.kind == SlotKind::Child) {
+        if (th.child && th.child->pidfd >= 0) sys6(SYS_pidfd_send_signal, th.child->pidfd, SIGKILL, 0, 0);
+        else sys6(SYS_kill, tid, SIGKILL);  // the clone has not returned: not reaped, its pid its own
+      } else if (tid && round % 64 == 0) sys6(SYS_tgkill, pid, tid, kStopSignal);
     }
     if (!running) break;
     const struct timespec pause = {0, 100 * 1000};

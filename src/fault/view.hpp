@@ -81,7 +81,8 @@ struct AddressMap {
 // waited for yet: only these its wait4/waitid/kill may name.
 struct ChildRecord {
   int32_t pid = 0;
-  int32_t pidfd = -1;  // the Matchmaker's (never in the subcontext's namespace): a wait for any child polls these
+  int32_t pidfd = -1;   // the Matchmaker's (never in the subcontext's namespace): waits and kills go through it
+  int32_t died_of = 0;  // the signal a fault before its exec ended it with (it died of SIGKILL: children.cpp)
 };
 struct ChildTable {
   static constexpr uint32_t kMax = 64;  // past it, vfork/posix_spawn fail with EAGAIN (docs/threads.md)

@@ -110,7 +110,9 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     s.protection.set_forwarder_file(s.forwarder_dev, s.forwarder_ino);
     s.protection.setup_mprotect(pieces_of(s), po, s.path, s.dev, s.ino);
     // Its memory closes when a call returns, under any thread still running
-    // there: no threads (clone is EPERM; docs/threads.md).
+    // there: no threads (clone is EPERM; docs/threads.md).  A child process
+    // (within the call) gets the client threads' rights.
+    allow_threads(r, s, -1);
     s.max_threads = 0;
     return;
   }
