@@ -6,7 +6,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,10 +16,6 @@
 #include "fault/signal_entry.hpp"
 #include "fault/signals.hpp"
 #include "fault/syscalls.hpp"
-
-#ifndef PR_SET_SYSCALL_USER_DISPATCH
-#define PR_SET_SYSCALL_USER_DISPATCH 59
-#endif
 
 namespace subctx::fault {
 
@@ -221,10 +216,6 @@ SUBCTX_SIGNAL_CONTEXT long child_exec(SubcontextThread& th, SubcontextView& v, l
   return r;  // it failed: the child's code goes on (the next path, or _exit)
 }
 
-SUBCTX_SIGNAL_CONTEXT bool refused_prctl(long option) {
-  return option == PR_SET_SYSCALL_USER_DISPATCH || option == PR_SET_SECCOMP || option == PR_SET_MM;
-}
-
 SUBCTX_SIGNAL_CONTEXT long child_dispatch(SubcontextThread& th, SubcontextView& v, SyscallCall& c, long nr, greg_t* g) {
   // clang-format off
   switch (nr) {
@@ -238,10 +229,9 @@ SUBCTX_SIGNAL_CONTEXT long child_dispatch(SubcontextThread& th, SubcontextView& 
     case SYS_wait4: case SYS_waitid: return -ECHILD;
     // Memory it mapped would outlive it in the client, untracked.
     case SYS_mmap: case SYS_mremap: case SYS_munmap: case SYS_mprotect: case SYS_brk: return -ENOMEM;
-    case SYS_arch_prctl: if (g[REG_RDI] == 0x1001 || g[REG_RDI] == 0x1002) return -EPERM; break;
-    case SYS_prctl: if (refused_prctl(g[REG_RDI])) return -EPERM; break;
   }
   // clang-format on
+  if (refused_by_argument(nr, g)) return -EPERM;
   const int16_t action = nr >= 0 && nr < kSyscallTableSize ? v.syscall_action[nr] : ENOSYS;
   if (action > 0) return -action;  // the table's errno (a default, the image's or the client's rule)
   if (action == kEndCall) {        // a rule's fault: the child dies of it

@@ -52,6 +52,10 @@ SUBCTX_SIGNAL_CONTEXT long make_syscall(SyscallCall& c, long nr, long a, long b,
 
 SUBCTX_SIGNAL_INLINE inline bool is_syscall_error(long r) { return r < 0 && r > -4096; }
 
+// The arguments of arch_prctl and prctl the DenyByArgument rows refuse
+// (EPERM), for a call, a thread and a child alike.
+SUBCTX_SIGNAL_CONTEXT bool refused_by_argument(long nr, const greg_t* g);
+
 // Whether signal sig, sent to a process that does not handle it, ends it.
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig);
 

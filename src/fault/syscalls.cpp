@@ -105,6 +105,14 @@ SUBCTX_SIGNAL_CONTEXT void track_remove(SubMappings& t, uint64_t lo, uint64_t hi
 
 }  // namespace
 
+SUBCTX_SIGNAL_CONTEXT bool refused_by_argument(long nr, const greg_t* g) {
+  // The thread pointer is how the Matchmaker knows a call is in progress.
+  if (nr == SYS_arch_prctl) return g[REG_RDI] == 0x1002 /* ARCH_SET_FS */ || g[REG_RDI] == 0x1001 /* GS */;
+  // prctl options that would turn mediation off or change the process.
+  const long option = g[REG_RDI];
+  return nr == SYS_prctl && (option == PR_SET_SYSCALL_USER_DISPATCH || option == PR_SET_SECCOMP || option == PR_SET_MM);
+}
+
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
   // clang-format off
   switch (sig) {
@@ -385,19 +393,11 @@ struct MemoryTableLock : SpinGuard {
       : SpinGuard(s.threads_ran.load(std::memory_order_acquire) ? &s.tables_lock : nullptr) {}
 };
 
-// prctl options that would turn mediation off or change the process.
-SUBCTX_SIGNAL_CONTEXT bool prctl_refused(long option) {
-  return option == PR_SET_SYSCALL_USER_DISPATCH || option == PR_SET_SECCOMP || option == PR_SET_MM;
-}
-
 SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {
   const greg_t* g = x.g;
   if (x.nr == SYS_rt_sigprocmask)
     return x.thread ? thread_sigprocmask(*x.thread, g) : emulate_sigprocmask(x.frame, x.uc, g);
-  // The thread pointer is how the Matchmaker knows a call is in progress.
-  if (x.nr == SYS_arch_prctl && (g[REG_RDI] == 0x1002 /* ARCH_SET_FS */ || g[REG_RDI] == 0x1001 /* GS */))
-    return -EPERM;
-  if (x.nr == SYS_prctl && prctl_refused(g[REG_RDI])) return -EPERM;
+  if (refused_by_argument(x.nr, g)) return -EPERM;
   // Where the subcontext is while it waits: a deadline reports this.
   gate::Frame* f = x.frame;
   f->syscall_pc = x.end.pc;

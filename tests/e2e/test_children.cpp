@@ -194,6 +194,13 @@ TEST_P(ChildTest, AFaultInTheChildIsTheChilds) {
   EXPECT_EQ(sc.call<Status>("spawn_status", "/bin/false", ""), 1);
 }
 
+// Before its exec the child may not turn mediation off, map memory (it
+// would stay in the client, untracked) or fork.
+TEST_P(ChildTest, TheChildsOwnTableRefusesWhatWouldEscapeOrLeak) {
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<None>("child_refusals"), EPERM * 10000 + ENOMEM * 100 + EPERM);
+}
+
 TEST_P(ChildTest, AThreadOfTheSubcontextSpawnsToo) {
   subctx::Subcontext sc = map();
   EXPECT_EQ(sc.call<None>("spawn_in_thread"), backend_ == subctx::Protection::Mprotect ? -2000 : 1);

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <subctx/subctx.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,13 +171,31 @@ static int64_t wait_any_two(void) {
 }
 
 /* A vfork child that faults before its exec: the parent sees it killed. */
+static int *volatile nowhere = (int *)16; /* not a constant: the compiler cannot see the fault coming */
 static int64_t vfork_fault(void) {
   const pid_t pid = vfork();
   if (pid == 0) {
-    *(volatile int *)16 = 1;
+    *nowhere = 1;
     _exit(0);
   }
   return pid < 0 ? -errno : wait_for(pid);
+}
+
+/* What a vfork child may not do before its exec: turn mediation off
+ * (EPERM), map memory (ENOMEM), fork (EPERM); as e_prctl * 10000 + e_mmap
+ * * 100 + e_fork. */
+static int64_t child_refusals(void) {
+  volatile int e_prctl = 0, e_mmap = 0, e_fork = 0;
+  const pid_t pid = vfork();
+  if (pid == 0) {
+    if (prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 0, 0, 0, 0) != 0) e_prctl = errno;
+    if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) e_mmap = errno;
+    if (syscall(SYS_fork) < 0) e_fork = errno;
+    _exit(0);
+  }
+  if (pid < 0) return -errno;
+  wait_for(pid);
+  return e_prctl * 10000 + e_mmap * 100 + e_fork;
 }
 
 static void *spawn_thread(void *arg) {
@@ -215,6 +236,7 @@ int main(int argc, char **argv) {
       {"spawn_many", (void *)spawn_many, "i64(i64)"},
       {"wait_any_two", (void *)wait_any_two, "i64()"},
       {"vfork_fault", (void *)vfork_fault, "i64()"},
+      {"child_refusals", (void *)child_refusals, "i64()"},
       {"spawn_in_thread", (void *)spawn_in_thread, "i64()"},
   };
   for (size_t i = 0; i < sizeof specs / sizeof specs[0]; ++i)
