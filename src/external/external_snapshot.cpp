@@ -154,10 +154,13 @@ class ExternalSnapshotter {
                      std::vector<uint64_t>* targets);
   void prepare_patches();
   void record_vdso();
+  uint64_t free_range_below_libraries(uint64_t size) const;
   void place_gate_stack();
+  void place_stack();
   void write_image();
   std::vector<ChunkReader::Job> copy_jobs() const;
-  void copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader, uint64_t* digest_out);
+  void copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader, const server::StackMove& move,
+                    uint64_t* digest_out);
   std::string libc_version();
   void find_syscall_instruction();
   void order_objects();
@@ -437,35 +440,34 @@ void ExternalSnapshotter::record_vdso() {
   }
 }
 
-// The gate stack the calls run on does not exist in the target: it is added
-// to the image where the target's next mmap would have gone, below its
-// lowest library, as two made-up mappings (guard, stack) that
-// select_segments treats as the in-process snapshot's own.
-void ExternalSnapshotter::place_gate_stack() {
-  const uint64_t size = image::page_round_up(std::max<uint64_t>(opt_.gate_stack_size, 64 * 1024));
-  const uint64_t total = size + image::kGateGuardSize;
+// The highest free range of `size` bytes below the target's lowest library
+// (where its next mmap would have gone), a page away from its neighbours in
+// maps_ (made-up mappings included); 0 when there is none.
+uint64_t ExternalSnapshotter::free_range_below_libraries(uint64_t size) const {
   uint64_t top = UINT64_MAX;
   for (const auto& o : objs_->objects())
     if (!o.executable) top = std::min(top, o.lo);
   if (top == UINT64_MAX) top = objs_->executable().lo;
-  // Highest free gap below `top` that holds it, a page away from its neighbours.
-  std::vector<std::pair<uint64_t, uint64_t>> used;
-  for (const auto& m : maps_) used.push_back({m.start, m.end});
-  std::sort(used.begin(), used.end());
-  uint64_t lo = 0;
-  for (uint64_t hi = top; hi > total + 2 * kPageSize;) {
-    const uint64_t cand_hi = hi - kPageSize, cand_lo = cand_hi - total;
+  for (uint64_t hi = top; hi > size + 2 * kPageSize;) {
+    const uint64_t cand_hi = hi - kPageSize, cand_lo = cand_hi - size;
     uint64_t clash = 0;
-    for (const auto& [s, e] : used)
-      if (s < cand_hi + kPageSize && cand_lo - kPageSize < e) clash = std::max(clash, s);
-    if (!clash) {
-      lo = cand_lo;
-      break;
-    }
+    for (const auto& m : maps_)
+      if (m.start < cand_hi + kPageSize && cand_lo - kPageSize < m.end) clash = std::max(clash, m.start);
+    if (!clash) return cand_lo;
     hi = clash;
   }
+  return 0;
+}
+
+// The gate stack the calls run on does not exist in the target: it is added
+// to the image below its lowest library, as two made-up mappings (guard,
+// stack) that select_segments treats as the in-process snapshot's own.
+void ExternalSnapshotter::place_gate_stack() {
+  const uint64_t size = image::page_round_up(std::max<uint64_t>(opt_.gate_stack_size, 64 * 1024));
+  const uint64_t total = size + image::kGateGuardSize;
+  const uint64_t lo = free_range_below_libraries(total);
   if (!lo)
-    refuse("no room in the target's address space below " + sys::hex(top) + " for the " + std::to_string(total >> 20) +
+    refuse("no room in the target's address space below its libraries for the " + std::to_string(total >> 20) +
            " MiB gate stack the image needs (the calls run on it): the target has mapped nearly all of it; "
            "snapshot it before it maps that much (earlier in its start-up)");
   select_.gate_guard = lo;
@@ -486,6 +488,14 @@ void ExternalSnapshotter::place_gate_stack() {
   maps_.insert(at + 1, stack);
 }
 
+// The used part of the target's [stack] moves below its libraries too (as
+// the in-process snapshot's does: server/region_select.hpp), after the gate
+// stack took its room.  Where there is no room it stays.
+void ExternalSnapshotter::place_stack() {
+  const auto [lo, hi] = server::used_stack(maps_, select_.stack_pointer);
+  if (hi > lo) select_.stack_to = free_range_below_libraries(hi - lo);
+}
+
 // Whether segment `index` is copied from the target (the others are zeros:
 // the gate stack's guard has no file part, and the gate stack is new).
 bool copied(const image::SegmentRecord& seg, const server::SegmentPlan& plan) {
@@ -498,15 +508,15 @@ std::vector<ChunkReader::Job> ExternalSnapshotter::copy_jobs() const {
   for (size_t i = 0; i < info_.segments.size(); ++i) {
     const image::SegmentRecord& seg = info_.segments[i];
     if (!copied(seg, plan_[i])) continue;
-    for (uint64_t at = seg.vaddr; at < seg.end(); at += ChunkReader::kChunkPages * kPageSize)
-      jobs.push_back({at, std::min<uint64_t>(ChunkReader::kChunkPages, (seg.end() - at) / kPageSize),
-                      plan_[i].anonymous});
+    const uint64_t end = plan_[i].source + seg.memsz;  // read where it is (a moved stack)
+    for (uint64_t at = plan_[i].source; at < end; at += ChunkReader::kChunkPages * kPageSize)
+      jobs.push_back({at, std::min<uint64_t>(ChunkReader::kChunkPages, (end - at) / kPageSize), plan_[i].anonymous});
   }
   return jobs;
 }
 
 void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader,
-                                       uint64_t* digest_out) {
+                                       const server::StackMove& move, uint64_t* digest_out) {
   const image::SegmentRecord& seg = info_.segments[index];
   const server::SegmentPlan& plan = plan_[index];
   if (!copied(seg, plan)) {
@@ -514,14 +524,16 @@ void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t 
     return;
   }
   image::SegmentWriter out(file.fd(), seg.offset, file.temp_path());  // errors name the file written
-  for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += ChunkReader::kChunkPages * kPageSize) {
+  const bool scanned = move && server::StackMove::scanned(plan);
+  const uint64_t src_end = plan.source + seg.memsz;
+  for (uint64_t chunk = plan.source; chunk < src_end; chunk += ChunkReader::kChunkPages * kPageSize) {
     stop_.check();
     const ChunkReader::Chunk* c = reader.next();
     if (!c || c->job->addr != chunk)
       throw Error(Errc::System, "external snapshot: the copy's chunks came out of order (a bug)");
     if (c->failed_at)
       refuse("cannot read the target's memory at " + sys::hex(c->failed_at) + " (mapping \"" +
-             std::string(plan.origin) + "\" " + sys::hex(seg.vaddr) + "-" + sys::hex(seg.end()) +
+             std::string(plan.origin) + "\" " + sys::hex(plan.source) + "-" + sys::hex(src_end) +
              "): " + sys::errno_text(c->err));
     uint8_t* buf = const_cast<uint8_t*>(c->data.data());  // the slot is this thread's until the next next()
     for (uint64_t k = 0; k < c->job->pages; ++k) {
@@ -536,7 +548,8 @@ void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t 
                                 [](const Patch& q, uint64_t a) { return q.address < a; });
       for (; p != patches_.end() && p->address < addr + kPageSize; ++p)
         if (p->address + p->size <= addr + kPageSize) std::memcpy(page + (p->address - addr), &p->value, p->size);
-      out.page(page, addr - seg.vaddr);
+      if (scanned) move.apply(page);
+      out.page(page, addr - plan.source);
     }
     out.flush();  // the chunk's buffer goes back to the reader
   }
@@ -546,6 +559,7 @@ void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t 
 
 void ExternalSnapshotter::write_image() {
   select_.stack_pointer = t_->regs().rsp;
+  place_stack();
   std::string why;
   plan_.reserve(maps_.size() + 2);
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
@@ -562,7 +576,8 @@ void ExternalSnapshotter::write_image() {
   std::vector<uint64_t> digests(info_.segments.size());
   {
     ChunkReader reader(*t_, pagemap_ ? pagemap_.get() : -1, copy_jobs());
-    for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file, i, reader, &digests[i]);
+    const server::StackMove move = server::stack_move(plan_);
+    for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file, i, reader, move, &digests[i]);
   }
   image::finish_image_file(file.fd(), file.temp_path(), header, digests.data(), digests.size(), file_size);
   file.commit();

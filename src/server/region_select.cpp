@@ -8,6 +8,7 @@ namespace subctx::server {
 
 namespace {
 constexpr uint64_t kStackMargin = 64 * 1024;  // below the stack pointer: red zone and more
+constexpr size_t kWords = image::kPageSize / 8;
 
 bool is_kernel_special(std::string_view p) {
   return p == "[vvar]" || p == "[vvar_vclock]" || p == "[vdso]" || p == "[vsyscall]" || p == "[uprobes]";
@@ -31,15 +32,16 @@ bool is_writable_shared_file(const sys::MapEntry& m) {
 bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& in, std::vector<SegmentPlan>& out,
                      std::string* why) {
   out.clear();
-  auto emit = [&](const sys::MapEntry& m, uint64_t lo, uint64_t hi, image::SegmentKind kind) {
+  auto emit = [&](const sys::MapEntry& m, uint64_t lo, uint64_t hi, image::SegmentKind kind, uint64_t to = 0) {
     if (lo >= hi) return true;
     if (out.size() == out.capacity()) {
       if (why) *why = "the process has more than " + std::to_string(out.capacity()) + " mappings to copy";
       return false;
     }
     SegmentPlan s;
-    s.start = lo;
-    s.end = hi;
+    s.start = to ? to : lo;
+    s.end = s.start + (hi - lo);
+    s.source = lo;
     s.prot = m.prot;
     s.origin = m.path;
     s.anonymous = m.inode == 0;
@@ -79,9 +81,9 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
     } else if (m.path == "[heap]") {
       kind = image::SegmentKind::Heap;
     } else if (m.path == "[stack]") {
-      kind = image::SegmentKind::Stack;
-      uint64_t lo = in.stack_pointer > kStackMargin ? image::page_round_down(in.stack_pointer - kStackMargin) : 0;
-      if (lo > start && lo < m.end) start = lo;
+      const auto [lo, hi] = used_stack(maps, in.stack_pointer);
+      if (!emit(m, lo, hi, image::SegmentKind::Stack, in.stack_to)) return false;
+      continue;
     } else {
       kind = m.inode != 0 ? image::SegmentKind::File : image::SegmentKind::Anon;
     }
@@ -93,7 +95,43 @@ bool select_segments(const std::vector<sys::MapEntry>& maps, const SelectInput& 
       return false;
     }
   }
+  // A moved [stack] takes its place by address (in place: no allocation).
+  if (in.stack_to)
+    std::sort(out.begin(), out.end(), [](const SegmentPlan& a, const SegmentPlan& b) { return a.start < b.start; });
   return true;
+}
+
+std::pair<uint64_t, uint64_t> used_stack(const std::vector<sys::MapEntry>& maps, uint64_t stack_pointer) {
+  for (const auto& m : maps) {
+    if (m.path != "[stack]") continue;
+    const uint64_t lo = stack_pointer > kStackMargin ? image::page_round_down(stack_pointer - kStackMargin) : 0;
+    return {lo > m.start && lo < m.end ? lo : m.start, m.end};
+  }
+  return {0, 0};
+}
+
+bool StackMove::scanned(const SegmentPlan& p) { return !(p.prot & PROT_EXEC); }
+
+// Branch-free over the page (vectorised): the common page has no such word.
+bool StackMove::finds(const uint8_t* page) const {
+  const auto* w = reinterpret_cast<const uint64_t*>(page);
+  const uint64_t span = hi - lo;
+  uint64_t hits = 0;
+  for (size_t i = 0; i < kWords; ++i) hits |= static_cast<uint64_t>(w[i] - lo <= span);
+  return hits != 0;
+}
+
+void StackMove::apply(uint8_t* page) const {
+  auto* w = reinterpret_cast<uint64_t*>(page);
+  for (size_t i = 0; i < kWords; ++i)
+    if (w[i] - lo <= hi - lo) w[i] += delta;
+}
+
+StackMove stack_move(const std::vector<SegmentPlan>& plan) {
+  for (const auto& p : plan)
+    if (p.kind == image::SegmentKind::Stack && p.source != p.start)
+      return StackMove{p.source, p.source + (p.end - p.start), p.start - p.source};
+  return {};
 }
 
 void segment_records(const std::vector<SegmentPlan>& plan, std::vector<image::SegmentRecord>& out) {

@@ -142,17 +142,20 @@ class Snapshotter {
   void prepare_gate_stack();
   void prepare_patches();
   bool read_maps();  // copy phase safe: no allocation
+  bool reserve_stack_room();
   void prepare_layout();
   bool layout_unchanged();
   void copy_segments(int fd);
-  void copy_segment(int fd, size_t index);
+  bool needs_copy(const server::SegmentPlan& plan, uint64_t addr, const server::StackMove& move) const;
+  void copy_segment(int fd, size_t index, const server::StackMove& move);
 
   const std::string& path_;
   std::string tmp_path_;
   SnapshotOptions options_;
   image::ImageInfo info_;
   sys::Mapping gate_stack_;
-  sys::Mapping scratch_;  // maps text, pagemap buffer, one page for patches
+  sys::Mapping scratch_;     // maps text, pagemap buffer, one page for patches
+  sys::Mapping stack_room_;  // where the image puts the used part of [stack] (PROT_NONE here)
   char* maps_text_ = nullptr;
   size_t maps_len_ = 0;
   uint64_t* pagemap_ = nullptr;
@@ -276,14 +279,28 @@ bool Snapshotter::read_maps() {
   return sys::parse_proc_maps(std::string_view(maps_text_, maps_len_), maps_, maps_.capacity(), nullptr);
 }
 
+// The image moves the used part of [stack] to a range the kernel chose for
+// an ordinary mapping (below the libraries, never where a client's stack
+// may grow), kept free here by a PROT_NONE reservation (select_segments
+// copies none).  True when the reservation changed (the maps did too).
+bool Snapshotter::reserve_stack_room() {
+  const auto [lo, hi] = server::used_stack(maps_, select_.stack_pointer);
+  if (hi - lo <= stack_room_.size()) return false;
+  stack_room_ = sys::map_memory(nullptr, hi - lo, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+  if (!stack_room_) refuse("cannot reserve room for the image's copy of the stack: " + sys::errno_text(errno));
+  select_.stack_to = stack_room_.begin();
+  return true;
+}
+
 void Snapshotter::prepare_layout() {
   uint64_t sp;
   __asm__("mov %%rsp, %0" : "=r"(sp));
   select_.stack_pointer = sp;
   select_.exclude_lo = scratch_.begin();
   select_.exclude_hi = scratch_.end();
-  if (!read_maps())
-    refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
+  bool read = read_maps();
+  if (read && reserve_stack_room()) read = read_maps();
+  if (!read) refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
   std::string why;
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
   server::segment_records(plan_, info_.segments);
@@ -346,10 +363,22 @@ void Snapshotter::run() {
 }
 
 void Snapshotter::copy_segments(int fd) {
-  for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd, i);
+  const server::StackMove move = server::stack_move(plan_);
+  for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd, i, move);
 }
 
-void Snapshotter::copy_segment(int fd, size_t index) {
+// Whether the page at addr (of a segment planned as plan) is written from a
+// stable copy in patch_page_, with its patches and the stack's move made:
+// the stack holds this very function's frames, which change between hashing
+// and writing.
+bool Snapshotter::needs_copy(const server::SegmentPlan& plan, uint64_t addr, const server::StackMove& move) const {
+  if (plan.kind == image::SegmentKind::Stack) return true;
+  for (const auto& p : patches_)
+    if (p.address >= addr && p.address + p.size <= addr + kPageSize) return true;
+  return move && server::StackMove::scanned(plan) && move.finds(reinterpret_cast<const uint8_t*>(addr));
+}
+
+void Snapshotter::copy_segment(int fd, size_t index, const server::StackMove& move) {
   const image::SegmentRecord& seg = info_.segments[index];
   const server::SegmentPlan& plan = plan_[index];
   if (seg.filesz == 0) {
@@ -358,8 +387,9 @@ void Snapshotter::copy_segment(int fd, size_t index) {
   }
   image::SegmentWriter out(fd, seg.offset, tmp_path_);
   const bool use_pagemap = plan.anonymous && pagemap_fd_;
-  for (uint64_t chunk = seg.vaddr; chunk < seg.end(); chunk += kPagemapEntries * kPageSize) {
-    const uint64_t pages = std::min<uint64_t>(kPagemapEntries, (seg.end() - chunk) / kPageSize);
+  const uint64_t src_end = plan.source + seg.memsz;  // read from the source (a moved stack: where it is)
+  for (uint64_t chunk = plan.source; chunk < src_end; chunk += kPagemapEntries * kPageSize) {
+    const uint64_t pages = std::min<uint64_t>(kPagemapEntries, (src_end - chunk) / kPageSize);
     bool have_pagemap = use_pagemap && sys::raw_pread_exact(pagemap_fd_.get(), pagemap_, pages * 8,
                                                             static_cast<off_t>(chunk / kPageSize * 8));
     for (uint64_t k = 0; k < pages; ++k) {
@@ -371,19 +401,16 @@ void Snapshotter::copy_segment(int fd, size_t index) {
         continue;
       }
       const auto* page = reinterpret_cast<const uint8_t*>(addr);
-      bool patched = false;
-      for (const auto& p : patches_) patched |= p.address >= addr && p.address + p.size <= addr + kPageSize;
-      // The stack holds this very function's frames, which change between
-      // hashing and writing: hash and write one stable copy of such pages.
-      if (patched || plan.kind == image::SegmentKind::Stack) {
-        std::memcpy(patch_page_, page, kPageSize);
-        for (const auto& p : patches_)
-          if (p.address >= addr && p.address + p.size <= addr + kPageSize)
-            std::memcpy(patch_page_ + (p.address - addr), &p.value, p.size);
-        out.write_now(patch_page_, addr - seg.vaddr);
+      if (!needs_copy(plan, addr, move)) {
+        out.page(page, addr - plan.source);  // written from where it is, in runs
         continue;
       }
-      out.page(page, addr - seg.vaddr);  // written from where it is, in runs
+      std::memcpy(patch_page_, page, kPageSize);
+      for (const auto& p : patches_)
+        if (p.address >= addr && p.address + p.size <= addr + kPageSize)
+          std::memcpy(patch_page_ + (p.address - addr), &p.value, p.size);
+      if (move && server::StackMove::scanned(plan)) move.apply(patch_page_);
+      out.write_now(patch_page_, addr - plan.source);
     }
   }
   digests_[index] = out.finish();

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -98,8 +99,9 @@ struct Target {
 };
 
 const std::vector<std::string> kExports = {
-    "count_primes_below:i64(i64)", "nth_prime:i64(i64)",           "data_file_size:i64()", "span_length:i64(str)",
-    "parse_and_add:i64(str,i64)",  "sum_of_first_primes:i64(i64)", "greeting_length:i64()"};
+    "count_primes_below:i64(i64)", "nth_prime:i64(i64)",         "data_file_size:i64()",
+    "span_length:i64(str)",        "parse_and_add:i64(str,i64)", "sum_of_first_primes:i64(i64)",
+    "greeting_length:i64()",       "path_length:i64()",          "page_size_from_auxv:i64()"};
 
 ProcessResult snapshot(pid_t pid, const std::string& image, const std::vector<std::string>& exports,
                        const std::vector<std::string>& extra = {}) {
@@ -139,6 +141,10 @@ void expect_answers(subctx::Subcontext& sc) {
   EXPECT_EQ(sc.call<int64_t(int64_t)>("nth_prime", 0), -1);
   // The descriptor the target opened, reopened by path in this client.
   EXPECT_EQ(sc.call<int64_t()>("data_file_size"), 26);
+  // The stack's top, moved below the libraries with the pointers to it.
+  const char* path = std::getenv("PATH");
+  EXPECT_EQ(sc.call<int64_t()>("path_length"), path ? static_cast<int64_t>(std::strlen(path)) : -1);
+  EXPECT_EQ(sc.call<int64_t()>("page_size_from_auxv"), sysconf(_SC_PAGESIZE));
   // strcspn and strtoll were never called in the target: lazily bound
   // slots the snapshot resolved (strcspn is an IFUNC).
   EXPECT_EQ(sc.call<int64_t(const char*)>("span_length", "abc,def"), 3);
@@ -173,6 +179,10 @@ TEST_F(ExternalSnapshot, UnmodifiedProcessAnswersInAClient) {
   std::unique_ptr<Target> t;
   subctx::Subcontext sc = snapshot_and_map("pause", temp_path("ext.img"), &tool, &t);
   EXPECT_NE(tool.out.find("lazy PLT slots resolved"), std::string::npos) << tool.out;
+  // The target's stack moved below its libraries: no segment where a
+  // client's stack may grow.
+  for (const auto& seg : read_image_info(temp_path("ext.img")).segments)
+    EXPECT_LE(seg.end(), lowest_stack_room()) << subctx::image::segment_kind_name(seg.kind) << " " << seg.origin;
   EXPECT_NE(tool.out.find("continues"), std::string::npos) << tool.out;
   expect_answers(sc);
   mm().unmap(sc);

@@ -445,9 +445,10 @@ __attribute__((noinline)) uint64_t grow_stack(uint64_t bytes) {
 
 class StackRoom : public E2eTest {
  protected:
-  // A copy of the fault image with its highest segment (the server's old
-  // stack) moved to end `below` bytes under this client's [stack]; "" when
-  // the image's other ranges are in the way.
+  // A copy of the fault image with its highest segment moved to end
+  // `below` bytes under this client's [stack] (images of older versions
+  // had the server's stack there, at random); "" when the image's other
+  // ranges are in the way.
   std::string moved_below_stack(const std::string& name, uint64_t below) {
     const std::string p = copy_image(fault_image(), name);
     const ImageLayout l = read_layout(p);

@@ -293,6 +293,73 @@ TEST(RegionSelect, PlansCompareByRangeProtAndKind) {
   b = a;
   b.end = 0x3000;
   EXPECT_FALSE(a == b);
+  b = a;
+  b.source = 0x9000;  // the same range read from elsewhere (a moved stack)
+  EXPECT_FALSE(a == b);
+}
+
+// SelectInput::stack_to: the used part of [stack] is planned there, read
+// from where it is, in address order with the rest; nothing else moves.
+TEST(RegionSelect, StackMovesWhereAsked) {
+  const auto m = maps(kMaps);
+  std::vector<SegmentPlan> out;
+  out.reserve(64);
+  std::string why;
+  SelectInput in = input();
+  in.stack_to = 0x7f3a1b000000;  // below the anonymous mapping at 0x7f3a1c000000
+  ASSERT_TRUE(select_segments(m, in, out, &why)) << why;
+  ASSERT_EQ(out.size(), 10u);
+  for (size_t i = 1; i < out.size(); ++i) EXPECT_LT(out[i - 1].start, out[i].start) << i;
+  const SegmentPlan& stack = out[4];
+  EXPECT_EQ(stack.kind, SegmentKind::Stack);
+  EXPECT_EQ(stack.start, 0x7f3a1b000000u);
+  EXPECT_EQ(stack.end, 0x7f3a1b000000u + (0x7ffc8d5c4000 - 0x7ffc8d590000));
+  EXPECT_EQ(stack.source, 0x7ffc8d590000u);
+  EXPECT_EQ(stack.origin, "[stack]");
+  for (const SegmentPlan& p : out) {
+    if (p.kind != SegmentKind::Stack) {
+      EXPECT_EQ(p.source, p.start) << p.origin;
+    }
+  }
+
+  const StackMove move = stack_move(out);
+  ASSERT_TRUE(move);
+  EXPECT_EQ(move.lo, 0x7ffc8d590000u);
+  EXPECT_EQ(move.hi, 0x7ffc8d5c4000u);
+  EXPECT_EQ(move.lo + move.delta, 0x7f3a1b000000u);
+  // Without stack_to: no move.
+  ASSERT_TRUE(select_segments(m, input(), out, &why)) << why;
+  EXPECT_FALSE(stack_move(out));
+}
+
+// Every aligned word in [lo, hi] (the end included) moves; its neighbours
+// on either side do not.
+TEST(RegionSelect, StackMoveFindsAndMovesOnlyPointersIntoTheStack) {
+  const StackMove move{0x7ffc8d590000, 0x7ffc8d5c4000, uint64_t{0x7f3a1b000000} - 0x7ffc8d590000};
+  alignas(4096) uint64_t page[512] = {};
+  EXPECT_FALSE(move.finds(reinterpret_cast<const uint8_t*>(page)));
+  page[0] = 0x7ffc8d590000 - 1;
+  page[1] = 0x7ffc8d5c4000 + 1;
+  page[2] = 42;
+  EXPECT_FALSE(move.finds(reinterpret_cast<const uint8_t*>(page)));
+  page[3] = 0x7ffc8d590000;
+  page[100] = 0x7ffc8d5a0123;
+  page[511] = 0x7ffc8d5c4000;
+  EXPECT_TRUE(move.finds(reinterpret_cast<const uint8_t*>(page)));
+  move.apply(reinterpret_cast<uint8_t*>(page));
+  EXPECT_EQ(page[0], 0x7ffc8d590000u - 1);
+  EXPECT_EQ(page[1], 0x7ffc8d5c4000u + 1);
+  EXPECT_EQ(page[2], 42u);
+  EXPECT_EQ(page[3], 0x7f3a1b000000u);
+  EXPECT_EQ(page[100], 0x7f3a1b010123u);
+  EXPECT_EQ(page[511], 0x7f3a1b034000u);
+  EXPECT_FALSE(move.finds(reinterpret_cast<const uint8_t*>(page)));
+  // Which segments are scanned: all but code (relro data is read-only
+  // file data that holds glibc's pointers to argv and the auxv).
+  EXPECT_TRUE(StackMove::scanned({0, 0, PROT_READ | PROT_WRITE, SegmentKind::File, false, "/lib"}));
+  EXPECT_TRUE(StackMove::scanned({0, 0, PROT_READ, SegmentKind::Anon, true, ""}));
+  EXPECT_TRUE(StackMove::scanned({0, 0, PROT_READ, SegmentKind::File, false, "/lib"}));
+  EXPECT_FALSE(StackMove::scanned({0, 0, PROT_READ | PROT_EXEC, SegmentKind::File, false, "/lib"}));
 }
 
 }  // namespace

@@ -43,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,6 +105,15 @@ long sum_of_first_primes(long n) {
 
 /* State set up by the program: a string built at start-up. */
 long greeting_length(void) { return (long)strlen(greeting); }
+
+/* What the kernel left at the top of the stack, read through pointers the
+   snapshot moved along with the stack: the environment and the auxiliary
+   vector (getauxval walks it from glibc's relro pointer). */
+long path_length(void) {
+  const char* p = getenv("PATH");
+  return p ? (long)strlen(p) : -1;
+}
+long page_size_from_auxv(void) { return (long)getauxval(AT_PAGESZ); }
 
 /* "helper" is also a local function of external_target_part2.c. */
 __attribute__((noinline, used)) static long helper(long x) { return x * 2; }
@@ -230,7 +240,9 @@ int main(int argc, char** argv) {
         sbc_export("span_length", (void*)span_length, "i64(str)") != 0 ||
         sbc_export("parse_and_add", (void*)parse_and_add, "i64(str,i64)") != 0 ||
         sbc_export("sum_of_first_primes", (void*)sum_of_first_primes, "i64(i64)") != 0 ||
-        sbc_export("greeting_length", (void*)greeting_length, "i64()") != 0) {
+        sbc_export("greeting_length", (void*)greeting_length, "i64()") != 0 ||
+        sbc_export("path_length", (void*)path_length, "i64()") != 0 ||
+        sbc_export("page_size_from_auxv", (void*)page_size_from_auxv, "i64()") != 0) {
       fprintf(stderr, "sbc_export: %s\n", sbc_last_error());
       return 1;
     }

@@ -13,6 +13,7 @@
 #include <fnmatch.h>
 #include <sched.h>
 #include <sqlite3.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -276,6 +277,28 @@ int64_t lua_str(const char* expr, void* out, int64_t cap) {
   return copy_out(s, out, cap);
 }
 
+// What the kernel left at the top of the server's stack (environment,
+// arguments, auxiliary vector), read after the image moved that stack.
+static char** g_argv;
+static uint64_t g_at_random_sum;
+static uint64_t sum16(const void* p) {
+  uint64_t s = 0;
+  for (int i = 0; i < 16; ++i) s += static_cast<const unsigned char*>(p)[i];
+  return s;
+}
+const char* env_value(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "(unset)";
+}
+const char* arg_value(int64_t i) { return g_argv[i]; }
+const char* program_name() { return program_invocation_name; }
+int64_t page_size_from_auxv() { return static_cast<int64_t>(getauxval(AT_PAGESZ)); }
+int64_t at_random_unchanged() { return sum16(reinterpret_cast<const void*>(getauxval(AT_RANDOM))) == g_at_random_sum; }
+SUBCTX_EXPORT(env_value);
+SUBCTX_EXPORT(arg_value);
+SUBCTX_EXPORT(program_name);
+SUBCTX_EXPORT(page_size_from_auxv);
+SUBCTX_EXPORT(at_random_unchanged);
 SUBCTX_EXPORT(bump);
 SUBCTX_EXPORT(alloc_sum);
 SUBCTX_EXPORT(alloc_many);
@@ -323,6 +346,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   counter = 100;
+  g_argv = argv;
+  g_at_random_sum = sum16(reinterpret_cast<const void*>(getauxval(AT_RANDOM)));
   snapshot_block = std::malloc(size_t{4} << 20);
   std::memset(snapshot_block, 0x5a, size_t{4} << 20);
   for (int i = 0; i < 1000; ++i) table["key" + std::to_string(i)] = int64_t{i} * i;

@@ -14,10 +14,12 @@
 
 #include "image/digest.hpp"
 #include "image/format.hpp"
+#include "image/reader.hpp"
 #include "image/writer.hpp"
 #include "support/maps.hpp"
 #include "support/paths.hpp"
 #include "support/process.hpp"
+#include "sys/unique_fd.hpp"
 #include "temp_dir.hpp"
 
 namespace e2e {
@@ -73,7 +75,7 @@ std::string build_image(const std::string& server, const std::string& name, cons
   argv.insert(argv.end(), args.begin(), args.end());
   argv.push_back(path);
   // A server's addresses are random (ASLR) and so are this process's: now
-  // and then they overlap (its [stack] and ours, say) and every map of the
+  // and then they overlap (a library of each, say) and every map of the
   // image would be an AddressConflict.  Such an image is written again; the
   // conflict tests make their conflicts on purpose, by patching.
   for (int attempt = 1;; ++attempt) {
@@ -85,23 +87,24 @@ std::string build_image(const std::string& server, const std::string& name, cons
     const std::string maps = read_self_maps();
     const std::vector<Range> ranges = read_layout(path).all_ranges();
     std::vector<std::string> overlaps = lines_overlapping(maps, ranges);
-    // The room our [stack] may grow into is refused too (AddressConflict):
-    // down to RLIMIT_STACK (unlimited counts as 8 MiB) and the kernel's
-    // guard gap (1 MiB by default; 4 MiB allowed for).
-    if (overlaps.empty()) {
-      Range stack;
-      std::sscanf(line_containing(maps, "[stack]").c_str(), "%" SCNx64 "-%" SCNx64, &stack.lo, &stack.hi);
-      struct rlimit rl {};
-      const uint64_t limit =
-          getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : uint64_t{8} << 20;
-      const uint64_t room_lo = stack.hi > limit + (uint64_t{4} << 20) ? stack.hi - limit - (uint64_t{4} << 20) : 0;
-      for (const Range& r : ranges)
-        if (stack.hi && r.lo < stack.hi && room_lo < r.hi) overlaps.push_back("the growth room of [stack]");
-    }
     if (overlaps.empty() || attempt == 5) return path;
     std::fprintf(stderr, "e2e: %s overlaps this test process (%s); writing it again\n", path.c_str(),
                  overlaps.front().c_str());
   }
+}
+
+subctx::image::ImageInfo read_image_info(const std::string& path) {
+  const subctx::sys::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  struct stat st {};
+  if (!fd || fstat(fd.get(), &st) != 0) throw std::runtime_error("cannot open " + path);
+  return subctx::image::read_image(subctx::image::FileSource(fd.get(), static_cast<uint64_t>(st.st_size)), path);
+}
+
+uint64_t lowest_stack_room() {
+  struct rlimit rl {};
+  const uint64_t limit =
+      getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : uint64_t{8} << 20;
+  return 0x7ffffffff000 - (uint64_t{16} << 30) - limit - (uint64_t{4} << 20);
 }
 
 const std::string& basic_image() {

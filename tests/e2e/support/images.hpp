@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "image/format.hpp"
+
 namespace e2e {
 
 // The directory this test process writes into (created on first use,
@@ -53,6 +55,16 @@ struct ImageLayout {
 };
 
 ImageLayout read_layout(const std::string& path);
+
+// The image's records, as the library reads them (image/reader.hpp).
+subctx::image::ImageInfo read_image_info(const std::string& path);
+
+// The lowest address any process's [stack] may grow down to: the kernel
+// puts its top at random up to 16 GiB below 0x7ffffffff000 (x86-64, 4-level
+// page tables); then RLIMIT_STACK (unlimited counts as 8 MiB) and 4 MiB
+// for the guard gap.  No image segment lies above it (the snapshot moves
+// the server's stack).
+uint64_t lowest_stack_room();
 
 // Copies an image keeping its holes (mode 0644); returns the copy's path in temp_dir().
 std::string copy_image(const std::string& from, const std::string& name);

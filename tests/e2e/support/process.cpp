@@ -175,27 +175,10 @@ ProcessResult Child::finish(Millis timeout) {
   return r;
 }
 
-namespace {
-// A client process refused an image because its randomly placed stack may
-// grow where the image's (the server's, as randomly placed) old stack sits
-// (request_map's stack-room check): a property of the two layouts, not of
-// what the test checks.  A new process has a new stack.  Some clients fail
-// on it; others (the privilege client) print the refusal and exit 0.
-bool stack_room_refusal(const ProcessResult& r) {
-  static constexpr const char* kMessage = "lies where this client's stack may grow";
-  return r.err.find(kMessage) != std::string::npos || r.out.find(kMessage) != std::string::npos;
-}
-}  // namespace
-
 ProcessResult run(const std::vector<std::string>& argv, const SpawnOptions& options, Millis timeout) {
-  ProcessResult r;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    Child c(argv, options);
-    if (options.stdin_pipe) c.close_stdin();
-    r = c.finish(timeout);
-    if (!stack_room_refusal(r) || !options.stdout_file.empty()) break;
-  }
-  return r;
+  Child c(argv, options);
+  if (options.stdin_pipe) c.close_stdin();
+  return c.finish(timeout);
 }
 
 }  // namespace e2e
