@@ -240,7 +240,9 @@ SUBCTX_SIGNAL_CONTEXT long child_dispatch(SubcontextThread& th, SubcontextView& 
     why.signal = SIGSYS;
     child_failed(th, why);
   }
-  if (action != kAllow && action != kDescriptors) return -EPERM;
+  // Its own process: credentials, session, limits and its thread's state
+  // are its own (posix_spawn's POSIX_SPAWN_SETSID, RESETIDS, ...).
+  if (action != kAllow && action != kDescriptors && action != kClientProcess && action != kThreadState) return -EPERM;
   // Its descriptors, working directory and umask are real: made as asked.
   return make_syscall(c, nr, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
 }

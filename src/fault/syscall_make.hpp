@@ -56,6 +56,11 @@ SUBCTX_SIGNAL_INLINE inline bool is_syscall_error(long r) { return r < 0 && r > 
 // (EPERM), for a call, a thread and a child alike.
 SUBCTX_SIGNAL_CONTEXT bool refused_by_argument(long nr, const greg_t* g);
 
+// The ClientProcess rows (setuid, setrlimit, ...): whether these
+// arguments would change the client process's state; reading it
+// (prlimit64 without a new limit, personality's query) is made.
+SUBCTX_SIGNAL_CONTEXT bool changes_client_process(long nr, const greg_t* g);
+
 // Whether signal sig, sent to a process that does not handle it, ends it.
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig);
 

@@ -113,6 +113,12 @@ SUBCTX_SIGNAL_CONTEXT bool refused_by_argument(long nr, const greg_t* g) {
   return nr == SYS_prctl && (option == PR_SET_SYSCALL_USER_DISPATCH || option == PR_SET_SECCOMP || option == PR_SET_MM);
 }
 
+SUBCTX_SIGNAL_CONTEXT bool changes_client_process(long nr, const greg_t* g) {
+  if (nr == SYS_prlimit64) return g[REG_RDX] != 0;                                     // new_limit
+  if (nr == SYS_personality) return static_cast<uint32_t>(g[REG_RDI]) != 0xffffffffu;  // the query
+  return true;
+}
+
 SUBCTX_SIGNAL_CONTEXT bool ends_a_process(long sig) {
   // clang-format off
   switch (sig) {
@@ -393,6 +399,30 @@ struct MemoryTableLock : SpinGuard {
       : SpinGuard(s.threads_ran.load(std::memory_order_acquire) ? &s.tables_lock : nullptr) {}
 };
 
+// The ThreadState rows: a thread of the subcontext changes its own state
+// (the scheduler calls name a thread: itself, 0, only); the client's thread
+// in a call may only ask sigaltstack what its stack is.
+SUBCTX_SIGNAL_CONTEXT bool thread_state_is_own(const Intercepted& x) {
+  const greg_t* g = x.g;
+  if (!x.thread) return x.nr == SYS_sigaltstack && g[REG_RDI] == 0;
+  // clang-format off
+  switch (x.nr) {
+    case SYS_sched_setaffinity: case SYS_sched_setscheduler: case SYS_sched_setparam: case SYS_sched_setattr:
+      return g[REG_RDI] == 0 || g[REG_RDI] == x.thread->tid.load(std::memory_order_relaxed);
+  }
+  // clang-format on
+  return true;
+}
+
+SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x);
+
+// The client's process and thread state (kClientProcess, kThreadState):
+// the row's EPERM, or made as asked where it changes nothing of the client.
+SUBCTX_SIGNAL_CONTEXT long on_client_state(Intercepted& x, int16_t action) {
+  const bool keeps_client = action == kClientProcess ? !changes_client_process(x.nr, x.g) : thread_state_is_own(x);
+  return keeps_client ? on_allowed(x) : -EPERM;
+}
+
 SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {
   const greg_t* g = x.g;
   if (x.nr == SYS_rt_sigprocmask)
@@ -549,6 +579,8 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
       if (!on_memory(x, &result)) return end_call(x, allow, gate::AbortKind::Quota, 0, 0 /* mapped bytes */);
       break;
     case kChildren: result = wait_children(*s, x.call, nr, g); break;
+    case kClientProcess:
+    case kThreadState: result = on_client_state(x, action); break;
     case kThreads: {
       uint64_t mask;
       __builtin_memcpy(&mask, &uc->uc_sigmask, 8);

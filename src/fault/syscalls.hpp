@@ -27,6 +27,8 @@ inline constexpr int16_t kDescriptors = -6;   // made in the subcontext's descri
 inline constexpr int16_t kSignalAnyone = -7;  // kill allowed by a rule: other processes signalled as asked
 inline constexpr int16_t kThreads = -8;       // clone, clone3, vfork: a thread, or a child process (fault/children.hpp)
 inline constexpr int16_t kChildren = -9;      // wait4, waitid: its own children only (fault/children.hpp)
+inline constexpr int16_t kClientProcess = -10;  // setuid, setrlimit, setsid, ...: EPERM but in a child (its own)
+inline constexpr int16_t kThreadState = -11;    // sigaltstack, set_tid_address, ...: made on a subcontext thread
 
 // This thread's selector when dispatch is on (turned on here at the
 // thread's first call), or null: off by SUBCTX_SYSCALLS=off, or the kernel

@@ -77,6 +77,33 @@ constexpr SyscallDefaultRow kSyscallDefaults[] = {
      "`prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SET_SECCOMP, PR_SET_MM)`",
      "`EPERM`: they would turn mediation off or change the client's process (other options are made as "
      "asked)"},
+    {Listed, {SYS_setuid, SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid, SYS_setresgid, SYS_setgroups,
+              SYS_capset}, ClientProcess, EPERM,
+     "",
+     "`EPERM`: credentials are the client process's (a subcontext in a root client must not drop or change "
+     "them); in a child process before its exec, its own: made"},
+    {Listed, {SYS_setfsuid, SYS_setfsgid, SYS_setsid, SYS_setpgid, SYS_setrlimit, SYS_prlimit64,
+              SYS_setpriority, SYS_personality}, ClientProcess, EPERM,
+     "`setfsuid`, `setfsgid`, `setsid`, `setpgid`, `setrlimit`, `prlimit64` with a new limit, `setpriority`, "
+     "`personality` but its query",
+     "`EPERM`: the client process's session, process group, resource limits, priority and personality; in a "
+     "child process before its exec, its own: made. Reading them (`getrlimit`, `prlimit64` without a new limit) "
+     "is made"},
+    {Listed, {SYS_sigaltstack, SYS_set_tid_address, SYS_set_robust_list, SYS_rseq, SYS_sched_setaffinity,
+              SYS_sched_setscheduler, SYS_sched_setparam, SYS_sched_setattr}, ThreadState, EPERM,
+     "",
+     "on a thread subcontext code started (for itself) and in a child process: made (glibc's thread start "
+     "makes the first four); on the client's thread in a call `EPERM` (its alternate signal stack, exit "
+     "futex, robust list, rseq area and scheduling are the client's), but a `sigaltstack` query (no new "
+     "stack) is answered"},
+    {Listed, {SYS_sethostname, SYS_setdomainname, SYS_settimeofday, SYS_clock_settime, SYS_clock_adjtime,
+              SYS_reboot, SYS_kexec_load, SYS_kexec_file_load}, Deny, EPERM,
+     "",
+     "`EPERM`: the system's, which a privileged client's rights would let a subcontext change"},
+    {Listed, {SYS_init_module, SYS_finit_module, SYS_delete_module, SYS_swapon, SYS_swapoff, SYS_iopl,
+              SYS_ioperm, SYS_acct}, Deny, EPERM,
+     "",
+     "`EPERM`: the same (kernel modules, swap, I/O ports, process accounting)"},
     {Listed, {SYS_pidfd_open, SYS_pidfd_send_signal, SYS_pidfd_getfd, SYS_process_madvise, SYS_process_mrelease,
               SYS_kcmp, SYS_mq_notify}, Deny, EPERM,
      "",
@@ -132,12 +159,13 @@ static_assert(each_number_listed_once(), "a system call listed in two rows: the 
 
 constexpr bool errors_where_denied() {
   for (const SyscallDefaultRow& row : kSyscallDefaults) {
-    const bool denies = row.action == Deny || row.action == DenyByArgument;
+    const bool denies =
+        row.action == Deny || row.action == DenyByArgument || row.action == ClientProcess || row.action == ThreadState;
     if (denies != (row.error > 0) || row.error > 4095) return false;
   }
   return true;
 }
-static_assert(errors_where_denied(), "Deny and DenyByArgument rows need an errno (1..4095), the others none");
+static_assert(errors_where_denied(), "rows that refuse need an errno (1..4095), the others none");
 
 }  // namespace
 

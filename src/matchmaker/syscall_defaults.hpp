@@ -34,6 +34,10 @@ enum class SyscallDefault : uint8_t {
   DenyByArgument,  // allowed in the table; the handler refuses some arguments with the row's errno
   Threads,         // a thread of the subcontext (fault/threads.hpp), a child process (fault/children.hpp); forks: EPERM
   Children,        // waits for the subcontext's own children only
+  ClientProcess,   // the client process's state (credentials, limits, session): the row's errno in calls and
+                   // threads; made in a child process before its exec (its own)
+  ThreadState,     // the calling thread's kernel state: made on a thread of the subcontext (and in a child);
+                   // the row's errno on a client thread in a call
 };
 
 // Which system calls a row covers.  The first row that covers a number
@@ -70,7 +74,7 @@ struct SyscallDefaultRow {
   SyscallSet set = SyscallSet::Listed;
   SyscallList listed;  // set == Listed: the system calls
   SyscallDefault action = SyscallDefault::Allow;
-  int16_t error = 0;  // Deny, DenyByArgument: the errno
+  int16_t error = 0;  // Deny, DenyByArgument, ClientProcess, ThreadState: the errno
   // The "system call" cell (markdown) where the listed names alone would
   // not say it (arguments, classes); empty: the names, "`exit`, `exit_group`".
   std::string_view shown;

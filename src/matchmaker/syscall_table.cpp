@@ -36,7 +36,11 @@ bool lets_through(SyscallDefault a) { return a != SyscallDefault::EndCall && a !
 // the namespace cannot follow, or a number this Matchmaker does not know).
 int allowed_action(long nr) {
   if (nr == SYS_kill || nr == SYS_rt_sigqueueinfo) return fault::kSignalAnyone;
-  if (const SyscallDefaultRow& row = syscall_default_row(nr); lets_through(row.action)) return syscall_action_code(row);
+  const SyscallDefaultRow& row = syscall_default_row(nr);
+  // A rule that allows what a row keeps from the client's process or
+  // thread: made as asked, on any thread.
+  if (row.action == SyscallDefault::ClientProcess || row.action == SyscallDefault::ThreadState) return fault::kAllow;
+  if (lets_through(row.action)) return syscall_action_code(row);
   switch (fault::fd_class(nr)) {
     case fault::FdClass::None: return fault::kAllow;
     case fault::FdClass::Translated: return fault::kDescriptors;
@@ -85,6 +89,8 @@ int16_t syscall_action_code(const SyscallDefaultRow& row) {
     case SyscallDefault::Descriptors: return fault::kDescriptors;
     case SyscallDefault::Threads: return fault::kThreads;
     case SyscallDefault::Children: return fault::kChildren;
+    case SyscallDefault::ClientProcess: return fault::kClientProcess;
+    case SyscallDefault::ThreadState: return fault::kThreadState;
     case SyscallDefault::Allow:
     case SyscallDefault::Emulated:        // rt_sigprocmask: the handler's allowed path emulates it
     case SyscallDefault::DenyByArgument:  // the handler's allowed path refuses those arguments

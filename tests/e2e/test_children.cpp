@@ -82,6 +82,16 @@ TEST_P(ChildTest, PosixSpawnRunsProgramsAndReportsTheirStatus) {
   EXPECT_EQ(out, "x\n");
 }
 
+// The child is a process of its own: what the subcontext may not do to
+// the client's (setsid: docs/containment.md) its child makes for itself
+// before its exec (posix_spawn's POSIX_SPAWN_SETSID).
+TEST_P(ChildTest, TheChildMakesItsOwnSession) {
+  subctx::Subcontext sc = map();
+  // /proc/PID/stat's sixth field is the session: the shell leads its own.
+  EXPECT_EQ(sc.call<int64_t(const char*)>("spawn_sh_setsid", "set -- $(cat /proc/$$/stat); test \"$6\" = $$"), 0);
+  EXPECT_EQ(sc.call<int64_t(const char*)>("spawn_sh_setsid", "exit 3"), 3);
+}
+
 // What Python's subprocess does: vfork on the call's own stack, then
 // dup2 and execve in the child; the parent's stack is put back each time.
 TEST_P(ChildTest, VforkAndExecveAHundredTimes) {

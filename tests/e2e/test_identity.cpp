@@ -9,7 +9,10 @@
 // fresh client process whose own descriptors start at 3.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -750,6 +753,58 @@ TEST_F(IdentityTest, TimersInsideCallsArePermissionDenied) {
     EXPECT_EQ(g_alarms, 0) << "the client got SIGALRM";
   }
   sigaction(SIGALRM, &old, nullptr);
+}
+
+// A subcontext in a call changes nothing of the client's process (its
+// credentials, limits, session, process group, personality) or of the
+// calling thread (its alternate signal stack, exit futex, affinity): each
+// is EPERM, and what the client reads afterwards is what it had.  Reading
+// them is made.
+TEST_F(IdentityTest, TheClientsProcessAndThreadStateStayTheClients) {
+  struct rlimit nofile {};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+  const pid_t sid = getsid(0), pgrp = getpgrp();
+  const int persona = personality(0xffffffff);
+  subctx::Subcontext sc = map("plain");
+  // (After this thread's first call: the Matchmaker gave it an alternate
+  // signal stack then.)
+  EXPECT_EQ(sc.call<int64_t()>("nofile_limit"), static_cast<int64_t>(nofile.rlim_cur));
+  stack_t alt{};
+  ASSERT_EQ(sigaltstack(nullptr, &alt), 0);
+
+  EXPECT_EQ(sc.call<int64_t()>("set_own_uid"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("set_own_resuid"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("set_nofile_limit", 64), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("nofile_limit"), static_cast<int64_t>(nofile.rlim_cur));
+  EXPECT_EQ(sc.call<int64_t()>("new_session"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("new_process_group"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("query_personality"), persona);
+  EXPECT_EQ(sc.call<int64_t()>("set_personality"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("query_alt_stack"), 0);
+  EXPECT_EQ(sc.call<int64_t()>("set_alt_stack"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("set_tid_address_here"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("pin_here"), -EPERM);
+  EXPECT_EQ(sc.call<int64_t()>("set_host_name"), -EPERM);
+
+  struct rlimit now {};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &now), 0);
+  EXPECT_EQ(now.rlim_cur, nofile.rlim_cur);
+  EXPECT_EQ(now.rlim_max, nofile.rlim_max);
+  EXPECT_EQ(getsid(0), sid);
+  EXPECT_EQ(getpgrp(), pgrp);
+  EXPECT_EQ(personality(0xffffffff), persona);
+  stack_t alt_now{};
+  ASSERT_EQ(sigaltstack(nullptr, &alt_now), 0);
+  EXPECT_EQ(alt_now.ss_sp, alt.ss_sp);
+  EXPECT_EQ(alt_now.ss_size, alt.ss_size);
+
+  // A client's rule that allows one: made as asked.
+  mm().unmap(sc);
+  subctx::MapOptions o;
+  o.syscalls.push_back({"sched_setaffinity", subctx::SyscallRule::Action::Allow, 0});
+  sc = mm().request_map(identity_image("plain"), o);
+  EXPECT_EQ(sc.call<int64_t()>("pin_here"), 0);
+  EXPECT_EQ(sc.call<int64_t()>("set_own_uid"), -EPERM);
 }
 
 // The state letter of /proc/PID/stat ('Z' once dead, not yet reaped).

@@ -269,6 +269,15 @@ TEST_P(ThreadTest, AThreadOverTheMappedBytesQuotaFailsAndTheNextCallSaysSo) {
   EXPECT_EQ(sc.call<I64>("plus_one", 1), 2);
 }
 
+// A thread of the subcontext sets its own alternate signal stack and
+// affinity (the client's thread in a call may not: docs/containment.md);
+// glibc's thread start made its set_robust_list and rseq already.
+TEST_P(ThreadTest, AThreadChangesItsOwnKernelState) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<int64_t()>("thread_state_in_thread"), 0);
+}
+
 TEST_P(ThreadTest, ACallDeadlineStopsTheCallNotItsPool) {
   if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
   subctx::Subcontext sc = map(subctx::OnFault::Keep);

@@ -79,6 +79,8 @@ int16_t expected_code(const SyscallDefaultRow& row) {
     case SyscallDefault::Descriptors: return kDescriptors;
     case SyscallDefault::Threads: return kThreads;
     case SyscallDefault::Children: return kChildren;
+    case SyscallDefault::ClientProcess: return kClientProcess;
+    case SyscallDefault::ThreadState: return kThreadState;
     case SyscallDefault::Allow:
     case SyscallDefault::Emulated:
     case SyscallDefault::DenyByArgument: return kAllow;

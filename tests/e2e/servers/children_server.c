@@ -84,6 +84,19 @@ static int64_t spawn_sh(const char *script, char *out, int64_t cap) {
   return wait_for(pid);
 }
 
+/* posix_spawn of `/bin/sh -c script` in a session of its own
+ * (POSIX_SPAWN_SETSID: the child's setsid before its exec); its status. */
+static int64_t spawn_sh_setsid(const char *script) {
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+  char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
+  pid_t pid;
+  const int err = posix_spawn(&pid, "/bin/sh", NULL, &attr, argv, environ);
+  posix_spawnattr_destroy(&attr);
+  return err ? -err : wait_for(pid);
+}
+
 /* vfork + execve of `/bin/sh -c script` (Python's subprocess does this),
  * its output into out. */
 static int64_t vfork_sh(const char *script, char *out, int64_t cap) {
@@ -227,6 +240,7 @@ int main(int argc, char **argv) {
       {"spawn_status", (void *)spawn_status, "i64(str,str)"},
       {"spawn_sh", (void *)spawn_sh, "i64(str,ptr,i64)"},
       {"vfork_sh", (void *)vfork_sh, "i64(str,ptr,i64)"},
+      {"spawn_sh_setsid", (void *)spawn_sh_setsid, "i64(str)"},
       {"spawn_reads_own_file", (void *)spawn_reads_own_file, "i64(str,ptr,i64)"},
       {"fork_result", (void *)fork_result, "i64()"},
       {"wait_any", (void *)wait_any, "i64()"},

@@ -27,9 +27,12 @@
 //   shared-map       shared.bin mapped MAP_SHARED, PROT_READ|PROT_WRITE, its
 //                    descriptor closed: refused
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -240,6 +243,57 @@ int64_t kill_pid(int64_t pid, int64_t sig) {
 int64_t kill_server(int64_t sig) { return kill(g_server_pid, static_cast<int>(sig)) == 0 ? 0 : -errno; }
 int64_t kill_self(int64_t sig) { return kill(getpid(), static_cast<int>(sig)) == 0 ? 0 : -errno; }
 int64_t server_pid() { return g_server_pid; }
+// What a call may not change of the client's process or thread
+// (docs/containment.md): -errno of each, or what it read.
+int64_t result_of(long r) { return r < 0 ? -errno : r; }
+int64_t set_own_uid() { return result_of(syscall(SYS_setuid, getuid())); }
+int64_t set_own_resuid() { return result_of(syscall(SYS_setresuid, getuid(), getuid(), getuid())); }
+int64_t set_nofile_limit(int64_t n) {
+  const struct rlimit r { static_cast<rlim_t>(n), static_cast<rlim_t>(n) };
+  return result_of(setrlimit(RLIMIT_NOFILE, &r));
+}
+int64_t nofile_limit() {
+  struct rlimit r {};
+  return getrlimit(RLIMIT_NOFILE, &r) == 0 ? static_cast<int64_t>(r.rlim_cur) : -errno;
+}
+int64_t new_session() { return result_of(setsid()); }
+int64_t new_process_group() { return result_of(setpgid(0, 0)); }
+int64_t query_personality() { return result_of(personality(0xffffffff)); }
+int64_t set_personality() { return result_of(personality(ADDR_NO_RANDOMIZE)); }
+int64_t query_alt_stack() {
+  stack_t old{};
+  return result_of(sigaltstack(nullptr, &old));
+}
+int64_t set_alt_stack() {
+  static char alt[64 * 1024];
+  stack_t ss{};
+  ss.ss_sp = alt;
+  ss.ss_size = sizeof alt;
+  return result_of(sigaltstack(&ss, nullptr));
+}
+int64_t set_tid_address_here() {
+  static int word;
+  return syscall(SYS_set_tid_address, &word) < 0 ? -errno : 0;
+}
+int64_t pin_here() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) != 0) return -errno;
+  return result_of(sched_setaffinity(0, sizeof cpus, &cpus));
+}
+int64_t set_host_name() { return result_of(sethostname("subctx", 6)); }
+SUBCTX_EXPORT(set_own_uid);
+SUBCTX_EXPORT(set_own_resuid);
+SUBCTX_EXPORT(set_nofile_limit);
+SUBCTX_EXPORT(nofile_limit);
+SUBCTX_EXPORT(new_session);
+SUBCTX_EXPORT(new_process_group);
+SUBCTX_EXPORT(query_personality);
+SUBCTX_EXPORT(set_personality);
+SUBCTX_EXPORT(query_alt_stack);
+SUBCTX_EXPORT(set_alt_stack);
+SUBCTX_EXPORT(set_tid_address_here);
+SUBCTX_EXPORT(pin_here);
+SUBCTX_EXPORT(set_host_name);
 SUBCTX_EXPORT(write_broken_pipe);
 SUBCTX_EXPORT(do_alarm);
 SUBCTX_EXPORT(do_setitimer);

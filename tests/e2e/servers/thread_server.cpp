@@ -289,6 +289,30 @@ int64_t pipes_in_threads(int64_t rounds) {
   }
   return total;
 }
+// A thread of the subcontext changes its own kernel state (docs/containment.md:
+// made there, refused on the client's thread in a call): an alternate
+// signal stack, its CPU affinity, its exit futex address.  0 when all worked.
+void* own_thread_state(void* arg) {
+  static char alt[64 * 1024];
+  stack_t ss{};
+  ss.ss_sp = alt;
+  ss.ss_size = sizeof alt;
+  cpu_set_t cpus;
+  int64_t failed = 0;
+  if (sigaltstack(&ss, nullptr) != 0) failed |= 1;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) != 0 || sched_setaffinity(0, sizeof cpus, &cpus) != 0) failed |= 2;
+  ss.ss_flags = SS_DISABLE;
+  if (sigaltstack(&ss, nullptr) != 0) failed |= 4;
+  *static_cast<int64_t*>(arg) = failed;
+  return nullptr;
+}
+int64_t thread_state_in_thread() {
+  int64_t failed = -1;
+  pthread_t t;
+  if (const int err = pthread_create(&t, nullptr, own_thread_state, &failed)) return -err;
+  pthread_join(t, nullptr);
+  return failed;
+}
 int64_t plus_one(int64_t x) { return x + 1; }
 // An import called in the call (works), then from a thread (its failure).
 int64_t add_in_call(int64_t x) { return host_add(x); }
@@ -316,6 +340,7 @@ SUBCTX_EXPORT(start_spawner);
 SUBCTX_EXPORT(start_waiters);
 SUBCTX_EXPORT(pipes_in_threads);
 SUBCTX_EXPORT(plus_one);
+SUBCTX_EXPORT(thread_state_in_thread);
 SUBCTX_EXPORT(add_in_call);
 SUBCTX_EXPORT(import_in_thread);
 
