@@ -156,11 +156,12 @@ class ExternalSnapshotter {
   void record_vdso();
   uint64_t free_range_below_libraries(uint64_t size) const;
   void place_gate_stack();
-  void place_stack();
+  uint64_t reserve_below_libraries(uint64_t size);
+  void place_stack_and_vdso();
   void write_image();
   std::vector<ChunkReader::Job> copy_jobs() const;
-  void copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader, const server::StackMove& move,
-                    uint64_t* digest_out);
+  void copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader,
+                    const server::AddressMoves& move, uint64_t* digest_out);
   std::string libc_version();
   void find_syscall_instruction();
   void order_objects();
@@ -176,6 +177,7 @@ class ExternalSnapshotter {
   image::ImageInfo info_;
   std::vector<Patch> patches_;
   server::SelectInput select_;
+  uint64_t vdso_from_ = 0;  // the target's vDSO address when the image puts it elsewhere (0: not moved)
   std::vector<server::SegmentPlan> plan_;
   ExternalReport report_;
   sys::UniqueFd pagemap_;
@@ -488,12 +490,31 @@ void ExternalSnapshotter::place_gate_stack() {
   maps_.insert(at + 1, stack);
 }
 
-// The used part of the target's [stack] moves below its libraries too (as
-// the in-process snapshot's does: server/region_select.hpp), after the gate
-// stack took its room.  Where there is no room it stays.
-void ExternalSnapshotter::place_stack() {
+// A PROT_NONE made-up mapping of `size` bytes below the target's libraries
+// (select_segments copies none), which later placements avoid; its address,
+// or 0 where there is no room.
+uint64_t ExternalSnapshotter::reserve_below_libraries(uint64_t size) {
+  const uint64_t lo = free_range_below_libraries(size);
+  if (!lo) return 0;
+  sys::MapEntry room;
+  room.start = lo;
+  room.end = lo + size;
+  room.prot = PROT_NONE;
+  maps_.insert(std::find_if(maps_.begin(), maps_.end(), [&](const sys::MapEntry& m) { return m.start > lo; }), room);
+  return lo;
+}
+
+// The used part of the target's [stack] moves below its libraries, and a
+// vDSO in the stack area above them, as the in-process snapshot's do
+// (server/region_select.hpp), after the gate stack took its room.  Where
+// there is no room they stay.
+void ExternalSnapshotter::place_stack_and_vdso() {
   const auto [lo, hi] = server::used_stack(maps_, select_.stack_pointer);
-  if (hi > lo) select_.stack_to = free_range_below_libraries(hi - lo);
+  if (hi > lo) select_.stack_to = reserve_below_libraries(hi - lo);
+  if (const uint64_t to = info_.vdso.base ? server::vdso_destination(maps_, info_.vdso.base, info_.vdso.size) : 0) {
+    vdso_from_ = info_.vdso.base;
+    info_.vdso.base = to;
+  }
 }
 
 // Whether segment `index` is copied from the target (the others are zeros:
@@ -516,7 +537,7 @@ std::vector<ChunkReader::Job> ExternalSnapshotter::copy_jobs() const {
 }
 
 void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t index, ChunkReader& reader,
-                                       const server::StackMove& move, uint64_t* digest_out) {
+                                       const server::AddressMoves& move, uint64_t* digest_out) {
   const image::SegmentRecord& seg = info_.segments[index];
   const server::SegmentPlan& plan = plan_[index];
   if (!copied(seg, plan)) {
@@ -524,7 +545,7 @@ void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t 
     return;
   }
   image::SegmentWriter out(file.fd(), seg.offset, file.temp_path());  // errors name the file written
-  const bool scanned = move && server::StackMove::scanned(plan);
+  const bool scanned = move && server::AddressMoves::scanned(plan);
   const uint64_t src_end = plan.source + seg.memsz;
   for (uint64_t chunk = plan.source; chunk < src_end; chunk += ChunkReader::kChunkPages * kPageSize) {
     stop_.check();
@@ -559,7 +580,7 @@ void ExternalSnapshotter::copy_segment(const image::TempImageFile& file, size_t 
 
 void ExternalSnapshotter::write_image() {
   select_.stack_pointer = t_->regs().rsp;
-  place_stack();
+  place_stack_and_vdso();
   std::string why;
   plan_.reserve(maps_.size() + 2);
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
@@ -576,7 +597,8 @@ void ExternalSnapshotter::write_image() {
   std::vector<uint64_t> digests(info_.segments.size());
   {
     ChunkReader reader(*t_, pagemap_ ? pagemap_.get() : -1, copy_jobs());
-    const server::StackMove move = server::stack_move(plan_);
+    server::AddressMoves move = server::address_moves(plan_);
+    if (vdso_from_) move.add(vdso_from_, vdso_from_ + info_.vdso.size, info_.vdso.base);
     for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file, i, reader, move, &digests[i]);
   }
   image::finish_image_file(file.fd(), file.temp_path(), header, digests.data(), digests.size(), file_size);

@@ -110,28 +110,52 @@ std::pair<uint64_t, uint64_t> used_stack(const std::vector<sys::MapEntry>& maps,
   return {0, 0};
 }
 
-bool StackMove::scanned(const SegmentPlan& p) { return !(p.prot & PROT_EXEC); }
+void AddressMoves::add(uint64_t lo, uint64_t hi, uint64_t to) {
+  if (count == kMax || lo == to) return;
+  moves[count++] = Move{lo, hi, to - lo};
+  // Unused entries repeat the first: the scan compares each word with
+  // every entry, no branch on the count.
+  for (size_t i = count; i < kMax; ++i) moves[i] = moves[0];
+}
+
+bool AddressMoves::scanned(const SegmentPlan& p) { return !(p.prot & PROT_EXEC) || (p.prot & PROT_WRITE); }
 
 // Branch-free over the page (vectorised): the common page has no such word.
-bool StackMove::finds(const uint8_t* page) const {
+bool AddressMoves::finds(const uint8_t* page) const {
+  static_assert(kMax == 2);
   const auto* w = reinterpret_cast<const uint64_t*>(page);
-  const uint64_t span = hi - lo;
+  const uint64_t lo0 = moves[0].lo, span0 = moves[0].hi - lo0, lo1 = moves[1].lo, span1 = moves[1].hi - lo1;
   uint64_t hits = 0;
-  for (size_t i = 0; i < kWords; ++i) hits |= static_cast<uint64_t>(w[i] - lo <= span);
+  for (size_t i = 0; i < kWords; ++i)
+    hits |= static_cast<uint64_t>(w[i] - lo0 <= span0) | static_cast<uint64_t>(w[i] - lo1 <= span1);
   return hits != 0;
 }
 
-void StackMove::apply(uint8_t* page) const {
+void AddressMoves::apply(uint8_t* page) const {
   auto* w = reinterpret_cast<uint64_t*>(page);
   for (size_t i = 0; i < kWords; ++i)
-    if (w[i] - lo <= hi - lo) w[i] += delta;
+    for (size_t m = 0; m < count; ++m)
+      if (w[i] - moves[m].lo <= moves[m].hi - moves[m].lo) {
+        w[i] += moves[m].delta;
+        break;
+      }
 }
 
-StackMove stack_move(const std::vector<SegmentPlan>& plan) {
+uint64_t vdso_destination(const std::vector<sys::MapEntry>& maps, uint64_t vdso_lo, uint64_t vdso_size) {
+  if (vdso_lo + vdso_size <= kStackAreaLo) return 0;
+  uint64_t highest = 0;
+  for (const auto& m : maps)
+    if (m.end <= kStackAreaLo) highest = std::max(highest, m.end);
+  const uint64_t to = image::page_round_up(highest) + image::kPageSize;
+  return highest && to + vdso_size <= kStackAreaLo ? to : 0;
+}
+
+AddressMoves address_moves(const std::vector<SegmentPlan>& plan) {
+  AddressMoves moves;
   for (const auto& p : plan)
     if (p.kind == image::SegmentKind::Stack && p.source != p.start)
-      return StackMove{p.source, p.source + (p.end - p.start), p.start - p.source};
-  return {};
+      moves.add(p.source, p.source + (p.end - p.start), p.start);
+  return moves;
 }
 
 void segment_records(const std::vector<SegmentPlan>& plan, std::vector<image::SegmentRecord>& out) {

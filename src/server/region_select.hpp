@@ -3,6 +3,7 @@
 // snapshot is copying memory to check that the layout has not changed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -46,24 +47,49 @@ struct SelectInput {
 // below the stack pointer (red zone and more) to its top.
 std::pair<uint64_t, uint64_t> used_stack(const std::vector<sys::MapEntry>& maps, uint64_t stack_pointer);
 
-// A moved [stack]: every aligned word of the image whose value lies in the
-// old range [lo, hi] (one past the end included: end pointers) is moved by
-// delta, wherever it is (environ, argv, auxv and the strings they point to
-// sit at the stack's top; libc and the program keep pointers to them).
-struct StackMove {
-  uint64_t lo = 0, hi = 0;
-  uint64_t delta = 0;  // new - old, modulo 2^64
-  // Segments that may hold such words: all but code (relro data, written
-  // and then made read-only, holds glibc's argv and auxv pointers).
+// The lowest address a process's [stack] and the room it may grow into
+// reach (x86-64, 4-level page tables): its top lies at random up to 16 GiB
+// below 0x7ffffffff000, and 256 MiB are allowed for RLIMIT_STACK and the
+// guard gap.  No segment of an image should lie above it.
+inline constexpr uint64_t kStackAreaLo = 0x7ffffffff000 - (uint64_t{16} << 30) - (uint64_t{256} << 20);
+
+// Where the image puts the vDSO (its forwarder): where it is (0) unless it
+// lies in the stack area (kernels before 6.11 put it just above the
+// stack); then a page above the highest other mapping below that area, so
+// that it stays the highest of the loaded objects (glibc's _dl_find_object
+// keeps them sorted by address; moved below a library, C++ exceptions would
+// no longer find their unwind tables).  0 too when there is no room.
+uint64_t vdso_destination(const std::vector<sys::MapEntry>& maps, uint64_t vdso_lo, uint64_t vdso_size);
+
+// Ranges of the server's address space the image puts elsewhere: its
+// [stack] (environ, argv, auxv and the strings they point to sit at the
+// top; libc and the program keep pointers to them) and its vDSO (the
+// forwarder that replaces it; libc keeps pointers to its functions).  On
+// kernels before 6.11 the vDSO lies just above the stack.  Every aligned
+// word of the image whose value lies in an old range [lo, hi] (one past the
+// end included: end pointers) is moved with it, wherever it is.
+struct AddressMoves {
+  struct Move {
+    uint64_t lo = 0, hi = 0;
+    uint64_t delta = 0;  // new - old, modulo 2^64
+  };
+  static constexpr size_t kMax = 2;
+  std::array<Move, kMax> moves{};
+  size_t count = 0;
+
+  void add(uint64_t lo, uint64_t hi, uint64_t to);
+  // Segments that may hold such words: all but read-only code (relro data,
+  // written and then made read-only, holds glibc's argv and auxv pointers;
+  // an executable stack is writable).
   static bool scanned(const SegmentPlan& p);
   // Whether the page (4096 bytes, 8-aligned) holds such a word.
   bool finds(const uint8_t* page) const;
   // Moves them in place.
   void apply(uint8_t* page) const;
-  explicit operator bool() const { return hi != 0; }
+  explicit operator bool() const { return count != 0; }
 };
-// The move a plan makes (none when its [stack] stays).
-StackMove stack_move(const std::vector<SegmentPlan>& plan);
+// The moves a plan makes: its [stack], when it moved.
+AddressMoves address_moves(const std::vector<SegmentPlan>& plan);
 
 // Returns false (and sets *why) when a mapping cannot be copied or out is
 // full.  Never allocates beyond out's capacity (why only on failure).

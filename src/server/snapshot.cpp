@@ -139,6 +139,7 @@ class Snapshotter {
  private:
   void check_process();
   void prepare_metadata();
+  void place_vdso();
   void prepare_gate_stack();
   void prepare_patches();
   bool read_maps();  // copy phase safe: no allocation
@@ -146,8 +147,8 @@ class Snapshotter {
   void prepare_layout();
   bool layout_unchanged();
   void copy_segments(int fd);
-  bool needs_copy(const server::SegmentPlan& plan, uint64_t addr, const server::StackMove& move) const;
-  void copy_segment(int fd, size_t index, const server::StackMove& move);
+  bool needs_copy(const server::SegmentPlan& plan, uint64_t addr, const server::AddressMoves& move) const;
+  void copy_segment(int fd, size_t index, const server::AddressMoves& move);
 
   const std::string& path_;
   std::string tmp_path_;
@@ -156,6 +157,8 @@ class Snapshotter {
   sys::Mapping gate_stack_;
   sys::Mapping scratch_;     // maps text, pagemap buffer, one page for patches
   sys::Mapping stack_room_;  // where the image puts the used part of [stack] (PROT_NONE here)
+  sys::Mapping vdso_room_;   // where the image puts the vDSO (its forwarder; PROT_NONE here)
+  uint64_t vdso_from_ = 0;   // the vDSO's address here (0: none, or not moved)
   char* maps_text_ = nullptr;
   size_t maps_len_ = 0;
   uint64_t* pagemap_ = nullptr;
@@ -194,6 +197,25 @@ void Snapshotter::check_process() {
   }
 }
 
+// Kernels before 6.11 put the vDSO just above the stack, where a client's
+// stack may grow: the image's forwarder then goes above the libraries
+// (server::vdso_destination), kept free here by a PROT_NONE reservation.
+void Snapshotter::place_vdso() {
+  if (!info_.vdso.base) return;
+  sys::SelfMaps maps;
+  if (!sys::read_self_maps(&maps)) return;
+  const uint64_t to = server::vdso_destination(maps.entries, info_.vdso.base, info_.vdso.size);
+  if (!to) return;
+  vdso_room_ = sys::map_memory(reinterpret_cast<void*>(to), info_.vdso.size, PROT_NONE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE);
+  if (!vdso_room_ || vdso_room_.begin() != to) {
+    vdso_room_.reset();
+    return;  // the forwarder stays where the vDSO is
+  }
+  vdso_from_ = info_.vdso.base;
+  info_.vdso.base = to;
+}
+
 void Snapshotter::prepare_metadata() {
   info_.exports = server::registered_exports();
   info_.imports = server::registered_imports();
@@ -228,6 +250,7 @@ void Snapshotter::prepare_metadata() {
   info_.vdso.base = v.base;
   info_.vdso.size = v.size;
   info_.vdso.symbols = std::move(v.symbols);
+  place_vdso();
 }
 
 void Snapshotter::prepare_gate_stack() {
@@ -363,7 +386,8 @@ void Snapshotter::run() {
 }
 
 void Snapshotter::copy_segments(int fd) {
-  const server::StackMove move = server::stack_move(plan_);
+  server::AddressMoves move = server::address_moves(plan_);
+  if (vdso_from_) move.add(vdso_from_, vdso_from_ + info_.vdso.size, info_.vdso.base);
   for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd, i, move);
 }
 
@@ -371,14 +395,14 @@ void Snapshotter::copy_segments(int fd) {
 // stable copy in patch_page_, with its patches and the stack's move made:
 // the stack holds this very function's frames, which change between hashing
 // and writing.
-bool Snapshotter::needs_copy(const server::SegmentPlan& plan, uint64_t addr, const server::StackMove& move) const {
+bool Snapshotter::needs_copy(const server::SegmentPlan& plan, uint64_t addr, const server::AddressMoves& move) const {
   if (plan.kind == image::SegmentKind::Stack) return true;
   for (const auto& p : patches_)
     if (p.address >= addr && p.address + p.size <= addr + kPageSize) return true;
-  return move && server::StackMove::scanned(plan) && move.finds(reinterpret_cast<const uint8_t*>(addr));
+  return move && server::AddressMoves::scanned(plan) && move.finds(reinterpret_cast<const uint8_t*>(addr));
 }
 
-void Snapshotter::copy_segment(int fd, size_t index, const server::StackMove& move) {
+void Snapshotter::copy_segment(int fd, size_t index, const server::AddressMoves& move) {
   const image::SegmentRecord& seg = info_.segments[index];
   const server::SegmentPlan& plan = plan_[index];
   if (seg.filesz == 0) {
@@ -409,7 +433,7 @@ void Snapshotter::copy_segment(int fd, size_t index, const server::StackMove& mo
       for (const auto& p : patches_)
         if (p.address >= addr && p.address + p.size <= addr + kPageSize)
           std::memcpy(patch_page_ + (p.address - addr), &p.value, p.size);
-      if (move && server::StackMove::scanned(plan)) move.apply(patch_page_);
+      if (move && server::AddressMoves::scanned(plan)) move.apply(patch_page_);
       out.write_now(patch_page_, addr - plan.source);
     }
   }

@@ -2,8 +2,12 @@
 // flushed exactly once, lazily bound PLT slots resolved (or a refusal that
 // names the symbol), and an image that readelf lists.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include "image/reader.hpp"
 #include "support/e2e_test.hpp"
@@ -120,6 +124,21 @@ TEST_F(Snapshot, TheServersStackMovesOutOfWhereClientStacksLie) {
   EXPECT_EQ(std::string(sc.call<const char*()>("program_name")), paths::kFeatureServer);
   EXPECT_EQ(sc.call<int64_t()>("page_size_from_auxv"), sysconf(_SC_PAGESIZE));
   EXPECT_EQ(sc.call<int64_t()>("at_random_unchanged"), 1);
+}
+
+// A server linked with -z execstack has an rwx [stack]: moved and scanned
+// like any other (the environment's pointers in it follow).
+TEST_F(Snapshot, AnExecutableStackMovesToo) {
+  const std::string image = build_image(paths::kCExecstackServer, "execstack.img", {});
+  bool rwx_stack = false;
+  for (const auto& seg : read_image_info(image).segments) {
+    EXPECT_LE(seg.end(), lowest_stack_room()) << subctx::image::segment_kind_name(seg.kind) << " " << seg.origin;
+    if (seg.kind == subctx::image::SegmentKind::Stack) rwx_stack = seg.prot == (PROT_READ | PROT_WRITE | PROT_EXEC);
+  }
+  EXPECT_TRUE(rwx_stack) << "the kernel gave the server a stack that is not executable";
+  subctx::Subcontext sc = mm().request_map(image);
+  const char* path = std::getenv("PATH");
+  EXPECT_EQ(sc.call<int64_t()>("path_length"), path ? static_cast<int64_t>(std::strlen(path)) : -1);
 }
 
 }  // namespace

@@ -322,44 +322,71 @@ TEST(RegionSelect, StackMovesWhereAsked) {
     }
   }
 
-  const StackMove move = stack_move(out);
-  ASSERT_TRUE(move);
-  EXPECT_EQ(move.lo, 0x7ffc8d590000u);
-  EXPECT_EQ(move.hi, 0x7ffc8d5c4000u);
-  EXPECT_EQ(move.lo + move.delta, 0x7f3a1b000000u);
+  const AddressMoves moves = address_moves(out);
+  ASSERT_EQ(moves.count, 1u);
+  EXPECT_EQ(moves.moves[0].lo, 0x7ffc8d590000u);
+  EXPECT_EQ(moves.moves[0].hi, 0x7ffc8d5c4000u);
+  EXPECT_EQ(moves.moves[0].lo + moves.moves[0].delta, 0x7f3a1b000000u);
   // Without stack_to: no move.
   ASSERT_TRUE(select_segments(m, input(), out, &why)) << why;
-  EXPECT_FALSE(stack_move(out));
+  EXPECT_FALSE(address_moves(out));
 }
 
-// Every aligned word in [lo, hi] (the end included) moves; its neighbours
-// on either side do not.
-TEST(RegionSelect, StackMoveFindsAndMovesOnlyPointersIntoTheStack) {
-  const StackMove move{0x7ffc8d590000, 0x7ffc8d5c4000, uint64_t{0x7f3a1b000000} - 0x7ffc8d590000};
+// Every aligned word in [lo, hi] (the end included) of either range moves
+// with it; its neighbours on either side do not.
+TEST(RegionSelect, AddressMovesFindAndMoveOnlyPointersIntoTheRanges) {
+  AddressMoves moves;
+  moves.add(0x7ffc8d590000, 0x7ffc8d5c4000, 0x7f3a1b000000);  // the stack
   alignas(4096) uint64_t page[512] = {};
-  EXPECT_FALSE(move.finds(reinterpret_cast<const uint8_t*>(page)));
+  EXPECT_FALSE(moves.finds(reinterpret_cast<const uint8_t*>(page)));
   page[0] = 0x7ffc8d590000 - 1;
   page[1] = 0x7ffc8d5c4000 + 1;
   page[2] = 42;
-  EXPECT_FALSE(move.finds(reinterpret_cast<const uint8_t*>(page)));
+  page[4] = 0x7ffc8d5f5000;  // the vDSO, not moved yet
+  EXPECT_FALSE(moves.finds(reinterpret_cast<const uint8_t*>(page)));
+  moves.add(0x7ffc8d5f5000, 0x7ffc8d5f7000, 0x7f3a1a000000);  // the vDSO
+  EXPECT_TRUE(moves.finds(reinterpret_cast<const uint8_t*>(page)));
+  page[4] = 0;
   page[3] = 0x7ffc8d590000;
   page[100] = 0x7ffc8d5a0123;
   page[511] = 0x7ffc8d5c4000;
-  EXPECT_TRUE(move.finds(reinterpret_cast<const uint8_t*>(page)));
-  move.apply(reinterpret_cast<uint8_t*>(page));
+  page[200] = 0x7ffc8d5f5a10;
+  EXPECT_TRUE(moves.finds(reinterpret_cast<const uint8_t*>(page)));
+  moves.apply(reinterpret_cast<uint8_t*>(page));
   EXPECT_EQ(page[0], 0x7ffc8d590000u - 1);
   EXPECT_EQ(page[1], 0x7ffc8d5c4000u + 1);
   EXPECT_EQ(page[2], 42u);
   EXPECT_EQ(page[3], 0x7f3a1b000000u);
   EXPECT_EQ(page[100], 0x7f3a1b010123u);
   EXPECT_EQ(page[511], 0x7f3a1b034000u);
-  EXPECT_FALSE(move.finds(reinterpret_cast<const uint8_t*>(page)));
-  // Which segments are scanned: all but code (relro data is read-only
-  // file data that holds glibc's pointers to argv and the auxv).
-  EXPECT_TRUE(StackMove::scanned({0, 0, PROT_READ | PROT_WRITE, SegmentKind::File, false, "/lib"}));
-  EXPECT_TRUE(StackMove::scanned({0, 0, PROT_READ, SegmentKind::Anon, true, ""}));
-  EXPECT_TRUE(StackMove::scanned({0, 0, PROT_READ, SegmentKind::File, false, "/lib"}));
-  EXPECT_FALSE(StackMove::scanned({0, 0, PROT_READ | PROT_EXEC, SegmentKind::File, false, "/lib"}));
+  EXPECT_EQ(page[200], 0x7f3a1a000a10u);
+  EXPECT_FALSE(moves.finds(reinterpret_cast<const uint8_t*>(page)));
+  // A third range, or one that stays where it is, is not added.
+  moves.add(0x1000, 0x2000, 0x3000);
+  moves.add(0x5000, 0x6000, 0x5000);
+  EXPECT_EQ(moves.count, 2u);
+  // Which segments are scanned: all but read-only code (relro data holds
+  // glibc's pointers to argv and the auxv; an executable stack is
+  // writable).
+  EXPECT_TRUE(AddressMoves::scanned({0, 0, PROT_READ | PROT_WRITE, SegmentKind::File, false, "/lib"}));
+  EXPECT_TRUE(AddressMoves::scanned({0, 0, PROT_READ, SegmentKind::Anon, true, ""}));
+  EXPECT_TRUE(AddressMoves::scanned({0, 0, PROT_READ, SegmentKind::File, false, "/lib"}));
+  EXPECT_TRUE(AddressMoves::scanned({0, 0, PROT_READ | PROT_WRITE | PROT_EXEC, SegmentKind::Stack, true, "[stack]"}));
+  EXPECT_FALSE(AddressMoves::scanned({0, 0, PROT_READ | PROT_EXEC, SegmentKind::File, false, "/lib"}));
+}
+
+// Kernels before 6.11 put the vDSO just above the stack: its forwarder
+// goes a page above the highest mapping below the stack area (it stays
+// the highest loaded object).  Elsewhere it stays where it is.
+TEST(RegionSelect, VdsoMovesOnlyOutOfTheStackArea) {
+  const auto m = maps(kMaps);
+  EXPECT_EQ(vdso_destination(m, 0x7ffc8d5f5000, 0x2000), 0x7f3a20e02000u);  // above /dev/shm/x's end
+  EXPECT_EQ(vdso_destination(m, 0x7f3a21000000, 0x2000), 0u);               // below the stack area: stays
+  EXPECT_EQ(vdso_destination(m, kStackAreaLo - 0x2000, 0x2000), 0u);        // just below it
+  EXPECT_NE(vdso_destination(m, kStackAreaLo - 0x1000, 0x2000), 0u);        // reaching into it
+  // Nothing but the stack area mapped: no room to tell.
+  EXPECT_EQ(vdso_destination(maps("7ffc8d500000-7ffc8d5c4000 rw-p 00000000 00:00 0 [stack]\n"), 0x7ffc8d5f5000, 0x2000),
+            0u);
 }
 
 }  // namespace

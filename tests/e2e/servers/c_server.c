@@ -28,6 +28,11 @@ static int64_t fill(uint8_t *buf, int64_t n) {
   return sum;
 }
 static int64_t c_strlen(const char *s) { return (int64_t)strlen(s); }
+/* The environment, at the top of the server's stack (moved by the snapshot). */
+static int64_t path_length(void) {
+  const char *p = getenv("PATH");
+  return p ? (int64_t)strlen(p) : -1;
+}
 static void set_counter(int64_t v) { counter = v; }
 static int64_t get_counter(void) { return counter; }
 static void *c_alloc(int64_t n) { return calloc(1, (size_t)n); }
@@ -55,6 +60,7 @@ int main(int argc, char **argv) {
       {"scale3", (void *)scale3, "f64(f64,f64,f64,i64)"},
       {"fill", (void *)fill, "i64(ptr,i64)"},
       {"c_strlen", (void *)c_strlen, "i64(str)"},
+      {"path_length", (void *)path_length, "i64()"},
       {"set_counter", (void *)set_counter, "void(i64)"},
       {"get_counter", (void *)get_counter, "i64()"},
       {"c_alloc", (void *)c_alloc, "ptr(i64)"},

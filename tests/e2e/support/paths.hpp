@@ -5,6 +5,7 @@ namespace e2e::paths {
 inline constexpr const char* kBasicServer = E2E_BASIC_SERVER;
 inline constexpr const char* kFeatureServer = E2E_FEATURE_SERVER;
 inline constexpr const char* kCServer = E2E_C_SERVER;
+inline constexpr const char* kCExecstackServer = E2E_C_EXECSTACK_SERVER;
 inline constexpr const char* kRefusingServer = E2E_REFUSING_SERVER;
 inline constexpr const char* kReturningServer = E2E_RETURNING_SERVER;
 inline constexpr const char* kLazyServer = E2E_LAZY_SERVER;
