@@ -399,19 +399,20 @@ struct MemoryTableLock : SpinGuard {
       : SpinGuard(s.threads_ran.load(std::memory_order_acquire) ? &s.tables_lock : nullptr) {}
 };
 
-// The ThreadState rows: a thread of the subcontext changes its own state
-// (the scheduler calls name a thread: itself, 0, only); the client's thread
-// in a call may only ask sigaltstack what its stack is.
+// The ThreadState rows: a thread of the subcontext changes its own state;
+// the scheduler calls name a thread (0: the caller), which must be one of
+// the subcontext's (glibc's pthread_create sets a new thread's affinity and
+// policy from the parent, by its tid); the client's thread in a call may
+// only ask sigaltstack what its stack is.
 SUBCTX_SIGNAL_CONTEXT bool thread_state_is_own(const Intercepted& x) {
   const greg_t* g = x.g;
-  if (!x.thread) return x.nr == SYS_sigaltstack && g[REG_RDI] == 0;
   // clang-format off
   switch (x.nr) {
     case SYS_sched_setaffinity: case SYS_sched_setscheduler: case SYS_sched_setparam: case SYS_sched_setattr:
-      return g[REG_RDI] == 0 || g[REG_RDI] == x.thread->tid.load(std::memory_order_relaxed);
+      return g[REG_RDI] == 0 ? x.thread != nullptr : is_thread_of(x.s, static_cast<int32_t>(g[REG_RDI]));
   }
   // clang-format on
-  return true;
+  return x.thread || (x.nr == SYS_sigaltstack && g[REG_RDI] == 0);
 }
 
 SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x);
@@ -420,7 +421,9 @@ SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x);
 // the row's EPERM, or made as asked where it changes nothing of the client.
 SUBCTX_SIGNAL_CONTEXT long on_client_state(Intercepted& x, int16_t action) {
   const bool keeps_client = action == kClientProcess ? !changes_client_process(x.nr, x.g) : thread_state_is_own(x);
-  return keeps_client ? on_allowed(x) : -EPERM;
+  if (!keeps_client) return -EPERM;
+  if (x.nr == SYS_sigaltstack && x.thread) return thread_sigaltstack(*x.thread, x.g);
+  return on_allowed(x);
 }
 
 SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x) {

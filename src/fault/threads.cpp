@@ -164,6 +164,8 @@ SUBCTX_SIGNAL_CONTEXT void prepare_start(SubcontextThread& th, const SubcontextV
   th.tls = rq.tls;
   th.ctid = (rq.flags & CLONE_CHILD_CLEARTID) ? rq.ctid : 0;
   th.kind = SlotKind::Thread;
+  th.alt_sp = th.alt_size = 0;
+  th.alt_flags = SS_DISABLE;
   s.prepare = 0;
   s.save_hi = s.save_lo = s.save_len = s.save_buf = s.save_cap = 0;
   th.mask = parent_mask;
@@ -237,6 +239,46 @@ SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread() {
     if (live(th.state.load(std::memory_order_acquire)) && tid_of(th) == tid) return &th;
   }
   return nullptr;
+}
+
+// linux/signal.h's (glibc's signal.h lacks it).
+constexpr int kSsAutodisarm = static_cast<int>(1u << 31);
+
+SUBCTX_SIGNAL_CONTEXT long thread_sigaltstack(SubcontextThread& th, const greg_t* g) {
+  stack_t want{};
+  if (g[REG_RDI] && !copy_in(&want, static_cast<uint64_t>(g[REG_RDI]), sizeof want)) return -EFAULT;
+  if (g[REG_RDI]) {  // checked as the kernel checks it, before anything changes
+    const int mode = want.ss_flags & ~kSsAutodisarm;
+    if (mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK) return -EINVAL;
+    constexpr size_t kMinSize = 2048;  // the kernel's MINSIGSTKSZ (glibc's may be a sysconf call)
+    if (mode != SS_DISABLE && want.ss_size < kMinSize) return -ENOMEM;
+  }
+  if (g[REG_RSI]) {
+    stack_t old{};
+    old.ss_sp = reinterpret_cast<void*>(th.alt_sp);
+    old.ss_size = th.alt_size;
+    old.ss_flags = th.alt_flags;
+    if (!copy_out(static_cast<uint64_t>(g[REG_RSI]), &old, sizeof old)) return -EFAULT;
+  }
+  if (g[REG_RDI]) {
+    const bool off = (want.ss_flags & ~kSsAutodisarm) == SS_DISABLE;
+    th.alt_sp = off ? 0 : reinterpret_cast<uint64_t>(want.ss_sp);
+    th.alt_size = off ? 0 : want.ss_size;
+    th.alt_flags = off ? SS_DISABLE : (want.ss_flags & kSsAutodisarm);
+  }
+  return 0;
+}
+
+SUBCTX_SIGNAL_CONTEXT bool is_thread_of(const SubcontextView& v, int32_t tid) {
+  if (tid <= 0 || !any_subcontext_threads()) return false;
+  const int used = g_threads_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    const SubcontextThread& th = g_threads[i];
+    if (th.kind == SlotKind::Thread && live(th.state.load(std::memory_order_acquire)) && tid_of(th) == tid &&
+        view_of(th) == &v)
+      return true;
+  }
+  return false;
 }
 
 SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask) {

@@ -92,6 +92,10 @@ struct SubcontextThread {
   uint64_t tls = 0;   // its thread pointer
   uint64_t ctid = 0;  // CLONE_CHILD_CLEARTID's address (glibc's join waits on it), or 0
   uint64_t mask = 0;  // the signal mask subcontext code set (emulated)
+  // The alternate signal stack subcontext code set (emulated: the thread's
+  // real one is the Matchmaker's, for faults; docs/threads.md).
+  uint64_t alt_sp = 0, alt_size = 0;
+  int32_t alt_flags = SS_DISABLE;
   std::atomic<bool> stop{false};
   gate::Frame frame{};  // what handler code reads of "the call": its selector
 };
@@ -118,11 +122,19 @@ SUBCTX_SIGNAL_CONTEXT uint64_t thread_signal_mask();
 SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread();
 // Whether subcontext threads may exist in the process (no system call).
 SUBCTX_SIGNAL_CONTEXT bool any_subcontext_threads();
+// Whether tid is a live thread of v that subcontext code started (not a
+// child process).
+SUBCTX_SIGNAL_CONTEXT bool is_thread_of(const SubcontextView& v, int32_t tid);
 // clone/clone3 of subcontext code (g: its registers; parent_mask: its
 // signal mask as subcontext code set it): the new thread's id or -errno.
 SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask);
 // rt_sigprocmask of a subcontext thread: emulated.
 SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t* g);
+// sigaltstack of a subcontext thread: recorded and reported, not made (its
+// real alternate stack runs the Matchmaker's fault handler: disabled, an
+// overflow would end the client; in subcontext memory, its siblings could
+// write the handler's frames).
+SUBCTX_SIGNAL_CONTEXT long thread_sigaltstack(SubcontextThread& th, const greg_t* g);
 // Ends the calling thread, a subcontext thread (exit status status).
 [[noreturn]] SUBCTX_SIGNAL_CONTEXT void end_thread(SubcontextThread& th, int status);
 // Records why the calling subcontext thread fails (the first such record

@@ -89,13 +89,19 @@ constexpr SyscallDefaultRow kSyscallDefaults[] = {
      "`EPERM`: the client process's session, process group, resource limits, priority and personality; in a "
      "child process before its exec, its own: made. Reading them (`getrlimit`, `prlimit64` without a new limit) "
      "is made"},
-    {Listed, {SYS_sigaltstack, SYS_set_tid_address, SYS_set_robust_list, SYS_rseq, SYS_sched_setaffinity,
+    {Listed, {SYS_sigaltstack, SYS_set_tid_address, SYS_set_robust_list, SYS_sched_setaffinity,
               SYS_sched_setscheduler, SYS_sched_setparam, SYS_sched_setattr}, ThreadState, EPERM,
      "",
-     "on a thread subcontext code started (for itself) and in a child process: made (glibc's thread start "
-     "makes the first four); on the client's thread in a call `EPERM` (its alternate signal stack, exit "
-     "futex, robust list, rseq area and scheduling are the client's), but a `sigaltstack` query (no new "
-     "stack) is answered"},
+     "on a thread subcontext code started and in a child process: made (glibc's thread start makes the "
+     "second and third), but a thread's `sigaltstack` is recorded and reported, not made (its real one "
+     "runs the Matchmaker's fault handler); on the client's thread in a call `EPERM` (its alternate signal "
+     "stack, exit futex, robust list and scheduling are the client's), but a `sigaltstack` query (no new "
+     "stack) is answered; the scheduler calls that name a thread may name one of the subcontext's from any "
+     "of its threads (`pthread_create`'s affinity and policy attributes)"},
+    {Listed, {SYS_rseq}, Deny, EPERM,
+     "",
+     "`EPERM`: a restartable sequence's abort address would let subcontext code move a thread out of the "
+     "Matchmaker's handler; glibc runs without one (`sched_getcpu` asks the vDSO)"},
     {Listed, {SYS_sethostname, SYS_setdomainname, SYS_settimeofday, SYS_clock_settime, SYS_clock_adjtime,
               SYS_reboot, SYS_kexec_load, SYS_kexec_file_load}, Deny, EPERM,
      "",

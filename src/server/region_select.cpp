@@ -142,12 +142,16 @@ void AddressMoves::apply(uint8_t* page) const {
 }
 
 uint64_t vdso_destination(const std::vector<sys::MapEntry>& maps, uint64_t vdso_lo, uint64_t vdso_size) {
-  if (vdso_lo + vdso_size <= kStackAreaLo) return 0;
-  uint64_t highest = 0;
-  for (const auto& m : maps)
-    if (m.end <= kStackAreaLo) highest = std::max(highest, m.end);
+  uint64_t stack_end = 0, highest = 0;
+  for (const auto& m : maps) {
+    if (m.path == "[stack]") stack_end = m.end;
+    else if (!is_kernel_special(m.path)) highest = std::max(highest, m.end);
+  }
+  // Only the placement above the stack moves (not, say, a layout without
+  // randomization, where the libraries lie in the stack area too).
+  if (!stack_end || vdso_lo < stack_end || !highest) return 0;
   const uint64_t to = image::page_round_up(highest) + image::kPageSize;
-  return highest && to + vdso_size <= kStackAreaLo ? to : 0;
+  return to + vdso_size <= kStackAreaLo ? to : 0;
 }
 
 AddressMoves address_moves(const std::vector<SegmentPlan>& plan) {

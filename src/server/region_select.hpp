@@ -54,11 +54,11 @@ std::pair<uint64_t, uint64_t> used_stack(const std::vector<sys::MapEntry>& maps,
 inline constexpr uint64_t kStackAreaLo = 0x7ffffffff000 - (uint64_t{16} << 30) - (uint64_t{256} << 20);
 
 // Where the image puts the vDSO (its forwarder): where it is (0) unless it
-// lies in the stack area (kernels before 6.11 put it just above the
-// stack); then a page above the highest other mapping below that area, so
-// that it stays the highest of the loaded objects (glibc's _dl_find_object
-// keeps them sorted by address; moved below a library, C++ exceptions would
-// no longer find their unwind tables).  0 too when there is no room.
+// lies above the [stack] (kernels before 6.11 put it there); then a page
+// above the highest other mapping, so that it stays the highest of the
+// loaded objects (glibc's _dl_find_object keeps them sorted by address;
+// moved below a library, C++ exceptions would no longer find their unwind
+// tables).  0 too when that is not below the stack area.
 uint64_t vdso_destination(const std::vector<sys::MapEntry>& maps, uint64_t vdso_lo, uint64_t vdso_size);
 
 // Ranges of the server's address space the image puts elsewhere: its

@@ -48,7 +48,7 @@ TEST_F(CApi, CServerImageFromCxx) {
   EXPECT_EQ(sc.call<int64_t(const char*)>("c_strlen", "hello"), 5);
   EXPECT_EQ(sc.call<int64_t()>("get_counter"), 41);
   // The rejected declarations (bad signature, duplicate) are not exports.
-  EXPECT_EQ(sc.exports().size(), 11u);
+  EXPECT_EQ(sc.exports().size(), 12u);
   expect_error([&] { sc.call<int64_t(int64_t)>("bad_sig", 1); }, Errc::NoExport, {"bad_sig"});
 }
 

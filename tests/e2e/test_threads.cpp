@@ -271,11 +271,15 @@ TEST_P(ThreadTest, AThreadOverTheMappedBytesQuotaFailsAndTheNextCallSaysSo) {
 
 // A thread of the subcontext sets its own alternate signal stack and
 // affinity (the client's thread in a call may not: docs/containment.md);
-// glibc's thread start made its set_robust_list and rseq already.
+// glibc's thread start made its set_robust_list and rseq already.  The
+// call's thread may set its threads' affinity.
 TEST_P(ThreadTest, AThreadChangesItsOwnKernelState) {
   if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
   subctx::Subcontext sc = map();
   EXPECT_EQ(sc.call<int64_t()>("thread_state_in_thread"), 0);
+  // The call's thread sets a new thread's affinity (pthread_create's
+  // attribute): a thread of the subcontext, named by its tid.
+  EXPECT_EQ(sc.call<int64_t()>("thread_with_affinity"), 0);
 }
 
 TEST_P(ThreadTest, ACallDeadlineStopsTheCallNotItsPool) {

@@ -290,8 +290,9 @@ int64_t pipes_in_threads(int64_t rounds) {
   return total;
 }
 // A thread of the subcontext changes its own kernel state (docs/containment.md:
-// made there, refused on the client's thread in a call): an alternate
-// signal stack, its CPU affinity, its exit futex address.  0 when all worked.
+// made there, refused on the client's thread in a call): its CPU affinity,
+// and an alternate signal stack (recorded and reported, the thread's real
+// one stays the Matchmaker's).  0 when all worked.
 void* own_thread_state(void* arg) {
   static char alt[64 * 1024];
   stack_t ss{};
@@ -299,10 +300,16 @@ void* own_thread_state(void* arg) {
   ss.ss_size = sizeof alt;
   cpu_set_t cpus;
   int64_t failed = 0;
+  stack_t now{};
   if (sigaltstack(&ss, nullptr) != 0) failed |= 1;
+  if (sigaltstack(nullptr, &now) != 0 || now.ss_sp != alt || now.ss_size != sizeof alt) failed |= 8;
   if (sched_getaffinity(0, sizeof cpus, &cpus) != 0 || sched_setaffinity(0, sizeof cpus, &cpus) != 0) failed |= 2;
   ss.ss_flags = SS_DISABLE;
   if (sigaltstack(&ss, nullptr) != 0) failed |= 4;
+  if (sigaltstack(nullptr, &now) != 0 || now.ss_flags != SS_DISABLE) failed |= 16;
+  ss.ss_flags = 0;
+  ss.ss_size = 100;  // below MINSIGSTKSZ: refused as the kernel refuses it
+  if (sigaltstack(&ss, nullptr) != -1 || errno != ENOMEM) failed |= 32;
   *static_cast<int64_t*>(arg) = failed;
   return nullptr;
 }
@@ -312,6 +319,22 @@ int64_t thread_state_in_thread() {
   if (const int err = pthread_create(&t, nullptr, own_thread_state, &failed)) return -err;
   pthread_join(t, nullptr);
   return failed;
+}
+// pthread_create with an affinity attribute: glibc sets the new thread's
+// affinity from the parent (the call's thread), naming it by its tid.
+void* do_nothing(void*) { return nullptr; }
+int64_t thread_with_affinity() {
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) != 0) return -errno;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setaffinity_np(&attr, sizeof cpus, &cpus);
+  pthread_t t;
+  const int err = pthread_create(&t, &attr, do_nothing, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err) return -err;
+  pthread_join(t, nullptr);
+  return 0;
 }
 int64_t plus_one(int64_t x) { return x + 1; }
 // An import called in the call (works), then from a thread (its failure).
@@ -341,6 +364,7 @@ SUBCTX_EXPORT(start_waiters);
 SUBCTX_EXPORT(pipes_in_threads);
 SUBCTX_EXPORT(plus_one);
 SUBCTX_EXPORT(thread_state_in_thread);
+SUBCTX_EXPORT(thread_with_affinity);
 SUBCTX_EXPORT(add_in_call);
 SUBCTX_EXPORT(import_in_thread);
 
