@@ -142,9 +142,12 @@ namespace detail {
 struct SubcontextState;
 
 // Argument registers for one call, filled by the typed call templates.
+// The gate loads every argument register from a record: the slots past
+// n_ints / n_f64s are left as they are (not zeroed on each call: what
+// those registers hold means nothing to the export).
 struct CallArgs {
-  uint64_t ints[kMaxIntArgs] = {};
-  double f64s[kMaxF64Args] = {};
+  uint64_t ints[kMaxIntArgs];
+  double f64s[kMaxF64Args];
   int n_ints = 0;
   int n_f64s = 0;
 
