@@ -99,6 +99,30 @@ ResolvedExport resolve_export(const std::shared_ptr<SubcontextState>& state, std
 
 uint64_t export_address(const SubcontextState& state, uint32_t index) { return state.exports[index].record.address; }
 
+namespace {
+// Calls by name (sc.call<Sig>("name", ...), sbc_request_call): the last
+// names this thread looked up, by where the name lies (a literal at a call
+// site, mostly).  Only a hint: a hit
+// is one whose export in *this* subcontext has that very name (names are
+// unique in an image), so a reused address or a state freed and another
+// made where it was never gives a wrong export.
+struct NameHint {
+  const SubcontextState* state = nullptr;
+  const char* name = nullptr;
+  uint32_t index = 0;
+};
+constexpr size_t kNameHints = 4;  // direct-mapped by the name's address
+__thread NameHint t_name_hints[kNameHints];
+
+NameHint& hint_for(const char* name) { return t_name_hints[(reinterpret_cast<uintptr_t>(name) >> 3) % kNameHints]; }
+
+bool hint_holds(const NameHint& h, const SubcontextState& s, std::string_view name) {
+  if (h.state != &s || h.name != name.data() || h.index >= s.exports.size()) return false;
+  const std::string& actual = s.exports[h.index].record.name;
+  return actual.size() == name.size() && std::memcmp(actual.data(), name.data(), name.size()) == 0;
+}
+}  // namespace
+
 uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected) {
   if (!state) throw NoSuchSubcontext("call on an empty Subcontext");
   const uint32_t index = matchmaker::find_export_index(*state, name);
@@ -289,10 +313,13 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
 namespace subctx::matchmaker {
 
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name) {
+  detail::NameHint& hint = detail::hint_for(name.data());
+  if (detail::hint_holds(hint, s, name)) return hint.index;
   const uint32_t index = s.export_index.find(name);
   if (index == detail::ExportIndex::kNone) [[unlikely]]
     throw NoSuchExport("image " + s.path + " has no export \"" + std::string(name) + "\" (" +
                        std::to_string(s.exports.size()) + " exports; `subctx inspect " + s.path + "` lists them)");
+  hint = detail::NameHint{&s, name.data(), index};
   return index;
 }
 

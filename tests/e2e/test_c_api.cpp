@@ -52,6 +52,39 @@ TEST_F(CApi, CServerImageFromCxx) {
   expect_error([&] { sc.call<int64_t(int64_t)>("bad_sig", 1); }, Errc::NoExport, {"bad_sig"});
 }
 
+// Calls by name remember where the last names lay (a hint per thread):
+// one buffer that names one export, then another, then none, calls each
+// (and refuses the last); an unmap and a map of another image behind the
+// same name pointer finds that image's export.
+TEST_F(CApi, ANameBufferReusedForAnotherExportCallsThatExport) {
+  int sc = sbc_request_map(c_image().c_str());
+  ASSERT_GE(sc, 0) << sbc_last_error();
+  char name[32];
+  uint64_t args[2] = {2, 3}, ret = 0;
+  std::strcpy(name, "add");
+  ASSERT_EQ(sbc_request_call(sc, name, args, 2, &ret), 0) << sbc_last_error();
+  EXPECT_EQ(ret, 5u);
+  std::strcpy(name, "set_counter");
+  ASSERT_EQ(sbc_request_call(sc, name, args, 1, &ret), 0) << sbc_last_error();
+  std::strcpy(name, "get_counter");
+  ASSERT_EQ(sbc_request_call(sc, name, args, 0, &ret), 0) << sbc_last_error();
+  EXPECT_EQ(ret, 2u);
+  std::strcpy(name, "ad");  // a prefix of the first
+  EXPECT_EQ(sbc_request_call(sc, name, args, 2, &ret), -SBC_E_NO_EXPORT);
+  std::strcpy(name, "addx");
+  EXPECT_EQ(sbc_request_call(sc, name, args, 2, &ret), -SBC_E_NO_EXPORT);
+  // The C++ calls share the hints: a std::string's buffer, rewritten.
+  subctx::Subcontext cxx = mm().request_map(basic_image());
+  std::string n = "square";
+  EXPECT_EQ(cxx.call<int64_t(int64_t)>(n, 7), 49);
+  const int64_t before = cxx.call<int64_t(int64_t)>("bump", 0);
+  n.assign("bump");
+  EXPECT_EQ(cxx.call<int64_t(int64_t)>(n, 1), before + 1);
+  n.assign("say");  // another signature: refused as ever
+  expect_error([&] { cxx.call<int64_t(int64_t)>(n, 1); }, Errc::Signature, {"say"});
+  EXPECT_EQ(sbc_unmap(sc), 0);
+}
+
 TEST_F(CApi, WrongArgumentCountIsSignatureError) {
   int sc = sbc_request_map(c_image().c_str());
   ASSERT_GE(sc, 0) << sbc_last_error();
