@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -131,10 +132,29 @@ SUBCTX_SIGNAL_CONTEXT bool descriptors_made_real(ChildArea& a) {
   return true;
 }
 
+// The call's deadline holds in the child too: its parent waits for its exec
+// (CLONE_VFORK) where no signal reaches it, the deadline's neither.  A
+// timer of the child's own process (POSIX timers end at an exec) kills it
+// at the deadline if it is still running subcontext code then.
+SUBCTX_SIGNAL_CONTEXT bool deadline_kills_child(uint64_t deadline_ns) {
+  struct sigevent ev {};
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = SIGKILL;
+  int timer = -1;
+  if (is_syscall_error(sys6(SYS_timer_create, CLOCK_MONOTONIC, reinterpret_cast<long>(&ev),
+                            reinterpret_cast<long>(&timer))))
+    return false;
+  struct itimerspec at {};
+  at.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1000000000);
+  at.it_value.tv_nsec = static_cast<long>(deadline_ns % 1000000000);
+  return !is_syscall_error(sys6(SYS_timer_settime, timer, TIMER_ABSTIME, reinterpret_cast<long>(&at), 0));
+}
+
 // Called by subctx_clone_thread in the child (start->prepare), before any
 // code of the subcontext's: 0, or the child exits with 127.
 SUBCTX_SIGNAL_CONTEXT long prepare_child(ThreadStart* start) {
   ChildArea& a = *reinterpret_cast<SubcontextThread*>(start)->child;
+  if (a.deadline_ns && !deadline_kills_child(a.deadline_ns)) return 1;
   if (a.cwd >= 0 && is_syscall_error(sys6(SYS_fchdir, a.cwd))) return 1;
   sys6(SYS_umask, a.umask);
   return a.translate && !descriptors_made_real(a) ? 1 : 0;
@@ -374,7 +394,7 @@ SUBCTX_SIGNAL_CONTEXT long wait_any(SubcontextView& v, SyscallCall& c, long nr, 
 // ---- signal context: the entry points ------------------------------------
 
 SUBCTX_SIGNAL_CONTEXT long start_child(SubcontextView& v, const CloneRequest& rq, const ucontext_t* uc,
-                                       uint64_t parent_mask) {
+                                       uint64_t parent_mask, uint64_t deadline_ns) {
   if (!v.may_spawn.load(std::memory_order_acquire)) return -EPERM;
   if (!reserve_child(v.children)) return -EAGAIN;
   SubcontextThread* th = claim_slot();
@@ -397,6 +417,7 @@ SUBCTX_SIGNAL_CONTEXT long start_child(SubcontextView& v, const CloneRequest& rq
   th->state.store(ThreadState::Starting, std::memory_order_seq_cst);
   a->pidfd = -1;
   a->died_of = 0;
+  a->deadline_ns = deadline_ns;
   long r = -EAGAIN;
   // Its pidfd made with it (CLONE_PIDFD, written at ptid): waits and kills
   // never name it by a pid the client may have reaped and another process

@@ -54,6 +54,7 @@ struct ChildArea {
   int32_t scratch[kMaxFds + 1];  // prepare_child's sorted real descriptors
   int32_t pidfd = -1;            // the kernel's CLONE_PIDFD, made with the child: never its pid alone
   int32_t died_of = 0;           // a signal that would dump core ended it: recorded here, and it died of SIGKILL
+  uint64_t deadline_ns = 0;      // the call's deadline (CLOCK_MONOTONIC), 0: none
   // The parent's stack while the child runs (save_buf).
   static constexpr uint64_t kSavedStack = 64 * 1024;
   alignas(64) uint8_t saved_stack[kSavedStack];
@@ -63,8 +64,10 @@ struct ChildArea {
 // clone/clone3/vfork of subcontext code asking for a child process (rq, as
 // parsed by start_thread): the child's pid (after its exec or exit), or
 // -errno (EPERM: the policy does not let this subcontext start programs).
+// deadline_ns: the call's (0: none); the child dies of SIGKILL if it has not
+// made its exec by then (its parent waits for that, signals held).
 SUBCTX_SIGNAL_CONTEXT long start_child(SubcontextView& v, const CloneRequest& rq, const ucontext_t* uc,
-                                       uint64_t parent_mask);
+                                       uint64_t parent_mask, uint64_t deadline_ns);
 // A system call of a child's code (before its exec).
 SUBCTX_SIGNAL_CONTEXT long child_syscall(SubcontextThread& th, SubcontextView& v, SyscallCall& c, long nr, greg_t* g);
 // The child ends: with status, or as its failure (a fault: killed by that signal).

@@ -587,7 +587,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     case kThreads: {
       uint64_t mask;
       __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
-      result = start_thread(*s, nr, uc, thread ? thread->mask : mask);
+      result = start_thread(*s, nr, uc, thread ? thread->mask : mask, thread ? 0 : frame->deadline_ns);
       break;
     }
     case kSigreturn:

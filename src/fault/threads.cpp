@@ -281,10 +281,11 @@ SUBCTX_SIGNAL_CONTEXT bool is_thread_of(const SubcontextView& v, int32_t tid) {
   return false;
 }
 
-SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask) {
+SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask,
+                                        uint64_t deadline_ns) {
   CloneRequest rq;
   if (const long bad = parse_clone(nr, uc->uc_mcontext.gregs, &rq)) return bad;
-  if (rq.child) return start_child(v, rq, uc, parent_mask);
+  if (rq.child) return start_child(v, rq, uc, parent_mask, deadline_ns);
   if (!v.max_threads) return -EPERM;
   if (tls_taken(rq.tls) || !addresses_owned(v, rq)) return -EINVAL;
   if (v.threads.fetch_add(1, std::memory_order_acq_rel) >= v.max_threads) {

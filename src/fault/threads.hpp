@@ -126,8 +126,10 @@ SUBCTX_SIGNAL_CONTEXT bool any_subcontext_threads();
 // child process).
 SUBCTX_SIGNAL_CONTEXT bool is_thread_of(const SubcontextView& v, int32_t tid);
 // clone/clone3 of subcontext code (g: its registers; parent_mask: its
-// signal mask as subcontext code set it): the new thread's id or -errno.
-SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask);
+// signal mask as subcontext code set it; deadline_ns: the call's deadline,
+// 0 for none or a subcontext thread's clone): the new thread's id or -errno.
+SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask,
+                                        uint64_t deadline_ns);
 // rt_sigprocmask of a subcontext thread: emulated.
 SUBCTX_SIGNAL_CONTEXT long thread_sigprocmask(SubcontextThread& th, const greg_t* g);
 // sigaltstack of a subcontext thread: recorded and reported, not made (its

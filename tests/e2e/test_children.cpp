@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <fstream>
 #include <string>
 
@@ -90,6 +92,22 @@ TEST_P(ChildTest, TheChildMakesItsOwnSession) {
   // /proc/PID/stat's sixth field is the session: the shell leads its own.
   EXPECT_EQ(sc.call<int64_t(const char*)>("spawn_sh_setsid", "set -- $(cat /proc/$$/stat); test \"$6\" = $$"), 0);
   EXPECT_EQ(sc.call<int64_t(const char*)>("spawn_sh_setsid", "exit 3"), 3);
+}
+
+// A child that waits before its exec (a file action opening a FIFO no one
+// writes) holds its parent in the vfork, where no signal reaches it: the
+// call's deadline still ends the call, the child killed at it.
+TEST_P(ChildTest, TheCallsDeadlineEndsAChildThatWaitsBeforeItsExec) {
+  subctx::Subcontext sc = map();
+  const std::string fifo = temp_path("no-writer.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  sc.set_call_timeout(300);
+  const auto start = std::chrono::steady_clock::now();
+  expect_error([&] { sc.call<int64_t(const char*)>("spawn_opening_fifo", fifo.c_str()); }, subctx::Errc::Timeout,
+               {"deadline of 300 ms"});
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  sc.set_call_timeout(0);
+  EXPECT_EQ(sc.call<Status>("spawn_status", "/bin/true", ""), 0);  // and the subcontext goes on
 }
 
 // What Python's subprocess does: vfork on the call's own stack, then

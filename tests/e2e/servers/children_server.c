@@ -97,6 +97,20 @@ static int64_t spawn_sh_setsid(const char *script) {
   return err ? -err : wait_for(pid);
 }
 
+/* posix_spawn whose child opens fifo for reading before its exec (a file
+ * action): with no writer the open waits, and so does the parent (vfork).
+ * The exit status, or -errno. */
+static int64_t spawn_opening_fifo(const char *fifo) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, fifo, O_RDONLY, 0);
+  char *argv[] = {"/bin/true", NULL};
+  pid_t pid;
+  const int err = posix_spawn(&pid, "/bin/true", &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return err ? -err : wait_for(pid);
+}
+
 /* vfork + execve of `/bin/sh -c script` (Python's subprocess does this),
  * its output into out. */
 static int64_t vfork_sh(const char *script, char *out, int64_t cap) {
@@ -241,6 +255,7 @@ int main(int argc, char **argv) {
       {"spawn_sh", (void *)spawn_sh, "i64(str,ptr,i64)"},
       {"vfork_sh", (void *)vfork_sh, "i64(str,ptr,i64)"},
       {"spawn_sh_setsid", (void *)spawn_sh_setsid, "i64(str)"},
+      {"spawn_opening_fifo", (void *)spawn_opening_fifo, "i64(str)"},
       {"spawn_reads_own_file", (void *)spawn_reads_own_file, "i64(str,ptr,i64)"},
       {"fork_result", (void *)fork_result, "i64()"},
       {"wait_any", (void *)wait_any, "i64()"},
