@@ -136,25 +136,27 @@ SUBCTX_SIGNAL_CONTEXT bool descriptors_made_real(ChildArea& a) {
 // (CLONE_VFORK) where no signal reaches it, the deadline's neither.  A
 // timer of the child's own process (POSIX timers end at an exec) kills it
 // at the deadline if it is still running subcontext code then.
-SUBCTX_SIGNAL_CONTEXT bool deadline_kills_child(uint64_t deadline_ns) {
+SUBCTX_SIGNAL_CONTEXT void deadline_kills_child(uint64_t deadline_ns) {
   struct sigevent ev {};
   ev.sigev_notify = SIGEV_SIGNAL;
   ev.sigev_signo = SIGKILL;
   int timer = -1;
   if (is_syscall_error(sys6(SYS_timer_create, CLOCK_MONOTONIC, reinterpret_cast<long>(&ev),
                             reinterpret_cast<long>(&timer))))
-    return false;
+    return;
   struct itimerspec at {};
   at.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1000000000);
   at.it_value.tv_nsec = static_cast<long>(deadline_ns % 1000000000);
-  return !is_syscall_error(sys6(SYS_timer_settime, timer, TIMER_ABSTIME, reinterpret_cast<long>(&at), 0));
+  sys6(SYS_timer_settime, timer, TIMER_ABSTIME, reinterpret_cast<long>(&at), 0);
 }
 
 // Called by subctx_clone_thread in the child (start->prepare), before any
 // code of the subcontext's: 0, or the child exits with 127.
 SUBCTX_SIGNAL_CONTEXT long prepare_child(ThreadStart* start) {
   ChildArea& a = *reinterpret_cast<SubcontextThread*>(start)->child;
-  if (a.deadline_ns && !deadline_kills_child(a.deadline_ns)) return 1;
+  // (No timer to be had, RLIMIT_SIGPENDING spent: the child runs without;
+  // only one that waits before its exec would hold the call past it.)
+  if (a.deadline_ns) deadline_kills_child(a.deadline_ns);
   if (a.cwd >= 0 && is_syscall_error(sys6(SYS_fchdir, a.cwd))) return 1;
   sys6(SYS_umask, a.umask);
   return a.translate && !descriptors_made_real(a) ? 1 : 0;

@@ -53,10 +53,22 @@ TEST_F(CApi, CServerImageFromCxx) {
 }
 
 // Calls by name remember where the last names lay (a hint per thread):
-// one buffer that names one export, then another, then none, calls each
-// (and refuses the last); an unmap and a map of another image behind the
-// same name pointer finds that image's export.
+// one buffer that names one export, then a prefix of it, a longer name,
+// then another export, calls each (and refuses the names no export has);
+// behind the same buffer another image's export is found after a map.
 TEST_F(CApi, ANameBufferReusedForAnotherExportCallsThatExport) {
+  // The C++ calls share the hints: a std::string's buffer, rewritten.
+  {
+    subctx::Subcontext cxx = mm().request_map(basic_image());
+    std::string n = "square";
+    EXPECT_EQ(cxx.call<int64_t(int64_t)>(n, 7), 49);
+    const int64_t before = cxx.call<int64_t(int64_t)>("bump", 0);
+    n.assign("bump");
+    EXPECT_EQ(cxx.call<int64_t(int64_t)>(n, 1), before + 1);
+    n.assign("say");  // another signature: refused as ever
+    expect_error([&] { cxx.call<int64_t(int64_t)>(n, 1); }, Errc::Signature, {"say"});
+    mm().unmap(cxx);
+  }
   int sc = sbc_request_map(c_image().c_str());
   ASSERT_GE(sc, 0) << sbc_last_error();
   char name[32];
@@ -64,24 +76,27 @@ TEST_F(CApi, ANameBufferReusedForAnotherExportCallsThatExport) {
   std::strcpy(name, "add");
   ASSERT_EQ(sbc_request_call(sc, name, args, 2, &ret), 0) << sbc_last_error();
   EXPECT_EQ(ret, 5u);
+  name[2] = '\0';  // "ad": a prefix of the name the hint holds
+  EXPECT_EQ(sbc_request_call(sc, name, args, 2, &ret), -SBC_E_NO_EXPORT);
+  std::strcpy(name, "add");
+  ASSERT_EQ(sbc_request_call(sc, name, args, 2, &ret), 0) << sbc_last_error();
+  std::strcpy(name, "addx");  // longer, the same first bytes
+  EXPECT_EQ(sbc_request_call(sc, name, args, 2, &ret), -SBC_E_NO_EXPORT);
   std::strcpy(name, "set_counter");
   ASSERT_EQ(sbc_request_call(sc, name, args, 1, &ret), 0) << sbc_last_error();
   std::strcpy(name, "get_counter");
   ASSERT_EQ(sbc_request_call(sc, name, args, 0, &ret), 0) << sbc_last_error();
   EXPECT_EQ(ret, 2u);
-  std::strcpy(name, "ad");  // a prefix of the first
-  EXPECT_EQ(sbc_request_call(sc, name, args, 2, &ret), -SBC_E_NO_EXPORT);
-  std::strcpy(name, "addx");
-  EXPECT_EQ(sbc_request_call(sc, name, args, 2, &ret), -SBC_E_NO_EXPORT);
-  // The C++ calls share the hints: a std::string's buffer, rewritten.
-  subctx::Subcontext cxx = mm().request_map(basic_image());
-  std::string n = "square";
-  EXPECT_EQ(cxx.call<int64_t(int64_t)>(n, 7), 49);
-  const int64_t before = cxx.call<int64_t(int64_t)>("bump", 0);
-  n.assign("bump");
-  EXPECT_EQ(cxx.call<int64_t(int64_t)>(n, 1), before + 1);
-  n.assign("say");  // another signature: refused as ever
-  expect_error([&] { cxx.call<int64_t(int64_t)>(n, 1); }, Errc::Signature, {"say"});
+  EXPECT_EQ(sbc_unmap(sc), 0);
+  // Another image behind the same buffer: its own export.
+  sc = sbc_request_map(basic_image().c_str());
+  ASSERT_GE(sc, 0) << sbc_last_error();
+  std::strcpy(name, "get_counter");
+  EXPECT_EQ(sbc_request_call(sc, name, args, 0, &ret), -SBC_E_NO_EXPORT);
+  std::strcpy(name, "square");
+  args[0] = 9;
+  ASSERT_EQ(sbc_request_call(sc, name, args, 1, &ret), 0) << sbc_last_error();
+  EXPECT_EQ(ret, 81u);
   EXPECT_EQ(sbc_unmap(sc), 0);
 }
 
