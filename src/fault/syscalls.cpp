@@ -417,6 +417,15 @@ SUBCTX_SIGNAL_CONTEXT bool thread_state_is_own(const Intercepted& x) {
 
 SUBCTX_SIGNAL_CONTEXT long on_allowed(Intercepted& x);
 
+// clone/clone3/vfork: a thread or a child process (threads.hpp), with the
+// signal mask subcontext code set; a call's deadline holds in a child it
+// starts (a thread of the subcontext has none).
+SUBCTX_SIGNAL_CONTEXT long on_clone(Intercepted& x) {
+  uint64_t mask;
+  __builtin_memcpy(&mask, &x.uc->uc_sigmask, 8);
+  return start_thread(x.s, x.nr, x.uc, x.thread ? x.thread->mask : mask, x.thread ? 0 : x.frame->deadline_ns);
+}
+
 // The client's process and thread state (kClientProcess, kThreadState):
 // the row's EPERM, or made as asked where it changes nothing of the client.
 SUBCTX_SIGNAL_CONTEXT long on_client_state(Intercepted& x, int16_t action) {
@@ -584,12 +593,7 @@ extern "C" SUBCTX_SIGNAL_CONTEXT __attribute__((visibility("hidden"))) void subc
     case kChildren: result = wait_children(*s, x.call, nr, g); break;
     case kClientProcess:
     case kThreadState: result = on_client_state(x, action); break;
-    case kThreads: {
-      uint64_t mask;
-      __builtin_memcpy(&mask, &uc->uc_sigmask, 8);
-      result = start_thread(*s, nr, uc, thread ? thread->mask : mask, thread ? 0 : frame->deadline_ns);
-      break;
-    }
+    case kThreads: result = on_clone(x); break;
     case kSigreturn:
       // rt_sigreturn of a handler installed behind the Matchmaker's back
       // (glibc's own): made from the allowed range, on the same stack.
