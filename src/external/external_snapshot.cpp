@@ -157,6 +157,7 @@ class ExternalSnapshotter {
   uint64_t free_range_below_libraries(uint64_t size) const;
   void place_gate_stack();
   uint64_t reserve_below_libraries(uint64_t size);
+  void add_made_up_mapping(uint64_t lo, uint64_t hi, int prot);
   void place_stack_and_vdso();
   void write_image();
   std::vector<ChunkReader::Job> copy_jobs() const;
@@ -478,16 +479,18 @@ void ExternalSnapshotter::place_gate_stack() {
   select_.gate_stack_hi = lo + total;
   info_.thread.gate_stack_lo = select_.gate_stack_lo;
   info_.thread.gate_stack_hi = select_.gate_stack_hi;
-  sys::MapEntry guard, stack;
-  guard.start = lo;
-  guard.end = select_.gate_stack_lo;
-  guard.prot = PROT_NONE;
-  stack.start = select_.gate_stack_lo;
-  stack.end = select_.gate_stack_hi;
-  stack.prot = PROT_READ | PROT_WRITE;
-  auto at = std::find_if(maps_.begin(), maps_.end(), [&](const sys::MapEntry& m) { return m.start > lo; });
-  at = maps_.insert(at, guard);
-  maps_.insert(at + 1, stack);
+  add_made_up_mapping(lo, select_.gate_stack_lo, PROT_NONE);
+  add_made_up_mapping(select_.gate_stack_lo, select_.gate_stack_hi, PROT_READ | PROT_WRITE);
+}
+
+// A mapping the target does not have, in maps_ by address: what the image
+// adds (the gate stack) or keeps free (select_segments copies no PROT_NONE).
+void ExternalSnapshotter::add_made_up_mapping(uint64_t lo, uint64_t hi, int prot) {
+  sys::MapEntry m;
+  m.start = lo;
+  m.end = hi;
+  m.prot = prot;
+  maps_.insert(std::find_if(maps_.begin(), maps_.end(), [&](const sys::MapEntry& e) { return e.start > lo; }), m);
 }
 
 // A PROT_NONE made-up mapping of `size` bytes below the target's libraries
@@ -495,12 +498,7 @@ void ExternalSnapshotter::place_gate_stack() {
 // or 0 where there is no room.
 uint64_t ExternalSnapshotter::reserve_below_libraries(uint64_t size) {
   const uint64_t lo = free_range_below_libraries(size);
-  if (!lo) return 0;
-  sys::MapEntry room;
-  room.start = lo;
-  room.end = lo + size;
-  room.prot = PROT_NONE;
-  maps_.insert(std::find_if(maps_.begin(), maps_.end(), [&](const sys::MapEntry& m) { return m.start > lo; }), room);
+  if (lo) add_made_up_mapping(lo, lo + size, PROT_NONE);
   return lo;
 }
 
@@ -597,8 +595,7 @@ void ExternalSnapshotter::write_image() {
   std::vector<uint64_t> digests(info_.segments.size());
   {
     ChunkReader reader(*t_, pagemap_ ? pagemap_.get() : -1, copy_jobs());
-    server::AddressMoves move = server::address_moves(plan_);
-    if (vdso_from_) move.add(vdso_from_, vdso_from_ + info_.vdso.size, info_.vdso.base);
+    const server::AddressMoves move = server::address_moves(plan_, info_.vdso, vdso_from_);
     for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(file, i, reader, move, &digests[i]);
   }
   image::finish_image_file(file.fd(), file.temp_path(), header, digests.data(), digests.size(), file_size);

@@ -193,13 +193,21 @@ SUBCTX_SIGNAL_CONTEXT int32_t tid_of(const SubcontextThread& th) {
   return tid ? tid : static_cast<const volatile int32_t&>(th.start.tid);  // the child writes it first thing
 }
 
+// The first live slot (a thread or child starting or running) that match
+// accepts, or null.
+template <class Match>
+SUBCTX_SIGNAL_INLINE inline SubcontextThread* live_slot(Match match) {
+  const int used = g_threads_used.load(std::memory_order_acquire);
+  for (int i = 0; i < used; ++i) {
+    SubcontextThread& th = g_threads[i];
+    if (live(th.state.load(std::memory_order_acquire)) && match(th)) return &th;
+  }
+  return nullptr;
+}
+
 // A thread pointer no call and no live subcontext thread has.
 SUBCTX_SIGNAL_CONTEXT bool tls_taken(uint64_t tls) {
-  if (view_with_tcb(tls)) return true;
-  const int used = g_threads_used.load(std::memory_order_acquire);
-  for (int i = 0; i < used; ++i)
-    if (live(g_threads[i].state.load(std::memory_order_acquire)) && g_threads[i].tls == tls) return true;
-  return false;
+  return view_with_tcb(tls) || live_slot([tls](const SubcontextThread& th) { return th.tls == tls; });
 }
 
 // Whether [lo, hi) lies in memory of v's: its segments, or what its code
@@ -233,12 +241,7 @@ SUBCTX_SIGNAL_CONTEXT bool any_subcontext_threads() { return g_threads_used.load
 SUBCTX_SIGNAL_CONTEXT SubcontextThread* current_subcontext_thread() {
   if (!any_subcontext_threads()) return nullptr;  // no system call while none ever ran
   const auto tid = static_cast<int32_t>(sys6(SYS_gettid));
-  const int used = g_threads_used.load(std::memory_order_acquire);
-  for (int i = 0; i < used; ++i) {
-    SubcontextThread& th = g_threads[i];
-    if (live(th.state.load(std::memory_order_acquire)) && tid_of(th) == tid) return &th;
-  }
-  return nullptr;
+  return live_slot([tid](const SubcontextThread& th) { return tid_of(th) == tid; });
 }
 
 // linux/signal.h's (glibc's signal.h lacks it).
@@ -271,14 +274,9 @@ SUBCTX_SIGNAL_CONTEXT long thread_sigaltstack(SubcontextThread& th, const greg_t
 
 SUBCTX_SIGNAL_CONTEXT bool is_thread_of(const SubcontextView& v, int32_t tid) {
   if (tid <= 0 || !any_subcontext_threads()) return false;
-  const int used = g_threads_used.load(std::memory_order_acquire);
-  for (int i = 0; i < used; ++i) {
-    const SubcontextThread& th = g_threads[i];
-    if (th.kind == SlotKind::Thread && live(th.state.load(std::memory_order_acquire)) && tid_of(th) == tid &&
-        view_of(th) == &v)
-      return true;
-  }
-  return false;
+  return live_slot([&](const SubcontextThread& th) {
+    return th.kind == SlotKind::Thread && tid_of(th) == tid && view_of(th) == &v;
+  });
 }
 
 SUBCTX_SIGNAL_CONTEXT long start_thread(SubcontextView& v, long nr, const ucontext_t* uc, uint64_t parent_mask,

@@ -154,11 +154,12 @@ uint64_t vdso_destination(const std::vector<sys::MapEntry>& maps, uint64_t vdso_
   return to + vdso_size <= kStackAreaLo ? to : 0;
 }
 
-AddressMoves address_moves(const std::vector<SegmentPlan>& plan) {
+AddressMoves address_moves(const std::vector<SegmentPlan>& plan, const image::VdsoRecord& vdso, uint64_t vdso_from) {
   AddressMoves moves;
   for (const auto& p : plan)
     if (p.kind == image::SegmentKind::Stack && p.source != p.start)
       moves.add(p.source, p.source + (p.end - p.start), p.start);
+  if (vdso_from) moves.add(vdso_from, vdso_from + vdso.size, vdso.base);
   return moves;
 }
 

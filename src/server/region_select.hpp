@@ -88,8 +88,9 @@ struct AddressMoves {
   void apply(uint8_t* page) const;
   explicit operator bool() const { return count != 0; }
 };
-// The moves a plan makes: its [stack], when it moved.
-AddressMoves address_moves(const std::vector<SegmentPlan>& plan);
+// The moves an image makes: its [stack], when the plan moved it, and the
+// vDSO, when its record's base is no longer vdso_from (0: not moved).
+AddressMoves address_moves(const std::vector<SegmentPlan>& plan, const image::VdsoRecord& vdso, uint64_t vdso_from);
 
 // Returns false (and sets *why) when a mapping cannot be copied or out is
 // full.  Never allocates beyond out's capacity (why only on failure).

@@ -139,11 +139,10 @@ class Snapshotter {
  private:
   void check_process();
   void prepare_metadata();
-  void place_vdso();
   void prepare_gate_stack();
   void prepare_patches();
   bool read_maps();  // copy phase safe: no allocation
-  bool reserve_stack_room();
+  bool reserve_rooms();
   void prepare_layout();
   bool layout_unchanged();
   void copy_segments(int fd);
@@ -197,25 +196,6 @@ void Snapshotter::check_process() {
   }
 }
 
-// Kernels before 6.11 put the vDSO just above the stack, where a client's
-// stack may grow: the image's forwarder then goes above the libraries
-// (server::vdso_destination), kept free here by a PROT_NONE reservation.
-void Snapshotter::place_vdso() {
-  if (!info_.vdso.base) return;
-  sys::SelfMaps maps;
-  if (!sys::read_self_maps(&maps)) return;
-  const uint64_t to = server::vdso_destination(maps.entries, info_.vdso.base, info_.vdso.size);
-  if (!to) return;
-  vdso_room_ = sys::map_memory(reinterpret_cast<void*>(to), info_.vdso.size, PROT_NONE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE);
-  if (!vdso_room_ || vdso_room_.begin() != to) {
-    vdso_room_.reset();
-    return;  // the forwarder stays where the vDSO is
-  }
-  vdso_from_ = info_.vdso.base;
-  info_.vdso.base = to;
-}
-
 void Snapshotter::prepare_metadata() {
   info_.exports = server::registered_exports();
   info_.imports = server::registered_imports();
@@ -250,7 +230,6 @@ void Snapshotter::prepare_metadata() {
   info_.vdso.base = v.base;
   info_.vdso.size = v.size;
   info_.vdso.symbols = std::move(v.symbols);
-  place_vdso();
 }
 
 void Snapshotter::prepare_gate_stack() {
@@ -302,17 +281,34 @@ bool Snapshotter::read_maps() {
   return sys::parse_proc_maps(std::string_view(maps_text_, maps_len_), maps_, maps_.capacity(), nullptr);
 }
 
-// The image moves the used part of [stack] to a range the kernel chose for
-// an ordinary mapping (below the libraries, never where a client's stack
-// may grow), kept free here by a PROT_NONE reservation (select_segments
-// copies none).  True when the reservation changed (the maps did too).
-bool Snapshotter::reserve_stack_room() {
+// Where the image puts what it moves (server/region_select.hpp), kept free
+// here by PROT_NONE reservations (select_segments copies none): the used
+// part of [stack], to a range the kernel chose for an ordinary mapping
+// (below the libraries); a vDSO the kernel put just above the stack (before
+// Linux 6.11), above the libraries (server::vdso_destination).  True when
+// a reservation was made (the maps changed).
+bool Snapshotter::reserve_rooms() {
+  bool made = false;
   const auto [lo, hi] = server::used_stack(maps_, select_.stack_pointer);
-  if (hi - lo <= stack_room_.size()) return false;
-  stack_room_ = sys::map_memory(nullptr, hi - lo, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-  if (!stack_room_) refuse("cannot reserve room for the image's copy of the stack: " + sys::errno_text(errno));
-  select_.stack_to = stack_room_.begin();
-  return true;
+  if (hi - lo > stack_room_.size()) {
+    stack_room_ = sys::map_memory(nullptr, hi - lo, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    if (!stack_room_) refuse("cannot reserve room for the image's copy of the stack: " + sys::errno_text(errno));
+    select_.stack_to = stack_room_.begin();
+    made = true;
+  }
+  if (const uint64_t to =
+          info_.vdso.base && !vdso_from_ ? server::vdso_destination(maps_, info_.vdso.base, info_.vdso.size) : 0) {
+    vdso_room_ = sys::map_memory(reinterpret_cast<void*>(to), info_.vdso.size, PROT_NONE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE);
+    if (vdso_room_ && vdso_room_.begin() == to) {
+      vdso_from_ = info_.vdso.base;
+      info_.vdso.base = to;
+      made = true;
+    } else {
+      vdso_room_.reset();  // the forwarder stays where the vDSO is
+    }
+  }
+  return made;
 }
 
 void Snapshotter::prepare_layout() {
@@ -322,7 +318,7 @@ void Snapshotter::prepare_layout() {
   select_.exclude_lo = scratch_.begin();
   select_.exclude_hi = scratch_.end();
   bool read = read_maps();
-  if (read && reserve_stack_room()) read = read_maps();
+  if (read && reserve_rooms()) read = read_maps();
   if (!read) refuse("cannot read /proc/self/maps (or more than " + std::to_string(maps_.capacity()) + " mappings)");
   std::string why;
   if (!server::select_segments(maps_, select_, plan_, &why)) refuse(why);
@@ -386,8 +382,7 @@ void Snapshotter::run() {
 }
 
 void Snapshotter::copy_segments(int fd) {
-  server::AddressMoves move = server::address_moves(plan_);
-  if (vdso_from_) move.add(vdso_from_, vdso_from_ + info_.vdso.size, info_.vdso.base);
+  const server::AddressMoves move = server::address_moves(plan_, info_.vdso, vdso_from_);
   for (size_t i = 0; i < info_.segments.size(); ++i) copy_segment(fd, i, move);
 }
 

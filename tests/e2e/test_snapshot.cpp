@@ -84,11 +84,7 @@ TEST_F(Snapshot, ReadelfListsTheSegmentsAndTheSubctxNotes) {
   const std::string image = basic_image();
   ProcessResult r = run({"/usr/bin/readelf", "-lnW", image});
   ASSERT_TRUE(r.ok()) << r.describe();
-  subctx::sys::UniqueFd fd(open(image.c_str(), O_RDONLY | O_CLOEXEC));
-  struct stat st;
-  ASSERT_EQ(fstat(fd.get(), &st), 0);
-  subctx::image::ImageInfo info =
-      subctx::image::read_image(subctx::image::FileSource(fd.get(), static_cast<uint64_t>(st.st_size)), image);
+  const subctx::image::ImageInfo info = read_image_info(image);
   EXPECT_NE(r.out.find("Elf file type is CORE"), std::string::npos) << r.out;
   EXPECT_EQ(count(r.out, "  LOAD "), info.segments.size()) << r.out;
   EXPECT_GE(count(r.out, "SUBCTX "), 7u) << r.out;

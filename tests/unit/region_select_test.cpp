@@ -322,14 +322,23 @@ TEST(RegionSelect, StackMovesWhereAsked) {
     }
   }
 
-  const AddressMoves moves = address_moves(out);
+  const AddressMoves moves = address_moves(out, image::VdsoRecord{}, 0);
   ASSERT_EQ(moves.count, 1u);
   EXPECT_EQ(moves.moves[0].lo, 0x7ffc8d590000u);
   EXPECT_EQ(moves.moves[0].hi, 0x7ffc8d5c4000u);
   EXPECT_EQ(moves.moves[0].lo + moves.moves[0].delta, 0x7f3a1b000000u);
   // Without stack_to: no move.
   ASSERT_TRUE(select_segments(m, input(), out, &why)) << why;
-  EXPECT_FALSE(address_moves(out));
+  EXPECT_FALSE(address_moves(out, image::VdsoRecord{}, 0));
+  // A vDSO whose record moved (vdso_from: where it was) moves too.
+  image::VdsoRecord vdso;
+  vdso.base = 0x7f3a20e02000;
+  vdso.size = 0x2000;
+  const AddressMoves with_vdso = address_moves(out, vdso, 0x7ffc8d5f5000);
+  ASSERT_EQ(with_vdso.count, 1u);
+  EXPECT_EQ(with_vdso.moves[0].lo, 0x7ffc8d5f5000u);
+  EXPECT_EQ(with_vdso.moves[0].hi, 0x7ffc8d5f7000u);
+  EXPECT_EQ(with_vdso.moves[0].lo + with_vdso.moves[0].delta, 0x7f3a20e02000u);
 }
 
 // Every aligned word in [lo, hi] (the end included) of either range moves

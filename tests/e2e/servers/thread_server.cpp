@@ -179,12 +179,16 @@ int64_t threads_at_once(int64_t k) {
   while (started < k && started < 64 && pthread_create(&threads[started], nullptr, block, nullptr) == 0) ++started;
   return started;  // they stay (blocked): the limit counts running threads
 }
-int64_t fault_in_thread() {
+// Runs fn(arg) on a new thread and joins it: then `done`, or -errno of
+// pthread_create.  (The kernel wakes the join when the thread ends, even one
+// a fault or an exit ended.)
+int64_t joined(void* (*fn)(void*), void* arg, int64_t done) {
   pthread_t t;
-  if (const int err = pthread_create(&t, nullptr, fault, nullptr)) return -err;
-  pthread_join(t, nullptr);  // the kernel wakes the join when the thread ends
-  return 1;
+  if (const int err = pthread_create(&t, nullptr, fn, arg)) return -err;
+  pthread_join(t, nullptr);
+  return done;
 }
+int64_t fault_in_thread() { return joined(fault, nullptr, 1); }
 // Clones a thread must not be: without CLONE_FILES (a table of its own
 // would give the shared namespace other files' numbers), and a process.
 // Both -errno, nothing started.
@@ -248,10 +252,8 @@ void* map_much(void* arg) {
   return nullptr;
 }
 int64_t map_in_thread(int64_t bytes) {
-  pthread_t t;
-  if (const int err = pthread_create(&t, nullptr, map_much, &bytes)) return -err;
-  pthread_join(t, nullptr);
-  return bytes;
+  const int64_t r = joined(map_much, &bytes, 0);
+  return r < 0 ? r : bytes;
 }
 int64_t crash_in_call() {
   fault(nullptr);
@@ -268,12 +270,7 @@ int64_t overflow_in_thread() {
   pthread_join(t, nullptr);
   return 1;
 }
-int64_t exit_in_thread() {
-  pthread_t t;
-  if (const int err = pthread_create(&t, nullptr, end_process, nullptr)) return -err;
-  pthread_join(t, nullptr);
-  return 1;
-}
+int64_t exit_in_thread() { return joined(end_process, nullptr, 1); }
 // Four threads churn pipes; the round trips that worked.
 int64_t pipes_in_threads(int64_t rounds) {
   pthread_t threads[4];
@@ -315,10 +312,8 @@ void* own_thread_state(void* arg) {
 }
 int64_t thread_state_in_thread() {
   int64_t failed = -1;
-  pthread_t t;
-  if (const int err = pthread_create(&t, nullptr, own_thread_state, &failed)) return -err;
-  pthread_join(t, nullptr);
-  return failed;
+  const int64_t r = joined(own_thread_state, &failed, 0);
+  return r < 0 ? r : failed;
 }
 // pthread_create with an affinity attribute: glibc sets the new thread's
 // affinity from the parent (the call's thread), naming it by its tid.
@@ -341,10 +336,8 @@ int64_t plus_one(int64_t x) { return x + 1; }
 int64_t add_in_call(int64_t x) { return host_add(x); }
 int64_t import_in_thread() {
   int64_t got = -1;
-  pthread_t t;
-  if (const int err = pthread_create(&t, nullptr, call_import, &got)) return -err;
-  pthread_join(t, nullptr);
-  return got;  // -1: the thread ended before its import returned
+  const int64_t r = joined(call_import, &got, 0);
+  return r < 0 ? r : got;  // got -1: the thread ended before its import returned
 }
 
 SUBCTX_EXPORT(parallel_sum);
