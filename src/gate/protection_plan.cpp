@@ -9,17 +9,41 @@ int outside_prot(const Piece& p, const PlanOptions& o) {
   return o.readable ? (p.prot & PROT_READ) : PROT_NONE;
 }
 
-int inside_prot(const Piece& p, const PlanOptions& o) {
-  // Merged mode opens the reserved gaps along with their neighbours (no
-  // pages, no cost; one call per cluster instead of one per stretch).
-  if (p.hole) return o.exact ? PROT_NONE : (PROT_READ | PROT_WRITE | PROT_EXEC);
-  if (p.prot == PROT_NONE) return PROT_NONE;  // guards stay guards
-  return o.exact ? p.prot : (PROT_READ | PROT_WRITE | PROT_EXEC);
+std::vector<int> inside_prots(const Cluster& c, const PlanOptions& o) {
+  const std::vector<Piece>& pieces = c.pieces;
+  std::vector<int> out(pieces.size());
+  auto is_guard = [](const Piece& p) { return !p.hole && p.prot == PROT_NONE; };  // guards stay guards
+  if (o.exact) {
+    for (size_t i = 0; i < pieces.size(); ++i) out[i] = pieces[i].hole ? PROT_NONE : pieces[i].prot;
+    return out;
+  }
+  // Merged: a stretch between guards opens in one call, reserved gaps (no
+  // pages, no cost) with their neighbours.  Read-write, and execute only
+  // where the stretch holds code: the same number of calls, and data kept
+  // non-executable where that is free -- the kernel reads around a fault in
+  // an executable mapping even where MADV_RANDOM asked it not to (exec
+  // read-ahead, Linux 6.x), which made a cold first call read megabytes of
+  // an image's heap (docs/prefetch.md).
+  size_t start = 0;
+  auto finish = [&](size_t end) {
+    bool code = false;
+    for (size_t i = start; i < end; ++i) code |= !pieces[i].hole && (pieces[i].prot & PROT_EXEC);
+    for (size_t i = start; i < end; ++i) out[i] = PROT_READ | PROT_WRITE | (code ? PROT_EXEC : 0);
+  };
+  for (size_t i = 0; i < pieces.size(); ++i)
+    if (is_guard(pieces[i])) {
+      finish(i);
+      out[i] = PROT_NONE;
+      start = i + 1;
+    }
+  finish(pieces.size());
+  return out;
 }
 
 std::vector<ProtectOp> plan_ops(const std::vector<Cluster>& clusters, const PlanOptions& o, bool opening) {
   std::vector<ProtectOp> ops;
   for (const Cluster& c : clusters) {
+    const std::vector<int> inside = inside_prots(c, o);
     // A run: adjacent pieces that take the same protection.  Pieces that
     // already have it ride along (no extra call); a run where nothing
     // changes is dropped.
@@ -28,9 +52,10 @@ std::vector<ProtectOp> plan_ops(const std::vector<Cluster>& clusters, const Plan
       if (have_run && !run_changes) ops.pop_back();
       have_run = false;
     };
-    for (const Piece& p : c.pieces) {
-      const int from = opening ? outside_prot(p, o) : inside_prot(p, o);
-      const int to = opening ? inside_prot(p, o) : outside_prot(p, o);
+    for (size_t i = 0; i < c.pieces.size(); ++i) {
+      const Piece& p = c.pieces[i];
+      const int from = opening ? outside_prot(p, o) : inside[i];
+      const int to = opening ? inside[i] : outside_prot(p, o);
       if (have_run && ops.back().prot == to) {
         ops.back().hi = p.hi;
         run_changes |= from != to;

@@ -9,8 +9,9 @@
 //    in one call (by default: the whole cluster to PROT_NONE);
 //  - opening sets each run of adjacent pieces that share the in-call
 //    protection in one call.  In the default *merged* mode every accessible
-//    piece and reserved gap is opened read-write-execute, so a cluster opens
-//    in one call per stretch between guard pages; *exact* mode restores each
+//    piece and reserved gap is opened read-write (and execute, where the
+//    stretch holds code), so a cluster opens in one call per stretch between
+//    guard pages; *exact* mode restores each
 //    segment's own permissions (one call per run of equal permissions) and
 //    leaves the gaps closed.
 #pragma once
@@ -58,9 +59,10 @@ struct ProtectionPlan {
   std::vector<ProtectOp> close;  // outside calls
 };
 
-// The protection of a piece outside calls and in a call.
+// The protection of a piece outside calls, and of each piece of a cluster
+// in a call.
 int outside_prot(const Piece& p, const PlanOptions& o);
-int inside_prot(const Piece& p, const PlanOptions& o);
+std::vector<int> inside_prots(const Cluster& c, const PlanOptions& o);
 
 // segments: sorted by address, not overlapping.  reserve(lo, hi) is asked to
 // reserve each gap not larger than max_hole between two segments; when it

@@ -116,9 +116,29 @@ TEST(ProtectionPlan, ReadableMapsStayReadableOutsideCalls) {
   EXPECT_EQ(plan.close, (std::vector<ProtectOp>{{P, 4 * P, R}, {4 * P, 5 * P, PROT_NONE}}));
   EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{P, 5 * P, RWX}}));
   EXPECT_EQ(outside_prot(segs[1], o), R);
-  EXPECT_EQ(inside_prot(segs[0], o), PROT_NONE);
+  EXPECT_EQ(inside_prots(plan.clusters[0], o), (std::vector<int>{PROT_NONE, RWX, RWX, RWX}));
   o.exact = true;
-  EXPECT_EQ(inside_prot(segs[1], o), R | X);
+  EXPECT_EQ(inside_prots(plan.clusters[0], o), (std::vector<int>{PROT_NONE, R | X, R | W, W}));
+}
+
+// Merged permissions add execute only to a stretch that holds code: a heap
+// or a data stretch behind a guard opens read-write, in as many calls as
+// before.  (Executable data defeats MADV_RANDOM: docs/prefetch.md.)
+TEST(ProtectionPlan, MergedDataWithoutCodeStaysNonExecutable) {
+  Reserver r;
+  std::vector<Piece> segs = {{0, 4 * P, R | W},  // a heap, alone
+                             {100 * P, 101 * P, PROT_NONE},
+                             {101 * P, 110 * P, R | W},  // a stack behind its guard
+                             {110 * P, 111 * P, PROT_NONE},
+                             {111 * P, 112 * P, R},
+                             {113 * P, 114 * P, R | X}};  // reserved gap at 112, then code
+  PlanOptions o;
+  o.max_hole = 64 * P;
+  ProtectionPlan plan = build_protection_plan(segs, o, r.fn());
+  ASSERT_EQ(plan.clusters.size(), 2u);
+  EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{0, 4 * P, R | W}, {101 * P, 110 * P, R | W}, {111 * P, 114 * P, RWX}}));
+  EXPECT_EQ(inside_prots(plan.clusters[1], o), (std::vector<int>{PROT_NONE, R | W, PROT_NONE, RWX, RWX, RWX}));
+  EXPECT_EQ(plan.close, (std::vector<ProtectOp>{{0, 4 * P, PROT_NONE}, {100 * P, 114 * P, PROT_NONE}}));
 }
 
 TEST(ProtectionPlan, NothingToDoGivesNoCalls) {
