@@ -121,6 +121,17 @@ bool hint_holds(const NameHint& h, const SubcontextState& s, std::string_view na
   const std::string& actual = s.exports[h.index].record.name;
   return actual.size() == name.size() && std::memcmp(actual.data(), name.data(), name.size()) == 0;
 }
+
+// The same for a C string (the C API), compared as far as the export's name
+// and its terminator: no strlen of the caller's name first, and never a
+// byte read past its NUL.
+bool hint_holds(const NameHint& h, const SubcontextState& s, const char* name) {
+  if (h.state != &s || h.name != name || h.index >= s.exports.size()) return false;
+  const std::string& actual = s.exports[h.index].record.name;
+  for (size_t i = 0; i < actual.size(); ++i)
+    if (name[i] != actual[i]) return false;  // also stops at the caller's NUL (names hold none)
+  return name[actual.size()] == '\0';
+}
 }  // namespace
 
 uint32_t resolve_index(const SubcontextState* state, std::string_view name, const Signature& expected) {
@@ -311,6 +322,12 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
 }  // namespace subctx::detail
 
 namespace subctx::matchmaker {
+
+uint32_t find_export_index(const detail::SubcontextState& s, const char* name) {
+  const detail::NameHint& hint = detail::hint_for(name);
+  if (detail::hint_holds(hint, s, name)) return hint.index;
+  return find_export_index(s, std::string_view(name));
+}
 
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name) {
   detail::NameHint& hint = detail::hint_for(name.data());

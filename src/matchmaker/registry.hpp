@@ -98,6 +98,8 @@ void refuse_from_inside_call(const detail::SubcontextState& s, const char* what)
 
 // The index of an export by name; throws NoSuchExport naming the image.
 uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name);
+// The same for a NUL-terminated name (the C API: no strlen on a hint's hit).
+uint32_t find_export_index(const detail::SubcontextState& s, const char* name);
 
 // Reads every SUBCTX_* variable (sys/env.cpp): limits, defaults,
 // SUBCTX_POLICY; malformed values into r.env_error.
