@@ -69,7 +69,7 @@ SUBCTX_SIGNAL_CONTEXT uint64_t page_up(uint64_t v) { return (v + 4095) & ~uint64
 // (The table through get(): unique_ptr's operator[] asserts through libstdc++
 // under _GLIBCXX_ASSERTIONS.)
 SUBCTX_SIGNAL_CONTEXT void track_add(SubMappings& t, uint64_t lo, uint64_t hi) {
-  std::pair<uint64_t, uint64_t>* const ranges = t.ranges.get();
+  MappedRange* const ranges = t.ranges.get();
   t.bytes += hi - lo;  // counted for the quota even when the table is full
   if (t.bytes > t.peak) t.peak = t.bytes;
   if (t.count == SubMappings::kMax) {
@@ -80,7 +80,7 @@ SUBCTX_SIGNAL_CONTEXT void track_add(SubMappings& t, uint64_t lo, uint64_t hi) {
 }
 
 SUBCTX_SIGNAL_CONTEXT void track_remove(SubMappings& t, uint64_t lo, uint64_t hi) {
-  std::pair<uint64_t, uint64_t>* const ranges = t.ranges.get();
+  MappedRange* const ranges = t.ranges.get();
   for (uint32_t i = 0; i < t.count;) {
     auto [a, b] = ranges[i];
     if (!overlaps(a, b, lo, hi)) {

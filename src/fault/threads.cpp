@@ -215,7 +215,7 @@ SUBCTX_SIGNAL_CONTEXT bool tls_taken(uint64_t tls) {
 SUBCTX_SIGNAL_CONTEXT bool owned_by(SubcontextView& v, uint64_t lo, uint64_t hi) {
   for (const sys::Mapping& m : v.segments.mappings())
     if (lo >= m.begin() && hi <= m.end()) return true;
-  const std::pair<uint64_t, uint64_t>* ranges = v.sub_maps.ranges.get();
+  const MappedRange* ranges = v.sub_maps.ranges.get();
   for (uint32_t i = 0; i < v.sub_maps.count; ++i)
     if (lo >= ranges[i].first && hi <= ranges[i].second) return true;
   return false;

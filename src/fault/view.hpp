@@ -33,11 +33,19 @@
 
 namespace subctx::fault {
 
+// One range [first, second) of memory subcontext code mapped.  Trivial, so
+// the table below is allocated without being written: a client that maps
+// an image pays for the pages its calls' mappings use, not 64 KiB of page
+// faults at every map.
+struct MappedRange {
+  uint64_t first, second;
+};
+
 // Memory mapped by subcontext code during calls, kept by the SIGSYS
-// handler (fixed capacity, allocated at map).
+// handler (fixed capacity, allocated at map; entries [0, count) valid).
 struct SubMappings {
   static constexpr uint32_t kMax = 4096;
-  std::unique_ptr<std::pair<uint64_t, uint64_t>[]> ranges { new std::pair<uint64_t, uint64_t>[ kMax ] };
+  std::unique_ptr<MappedRange[]> ranges = std::make_unique_for_overwrite<MappedRange[]>(kMax);
   uint32_t count = 0;
   uint64_t bytes = 0, peak = 0;
   bool lost = false;            // the table overflowed: some mappings are not known

@@ -117,8 +117,11 @@ bool publish_view(SubcontextView& v) {
 void withdraw_view(SubcontextView& v) {
   {
     std::lock_guard lock(g_views_mutex);
-    for (Slot& slot : g_slots)
-      if (slot.view.load(std::memory_order_relaxed) == &v) write_slot(slot, nullptr);
+    // Only the slots ever used: the rest of the table is pages a process
+    // never touched (a page fault each, ~60 us in all on the 2-vCPU guest).
+    const int used = g_views_used.load(std::memory_order_relaxed);
+    for (int i = 0; i < used; ++i)
+      if (g_slots[i].view.load(std::memory_order_relaxed) == &v) write_slot(g_slots[i], nullptr);
   }
   wait_for_readers();
 }
