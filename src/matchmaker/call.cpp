@@ -127,10 +127,13 @@ bool hint_holds(const NameHint& h, const SubcontextState& s, std::string_view na
 // byte read past its NUL.
 bool hint_holds(const NameHint& h, const SubcontextState& s, const char* name) {
   if (h.state != &s || h.name != name || h.index >= s.exports.size()) return false;
-  const std::string& actual = s.exports[h.index].record.name;
-  for (size_t i = 0; i < actual.size(); ++i)
+  // (Copied out: a char* may alias the string's own fields, which the
+  // compiler would otherwise read again for every character.)
+  const char* const actual = s.exports[h.index].record.name.data();
+  const size_t n = s.exports[h.index].record.name.size();
+  for (size_t i = 0; i < n; ++i)
     if (name[i] != actual[i]) return false;  // also stops at the caller's NUL (names hold none)
-  return name[actual.size()] == '\0';
+  return name[n] == '\0';
 }
 }  // namespace
 
