@@ -65,14 +65,14 @@ struct LeafCache {
     unsigned leaf, subleaf, r[4];
   };
   Entry entries[8];
+  Entry scratch;
   size_t n = 0;
 
   const unsigned* regs(unsigned leaf, unsigned subleaf) {
     if (leaf > (leaf >= 0x80000000 ? max_extended : max_basic)) return nullptr;
     for (size_t i = 0; i < n; ++i)
       if (entries[i].leaf == leaf && entries[i].subleaf == subleaf) return entries[i].r;
-    if (n == sizeof entries / sizeof entries[0]) return nullptr;
-    Entry& e = entries[n++];
+    Entry& e = n < sizeof entries / sizeof entries[0] ? entries[n++] : scratch;  // full: asked each time
     e.leaf = leaf;
     e.subleaf = subleaf;
     __cpuid_count(leaf, subleaf, e.r[0], e.r[1], e.r[2], e.r[3]);

@@ -341,9 +341,13 @@ namespace {
 SUBCTX_SIGNAL_CONTEXT void note_memory(SubcontextView& s, long nr, const greg_t* g, long result, uint64_t len) {
   SubMappings& t = s.sub_maps;
   const uint64_t a = static_cast<uint64_t>(g[REG_RDI]);
+  const bool exec = (nr == SYS_mmap || nr == SYS_mprotect) && (g[REG_RDX] & PROT_EXEC);
   if (nr == SYS_mmap) {
     const auto r = static_cast<uint64_t>(result);
-    if (touches_image(s, r, r + len)) t.layout_changed = true;
+    if (touches_image(s, r, r + len)) {
+      t.layout_changed = true;
+      t.made_executable |= exec;
+    }
     track_remove(t, r, r + len);  // MAP_FIXED replaced what was there
     track_add(t, r, r + len);
   } else if (nr == SYS_munmap) {
@@ -358,6 +362,7 @@ SUBCTX_SIGNAL_CONTEXT void note_memory(SubcontextView& s, long nr, const greg_t*
     track_add(t, r, r + new_len);
   } else if (touches_image(s, a, a + len)) {  // mprotect
     t.layout_changed = true;
+    t.made_executable |= exec;
   }
 }
 

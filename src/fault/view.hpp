@@ -48,8 +48,9 @@ struct SubMappings {
   std::unique_ptr<MappedRange[]> ranges = std::make_unique_for_overwrite<MappedRange[]>(kMax);
   uint32_t count = 0;
   uint64_t bytes = 0, peak = 0;
-  bool lost = false;            // the table overflowed: some mappings are not known
-  bool layout_changed = false;  // calls unmapped, moved or re-protected part of the segments
+  bool lost = false;             // the table overflowed: some mappings are not known
+  bool layout_changed = false;   // calls unmapped, moved or re-protected part of the segments
+  bool made_executable = false;  // calls gave part of the segments PROT_EXEC (mprotect, mmap over them)
 };
 
 // What the SIGSYS handler does with a system call of subcontext code,

@@ -194,6 +194,12 @@ void Protection::close(uint32_t saved_pkru) {
     return;
   }
   if (open_depth_ && --open_depth_) return;
+  // Its own mprotect(PROT_EXEC) held during the call; the merged plan would
+  // open that data read-write only from now on (a stretch without code).
+  if (made_executable_ && *made_executable_ && !options_.exact && !options_.all_code) [[unlikely]] {
+    options_.all_code = true;
+    plan_.open = plan_ops(plan_.clusters, options_, true);
+  }
   int err = 0;
   if (apply(plan_.close, &err)) return;
   if (err == ENOMEM) {

@@ -51,6 +51,10 @@ class Protection {
   // The file mapped as the vDSO forwarder (a sealed memfd; 0: the forwarder
   // is anonymous memory), whose view repair() recognizes as the forwarder's.
   void set_forwarder_file(uint64_t dev, uint64_t ino) { forwarder_dev_ = dev, forwarder_ino_ = ino; }
+  // mprotect, merged permissions: *made_executable turns true once
+  // subcontext code gave part of its image PROT_EXEC (the SIGSYS handler's
+  // SubMappings); from the next call on every stretch opens executable.
+  void watch_made_executable(const bool* made_executable) { made_executable_ = made_executable; }
 
   Backend backend() const { return backend_; }
   const ProtectionPlan& plan() const { return plan_; }
@@ -98,6 +102,7 @@ class Protection {
   uint64_t forwarder_dev_ = 0, forwarder_ino_ = 0;
   int pkey_ = -1;
   uint32_t open_depth_ = 0;  // mprotect: windows open (nested through callbacks)
+  const bool* made_executable_ = nullptr;
 };
 
 // RAII: a call's protection window.

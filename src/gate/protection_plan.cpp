@@ -26,7 +26,7 @@ std::vector<int> inside_prots(const Cluster& c, const PlanOptions& o) {
   // an image's heap (docs/prefetch.md).
   size_t start = 0;
   auto finish = [&](size_t end) {
-    bool code = false;
+    bool code = o.all_code;
     for (size_t i = start; i < end; ++i) code |= !pieces[i].hole && (pieces[i].prot & PROT_EXEC);
     for (size_t i = start; i < end; ++i) out[i] = PROT_READ | PROT_WRITE | (code ? PROT_EXEC : 0);
   };

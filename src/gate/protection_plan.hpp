@@ -42,6 +42,9 @@ struct ProtectOp {
 struct PlanOptions {
   bool readable = false;  // outside calls readable segments stay PROT_READ
   bool exact = false;     // in-call permissions exactly the segments' own
+  // Merged: every stretch opens executable, code or not (subcontext code
+  // made part of its image executable itself: a JIT writing into its heap).
+  bool all_code = false;
   // Larger gaps split clusters: mprotect walks the page tables of a reserved
   // gap too (an empty GiB costs about as much as a system call), and a
   // reservation takes address space from the client.

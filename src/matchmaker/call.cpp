@@ -326,21 +326,29 @@ void invoke_batch(SubcontextState& s, uint32_t index, size_t count, const BatchI
 
 namespace subctx::matchmaker {
 
-uint32_t find_export_index(const detail::SubcontextState& s, const char* name) {
-  const detail::NameHint& hint = detail::hint_for(name);
-  if (detail::hint_holds(hint, s, name)) return hint.index;
-  return find_export_index(s, std::string_view(name));
-}
-
-uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name) {
-  detail::NameHint& hint = detail::hint_for(name.data());
-  if (detail::hint_holds(hint, s, name)) return hint.index;
+namespace {
+// A name the hint did not hold: the index's answer, remembered.  (Out of
+// line: the hits, the calls' common case, stay short.)
+[[gnu::noinline]] uint32_t find_and_hint(const detail::SubcontextState& s, std::string_view name) {
   const uint32_t index = s.export_index.find(name);
   if (index == detail::ExportIndex::kNone) [[unlikely]]
     throw NoSuchExport("image " + s.path + " has no export \"" + std::string(name) + "\" (" +
                        std::to_string(s.exports.size()) + " exports; `subctx inspect " + s.path + "` lists them)");
-  hint = detail::NameHint{&s, name.data(), index};
+  detail::hint_for(name.data()) = detail::NameHint{&s, name.data(), index};
   return index;
+}
+}  // namespace
+
+uint32_t find_export_index(const detail::SubcontextState& s, const char* name) {
+  const detail::NameHint& hint = detail::hint_for(name);
+  if (detail::hint_holds(hint, s, name)) return hint.index;
+  return find_and_hint(s, std::string_view(name));
+}
+
+uint32_t find_export_index(const detail::SubcontextState& s, std::string_view name) {
+  const detail::NameHint& hint = detail::hint_for(name.data());
+  if (detail::hint_holds(hint, s, name)) return hint.index;
+  return find_and_hint(s, name);
 }
 
 }  // namespace subctx::matchmaker

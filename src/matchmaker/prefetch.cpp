@@ -18,7 +18,9 @@ namespace {
 // kernel's read-around on a fault reads up to read_ahead_kb (128 KiB by
 // default) around it, and keeps widening it: on a cold page cache one
 // query of a 32 MiB image read 27 MiB.  A smaller view can lose little to
-// it, and each view is one more system call at map.
+// it, and each view is one more system call at map.  (The kernel ignores
+// MADV_RANDOM on an executable view: code, and under the mprotect backend
+// data that shares a stretch with code, docs/prefetch.md.)
 constexpr uint64_t kRandomAdviceMinBytes = uint64_t{1} << 20;
 
 // Cleared when the kernel refuses MADV_POPULATE_READ (before 5.14): its

@@ -109,6 +109,7 @@ void setup_protection(const Registry& r, detail::SubcontextState& s, const MapOp
     po.exact = options.exact_permissions;
     s.protection.set_forwarder_file(s.forwarder_dev, s.forwarder_ino);
     s.protection.setup_mprotect(pieces_of(s), po, s.path, s.dev, s.ino);
+    s.protection.watch_made_executable(&s.sub_maps.made_executable);
     // Its memory closes when a call returns, under any thread still running
     // there: no threads (clone is EPERM; docs/threads.md).  A child process
     // (within the call) gets the client threads' rights.

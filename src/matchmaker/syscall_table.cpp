@@ -3,6 +3,7 @@
 // result.
 #include "matchmaker/syscall_table.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include <sys/syscall.h>
@@ -120,8 +121,10 @@ void build_syscall_table(std::span<int16_t> table, const std::string& image_path
                          const std::vector<image::SyscallRuleRecord>& image_rules,
                          const std::vector<SyscallRule>& client_rules) {
   const std::array<int16_t, fault::kSyscallTableSize>& defaults = default_action_codes();
-  for (size_t nr = 0; nr < table.size(); ++nr)
-    table[nr] = nr < defaults.size() ? defaults[nr] : syscall_action_code(syscall_default_row(static_cast<long>(nr)));
+  const size_t known = std::min(table.size(), defaults.size());  // all of a subcontext's table
+  std::copy_n(defaults.begin(), known, table.begin());
+  for (size_t nr = known; nr < table.size(); ++nr)
+    table[nr] = syscall_action_code(syscall_default_row(static_cast<long>(nr)));
   for (const auto& r : image_rules) {
     const SyscallRule rule{r.syscall, static_cast<SyscallRule::Action>(r.action), static_cast<int>(r.error)};
     if (rule.action == SyscallRule::Action::Allow)  // the reader refuses these; never trust one

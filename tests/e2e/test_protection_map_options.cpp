@@ -132,6 +132,19 @@ TEST_P(ProtectionBackend, StrResultsAreCopiedWhenTheClientCannotRead) {
   EXPECT_STREQ(m, "memory stays where it belongs");
 }
 
+// Subcontext code that writes code into its own data and makes it
+// executable with mprotect (a JIT) can run it in later calls, under every
+// backend: the mprotect backend's merged permissions open data without code
+// read-write only until the subcontext makes part of it executable itself.
+TEST_P(ProtectionBackend, CodeASubcontextMadeExecutableRunsInLaterCalls) {
+  const Protection p = protection_named(GetParam());
+  subctx::Subcontext sc = mm().request_map(protection_image(), with(p));
+  EXPECT_EQ(sc.call<int64_t(int64_t)>("jit_make", 4242), 4242);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(sc.call<int64_t()>("jit_call"), 4242) << "call " << i;
+  EXPECT_EQ(sc.call<int64_t(int64_t, int64_t)>("pure_add", 2, 3), 5);
+  mm().unmap(sc);
+}
+
 TEST_F(ProtectionApi, ReadableMapUnderMprotect) {
   subctx::Subcontext sc = mm().request_map(protection_image(), with(Protection::Mprotect, /*readable=*/true));
   const subctx::ProtectionInfo info = sc.protection();

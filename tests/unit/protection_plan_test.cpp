@@ -41,7 +41,7 @@ TEST(ProtectionPlan, ContiguousSegmentsCloseInOneCallAndOpenInOne) {
   ASSERT_EQ(plan.clusters.size(), 1u);
   EXPECT_TRUE(r.asked.empty());
   EXPECT_EQ(plan.close, (std::vector<ProtectOp>{{0x10000, 0x10000 + 14 * P, PROT_NONE}}));
-  // Merged: every accessible segment read-write-execute in one call.
+  // Merged: the library holds code, so all of it read-write-execute in one call.
   EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{0x10000, 0x10000 + 14 * P, RWX}}));
 }
 
@@ -139,6 +139,11 @@ TEST(ProtectionPlan, MergedDataWithoutCodeStaysNonExecutable) {
   EXPECT_EQ(plan.open, (std::vector<ProtectOp>{{0, 4 * P, R | W}, {101 * P, 110 * P, R | W}, {111 * P, 114 * P, RWX}}));
   EXPECT_EQ(inside_prots(plan.clusters[1], o), (std::vector<int>{PROT_NONE, R | W, PROT_NONE, RWX, RWX, RWX}));
   EXPECT_EQ(plan.close, (std::vector<ProtectOp>{{0, 4 * P, PROT_NONE}, {100 * P, 114 * P, PROT_NONE}}));
+  // Once subcontext code made part of its data executable itself (a JIT):
+  // every stretch opens executable, still one call each.
+  o.all_code = true;
+  EXPECT_EQ(plan_ops(plan.clusters, o, true),
+            (std::vector<ProtectOp>{{0, 4 * P, RWX}, {101 * P, 110 * P, RWX}, {111 * P, 114 * P, RWX}}));
 }
 
 TEST(ProtectionPlan, NothingToDoGivesNoCalls) {

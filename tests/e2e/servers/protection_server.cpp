@@ -3,6 +3,7 @@
 // export (its address is handed out), a str result that points into the
 // image, and long calls that meet the client half way (signals during a
 // call; a call that frees part of the image).
+#include <sys/mman.h>
 #include <time.h>
 
 #include <cstdint>
@@ -72,7 +73,36 @@ SUBCTX_EXPORT(rendezvous);
 SUBCTX_EXPORT(big_block);
 SUBCTX_EXPORT(release_and_wait);
 
+// ---- code written at run time ----------------------------------------------
+// A page mapped before the snapshot far from every other segment (a
+// cluster of its own, with no code in it, under the mprotect backend).
+// jit_make(v) writes `mov rax, v; ret` there, makes the page executable
+// with mprotect and calls it; jit_call() only calls what is there: it runs
+// only if the page is still executable in a later call, as the
+// subcontext's own mprotect asked.
+static constexpr size_t kJitPage = 4096;
+static unsigned char* g_jit = nullptr;
+using JitFn = int64_t (*)();
+int64_t jit_make(int64_t v) {
+  if (mprotect(g_jit, kJitPage, PROT_READ | PROT_WRITE) != 0) return -1;
+  g_jit[0] = 0x48, g_jit[1] = 0xb8;  // mov rax, imm64
+  std::memcpy(g_jit + 2, &v, 8);
+  g_jit[10] = 0xc3;  // ret
+  if (mprotect(g_jit, kJitPage, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) return -1;
+  return reinterpret_cast<JitFn>(g_jit)();
+}
+int64_t jit_call() { return reinterpret_cast<JitFn>(g_jit)(); }
+SUBCTX_EXPORT(jit_make);
+SUBCTX_EXPORT(jit_call);
+
 int main(int, char** argv) {
+  // 16 GiB below the lowest library, page-aligned: nothing else near.
+  auto* hint = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(&std::free) - (uintptr_t{16} << 30)) &
+                                                ~uintptr_t{kJitPage - 1});
+  void* jit = mmap(hint, kJitPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (jit == MAP_FAILED) return 1;
+  g_jit = static_cast<unsigned char*>(jit);
+  g_jit[0] = 0xc3;  // stored in the image (not a zero page)
   std::memset(g_data, 'P', sizeof g_data);
   g_hits = 100;
   g_big = static_cast<char*>(std::malloc(kBigBlock));
