@@ -10,6 +10,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace payload {
 
@@ -32,5 +33,12 @@ std::string run(std::string_view input);
 // without it, and without the server library the imports live in.  The
 // server runs it in every mode, so native runs set up what images hold.
 [[gnu::weak]] void server_init();
+
+// Inputs the server runs before the snapshot only, where a payload has
+// them (weak): what its library initializes lazily at a first operation is
+// then in the image instead of in every client's first call.  They must
+// leave nothing an input could see.  Native runs ("first": the cold start
+// the warm start is compared with) do not run them.
+[[gnu::weak]] std::vector<std::string> warm_up_inputs();
 
 }  // namespace payload

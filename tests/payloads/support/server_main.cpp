@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
   try {
     if (mode == "snapshot") {
       init_all();
+      if (payload::warm_up_inputs)
+        for (const std::string& input : payload::warm_up_inputs()) payload::run(input);
       subctx::snapshot_and_exit(argv[2]);
     }
     if (mode != "native" && mode != "first") return usage(argv[0]);
