@@ -4,11 +4,13 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <mutex>
@@ -225,11 +227,18 @@ SUBCTX_SIGNAL_CONTEXT bool owned_or_null(SubcontextView& v, uint64_t at, uint64_
   return at == 0 || owned_by(v, at, at + size);
 }
 
+// kThreadStackForHandler and the kernel's signal frame (set at map:
+// prepare_threads; the default until then is generous).
+std::atomic<uint64_t> g_min_thread_stack{kThreadStackForHandler + 16 * 1024};
+
 // What of a clone the kernel writes or the thread runs on: memory of the
-// subcontext's only (the parent's handler runs with every key open).
+// subcontext's only (the parent's handler runs with every key open); the
+// stack with room for the SIGSYS handler below its start.
 SUBCTX_SIGNAL_CONTEXT bool addresses_owned(SubcontextView& v, const CloneRequest& rq) {
+  const uint64_t stack_need = g_min_thread_stack.load(std::memory_order_relaxed);
+  if (rq.stack < stack_need) return false;
   SpinGuard locked(&v.tables_lock);
-  const bool ok = owned_by(v, rq.stack - 64, rq.stack) && owned_by(v, rq.tls, rq.tls + 8) &&
+  const bool ok = owned_by(v, rq.stack - stack_need, rq.stack) && owned_by(v, rq.tls, rq.tls + 8) &&
                   owned_or_null(v, rq.ptid, 4) && owned_or_null(v, rq.ctid, 4);
   return ok;
 }
@@ -390,7 +399,11 @@ void forget_threads_in_child() {
 
 void prepare_threads() {
   static std::once_flag once;
-  std::call_once(once, [] { pthread_atfork(nullptr, nullptr, forget_threads_in_child); });
+  std::call_once(once, [] {
+    pthread_atfork(nullptr, nullptr, forget_threads_in_child);
+    const unsigned long frame = getauxval(AT_MINSIGSTKSZ);  // 0 where the kernel does not say (before 5.14)
+    g_min_thread_stack.store(kThreadStackForHandler + (frame ? frame : 16 * 1024), std::memory_order_relaxed);
+  });
 }
 
 void stop_threads(SubcontextView& v) {

@@ -112,6 +112,14 @@ SUBCTX_SIGNAL_INLINE inline void set_view(SubcontextThread& th, SubcontextView* 
 
 // Subcontext threads of all subcontexts at once, at most.
 inline constexpr int kMaxThreadSlots = 1024;
+// The SIGSYS handler runs on a thread's own stack; its deepest path (poll's
+// descriptor tables, 12 KiB, and its frames) and the thread's frames under
+// it take this much.  A new thread needs this plus the kernel's signal
+// frame for this CPU (AT_MINSIGSTKSZ) below its first stack pointer, in
+// memory of the subcontext's, else clone is EINVAL: measured, a glibc
+// thread with a 20 KiB stack overflowed inside the handler at its first
+// poll() and the client died (2026-12-07, ThreadTest.AThreadStackTooSmall...).
+inline constexpr uint64_t kThreadStackForHandler = 24 * 1024;
 // The real signal mask of a subcontext thread: all but the Matchmaker's.
 SUBCTX_SIGNAL_CONTEXT uint64_t thread_signal_mask();
 

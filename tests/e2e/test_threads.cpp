@@ -151,6 +151,18 @@ TEST_P(ThreadTest, ClonesThatAreNotThreadsAreRefused) {
   EXPECT_EQ(sc.memory().threads, 0u);
 }
 
+// The SIGSYS handler runs on the thread's own stack (docs/threads.md): a
+// stack too small for it is refused at pthread_create (EINVAL), never a
+// thread that would overflow inside the handler and end the client.
+TEST_P(ThreadTest, AThreadStackTooSmallForTheHandlerIsRefused) {
+  if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
+  subctx::Subcontext sc = map();
+  EXPECT_EQ(sc.call<I64>("thread_with_stack", 16), -EINVAL);  // PTHREAD_STACK_MIN
+  EXPECT_EQ(sc.call<I64>("thread_with_stack", 64), 512);      // read 512 bytes of /proc/self/status
+  EXPECT_EQ(sc.call<I64>("thread_with_stack", 1024), 512);
+  EXPECT_EQ(sc.call<I64>("parallel_sum", 100), sum_below(100));
+}
+
 TEST_P(ThreadTest, UnmapStopsThreads) {
   if (!threads_allowed()) GTEST_SKIP() << "the mprotect backend refuses threads (docs/threads.md)";
   const int before = process_threads();

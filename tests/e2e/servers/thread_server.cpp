@@ -189,6 +189,30 @@ int64_t joined(void* (*fn)(void*), void* arg, int64_t done) {
   return done;
 }
 int64_t fault_in_thread() { return joined(fault, nullptr, 1); }
+// A thread with a stack of `kib` KiB (glibc's mapping: that plus its guard)
+// that makes the system calls the SIGSYS handler needs most stack for (a
+// path; poll, whose descriptors it translates in a 12 KiB table): the
+// bytes read, or -errno of pthread_create.
+void* read_status(void*) {
+  char buf[512];
+  const int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  struct pollfd p = {fd, POLLIN, 0};
+  const ssize_t n = fd < 0 || poll(&p, 1, 1000) != 1 ? -1 : read(fd, buf, sizeof buf);
+  if (fd >= 0) close(fd);
+  return reinterpret_cast<void*>(static_cast<intptr_t>(n));
+}
+int64_t thread_with_stack(int64_t kib) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, static_cast<size_t>(kib) * 1024);
+  pthread_t t;
+  const int err = pthread_create(&t, &attr, read_status, nullptr);
+  pthread_attr_destroy(&attr);
+  if (err) return -err;
+  void* got = nullptr;
+  pthread_join(t, &got);
+  return static_cast<int64_t>(reinterpret_cast<intptr_t>(got));
+}
 // Clones a thread must not be: without CLONE_FILES (a table of its own
 // would give the shared namespace other files' numbers), and a process.
 // Both -errno, nothing started.
@@ -347,6 +371,7 @@ SUBCTX_EXPORT(spin_threads);
 SUBCTX_EXPORT(block_threads);
 SUBCTX_EXPORT(threads_at_once);
 SUBCTX_EXPORT(fault_in_thread);
+SUBCTX_EXPORT(thread_with_stack);
 SUBCTX_EXPORT(exit_in_thread);
 SUBCTX_EXPORT(overflow_in_thread);
 SUBCTX_EXPORT(crash_in_call);
