@@ -212,15 +212,30 @@ SUBCTX_SIGNAL_CONTEXT bool tls_taken(uint64_t tls) {
   return view_with_tcb(tls) || live_slot([tls](const SubcontextThread& th) { return th.tls == tls; });
 }
 
-// Whether [lo, hi) lies in memory of v's: its segments, or what its code
-// mapped (the kernel writes there for clone, under the handler's rights).
-SUBCTX_SIGNAL_CONTEXT bool owned_by(SubcontextView& v, uint64_t lo, uint64_t hi) {
+// Where the range of v's memory holding address a starts (its segments,
+// and what its code mapped), or a + 1 when none holds it.
+SUBCTX_SIGNAL_CONTEXT uint64_t owned_from(SubcontextView& v, uint64_t a) {
+  uint64_t from = a + 1;
   for (const sys::Mapping& m : v.segments.mappings())
-    if (lo >= m.begin() && hi <= m.end()) return true;
+    if (a >= m.begin() && a < m.end() && m.begin() < from) from = m.begin();
   const MappedRange* ranges = v.sub_maps.ranges.get();
   for (uint32_t i = 0; i < v.sub_maps.count; ++i)
-    if (lo >= ranges[i].first && hi <= ranges[i].second) return true;
-  return false;
+    if (a >= ranges[i].first && a < ranges[i].second && ranges[i].first < from) from = ranges[i].first;
+  return from;
+}
+
+// Whether [lo, hi) lies in memory of v's (the kernel writes there for
+// clone, under the handler's rights), in one range or in adjacent ones: a
+// segment's file view and its anonymous tail, a reservation its code
+// filled piece by piece.
+SUBCTX_SIGNAL_CONTEXT bool owned_by(SubcontextView& v, uint64_t lo, uint64_t hi) {
+  const uint64_t ranges = v.segments.mappings().size() + v.sub_maps.count;
+  for (uint64_t step = 0; hi > lo && step <= ranges; ++step) {  // each step moves below one range
+    const uint64_t from = owned_from(v, hi - 1);
+    if (from >= hi) return false;
+    hi = from;
+  }
+  return hi <= lo;
 }
 
 SUBCTX_SIGNAL_CONTEXT bool owned_or_null(SubcontextView& v, uint64_t at, uint64_t size) {

@@ -194,12 +194,8 @@ void Protection::close(uint32_t saved_pkru) {
     return;
   }
   if (open_depth_ && --open_depth_) return;
-  // Its own mprotect(PROT_EXEC) held during the call; the merged plan would
-  // open that data read-write only from now on (a stretch without code).
-  if (made_executable_ && *made_executable_ && !options_.exact && !options_.all_code) [[unlikely]] {
-    options_.all_code = true;
-    plan_.open = plan_ops(plan_.clusters, options_, true);
-  }
+  if (made_executable_ && *made_executable_ && !options_.exact && !options_.all_code && !all_code_refused_) [[unlikely]]
+    open_code_everywhere();
   int err = 0;
   if (apply(plan_.close, &err)) return;
   if (err == ENOMEM) {
@@ -211,10 +207,29 @@ void Protection::close(uint32_t saved_pkru) {
     for (const Piece& p : c.pieces) mprotect(reinterpret_cast<void*>(p.lo), p.hi - p.lo, outside_prot(p, options_));
 }
 
+// Subcontext code made part of its image executable itself (a JIT): its own
+// mprotect held during the call, but the merged plan would open that data
+// read-write only (a stretch without code).  From the next call on every
+// stretch opens executable -- tried here, before the close that follows
+// closes whatever it opened: a kernel that refuses it (a security module
+// against writable code) leaves the plan as it was.
+void Protection::open_code_everywhere() {
+  PlanOptions o = options_;
+  o.all_code = true;
+  std::vector<ProtectOp> open = plan_ops(plan_.clusters, o, true);
+  if (!apply(open, nullptr)) {
+    all_code_refused_ = true;
+    return;
+  }
+  options_ = o;
+  plan_.open = std::move(open);
+}
+
 void Protection::reset() {
   reservations_.clear();
   released_.clear();
   repaired_ = false;
+  all_code_refused_ = false;
   if (pkey_ >= 0) pkey_free(pkey_);
   pkey_ = -1;
 }

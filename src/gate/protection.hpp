@@ -91,6 +91,7 @@ class Protection {
  private:
   bool apply(const std::vector<ProtectOp>& ops, int* failed_errno, ProtectOp* failed_op = nullptr);
   void repair();
+  void open_code_everywhere();
 
   Backend backend_ = Backend::None;
   PlanOptions options_;
@@ -103,6 +104,7 @@ class Protection {
   int pkey_ = -1;
   uint32_t open_depth_ = 0;  // mprotect: windows open (nested through callbacks)
   const bool* made_executable_ = nullptr;
+  bool all_code_refused_ = false;
 };
 
 // RAII: a call's protection window.

@@ -271,6 +271,7 @@ void restore_layout(detail::SubcontextState& s) {
   setup_protection(registry(), s, s.map_options);
   set_address_map(s);
   s.sub_maps.layout_changed = false;
+  s.sub_maps.made_executable = false;  // what its code made executable is gone: the new plan's own permissions
 }
 
 // Anonymous pages in [lo, hi) into *runs: PAGEMAP_SCAN, probed on first

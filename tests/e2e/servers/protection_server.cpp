@@ -95,13 +95,22 @@ int64_t jit_call() { return reinterpret_cast<JitFn>(g_jit)(); }
 SUBCTX_EXPORT(jit_make);
 SUBCTX_EXPORT(jit_call);
 
+// The jit page: 16, 32, ... GiB below libc's free(), where nothing else
+// lies (the kernel maps libraries and the stack far above).
+static unsigned char* map_jit_page() {
+  const uintptr_t libc = reinterpret_cast<uintptr_t>(&std::free) & ~uintptr_t{kJitPage - 1};
+  for (uintptr_t gib = 16; gib <= 128; gib += 16) {
+    void* want = reinterpret_cast<void*>(libc - (gib << 30));
+    void* got = mmap(want, kJitPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (got == want) return static_cast<unsigned char*>(got);
+    if (got != MAP_FAILED) munmap(got, kJitPage);  // a kernel without NOREPLACE put it elsewhere
+  }
+  return nullptr;
+}
+
 int main(int, char** argv) {
-  // 16 GiB below the lowest library, page-aligned: nothing else near.
-  auto* hint = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(&std::free) - (uintptr_t{16} << 30)) &
-                                                ~uintptr_t{kJitPage - 1});
-  void* jit = mmap(hint, kJitPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (jit == MAP_FAILED) return 1;
-  g_jit = static_cast<unsigned char*>(jit);
+  g_jit = map_jit_page();
+  if (!g_jit) return 1;
   g_jit[0] = 0xc3;  // stored in the image (not a zero page)
   std::memset(g_data, 'P', sizeof g_data);
   g_hits = 100;
