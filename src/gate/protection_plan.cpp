@@ -20,10 +20,10 @@ std::vector<int> inside_prots(const Cluster& c, const PlanOptions& o) {
   // Merged: a stretch between guards opens in one call, reserved gaps (no
   // pages, no cost) with their neighbours.  Read-write, and execute only
   // where the stretch holds code: the same number of calls, and data kept
-  // non-executable where that is free -- the kernel reads around a fault in
-  // an executable mapping even where MADV_RANDOM asked it not to (exec
-  // read-ahead, Linux 6.x), which made a cold first call read megabytes of
-  // an image's heap (docs/prefetch.md).
+  // non-executable where that is free -- recent kernels read around a
+  // fault in an executable mapping even where MADV_RANDOM asked them not to
+  // (exec read-ahead), which made a cold first call read megabytes of an
+  // image's heap (docs/prefetch.md).  all_code: executable everywhere.
   size_t start = 0;
   auto finish = [&](size_t end) {
     bool code = o.all_code;

@@ -11,9 +11,8 @@
 //    protection in one call.  In the default *merged* mode every accessible
 //    piece and reserved gap is opened read-write (and execute, where the
 //    stretch holds code), so a cluster opens in one call per stretch between
-//    guard pages; *exact* mode restores each
-//    segment's own permissions (one call per run of equal permissions) and
-//    leaves the gaps closed.
+//    guard pages; *exact* mode restores each segment's own permissions (one
+//    call per run of equal permissions) and leaves the gaps closed.
 #pragma once
 
 #include <cstdint>
